@@ -1,0 +1,5 @@
+//! The same program under its long name, `kasetto`.
+
+fn main() {
+    kasetto::cli::main()
+}

@@ -1,0 +1,169 @@
+//! Command-line parsing (clap) and dispatch. Raw flags become validated options here; the
+//! commands themselves live in their own modules.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::Scope;
+use crate::error::{Error, Result};
+use crate::report::{ColorChoice, Printer, Verbosity};
+use crate::sync::{self, Common, SyncOptions};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kst",
+    version,
+    about = "Keep AI coding agents' skills in sync with kasetto.yaml, pinned to git commits and tree ids",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file to use instead of discovering kasetto.yaml
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<String>,
+    /// Work on the project scope (skills folders next to the config)
+    #[arg(long, global = true, conflicts_with = "global")]
+    pub project: bool,
+    /// Work on the global scope (skills folders under HOME)
+    #[arg(long, global = true)]
+    pub global: bool,
+    /// Show what would change; write nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Print one JSON document on stdout (schema: docs/json.md)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only errors
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More output: -v shows unchanged items and info logs, -vv debug, -vvv trace
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// When to use colors
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+    /// Never use the network (also KASETTO_OFFLINE=1)
+    #[arg(long, global = true)]
+    pub offline: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make the skills folders match the config and the lock
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Re-resolve branch and default sources (all, or those providing NAME) and move their pins
+    #[arg(short, long, num_args = 0.., value_name = "NAME", conflicts_with_all = ["locked", "frozen"])]
+    pub update: Option<Vec<String>>,
+    /// Fail if the lock would change (installs exactly the locked commits)
+    #[arg(long)]
+    pub locked: bool,
+    /// --locked and --offline
+    #[arg(long)]
+    pub frozen: bool,
+    /// Replace folders at destinations that kst did not install
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl GlobalArgs {
+    pub fn printer(&self) -> Printer {
+        let v = if self.quiet {
+            Verbosity::Quiet
+        } else if self.verbose > 0 {
+            Verbosity::Verbose
+        } else {
+            Verbosity::Normal
+        };
+        Printer::new(v, self.json, self.color)
+    }
+
+    pub fn common(&self) -> Common {
+        Common {
+            config: self.config.clone(),
+            scope: if self.project {
+                Some(Scope::Project)
+            } else if self.global {
+                Some(Scope::Global)
+            } else {
+                None
+            },
+            dry_run: self.dry_run,
+            offline: self.offline || crate::envvars::flag(crate::envvars::KASETTO_OFFLINE),
+        }
+    }
+}
+
+/// Set up logging: `-v` info, `-vv` debug, `-vvv` trace, or `KASETTO_LOG` (EnvFilter syntax).
+pub fn init_logging(g: &GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var(crate::envvars::KASETTO_LOG) {
+        Ok(f) if !f.is_empty() => EnvFilter::new(f),
+        _ => EnvFilter::new(match (g.quiet, g.verbose) {
+            (true, _) => "error",
+            (_, 0) => "warn",
+            (_, 1) => "kasetto=info",
+            (_, 2) => "kasetto=debug",
+            _ => "kasetto=trace",
+        }),
+    };
+    let ansi = g.printer().color;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let printer = cli.global.printer();
+    let mut common = cli.global.common();
+    match cli.command {
+        Command::Sync(a) => {
+            if a.frozen {
+                common.offline = true;
+            }
+            let opts = SyncOptions {
+                update: a.update,
+                locked: a.locked || a.frozen,
+                force: a.force,
+            };
+            sync::sync(&common, &opts, &printer)
+        }
+    }
+    .map_err(|e: Error| e)
+}
+
+/// The whole program behind both binary names: parse, run, map the error kind to an exit code.
+pub fn main() -> ! {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    let json = cli.global.json;
+    let code = match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            match &e {
+                // Already reported in the command's own output.
+                Error::Reported(_) => {}
+                other if json => {
+                    let doc = serde_json::json!({ "schema": 1, "error": other.to_string(), "exit_code": other.exit_code() });
+                    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                }
+                other => eprintln!("error: {other}"),
+            }
+            e.exit_code()
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,564 @@
+//! `kasetto.yaml` (SPEC 3): discovery, parsing and validation.
+//!
+//! Parsing is strict: unknown keys, wrong types, unknown agents and unsafe names are errors that
+//! name the file and line, because a typo must never silently drop a skill. Validation happens
+//! inside deserialisation (typed newtypes with their own `Deserialize`) so the YAML parser can
+//! attach the line of the offending value.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::agents::{self, Agent};
+use crate::dirs;
+use crate::envvars;
+use crate::error::{Error, Result};
+use crate::pathsafe;
+use crate::source::{self, Source};
+
+/// Which set of folders and which lock a run works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Global,
+    Project,
+}
+
+/// A loaded, validated config.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from (absolute).
+    pub path: PathBuf,
+    pub agents: Vec<&'static Agent>,
+    /// Explicit skills folder; overrides the agents' folders for skills.
+    pub destination: Option<PathBuf>,
+    pub scope: Scope,
+    pub skills: Vec<SkillSource>,
+}
+
+/// One entry of `skills:`.
+#[derive(Debug, Clone)]
+pub struct SkillSource {
+    pub source: Source,
+    pub reference: Reference,
+    /// Discovery root inside the source, without leading or trailing `/`.
+    pub sub_dir: Option<String>,
+    pub selection: Selection,
+    /// `file:line` of the entry, for messages.
+    pub at: String,
+}
+
+/// What the config asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reference {
+    /// Neither `ref` nor `branch`: the remote's HEAD.
+    Default,
+    Branch(String),
+    /// `ref:` — a tag, a full or abbreviated SHA, or any ref name.
+    Ref(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    All,
+    Named(Vec<SkillPick>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkillPick {
+    pub name: String,
+    /// `{name, path}`: the skill is at `<path>/<name>` under the discovery root.
+    pub path: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw shapes, as written in YAML.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    agent: Option<OneOrMany<AgentId>>,
+    #[serde(default)]
+    destination: Option<String>,
+    #[serde(default)]
+    scope: Option<Scope>,
+    #[serde(default)]
+    extends: Option<OneOrMany<String>>,
+    #[serde(default)]
+    skills: Vec<RawSkillSource>,
+    #[serde(default)]
+    mcps: Vec<serde_yaml_ng::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSkillSource {
+    source: String,
+    #[serde(default, rename = "ref")]
+    reference: Option<NonEmpty>,
+    #[serde(default)]
+    branch: Option<NonEmpty>,
+    #[serde(default, rename = "sub-dir", alias = "sub_dir")]
+    sub_dir: Option<RelPath>,
+    skills: Selection,
+}
+
+/// `x` or `[x, y]`.
+struct OneOrMany<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                let one = T::deserialize(de::value::StrDeserializer::<E>::new(v))?;
+                Ok(OneOrMany(vec![one]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(x) = seq.next_element()? {
+                    out.push(x);
+                }
+                Ok(OneOrMany(out))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+struct AgentId(&'static Agent);
+
+impl<'de> Deserialize<'de> for AgentId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let id = String::deserialize(d)?;
+        agents::find(&id)
+            .map(AgentId)
+            .ok_or_else(|| de::Error::custom(unknown_agent(&id)))
+    }
+}
+
+pub fn unknown_agent(id: &str) -> String {
+    let hint = agents::closest(id)
+        .map(|c| format!(" (did you mean {c:?}?)"))
+        .unwrap_or_default();
+    let valid: Vec<_> = agents::ids().collect();
+    format!(
+        "unknown agent {id:?}{hint}; valid agents: {}",
+        valid.join(", ")
+    )
+}
+
+struct NonEmpty(String);
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let t = s.trim();
+        if t.is_empty() || t.chars().any(|c| c.is_control()) {
+            return Err(de::Error::custom(
+                "must be a non-empty name without control characters",
+            ));
+        }
+        Ok(NonEmpty(t.to_string()))
+    }
+}
+
+/// A relative path inside a source, checked component by component.
+struct RelPath(String);
+
+impl<'de> Deserialize<'de> for RelPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        pathsafe::check_relative_path(&s).map_err(de::Error::custom)?;
+        let norm: Vec<&str> = s
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        Ok(RelPath(norm.join("/")))
+    }
+}
+
+impl<'de> Deserialize<'de> for Selection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Selection;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"*\" or a list of skill names")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Selection, E> {
+                if v == "*" {
+                    Ok(Selection::All)
+                } else {
+                    Err(E::custom(format!(
+                        "skills must be \"*\" or a list of names, not {v:?} (write [{v}] for one skill)"
+                    )))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Selection, A::Error> {
+                let mut out: Vec<SkillPick> = Vec::new();
+                while let Some(p) = seq.next_element::<SkillPick>()? {
+                    if out.iter().any(|o| o.name == p.name) {
+                        return Err(de::Error::custom(format!(
+                            "skill {:?} is listed twice",
+                            p.name
+                        )));
+                    }
+                    out.push(p);
+                }
+                Ok(Selection::Named(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for SkillPick {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SkillPick;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a skill name or {name, path}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<SkillPick, E> {
+                pathsafe::check_skill_name(v).map_err(E::custom)?;
+                Ok(SkillPick {
+                    name: v.to_string(),
+                    path: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<SkillPick, A::Error> {
+                let (mut name, mut path) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "name" => {
+                            let n: String = map.next_value()?;
+                            pathsafe::check_skill_name(&n).map_err(de::Error::custom)?;
+                            name = Some(n);
+                        }
+                        "path" => path = Some(map.next_value::<RelPath>()?.0),
+                        other => return Err(de::Error::unknown_field(other, &["name", "path"])),
+                    }
+                }
+                let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
+                Ok(SkillPick {
+                    name,
+                    path: path.filter(|p| !p.is_empty()),
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discovery and loading.
+
+/// Find the config file (SPEC 3): `--config` → `$KASETTO_CONFIG` → `./kasetto.yaml` → the
+/// `source:` of `$XDG_CONFIG_HOME/kasetto/config.yaml` → `$XDG_CONFIG_HOME/kasetto/kasetto.yaml`.
+pub fn discover(explicit: Option<&str>, cwd: &Path) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return local_config_path(p, cwd, "--config");
+    }
+    if let Some(p) = envvars::non_empty(envvars::KASETTO_CONFIG) {
+        return local_config_path(&p.to_string_lossy(), cwd, envvars::KASETTO_CONFIG);
+    }
+    let here = cwd.join("kasetto.yaml");
+    if here.is_file() {
+        return Ok(here);
+    }
+    let kdir = dirs::config_home()?.join("kasetto");
+    let pointer = kdir.join("config.yaml");
+    if pointer.is_file() {
+        #[derive(Deserialize)]
+        struct Pointer {
+            source: String,
+        }
+        let text = read(&pointer)?;
+        let p: Pointer = serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(&pointer, e))?;
+        return local_config_path(&p.source, &kdir, &pointer.display().to_string());
+    }
+    let global = kdir.join("kasetto.yaml");
+    if global.is_file() {
+        return Ok(global);
+    }
+    Err(Error::usage(format!(
+        "no kasetto.yaml found (looked in {} and {}); run `kst init` to create one, or pass --config",
+        cwd.display(),
+        kdir.display()
+    )))
+}
+
+fn local_config_path(p: &str, base: &Path, from: &str) -> Result<PathBuf> {
+    if p.starts_with("https://") || p.starts_with("http://") {
+        return Err(Error::usage(format!(
+            "{from}: remote configs ({p}) are not supported in this version; download the file and pass its path"
+        )));
+    }
+    let path = base.join(p);
+    if !path.is_file() {
+        return Err(Error::usage(format!(
+            "{from}: config file {} does not exist",
+            path.display()
+        )));
+    }
+    Ok(std::path::absolute(&path).unwrap_or(path))
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Turn a YAML error into `file:line:col: message`.
+fn yaml_error(path: &Path, e: serde_yaml_ng::Error) -> Error {
+    let msg = e.to_string();
+    let msg = msg
+        .rsplit_once(" at line ")
+        .map(|(m, _)| m.to_string())
+        .unwrap_or(msg);
+    match e.location() {
+        Some(loc) => Error::usage(format!(
+            "{}:{}:{}: {msg}",
+            path.display(),
+            loc.line(),
+            loc.column()
+        )),
+        None => Error::usage(format!("{}: {msg}", path.display())),
+    }
+}
+
+/// Load and validate a config file.
+pub fn load(path: &Path) -> Result<Config> {
+    let text = read(path)?;
+    parse(path, &text)
+}
+
+pub fn parse(path: &Path, text: &str) -> Result<Config> {
+    // An empty file is an empty config, not an error.
+    let raw: RawConfig = if text.trim().is_empty() {
+        serde_yaml_ng::from_str("{}").expect("empty mapping")
+    } else {
+        serde_yaml_ng::from_str(text).map_err(|e| yaml_error(path, e))?
+    };
+    let base = path.parent().unwrap_or(Path::new("."));
+    if raw.extends.is_some() {
+        return Err(Error::usage(format!(
+            "{}:{}: `extends` is not supported in this version yet; inline the parent's entries",
+            path.display(),
+            line_of(text, "extends").unwrap_or(1)
+        )));
+    }
+    if !raw.mcps.is_empty() {
+        tracing::warn!(
+            "{}: `mcps` entries are not installed by this version yet; skipped",
+            path.display()
+        );
+    }
+    let entry_lines = entry_lines(text);
+    let mut skills = Vec::new();
+    for (i, s) in raw.skills.into_iter().enumerate() {
+        let line = entry_lines.get(i).copied().unwrap_or(1);
+        let at = format!("{}:{line}", path.display());
+        let source = source::parse(&s.source, base)
+            .map_err(|e| Error::usage(format!("{at}: source {:?}: {e}", s.source)))?;
+        let reference = match (s.reference, s.branch) {
+            // SPEC 3: `ref` wins over `branch`.
+            (Some(r), _) => Reference::Ref(r.0),
+            (None, Some(b)) => Reference::Branch(b.0),
+            (None, None) => Reference::Default,
+        };
+        if matches!(source, Source::Local { .. }) && reference != Reference::Default {
+            return Err(Error::usage(format!(
+                "{at}: {:?} is a local folder; `ref` and `branch` only apply to git sources (use file:// for a local repository)",
+                s.source
+            )));
+        }
+        skills.push(SkillSource {
+            source,
+            reference,
+            sub_dir: s.sub_dir.map(|p| p.0).filter(|p| !p.is_empty()),
+            selection: s.skills,
+            at,
+        });
+    }
+    // Two entries with one identity would fight over the same lock entry.
+    for (i, a) in skills.iter().enumerate() {
+        if let Some(b) = skills[..i].iter().find(|b| b.identity() == a.identity()) {
+            return Err(Error::usage(format!(
+                "{}: the same source is listed twice (first at {}); merge the two entries",
+                a.at, b.at
+            )));
+        }
+    }
+    let agents = match raw.agent {
+        Some(OneOrMany(list)) => {
+            let mut out: Vec<&'static Agent> = Vec::new();
+            for AgentId(a) in list {
+                if !out.iter().any(|o| o.id == a.id) {
+                    out.push(a);
+                }
+            }
+            out
+        }
+        None => Vec::new(),
+    };
+    let destination = raw.destination.map(|d| match d.strip_prefix("~/") {
+        Some(rest) => dirs::home().map(|h| h.join(rest)),
+        None => Ok(base.join(d)),
+    });
+    let destination = destination.transpose()?;
+    if agents.is_empty() && destination.is_none() && !skills.is_empty() {
+        return Err(Error::usage(format!(
+            "{}: no `agent` and no `destination`: kst does not know where to install skills; add e.g. `agent: claude-code`",
+            path.display()
+        )));
+    }
+    Ok(Config {
+        path: path.to_path_buf(),
+        agents,
+        destination,
+        scope: raw.scope.unwrap_or(Scope::Global),
+        skills,
+    })
+}
+
+impl SkillSource {
+    /// `(source, ref-or-branch, sub-dir)`: entries with the same identity are the same entry.
+    pub fn identity(&self) -> (String, Reference, Option<String>) {
+        (
+            self.source.identity().to_string(),
+            self.reference.clone(),
+            self.sub_dir.clone(),
+        )
+    }
+}
+
+/// The line of each `- source:` item under `skills:`, in order, for messages about entries.
+fn entry_lines(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut in_skills = false;
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if !line.starts_with(' ') && !line.starts_with('-') && !t.is_empty() && !t.starts_with('#')
+        {
+            in_skills = t.starts_with("skills:");
+            continue;
+        }
+        if in_skills && t.starts_with('-') {
+            let indent = line.len() - t.len();
+            // Only top-level items of the list (the least-indented dashes).
+            if out.is_empty() || indent <= first_indent(text, out[0]) {
+                out.push(i + 1);
+            }
+        }
+    }
+    out
+}
+
+fn first_indent(text: &str, line: usize) -> usize {
+    let l = text.lines().nth(line - 1).unwrap_or("");
+    l.len() - l.trim_start().len()
+}
+
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(&format!("{key}:")))
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str) -> Result<Config> {
+        parse(Path::new("/p/kasetto.yaml"), text)
+    }
+
+    fn err(text: &str) -> String {
+        match parse_str(text) {
+            Err(Error::Usage(m)) => m,
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let c = parse_str(
+            r#"
+agent: [claude-code, codex]
+scope: project
+skills:
+  - source: https://github.com/anthropics/skills
+    ref: v1.2.0
+    skills: [pptx, { name: pdf }]
+  - source: git@gitlab.example.com:platform/skills.git
+    branch: main
+    sub-dir: packs/backend
+    skills: "*"
+  - source: ./local-skills
+    skills:
+      - { name: reviewer, path: nested/dir }
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.agents.len(), 2);
+        assert_eq!(c.scope, Scope::Project);
+        assert_eq!(c.skills.len(), 3);
+        assert_eq!(c.skills[0].reference, Reference::Ref("v1.2.0".into()));
+        assert_eq!(c.skills[1].sub_dir.as_deref(), Some("packs/backend"));
+        assert_eq!(c.skills[1].selection, Selection::All);
+        assert_eq!(c.skills[2].at, "/p/kasetto.yaml:12");
+        assert_eq!(
+            c.skills[2].selection,
+            Selection::Named(vec![SkillPick {
+                name: "reviewer".into(),
+                path: Some("nested/dir".into())
+            }])
+        );
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let m = err("agent: claude\nskills:\n  - source: ./x\n    skils: \"*\"\n");
+        assert!(m.starts_with("/p/kasetto.yaml:4:"), "{m}");
+        assert!(m.contains("skils"), "{m}");
+
+        let m = err("agent: cursr\n");
+        assert!(m.starts_with("/p/kasetto.yaml:1:"), "{m}");
+        assert!(m.contains("did you mean \"cursor\""), "{m}");
+
+        let m = err("agent: claude\nskills:\n  - source: ./x\n    skills: [\"../etc\"]\n");
+        assert!(m.starts_with("/p/kasetto.yaml:4:"), "{m}");
+
+        let m = err("agent: claude\nskills:\n  - source: ./x\n    skills: pdf\n");
+        assert!(m.contains("write [pdf]"), "{m}");
+
+        let m = err("agent: claude\nscope: everywhere\n");
+        assert!(m.starts_with("/p/kasetto.yaml:2:"), "{m}");
+    }
+
+    #[test]
+    fn sub_dir_alias_and_ref_wins() {
+        let c = parse_str("agent: claude\nskills:\n  - source: file:///r\n    sub_dir: a/b/\n    ref: v1\n    branch: main\n    skills: '*'\n").unwrap();
+        assert_eq!(c.skills[0].sub_dir.as_deref(), Some("a/b"));
+        assert_eq!(c.skills[0].reference, Reference::Ref("v1".into()));
+    }
+}

@@ -1,0 +1,288 @@
+//! Finding skills inside a pack (SPEC 3): a `SKILL.md` at the discovery root, `<dir>/SKILL.md`
+//! for each top-level folder, and `skills/<dir>/SKILL.md`; then picking the configured ones.
+//!
+//! Discovery reads through [`PackView`], so the same rules apply to a local folder and to a
+//! git tree in the object database.
+
+use std::path::PathBuf;
+
+use crate::config::{Selection, SkillPick};
+use crate::pathsafe;
+use crate::tree::{self, Budget, Tree};
+
+/// Read-only access to a pack's files, by paths relative to the pack's root ('/'-separated).
+pub trait PackView {
+    fn is_file(&self, rel: &str) -> bool;
+    /// Names of the folders directly inside `rel` (`""` for the root), sorted.
+    fn subdirs(&self, rel: &str) -> Vec<String>;
+    /// A small file's bytes (a `SKILL.md`), or None if it is not a regular file.
+    fn read_file(&self, rel: &str) -> Option<Vec<u8>>;
+    /// The full listing of the folder at `rel`, with its tree id, checked against SPEC 13.
+    fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree>;
+}
+
+/// A skill found in a pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub name: String,
+    /// Path of the skill folder inside the pack ("" when the root itself is the skill).
+    pub path: String,
+    pub description: Option<String>,
+}
+
+/// The outcome of selecting skills: those found, and the named ones that were not.
+#[derive(Debug, Default)]
+pub struct Picked {
+    pub found: Vec<Found>,
+    pub missing: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}/{b}"),
+    }
+}
+
+/// `name` and `description` from a SKILL.md's YAML frontmatter; absent or malformed → None.
+pub fn frontmatter(text: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(text) = std::str::from_utf8(text) else {
+        return (None, None);
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let Some(rest) = text
+        .strip_prefix("---")
+        .and_then(|r| r.strip_prefix('\n').or_else(|| r.strip_prefix("\r\n")))
+    else {
+        return (None, None);
+    };
+    let end = rest.find("\n---").map(|i| i + 1).unwrap_or(rest.len());
+    let Ok(value) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&rest[..end]) else {
+        return (None, None);
+    };
+    let get = |k: &str| {
+        value
+            .get(k)
+            .and_then(|v| v.as_str())
+            .map(|s| s.trim().to_string())
+    };
+    (get("name"), get("description"))
+}
+
+/// Every skill discoverable under `root`, in a stable order: the root skill, then top-level
+/// folders, then `skills/*`. A name seen twice keeps its first place, with a warning.
+pub fn discover(
+    view: &dyn PackView,
+    root: &str,
+    fallback_root_name: &str,
+) -> (Vec<Found>, Vec<String>) {
+    let mut found: Vec<Found> = Vec::new();
+    let mut warnings = Vec::new();
+    let mut push = |f: Found, found: &mut Vec<Found>| {
+        if let Some(prev) = found.iter().find(|p| p.name == f.name) {
+            warnings.push(format!(
+                "skill {:?} found at {} and {}; using {}",
+                f.name, prev.path, f.path, prev.path
+            ));
+        } else {
+            found.push(f);
+        }
+    };
+    let root_md = join(root, "SKILL.md");
+    if view.is_file(&root_md) {
+        let (fm_name, description) = view
+            .read_file(&root_md)
+            .map(|b| frontmatter(&b))
+            .unwrap_or_default();
+        let name = fm_name
+            .filter(|n| pathsafe::check_skill_name(n).is_ok())
+            .unwrap_or_else(|| fallback_root_name.to_string());
+        push(
+            Found {
+                name,
+                path: root.to_string(),
+                description,
+            },
+            &mut found,
+        );
+    }
+    for base in [root.to_string(), join(root, "skills")] {
+        for dir in view.subdirs(&base) {
+            let path = join(&base, &dir);
+            if pathsafe::check_skill_name(&dir).is_err() || !view.is_file(&join(&path, "SKILL.md"))
+            {
+                continue;
+            }
+            let description = view
+                .read_file(&join(&path, "SKILL.md"))
+                .and_then(|b| frontmatter(&b).1);
+            push(
+                Found {
+                    name: dir,
+                    path,
+                    description,
+                },
+                &mut found,
+            );
+        }
+    }
+    (found, warnings)
+}
+
+/// Apply the config's selection to a pack.
+pub fn pick(
+    view: &dyn PackView,
+    root: &str,
+    fallback_root_name: &str,
+    selection: &Selection,
+) -> Picked {
+    let (all, mut warnings) = discover(view, root, fallback_root_name);
+    let mut out = Picked::default();
+    match selection {
+        Selection::All => out.found = all,
+        Selection::Named(picks) => {
+            for SkillPick { name, path } in picks {
+                let hit = match path {
+                    Some(p) => {
+                        let dir = join(&join(root, p), name);
+                        view.is_file(&join(&dir, "SKILL.md")).then(|| Found {
+                            name: name.clone(),
+                            path: dir.clone(),
+                            description: view
+                                .read_file(&join(&dir, "SKILL.md"))
+                                .and_then(|b| frontmatter(&b).1),
+                        })
+                    }
+                    None => all.iter().find(|f| &f.name == name).cloned(),
+                };
+                match hit {
+                    Some(f) => out.found.push(f),
+                    None => out.missing.push(name.clone()),
+                }
+            }
+        }
+    }
+    // The folder name is the install name; a different frontmatter name confuses agents.
+    for f in &out.found {
+        if let Some(md) = view.read_file(&join(&f.path, "SKILL.md")) {
+            if let (Some(fm), _) = frontmatter(&md) {
+                if fm != f.name && !f.path.is_empty() {
+                    warnings.push(format!(
+                        "skill {:?}: SKILL.md says name {fm:?}; installing as {:?}",
+                        f.name, f.name
+                    ));
+                }
+            }
+        }
+    }
+    out.warnings = warnings;
+    out
+}
+
+/// A local folder as a pack.
+pub struct DiskPack {
+    pub root: PathBuf,
+}
+
+impl DiskPack {
+    fn at(&self, rel: &str) -> PathBuf {
+        if rel.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        }
+    }
+}
+
+impl PackView for DiskPack {
+    fn is_file(&self, rel: &str) -> bool {
+        std::fs::symlink_metadata(self.at(rel)).is_ok_and(|m| m.is_file())
+    }
+
+    fn subdirs(&self, rel: &str) -> Vec<String> {
+        let mut out: Vec<String> = std::fs::read_dir(self.at(rel))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn read_file(&self, rel: &str) -> Option<Vec<u8>> {
+        if !self.is_file(rel) {
+            return None;
+        }
+        std::fs::read(self.at(rel)).ok()
+    }
+
+    fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
+        tree::read_disk(&self.at(rel), budget)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn discovery_rules() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        for d in ["a", "skills/b", "skills/a", "not-a-skill"] {
+            fs::create_dir_all(r.join(d)).unwrap();
+        }
+        fs::write(
+            r.join("a/SKILL.md"),
+            "---\nname: a\ndescription: first\n---\n",
+        )
+        .unwrap();
+        fs::write(r.join("skills/a/SKILL.md"), "---\nname: a\n---\n").unwrap();
+        fs::write(r.join("skills/b/SKILL.md"), "---\nname: bee\n---\n").unwrap();
+        let view = DiskPack {
+            root: r.to_path_buf(),
+        };
+        let (found, warnings) = discover(&view, "", "pack");
+        let names: Vec<_> = found
+            .iter()
+            .map(|f| (f.name.as_str(), f.path.as_str()))
+            .collect();
+        assert_eq!(names, [("a", "a"), ("b", "skills/b")]);
+        assert_eq!(found[0].description.as_deref(), Some("first"));
+        assert_eq!(warnings.len(), 1);
+
+        let picked = pick(
+            &view,
+            "",
+            "pack",
+            &Selection::Named(vec![
+                SkillPick {
+                    name: "b".into(),
+                    path: None,
+                },
+                SkillPick {
+                    name: "zzz".into(),
+                    path: None,
+                },
+            ]),
+        );
+        assert_eq!(picked.found.len(), 1);
+        assert_eq!(picked.missing, ["zzz"]);
+        assert!(picked.warnings.iter().any(|w| w.contains("bee")));
+    }
+
+    #[test]
+    fn frontmatter_parsing() {
+        assert_eq!(
+            frontmatter(b"---\nname: x\ndescription: y z\n---\nbody"),
+            (Some("x".into()), Some("y z".into()))
+        );
+        assert_eq!(frontmatter(b"no frontmatter"), (None, None));
+        assert_eq!(frontmatter(b"---\n: : bad\n"), (None, None));
+    }
+}

@@ -1,0 +1,30 @@
+//! Every environment variable kst reads, in one place (like uv's `uv-static`).
+
+pub const KASETTO_CONFIG: &str = "KASETTO_CONFIG";
+pub const KASETTO_CACHE_DIR: &str = "KASETTO_CACHE_DIR";
+pub const KASETTO_LOG: &str = "KASETTO_LOG";
+pub const KASETTO_OFFLINE: &str = "KASETTO_OFFLINE";
+pub const KASETTO_ALLOW_HTTP: &str = "KASETTO_ALLOW_HTTP";
+pub const NO_COLOR: &str = "NO_COLOR";
+pub const HOME: &str = "HOME";
+pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+pub const PI_CODING_AGENT_DIR: &str = "PI_CODING_AGENT_DIR";
+/// Caps of SPEC 13.4, overridable for users with unusual skills.
+pub const KASETTO_MAX_FILE_BYTES: &str = "KASETTO_MAX_FILE_BYTES";
+pub const KASETTO_MAX_SKILL_BYTES: &str = "KASETTO_MAX_SKILL_BYTES";
+pub const KASETTO_MAX_SKILL_FILES: &str = "KASETTO_MAX_SKILL_FILES";
+
+/// True when the variable is set to something other than empty, `0` or `false`.
+pub fn flag(name: &str) -> bool {
+    match std::env::var_os(name) {
+        None => false,
+        Some(v) => !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false")),
+    }
+}
+
+/// A non-empty value of the variable, as a path or string.
+pub fn non_empty(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name).filter(|v| !v.is_empty())
+}

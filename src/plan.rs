@@ -1,0 +1,307 @@
+//! The plan: what should be where, compared with the lock and the disk (SPEC 7, 8).
+//!
+//! A [`Plan`] is a value: it can be printed (`--dry-run`, `--json`) or checked (`--locked`)
+//! before anything is written. It also carries the lock that will be written if every step
+//! succeeds. Tracked-only: a path is replaced or removed only when the old lock says kst put
+//! it there; anything else at a destination is a conflict unless `--force`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::SkillSource;
+use crate::lock::{Lock, LockedSkill, LockedSource};
+use crate::resolve::{FailedSource, ResolvedSource};
+use crate::tree::{self, Budget, Caps};
+
+/// What happens (or happened) to one installed copy of a skill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Unchanged,
+    Removed,
+    Repaired,
+    Added,
+    Updated,
+    Broken,
+}
+
+impl Action {
+    pub fn writes(self) -> bool {
+        matches!(self, Action::Added | Action::Updated | Action::Repaired)
+    }
+}
+
+/// A skills folder path, absolute and as recorded in the lock (relative to the scope root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub abs: PathBuf,
+    pub rel: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DestAction {
+    pub target: Target,
+    pub action: Action,
+    pub error: Option<String>,
+}
+
+/// One skill, all its destinations.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub name: String,
+    pub source: String,
+    pub commit: Option<String>,
+    pub tree: Option<String>,
+    /// Index into the resolved sources and their skills, for items that install something.
+    pub origin: Option<(usize, usize)>,
+    pub dests: Vec<DestAction>,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Item {
+    /// The most significant action over all destinations; any error makes it broken.
+    pub fn action(&self) -> Action {
+        if self.error.is_some() || self.dests.iter().any(|d| d.error.is_some()) {
+            return Action::Broken;
+        }
+        self.dests
+            .iter()
+            .map(|d| d.action)
+            .max()
+            .unwrap_or(Action::Unchanged)
+    }
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub items: Vec<Item>,
+    /// The lock as it will be if every step succeeds.
+    pub lock: Lock,
+}
+
+/// The lock entry a config entry corresponds to: same URL, same request, same sub-dir.
+pub fn find_locked<'a>(lock: &'a Lock, entry: &SkillSource) -> Option<&'a LockedSource> {
+    let local = matches!(entry.source, crate::source::Source::Local { .. });
+    lock.sources.iter().find(|l| {
+        l.url == entry.source.identity()
+            && l.requested.answers(&entry.reference, local)
+            && l.sub_dir == entry.sub_dir
+    })
+}
+
+/// Where a skill folder is recorded in the lock: relative to the scope root when inside it.
+pub fn target(folder: &Path, name: &str, scope_root: &Path) -> Target {
+    let abs = folder.join(name);
+    let rel = match abs.strip_prefix(scope_root) {
+        Ok(r) => r.to_string_lossy().into_owned(),
+        Err(_) => abs.to_string_lossy().into_owned(),
+    };
+    Target { abs, rel }
+}
+
+/// Does the folder at `path` hold exactly the tree `want`? Never follows a symlink.
+pub fn disk_matches(path: &Path, want: git2::Oid) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            tree::read_disk(path, &mut Budget::new(Caps::from_env())).is_ok_and(|t| t.id == want)
+        }
+        _ => false,
+    }
+}
+
+pub struct Inputs<'a> {
+    pub resolved: &'a [ResolvedSource],
+    pub failed: &'a [FailedSource],
+    pub old: &'a Lock,
+    /// Skills folders for this scope, absolute and deduplicated.
+    pub folders: &'a [PathBuf],
+    pub scope_root: &'a Path,
+    /// Every folder kst may manage in this scope (all agents' skills folders and the configured
+    /// destination). A lock entry elsewhere is never removed: the lock is a file in the
+    /// project, and a hostile one must not be able to make kst delete `~/.ssh`.
+    pub manageable: &'a [PathBuf],
+    pub force: bool,
+}
+
+pub fn build(inp: &Inputs) -> Plan {
+    let mut items = Vec::new();
+    let mut lock = Lock {
+        mcps: inp.old.mcps.clone(),
+        ..Lock::empty()
+    };
+    // Paths this plan installs to (owner: "url skill") and paths it must leave alone.
+    let mut claimed: HashMap<String, String> = HashMap::new();
+    let mut kept: BTreeSet<String> = BTreeSet::new();
+
+    for (si, rs) in inp.resolved.iter().enumerate() {
+        let locked = find_locked(inp.old, &rs.entry);
+        let mut ls = LockedSource {
+            url: rs.url.clone(),
+            requested: rs.requested.clone(),
+            sub_dir: rs.entry.sub_dir.clone(),
+            commit: rs.commit.map(|c| c.to_string()),
+            skills: Vec::new(),
+        };
+        let commit = rs.commit.map(|c| c.to_string());
+        for (ki, skill) in rs.skills.iter().enumerate() {
+            let want = skill.tree.installed_id();
+            let mut item = Item {
+                name: skill.name.clone(),
+                source: rs.url.clone(),
+                commit: commit.clone(),
+                tree: Some(skill.tree.id.to_string()),
+                origin: Some((si, ki)),
+                dests: Vec::new(),
+                error: None,
+                warnings: Vec::new(),
+            };
+            let mut installed = Vec::new();
+            for folder in inp.folders {
+                let t = target(folder, &skill.name, inp.scope_root);
+                if let Some(owner) = claimed.get(&t.rel) {
+                    item.error = Some(format!(
+                        "{} is already provided by {owner}; two sources cannot install the same skill name",
+                        t.rel
+                    ));
+                    break;
+                }
+                let tracked = inp.old.skill_installed_at(&t.rel);
+                let (action, error) = match tracked {
+                    Some((_, lk)) if lk.tree == skill.tree.id.to_string() => {
+                        if disk_matches(&t.abs, want) {
+                            (Action::Unchanged, None)
+                        } else {
+                            (Action::Repaired, None)
+                        }
+                    }
+                    Some(_) => (Action::Updated, None),
+                    None if std::fs::symlink_metadata(&t.abs).is_ok() && !inp.force => (
+                        Action::Broken,
+                        Some(format!(
+                            "{} exists and was not installed by kst; move it away, or pass --force to replace it",
+                            t.abs.display()
+                        )),
+                    ),
+                    None => (Action::Added, None),
+                };
+                if error.is_none() {
+                    claimed.insert(t.rel.clone(), format!("{} ({})", rs.url, skill.name));
+                    installed.push(t.rel.clone());
+                }
+                item.dests.push(DestAction {
+                    target: t,
+                    action,
+                    error,
+                });
+            }
+            if item.error.is_none() && !installed.is_empty() {
+                ls.skills.push(LockedSkill {
+                    name: skill.name.clone(),
+                    path: skill.path.clone(),
+                    tree: skill.tree.id.to_string(),
+                    installed,
+                });
+            }
+            items.push(item);
+        }
+        for b in &rs.broken {
+            // A skill that cannot be installed now keeps what it had installed before.
+            if let Some(prev) = locked.and_then(|l| l.skills.iter().find(|s| s.name == b.name)) {
+                kept.extend(prev.installed.iter().cloned());
+                ls.skills.push(prev.clone());
+            }
+            items.push(Item {
+                name: b.name.clone(),
+                source: rs.url.clone(),
+                commit: commit.clone(),
+                tree: None,
+                origin: None,
+                dests: Vec::new(),
+                error: Some(b.error.clone()),
+                warnings: Vec::new(),
+            });
+        }
+        lock.sources.push(ls);
+    }
+
+    // A source that failed as a whole keeps its lock entry and its installed folders.
+    for f in inp.failed {
+        if let Some(prev) = find_locked(inp.old, &f.entry) {
+            for s in &prev.skills {
+                kept.extend(s.installed.iter().cloned());
+            }
+            lock.sources.push(prev.clone());
+        }
+    }
+
+    // Prune: every path the old lock tracks that nothing claims or keeps.
+    for src in &inp.old.sources {
+        for s in &src.skills {
+            let gone: Vec<&String> = s
+                .installed
+                .iter()
+                .filter(|p| !claimed.contains_key(*p) && !kept.contains(*p))
+                .filter(|p| {
+                    let ok = is_manageable(p, inp.scope_root, inp.manageable);
+                    if !ok {
+                        tracing::warn!(
+                            "the lock lists {p:?}, which is not inside a skills folder; left alone"
+                        );
+                    }
+                    ok
+                })
+                .collect();
+            if gone.is_empty() {
+                continue;
+            }
+            items.push(Item {
+                name: s.name.clone(),
+                source: src.url.clone(),
+                commit: src.commit.clone(),
+                tree: Some(s.tree.clone()),
+                origin: None,
+                dests: gone
+                    .into_iter()
+                    .map(|rel| DestAction {
+                        target: Target {
+                            abs: abs_of(rel, inp.scope_root),
+                            rel: rel.clone(),
+                        },
+                        action: Action::Removed,
+                        error: None,
+                    })
+                    .collect(),
+                error: None,
+                warnings: Vec::new(),
+            });
+        }
+    }
+    lock.normalise();
+    Plan { items, lock }
+}
+
+/// The absolute path of a lock's `installed` entry.
+pub fn abs_of(rel: &str, scope_root: &Path) -> PathBuf {
+    let p = Path::new(rel);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        scope_root.join(p)
+    }
+}
+
+/// A lock path kst may delete: `<skills folder>/<valid skill name>`, nothing else.
+pub fn is_manageable(rel: &str, scope_root: &Path, manageable: &[PathBuf]) -> bool {
+    let abs = abs_of(rel, scope_root);
+    let name_ok = abs
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| crate::pathsafe::check_skill_name(n).is_ok());
+    name_ok
+        && abs
+            .parent()
+            .is_some_and(|p| manageable.iter().any(|m| m == p))
+}

@@ -1,0 +1,325 @@
+//! What the user sees: human lines in the style of cargo/uv, or one JSON document (SPEC 12).
+//!
+//! Logic never prints; it hands results to a [`Printer`]. Human output goes to stderr (like
+//! cargo), so stdout stays clean for `--json`. The JSON schema is documented in docs/json.md.
+
+use std::io::{IsTerminal, Write};
+
+use serde::Serialize;
+
+use crate::plan::{Action, Item, Plan};
+use crate::resolve::{FailedSource, ResolvedSource};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    pub verbosity: Verbosity,
+    pub json: bool,
+    pub color: bool,
+}
+
+impl Printer {
+    pub fn new(verbosity: Verbosity, json: bool, color: ColorChoice) -> Self {
+        let color = match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                crate::envvars::non_empty(crate::envvars::NO_COLOR).is_none()
+                    && std::io::stderr().is_terminal()
+            }
+        };
+        Printer {
+            verbosity,
+            json,
+            color,
+        }
+    }
+
+    /// Whether progress bars may be drawn: a TTY, not quiet, not JSON.
+    pub fn progress(&self) -> bool {
+        !self.json && self.verbosity >= Verbosity::Normal && std::io::stderr().is_terminal()
+    }
+
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+
+    /// A line for humans (stderr), unless quiet or JSON.
+    pub fn line(&self, s: &str) {
+        if !self.json && self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(std::io::stderr(), "{s}");
+        }
+    }
+
+    pub fn warn(&self, s: &str) {
+        if !self.json && self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(std::io::stderr(), "{} {s}", self.paint("33", "warning:"));
+        }
+    }
+
+    /// An error line; shown even when quiet (but not in JSON mode, where it is in the document).
+    pub fn error(&self, s: &str) {
+        if !self.json {
+            let _ = writeln!(std::io::stderr(), "{} {s}", self.paint("31", "error:"));
+        }
+    }
+
+    /// Print a JSON document on stdout.
+    pub fn json<T: Serialize>(&self, doc: &T) {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer_pretty(&mut out, doc);
+        let _ = writeln!(out);
+    }
+}
+
+fn symbol(a: Action) -> (&'static str, &'static str) {
+    match a {
+        Action::Added => ("+", "32"),
+        Action::Updated | Action::Repaired => ("~", "33"),
+        Action::Removed => ("-", "31"),
+        Action::Broken => ("!", "31"),
+        Action::Unchanged => ("=", "2"),
+    }
+}
+
+fn short(c: &str) -> &str {
+    &c[..c.len().min(7)]
+}
+
+/// Print the plan or the outcome of a sync, one line per change.
+pub fn print_items(p: &Printer, items: &[Item]) {
+    for item in items {
+        let action = item.action();
+        if action == Action::Unchanged && p.verbosity < Verbosity::Verbose {
+            continue;
+        }
+        let (sym, code) = symbol(action);
+        let at = match &item.commit {
+            Some(c) => format!("{}@{}", item.source, short(c)),
+            None => item.source.clone(),
+        };
+        let word = match action {
+            Action::Repaired => " (repaired)",
+            _ => "",
+        };
+        let dests: Vec<&str> = item
+            .dests
+            .iter()
+            .filter(|d| d.action != Action::Unchanged || action == Action::Unchanged)
+            .map(|d| d.target.rel.as_str())
+            .collect();
+        let arrow = if dests.is_empty() {
+            String::new()
+        } else {
+            format!(" → {}", dests.join(", "))
+        };
+        let line = format!(
+            "{} {}{word} {}{arrow}",
+            p.paint(code, sym),
+            item.name,
+            p.paint("2", &format!("({at})"))
+        );
+        if action == Action::Broken {
+            // Broken lines must be seen even with -q.
+            if !p.json {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+        } else {
+            p.line(&line);
+        }
+        if let Some(e) = item
+            .error
+            .as_ref()
+            .or_else(|| item.dests.iter().find_map(|d| d.error.as_ref()))
+        {
+            if !p.json {
+                let _ = writeln!(std::io::stderr(), "    {e}");
+            }
+        }
+        for w in &item.warnings {
+            p.warn(&format!("{}: {w}", item.name));
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Summary {
+    pub added: usize,
+    pub updated: usize,
+    pub repaired: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+    pub broken: usize,
+    pub failed_sources: usize,
+    pub duration_ms: u128,
+}
+
+impl Summary {
+    pub fn of(items: &[Item], failed_sources: usize, duration: std::time::Duration) -> Summary {
+        let mut s = Summary {
+            failed_sources,
+            duration_ms: duration.as_millis(),
+            ..Default::default()
+        };
+        for i in items {
+            match i.action() {
+                Action::Added => s.added += 1,
+                Action::Updated => s.updated += 1,
+                Action::Repaired => s.repaired += 1,
+                Action::Removed => s.removed += 1,
+                Action::Unchanged => s.unchanged += 1,
+                Action::Broken => s.broken += 1,
+            }
+        }
+        s
+    }
+
+    pub fn ok(&self) -> bool {
+        self.broken == 0 && self.failed_sources == 0
+    }
+
+    pub fn human(&self, dry_run: bool) -> String {
+        let mut parts = Vec::new();
+        for (n, w) in [
+            (self.added, "added"),
+            (self.updated, "updated"),
+            (self.repaired, "repaired"),
+            (self.removed, "removed"),
+            (self.broken, "broken"),
+            (self.failed_sources, "sources failed"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {w}"));
+            }
+        }
+        let what = if parts.is_empty() {
+            format!("{} skills up to date", self.unchanged)
+        } else {
+            parts.join(", ")
+        };
+        let secs = self.duration_ms as f64 / 1000.0;
+        if dry_run {
+            format!("Would sync: {what} (dry run, nothing written) in {secs:.2}s")
+        } else {
+            format!("Synced: {what} in {secs:.2}s")
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON (docs/json.md). Field names are a stable interface: add, never rename.
+
+#[derive(Serialize)]
+pub struct JsonSource<'a> {
+    pub url: &'a str,
+    pub requested: String,
+    pub sub_dir: Option<&'a str>,
+    pub commit: Option<String>,
+    pub fetch: Option<crate::resolve::Fetch>,
+    pub error: Option<&'a str>,
+    pub warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+pub struct JsonDest<'a> {
+    pub path: &'a str,
+    pub action: Action,
+    pub error: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct JsonItem<'a> {
+    pub kind: &'static str,
+    pub name: &'a str,
+    pub source: &'a str,
+    pub action: Action,
+    pub commit: Option<&'a str>,
+    pub tree: Option<&'a str>,
+    pub destinations: Vec<JsonDest<'a>>,
+    pub error: Option<&'a str>,
+    pub warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+pub struct JsonSync<'a> {
+    pub schema: u32,
+    pub command: &'static str,
+    pub dry_run: bool,
+    pub scope: &'static str,
+    pub config: String,
+    pub lock: String,
+    pub lock_changed: bool,
+    pub sources: Vec<JsonSource<'a>>,
+    pub items: Vec<JsonItem<'a>>,
+    pub summary: Summary,
+}
+
+pub fn json_sources<'a>(
+    resolved: &'a [ResolvedSource],
+    failed: &'a [FailedSource],
+) -> Vec<JsonSource<'a>> {
+    let mut out: Vec<JsonSource> = resolved
+        .iter()
+        .map(|r| JsonSource {
+            url: &r.url,
+            requested: r.requested.to_string(),
+            sub_dir: r.entry.sub_dir.as_deref(),
+            commit: r.commit.map(|c| c.to_string()),
+            fetch: Some(r.fetch),
+            error: None,
+            warnings: &r.warnings,
+        })
+        .collect();
+    out.extend(failed.iter().map(|f| JsonSource {
+        url: &f.url,
+        requested: crate::lock::Requested::from_reference(&f.entry).to_string(),
+        sub_dir: f.entry.sub_dir.as_deref(),
+        commit: None,
+        fetch: None,
+        error: Some(&f.error),
+        warnings: &[],
+    }));
+    out
+}
+
+pub fn json_items(plan: &Plan) -> Vec<JsonItem<'_>> {
+    plan.items
+        .iter()
+        .map(|i| JsonItem {
+            kind: "skill",
+            name: &i.name,
+            source: &i.source,
+            action: i.action(),
+            commit: i.commit.as_deref(),
+            tree: i.tree.as_deref(),
+            destinations: i
+                .dests
+                .iter()
+                .map(|d| JsonDest {
+                    path: &d.target.rel,
+                    action: d.action,
+                    error: d.error.as_deref(),
+                })
+                .collect(),
+            error: i.error.as_deref(),
+            warnings: &i.warnings,
+        })
+        .collect()
+}

@@ -1,0 +1,199 @@
+//! From a config entry to concrete content: which commit (git) or which files (local), and the
+//! listing and tree id of every selected skill.
+//!
+//! Resolution reads; it never writes to a destination. Its output, [`ResolvedSource`], is what
+//! the plan compares against the lock and the disk.
+
+use std::path::PathBuf;
+
+use git2::Oid;
+
+use crate::config::{Selection, SkillPick, SkillSource};
+use crate::discover::{self, DiskPack, PackView};
+use crate::lock::{LockedSource, Requested};
+use crate::source::Source;
+use crate::tree::{Budget, Caps, Tree};
+
+/// Where a resolved source's bytes are read from when installing.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    Local(PathBuf),
+    /// A bare repository in the cache, and the commit to install from it.
+    Git {
+        db: PathBuf,
+        commit: Oid,
+    },
+}
+
+/// How a source's content was obtained in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fetch {
+    /// A local folder, read from disk.
+    Local,
+    /// The commit was already in the cache: no network.
+    Cached,
+    /// Fetched from the remote in this run.
+    Fetched,
+}
+
+#[derive(Debug)]
+pub struct ResolvedSkill {
+    pub name: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub tree: Tree,
+}
+
+/// A skill that was asked for and cannot be installed.
+#[derive(Debug, Clone)]
+pub struct BrokenSkill {
+    pub name: String,
+    pub error: String,
+}
+
+#[derive(Debug)]
+pub struct ResolvedSource {
+    pub entry: SkillSource,
+    pub url: String,
+    pub requested: Requested,
+    pub commit: Option<Oid>,
+    pub origin: Origin,
+    pub fetch: Fetch,
+    pub skills: Vec<ResolvedSkill>,
+    pub broken: Vec<BrokenSkill>,
+    pub warnings: Vec<String>,
+}
+
+/// A source that could not be resolved at all; its installed skills are kept as they are.
+#[derive(Debug)]
+pub struct FailedSource {
+    pub entry: SkillSource,
+    pub url: String,
+    pub error: String,
+}
+
+/// Pick and list skills from a pack view.
+pub fn select(
+    view: &dyn PackView,
+    root: &str,
+    fallback_name: &str,
+    selection: &Selection,
+) -> (Vec<ResolvedSkill>, Vec<BrokenSkill>, Vec<String>) {
+    let picked = discover::pick(view, root, fallback_name, selection);
+    let mut skills = Vec::new();
+    let mut broken: Vec<BrokenSkill> = picked
+        .missing
+        .iter()
+        .map(|name| BrokenSkill {
+            name: name.clone(),
+            error: format!(
+                "skill {name:?} not found under {}",
+                if root.is_empty() {
+                    "the pack root"
+                } else {
+                    root
+                }
+            ),
+        })
+        .collect();
+    let caps = Caps::from_env();
+    for f in picked.found {
+        match view.list(&f.path, &mut Budget::new(caps)) {
+            Ok(tree) => skills.push(ResolvedSkill {
+                name: f.name,
+                path: f.path,
+                description: f.description,
+                tree,
+            }),
+            Err(e) => broken.push(BrokenSkill {
+                name: f.name.clone(),
+                error: format!("skill {:?}: {e:#}", f.name),
+            }),
+        }
+    }
+    (skills, broken, picked.warnings)
+}
+
+/// `"*"` sources stay frozen to the set of skills in their lock entry until `--update`.
+pub fn frozen_selection(
+    entry: &SkillSource,
+    locked: Option<&LockedSource>,
+    update: bool,
+) -> Selection {
+    match (&entry.selection, locked) {
+        (Selection::All, Some(l)) if !update => Selection::Named(
+            l.skills
+                .iter()
+                .map(|s| SkillPick {
+                    name: s.name.clone(),
+                    path: None,
+                })
+                .collect(),
+        ),
+        (s, _) => s.clone(),
+    }
+}
+
+/// Resolve a local-folder source: re-read on every sync.
+pub fn local(
+    entry: &SkillSource,
+    locked: Option<&LockedSource>,
+    update: bool,
+) -> Result<ResolvedSource, FailedSource> {
+    let Source::Local { spelled, path } = &entry.source else {
+        unreachable!("local() called on a git source")
+    };
+    let fail = |error: String| FailedSource {
+        entry: entry.clone(),
+        url: spelled.clone(),
+        error,
+    };
+    if !path.is_dir() {
+        return Err(fail(format!(
+            "{}: local source {} is not a folder",
+            entry.at,
+            path.display()
+        )));
+    }
+    let view = DiskPack { root: path.clone() };
+    let root = entry.sub_dir.clone().unwrap_or_default();
+    if !root.is_empty() && !path.join(&root).is_dir() {
+        return Err(fail(format!(
+            "{}: sub-dir {root:?} does not exist in {}",
+            entry.at,
+            path.display()
+        )));
+    }
+    let fallback = root_name(&root, spelled);
+    let selection = frozen_selection(entry, locked, update);
+    let (skills, broken, warnings) = select(&view, &root, &fallback, &selection);
+    Ok(ResolvedSource {
+        entry: entry.clone(),
+        url: spelled.clone(),
+        requested: Requested::Local,
+        commit: None,
+        origin: Origin::Local(path.clone()),
+        fetch: Fetch::Local,
+        skills,
+        broken,
+        warnings,
+    })
+}
+
+/// The name a root `SKILL.md` without a usable frontmatter name installs as: the last
+/// component of the sub-dir, else of the source.
+pub fn root_name(root: &str, source: &str) -> String {
+    let last = if root.is_empty() { source } else { root };
+    let last = last
+        .trim_end_matches('/')
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("skill");
+    let last = last.strip_suffix(".git").unwrap_or(last);
+    if crate::pathsafe::check_skill_name(last).is_ok() {
+        last.to_string()
+    } else {
+        "skill".to_string()
+    }
+}

@@ -1,0 +1,115 @@
+//! The scope a command works on (SPEC 2, 6, 9): its root, its skills folders, its lock, and the
+//! OS file lock that keeps two syncs of one scope from running at once.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use crate::config::{Config, Scope};
+use crate::error::{Error, Result};
+use crate::{agents, dirs, lock};
+
+#[derive(Debug)]
+pub struct ScopeCtx {
+    pub scope: Scope,
+    /// The project folder (the config's folder) or, globally, HOME.
+    pub root: PathBuf,
+    /// Where skills are installed, absolute, deduplicated (agents sharing a folder get one).
+    pub folders: Vec<PathBuf>,
+    /// Every skills folder kst may manage in this scope (see `plan::Inputs::manageable`).
+    pub manageable: Vec<PathBuf>,
+    pub lock_path: PathBuf,
+}
+
+impl ScopeCtx {
+    pub fn new(config: &Config, override_scope: Option<Scope>) -> Result<ScopeCtx> {
+        let scope = override_scope.unwrap_or(config.scope);
+        let home = dirs::home()?;
+        let global = scope == Scope::Global;
+        let root = match scope {
+            Scope::Project => config
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default(),
+            Scope::Global => home.clone(),
+        };
+        let folder_of = |a: &agents::Agent| {
+            let d = a.skills_dir(global, &home);
+            if d.is_absolute() { d } else { root.join(d) }
+        };
+        let mut folders: Vec<PathBuf> = match &config.destination {
+            Some(d) => vec![d.clone()],
+            None => config.agents.iter().map(|a| folder_of(a)).collect(),
+        };
+        dedup(&mut folders);
+        let mut manageable: Vec<PathBuf> = agents::AGENTS
+            .iter()
+            .map(folder_of)
+            .chain(config.destination.clone())
+            .collect();
+        dedup(&mut manageable);
+        let lock_path = lock::path_for(scope, &config.path)?;
+        Ok(ScopeCtx {
+            scope,
+            root,
+            folders,
+            manageable,
+            lock_path,
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self.scope {
+            Scope::Global => "global",
+            Scope::Project => "project",
+        }
+    }
+
+    /// Take the scope's OS lock, waiting (and saying so) if another kst holds it. The lock is
+    /// released when the returned file is dropped or the process ends, even by a crash.
+    pub fn exclusive(&self, on_wait: impl FnOnce(&str)) -> Result<File> {
+        let guard_dir = dirs::cache_root()?.join("locks");
+        std::fs::create_dir_all(&guard_dir).map_err(|e| {
+            Error::Failed(anyhow::anyhow!(
+                "cannot create {}: {e}",
+                guard_dir.display()
+            ))
+        })?;
+        let key = git2::Oid::hash_object(
+            git2::ObjectType::Blob,
+            self.lock_path.to_string_lossy().as_bytes(),
+        )
+        .map_err(|e| Error::Failed(e.into()))?;
+        let path = guard_dir.join(format!("scope-{}.lock", &key.to_string()[..16]));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::Failed(anyhow::anyhow!("cannot open {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                on_wait(&format!(
+                    "waiting for another kst to finish with {}",
+                    self.lock_path.display()
+                ));
+                file.lock().map_err(|e| {
+                    Error::Failed(anyhow::anyhow!("cannot lock {}: {e}", path.display()))
+                })?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::Failed(anyhow::anyhow!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+        Ok(file)
+    }
+}
+
+fn dedup(v: &mut Vec<PathBuf>) {
+    let mut seen = std::collections::HashSet::new();
+    v.retain(|p| seen.insert(p.clone()));
+}

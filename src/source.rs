@@ -1,0 +1,312 @@
+//! Where a pack comes from (SPEC 4): a git remote or a local folder, and its canonical URL.
+//!
+//! The *canonical URL* (scheme + lowercase host + port + path without trailing `/` or `.git`,
+//! no userinfo) is the identity used in the lock, in cache keys, in messages and in JSON. The
+//! original spelling is kept only to fetch from. Neither may hold a password: URLs with one are
+//! refused, so nothing downstream ever has a secret to leak.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+use crate::envvars;
+
+/// A parsed `source:` value.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Source {
+    Git(GitUrl),
+    /// A plain folder, read as it is now. `spelled` is what the config said (the lock identity);
+    /// `path` is resolved against the config file's folder.
+    Local {
+        spelled: String,
+        path: PathBuf,
+    },
+}
+
+/// A git remote: how to reach it and who it is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GitUrl {
+    /// What libgit2 is given to fetch. Userinfo may hold a user name (ssh), never a password.
+    fetch: String,
+    canonical: CanonicalUrl,
+    /// Lowercase host (empty for `file://`).
+    host: String,
+    scheme: String,
+}
+
+/// The identity of a remote. Displaying it can never show a credential: it has none.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CanonicalUrl(String);
+
+impl CanonicalUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CanonicalUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for CanonicalUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CanonicalUrl({})", self.0)
+    }
+}
+
+impl fmt::Debug for GitUrl {
+    // Only the canonical form: the fetch URL may carry a user name we need not print.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GitUrl({})", self.canonical)
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Git(g) => g.fmt(f),
+            Source::Local { spelled, .. } => write!(f, "Local({spelled})"),
+        }
+    }
+}
+
+impl GitUrl {
+    pub fn canonical(&self) -> &CanonicalUrl {
+        &self.canonical
+    }
+    pub fn fetch_url(&self) -> &str {
+        &self.fetch
+    }
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+    /// libgit2's local transport cannot do shallow fetches.
+    pub fn supports_shallow(&self) -> bool {
+        self.scheme != "file"
+    }
+}
+
+impl Source {
+    /// The identity string used in the lock and in messages.
+    pub fn identity(&self) -> &str {
+        match self {
+            Source::Git(g) => g.canonical.as_str(),
+            Source::Local { spelled, .. } => spelled,
+        }
+    }
+}
+
+/// Parse a `source:` value. `base` is the folder relative local paths are resolved against.
+pub fn parse(raw: &str, base: &Path) -> Result<Source, String> {
+    if raw.chars().any(|c| c.is_control()) {
+        return Err("the source contains control characters".into());
+    }
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err("the source is empty".into());
+    }
+    if raw.contains("://") {
+        return parse_url(raw).map(Source::Git);
+    }
+    if let Some(scp) = parse_scp(raw) {
+        return scp.map(Source::Git);
+    }
+    let path = if let Some(rest) = raw.strip_prefix("~/") {
+        crate::dirs::home().map_err(|e| e.to_string())?.join(rest)
+    } else {
+        base.join(raw)
+    };
+    Ok(Source::Local {
+        spelled: raw.trim_end_matches('/').to_string(),
+        path,
+    })
+}
+
+fn parse_url(raw: &str) -> Result<GitUrl, String> {
+    let url = Url::parse(raw).map_err(|e| format!("{raw:?} is not a valid URL: {e}"))?;
+    if url.password().is_some() {
+        return Err(
+            "the URL contains a password; remove it and set a token variable instead \
+             (e.g. GITHUB_TOKEN, or KASETTO_TOKEN_<HOST>; see docs/credentials.md)"
+                .into(),
+        );
+    }
+    let scheme = url.scheme().to_ascii_lowercase();
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    match scheme.as_str() {
+        "https" | "ssh" | "git" => {
+            if host.is_empty() {
+                return Err(format!("{} has no host", redacted(&url)));
+            }
+        }
+        "http" => {
+            if !is_loopback(&host) && !envvars::flag(envvars::KASETTO_ALLOW_HTTP) {
+                return Err(format!(
+                    "{} uses plain http, which anyone on the network can read and alter; \
+                     use https, or set {}=1 if you must",
+                    redacted(&url),
+                    envvars::KASETTO_ALLOW_HTTP
+                ));
+            }
+        }
+        "file" => {
+            if !host.is_empty() && host != "localhost" {
+                return Err(format!(
+                    "{} names a host; file URLs must be file:///absolute/path",
+                    redacted(&url)
+                ));
+            }
+        }
+        other => {
+            return Err(format!(
+                "unsupported URL scheme {other:?}; use https, ssh, git, file or a local path"
+            ));
+        }
+    }
+    // Canonical: no userinfo, lowercase host, explicit non-default port, path without `/` or
+    // `.git` at the end.
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let canonical = format!("{scheme}://{host}{port}{}", trim_repo_path(url.path()));
+    // Fetch URL: the original minus nothing; a user name (ssh) is kept, passwords were refused.
+    Ok(GitUrl {
+        fetch: url.to_string(),
+        canonical: CanonicalUrl(canonical),
+        host,
+        scheme,
+    })
+}
+
+/// `user@host:path` (scp-like ssh). Returns None when `raw` is not in that form.
+fn parse_scp(raw: &str) -> Option<Result<GitUrl, String>> {
+    let (before, path) = raw.split_once(':')?;
+    // `C:\x` or `./a:b` are paths; scp-like needs a host before the first ':' and no '/' in it.
+    if before.is_empty() || before.contains('/') || before.len() == 1 {
+        return None;
+    }
+    let (user, host) = match before.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, before),
+    };
+    if host.is_empty() || path.is_empty() {
+        return Some(Err(format!(
+            "{raw:?} is not a valid scp-like address (user@host:path)"
+        )));
+    }
+    let host = host.to_ascii_lowercase();
+    let path = path.trim_start_matches('/');
+    let canonical = format!(
+        "ssh://{host}/{}",
+        trim_repo_path(path).trim_start_matches('/')
+    );
+    let fetch = match user {
+        Some(u) => format!("ssh://{u}@{host}/{path}"),
+        None => format!("ssh://{host}/{path}"),
+    };
+    Some(Ok(GitUrl {
+        fetch,
+        canonical: CanonicalUrl(canonical),
+        host,
+        scheme: "ssh".into(),
+    }))
+}
+
+fn trim_repo_path(path: &str) -> &str {
+    let p = path.trim_end_matches('/');
+    let p = p.strip_suffix(".git").unwrap_or(p);
+    p.trim_end_matches('/')
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost" || host == "[::1]" || host == "::1" || host.starts_with("127.")
+}
+
+/// A URL for messages: scheme, host, port and path only.
+fn redacted(url: &Url) -> String {
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!(
+        "{}://{}{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        port,
+        url.path()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git(raw: &str) -> GitUrl {
+        match parse(raw, Path::new("/base")).unwrap() {
+            Source::Git(g) => g,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn canonical_forms() {
+        assert_eq!(
+            git("https://GitHub.com/Org/Repo.git/").canonical().as_str(),
+            "https://github.com/Org/Repo"
+        );
+        assert_eq!(
+            git("https://tok@github.com/org/repo").canonical().as_str(),
+            "https://github.com/org/repo"
+        );
+        assert_eq!(
+            git("git@gitlab.example.com:platform/skills.git")
+                .canonical()
+                .as_str(),
+            "ssh://gitlab.example.com/platform/skills"
+        );
+        assert_eq!(
+            git("git@gitlab.example.com:platform/skills.git").fetch_url(),
+            "ssh://git@gitlab.example.com/platform/skills.git"
+        );
+        assert_eq!(
+            git("ssh://git@host:2222/a/b").canonical().as_str(),
+            "ssh://host:2222/a/b"
+        );
+        assert_eq!(
+            git("git://127.0.0.1:9418/pack").canonical().as_str(),
+            "git://127.0.0.1:9418/pack"
+        );
+        assert_eq!(
+            git("file:///srv/repos/pack.git").canonical().as_str(),
+            "file:///srv/repos/pack"
+        );
+        assert!(!git("file:///srv/repos/pack.git").supports_shallow());
+    }
+
+    #[test]
+    fn local_paths() {
+        let s = parse("./local-skills/", Path::new("/cfg")).unwrap();
+        assert_eq!(
+            s,
+            Source::Local {
+                spelled: "./local-skills".into(),
+                path: PathBuf::from("/cfg/./local-skills/")
+            }
+        );
+        assert!(matches!(
+            parse("/abs/dir", Path::new("/cfg")).unwrap(),
+            Source::Local { .. }
+        ));
+    }
+
+    #[test]
+    fn refusals() {
+        let err = parse("https://user:secret@github.com/o/r", Path::new("/")).unwrap_err();
+        assert!(err.contains("password") && !err.contains("secret"), "{err}");
+        assert!(parse("https://github.com/o/r\n", Path::new("/")).is_err());
+        assert!(parse("http://example.com/o/r", Path::new("/")).is_err());
+        assert!(parse("http://127.0.0.1:8080/o/r", Path::new("/")).is_ok());
+        assert!(parse("ftp://example.com/o/r", Path::new("/")).is_err());
+    }
+}

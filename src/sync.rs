@@ -1,0 +1,281 @@
+//! `kst sync` and `kst lock`: config → plan → fetch → materialise → record.
+//!
+//! Each stage is a function of the previous one's value; nothing is written before the plan
+//! exists, and the lock is written last.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::anyhow;
+
+use crate::config::{self, Config};
+use crate::error::{Error, Outcome, Result};
+use crate::install;
+use crate::lock::Lock;
+use crate::plan::{self, Action, Plan};
+use crate::report::{self, Printer, Summary};
+use crate::resolve::{self, FailedSource, Origin, ResolvedSource};
+use crate::scope::ScopeCtx;
+use crate::source::Source;
+
+/// Options shared by commands that read the config.
+#[derive(Debug, Clone, Default)]
+pub struct Common {
+    pub config: Option<String>,
+    pub scope: Option<config::Scope>,
+    pub dry_run: bool,
+    pub offline: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// `--update`: None = no; Some(empty) = all; Some(names) = sources providing these skills.
+    pub update: Option<Vec<String>>,
+    pub locked: bool,
+    pub force: bool,
+}
+
+/// Everything a run needs, loaded once.
+pub struct Context {
+    pub config: Config,
+    pub scope: ScopeCtx,
+    pub old_lock: Lock,
+}
+
+pub fn load(common: &Common) -> Result<Context> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::usage(format!("cannot read the current folder: {e}")))?;
+    let path = config::discover(common.config.as_deref(), &cwd)?;
+    let config = config::load(&path)?;
+    let scope = ScopeCtx::new(&config, common.scope)?;
+    let old_lock = Lock::read(&scope.lock_path)?;
+    Ok(Context {
+        config,
+        scope,
+        old_lock,
+    })
+}
+
+/// Resolve every source of the config; failures are collected, not fatal.
+pub fn resolve_all(ctx: &Context, opts: &SyncOptions) -> (Vec<ResolvedSource>, Vec<FailedSource>) {
+    let mut resolved = Vec::new();
+    let mut failed = Vec::new();
+    for entry in &ctx.config.skills {
+        let locked = plan::find_locked(&ctx.old_lock, entry);
+        let update = wants_update(opts, locked);
+        let r = match &entry.source {
+            Source::Local { .. } => resolve::local(entry, locked, update),
+            Source::Git(g) => Err(FailedSource {
+                entry: entry.clone(),
+                url: g.canonical().to_string(),
+                error: format!(
+                    "{}: git sources are not supported by this build yet",
+                    entry.at
+                ),
+            }),
+        };
+        match r {
+            Ok(r) => resolved.push(r),
+            Err(f) => failed.push(f),
+        }
+    }
+    (resolved, failed)
+}
+
+/// Does `--update` apply to this source? All sources for a bare `--update`; with names, the
+/// sources whose lock entry provides one of them.
+fn wants_update(opts: &SyncOptions, locked: Option<&crate::lock::LockedSource>) -> bool {
+    match &opts.update {
+        None => false,
+        Some(names) if names.is_empty() => true,
+        Some(names) => locked.is_some_and(|l| l.skills.iter().any(|s| names.contains(&s.name))),
+    }
+}
+
+/// What the lock would gain or lose: one line per difference, for `--locked` and `lock --check`.
+pub fn lock_drift(old: &Lock, new: &Lock) -> Vec<String> {
+    let mut out = Vec::new();
+    let key =
+        |s: &crate::lock::LockedSource| (s.url.clone(), s.requested.clone(), s.sub_dir.clone());
+    for n in &new.sources {
+        match old.sources.iter().find(|o| key(o) == key(n)) {
+            None => out.push(format!("{} ({}) is not in the lock", n.url, n.requested)),
+            Some(o) if o == n => {}
+            Some(o) => {
+                if o.commit != n.commit {
+                    out.push(format!(
+                        "{} ({}): locked commit {} but resolved {}",
+                        n.url,
+                        n.requested,
+                        o.commit.as_deref().unwrap_or("-"),
+                        n.commit.as_deref().unwrap_or("-")
+                    ));
+                }
+                for s in &n.skills {
+                    match o.skills.iter().find(|x| x.name == s.name) {
+                        None => out.push(format!(
+                            "{} ({}): skill {} is not in the lock",
+                            n.url, n.requested, s.name
+                        )),
+                        Some(x) if x.tree != s.tree => out.push(format!(
+                            "{} ({}): skill {} tree {} would become {}",
+                            n.url, n.requested, s.name, x.tree, s.tree
+                        )),
+                        Some(x) if x != s => out.push(format!(
+                            "{} ({}): skill {} would be installed at {:?} instead of {:?}",
+                            n.url, n.requested, s.name, s.installed, x.installed
+                        )),
+                        _ => {}
+                    }
+                }
+                for x in &o.skills {
+                    if !n.skills.iter().any(|s| s.name == x.name) {
+                        out.push(format!(
+                            "{} ({}): skill {} would be removed from the lock",
+                            n.url, n.requested, x.name
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for o in &old.sources {
+        if !new.sources.iter().any(|n| key(n) == key(o)) {
+            out.push(format!(
+                "{} ({}) would be removed from the lock",
+                o.url, o.requested
+            ));
+        }
+    }
+    out
+}
+
+pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
+    let started = Instant::now();
+    let ctx = load(common)?;
+    let _guard = ctx.scope.exclusive(|msg| printer.line(msg))?;
+    let (resolved, failed) = resolve_all(&ctx, opts);
+    let mut plan = plan::build(&plan::Inputs {
+        resolved: &resolved,
+        failed: &failed,
+        old: &ctx.old_lock,
+        folders: &ctx.scope.folders,
+        scope_root: &ctx.scope.root,
+        manageable: &ctx.scope.manageable,
+        force: opts.force,
+    });
+
+    if opts.locked {
+        let drift = lock_drift(&ctx.old_lock, &plan.lock);
+        if !drift.is_empty() {
+            return Err(Error::Failed(anyhow!(
+                "--locked: the lock {} is out of date:\n  {}\nrun `kst sync` (or `kst lock`) and commit the updated lock",
+                ctx.scope.lock_path.display(),
+                drift.join("\n  ")
+            )));
+        }
+    }
+
+    for f in &failed {
+        printer.error(&f.error);
+    }
+    for r in &resolved {
+        for w in &r.warnings {
+            printer.warn(&format!("{}: {w}", r.url));
+        }
+    }
+
+    if !common.dry_run {
+        apply(&mut plan, &resolved, &ctx.scope);
+    }
+    let lock_changed =
+        plan.lock.to_yaml() != ctx.old_lock.to_yaml() || !ctx.scope.lock_path.exists();
+    if !common.dry_run
+        && lock_changed
+        && !(plan.lock.sources.is_empty() && !ctx.scope.lock_path.exists())
+    {
+        plan.lock.write(&ctx.scope.lock_path)?;
+    }
+
+    let summary = Summary::of(&plan.items, failed.len(), started.elapsed());
+    if printer.json {
+        printer.json(&report::JsonSync {
+            schema: 1,
+            command: "sync",
+            dry_run: common.dry_run,
+            scope: ctx.scope.name(),
+            config: ctx.config.path.display().to_string(),
+            lock: ctx.scope.lock_path.display().to_string(),
+            lock_changed,
+            sources: report::json_sources(&resolved, &failed),
+            items: report::json_items(&plan),
+            summary,
+        });
+    } else {
+        report::print_items(printer, &plan.items);
+        printer.line(&summary.human(common.dry_run));
+    }
+    if summary.ok() {
+        Ok(())
+    } else {
+        Err(Error::Reported(Outcome::Problems))
+    }
+}
+
+/// Carry out the plan: install, repair, remove. Failures become item errors and the lock is
+/// adjusted so it never claims a folder that is not ours.
+fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx) {
+    for folder in &scope.folders {
+        crate::fsx::clean_stale_temps(folder);
+    }
+    // Open each git source's object database once.
+    let repos: Vec<Option<git2::Repository>> = resolved
+        .iter()
+        .map(|r| match &r.origin {
+            Origin::Git { db, .. } => git2::Repository::open_bare(db).ok(),
+            Origin::Local(_) => None,
+        })
+        .collect();
+    let odbs: Vec<Option<git2::Odb>> = repos
+        .iter()
+        .map(|r| r.as_ref().and_then(|r| r.odb().ok()))
+        .collect();
+
+    let mut failed_adds: Vec<String> = Vec::new();
+    for item in &mut plan.items {
+        for d in &mut item.dests {
+            let result = match (d.action, item.origin) {
+                (a, Some((si, ki))) if a.writes() => {
+                    let skill = &resolved[si].skills[ki];
+                    install::install(&skill.tree, &d.target.abs, odbs[si].as_ref())
+                        .map(|w| item.warnings.extend(w))
+                }
+                (Action::Removed, _) => install::remove(&d.target.abs),
+                _ => Ok(()),
+            };
+            if let Err(e) = result {
+                d.error = Some(format!("{}: {e:#}", d.target.abs.display()));
+                if d.action == Action::Added {
+                    failed_adds.push(d.target.rel.clone());
+                }
+            }
+        }
+    }
+    if !failed_adds.is_empty() {
+        for s in &mut plan.lock.sources {
+            for k in &mut s.skills {
+                k.installed.retain(|p| !failed_adds.contains(p));
+            }
+            s.skills.retain(|k| !k.installed.is_empty());
+        }
+        plan.lock.normalise();
+    }
+}
+
+/// Paths of a config relative to the scope root, for messages.
+pub fn display_rel(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}

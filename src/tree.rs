@@ -1,0 +1,428 @@
+//! A skill's files as git sees them, and its git tree id (SPEC 5, "Content identity").
+//!
+//! A [`Tree`] is a listing — names, modes, blob references — never file contents, so listing a
+//! skill with thousands of files stays cheap. It comes from the object database (git sources)
+//! or from disk (local sources, installed folders); either way its `id` is the git tree id that
+//! `git rev-parse <commit>:<path>` prints, so one hash identifies content everywhere.
+//!
+//! Listing enforces the rules that must hold before anything is written (SPEC 13): every name
+//! passes [`pathsafe`], no two names in a folder fold to the same string, symlinks are relative
+//! and stay inside the skill, and the caps on sizes and counts hold.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use git2::{ObjectType, Oid};
+
+use crate::envvars;
+use crate::pathsafe;
+
+pub const MODE_FILE: u32 = 0o100644;
+pub const MODE_EXEC: u32 = 0o100755;
+pub const MODE_LINK: u32 = 0o120000;
+pub const MODE_TREE: u32 = 0o040000;
+pub const MODE_GITLINK: u32 = 0o160000;
+
+/// Where a file's bytes come from when it is materialised.
+#[derive(Debug, Clone)]
+pub enum BlobRef {
+    Disk(PathBuf),
+    Git,
+}
+
+#[derive(Debug, Clone)]
+pub enum EntryKind {
+    File {
+        executable: bool,
+        size: u64,
+        blob: BlobRef,
+    },
+    Symlink {
+        target: String,
+    },
+    Dir(Tree),
+    /// A submodule: recorded in git's tree, never fetched, skipped on install with a warning.
+    Gitlink,
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub name: String,
+    /// The object id: blob (file, symlink), tree (dir) or commit (gitlink).
+    pub id: Oid,
+    pub kind: EntryKind,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tree {
+    pub id: Oid,
+    /// In git's tree order.
+    pub entries: Vec<Entry>,
+}
+
+/// Size and count limits (SPEC 13.4), checked from metadata or object headers before any
+/// content is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    pub max_file_bytes: u64,
+    pub max_skill_bytes: u64,
+    pub max_skill_files: u64,
+}
+
+impl Caps {
+    pub fn from_env() -> Self {
+        let get = |name, default| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(default)
+        };
+        Caps {
+            max_file_bytes: get(envvars::KASETTO_MAX_FILE_BYTES, 100 << 20),
+            max_skill_bytes: get(envvars::KASETTO_MAX_SKILL_BYTES, 512 << 20),
+            max_skill_files: get(envvars::KASETTO_MAX_SKILL_FILES, 50_000),
+        }
+    }
+}
+
+/// Running totals while listing one skill, to enforce [`Caps`].
+pub struct Budget {
+    caps: Caps,
+    bytes: u64,
+    files: u64,
+}
+
+impl Budget {
+    pub fn new(caps: Caps) -> Self {
+        Budget {
+            caps,
+            bytes: 0,
+            files: 0,
+        }
+    }
+
+    pub fn charge(&mut self, path: &str, size: u64) -> anyhow::Result<()> {
+        self.files += 1;
+        self.bytes += size;
+        if size > self.caps.max_file_bytes {
+            bail!(
+                "{path} is {size} bytes, over the {} byte file cap (raise {} to allow it)",
+                self.caps.max_file_bytes,
+                envvars::KASETTO_MAX_FILE_BYTES
+            );
+        }
+        if self.files > self.caps.max_skill_files {
+            bail!(
+                "more than {} files (raise {} to allow it)",
+                self.caps.max_skill_files,
+                envvars::KASETTO_MAX_SKILL_FILES
+            );
+        }
+        if self.bytes > self.caps.max_skill_bytes {
+            bail!(
+                "more than {} bytes in total (raise {} to allow it)",
+                self.caps.max_skill_bytes,
+                envvars::KASETTO_MAX_SKILL_BYTES
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Git's tree order: byte order of names, with a directory compared as if its name ended in `/`.
+fn git_order(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    let key = |e: &Entry| {
+        let mut k = e.name.as_bytes().to_vec();
+        if matches!(e.kind, EntryKind::Dir(_)) {
+            k.push(b'/');
+        }
+        k
+    };
+    key(a).cmp(&key(b))
+}
+
+impl Entry {
+    pub fn mode(&self) -> u32 {
+        match &self.kind {
+            EntryKind::File {
+                executable: true, ..
+            } => MODE_EXEC,
+            EntryKind::File { .. } => MODE_FILE,
+            EntryKind::Symlink { .. } => MODE_LINK,
+            EntryKind::Dir(_) => MODE_TREE,
+            EntryKind::Gitlink => MODE_GITLINK,
+        }
+    }
+}
+
+/// Hash a tree object the way git does: `<octal mode> <name>\0<20-byte id>` per entry.
+pub fn hash_tree(entries: &[Entry]) -> Oid {
+    let mut buf = Vec::with_capacity(entries.len() * 40);
+    for e in entries {
+        buf.extend_from_slice(format!("{:o} ", e.mode()).as_bytes());
+        buf.extend_from_slice(e.name.as_bytes());
+        buf.push(0);
+        buf.extend_from_slice(e.id.as_bytes());
+    }
+    Oid::hash_object(ObjectType::Tree, &buf).expect("hashing an in-memory buffer cannot fail")
+}
+
+impl Tree {
+    /// Build a tree from entries (any order); computes git's id.
+    pub fn from_entries(mut entries: Vec<Entry>) -> Tree {
+        entries.sort_by(git_order);
+        Tree {
+            id: hash_tree(&entries),
+            entries,
+        }
+    }
+
+    /// The id of what kst writes to disk for this tree: gitlinks are skipped, so a tree that has
+    /// them installs as a different tree. Equal to `id` for almost every skill.
+    pub fn installed_id(&self) -> Oid {
+        if !self.has_gitlinks() {
+            return self.id;
+        }
+        let entries: Vec<Entry> = self
+            .entries
+            .iter()
+            .filter(|e| !matches!(e.kind, EntryKind::Gitlink))
+            .map(|e| match &e.kind {
+                EntryKind::Dir(t) => Entry { id: t.installed_id(), ..e.clone() },
+                _ => e.clone(),
+            })
+            .filter(|e| !matches!(&e.kind, EntryKind::Dir(t) if t.entries.iter().all(|c| matches!(c.kind, EntryKind::Gitlink))))
+            .collect();
+        hash_tree(&entries)
+    }
+
+    pub fn has_gitlinks(&self) -> bool {
+        self.entries.iter().any(|e| match &e.kind {
+            EntryKind::Gitlink => true,
+            EntryKind::Dir(t) => t.has_gitlinks(),
+            _ => false,
+        })
+    }
+
+    /// Every file and symlink, with its path relative to the tree root.
+    pub fn walk(&self, mut f: impl FnMut(&str, &Entry)) {
+        fn go(t: &Tree, prefix: &str, f: &mut dyn FnMut(&str, &Entry)) {
+            for e in &t.entries {
+                let path = if prefix.is_empty() {
+                    e.name.clone()
+                } else {
+                    format!("{prefix}/{}", e.name)
+                };
+                match &e.kind {
+                    EntryKind::Dir(sub) => go(sub, &path, f),
+                    _ => f(&path, e),
+                }
+            }
+        }
+        go(self, "", &mut f)
+    }
+}
+
+/// Checks shared by every way of listing a folder: safe names, no case-fold collisions,
+/// symlinks that stay inside the skill. `rel` is the folder's path inside the skill ("" at the
+/// root).
+pub fn check_entries(rel: &str, entries: &[Entry]) -> anyhow::Result<()> {
+    let mut folded: HashMap<String, &str> = HashMap::new();
+    for e in entries {
+        pathsafe::check_component(e.name.as_bytes()).with_context(|| at(rel, &e.name))?;
+        let key = e.name.to_lowercase();
+        if let Some(other) = folded.insert(key, &e.name) {
+            bail!(
+                "{} and {} differ only in case; they would collide on macOS and Windows",
+                at(rel, other),
+                at(rel, &e.name)
+            );
+        }
+        if let EntryKind::Symlink { target } = &e.kind {
+            check_symlink(rel, &e.name, target)?;
+        }
+    }
+    Ok(())
+}
+
+fn at(rel: &str, name: &str) -> String {
+    if rel.is_empty() {
+        name.to_string()
+    } else {
+        format!("{rel}/{name}")
+    }
+}
+
+/// A symlink is kept only when its target is relative and, resolved lexically from the link's
+/// folder, stays inside the skill (SPEC 8).
+fn check_symlink(rel: &str, name: &str, target: &str) -> anyhow::Result<()> {
+    let path = at(rel, name);
+    if target.is_empty()
+        || target.starts_with('/')
+        || target.contains('\\')
+        || target.contains('\0')
+    {
+        bail!(
+            "symlink {path} → {target:?} is absolute or malformed; only relative links inside the skill are allowed"
+        );
+    }
+    let mut depth: i64 = rel.split('/').filter(|p| !p.is_empty()).count() as i64;
+    for part in target.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => depth -= 1,
+            _ => depth += 1,
+        }
+        if depth < 0 {
+            bail!("symlink {path} → {target:?} points outside the skill");
+        }
+    }
+    Ok(())
+}
+
+/// List a folder on disk as git would store it. Empty folders vanish (git cannot store them);
+/// `.git` entries are skipped as git skips them.
+pub fn read_disk(root: &Path, budget: &mut Budget) -> anyhow::Result<Tree> {
+    read_disk_at(root, "", budget)
+}
+
+fn read_disk_at(dir: &Path, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
+    let mut entries = Vec::new();
+    let listing =
+        fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?;
+    for item in listing {
+        let item = item.with_context(|| format!("cannot read folder {}", dir.display()))?;
+        let raw = item.file_name();
+        let Some(name) = raw.to_str().map(str::to_owned) else {
+            bail!(
+                "{}: file name is not valid UTF-8",
+                at(rel, &raw.to_string_lossy())
+            );
+        };
+        if name == ".git" {
+            continue;
+        }
+        let path = item.path();
+        let meta = fs::symlink_metadata(&path)
+            .with_context(|| format!("cannot stat {}", path.display()))?;
+        let ft = meta.file_type();
+        let child_rel = at(rel, &name);
+        let entry = if ft.is_symlink() {
+            let target = fs::read_link(&path)
+                .with_context(|| format!("cannot read link {}", path.display()))?;
+            let Some(target) = target.to_str().map(str::to_owned) else {
+                bail!("symlink {child_rel}: target is not valid UTF-8");
+            };
+            budget.charge(&child_rel, target.len() as u64)?;
+            let id = Oid::hash_object(ObjectType::Blob, target.as_bytes())?;
+            Entry {
+                name,
+                id,
+                kind: EntryKind::Symlink { target },
+            }
+        } else if ft.is_dir() {
+            let sub = read_disk_at(&path, &child_rel, budget)?;
+            if sub.entries.is_empty() {
+                continue;
+            }
+            Entry {
+                name,
+                id: sub.id,
+                kind: EntryKind::Dir(sub),
+            }
+        } else if ft.is_file() {
+            budget.charge(&child_rel, meta.len())?;
+            let id = Oid::hash_file(ObjectType::Blob, &path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let executable = meta.permissions().mode() & 0o100 != 0;
+            Entry {
+                name,
+                id,
+                kind: EntryKind::File {
+                    executable,
+                    size: meta.len(),
+                    blob: BlobRef::Disk(path),
+                },
+            }
+        } else {
+            bail!("{child_rel} is not a regular file, folder or symlink");
+        };
+        entries.push(entry);
+    }
+    check_entries(rel, &entries)?;
+    Ok(Tree::from_entries(entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    #[test]
+    fn disk_tree_id_equals_gits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let skill = root.join("skill");
+        fs::create_dir_all(skill.join("nested/deeper")).unwrap();
+        fs::create_dir_all(skill.join("empty")).unwrap();
+        fs::write(skill.join("SKILL.md"), "---\nname: skill\n---\nhi\n").unwrap();
+        fs::write(skill.join("nested/deeper/data.bin"), [0u8, 1, 2, 255]).unwrap();
+        fs::write(skill.join("run.sh"), "#!/bin/sh\necho hi\n").unwrap();
+        fs::set_permissions(skill.join("run.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        // Names that exercise git's ordering: '-' < '.' < '/' < '0', and a dir vs file prefix.
+        fs::write(skill.join("nested-file"), "x").unwrap();
+        fs::write(skill.join("nested.txt"), "y").unwrap();
+        fs::write(skill.join("nested0"), "z").unwrap();
+        fs::write(skill.join("sp ace ü.md"), "unicode").unwrap();
+        symlink("nested/deeper/data.bin", skill.join("link")).unwrap();
+
+        git(root, &["init", "-q"]);
+        git(root, &["add", "-A"]);
+        let tree = git(root, &["write-tree"]);
+        let expected = git(root, &["rev-parse", &format!("{tree}:skill")]);
+
+        let listed = read_disk(&skill, &mut Budget::new(Caps::from_env())).unwrap();
+        assert_eq!(listed.id.to_string(), expected);
+    }
+
+    #[test]
+    fn escaping_and_absolute_symlinks_are_refused() {
+        assert!(check_symlink("", "l", "../x").is_err());
+        assert!(check_symlink("a", "l", "../../x").is_err());
+        assert!(check_symlink("a", "l", "../b").is_ok());
+        assert!(check_symlink("", "l", "/etc/passwd").is_err());
+        assert!(check_symlink("", "l", "a/../../x").is_err());
+    }
+
+    #[test]
+    fn caps_refuse_big_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("big"), vec![0u8; 2048]).unwrap();
+        let caps = Caps {
+            max_file_bytes: 1024,
+            max_skill_bytes: 1 << 30,
+            max_skill_files: 10,
+        };
+        let err = read_disk(tmp.path(), &mut Budget::new(caps)).unwrap_err();
+        assert!(format!("{err:#}").contains("file cap"), "{err:#}");
+    }
+}
