@@ -12,6 +12,7 @@ pub mod discover;
 pub mod envvars;
 pub mod error;
 pub mod fsx;
+pub mod git;
 pub mod install;
 pub mod lock;
 pub mod pathsafe;

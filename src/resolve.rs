@@ -10,6 +10,8 @@ use git2::Oid;
 
 use crate::config::{Selection, SkillPick, SkillSource};
 use crate::discover::{self, DiskPack, PackView};
+use crate::git::{Cache, Corrupt, FetchMode, GitPack, Progress, Want};
+use crate::source::GitUrl;
 use crate::lock::{LockedSource, Requested};
 use crate::source::Source;
 use crate::tree::{Budget, Caps, Tree};
@@ -196,4 +198,91 @@ pub fn root_name(root: &str, source: &str) -> String {
     } else {
         "skill".to_string()
     }
+}
+
+/// Resolve a git source: pick the commit (locked, or resolved now), fetch what is missing,
+/// and list the selected skills from the object database. A cache repository that turns out
+/// to be unreadable is moved aside and fetched once more.
+pub fn git(
+    entry: &SkillSource,
+    url: &GitUrl,
+    locked: Option<&LockedSource>,
+    update: bool,
+    cache: &Cache,
+    mode: FetchMode,
+    progress: Progress,
+) -> Result<ResolvedSource, FailedSource> {
+    let fail = |e: anyhow::Error| FailedSource {
+        entry: entry.clone(),
+        url: url.canonical().to_string(),
+        error: format!("{}: {}: {e:#}", entry.at, url.canonical()),
+    };
+    let db = cache.database(url.canonical());
+    let _held = db.lock().map_err(fail)?;
+    let mut warnings = Vec::new();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let outcome = (|| -> Result<ResolvedSource, (anyhow::Error, bool)> {
+            let repo = db.open_or_init().map_err(|e| (e, true))?;
+            resolve_git_in(&repo, &db, entry, url, locked, update, mode, &mut *progress)
+        })();
+        match outcome {
+            Ok(mut r) => {
+                r.warnings.splice(0..0, warnings);
+                return Ok(r);
+            }
+            Err((e, corrupt)) if (corrupt || e.downcast_ref::<Corrupt>().is_some()) && attempt == 1 && mode == FetchMode::Online => {
+                let aside = db.move_aside().map_err(fail)?;
+                let msg = format!(
+                    "cache repository for {} was unreadable ({e:#}); moved to {} and fetching again",
+                    url.canonical(),
+                    aside.display()
+                );
+                tracing::warn!("{msg}");
+                warnings.push(msg);
+            }
+            Err((e, _)) => return Err(fail(e)),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn resolve_git_in(
+    repo: &git2::Repository,
+    db: &crate::git::GitDatabase,
+    entry: &SkillSource,
+    url: &GitUrl,
+    locked: Option<&LockedSource>,
+    update: bool,
+    mode: FetchMode,
+    progress: Progress,
+) -> Result<ResolvedSource, (anyhow::Error, bool)> {
+    let want = match locked.and_then(|l| l.commit.as_deref().map(|c| (l, c))) {
+        Some((l, c)) if !update => {
+            let commit = Oid::from_str(c).map_err(|e| (anyhow::anyhow!("the lock's commit {c:?} is not a SHA: {e}"), false))?;
+            Want::Locked { commit, requested: l.requested.clone() }
+        }
+        _ => Want::Deferred(entry.reference.clone()),
+    };
+    let res = crate::git::resolve(repo, url, &want, mode, progress).map_err(|e| (e, false))?;
+    // From here on everything is local: a failure means the cache repository is damaged.
+    let pack = GitPack::new(repo, res.commit).map_err(|e| (e, true))?;
+    let root = entry.sub_dir.clone().unwrap_or_default();
+    if !root.is_empty() && pack.subdirs(&root).is_empty() && !pack.is_file(&format!("{root}/SKILL.md")) {
+        return Err((anyhow::anyhow!("sub-dir {root:?} does not exist at commit {}", res.commit), false));
+    }
+    let selection = frozen_selection(entry, locked, update);
+    let (skills, broken, warnings) = select(&pack, &root, &root_name(&root, url.canonical().as_str()), &selection);
+    Ok(ResolvedSource {
+        entry: entry.clone(),
+        url: url.canonical().to_string(),
+        requested: res.requested,
+        commit: Some(res.commit),
+        origin: Origin::Git { db: db.path.clone(), commit: res.commit },
+        fetch: if res.fetched { Fetch::Fetched } else { Fetch::Cached },
+        skills,
+        broken,
+        warnings,
+    })
 }

@@ -10,6 +10,8 @@ use anyhow::anyhow;
 
 use crate::config::{self, Config};
 use crate::error::{Error, Outcome, Result};
+use crate::git::{Cache, FetchMode};
+use crate::lock::Requested;
 use crate::install;
 use crate::lock::Lock;
 use crate::plan::{self, Action, Plan};
@@ -56,30 +58,70 @@ pub fn load(common: &Common) -> Result<Context> {
     })
 }
 
-/// Resolve every source of the config; failures are collected, not fatal.
-pub fn resolve_all(ctx: &Context, opts: &SyncOptions) -> (Vec<ResolvedSource>, Vec<FailedSource>) {
+/// Resolve every source of the config; failures are collected, not fatal. Git sources are
+/// fetched concurrently, each on its own thread with its own repository handle.
+pub fn resolve_all(
+    ctx: &Context,
+    opts: &SyncOptions,
+    offline: bool,
+    printer: &Printer,
+) -> Result<(Vec<ResolvedSource>, Vec<FailedSource>)> {
+    let mode = if offline { FetchMode::Offline } else { FetchMode::Online };
+    let needs_cache = ctx.config.skills.iter().any(|e| matches!(e.source, Source::Git(_)));
+    let cache = if needs_cache { Some(Cache::open().map_err(Error::Failed)?) } else { None };
+    let bars = printer.progress().then(indicatif::MultiProgress::new);
+    let results: Vec<Result<ResolvedSource, FailedSource>> = std::thread::scope(|s| {
+        let handles: Vec<_> = ctx
+            .config
+            .skills
+            .iter()
+            .map(|entry| {
+                let locked = plan::find_locked(&ctx.old_lock, entry);
+                let update = wants_update(opts, locked);
+                let cache = cache.as_ref();
+                let bars = bars.as_ref();
+                s.spawn(move || match &entry.source {
+                    Source::Local { .. } => resolve::local(entry, locked, update),
+                    Source::Git(url) => {
+                        let bar = bars.map(|m| progress_bar(m, url.canonical().as_str()));
+                        let mut tick = |got: usize, total: usize, bytes: usize| {
+                            if let Some(b) = &bar {
+                                b.set_length(total as u64);
+                                b.set_position(got as u64);
+                                b.set_message(format!("{} ({} KiB)", url.canonical(), bytes / 1024));
+                            }
+                        };
+                        let r = resolve::git(entry, url, locked, update, cache.expect("cache opened for git sources"), mode, &mut tick);
+                        if let Some(b) = bar {
+                            b.finish_and_clear();
+                        }
+                        r
+                    }
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a resolver thread panicked")).collect()
+    });
     let mut resolved = Vec::new();
     let mut failed = Vec::new();
-    for entry in &ctx.config.skills {
-        let locked = plan::find_locked(&ctx.old_lock, entry);
-        let update = wants_update(opts, locked);
-        let r = match &entry.source {
-            Source::Local { .. } => resolve::local(entry, locked, update),
-            Source::Git(g) => Err(FailedSource {
-                entry: entry.clone(),
-                url: g.canonical().to_string(),
-                error: format!(
-                    "{}: git sources are not supported by this build yet",
-                    entry.at
-                ),
-            }),
-        };
+    for r in results {
         match r {
             Ok(r) => resolved.push(r),
             Err(f) => failed.push(f),
         }
     }
-    (resolved, failed)
+    Ok((resolved, failed))
+}
+
+fn progress_bar(m: &indicatif::MultiProgress, url: &str) -> indicatif::ProgressBar {
+    let bar = m.add(indicatif::ProgressBar::new(0));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} objects")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(url.to_string());
+    bar
 }
 
 /// Does `--update` apply to this source? All sources for a bare `--update`; with names, the
@@ -154,7 +196,21 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
     let started = Instant::now();
     let ctx = load(common)?;
     let _guard = ctx.scope.exclusive(|msg| printer.line(msg))?;
-    let (resolved, failed) = resolve_all(&ctx, opts);
+    if opts.locked {
+        // Entries the lock does not know would have to be resolved: that is drift, found
+        // before any network use.
+        let missing: Vec<String> = ctx
+            .config
+            .skills
+            .iter()
+            .filter(|e| plan::find_locked(&ctx.old_lock, e).is_none())
+            .map(|e| format!("{}: {} ({}) is not in the lock", e.at, e.source.identity(), Requested::from_reference(e)))
+            .collect();
+        if !missing.is_empty() {
+            return Err(locked_error(&ctx, &missing));
+        }
+    }
+    let (resolved, failed) = resolve_all(&ctx, opts, common.offline, printer)?;
     let mut plan = plan::build(&plan::Inputs {
         resolved: &resolved,
         failed: &failed,
@@ -168,11 +224,7 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
     if opts.locked {
         let drift = lock_drift(&ctx.old_lock, &plan.lock);
         if !drift.is_empty() {
-            return Err(Error::Failed(anyhow!(
-                "--locked: the lock {} is out of date:\n  {}\nrun `kst sync` (or `kst lock`) and commit the updated lock",
-                ctx.scope.lock_path.display(),
-                drift.join("\n  ")
-            )));
+            return Err(locked_error(&ctx, &drift));
         }
     }
 
@@ -220,6 +272,14 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
     } else {
         Err(Error::Reported(Outcome::Problems))
     }
+}
+
+fn locked_error(ctx: &Context, drift: &[String]) -> Error {
+    Error::Failed(anyhow!(
+        "--locked: the lock {} is out of date:\n  {}\nrun `kst sync` (or `kst lock`) and commit the updated lock",
+        ctx.scope.lock_path.display(),
+        drift.join("\n  ")
+    ))
 }
 
 /// Carry out the plan: install, repair, remove. Failures become item errors and the lock is

@@ -180,23 +180,25 @@ impl Tree {
         }
     }
 
-    /// The id of what kst writes to disk for this tree: gitlinks are skipped, so a tree that has
-    /// them installs as a different tree. Equal to `id` for almost every skill.
+    /// The id of what kst writes to disk for this tree, which `verify` recomputes from the
+    /// installed folder: gitlinks are skipped and modes normalised, so a git tree that has
+    /// either installs as a different tree. Equal to `id` for almost every skill; computed from
+    /// the listing alone (no file is read).
     pub fn installed_id(&self) -> Oid {
-        if !self.has_gitlinks() {
-            return self.id;
+        fn normalised(t: &Tree) -> Vec<Entry> {
+            t.entries
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EntryKind::Gitlink => None,
+                    EntryKind::Dir(sub) => {
+                        let kids = normalised(sub);
+                        (!kids.is_empty()).then(|| Entry { id: hash_tree(&kids), ..e.clone() })
+                    }
+                    _ => Some(e.clone()),
+                })
+                .collect()
         }
-        let entries: Vec<Entry> = self
-            .entries
-            .iter()
-            .filter(|e| !matches!(e.kind, EntryKind::Gitlink))
-            .map(|e| match &e.kind {
-                EntryKind::Dir(t) => Entry { id: t.installed_id(), ..e.clone() },
-                _ => e.clone(),
-            })
-            .filter(|e| !matches!(&e.kind, EntryKind::Dir(t) if t.entries.iter().all(|c| matches!(c.kind, EntryKind::Gitlink))))
-            .collect();
-        hash_tree(&entries)
+        hash_tree(&normalised(self))
     }
 
     pub fn has_gitlinks(&self) -> bool {

@@ -1,0 +1,152 @@
+//! The cache (SPEC 5).
+//!
+//! Layout, under the root (`$KASETTO_CACHE_DIR`, else `$XDG_CACHE_HOME/kasetto`, else
+//! `~/.cache/kasetto`), created `0700`:
+//!
+//! ```text
+//! CACHEDIR.TAG                     marks the folder as a cache for backup tools
+//! git/db/<name>-<hash16>/          one bare repository per canonical URL
+//! git/db/<name>-<hash16>.lock      OS lock held while that repository is fetched into
+//! git/db/<name>-<hash16>.corrupt-* a repository moved aside after failing to open
+//! locks/scope-<hash16>.lock        one sync at a time per scope
+//! ```
+//!
+//! `<hash16>` is the first 16 hex digits of the SHA-1 of the canonical URL, so the folder name
+//! is stable and holds no credential (canonical URLs have no userinfo). Repositories are opened
+//! by exact path, never by discovery, and have no named remotes: fetches use anonymous remotes,
+//! so no URL is written into their config. Git objects are content-addressed: a commit used by
+//! many configs and projects is stored once.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use git2::Repository;
+
+use crate::dirs;
+use crate::fsx;
+use crate::source::CanonicalUrl;
+
+const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
+# This file is a cache directory tag created by kst (Kasetto).\n\
+# For information about cache directory tags see https://bford.info/cachedir/\n";
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    /// Open (creating if needed) the cache root.
+    pub fn open() -> Result<Cache> {
+        let root = dirs::cache_root().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Cache::open_at(root)
+    }
+
+    pub fn open_at(root: PathBuf) -> Result<Cache> {
+        if !root.exists() {
+            if let Some(parent) = root.parent() {
+                std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            match fsx::create_private_dir(&root) {
+                Ok(()) => {}
+                // Another process created it first: fine.
+                Err(_) if root.is_dir() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let tag = root.join("CACHEDIR.TAG");
+        if !tag.exists() {
+            fsx::write_atomic(&tag, CACHEDIR_TAG.as_bytes(), Some(0o644))?;
+        }
+        Ok(Cache { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The database of a remote (not opened).
+    pub fn database(&self, url: &CanonicalUrl) -> GitDatabase {
+        let key = git2::Oid::hash_object(git2::ObjectType::Blob, url.as_str().as_bytes())
+            .expect("hashing an in-memory buffer cannot fail")
+            .to_string();
+        let name: String = url
+            .as_str()
+            .rsplit('/')
+            .next()
+            .unwrap_or("repo")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+            .take(48)
+            .collect();
+        let name = name.trim_start_matches('.');
+        let name = if name.is_empty() { "repo" } else { name };
+        GitDatabase { path: self.root.join("git").join("db").join(format!("{name}-{}", &key[..16])) }
+    }
+
+    /// Every database folder in the cache.
+    pub fn databases(&self) -> Vec<PathBuf> {
+        let dir = self.root.join("git").join("db");
+        let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir() && !p.to_string_lossy().contains(".corrupt-"))
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// One bare repository in the cache.
+#[derive(Debug, Clone)]
+pub struct GitDatabase {
+    pub path: PathBuf,
+}
+
+impl GitDatabase {
+    pub fn exists(&self) -> bool {
+        self.path.join("HEAD").is_file()
+    }
+
+    /// Open by exact path (no discovery, no walking up to a parent repository).
+    pub fn open(&self) -> Result<Repository, git2::Error> {
+        Repository::open_ext(&self.path, git2::RepositoryOpenFlags::NO_SEARCH | git2::RepositoryOpenFlags::BARE, std::iter::empty::<&std::ffi::OsStr>())
+    }
+
+    /// Open, creating an empty bare repository if there is none.
+    pub fn open_or_init(&self) -> Result<Repository> {
+        if self.exists() {
+            return self.open().with_context(|| format!("cannot open cache repository {}", self.path.display()));
+        }
+        std::fs::create_dir_all(self.path.parent().expect("db has a parent"))?;
+        let mut opts = git2::RepositoryInitOptions::new();
+        opts.bare(true).no_reinit(false).mkpath(true).external_template(false);
+        Repository::init_opts(&self.path, &opts).with_context(|| format!("cannot create cache repository {}", self.path.display()))
+    }
+
+    /// Move a repository that cannot be read out of the way, so it can be fetched afresh.
+    /// It is kept (not deleted) for inspection; `kst cache prune` removes it.
+    pub fn move_aside(&self) -> Result<PathBuf> {
+        let aside = PathBuf::from(format!("{}.corrupt-{}", self.path.display(), std::process::id()));
+        let _ = fsx::remove_any(&aside);
+        std::fs::rename(&self.path, &aside).with_context(|| format!("cannot move {} aside", self.path.display()))?;
+        Ok(aside)
+    }
+
+    /// Hold this repository's OS lock (waits for another process or thread fetching into it).
+    pub fn lock(&self) -> Result<File> {
+        let path = PathBuf::from(format!("{}.lock", self.path.display()));
+        std::fs::create_dir_all(path.parent().expect("lock has a parent"))?;
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        f.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+        Ok(f)
+    }
+}

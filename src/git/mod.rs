@@ -1,0 +1,13 @@
+//! Git sources: the content-addressed cache of bare repositories, narrow fetches with libgit2,
+//! and reading packs straight from the object database.
+//!
+//! One type per stage, as in cargo: [`Cache`] (the root folder) → [`GitDatabase`] (one bare
+//! repository per canonical URL) → [`GitPack`] (one commit's files, never checked out).
+
+mod cache;
+mod fetch;
+mod pack;
+
+pub use cache::{Cache, GitDatabase};
+pub use fetch::{Corrupt, FetchMode, Progress, Resolution, Want, resolve};
+pub use pack::GitPack;

@@ -1,0 +1,9 @@
+//! All integration tests, compiled into one binary (fast builds, as in ripgrep and jj).
+//! Each module is one area of behaviour; `support` builds hermetic environments, fixture
+//! repositories and loopback servers.
+
+mod support;
+
+mod selftest;
+mod sync_local;
+mod sync_git;
