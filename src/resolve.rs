@@ -232,7 +232,7 @@ pub fn git(
                 r.warnings.splice(0..0, warnings);
                 return Ok(r);
             }
-            Err((e, corrupt)) if (corrupt || e.downcast_ref::<Corrupt>().is_some()) && attempt == 1 && mode == FetchMode::Online => {
+            Err((e, corrupt)) if (corrupt || looks_damaged(&e)) && attempt == 1 && mode == FetchMode::Online => {
                 let aside = db.move_aside().map_err(fail)?;
                 let msg = format!(
                     "cache repository for {} was unreadable ({e:#}); moved to {} and fetching again",
@@ -284,5 +284,16 @@ fn resolve_git_in(
         skills,
         broken,
         warnings,
+    })
+}
+
+/// Does an error say the cache repository itself is damaged (as opposed to the network or the
+/// remote)? libgit2 reports unreadable objects, packs and refs with these classes.
+fn looks_damaged(e: &anyhow::Error) -> bool {
+    use git2::ErrorClass as C;
+    e.chain().any(|c| {
+        c.downcast_ref::<Corrupt>().is_some()
+            || c.downcast_ref::<git2::Error>()
+                .is_some_and(|g| matches!(g.class(), C::Odb | C::Zlib | C::Object | C::Repository | C::Reference | C::Indexer | C::Tree))
     })
 }
