@@ -57,6 +57,29 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Make the skills folders match the config and the lock
     Sync(SyncArgs),
+    /// Resolve sources and write the lock without installing
+    Lock(LockArgs),
+    /// Put every locked commit into the cache (for CI caches and air-gapped machines)
+    Fetch,
+    /// Check that installed skills are exactly the locked trees (offline)
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Exit 1 if the lock would change; write nothing
+    #[arg(long)]
+    pub check: bool,
+    /// Re-resolve branch and default sources (all, or those providing NAME)
+    #[arg(short, long, num_args = 0.., value_name = "NAME")]
+    pub update: Option<Vec<String>>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also ask each remote whether locked tags and branches still point where the lock says
+    #[arg(long)]
+    pub remote: bool,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +164,15 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             sync::sync(&common, &opts, &printer)
         }
+        Command::Lock(a) => {
+            let opts = SyncOptions {
+                update: a.update,
+                ..Default::default()
+            };
+            sync::lock(&common, &opts, a.check, &printer)
+        }
+        Command::Fetch => sync::fetch(&common, &printer),
+        Command::Verify(a) => crate::verify::verify(&common, a.remote, &printer),
     }
     .map_err(|e: Error| e)
 }

@@ -23,3 +23,4 @@ pub mod scope;
 pub mod source;
 pub mod sync;
 pub mod tree;
+pub mod verify;

@@ -11,8 +11,8 @@ use git2::Oid;
 use crate::config::{Selection, SkillPick, SkillSource};
 use crate::discover::{self, DiskPack, PackView};
 use crate::git::{Cache, Corrupt, FetchMode, GitPack, Progress, Want};
-use crate::source::GitUrl;
 use crate::lock::{LockedSource, Requested};
+use crate::source::GitUrl;
 use crate::source::Source;
 use crate::tree::{Budget, Caps, Tree};
 
@@ -232,7 +232,9 @@ pub fn git(
                 r.warnings.splice(0..0, warnings);
                 return Ok(r);
             }
-            Err((e, corrupt)) if (corrupt || looks_damaged(&e)) && attempt == 1 && mode == FetchMode::Online => {
+            Err((e, corrupt))
+                if (corrupt || looks_damaged(&e)) && attempt == 1 && mode == FetchMode::Online =>
+            {
                 let aside = db.move_aside().map_err(fail)?;
                 let msg = format!(
                     "cache repository for {} was unreadable ({e:#}); moved to {} and fetching again",
@@ -260,8 +262,16 @@ fn resolve_git_in(
 ) -> Result<ResolvedSource, (anyhow::Error, bool)> {
     let want = match locked.and_then(|l| l.commit.as_deref().map(|c| (l, c))) {
         Some((l, c)) if !update => {
-            let commit = Oid::from_str(c).map_err(|e| (anyhow::anyhow!("the lock's commit {c:?} is not a SHA: {e}"), false))?;
-            Want::Locked { commit, requested: l.requested.clone() }
+            let commit = Oid::from_str(c).map_err(|e| {
+                (
+                    anyhow::anyhow!("the lock's commit {c:?} is not a SHA: {e}"),
+                    false,
+                )
+            })?;
+            Want::Locked {
+                commit,
+                requested: l.requested.clone(),
+            }
         }
         _ => Want::Deferred(entry.reference.clone()),
     };
@@ -269,18 +279,36 @@ fn resolve_git_in(
     // From here on everything is local: a failure means the cache repository is damaged.
     let pack = GitPack::new(repo, res.commit).map_err(|e| (e, true))?;
     let root = entry.sub_dir.clone().unwrap_or_default();
-    if !root.is_empty() && pack.subdirs(&root).is_empty() && !pack.is_file(&format!("{root}/SKILL.md")) {
-        return Err((anyhow::anyhow!("sub-dir {root:?} does not exist at commit {}", res.commit), false));
+    if !root.is_empty()
+        && pack.subdirs(&root).is_empty()
+        && !pack.is_file(&format!("{root}/SKILL.md"))
+    {
+        return Err((
+            anyhow::anyhow!("sub-dir {root:?} does not exist at commit {}", res.commit),
+            false,
+        ));
     }
     let selection = frozen_selection(entry, locked, update);
-    let (skills, broken, warnings) = select(&pack, &root, &root_name(&root, url.canonical().as_str()), &selection);
+    let (skills, broken, warnings) = select(
+        &pack,
+        &root,
+        &root_name(&root, url.canonical().as_str()),
+        &selection,
+    );
     Ok(ResolvedSource {
         entry: entry.clone(),
         url: url.canonical().to_string(),
         requested: res.requested,
         commit: Some(res.commit),
-        origin: Origin::Git { db: db.path.clone(), commit: res.commit },
-        fetch: if res.fetched { Fetch::Fetched } else { Fetch::Cached },
+        origin: Origin::Git {
+            db: db.path.clone(),
+            commit: res.commit,
+        },
+        fetch: if res.fetched {
+            Fetch::Fetched
+        } else {
+            Fetch::Cached
+        },
         skills,
         broken,
         warnings,
@@ -293,7 +321,17 @@ fn looks_damaged(e: &anyhow::Error) -> bool {
     use git2::ErrorClass as C;
     e.chain().any(|c| {
         c.downcast_ref::<Corrupt>().is_some()
-            || c.downcast_ref::<git2::Error>()
-                .is_some_and(|g| matches!(g.class(), C::Odb | C::Zlib | C::Object | C::Repository | C::Reference | C::Indexer | C::Tree))
+            || c.downcast_ref::<git2::Error>().is_some_and(|g| {
+                matches!(
+                    g.class(),
+                    C::Odb
+                        | C::Zlib
+                        | C::Object
+                        | C::Repository
+                        | C::Reference
+                        | C::Indexer
+                        | C::Tree
+                )
+            })
     })
 }

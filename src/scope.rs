@@ -69,7 +69,10 @@ impl ScopeCtx {
     /// released when the returned file is dropped or the process ends, even by a crash.
     pub fn exclusive(&self, on_wait: impl FnOnce(&str)) -> Result<File> {
         // Through the cache, so the root is created 0700 with its CACHEDIR.TAG.
-        let guard_dir = crate::git::Cache::open().map_err(Error::Failed)?.root().join("locks");
+        let guard_dir = crate::git::Cache::open()
+            .map_err(Error::Failed)?
+            .root()
+            .join("locks");
         std::fs::create_dir_all(&guard_dir).map_err(|e| {
             Error::Failed(anyhow::anyhow!(
                 "cannot create {}: {e}",

@@ -3,7 +3,6 @@
 //! Each stage is a function of the previous one's value; nothing is written before the plan
 //! exists, and the lock is written last.
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::anyhow;
@@ -11,9 +10,9 @@ use anyhow::anyhow;
 use crate::config::{self, Config};
 use crate::error::{Error, Outcome, Result};
 use crate::git::{Cache, FetchMode};
-use crate::lock::Requested;
 use crate::install;
 use crate::lock::Lock;
+use crate::lock::Requested;
 use crate::plan::{self, Action, Plan};
 use crate::report::{self, Printer, Summary};
 use crate::resolve::{self, FailedSource, Origin, ResolvedSource};
@@ -66,9 +65,21 @@ pub fn resolve_all(
     offline: bool,
     printer: &Printer,
 ) -> Result<(Vec<ResolvedSource>, Vec<FailedSource>)> {
-    let mode = if offline { FetchMode::Offline } else { FetchMode::Online };
-    let needs_cache = ctx.config.skills.iter().any(|e| matches!(e.source, Source::Git(_)));
-    let cache = if needs_cache { Some(Cache::open().map_err(Error::Failed)?) } else { None };
+    let mode = if offline {
+        FetchMode::Offline
+    } else {
+        FetchMode::Online
+    };
+    let needs_cache = ctx
+        .config
+        .skills
+        .iter()
+        .any(|e| matches!(e.source, Source::Git(_)));
+    let cache = if needs_cache {
+        Some(Cache::open().map_err(Error::Failed)?)
+    } else {
+        None
+    };
     let bars = printer.progress().then(indicatif::MultiProgress::new);
     let results: Vec<Result<ResolvedSource, FailedSource>> = std::thread::scope(|s| {
         let handles: Vec<_> = ctx
@@ -88,10 +99,22 @@ pub fn resolve_all(
                             if let Some(b) = &bar {
                                 b.set_length(total as u64);
                                 b.set_position(got as u64);
-                                b.set_message(format!("{} ({} KiB)", url.canonical(), bytes / 1024));
+                                b.set_message(format!(
+                                    "{} ({} KiB)",
+                                    url.canonical(),
+                                    bytes / 1024
+                                ));
                             }
                         };
-                        let r = resolve::git(entry, url, locked, update, cache.expect("cache opened for git sources"), mode, &mut tick);
+                        let r = resolve::git(
+                            entry,
+                            url,
+                            locked,
+                            update,
+                            cache.expect("cache opened for git sources"),
+                            mode,
+                            &mut tick,
+                        );
                         if let Some(b) = bar {
                             b.finish_and_clear();
                         }
@@ -100,7 +123,10 @@ pub fn resolve_all(
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("a resolver thread panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a resolver thread panicked"))
+            .collect()
     });
     let mut resolved = Vec::new();
     let mut failed = Vec::new();
@@ -204,7 +230,14 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
             .skills
             .iter()
             .filter(|e| plan::find_locked(&ctx.old_lock, e).is_none())
-            .map(|e| format!("{}: {} ({}) is not in the lock", e.at, e.source.identity(), Requested::from_reference(e)))
+            .map(|e| {
+                format!(
+                    "{}: {} ({}) is not in the lock",
+                    e.at,
+                    e.source.identity(),
+                    Requested::from_reference(e)
+                )
+            })
             .collect();
         if !missing.is_empty() {
             return Err(locked_error(&ctx, &missing));
@@ -332,10 +365,153 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx) {
     }
 }
 
-/// Paths of a config relative to the scope root, for messages.
-pub fn display_rel(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
+/// `kst lock [--check]`: resolve every source and write the lock, installing nothing.
+/// `--check` writes nothing and exits 1 when the lock would change.
+pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer) -> Result<()> {
+    let ctx = load(common)?;
+    let _guard = ctx.scope.exclusive(|msg| printer.line(msg))?;
+    let (resolved, failed) = resolve_all(&ctx, opts, common.offline, printer)?;
+    let plan = plan::build(&plan::Inputs {
+        resolved: &resolved,
+        failed: &failed,
+        old: &ctx.old_lock,
+        folders: &ctx.scope.folders,
+        scope_root: &ctx.scope.root,
+        manageable: &ctx.scope.manageable,
+        force: false,
+    });
+    for f in &failed {
+        printer.error(&f.error);
+    }
+    let drift = lock_drift(&ctx.old_lock, &plan.lock);
+    let write = !check && !common.dry_run && !drift.is_empty();
+    if write {
+        plan.lock.write(&ctx.scope.lock_path)?;
+    }
+    if printer.json {
+        printer.json(&serde_json::json!({
+            "schema": 1,
+            "command": "lock",
+            "check": check,
+            "dry_run": common.dry_run,
+            "lock": ctx.scope.lock_path.display().to_string(),
+            "changes": drift,
+            "written": write,
+            "sources": report::json_sources(&resolved, &failed),
+        }));
+    } else if drift.is_empty() {
+        printer.line(&format!("{} is up to date", ctx.scope.lock_path.display()));
+    } else {
+        let verb = if write { "updated" } else { "would change" };
+        printer.line(&format!("{} {verb}:", ctx.scope.lock_path.display()));
+        for d in &drift {
+            printer.line(&format!("  {d}"));
+        }
+    }
+    if check && !drift.is_empty() && !printer.json {
+        printer.error("the lock is out of date; run `kst lock` and commit the result");
+    }
+    if !failed.is_empty() || (check && !drift.is_empty()) {
+        return Err(Error::Reported(Outcome::Problems));
+    }
+    Ok(())
+}
+
+/// `kst fetch`: put every locked commit into the cache; install nothing.
+pub fn fetch(common: &Common, printer: &Printer) -> Result<()> {
+    let ctx = load(common)?;
+    let mode = if common.offline {
+        FetchMode::Offline
+    } else {
+        FetchMode::Online
+    };
+    let cache = Cache::open().map_err(Error::Failed)?;
+    // Locked git entries; the config supplies the URL to fetch from (it may carry an ssh user).
+    let jobs: Vec<_> = ctx
+        .config
+        .skills
+        .iter()
+        .filter_map(|e| match &e.source {
+            Source::Git(url) => Some((e, url, plan::find_locked(&ctx.old_lock, e))),
+            Source::Local { .. } => None,
+        })
+        .collect();
+    let results: Vec<std::result::Result<(bool, String), String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|&(entry, url, locked)| {
+                let cache = &cache;
+                s.spawn(move || {
+                    let Some(l) = locked else {
+                        return Err(format!(
+                            "{}: {} is not in the lock; run `kst lock` first",
+                            entry.at,
+                            url.canonical()
+                        ));
+                    };
+                    let commit = l
+                        .commit
+                        .as_deref()
+                        .and_then(|c| git2::Oid::from_str(c).ok())
+                        .ok_or_else(|| {
+                            format!(
+                                "{}: the lock has no valid commit for {}",
+                                entry.at,
+                                url.canonical()
+                            )
+                        })?;
+                    let db = cache.database(url.canonical());
+                    let _held = db.lock().map_err(|e| format!("{e:#}"))?;
+                    let repo = db.open_or_init().map_err(|e| format!("{e:#}"))?;
+                    let want = crate::git::Want::Locked {
+                        commit,
+                        requested: l.requested.clone(),
+                    };
+                    let r = crate::git::resolve(&repo, url, &want, mode, &mut |_, _, _| {})
+                        .map_err(|e| format!("{}: {}: {e:#}", entry.at, url.canonical()))?;
+                    Ok((r.fetched, commit.to_string()))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a fetch thread panicked"))
+            .collect()
+    });
+    let mut problems = 0;
+    let mut rows = Vec::new();
+    for (&(_, url, _), r) in jobs.iter().zip(results) {
+        match r {
+            Ok((fetched, commit)) => {
+                let state = if fetched { "fetched" } else { "cached" };
+                printer.line(&format!(
+                    "{} {}@{} ({state})",
+                    if fetched { "+" } else { "=" },
+                    url.canonical(),
+                    &commit[..7]
+                ));
+                rows.push(serde_json::json!({"url": url.canonical().as_str(), "commit": commit, "fetch": state}));
+            }
+            Err(e) => {
+                problems += 1;
+                printer.error(&e);
+                rows.push(serde_json::json!({"url": url.canonical().as_str(), "error": e}));
+            }
+        }
+    }
+    if printer.json {
+        printer.json(&serde_json::json!({"schema": 1, "command": "fetch", "sources": rows}));
+    } else {
+        printer.line(&format!(
+            "{} of {} locked sources are in the cache {}",
+            jobs.len() - problems,
+            jobs.len(),
+            cache.root().display()
+        ));
+    }
+    if problems > 0 {
+        Err(Error::Reported(Outcome::Problems))
+    } else {
+        Ok(())
+    }
 }

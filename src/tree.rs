@@ -192,7 +192,10 @@ impl Tree {
                     EntryKind::Gitlink => None,
                     EntryKind::Dir(sub) => {
                         let kids = normalised(sub);
-                        (!kids.is_empty()).then(|| Entry { id: hash_tree(&kids), ..e.clone() })
+                        (!kids.is_empty()).then(|| Entry {
+                            id: hash_tree(&kids),
+                            ..e.clone()
+                        })
                     }
                     _ => Some(e.clone()),
                 })

@@ -17,9 +17,21 @@ struct Pack {
 }
 
 fn files(version: &str) -> Vec<(String, FileSpec)> {
-    let mut f = skill_pack("skills", &[("pdf", &format!("PDF tools {version}")), ("docx", "Word documents")]);
-    f.push(("skills/pdf/scripts/extract.sh".into(), FileSpec::exec("#!/bin/sh\necho extract\n")));
-    f.push(("skills/pdf/latest".into(), FileSpec::symlink("scripts/extract.sh")));
+    let mut f = skill_pack(
+        "skills",
+        &[
+            ("pdf", &format!("PDF tools {version}")),
+            ("docx", "Word documents"),
+        ],
+    );
+    f.push((
+        "skills/pdf/scripts/extract.sh".into(),
+        FileSpec::exec("#!/bin/sh\necho extract\n"),
+    ));
+    f.push((
+        "skills/pdf/latest".into(),
+        FileSpec::symlink("scripts/extract.sh"),
+    ));
     f.push(("README.md".into(), FileSpec::file("# a pack\n")));
     f
 }
@@ -31,13 +43,20 @@ fn pack(env: &TestEnv) -> Pack {
     let c2 = repo.commit("trunk", &files("v2"));
     let feature = repo.commit("feature", &files("feature"));
     repo.set_head("trunk");
-    Pack { repo, c1, c2, feature }
+    Pack {
+        repo,
+        c1,
+        c2,
+        feature,
+    }
 }
 
 fn config(env: &TestEnv, url: &str, reference: &str) {
     write_file(
         env.project_path("kasetto.yaml"),
-        format!("agent: claude-code\nscope: project\nskills:\n  - source: {url}\n{reference}    skills: \"*\"\n"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {url}\n{reference}    skills: \"*\"\n"
+        ),
     );
 }
 
@@ -60,20 +79,33 @@ fn stderr(a: &assert_cmd::assert::Assert) -> String {
 /// The lock records `commit` and, for each skill, the tree id git itself reports.
 fn assert_locked_at(env: &TestEnv, pack: &Pack, commit: Oid) {
     let lock = lock(env);
-    assert!(lock.contains(&format!("commit: {commit}")), "lock does not pin {commit}:\n{lock}");
+    assert!(
+        lock.contains(&format!("commit: {commit}")),
+        "lock does not pin {commit}:\n{lock}"
+    );
     for skill in ["pdf", "docx"] {
         let tree = pack.repo.tree_id(commit, &format!("skills/{skill}"));
-        assert!(lock.contains(&format!("tree: {tree}")), "lock lacks tree of {skill} ({tree}):\n{lock}");
+        assert!(
+            lock.contains(&format!("tree: {tree}")),
+            "lock lacks tree of {skill} ({tree}):\n{lock}"
+        );
     }
 }
 
 fn assert_installed_from(env: &TestEnv, version: &str) {
     let md = std::fs::read_to_string(installed(env, "pdf").join("SKILL.md")).unwrap();
-    assert!(md.contains(&format!("PDF tools {version}")), "installed SKILL.md is not {version}: {md}");
+    assert!(
+        md.contains(&format!("PDF tools {version}")),
+        "installed SKILL.md is not {version}: {md}"
+    );
     let script = installed(env, "pdf").join("scripts/extract.sh");
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&script).unwrap().permissions());
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&script).unwrap().permissions());
     assert_eq!(mode & 0o111, 0o111, "exec bit lost");
-    assert_eq!(std::fs::read_link(installed(env, "pdf").join("latest")).unwrap(), Path::new("scripts/extract.sh"));
+    assert_eq!(
+        std::fs::read_link(installed(env, "pdf").join("latest")).unwrap(),
+        Path::new("scripts/extract.sh")
+    );
 }
 
 fn each_transport(test: impl Fn(&TestEnv, &Pack, &str)) {
@@ -99,7 +131,11 @@ fn sync_by_tag_pins_the_tagged_commit() {
         config(env, url, "    ref: v1\n");
         sync(env, &[]).success();
         assert_locked_at(env, p, p.c1);
-        assert!(lock(env).contains("requested:\n    tag: v1"), "{}", lock(env));
+        assert!(
+            lock(env).contains("requested:\n    tag: v1"),
+            "{}",
+            lock(env)
+        );
         assert_installed_from(env, "v1");
     });
 }
@@ -152,13 +188,22 @@ fn cache_is_private_tagged_and_holds_no_url_config() {
     let d = GitDaemon::start(env.remotes());
     config(&env, &d.url("pack.git"), "");
     sync(&env, &[]).success();
-    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(env.cache()).unwrap().permissions());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(env.cache()).unwrap().permissions(),
+    );
     assert_eq!(mode & 0o777, 0o700);
     assert!(env.cache().join("CACHEDIR.TAG").is_file());
-    let dbs: Vec<_> = std::fs::read_dir(env.cache().join("git/db")).unwrap().flatten().filter(|e| e.path().is_dir()).collect();
+    let dbs: Vec<_> = std::fs::read_dir(env.cache().join("git/db"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
     assert_eq!(dbs.len(), 1);
     let cfg = std::fs::read_to_string(dbs[0].path().join("config")).unwrap();
-    assert!(!cfg.contains("127.0.0.1") && !cfg.contains("[remote"), "remote written into cache config:\n{cfg}");
+    assert!(
+        !cfg.contains("127.0.0.1") && !cfg.contains("[remote"),
+        "remote written into cache config:\n{cfg}"
+    );
 }
 
 #[test]
@@ -183,7 +228,11 @@ fn moved_branch_stays_pinned_without_network_until_update() {
     config(&env, &d.url("pack.git"), "");
     // The URL changed with the port, so this is a new entry; that also re-resolves.
     let a = sync(&env, &["--update"]).success();
-    assert!(stderr(&a).contains("~ pdf") || stderr(&a).contains("+ pdf"), "{}", stderr(&a));
+    assert!(
+        stderr(&a).contains("~ pdf") || stderr(&a).contains("+ pdf"),
+        "{}",
+        stderr(&a)
+    );
     assert_locked_at(&env, &p, c3);
     assert_installed_from(&env, "v3");
 }
@@ -199,7 +248,11 @@ fn update_moves_the_pin_of_a_tracked_branch() {
 
     h.reset_log();
     let a = sync(&env, &[]).success();
-    assert_eq!(h.requests(), 0, "plain sync of a pinned, cached branch made requests");
+    assert_eq!(
+        h.requests(),
+        0,
+        "plain sync of a pinned, cached branch made requests"
+    );
     assert!(!stderr(&a).contains("~ pdf"));
 
     let a = sync(&env, &["--update"]).success();
@@ -220,7 +273,10 @@ fn locked_installs_the_locked_commit_on_a_fresh_machine() {
     // A fresh runner: new HOME, empty cache, the same project files; upstream moved on.
     p.repo.commit("trunk", &files("v3"));
     let fresh = TestEnv::new();
-    write_file(fresh.project_path("kasetto.yaml"), std::fs::read(env.project_path("kasetto.yaml")).unwrap());
+    write_file(
+        fresh.project_path("kasetto.yaml"),
+        std::fs::read(env.project_path("kasetto.yaml")).unwrap(),
+    );
     write_file(fresh.project_path("kasetto.lock"), &committed_lock);
     sync(&fresh, &["--locked"]).success();
     assert_eq!(lock(&fresh), committed_lock);
@@ -256,7 +312,11 @@ fn offline_reinstalls_everything_from_the_cache() {
     assert_installed_from(&env, "v1");
     // Also via the environment variable.
     std::fs::remove_dir_all(env.project_path(".claude")).unwrap();
-    env.kst().arg("sync").env("KASETTO_OFFLINE", "1").assert().success();
+    env.kst()
+        .arg("sync")
+        .env("KASETTO_OFFLINE", "1")
+        .assert()
+        .success();
     assert_installed_from(&env, "v1");
 }
 
@@ -268,7 +328,10 @@ fn offline_with_an_uncached_commit_names_the_source() {
     config(&env, &h.url("pack.git"), "    ref: v1\n");
     let a = sync(&env, &["--offline"]).code(1);
     let err = stderr(&a);
-    assert!(err.contains("not in the cache") && err.contains("pack"), "{err}");
+    assert!(
+        err.contains("not in the cache") && err.contains("pack"),
+        "{err}"
+    );
     assert_eq!(h.requests(), 0, "an offline run made requests");
 }
 
@@ -284,7 +347,10 @@ fn sha_fetch_refused_falls_back_to_the_ref() {
     // Fresh cache, upstream moved: the locked commit is behind the tip and cannot be asked for.
     p.repo.commit("trunk", &files("v3"));
     let fresh = TestEnv::new();
-    write_file(fresh.project_path("kasetto.yaml"), std::fs::read(env.project_path("kasetto.yaml")).unwrap());
+    write_file(
+        fresh.project_path("kasetto.yaml"),
+        std::fs::read(env.project_path("kasetto.yaml")).unwrap(),
+    );
     write_file(fresh.project_path("kasetto.lock"), &committed);
     sync(&fresh, &["--locked"]).success();
     assert_installed_from(&fresh, "v2");
@@ -307,7 +373,12 @@ fn corrupt_cache_repository_is_moved_aside_and_refetched() {
     let d = GitDaemon::start(env.remotes());
     config(&env, &d.url("pack.git"), "");
     sync(&env, &[]).success();
-    let db = std::fs::read_dir(env.cache().join("git/db")).unwrap().flatten().find(|e| e.path().is_dir()).unwrap().path();
+    let db = std::fs::read_dir(env.cache().join("git/db"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
     // Damage every object file.
     for entry in walk(&db.join("objects")) {
         let mut bytes = std::fs::read(&entry).unwrap();
@@ -322,7 +393,11 @@ fn corrupt_cache_repository_is_moved_aside_and_refetched() {
     }
     std::fs::remove_dir_all(env.project_path(".claude")).unwrap();
     let a = sync(&env, &[]).success();
-    assert!(stderr(&a).contains("moved"), "no warning about the corrupt cache: {}", stderr(&a));
+    assert!(
+        stderr(&a).contains("moved"),
+        "no warning about the corrupt cache: {}",
+        stderr(&a)
+    );
     assert_installed_from(&env, "v2");
 }
 

@@ -5,5 +5,6 @@
 mod support;
 
 mod selftest;
-mod sync_local;
 mod sync_git;
+mod sync_local;
+mod verify_lock;

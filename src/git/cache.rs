@@ -46,7 +46,8 @@ impl Cache {
     pub fn open_at(root: PathBuf) -> Result<Cache> {
         if !root.exists() {
             if let Some(parent) = root.parent() {
-                std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
             }
             match fsx::create_private_dir(&root) {
                 Ok(()) => {}
@@ -77,12 +78,24 @@ impl Cache {
             .next()
             .unwrap_or("repo")
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .take(48)
             .collect();
         let name = name.trim_start_matches('.');
         let name = if name.is_empty() { "repo" } else { name };
-        GitDatabase { path: self.root.join("git").join("db").join(format!("{name}-{}", &key[..16])) }
+        GitDatabase {
+            path: self
+                .root
+                .join("git")
+                .join("db")
+                .join(format!("{name}-{}", &key[..16])),
+        }
     }
 
     /// Every database folder in the cache.
@@ -113,26 +126,41 @@ impl GitDatabase {
 
     /// Open by exact path (no discovery, no walking up to a parent repository).
     pub fn open(&self) -> Result<Repository, git2::Error> {
-        Repository::open_ext(&self.path, git2::RepositoryOpenFlags::NO_SEARCH | git2::RepositoryOpenFlags::BARE, std::iter::empty::<&std::ffi::OsStr>())
+        Repository::open_ext(
+            &self.path,
+            git2::RepositoryOpenFlags::NO_SEARCH | git2::RepositoryOpenFlags::BARE,
+            std::iter::empty::<&std::ffi::OsStr>(),
+        )
     }
 
     /// Open, creating an empty bare repository if there is none.
     pub fn open_or_init(&self) -> Result<Repository> {
         if self.exists() {
-            return self.open().with_context(|| format!("cannot open cache repository {}", self.path.display()));
+            return self
+                .open()
+                .with_context(|| format!("cannot open cache repository {}", self.path.display()));
         }
         std::fs::create_dir_all(self.path.parent().expect("db has a parent"))?;
         let mut opts = git2::RepositoryInitOptions::new();
-        opts.bare(true).no_reinit(false).mkpath(true).external_template(false);
-        Repository::init_opts(&self.path, &opts).with_context(|| format!("cannot create cache repository {}", self.path.display()))
+        opts.bare(true)
+            .no_reinit(false)
+            .mkpath(true)
+            .external_template(false);
+        Repository::init_opts(&self.path, &opts)
+            .with_context(|| format!("cannot create cache repository {}", self.path.display()))
     }
 
     /// Move a repository that cannot be read out of the way, so it can be fetched afresh.
     /// It is kept (not deleted) for inspection; `kst cache prune` removes it.
     pub fn move_aside(&self) -> Result<PathBuf> {
-        let aside = PathBuf::from(format!("{}.corrupt-{}", self.path.display(), std::process::id()));
+        let aside = PathBuf::from(format!(
+            "{}.corrupt-{}",
+            self.path.display(),
+            std::process::id()
+        ));
         let _ = fsx::remove_any(&aside);
-        std::fs::rename(&self.path, &aside).with_context(|| format!("cannot move {} aside", self.path.display()))?;
+        std::fs::rename(&self.path, &aside)
+            .with_context(|| format!("cannot move {} aside", self.path.display()))?;
         Ok(aside)
     }
 
@@ -146,7 +174,8 @@ impl GitDatabase {
             .write(true)
             .open(&path)
             .with_context(|| format!("cannot open {}", path.display()))?;
-        f.lock().with_context(|| format!("cannot lock {}", path.display()))?;
+        f.lock()
+            .with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(f)
     }
 }

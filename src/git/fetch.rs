@@ -56,7 +56,11 @@ fn is_abbrev_sha(s: &str) -> bool {
 
 /// The commit a ref in the cache points to, peeling tags.
 fn cached_ref(repo: &Repository, name: &str) -> Option<Oid> {
-    repo.find_reference(name).ok()?.peel_to_commit().ok().map(|c| c.id())
+    repo.find_reference(name)
+        .ok()?
+        .peel_to_commit()
+        .ok()
+        .map(|c| c.id())
 }
 
 fn has_commit(repo: &Repository, oid: Oid) -> bool {
@@ -80,113 +84,215 @@ fn check_not_corrupt(repo: &Repository, oid: Oid) -> Result<()> {
 }
 
 /// Resolve `want` against the remote `url`, using the cache repository `repo`.
-pub fn resolve(repo: &Repository, url: &GitUrl, want: &Want, mode: FetchMode, progress: Progress) -> Result<Resolution> {
+pub fn resolve(
+    repo: &Repository,
+    url: &GitUrl,
+    want: &Want,
+    mode: FetchMode,
+    progress: Progress,
+) -> Result<Resolution> {
     let offline_err = |what: &str| {
-        anyhow!("{what} is not in the cache and --offline forbids fetching it from {}; run `kst fetch` (or sync once) while online", url.canonical())
+        anyhow!(
+            "{what} is not in the cache and --offline forbids fetching it from {}; run `kst fetch` (or sync once) while online",
+            url.canonical()
+        )
     };
     match want {
         Want::Locked { commit, requested } => {
             check_not_corrupt(repo, *commit)?;
             if has_commit(repo, *commit) {
-                return Ok(Resolution { commit: *commit, requested: requested.clone(), fetched: false });
+                return Ok(Resolution {
+                    commit: *commit,
+                    requested: requested.clone(),
+                    fetched: false,
+                });
             }
             if mode == FetchMode::Offline {
                 return Err(offline_err(&format!("locked commit {commit}")));
             }
             fetch_commit(repo, url, *commit, requested, progress)?;
-            Ok(Resolution { commit: *commit, requested: requested.clone(), fetched: true })
+            Ok(Resolution {
+                commit: *commit,
+                requested: requested.clone(),
+                fetched: true,
+            })
         }
         Want::Deferred(Reference::Ref(r)) if is_full_sha(r) => {
             let oid = Oid::from_str(r)?;
             if has_commit(repo, oid) {
-                return Ok(Resolution { commit: oid, requested: Requested::Rev(r.clone()), fetched: false });
+                return Ok(Resolution {
+                    commit: oid,
+                    requested: Requested::Rev(r.clone()),
+                    fetched: false,
+                });
             }
             if mode == FetchMode::Offline {
                 return Err(offline_err(&format!("commit {r}")));
             }
             fetch_commit(repo, url, oid, &Requested::Default, progress)?;
-            Ok(Resolution { commit: oid, requested: Requested::Rev(r.clone()), fetched: true })
+            Ok(Resolution {
+                commit: oid,
+                requested: Requested::Rev(r.clone()),
+                fetched: true,
+            })
         }
         Want::Deferred(Reference::Ref(r)) => resolve_ref(repo, url, r, mode, progress),
         Want::Deferred(Reference::Branch(b)) => {
             let local = format!("refs/remotes/origin/{b}");
             if mode == FetchMode::Offline {
-                let c = cached_ref(repo, &local).ok_or_else(|| offline_err(&format!("branch {b}")))?;
-                return Ok(Resolution { commit: c, requested: Requested::Branch(b.clone()), fetched: false });
+                let c =
+                    cached_ref(repo, &local).ok_or_else(|| offline_err(&format!("branch {b}")))?;
+                return Ok(Resolution {
+                    commit: c,
+                    requested: Requested::Branch(b.clone()),
+                    fetched: false,
+                });
             }
             fetch(repo, url, &[format!("+refs/heads/{b}:{local}")], progress)
                 .with_context(|| format!("cannot fetch branch {b:?} from {}", url.canonical()))?;
             let c = cached_ref(repo, &local)
                 .ok_or_else(|| anyhow!("branch {b:?} does not exist at {}", url.canonical()))?;
-            Ok(Resolution { commit: c, requested: Requested::Branch(b.clone()), fetched: true })
+            Ok(Resolution {
+                commit: c,
+                requested: Requested::Branch(b.clone()),
+                fetched: true,
+            })
         }
         Want::Deferred(Reference::Default) => {
             let local = "refs/remotes/origin/HEAD";
             if mode == FetchMode::Offline {
-                let c = cached_ref(repo, local).ok_or_else(|| offline_err("the default branch (HEAD)"))?;
-                return Ok(Resolution { commit: c, requested: Requested::Default, fetched: false });
+                let c = cached_ref(repo, local)
+                    .ok_or_else(|| offline_err("the default branch (HEAD)"))?;
+                return Ok(Resolution {
+                    commit: c,
+                    requested: Requested::Default,
+                    fetched: false,
+                });
             }
             // The server resolves its own HEAD: the default branch, never guessed.
-            fetch(repo, url, &[format!("+HEAD:{local}")], progress)
-                .with_context(|| format!("cannot fetch the default branch (HEAD) of {}", url.canonical()))?;
-            let c = cached_ref(repo, local).ok_or_else(|| anyhow!("{} has no default branch (HEAD)", url.canonical()))?;
-            Ok(Resolution { commit: c, requested: Requested::Default, fetched: true })
+            fetch(repo, url, &[format!("+HEAD:{local}")], progress).with_context(|| {
+                format!(
+                    "cannot fetch the default branch (HEAD) of {}",
+                    url.canonical()
+                )
+            })?;
+            let c = cached_ref(repo, local)
+                .ok_or_else(|| anyhow!("{} has no default branch (HEAD)", url.canonical()))?;
+            Ok(Resolution {
+                commit: c,
+                requested: Requested::Default,
+                fetched: true,
+            })
         }
     }
 }
 
 /// `ref:` that is not a full SHA: a tag, a ref name, or an abbreviated SHA.
-fn resolve_ref(repo: &Repository, url: &GitUrl, r: &str, mode: FetchMode, progress: Progress) -> Result<Resolution> {
+fn resolve_ref(
+    repo: &Repository,
+    url: &GitUrl,
+    r: &str,
+    mode: FetchMode,
+    progress: Progress,
+) -> Result<Resolution> {
     let tag_ref = format!("refs/tags/{r}");
     // Tags are immutable by convention: one already fetched is reused (`kst verify --remote`
     // reports a tag that moved upstream).
     if let Some(c) = cached_ref(repo, &tag_ref) {
-        return Ok(Resolution { commit: c, requested: Requested::Tag(r.to_string()), fetched: false });
+        return Ok(Resolution {
+            commit: c,
+            requested: Requested::Tag(r.to_string()),
+            fetched: false,
+        });
     }
     if is_abbrev_sha(r) {
         if let Ok(obj) = repo.revparse_single(r) {
             if let Ok(c) = obj.peel_to_commit() {
-                return Ok(Resolution { commit: c.id(), requested: Requested::Rev(r.to_string()), fetched: false });
+                return Ok(Resolution {
+                    commit: c.id(),
+                    requested: Requested::Rev(r.to_string()),
+                    fetched: false,
+                });
             }
         }
     }
     if mode == FetchMode::Offline {
-        bail!("{r:?} is not in the cache and --offline forbids asking {} for it", url.canonical());
+        bail!(
+            "{r:?} is not in the cache and --offline forbids asking {} for it",
+            url.canonical()
+        );
     }
     let advertised = list_remote(repo, url)?;
     let find = |name: &str| advertised.iter().find(|(n, _)| n == name).map(|(_, o)| *o);
     if find(&tag_ref).is_some() {
         fetch(repo, url, &[format!("+{tag_ref}:{tag_ref}")], progress)?;
-        let c = cached_ref(repo, &tag_ref).ok_or_else(|| anyhow!("tag {r:?} at {} does not point to a commit", url.canonical()))?;
-        return Ok(Resolution { commit: c, requested: Requested::Tag(r.to_string()), fetched: true });
+        let c = cached_ref(repo, &tag_ref).ok_or_else(|| {
+            anyhow!(
+                "tag {r:?} at {} does not point to a commit",
+                url.canonical()
+            )
+        })?;
+        return Ok(Resolution {
+            commit: c,
+            requested: Requested::Tag(r.to_string()),
+            fetched: true,
+        });
     }
     for name in [format!("refs/heads/{r}"), r.to_string()] {
         if name.starts_with("refs/") && find(&name).is_some() {
             let local = format!("refs/kst/rev/{}", name.trim_start_matches("refs/"));
             fetch(repo, url, &[format!("+{name}:{local}")], progress)?;
-            let c = cached_ref(repo, &local).ok_or_else(|| anyhow!("{name} at {} is not a commit", url.canonical()))?;
-            return Ok(Resolution { commit: c, requested: Requested::Rev(r.to_string()), fetched: true });
+            let c = cached_ref(repo, &local)
+                .ok_or_else(|| anyhow!("{name} at {} is not a commit", url.canonical()))?;
+            return Ok(Resolution {
+                commit: c,
+                requested: Requested::Rev(r.to_string()),
+                fetched: true,
+            });
         }
     }
     if is_abbrev_sha(r) {
         // An abbreviated SHA cannot be asked for by id: fetch the advertised branches and tags
         // in full and look for it among them.
         let lower = r.to_ascii_lowercase();
-        if let Some((name, _)) = advertised.iter().find(|(_, o)| o.to_string().starts_with(&lower)) {
+        if let Some((name, _)) = advertised
+            .iter()
+            .find(|(_, o)| o.to_string().starts_with(&lower))
+        {
             let local = format!("refs/kst/rev/{}", name.trim_start_matches("refs/"));
             fetch(repo, url, &[format!("+{name}:{local}")], progress)?;
         } else {
-            fetch_full(repo, url, &["+refs/heads/*:refs/remotes/origin/*".into(), "+refs/tags/*:refs/tags/*".into()], progress)?;
+            fetch_full(
+                repo,
+                url,
+                &[
+                    "+refs/heads/*:refs/remotes/origin/*".into(),
+                    "+refs/tags/*:refs/tags/*".into(),
+                ],
+                progress,
+            )?;
         }
-        let obj = repo
-            .revparse_single(r)
-            .with_context(|| format!("commit {r} was not found in any branch or tag of {}", url.canonical()))?;
-        let c = obj.peel_to_commit().with_context(|| format!("{r} is not a commit"))?;
-        return Ok(Resolution { commit: c.id(), requested: Requested::Rev(r.to_string()), fetched: true });
+        let obj = repo.revparse_single(r).with_context(|| {
+            format!(
+                "commit {r} was not found in any branch or tag of {}",
+                url.canonical()
+            )
+        })?;
+        let c = obj
+            .peel_to_commit()
+            .with_context(|| format!("{r} is not a commit"))?;
+        return Ok(Resolution {
+            commit: c.id(),
+            requested: Requested::Rev(r.to_string()),
+            fetched: true,
+        });
     }
     let mut names: Vec<&str> = advertised
         .iter()
-        .filter_map(|(n, _)| n.strip_prefix("refs/tags/").or_else(|| n.strip_prefix("refs/heads/")))
+        .filter_map(|(n, _)| {
+            n.strip_prefix("refs/tags/")
+                .or_else(|| n.strip_prefix("refs/heads/"))
+        })
         .filter(|n| !n.ends_with("^{}"))
         .take(12)
         .collect();
@@ -194,19 +300,37 @@ fn resolve_ref(repo: &Repository, url: &GitUrl, r: &str, mode: FetchMode, progre
     bail!(
         "ref {r:?} is neither a tag, a branch nor a commit of {}; it has: {}",
         url.canonical(),
-        if names.is_empty() { "no branches or tags".to_string() } else { names.join(", ") }
+        if names.is_empty() {
+            "no branches or tags".to_string()
+        } else {
+            names.join(", ")
+        }
     )
 }
 
 /// Fetch one commit by id; if the server refuses ids, fall back to the ref it was requested by,
 /// then to everything, deepening as needed.
-fn fetch_commit(repo: &Repository, url: &GitUrl, commit: Oid, requested: &Requested, progress: Progress) -> Result<()> {
-    let by_id = fetch(repo, url, &[format!("+{commit}:refs/commit/{commit}")], progress);
+fn fetch_commit(
+    repo: &Repository,
+    url: &GitUrl,
+    commit: Oid,
+    requested: &Requested,
+    progress: Progress,
+) -> Result<()> {
+    let by_id = fetch(
+        repo,
+        url,
+        &[format!("+{commit}:refs/commit/{commit}")],
+        progress,
+    );
     if by_id.is_ok() && has_commit(repo, commit) {
         return Ok(());
     }
     if let Err(e) = &by_id {
-        tracing::debug!("fetching {commit} by id from {} failed ({e:#}); falling back to refs", url.canonical());
+        tracing::debug!(
+            "fetching {commit} by id from {} failed ({e:#}); falling back to refs",
+            url.canonical()
+        );
     }
     let by_ref = match requested {
         Requested::Branch(b) => vec![format!("+refs/heads/{b}:refs/remotes/origin/{b}")],
@@ -218,31 +342,54 @@ fn fetch_commit(repo: &Repository, url: &GitUrl, commit: Oid, requested: &Reques
         keep(repo, commit)?;
         return Ok(());
     }
-    fetch_full(repo, url, &["+refs/heads/*:refs/remotes/origin/*".into(), "+refs/tags/*:refs/tags/*".into()], progress)
-        .with_context(|| format!("cannot fetch from {}", url.canonical()))?;
+    fetch_full(
+        repo,
+        url,
+        &[
+            "+refs/heads/*:refs/remotes/origin/*".into(),
+            "+refs/tags/*:refs/tags/*".into(),
+        ],
+        progress,
+    )
+    .with_context(|| format!("cannot fetch from {}", url.canonical()))?;
     if has_commit(repo, commit) {
         keep(repo, commit)?;
         return Ok(());
     }
     match by_id {
-        Err(e) => Err(e.context(format!("commit {commit} is not reachable from any branch or tag of {}", url.canonical()))),
-        Ok(()) => bail!("commit {commit} is not reachable from any branch or tag of {} (was it force-pushed away?)", url.canonical()),
+        Err(e) => Err(e.context(format!(
+            "commit {commit} is not reachable from any branch or tag of {}",
+            url.canonical()
+        ))),
+        Ok(()) => bail!(
+            "commit {commit} is not reachable from any branch or tag of {} (was it force-pushed away?)",
+            url.canonical()
+        ),
     }
 }
 
 /// Pin a commit with a ref of our own so `git gc` never drops it from the cache.
 fn keep(repo: &Repository, commit: Oid) -> Result<()> {
-    repo.reference(&format!("refs/commit/{commit}"), commit, true, "kst: keep locked commit")?;
+    repo.reference(
+        &format!("refs/commit/{commit}"),
+        commit,
+        true,
+        "kst: keep locked commit",
+    )?;
     Ok(())
 }
 
 /// Advertised refs of the remote (ls-remote).
-fn list_remote(repo: &Repository, url: &GitUrl) -> Result<Vec<(String, Oid)>> {
+pub fn list_remote(repo: &Repository, url: &GitUrl) -> Result<Vec<(String, Oid)>> {
     let mut remote = repo.remote_anonymous(url.fetch_url())?;
     let conn = remote
         .connect_auth(Direction::Fetch, Some(callbacks(None)), None)
         .with_context(|| format!("cannot connect to {}", url.canonical()))?;
-    Ok(conn.list()?.iter().map(|h| (h.name().to_string(), h.oid())).collect())
+    Ok(conn
+        .list()?
+        .iter()
+        .map(|h| (h.name().to_string(), h.oid()))
+        .collect())
 }
 
 fn callbacks<'a>(progress: Option<Progress<'a>>) -> RemoteCallbacks<'a> {
@@ -257,18 +404,38 @@ fn callbacks<'a>(progress: Option<Progress<'a>>) -> RemoteCallbacks<'a> {
 }
 
 fn fetch(repo: &Repository, url: &GitUrl, refspecs: &[String], progress: Progress) -> Result<()> {
-    fetch_depth(repo, url, refspecs, url.supports_shallow().then_some(1), progress)
+    fetch_depth(
+        repo,
+        url,
+        refspecs,
+        url.supports_shallow().then_some(1),
+        progress,
+    )
 }
 
 /// Fetch with full history (deepening a shallow cache repository).
-fn fetch_full(repo: &Repository, url: &GitUrl, refspecs: &[String], progress: Progress) -> Result<()> {
+fn fetch_full(
+    repo: &Repository,
+    url: &GitUrl,
+    refspecs: &[String],
+    progress: Progress,
+) -> Result<()> {
     // libgit2: GIT_FETCH_DEPTH_UNSHALLOW (i32::MAX) deepens a shallow repository to full.
     let depth = (url.supports_shallow() && repo.is_shallow()).then_some(i32::MAX);
     fetch_depth(repo, url, refspecs, depth, progress)
 }
 
-fn fetch_depth(repo: &Repository, url: &GitUrl, refspecs: &[String], depth: Option<i32>, progress: Progress) -> Result<()> {
-    tracing::debug!("fetching {refspecs:?} from {} (depth {depth:?})", url.canonical());
+fn fetch_depth(
+    repo: &Repository,
+    url: &GitUrl,
+    refspecs: &[String],
+    depth: Option<i32>,
+    progress: Progress,
+) -> Result<()> {
+    tracing::debug!(
+        "fetching {refspecs:?} from {} (depth {depth:?})",
+        url.canonical()
+    );
     // Anonymous: nothing about the remote is written into the cache repository's config.
     let mut remote = repo.remote_anonymous(url.fetch_url())?;
     let mut opts = FetchOptions::new();

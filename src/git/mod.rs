@@ -9,5 +9,5 @@ mod fetch;
 mod pack;
 
 pub use cache::{Cache, GitDatabase};
-pub use fetch::{Corrupt, FetchMode, Progress, Resolution, Want, resolve};
+pub use fetch::{Corrupt, FetchMode, Progress, Resolution, Want, list_remote, resolve};
 pub use pack::GitPack;

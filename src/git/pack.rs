@@ -49,15 +49,26 @@ impl<'r> GitPack<'r> {
         for e in tree.iter() {
             let name = match std::str::from_utf8(e.name_bytes()) {
                 Ok(n) => n.to_string(),
-                Err(_) => bail!("{}: entry name is not valid UTF-8", display(rel, &String::from_utf8_lossy(e.name_bytes()))),
+                Err(_) => bail!(
+                    "{}: entry name is not valid UTF-8",
+                    display(rel, &String::from_utf8_lossy(e.name_bytes()))
+                ),
             };
-            let child = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+            let child = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
             let mode = e.filemode() as u32;
             let kind = match mode {
                 tree::MODE_TREE => {
-                    let sub = self.repo.find_tree(e.id()).with_context(|| format!("cannot read folder {child}"))?;
+                    let sub = self
+                        .repo
+                        .find_tree(e.id())
+                        .with_context(|| format!("cannot read folder {child}"))?;
                     // Check names before descending, so a hostile name is reported as itself.
-                    crate::pathsafe::check_component(name.as_bytes()).with_context(|| child.clone())?;
+                    crate::pathsafe::check_component(name.as_bytes())
+                        .with_context(|| child.clone())?;
                     EntryKind::Dir(self.list_tree(&sub, &child, budget)?)
                 }
                 tree::MODE_GITLINK => EntryKind::Gitlink,
@@ -69,7 +80,9 @@ impl<'r> GitPack<'r> {
                     let Ok(target) = std::str::from_utf8(blob.content()) else {
                         bail!("symlink {child}: target is not valid UTF-8");
                     };
-                    EntryKind::Symlink { target: target.to_string() }
+                    EntryKind::Symlink {
+                        target: target.to_string(),
+                    }
                 }
                 // 100644, 100755, and the legacy 100664 git still accepts.
                 m if m & 0o170000 == 0o100000 => {
@@ -78,29 +91,48 @@ impl<'r> GitPack<'r> {
                         bail!("{child}: expected a blob, found a {kind}");
                     }
                     budget.charge(&child, size as u64)?;
-                    EntryKind::File { executable: m & 0o111 != 0, size: size as u64, blob: BlobRef::Git }
+                    EntryKind::File {
+                        executable: m & 0o111 != 0,
+                        size: size as u64,
+                        blob: BlobRef::Git,
+                    }
                 }
                 m => bail!("{child}: unsupported entry mode {m:o}"),
             };
-            entries.push(Entry { name, id: e.id(), kind });
+            entries.push(Entry {
+                name,
+                id: e.id(),
+                kind,
+            });
         }
         tree::check_entries(rel, &entries)?;
         // Keep git's own tree id: it is what `git rev-parse <commit>:<path>` prints.
-        Ok(Tree { id: tree.id(), entries })
+        Ok(Tree {
+            id: tree.id(),
+            entries,
+        })
     }
 }
 
 fn display(rel: &str, name: &str) -> String {
-    if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") }
+    if rel.is_empty() {
+        name.to_string()
+    } else {
+        format!("{rel}/{name}")
+    }
 }
 
 impl PackView for GitPack<'_> {
     fn is_file(&self, rel: &str) -> bool {
-        self.entry(rel).is_some_and(|e| e.kind() == Some(ObjectType::Blob) && e.filemode() as u32 & 0o170000 == 0o100000)
+        self.entry(rel).is_some_and(|e| {
+            e.kind() == Some(ObjectType::Blob) && e.filemode() as u32 & 0o170000 == 0o100000
+        })
     }
 
     fn subdirs(&self, rel: &str) -> Vec<String> {
-        let Some(t) = self.tree_at(rel) else { return Vec::new() };
+        let Some(t) = self.tree_at(rel) else {
+            return Vec::new();
+        };
         let mut out: Vec<String> = t
             .iter()
             .filter(|e| e.kind() == Some(ObjectType::Tree))
@@ -116,11 +148,16 @@ impl PackView for GitPack<'_> {
         if size > MAX_SKILL_MD || !self.is_file(rel) {
             return None;
         }
-        self.repo.find_blob(e.id()).ok().map(|b| b.content().to_vec())
+        self.repo
+            .find_blob(e.id())
+            .ok()
+            .map(|b| b.content().to_vec())
     }
 
     fn list(&self, rel: &str, budget: &mut Budget) -> Result<Tree> {
-        let t = self.tree_at(rel).with_context(|| format!("{rel} is not a folder at this commit"))?;
+        let t = self
+            .tree_at(rel)
+            .with_context(|| format!("{rel} is not a folder at this commit"))?;
         self.list_tree(&t, rel, budget)
     }
 }

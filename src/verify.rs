@@ -1,0 +1,322 @@
+//! `kst verify`: prove the installed bytes are the locked ones (SPEC 2).
+//!
+//! Offline by default: each installed folder's tree id is recomputed from disk and compared
+//! with the lock. When they differ, the expected listing (from the cache, or from a local
+//! source that still matches) names the files that were modified, lost, added or re-moded.
+//! `--remote` also asks each remote whether the locked tags and branches still point where the
+//! lock says.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::discover::{DiskPack, PackView};
+use crate::error::{Error, Outcome, Result};
+use crate::git::{Cache, GitPack};
+use crate::lock::{LockedSource, Requested};
+use crate::plan;
+use crate::report::Printer;
+use crate::source::{self, Source};
+use crate::sync::{self, Common};
+use crate::tree::{self, Budget, Caps, EntryKind, Tree};
+
+#[derive(Debug, Default, Serialize)]
+pub struct SkillCheck {
+    pub name: String,
+    pub source: String,
+    pub path: String,
+    pub status: &'static str,
+    pub tree: String,
+    pub found_tree: Option<String>,
+    pub modified: Vec<String>,
+    pub mode_changed: Vec<String>,
+    pub missing: Vec<String>,
+    pub extra: Vec<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RemoteCheck {
+    pub url: String,
+    pub requested: String,
+    pub locked: String,
+    pub remote: Option<String>,
+    /// `same`, `moved` (a tag that moved is drift; a branch that moved is news), `missing`,
+    /// or `error`.
+    pub status: &'static str,
+    pub error: Option<String>,
+}
+
+/// Files of a listing: path → (mode, blob id).
+fn flatten(t: &Tree) -> BTreeMap<String, (u32, git2::Oid)> {
+    let mut out = BTreeMap::new();
+    t.walk(|p, e| {
+        if !matches!(e.kind, EntryKind::Gitlink) {
+            out.insert(p.to_string(), (e.mode(), e.id));
+        }
+    });
+    out
+}
+
+/// The listing the lock describes, if we can still read it without the network.
+fn expected_listing(
+    src: &LockedSource,
+    path: &str,
+    want: &str,
+    cache: Option<&Cache>,
+    config_dir: &Path,
+) -> Option<Tree> {
+    let caps = Caps::from_env();
+    match (&src.commit, src.requested == Requested::Local) {
+        (_, true) => {
+            let view = DiskPack {
+                root: config_dir.join(&src.url),
+            };
+            view.list(path, &mut Budget::new(caps))
+                .ok()
+                .filter(|t| t.id.to_string() == want)
+        }
+        (Some(commit), false) => {
+            let cache = cache?;
+            let url = match source::parse(&src.url, config_dir).ok()? {
+                Source::Git(g) => g,
+                Source::Local { .. } => return None,
+            };
+            let repo = cache.database(url.canonical()).open().ok()?;
+            let pack = GitPack::new(&repo, git2::Oid::from_str(commit).ok()?).ok()?;
+            pack.list(path, &mut Budget::new(caps)).ok()
+        }
+        _ => None,
+    }
+}
+
+pub fn check_installed(ctx: &sync::Context) -> Vec<SkillCheck> {
+    let cache = Cache::open().ok();
+    let config_dir = ctx.config.path.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for src in &ctx.old_lock.sources {
+        for skill in &src.skills {
+            for rel in &skill.installed {
+                let abs = plan::abs_of(rel, &ctx.scope.root);
+                let mut c = SkillCheck {
+                    name: skill.name.clone(),
+                    source: src.url.clone(),
+                    path: rel.clone(),
+                    tree: skill.tree.clone(),
+                    ..Default::default()
+                };
+                let found = match std::fs::symlink_metadata(&abs) {
+                    Ok(m) if m.is_dir() => {
+                        tree::read_disk(&abs, &mut Budget::new(Caps::from_env()))
+                    }
+                    Ok(_) => Err(anyhow::anyhow!("{} is not a folder", abs.display())),
+                    Err(_) => {
+                        c.status = "missing";
+                        out.push(c);
+                        continue;
+                    }
+                };
+                match found {
+                    Err(e) => {
+                        c.status = "error";
+                        c.error = Some(format!("{e:#}"));
+                    }
+                    Ok(t) if t.id.to_string() == skill.tree => c.status = "ok",
+                    Ok(t) => {
+                        c.status = "modified";
+                        c.found_tree = Some(t.id.to_string());
+                        if let Some(want) = expected_listing(
+                            src,
+                            &skill.path,
+                            &skill.tree,
+                            cache.as_ref(),
+                            config_dir,
+                        ) {
+                            if want.installed_id() == t.id {
+                                // Only gitlinks differ: what kst installs is exactly this.
+                                c.status = "ok";
+                            } else {
+                                let (a, b) = (flatten(&want), flatten(&t));
+                                for (p, (mode, id)) in &a {
+                                    match b.get(p) {
+                                        None => c.missing.push(p.clone()),
+                                        Some((m2, id2)) if id2 != id => {
+                                            c.modified.push(p.clone());
+                                            if m2 != mode {
+                                                c.mode_changed.push(p.clone());
+                                            }
+                                        }
+                                        Some((m2, _)) if m2 != mode => {
+                                            c.mode_changed.push(p.clone())
+                                        }
+                                        _ => {}
+                                    }
+                                }
+                                c.extra =
+                                    b.keys().filter(|p| !a.contains_key(*p)).cloned().collect();
+                            }
+                        }
+                    }
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// Ask each remote where the locked tags and branches point now.
+pub fn check_remotes(ctx: &sync::Context) -> Vec<RemoteCheck> {
+    let Ok(cache) = Cache::open() else {
+        return Vec::new();
+    };
+    let config_dir = ctx.config.path.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::new();
+    for src in &ctx.old_lock.sources {
+        let (Some(commit), Ok(Source::Git(canonical))) =
+            (&src.commit, source::parse(&src.url, config_dir))
+        else {
+            continue;
+        };
+        // Fetch from the URL as the config spells it (it may carry an ssh user name).
+        let url = ctx
+            .config
+            .skills
+            .iter()
+            .find_map(|e| match &e.source {
+                Source::Git(g) if g.canonical() == canonical.canonical() => Some(g.clone()),
+                _ => None,
+            })
+            .unwrap_or(canonical);
+        let wanted = match &src.requested {
+            Requested::Tag(t) => vec![format!("refs/tags/{t}^{{}}"), format!("refs/tags/{t}")],
+            Requested::Branch(b) => vec![format!("refs/heads/{b}")],
+            Requested::Default => vec!["HEAD".to_string()],
+            _ => continue,
+        };
+        let mut row = RemoteCheck {
+            url: src.url.clone(),
+            requested: src.requested.to_string(),
+            locked: commit.clone(),
+            remote: None,
+            status: "error",
+            error: None,
+        };
+        let db = cache.database(url.canonical());
+        let listed = db
+            .open_or_init()
+            .and_then(|repo| crate::git::list_remote(&repo, &url));
+        match listed {
+            Err(e) => row.error = Some(format!("{e:#}")),
+            Ok(refs) => match wanted
+                .iter()
+                .find_map(|w| refs.iter().find(|(n, _)| n == w))
+            {
+                None => row.status = "missing",
+                Some((_, oid)) => {
+                    row.remote = Some(oid.to_string());
+                    row.status = if oid.to_string() == *commit {
+                        "same"
+                    } else {
+                        "moved"
+                    };
+                }
+            },
+        }
+        out.push(row);
+    }
+    out
+}
+
+pub fn verify(common: &Common, remote: bool, printer: &Printer) -> Result<()> {
+    let ctx = sync::load(common)?;
+    if ctx.old_lock.sources.is_empty() {
+        return Err(Error::usage(format!(
+            "{} has nothing to verify; run `kst sync` first",
+            ctx.scope.lock_path.display()
+        )));
+    }
+    let skills = check_installed(&ctx);
+    let remotes = if remote && !common.offline {
+        check_remotes(&ctx)
+    } else {
+        Vec::new()
+    };
+    let drift = skills.iter().filter(|c| c.status != "ok").count()
+        + remotes
+            .iter()
+            .filter(|r| {
+                r.status != "same" && !(r.status == "moved" && !r.requested.starts_with("tag"))
+            })
+            .count();
+    if printer.json {
+        printer.json(&serde_json::json!({
+            "schema": 1, "command": "verify", "ok": drift == 0,
+            "lock": ctx.scope.lock_path.display().to_string(),
+            "skills": skills, "remote": remotes,
+        }));
+    } else {
+        for c in &skills {
+            if c.status == "ok" {
+                if printer.verbosity >= crate::report::Verbosity::Verbose {
+                    printer.line(&format!("= {} {} ({})", c.name, c.path, &c.tree[..7]));
+                }
+                continue;
+            }
+            printer.error(&format!("{} at {}: {}", c.name, c.path, c.status));
+            for (what, list) in [
+                ("modified", &c.modified),
+                ("mode changed", &c.mode_changed),
+                ("missing", &c.missing),
+                ("extra", &c.extra),
+            ] {
+                for p in list {
+                    printer.error(&format!("    {what}: {p}"));
+                }
+            }
+            if let Some(e) = &c.error {
+                printer.error(&format!("    {e}"));
+            }
+        }
+        for r in &remotes {
+            match r.status {
+                "same" => {}
+                "moved" => printer.line(&format!(
+                    "{} {} ({}) now points to {} (locked {})",
+                    if r.requested.starts_with("tag") {
+                        "!"
+                    } else {
+                        "~"
+                    },
+                    r.url,
+                    r.requested,
+                    r.remote.as_deref().unwrap_or("?"),
+                    r.locked
+                )),
+                _ => printer.error(&format!(
+                    "{} ({}): {}",
+                    r.url,
+                    r.requested,
+                    r.error.as_deref().unwrap_or(r.status)
+                )),
+            }
+        }
+        let n = skills.len();
+        if drift == 0 {
+            printer.line(&format!(
+                "Verified {n} installed skill folders against {}",
+                ctx.scope.lock_path.display()
+            ));
+        } else {
+            printer.error(&format!(
+                "{drift} problems found; run `kst sync` to repair installed skills"
+            ));
+        }
+    }
+    if drift == 0 {
+        Ok(())
+    } else {
+        Err(Error::Reported(Outcome::Problems))
+    }
+}
