@@ -4,6 +4,7 @@
 
 mod support;
 
+mod hostile;
 mod selftest;
 mod sync_git;
 mod sync_local;

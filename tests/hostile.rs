@@ -1,0 +1,187 @@
+//! Hostile pack content (SPEC 13): trees written with raw object writes, because git's own tree
+//! builder refuses them. Each must break only its skill, write nothing outside the destination,
+//! and name the skill and the entry.
+
+use crate::support::*;
+
+fn serve(env: &TestEnv, repo: &FixtureRepo) -> String {
+    let _ = repo;
+    format!("file://{}", env.remotes().join("pack.git").display())
+}
+
+/// A pack with a good skill and a hostile one whose folder is `hostile_tree`.
+fn pack_with(env: &TestEnv, build: impl FnOnce(&FixtureRepo) -> git2::Oid) -> FixtureRepo {
+    let mut repo = FixtureRepo::init(env.remotes().join("pack.git"));
+    let md = repo.write_blob(skill_md("good", "fine").as_bytes());
+    let good = repo.write_raw_tree(&[("SKILL.md", MODE_BLOB, md)]);
+    let bad = build(&repo);
+    let skills = repo.write_raw_tree(&[("bad", MODE_TREE, bad), ("good", MODE_TREE, good)]);
+    let root = repo.write_raw_tree(&[("skills", MODE_TREE, skills)]);
+    repo.commit_tree("main", root);
+    repo
+}
+
+fn run(env: &TestEnv, repo: &FixtureRepo) -> String {
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
+            serve(env, repo)
+        ),
+    );
+    let a = env.kst().arg("sync").assert().code(1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        env.project_path(".claude/skills/good/SKILL.md").is_file(),
+        "the good skill was not installed: {err}"
+    );
+    assert!(
+        !env.project_path(".claude/skills/bad").exists(),
+        "the hostile skill was installed: {err}"
+    );
+    assert!(err.contains("! bad"), "not reported broken: {err}");
+    // Nothing but the good skill and our lock anywhere in the project.
+    let snap = read_tree_snapshot(env.project());
+    for path in snap.keys() {
+        assert!(
+            path == "."
+                || path == "kasetto.yaml"
+                || path == "kasetto.lock"
+                || path.starts_with(".claude"),
+            "unexpected path written: {path}"
+        );
+    }
+    err
+}
+
+fn with_entry(name: &[u8], mode: u32, content: &[u8]) -> impl FnOnce(&FixtureRepo) -> git2::Oid {
+    let name = name.to_vec();
+    let content = content.to_vec();
+    move |repo| {
+        let md = repo.write_blob(skill_md("bad", "hostile").as_bytes());
+        let blob = repo.write_blob(&content);
+        repo.write_raw_tree(&[
+            (name.as_slice(), mode, blob),
+            (b"SKILL.md".as_slice(), MODE_BLOB, md),
+        ])
+    }
+}
+
+#[test]
+fn dot_dot_entry_is_refused() {
+    let env = TestEnv::new();
+    let repo = pack_with(&env, with_entry(b"..", MODE_BLOB, b"x"));
+    let err = run(&env, &repo);
+    assert!(err.contains("\"..\""), "{err}");
+}
+
+#[test]
+fn git_folder_aliases_are_refused() {
+    for name in [&b".git"[..], b".GIT", b"git~1", b".git::$INDEX_ALLOCATION"] {
+        let env = TestEnv::new();
+        let repo = pack_with(&env, with_entry(name, MODE_BLOB, b"[core]\n"));
+        let err = run(&env, &repo);
+        assert!(err.contains("unsafe entry name"), "{name:?}: {err}");
+    }
+}
+
+#[test]
+fn separators_and_reserved_names_are_refused() {
+    for name in [&b"a/b"[..], b"a\\b", b"CON", b"aux.md"] {
+        let env = TestEnv::new();
+        let repo = pack_with(&env, with_entry(name, MODE_BLOB, b"x"));
+        run(&env, &repo);
+    }
+}
+
+#[test]
+fn absolute_symlink_is_refused_and_target_not_copied() {
+    let env = TestEnv::new();
+    let repo = pack_with(&env, with_entry(b"passwd", MODE_LINK, b"/etc/passwd"));
+    let err = run(&env, &repo);
+    assert!(
+        err.contains("skills/bad/passwd") && err.contains("absolute"),
+        "{err}"
+    );
+    assert!(find_bytes_in_tree(env.project(), b"root:").is_empty());
+}
+
+#[test]
+fn escaping_symlink_is_refused() {
+    let env = TestEnv::new();
+    let repo = pack_with(&env, with_entry(b"up", MODE_LINK, b"../../.."));
+    let err = run(&env, &repo);
+    assert!(err.contains("outside the skill"), "{err}");
+}
+
+#[test]
+fn case_fold_collision_aborts_the_skill() {
+    let env = TestEnv::new();
+    let repo = pack_with(&env, |repo| {
+        let md = repo.write_blob(skill_md("bad", "hostile").as_bytes());
+        let a = repo.write_blob(b"upper");
+        let b = repo.write_blob(b"lower");
+        repo.write_raw_tree(&[
+            ("README.md", MODE_BLOB, a),
+            ("SKILL.md", MODE_BLOB, md),
+            ("readme.md", MODE_BLOB, b),
+        ])
+    });
+    let err = run(&env, &repo);
+    assert!(err.contains("differ only in case"), "{err}");
+}
+
+#[test]
+fn blob_over_the_cap_is_refused_before_install() {
+    let env = TestEnv::new();
+    let repo = pack_with(&env, with_entry(b"big.bin", MODE_BLOB, &vec![7u8; 4096]));
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
+            serve(&env, &repo)
+        ),
+    );
+    let a = env
+        .kst()
+        .arg("sync")
+        .env("KASETTO_MAX_FILE_BYTES", "1024")
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        err.contains("big.bin") && err.contains("KASETTO_MAX_FILE_BYTES"),
+        "{err}"
+    );
+    assert!(env.project_path(".claude/skills/good").is_dir());
+    assert!(!env.project_path(".claude/skills/bad").exists());
+}
+
+#[test]
+fn gitlink_is_skipped_with_a_warning() {
+    let env = TestEnv::new();
+    let mut repo = FixtureRepo::init(env.remotes().join("pack.git"));
+    let md = repo.write_blob(skill_md("sub", "has a submodule").as_bytes());
+    let commit = git2::Oid::from_str("0123456789abcdef0123456789abcdef01234567").unwrap();
+    let skill = repo.write_raw_tree(&[
+        ("SKILL.md", MODE_BLOB, md),
+        ("vendor", MODE_GITLINK, commit),
+    ]);
+    let skills = repo.write_raw_tree(&[("sub", MODE_TREE, skill)]);
+    let root = repo.write_raw_tree(&[("skills", MODE_TREE, skills)]);
+    repo.commit_tree("main", root);
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
+            serve(&env, &repo)
+        ),
+    );
+    let a = env.kst().arg("sync").assert().success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("submodule"), "{err}");
+    assert!(env.project_path(".claude/skills/sub/SKILL.md").is_file());
+    assert!(!env.project_path(".claude/skills/sub/vendor").exists());
+    // The installed folder verifies: kst knows it installs the tree without the gitlink.
+    env.kst().arg("verify").assert().success();
+}
