@@ -293,15 +293,16 @@ pub fn abs_of(rel: &str, scope_root: &Path) -> PathBuf {
     }
 }
 
-/// A lock path kst may delete: `<skills folder>/<valid skill name>`, nothing else.
+/// A lock path kst may delete: exactly `<skills folder>/<valid skill name>`, compared as the
+/// string kst itself would have written — no trailing `/`, no `.` or `..` or empty components.
+/// (`Path::file_name` and `parent` quietly drop a trailing `/` or `/.`, and the OS then follows a
+/// symlink named by such a path: string equality is the only safe test.)
 pub fn is_manageable(rel: &str, scope_root: &Path, manageable: &[PathBuf]) -> bool {
-    let abs = abs_of(rel, scope_root);
-    let name_ok = abs
-        .file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| crate::pathsafe::check_skill_name(n).is_ok());
-    name_ok
-        && abs
-            .parent()
-            .is_some_and(|p| manageable.iter().any(|m| m == p))
+    let Some((_, name)) = rel.rsplit_once('/') else {
+        return false;
+    };
+    crate::pathsafe::check_skill_name(name).is_ok()
+        && manageable
+            .iter()
+            .any(|folder| target(folder, name, scope_root).rel == rel)
 }

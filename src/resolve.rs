@@ -117,14 +117,16 @@ pub fn select(
     (skills, broken, picked.warnings)
 }
 
-/// `"*"` sources stay frozen to the set of skills in their lock entry until `--update`.
+/// `"*"` git sources stay frozen to the set of skills in their lock entry until `--update`.
 pub fn frozen_selection(
     entry: &SkillSource,
     locked: Option<&LockedSource>,
     update: bool,
 ) -> Selection {
+    // Local folders have no pin: they are read as they are now, so `"*"` is what is there now.
+    let local = matches!(entry.source, Source::Local { .. });
     match (&entry.selection, locked) {
-        (Selection::All, Some(l)) if !update => Selection::Named(
+        (Selection::All, Some(l)) if !update && !local => Selection::Named(
             l.skills
                 .iter()
                 .map(|s| SkillPick {

@@ -1,14 +1,13 @@
 //! Self-tests for tests/support: fixture repos, git daemon, http-backend server.
 //! Proven with both the git CLI and git2 (libgit2, as used by kst).
 
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use git2::{Cred, FetchOptions, Oid, RemoteCallbacks, Repository};
 use crate::support::*;
+use git2::{Cred, FetchOptions, Oid, RemoteCallbacks, Repository};
 
 struct Fixture {
     repo: FixtureRepo,
