@@ -142,7 +142,7 @@ pub fn init_logging(g: &GlobalArgs) {
     let ansi = g.printer().color;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::credentials::scrubbing_stderr)
         .with_ansi(ansi)
         .with_target(false)
         .without_time()
@@ -189,10 +189,11 @@ pub fn main() -> ! {
                 // Already reported in the command's own output.
                 Error::Reported(_) => {}
                 other if json => {
-                    let doc = serde_json::json!({ "schema": 1, "error": other.to_string(), "exit_code": other.exit_code() });
+                    let msg = crate::credentials::scrub(&other.to_string());
+                    let doc = serde_json::json!({ "schema": 1, "error": msg, "exit_code": other.exit_code() });
                     println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
                 }
-                other => eprintln!("error: {other}"),
+                other => eprintln!("error: {}", crate::credentials::scrub(&other.to_string())),
             }
             e.exit_code()
         }

@@ -377,8 +377,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     for (i, s) in raw.skills.into_iter().enumerate() {
         let line = entry_lines.get(i).copied().unwrap_or(1);
         let at = format!("{}:{line}", path.display());
-        let source = source::parse(&s.source, base)
-            .map_err(|e| Error::usage(format!("{at}: source {:?}: {e}", s.source)))?;
+        let source = source::parse(&s.source, base).map_err(|e| {
+            Error::usage(format!(
+                "{at}: source {:?}: {e}",
+                source::for_display(&s.source)
+            ))
+        })?;
         let reference = match (s.reference, s.branch) {
             // SPEC 3: `ref` wins over `branch`.
             (Some(r), _) => Reference::Ref(r.0),

@@ -7,6 +7,7 @@
 pub mod agents;
 pub mod cli;
 pub mod config;
+pub mod credentials;
 pub mod dirs;
 pub mod discover;
 pub mod envvars;

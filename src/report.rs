@@ -7,6 +7,8 @@ use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
 
+use crate::credentials::scrub;
+
 use crate::plan::{Action, Item, Plan};
 use crate::resolve::{FailedSource, ResolvedSource};
 
@@ -64,28 +66,37 @@ impl Printer {
     /// A line for humans (stderr), unless quiet or JSON.
     pub fn line(&self, s: &str) {
         if !self.json && self.verbosity >= Verbosity::Normal {
-            let _ = writeln!(std::io::stderr(), "{s}");
+            let _ = writeln!(std::io::stderr(), "{}", scrub(s));
         }
     }
 
     pub fn warn(&self, s: &str) {
         if !self.json && self.verbosity >= Verbosity::Normal {
-            let _ = writeln!(std::io::stderr(), "{} {s}", self.paint("33", "warning:"));
+            let _ = writeln!(
+                std::io::stderr(),
+                "{} {}",
+                self.paint("33", "warning:"),
+                scrub(s)
+            );
         }
     }
 
     /// An error line; shown even when quiet (but not in JSON mode, where it is in the document).
     pub fn error(&self, s: &str) {
         if !self.json {
-            let _ = writeln!(std::io::stderr(), "{} {s}", self.paint("31", "error:"));
+            let _ = writeln!(
+                std::io::stderr(),
+                "{} {}",
+                self.paint("31", "error:"),
+                scrub(s)
+            );
         }
     }
 
     /// Print a JSON document on stdout.
     pub fn json<T: Serialize>(&self, doc: &T) {
-        let mut out = std::io::stdout().lock();
-        let _ = serde_json::to_writer_pretty(&mut out, doc);
-        let _ = writeln!(out);
+        let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+        let _ = writeln!(std::io::stdout().lock(), "{}", scrub(&text));
     }
 }
 
@@ -139,7 +150,7 @@ pub fn print_items(p: &Printer, items: &[Item]) {
         if action == Action::Broken {
             // Broken lines must be seen even with -q.
             if !p.json {
-                let _ = writeln!(std::io::stderr(), "{line}");
+                let _ = writeln!(std::io::stderr(), "{}", scrub(&line));
             }
         } else {
             p.line(&line);
@@ -150,7 +161,7 @@ pub fn print_items(p: &Printer, items: &[Item]) {
             .or_else(|| item.dests.iter().find_map(|d| d.error.as_ref()))
         {
             if !p.json {
-                let _ = writeln!(std::io::stderr(), "    {e}");
+                let _ = writeln!(std::io::stderr(), "    {}", scrub(e));
             }
         }
         for w in &item.warnings {

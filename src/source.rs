@@ -226,6 +226,22 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost" || host == "[::1]" || host == "::1" || host.starts_with("127.")
 }
 
+/// A `source:` value as it may be shown in a message: a password in it is replaced by `***`.
+pub fn for_display(raw: &str) -> String {
+    match Url::parse(raw.trim()) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => raw.to_string(),
+        // Not a URL; still never echo anything that looks like `user:secret@`.
+        Err(_) => match (raw.find("://"), raw.rfind('@')) {
+            (Some(s), Some(at)) if at > s => format!("{}***{}", &raw[..s + 3], &raw[at..]),
+            _ => raw.to_string(),
+        },
+    }
+}
+
 /// A URL for messages: scheme, host, port and path only.
 fn redacted(url: &Url) -> String {
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod credentials;
 mod hostile;
 mod selftest;
 mod sync_git;

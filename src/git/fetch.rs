@@ -13,6 +13,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use git2::{AutotagOption, Direction, FetchOptions, Oid, RemoteCallbacks, Repository};
 
 use crate::config::Reference;
+use std::cell::RefCell;
+
+use crate::credentials::Auth;
 use crate::lock::Requested;
 use crate::source::GitUrl;
 
@@ -382,9 +385,14 @@ fn keep(repo: &Repository, commit: Oid) -> Result<()> {
 /// Advertised refs of the remote (ls-remote).
 pub fn list_remote(repo: &Repository, url: &GitUrl) -> Result<Vec<(String, Oid)>> {
     let mut remote = repo.remote_anonymous(url.fetch_url())?;
-    let conn = remote
-        .connect_auth(Direction::Fetch, Some(callbacks(None)), None)
-        .with_context(|| format!("cannot connect to {}", url.canonical()))?;
+    let auth = RefCell::new(Auth::default());
+    let conn = match remote.connect_auth(Direction::Fetch, Some(callbacks(None, &auth)), None) {
+        Ok(c) => c,
+        Err(e) => {
+            return Err(auth.borrow().explain(url, e))
+                .with_context(|| format!("cannot connect to {}", url.canonical()));
+        }
+    };
     Ok(conn
         .list()?
         .iter()
@@ -392,7 +400,7 @@ pub fn list_remote(repo: &Repository, url: &GitUrl) -> Result<Vec<(String, Oid)>
         .collect())
 }
 
-fn callbacks<'a>(progress: Option<Progress<'a>>) -> RemoteCallbacks<'a> {
+fn callbacks<'a>(progress: Option<Progress<'a>>, auth: &'a RefCell<Auth>) -> RemoteCallbacks<'a> {
     let mut cb = RemoteCallbacks::new();
     if let Some(p) = progress {
         cb.transfer_progress(move |s| {
@@ -400,6 +408,7 @@ fn callbacks<'a>(progress: Option<Progress<'a>>) -> RemoteCallbacks<'a> {
             true
         });
     }
+    cb.credentials(move |url, user, allowed| auth.borrow_mut().credential(url, user, allowed));
     cb
 }
 
@@ -438,14 +447,18 @@ fn fetch_depth(
     );
     // Anonymous: nothing about the remote is written into the cache repository's config.
     let mut remote = repo.remote_anonymous(url.fetch_url())?;
-    let mut opts = FetchOptions::new();
-    opts.remote_callbacks(callbacks(Some(progress)))
-        .download_tags(AutotagOption::None)
-        .update_fetchhead(false);
-    if let Some(d) = depth {
-        opts.depth(d);
-    }
-    remote
-        .fetch(refspecs, Some(&mut opts), None)
+    let auth = RefCell::new(Auth::default());
+    let result = {
+        let mut opts = FetchOptions::new();
+        opts.remote_callbacks(callbacks(Some(progress), &auth))
+            .download_tags(AutotagOption::None)
+            .update_fetchhead(false);
+        if let Some(d) = depth {
+            opts.depth(d);
+        }
+        remote.fetch(refspecs, Some(&mut opts), None)
+    };
+    result
+        .map_err(|e| auth.borrow().explain(url, e))
         .with_context(|| format!("fetch from {} failed", url.canonical()))
 }
