@@ -29,13 +29,18 @@ pub enum Scope {
 /// A loaded, validated config.
 #[derive(Debug)]
 pub struct Config {
-    /// The file it was read from (absolute).
+    /// The file it was read from (absolute). For a remote config: `kasetto.yaml` in the current
+    /// folder, which anchors the project scope and its lock.
     pub path: PathBuf,
+    /// The file or URL, for messages and JSON.
+    pub label: String,
     pub agents: Vec<&'static Agent>,
     /// Explicit skills folder; overrides the agents' folders for skills.
     pub destination: Option<PathBuf>,
     pub scope: Scope,
     pub skills: Vec<SkillSource>,
+    /// `mcps:` entries, merged across `extends` by identity.
+    pub mcps: Vec<serde_yaml_ng::Value>,
 }
 
 /// One entry of `skills:`.
@@ -307,10 +312,9 @@ pub fn discover(explicit: Option<&str>, cwd: &Path) -> Result<PathBuf> {
 }
 
 fn local_config_path(p: &str, base: &Path, from: &str) -> Result<PathBuf> {
-    if p.starts_with("https://") || p.starts_with("http://") {
-        return Err(Error::usage(format!(
-            "{from}: remote configs ({p}) are not supported in this version; download the file and pass its path"
-        )));
+    if is_url(p) {
+        // A URL: `load` downloads it; keep it as the "path" so it reaches `load` unchanged.
+        return Ok(PathBuf::from(p));
     }
     let path = base.join(p);
     if !path.is_file() {
@@ -320,6 +324,10 @@ fn local_config_path(p: &str, base: &Path, from: &str) -> Result<PathBuf> {
         )));
     }
     Ok(std::path::absolute(&path).unwrap_or(path))
+}
+
+fn is_url(p: &str) -> bool {
+    p.starts_with("https://") || p.starts_with("http://")
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -345,44 +353,181 @@ fn yaml_error(path: &Path, e: serde_yaml_ng::Error) -> Error {
     }
 }
 
-/// Load and validate a config file.
+/// Load and validate a config (a file, or an `https://` URL), following `extends`.
 pub fn load(path: &Path) -> Result<Config> {
-    let text = read(path)?;
-    parse(path, &text)
+    let spelled = path.to_string_lossy();
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let (anchor, root_dir) = if is_url(&spelled) {
+        (cwd.join("kasetto.yaml"), cwd.clone())
+    } else {
+        (path.to_path_buf(), path.parent().map(Path::to_path_buf).unwrap_or_default())
+    };
+    let mut chain = Vec::new();
+    let layer = load_layer(&spelled, &root_dir, &mut chain)?;
+    finish(anchor, spelled.into_owned(), layer)
 }
 
+/// Parse one config text (no `extends` allowed): used by tests and tools.
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let label = path.display().to_string();
+    let layer = parse_layer(&label, Some(base), base, text)?;
+    if !layer.extends.is_empty() {
+        return Err(Error::usage(format!("{label}: `extends` needs `config::load`")));
+    }
+    finish(path.to_path_buf(), label, layer)
+}
+
+/// Maximum depth of an `extends` chain.
+pub const MAX_EXTENDS_DEPTH: usize = 8;
+
+/// One config file, parsed and validated on its own, before merging with its parents.
+struct Layer {
+    agents: Option<Vec<&'static Agent>>,
+    destination: Option<PathBuf>,
+    scope: Option<Scope>,
+    extends: Vec<String>,
+    skills: Vec<SkillSource>,
+    mcps: Vec<serde_yaml_ng::Value>,
+}
+
+/// Load `spelled` (a path or URL) and its parents, merged. `chain` holds the files being
+/// loaded, for cycle detection and for messages that show how a file was reached.
+fn load_layer(spelled: &str, root_dir: &Path, chain: &mut Vec<String>) -> Result<Layer> {
+    let (label, base, text) = if is_url(spelled) {
+        let (text, notes) = crate::remote::fetch(spelled).map_err(|e| Error::usage(format!("{}{e:#}", via(chain))))?;
+        for n in notes {
+            tracing::warn!("{n}");
+        }
+        (spelled.to_string(), None, text)
+    } else {
+        let p = PathBuf::from(spelled);
+        let p = std::path::absolute(&p).unwrap_or(p);
+        let text = std::fs::read_to_string(&p)
+            .map_err(|e| Error::usage(format!("{}cannot read config {}: {e}", via(chain), p.display())))?;
+        (p.display().to_string(), p.parent().map(Path::to_path_buf), text)
+    };
+    if let Some(i) = chain.iter().position(|c| *c == label) {
+        let mut cycle = chain[i..].to_vec();
+        cycle.push(label.clone());
+        return Err(Error::usage(format!("`extends` cycle: {}", cycle.join(" → "))));
+    }
+    if chain.len() >= MAX_EXTENDS_DEPTH {
+        return Err(Error::usage(format!(
+            "`extends` is nested deeper than {MAX_EXTENDS_DEPTH} files: {} → {label}",
+            chain.join(" → ")
+        )));
+    }
+    let mut layer = parse_layer(&label, base.as_deref(), root_dir, &text)?;
+    chain.push(label.clone());
+    // Parents merge left to right; this file is applied last.
+    let mut merged: Option<Layer> = None;
+    for parent in std::mem::take(&mut layer.extends) {
+        let parent_spelled = if is_url(&parent) {
+            parent.clone()
+        } else if let Some(b) = &base {
+            b.join(&parent).display().to_string()
+        } else {
+            // A relative parent of a remote config is a sibling URL.
+            url::Url::parse(&label)
+                .and_then(|u| u.join(&parent))
+                .map(|u| u.to_string())
+                .map_err(|e| Error::usage(format!("{label}: extends {parent:?}: {e}")))?
+        };
+        let p = load_layer(&parent_spelled, root_dir, chain)?;
+        merged = Some(match merged {
+            None => p,
+            Some(m) => merge(m, p),
+        });
+    }
+    chain.pop();
+    Ok(match merged {
+        None => layer,
+        Some(m) => merge(m, layer),
+    })
+}
+
+fn via(chain: &[String]) -> String {
+    if chain.is_empty() { String::new() } else { format!("{} extends: ", chain.join(" → ")) }
+}
+
+/// `child` over `parent`: scalars are replaced; list entries merge by identity (same identity
+/// replaces in place, new identities append).
+fn merge(parent: Layer, child: Layer) -> Layer {
+    let mut skills = parent.skills;
+    for s in child.skills {
+        match skills.iter().position(|p| p.identity() == s.identity()) {
+            Some(i) => skills[i] = s,
+            None => skills.push(s),
+        }
+    }
+    let mut mcps = parent.mcps;
+    for m in child.mcps {
+        let id = mcp_identity(&m);
+        match mcps.iter().position(|p| mcp_identity(p) == id) {
+            Some(i) => mcps[i] = m,
+            None => mcps.push(m),
+        }
+    }
+    Layer {
+        agents: child.agents.or(parent.agents),
+        destination: child.destination.or(parent.destination),
+        scope: child.scope.or(parent.scope),
+        extends: Vec::new(),
+        skills,
+        mcps,
+    }
+}
+
+/// Identity of an `mcps` entry: `(source, ref-or-branch, sub-dir)`, or `name` when inline.
+fn mcp_identity(v: &serde_yaml_ng::Value) -> String {
+    let get = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+    match v.get("source") {
+        Some(_) => format!("{}\0{}\0{}\0{}", get("source"), get("ref"), get("branch"), get("sub-dir") + &get("sub_dir")),
+        None => format!("inline\0{}", get("name")),
+    }
+}
+
+/// Parse and validate one file. `base` is its folder (None for a remote file); local paths in
+/// it resolve against `base`, and are spelled relative to `root_dir` (the folder of the config
+/// the user named) so the lock's identity of a local source does not depend on which file of the
+/// chain listed it.
+fn parse_layer(label: &str, base: Option<&Path>, root_dir: &Path, text: &str) -> Result<Layer> {
+    let shown = Path::new(label);
     // An empty file is an empty config, not an error.
     let raw: RawConfig = if text.trim().is_empty() {
         serde_yaml_ng::from_str("{}").expect("empty mapping")
     } else {
-        serde_yaml_ng::from_str(text).map_err(|e| yaml_error(path, e))?
+        serde_yaml_ng::from_str(text).map_err(|e| yaml_error(shown, e))?
     };
-    let base = path.parent().unwrap_or(Path::new("."));
-    if raw.extends.is_some() {
-        return Err(Error::usage(format!(
-            "{}:{}: `extends` is not supported in this version yet; inline the parent's entries",
-            path.display(),
-            line_of(text, "extends").unwrap_or(1)
-        )));
-    }
-    if !raw.mcps.is_empty() {
-        tracing::warn!(
-            "{}: `mcps` entries are not installed by this version yet; skipped",
-            path.display()
-        );
-    }
     let entry_lines = entry_lines(text);
     let mut skills = Vec::new();
     for (i, s) in raw.skills.into_iter().enumerate() {
         let line = entry_lines.get(i).copied().unwrap_or(1);
-        let at = format!("{}:{line}", path.display());
-        let source = source::parse(&s.source, base).map_err(|e| {
+        let at = format!("{label}:{line}");
+        let source = source::parse(&s.source, base.unwrap_or(root_dir)).map_err(|e| {
             Error::usage(format!(
                 "{at}: source {:?}: {e}",
                 source::for_display(&s.source)
             ))
         })?;
+        let source = match source {
+            Source::Local { .. } if base.is_none() => {
+                return Err(Error::usage(format!(
+                    "{at}: a remote config cannot name a local folder ({:?}); use a git URL",
+                    s.source
+                )));
+            }
+            Source::Local { spelled, path } if base != Some(root_dir) => {
+                let spelled = if spelled.starts_with("~/") || Path::new(&spelled).is_absolute() {
+                    spelled
+                } else {
+                    relative_spelling(root_dir, &path)
+                };
+                Source::Local { spelled, path }
+            }
+            other => other,
+        };
         let reference = match (s.reference, s.branch) {
             // SPEC 3: `ref` wins over `branch`.
             (Some(r), _) => Reference::Ref(r.0),
@@ -412,35 +557,76 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
             )));
         }
     }
-    let agents = match raw.agent {
-        Some(OneOrMany(list)) => {
-            let mut out: Vec<&'static Agent> = Vec::new();
-            for AgentId(a) in list {
-                if !out.iter().any(|o| o.id == a.id) {
-                    out.push(a);
-                }
+    let agents = raw.agent.map(|OneOrMany(list)| {
+        let mut out: Vec<&'static Agent> = Vec::new();
+        for AgentId(a) in list {
+            if !out.iter().any(|o| o.id == a.id) {
+                out.push(a);
             }
-            out
         }
-        None => Vec::new(),
-    };
-    let destination = raw.destination.map(|d| match d.strip_prefix("~/") {
-        Some(rest) => dirs::home().map(|h| h.join(rest)),
-        None => Ok(base.join(d)),
+        out
     });
-    let destination = destination.transpose()?;
-    if agents.is_empty() && destination.is_none() && !skills.is_empty() {
+    let destination = match raw.destination {
+        None => None,
+        Some(d) => Some(match (d.strip_prefix("~/"), base) {
+            (Some(rest), _) => dirs::home()?.join(rest),
+            (None, Some(b)) => b.join(d),
+            (None, None) if Path::new(&d).is_absolute() => PathBuf::from(d),
+            (None, None) => {
+                return Err(Error::usage(format!(
+                    "{label}: a remote config cannot set a relative destination ({d:?})"
+                )));
+            }
+        }),
+    };
+    let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
+    if !raw.mcps.is_empty() {
+        tracing::warn!("{label}: `mcps` entries are not installed by this version yet; skipped");
+    }
+    Ok(Layer { agents, destination, scope: raw.scope, extends, skills, mcps: raw.mcps })
+}
+
+/// `path` spelled relative to `root` (`../team/skills`), for lock identities.
+fn relative_spelling(root: &Path, path: &Path) -> String {
+    let norm = |p: &Path| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other.as_os_str().to_string_lossy().into_owned()),
+            }
+        }
+        out
+    };
+    let (r, p) = (norm(root), norm(path));
+    let common = r.iter().zip(&p).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); r.len() - common];
+    parts.extend(p[common..].iter().cloned());
+    if parts.first().is_none_or(|f| f != "..") {
+        parts.insert(0, ".".into());
+    }
+    parts.join("/")
+}
+
+/// The merged layers as a usable config.
+fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
+    let agents = layer.agents.unwrap_or_default();
+    if agents.is_empty() && layer.destination.is_none() && !layer.skills.is_empty() {
         return Err(Error::usage(format!(
-            "{}: no `agent` and no `destination`: kst does not know where to install skills; add e.g. `agent: claude-code`",
-            path.display()
+            "{label}: no `agent` and no `destination`: kst does not know where to install skills; add e.g. `agent: claude-code`"
         )));
     }
     Ok(Config {
-        path: path.to_path_buf(),
+        path,
+        label,
         agents,
-        destination,
-        scope: raw.scope.unwrap_or(Scope::Global),
-        skills,
+        destination: layer.destination,
+        scope: layer.scope.unwrap_or(Scope::Global),
+        skills: layer.skills,
+        mcps: layer.mcps,
     })
 }
 
@@ -482,11 +668,6 @@ fn first_indent(text: &str, line: usize) -> usize {
     l.len() - l.trim_start().len()
 }
 
-fn line_of(text: &str, key: &str) -> Option<usize> {
-    text.lines()
-        .position(|l| l.trim_start().starts_with(&format!("{key}:")))
-        .map(|i| i + 1)
-}
 
 #[cfg(test)]
 mod tests {

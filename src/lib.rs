@@ -18,6 +18,7 @@ pub mod install;
 pub mod lock;
 pub mod pathsafe;
 pub mod plan;
+pub mod remote;
 pub mod report;
 pub mod resolve;
 pub mod scope;

@@ -289,7 +289,7 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
             command: "sync",
             dry_run: common.dry_run,
             scope: ctx.scope.name(),
-            config: ctx.config.path.display().to_string(),
+            config: ctx.config.label.clone(),
             lock: ctx.scope.lock_path.display().to_string(),
             lock_changed,
             sources: report::json_sources(&resolved, &failed),
