@@ -31,9 +31,13 @@ pub fn install(tree: &Tree, target: &Path, objects: Objects) -> Result<Vec<Strin
     let mut warnings = Vec::new();
     let result = materialise(tree, &staging, objects, &mut warnings)
         .and_then(|()| fsx::set_mode(&staging, 0o755))
-        .and_then(|()| fsx::swap_into_place(&staging, target));
+        .and_then(|()| {
+            crate::failpoint::hit("install-before-swap");
+            fsx::swap_into_place(&staging, target)
+        });
     match result {
         Ok(old) => {
+            crate::failpoint::hit("install-after-swap");
             if let Some(old) = old {
                 fsx::remove_any(&old)?;
             }

@@ -12,6 +12,7 @@ pub mod dirs;
 pub mod discover;
 pub mod envvars;
 pub mod error;
+pub mod failpoint;
 pub mod fsx;
 pub mod git;
 pub mod install;

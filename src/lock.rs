@@ -216,6 +216,7 @@ impl Lock {
 
     /// Write atomically (temp file, fsync, rename, fsync the folder).
     pub fn write(&self, path: &Path) -> Result<()> {
+        fsx::clean_stale_temps_for(path);
         fsx::write_atomic(path, self.to_yaml().as_bytes(), None)
             .map_err(|e| Error::Failed(e.context(format!("cannot write lock {}", path.display()))))
     }

@@ -178,6 +178,10 @@ pub fn build(inp: &Inputs) -> Plan {
                         }
                     }
                     Some(_) => (Action::Updated, None),
+                    // Exactly the content kst would install, but not in the lock: a run that
+                    // crashed after installing and before writing the lock. Adopting it loses
+                    // nothing (the bytes are the same) and makes the next run converge.
+                    None if disk_matches(&t.abs, want) => (Action::Unchanged, None),
                     None if std::fs::symlink_metadata(&t.abs).is_ok() && !inp.force => (
                         Action::Broken,
                         Some(format!(

@@ -279,6 +279,7 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
         && lock_changed
         && !(plan.lock.sources.is_empty() && !ctx.scope.lock_path.exists())
     {
+        crate::failpoint::hit("sync-before-lock");
         plan.lock.write(&ctx.scope.lock_path)?;
     }
 
@@ -339,6 +340,7 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx) {
         for d in &mut item.dests {
             let result = match (d.action, item.origin) {
                 (a, Some((si, ki))) if a.writes() => {
+                    crate::failpoint::hit("apply-item");
                     let skill = &resolved[si].skills[ki];
                     install::install(&skill.tree, &d.target.abs, odbs[si].as_ref())
                         .map(|w| item.warnings.extend(w))

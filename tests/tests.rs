@@ -5,6 +5,7 @@
 mod support;
 
 mod credentials;
+mod crash;
 mod remote_config;
 mod hostile;
 mod selftest;

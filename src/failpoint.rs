@@ -1,0 +1,13 @@
+//! Test-only crash points: `KASETTO_FAILPOINT=<name>` makes a debug build abort the process at
+//! that point, as a power cut or `kill -9` would, so tests can prove the next run recovers.
+//! Release builds compile every fail point to nothing: no environment variable can make a
+//! shipped kst crash on purpose.
+
+/// Abort here if `KASETTO_FAILPOINT` names this point (debug builds only).
+#[inline]
+pub fn hit(name: &str) {
+    if cfg!(debug_assertions) && std::env::var("KASETTO_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("kst: fail point {name} reached; aborting (test build)");
+        std::process::abort();
+    }
+}
