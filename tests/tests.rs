@@ -9,6 +9,7 @@ mod crash;
 mod remote_config;
 mod hostile;
 mod selftest;
+mod ssh;
 mod sync_git;
 mod sync_local;
 mod verify_lock;

@@ -9,6 +9,7 @@ pub mod env;
 pub mod git_daemon;
 pub mod http_git;
 pub mod repo;
+pub mod sshd;
 
 pub use env::{
     SnapEntry, Snapshot, TestEnv, assert_snapshots_eq, find_bytes_in_tree, read_tree_snapshot,
@@ -20,3 +21,4 @@ pub use repo::{
     FileSpec, FixtureRepo, MODE_BLOB, MODE_EXEC, MODE_GITLINK, MODE_LINK, MODE_TREE,
     isolate_libgit2_config, skill_md, skill_pack,
 };
+pub use sshd::{SshAgent, Sshd, port_busy, sshd_or_skip, start_agent};
