@@ -347,6 +347,17 @@ mod tests {
     }
 }
 
+/// The host of a URL libgit2 is contacting: a URL, or scp-like `user@host:path`.
+fn host_of(url: &str) -> String {
+    if let Ok(u) = url::Url::parse(url) {
+        if let Some(h) = u.host_str() {
+            return h.to_ascii_lowercase();
+        }
+    }
+    let before = url.split(':').next().unwrap_or("");
+    before.rsplit('@').next().unwrap_or("").to_ascii_lowercase()
+}
+
 /// The credential callback's state for one connection: which methods were tried (each at most
 /// once) and for which host, so a rejection ends in one error that says what was tried.
 #[derive(Default)]
@@ -378,10 +389,7 @@ impl Auth {
         allowed: git2::CredentialType,
     ) -> Result<git2::Cred, git2::Error> {
         use git2::{Cred, CredentialType as T};
-        let host = url::Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
-            .unwrap_or_default();
+        let host = host_of(url);
         self.host = Some(host.clone());
         if allowed.contains(T::USERNAME) {
             return Cred::username(user_from_url.unwrap_or("git"));

@@ -58,6 +58,27 @@ impl ScopeCtx {
         })
     }
 
+    /// In the project scope, the first folder between the project root and `target`'s parent
+    /// that is a symlink. The project is untrusted input (it may be a fresh clone), so kst does
+    /// not follow links in it; the global scope's folders belong to the user, who may well
+    /// link `~/.claude` to a dotfiles repository.
+    pub fn symlinked_parent(&self, target: &Path) -> Option<PathBuf> {
+        if self.scope != Scope::Project {
+            return None;
+        }
+        let rel = target.parent()?.strip_prefix(&self.root).ok()?;
+        let mut at = self.root.clone();
+        for c in rel.components() {
+            at.push(c);
+            match std::fs::symlink_metadata(&at) {
+                Ok(m) if m.file_type().is_symlink() => return Some(at),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
     pub fn name(&self) -> &'static str {
         match self.scope {
             Scope::Global => "global",

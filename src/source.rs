@@ -199,14 +199,15 @@ fn parse_scp(raw: &str) -> Option<Result<GitUrl, String>> {
         )));
     }
     let host = host.to_ascii_lowercase();
-    let path = path.trim_start_matches('/');
     let canonical = format!(
         "ssh://{host}/{}",
         trim_repo_path(path).trim_start_matches('/')
     );
+    // libgit2 is given the scp-like form itself: there a path without a leading `/` is
+    // relative to the remote user's home (as with git), which no `ssh://` URL can express.
     let fetch = match user {
-        Some(u) => format!("ssh://{u}@{host}/{path}"),
-        None => format!("ssh://{host}/{path}"),
+        Some(u) => format!("{u}@{host}:{path}"),
+        None => format!("{host}:{path}"),
     };
     Some(Ok(GitUrl {
         fetch,
@@ -283,7 +284,7 @@ mod tests {
         );
         assert_eq!(
             git("git@gitlab.example.com:platform/skills.git").fetch_url(),
-            "ssh://git@gitlab.example.com/platform/skills.git"
+            "git@gitlab.example.com:platform/skills.git"
         );
         assert_eq!(
             git("ssh://git@host:2222/a/b").canonical().as_str(),

@@ -320,7 +320,9 @@ fn locked_error(ctx: &Context, drift: &[String]) -> Error {
 /// adjusted so it never claims a folder that is not ours.
 fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx) {
     for folder in &scope.folders {
-        crate::fsx::clean_stale_temps(folder);
+        if scope.symlinked_parent(&folder.join("-")).is_none() {
+            crate::fsx::clean_stale_temps(folder);
+        }
     }
     // Open each git source's object database once.
     let repos: Vec<Option<git2::Repository>> = resolved
@@ -339,6 +341,11 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx) {
     for item in &mut plan.items {
         for d in &mut item.dests {
             let result = match (d.action, item.origin) {
+                (_, _) if let Some(link) = scope.symlinked_parent(&d.target.abs) => Err(anyhow!(
+                    "{} is a symlink; inside a project kst never writes or deletes through a symlink \
+                     (a cloned project could point it anywhere); replace it with a real folder",
+                    link.display()
+                )),
                 (a, Some((si, ki))) if a.writes() => {
                     crate::failpoint::hit("apply-item");
                     let skill = &resolved[si].skills[ki];

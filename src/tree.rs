@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use git2::{ObjectType, Oid};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::envvars;
 use crate::pathsafe;
@@ -238,10 +239,11 @@ pub fn check_entries(rel: &str, entries: &[Entry]) -> anyhow::Result<()> {
     let mut folded: HashMap<String, &str> = HashMap::new();
     for e in entries {
         pathsafe::check_component(e.name.as_bytes()).with_context(|| at(rel, &e.name))?;
-        let key = e.name.to_lowercase();
+        // What case-insensitive, normalising file systems (macOS, Windows) see as the same name.
+        let key: String = e.name.nfc().collect::<String>().to_lowercase();
         if let Some(other) = folded.insert(key, &e.name) {
             bail!(
-                "{} and {} differ only in case; they would collide on macOS and Windows",
+                "{} and {} differ only in case or Unicode normalisation; they would collide on macOS and Windows",
                 at(rel, other),
                 at(rel, &e.name)
             );
