@@ -290,6 +290,38 @@ impl Agent {
             PathBuf::from(self.project_skills)
         }
     }
+
+    /// The MCP settings file for a scope: absolute for global, relative to the project otherwise.
+    pub fn mcp_path(&self, global: bool, home: &std::path::Path) -> PathBuf {
+        if global {
+            expand_global(self.global_mcp, home)
+        } else {
+            PathBuf::from(self.project_mcp)
+        }
+    }
+}
+
+/// VS Code's user folder: `$KASETTO_VSCODE_USER_DIR` (Insiders, VSCodium, portable installs),
+/// else `~/Library/Application Support/Code/User` on macOS, `%APPDATA%\Code\User` on
+/// Windows, `$XDG_CONFIG_HOME/Code/User` (default `~/.config/Code/User`) elsewhere.
+pub fn vscode_user_dir(home: &std::path::Path) -> PathBuf {
+    if let Some(d) = envvars::non_empty(envvars::KASETTO_VSCODE_USER_DIR) {
+        return PathBuf::from(d);
+    }
+    if cfg!(target_os = "macos") {
+        return home.join("Library/Application Support/Code/User");
+    }
+    if cfg!(windows) {
+        if let Some(appdata) = std::env::var_os("APPDATA") {
+            return PathBuf::from(appdata).join("Code").join("User");
+        }
+    }
+    envvars::non_empty(envvars::XDG_CONFIG_HOME)
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .unwrap_or_else(|| home.join(".config"))
+        .join("Code")
+        .join("User")
 }
 
 /// Resolve a global path template against the home directory.
@@ -301,11 +333,7 @@ fn expand_global(template: &str, home: &std::path::Path) -> PathBuf {
         return pi.join(rest);
     }
     if let Some(rest) = template.strip_prefix("<vscode>/") {
-        // VS Code's user directory on Linux; other OSes come with the MCP issue.
-        let base = envvars::non_empty(envvars::XDG_CONFIG_HOME)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| home.join(".config"));
-        return base.join("Code").join("User").join(rest);
+        return vscode_user_dir(home).join(rest);
     }
     home.join(template)
 }

@@ -96,6 +96,9 @@ pub struct SyncArgs {
     /// Replace folders at destinations that kst did not install
     #[arg(long)]
     pub force: bool,
+    /// Skip MCP servers whose ${kst_NAME} secrets are not set, instead of failing their pack
+    #[arg(long)]
+    pub allow_missing_secrets: bool,
 }
 
 impl GlobalArgs {
@@ -161,6 +164,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 update: a.update,
                 locked: a.locked || a.frozen,
                 force: a.force,
+                allow_missing_secrets: a.allow_missing_secrets,
             };
             sync::sync(&common, &opts, &printer)
         }

@@ -39,8 +39,9 @@ pub struct Config {
     pub destination: Option<PathBuf>,
     pub scope: Scope,
     pub skills: Vec<SkillSource>,
-    /// `mcps:` entries, merged across `extends` by identity.
-    pub mcps: Vec<serde_yaml_ng::Value>,
+    /// `mcps:` entries (SPEC 10), merged across `extends` by identity; in order, because the
+    /// first pack providing a server name wins.
+    pub mcps: Vec<crate::mcp::McpSource>,
 }
 
 /// One entry of `skills:`.
@@ -95,7 +96,7 @@ struct RawConfig {
     #[serde(default)]
     skills: Vec<RawSkillSource>,
     #[serde(default)]
-    mcps: Vec<serde_yaml_ng::Value>,
+    mcps: Vec<crate::mcp::config::RawMcpSource>,
 }
 
 #[derive(Deserialize)]
@@ -163,7 +164,7 @@ pub fn unknown_agent(id: &str) -> String {
     )
 }
 
-struct NonEmpty(String);
+pub(crate) struct NonEmpty(pub(crate) String);
 
 impl<'de> Deserialize<'de> for NonEmpty {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
@@ -179,7 +180,7 @@ impl<'de> Deserialize<'de> for NonEmpty {
 }
 
 /// A relative path inside a source, checked component by component.
-struct RelPath(String);
+pub(crate) struct RelPath(pub(crate) String);
 
 impl<'de> Deserialize<'de> for RelPath {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
@@ -388,7 +389,7 @@ struct Layer {
     scope: Option<Scope>,
     extends: Vec<String>,
     skills: Vec<SkillSource>,
-    mcps: Vec<serde_yaml_ng::Value>,
+    mcps: Vec<crate::mcp::McpSource>,
 }
 
 /// Load `spelled` (a path or URL) and its parents, merged. `chain` holds the files being
@@ -463,8 +464,7 @@ fn merge(parent: Layer, child: Layer) -> Layer {
     }
     let mut mcps = parent.mcps;
     for m in child.mcps {
-        let id = mcp_identity(&m);
-        match mcps.iter().position(|p| mcp_identity(p) == id) {
+        match mcps.iter().position(|p| p.identity() == m.identity()) {
             Some(i) => mcps[i] = m,
             None => mcps.push(m),
         }
@@ -476,15 +476,6 @@ fn merge(parent: Layer, child: Layer) -> Layer {
         extends: Vec::new(),
         skills,
         mcps,
-    }
-}
-
-/// Identity of an `mcps` entry: `(source, ref-or-branch, sub-dir)`, or `name` when inline.
-fn mcp_identity(v: &serde_yaml_ng::Value) -> String {
-    let get = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
-    match v.get("source") {
-        Some(_) => format!("{}\0{}\0{}\0{}", get("source"), get("ref"), get("branch"), get("sub-dir") + &get("sub_dir")),
-        None => format!("inline\0{}", get("name")),
     }
 }
 
@@ -500,7 +491,8 @@ fn parse_layer(label: &str, base: Option<&Path>, root_dir: &Path, text: &str) ->
     } else {
         serde_yaml_ng::from_str(text).map_err(|e| yaml_error(shown, e))?
     };
-    let entry_lines = entry_lines(text);
+    let mcp_lines = entry_lines(text, "mcps");
+    let entry_lines = entry_lines(text, "skills");
     let mut skills = Vec::new();
     for (i, s) in raw.skills.into_iter().enumerate() {
         let line = entry_lines.get(i).copied().unwrap_or(1);
@@ -580,14 +572,18 @@ fn parse_layer(label: &str, base: Option<&Path>, root_dir: &Path, text: &str) ->
         }),
     };
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
-    if !raw.mcps.is_empty() {
-        tracing::warn!("{label}: `mcps` entries are not installed by this version yet; skipped");
-    }
-    Ok(Layer { agents, destination, scope: raw.scope, extends, skills, mcps: raw.mcps })
+    let mcps = crate::mcp::config::build(
+        raw.mcps,
+        &mcp_lines,
+        label,
+        base,
+        root_dir,
+    )?;
+    Ok(Layer { agents, destination, scope: raw.scope, extends, skills, mcps })
 }
 
 /// `path` spelled relative to `root` (`../team/skills`), for lock identities.
-fn relative_spelling(root: &Path, path: &Path) -> String {
+pub(crate) fn relative_spelling(root: &Path, path: &Path) -> String {
     let norm = |p: &Path| -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for c in p.components() {
@@ -619,6 +615,11 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
             "{label}: no `agent` and no `destination`: kst does not know where to install skills; add e.g. `agent: claude-code`"
         )));
     }
+    if agents.is_empty() && !layer.mcps.is_empty() {
+        return Err(Error::usage(format!(
+            "{label}: `mcps` needs an `agent`: kst writes MCP servers into agents' settings files; add e.g. `agent: claude-code`"
+        )));
+    }
     Ok(Config {
         path,
         label,
@@ -641,15 +642,15 @@ impl SkillSource {
     }
 }
 
-/// The line of each `- source:` item under `skills:`, in order, for messages about entries.
-fn entry_lines(text: &str) -> Vec<usize> {
+/// The line of each item of the top-level list `key:`, in order, for messages about entries.
+fn entry_lines(text: &str, key: &str) -> Vec<usize> {
     let mut out = Vec::new();
     let mut in_skills = false;
     for (i, line) in text.lines().enumerate() {
         let t = line.trim_start();
         if !line.starts_with(' ') && !line.starts_with('-') && !t.is_empty() && !t.starts_with('#')
         {
-            in_skills = t.starts_with("skills:");
+            in_skills = t.starts_with(&format!("{key}:"));
             continue;
         }
         if in_skills && t.starts_with('-') {

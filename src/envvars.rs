@@ -11,6 +11,10 @@ pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
 pub const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
 pub const PI_CODING_AGENT_DIR: &str = "PI_CODING_AGENT_DIR";
+/// VS Code's user folder (github-copilot's global `mcp.json`), when not the default.
+pub const KASETTO_VSCODE_USER_DIR: &str = "KASETTO_VSCODE_USER_DIR";
+/// Prefix of the variables that fill `${kst_NAME}` placeholders in MCP packs (`KST_NAME`).
+pub const KST_SECRET_PREFIX: &str = "KST_";
 /// Caps of SPEC 13.4, overridable for users with unusual skills.
 pub const KASETTO_MAX_FILE_BYTES: &str = "KASETTO_MAX_FILE_BYTES";
 pub const KASETTO_MAX_SKILL_BYTES: &str = "KASETTO_MAX_SKILL_BYTES";

@@ -22,10 +22,42 @@ pub struct Lock {
     pub version: u32,
     #[serde(default)]
     pub sources: Vec<LockedSource>,
-    /// MCP packs (SPEC 10). Kept verbatim until this version installs MCP servers, so a lock
-    /// written by a newer kst does not lose them.
+    /// MCP packs (SPEC 10): which server entries kst wrote into which settings files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mcps: Vec<serde_yaml_ng::Value>,
+    pub mcps: Vec<LockedMcpSource>,
+}
+
+/// An `mcps:` source in the lock. `url` is `inline:<name>` for an inline pack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedMcpSource {
+    pub url: String,
+    pub requested: Requested,
+    #[serde(default, rename = "sub-dir", skip_serializing_if = "Option::is_none")]
+    pub sub_dir: Option<String>,
+    /// Absent for local folders and inline packs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default)]
+    pub packs: Vec<LockedMcpPack>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedMcpPack {
+    /// The pack file inside the source (`inline` for an inline pack).
+    pub file: String,
+    #[serde(default)]
+    pub servers: std::collections::BTreeMap<String, LockedServer>,
+}
+
+/// One server kst wrote: the hash of its definition in placeholder form (never a secret) and
+/// the settings files (relative to the scope root) that hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedServer {
+    pub hash: String,
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,6 +235,21 @@ impl Lock {
         }
         self.sources.retain(|s| !s.skills.is_empty());
         self.sources.sort_by(|a, b| {
+            (&a.url, &a.requested, &a.sub_dir).cmp(&(&b.url, &b.requested, &b.sub_dir))
+        });
+        for s in &mut self.mcps {
+            for p in &mut s.packs {
+                for rec in p.servers.values_mut() {
+                    rec.targets.sort();
+                    rec.targets.dedup();
+                }
+                p.servers.retain(|_, rec| !rec.targets.is_empty());
+            }
+            s.packs.retain(|p| !p.servers.is_empty());
+            s.packs.sort_by(|a, b| a.file.cmp(&b.file));
+        }
+        self.mcps.retain(|s| !s.packs.is_empty());
+        self.mcps.sort_by(|a, b| {
             (&a.url, &a.requested, &a.sub_dir).cmp(&(&b.url, &b.requested, &b.sub_dir))
         });
     }

@@ -20,6 +20,8 @@ use crate::tree::{self, Budget, Caps};
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Unchanged,
+    /// Left alone on purpose (an MCP server that is not ours, or was edited by the user).
+    Skipped,
     Removed,
     Repaired,
     Added,

@@ -107,6 +107,7 @@ fn symbol(a: Action) -> (&'static str, &'static str) {
         Action::Removed => ("-", "31"),
         Action::Broken => ("!", "31"),
         Action::Unchanged => ("=", "2"),
+        Action::Skipped => ("*", "33"),
     }
 }
 
@@ -128,6 +129,7 @@ pub fn print_items(p: &Printer, items: &[Item]) {
         };
         let word = match action {
             Action::Repaired => " (repaired)",
+            Action::Skipped => " (skipped)",
             _ => "",
         };
         let dests: Vec<&str> = item
@@ -178,6 +180,8 @@ pub struct Summary {
     pub removed: usize,
     pub unchanged: usize,
     pub broken: usize,
+    /// MCP servers left alone on purpose (conflict, modified locally, missing secret).
+    pub skipped: usize,
     pub failed_sources: usize,
     pub duration_ms: u128,
 }
@@ -197,6 +201,7 @@ impl Summary {
                 Action::Removed => s.removed += 1,
                 Action::Unchanged => s.unchanged += 1,
                 Action::Broken => s.broken += 1,
+                Action::Skipped => s.skipped += 1,
             }
         }
         s
@@ -214,6 +219,7 @@ impl Summary {
             (self.repaired, "repaired"),
             (self.removed, "removed"),
             (self.broken, "broken"),
+            (self.skipped, "skipped"),
             (self.failed_sources, "sources failed"),
         ] {
             if n > 0 {
@@ -253,6 +259,9 @@ pub struct JsonDest<'a> {
     pub path: &'a str,
     pub action: Action,
     pub error: Option<&'a str>,
+    /// MCP servers only: why the entry was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::mcp::plan::Reason>,
 }
 
 #[derive(Serialize)]
@@ -263,6 +272,9 @@ pub struct JsonItem<'a> {
     pub action: Action,
     pub commit: Option<&'a str>,
     pub tree: Option<&'a str>,
+    /// MCP servers only: `sha256:` of the definition (placeholder form), as in the lock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<&'a str>,
     pub destinations: Vec<JsonDest<'a>>,
     pub error: Option<&'a str>,
     pub warnings: &'a [String],
@@ -320,6 +332,7 @@ pub fn json_items(plan: &Plan) -> Vec<JsonItem<'_>> {
             action: i.action(),
             commit: i.commit.as_deref(),
             tree: i.tree.as_deref(),
+            hash: None,
             destinations: i
                 .dests
                 .iter()
@@ -327,6 +340,7 @@ pub fn json_items(plan: &Plan) -> Vec<JsonItem<'_>> {
                     path: &d.target.rel,
                     action: d.action,
                     error: d.error.as_deref(),
+                    reason: None,
                 })
                 .collect(),
             error: i.error.as_deref(),

@@ -34,6 +34,8 @@ pub struct SyncOptions {
     pub update: Option<Vec<String>>,
     pub locked: bool,
     pub force: bool,
+    /// MCP servers whose `${kst_NAME}` secrets are unset are skipped instead of failing.
+    pub allow_missing_secrets: bool,
 }
 
 /// Everything a run needs, loaded once.
@@ -215,6 +217,7 @@ pub fn lock_drift(old: &Lock, new: &Lock) -> Vec<String> {
             ));
         }
     }
+    out.extend(crate::mcp::plan::lock_drift(&old.mcps, &new.mcps));
     out
 }
 
@@ -225,7 +228,7 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
     if opts.locked {
         // Entries the lock does not know would have to be resolved: that is drift, found
         // before any network use.
-        let missing: Vec<String> = ctx
+        let mut missing: Vec<String> = ctx
             .config
             .skills
             .iter()
@@ -239,6 +242,7 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
                 )
             })
             .collect();
+        missing.extend(crate::mcp::unlocked(&ctx));
         if !missing.is_empty() {
             return Err(locked_error(&ctx, &missing));
         }
@@ -253,6 +257,13 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
         manageable: &ctx.scope.manageable,
         force: opts.force,
     });
+    let mut mcp_plan = crate::mcp::plan_sync(
+        &ctx,
+        &opts.update,
+        common.offline,
+        opts.allow_missing_secrets,
+    )?;
+    plan.lock.mcps = mcp_plan.lock.clone();
 
     if opts.locked {
         let drift = lock_drift(&ctx.old_lock, &plan.lock);
@@ -269,21 +280,39 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
             printer.warn(&format!("{}: {w}", r.url));
         }
     }
+    for f in &mcp_plan.failed {
+        printer.error(&f.error);
+    }
+    for r in &mcp_plan.resolved {
+        for w in &r.selected.warnings {
+            printer.warn(&format!("{}: {w}", r.url));
+        }
+    }
 
     if !common.dry_run {
         apply(&mut plan, &resolved, &ctx.scope);
+        crate::mcp::apply::apply(&mut mcp_plan);
+        plan.lock.mcps = mcp_plan.lock.clone();
     }
     let lock_changed =
         plan.lock.to_yaml() != ctx.old_lock.to_yaml() || !ctx.scope.lock_path.exists();
     if !common.dry_run
         && lock_changed
-        && !(plan.lock.sources.is_empty() && !ctx.scope.lock_path.exists())
+        && !(plan.lock.sources.is_empty()
+            && plan.lock.mcps.is_empty()
+            && !ctx.scope.lock_path.exists())
     {
         crate::failpoint::hit("sync-before-lock");
         plan.lock.write(&ctx.scope.lock_path)?;
     }
 
-    let summary = Summary::of(&plan.items, failed.len(), started.elapsed());
+    let server_items = mcp_plan.report_items();
+    let all_items: Vec<plan::Item> = plan.items.iter().chain(&server_items).cloned().collect();
+    let summary = Summary::of(
+        &all_items,
+        failed.len() + mcp_plan.failed.len(),
+        started.elapsed(),
+    );
     if printer.json {
         printer.json(&report::JsonSync {
             schema: 1,
@@ -293,12 +322,19 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
             config: ctx.config.label.clone(),
             lock: ctx.scope.lock_path.display().to_string(),
             lock_changed,
-            sources: report::json_sources(&resolved, &failed),
-            items: report::json_items(&plan),
+            sources: report::json_sources(&resolved, &failed)
+                .into_iter()
+                .chain(mcp_plan.json_sources())
+                .collect(),
+            items: report::json_items(&plan)
+                .into_iter()
+                .chain(mcp_plan.json_items())
+                .collect(),
             summary,
         });
     } else {
         report::print_items(printer, &plan.items);
+        report::print_items(printer, &server_items);
         printer.line(&summary.human(common.dry_run));
     }
     if summary.ok() {
@@ -380,7 +416,7 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
     let ctx = load(common)?;
     let _guard = ctx.scope.exclusive(|msg| printer.line(msg))?;
     let (resolved, failed) = resolve_all(&ctx, opts, common.offline, printer)?;
-    let plan = plan::build(&plan::Inputs {
+    let mut plan = plan::build(&plan::Inputs {
         resolved: &resolved,
         failed: &failed,
         old: &ctx.old_lock,
@@ -389,7 +425,13 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
         manageable: &ctx.scope.manageable,
         force: false,
     });
+    // Secrets are not needed to lock: the lock holds the placeholder form.
+    let mcp_plan = crate::mcp::plan_sync(&ctx, &opts.update, common.offline, true)?;
+    plan.lock.mcps = mcp_plan.lock.clone();
     for f in &failed {
+        printer.error(&f.error);
+    }
+    for f in &mcp_plan.failed {
         printer.error(&f.error);
     }
     let drift = lock_drift(&ctx.old_lock, &plan.lock);
@@ -406,7 +448,10 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
             "lock": ctx.scope.lock_path.display().to_string(),
             "changes": drift,
             "written": write,
-            "sources": report::json_sources(&resolved, &failed),
+            "sources": report::json_sources(&resolved, &failed)
+                .into_iter()
+                .chain(mcp_plan.json_sources())
+                .collect::<Vec<_>>(),
         }));
     } else if drift.is_empty() {
         printer.line(&format!("{} is up to date", ctx.scope.lock_path.display()));
@@ -420,7 +465,7 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
     if check && !drift.is_empty() && !printer.json {
         printer.error("the lock is out of date; run `kst lock` and commit the result");
     }
-    if !failed.is_empty() || (check && !drift.is_empty()) {
+    if !failed.is_empty() || !mcp_plan.failed.is_empty() || (check && !drift.is_empty()) {
         return Err(Error::Reported(Outcome::Problems));
     }
     Ok(())

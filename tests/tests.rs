@@ -8,6 +8,7 @@ mod credentials;
 mod crash;
 mod remote_config;
 mod hostile;
+mod mcp_sync;
 mod selftest;
 mod ssh;
 mod sync_git;

@@ -1,0 +1,86 @@
+//! Carrying out an MCP plan: one atomic write per changed settings file.
+//!
+//! Each file is read again, edited in memory (only the entries the plan names), and written
+//! with [`fsx::write_atomic`]: a temp file in the same folder, fsync, rename. New files are
+//! created `0600`; existing ones keep their mode. A symlinked settings file stays a symlink:
+//! the write goes to the file it points to (atomically, next to that file). Secrets are filled
+//! in here, and only here, from `KST_NAME`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::fsx;
+use crate::mcp::plan::{Edit, FilePlan, McpPlan};
+use crate::mcp::settings::SettingsFile;
+use crate::mcp::{secrets, store};
+
+/// The file to write for a settings path: the path itself, or the end of its symlink chain.
+fn write_path(path: &Path) -> Result<PathBuf> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).with_context(|| {
+            format!(
+                "{} is a symlink to a missing file; left unchanged",
+                path.display()
+            )
+        }),
+        _ => Ok(path.to_path_buf()),
+    }
+}
+
+fn write_file(f: &FilePlan, confine: Option<&Path>) -> Result<()> {
+    crate::mcp::plan::check_confined(&f.target.target.abs, confine)
+        .map_err(|e| anyhow::anyhow!("{}: {e}; left unchanged", f.target.target.abs.display()))?;
+    let path = write_path(&f.target.target.abs)?;
+    let before = match std::fs::read_to_string(&path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let mut sf = SettingsFile::parse(f.target.format, before.as_deref()).map_err(|e| {
+        anyhow::anyhow!("{} no longer parses ({e}); left unchanged", path.display())
+    })?;
+    for (_, _, edit) in &f.edits {
+        match edit {
+            Edit::Upsert { name, value } => {
+                let (values, missing) = secrets::lookup(&secrets::names_in(value));
+                if !missing.is_empty() {
+                    bail!("{} is not set", missing.join(", "));
+                }
+                sf.upsert(name, &secrets::substitute(value, &values));
+            }
+            Edit::Remove { name } => {
+                sf.remove(name);
+            }
+        }
+    }
+    let after = sf.to_text();
+    if before.as_deref() == Some(after.as_str()) {
+        return Ok(());
+    }
+    fsx::write_atomic(&path, after.as_bytes(), Some(0o600))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Write every changed file. A file that fails marks its steps as failed; the lock entries are
+/// then recomputed so the lock never claims an entry that was not written.
+pub fn apply(plan: &mut McpPlan) {
+    for f in &plan.files {
+        if let Err(e) = write_file(f, plan.confine.as_deref()) {
+            let msg = format!("{e:#}");
+            for &(ii, di, _) in &f.edits {
+                plan.items[ii].dests[di].error = Some(msg.clone());
+            }
+        }
+    }
+    if let Some(root) = &plan.cache_root {
+        for item in &plan.items {
+            if let Some(def) = item.def()
+                && item.dests.iter().any(|d| d.error.is_none())
+            {
+                store::put(root, def);
+            }
+        }
+    }
+    plan.lock = plan.lock_entries();
+}

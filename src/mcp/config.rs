@@ -1,0 +1,437 @@
+//! The `mcps:` entries of `kasetto.yaml` (SPEC 3, 10), parsed as strictly as `skills:`.
+//!
+//! Two shapes: a pack source (`source` + optional `ref`/`branch`/`sub-dir`/`mcps`) and an inline
+//! pack (`name` + `servers`). Unknown keys, a mix of both shapes, bad server names and server
+//! definitions without `command` or `url` are errors naming the file and line.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::config::{NonEmpty, Reference, RelPath};
+use crate::error::{Error, Result};
+use crate::source::{self, Source};
+
+/// One entry of `mcps:`.
+#[derive(Debug, Clone)]
+pub struct McpSource {
+    pub kind: McpSourceKind,
+    /// `file:line` of the entry, for messages.
+    pub at: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum McpSourceKind {
+    /// Pack files from a git repository or a local folder.
+    Pack {
+        source: Source,
+        reference: Reference,
+        sub_dir: Option<String>,
+        selection: PackSelection,
+    },
+    /// `name` + `servers` written in the config itself.
+    Inline {
+        name: String,
+        servers: Vec<(String, Map<String, Value>)>,
+    },
+}
+
+/// Which pack files of a source: every discovered one, or named ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackSelection {
+    All,
+    Named(Vec<PackPick>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackPick {
+    pub name: String,
+    /// `{name, path}`: `<path>/<name>.json`, or `path` itself when it ends in `.json`.
+    pub path: Option<String>,
+}
+
+impl PackPick {
+    /// The pack file this pick names, relative to the discovery root.
+    pub fn file(&self) -> String {
+        match &self.path {
+            None => format!("mcps/{}.json", self.name),
+            Some(p) if p.ends_with(".json") => p.clone(),
+            Some(p) => format!("{p}/{}.json", self.name),
+        }
+    }
+}
+
+/// The URL recorded in the lock for an inline pack: there is no repository to name.
+pub fn inline_url(name: &str) -> String {
+    format!("inline:{name}")
+}
+
+impl McpSource {
+    /// `(source, ref-or-branch, sub-dir)` as for skills; inline packs are identified by name.
+    pub fn identity(&self) -> (String, Reference, Option<String>) {
+        match &self.kind {
+            McpSourceKind::Pack {
+                source,
+                reference,
+                sub_dir,
+                ..
+            } => (
+                source.identity().to_string(),
+                reference.clone(),
+                sub_dir.clone(),
+            ),
+            McpSourceKind::Inline { name, .. } => (inline_url(name), Reference::Default, None),
+        }
+    }
+
+    /// The identity string used in the lock, messages and JSON.
+    pub fn url(&self) -> String {
+        self.identity().0
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw shape, as written in YAML.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMcpSource {
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default, rename = "ref")]
+    reference: Option<NonEmpty>,
+    #[serde(default)]
+    branch: Option<NonEmpty>,
+    #[serde(default, rename = "sub-dir", alias = "sub_dir")]
+    sub_dir: Option<RelPath>,
+    #[serde(default)]
+    mcps: Option<PackSelection>,
+    #[serde(default)]
+    name: Option<ServerName>,
+    #[serde(default)]
+    servers: Option<InlineServers>,
+}
+
+/// A server or inline-pack name: `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`. Names become keys in
+/// JSON and TOML files, so they are kept plain.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    let ok = name.len() <= 128
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid MCP server name (letters, digits, '.', '_', '-'; starting with a letter or digit; at most 128)"
+        ))
+    }
+}
+
+struct ServerName(String);
+
+impl<'de> Deserialize<'de> for ServerName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        check_name(&s).map_err(de::Error::custom)?;
+        Ok(ServerName(s))
+    }
+}
+
+/// `servers:` of an inline pack: a map of server name → definition, validated on the spot so
+/// the error carries its line.
+struct InlineServers(Vec<(String, Map<String, Value>)>);
+
+impl<'de> Deserialize<'de> for InlineServers {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = InlineServers;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of server name to {command, args, env} or {url, headers}")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<InlineServers, A::Error> {
+                let mut out: Vec<(String, Map<String, Value>)> = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    check_name(&name).map_err(de::Error::custom)?;
+                    let def: Value = map.next_value()?;
+                    let def =
+                        crate::mcp::pack::check_server(&name, &def).map_err(de::Error::custom)?;
+                    if out.iter().any(|(n, _)| *n == name) {
+                        return Err(de::Error::custom(format!(
+                            "server {name:?} is defined twice"
+                        )));
+                    }
+                    out.push((name, def));
+                }
+                Ok(InlineServers(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for PackSelection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PackSelection;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"*\" or a list of pack names")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<PackSelection, E> {
+                if v == "*" {
+                    Ok(PackSelection::All)
+                } else {
+                    Err(E::custom(format!(
+                        "mcps must be \"*\" or a list of pack names, not {v:?} (write [{v}] for one pack)"
+                    )))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<PackSelection, A::Error> {
+                let mut out: Vec<PackPick> = Vec::new();
+                while let Some(p) = seq.next_element::<PackPick>()? {
+                    if out.iter().any(|o| o.name == p.name) {
+                        return Err(de::Error::custom(format!(
+                            "pack {:?} is listed twice",
+                            p.name
+                        )));
+                    }
+                    out.push(p);
+                }
+                Ok(PackSelection::Named(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for PackPick {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PackPick;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a pack name or {name, path}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<PackPick, E> {
+                crate::pathsafe::check_skill_name(v).map_err(E::custom)?;
+                Ok(PackPick {
+                    name: v.to_string(),
+                    path: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<PackPick, A::Error> {
+                let (mut name, mut path) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "name" => {
+                            let n: String = map.next_value()?;
+                            crate::pathsafe::check_skill_name(&n).map_err(de::Error::custom)?;
+                            name = Some(n);
+                        }
+                        "path" => path = Some(map.next_value::<RelPath>()?.0),
+                        other => return Err(de::Error::unknown_field(other, &["name", "path"])),
+                    }
+                }
+                let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
+                Ok(PackPick {
+                    name,
+                    path: path.filter(|p| !p.is_empty()),
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Validate raw entries (in order, with the line of each) into [`McpSource`]s.
+/// `base` is the file's folder (None for a remote config); local folders are spelled relative
+/// to `root_dir`, the folder of the config the user named, as skills sources are.
+pub(crate) fn build(
+    raw: Vec<RawMcpSource>,
+    lines: &[usize],
+    label: &str,
+    base: Option<&Path>,
+    root_dir: &Path,
+) -> Result<Vec<McpSource>> {
+    let mut out: Vec<McpSource> = Vec::new();
+    for (i, m) in raw.into_iter().enumerate() {
+        let line = lines.get(i).copied().unwrap_or(1);
+        let at = format!("{label}:{line}");
+        let kind = match (m.source, m.name, m.servers) {
+            (Some(raw_source), None, None) => {
+                let source = source::parse(&raw_source, base.unwrap_or(root_dir)).map_err(|e| {
+                    Error::usage(format!(
+                        "{at}: source {:?}: {e}",
+                        source::for_display(&raw_source)
+                    ))
+                })?;
+                let source = match source {
+                    Source::Local { .. } if base.is_none() => {
+                        return Err(Error::usage(format!(
+                            "{at}: a remote config cannot name a local folder ({raw_source:?}); use a git URL"
+                        )));
+                    }
+                    Source::Local { spelled, path } if base != Some(root_dir) => {
+                        let spelled =
+                            if spelled.starts_with("~/") || Path::new(&spelled).is_absolute() {
+                                spelled
+                            } else {
+                                crate::config::relative_spelling(root_dir, &path)
+                            };
+                        Source::Local { spelled, path }
+                    }
+                    other => other,
+                };
+                let reference = match (m.reference, m.branch) {
+                    (Some(r), _) => Reference::Ref(r.0),
+                    (None, Some(b)) => Reference::Branch(b.0),
+                    (None, None) => Reference::Default,
+                };
+                if matches!(source, Source::Local { .. }) && reference != Reference::Default {
+                    return Err(Error::usage(format!(
+                        "{at}: {raw_source:?} is a local folder; `ref` and `branch` only apply to git sources (use file:// for a local repository)"
+                    )));
+                }
+                McpSourceKind::Pack {
+                    source,
+                    reference,
+                    sub_dir: m.sub_dir.map(|p| p.0).filter(|p| !p.is_empty()),
+                    selection: m.mcps.unwrap_or(PackSelection::All),
+                }
+            }
+            (None, Some(ServerName(name)), Some(InlineServers(servers))) => {
+                if m.reference.is_some()
+                    || m.branch.is_some()
+                    || m.sub_dir.is_some()
+                    || m.mcps.is_some()
+                {
+                    return Err(Error::usage(format!(
+                        "{at}: an inline pack (`name` + `servers`) takes no `ref`, `branch`, `sub-dir` or `mcps`"
+                    )));
+                }
+                McpSourceKind::Inline { name, servers }
+            }
+            (Some(_), _, _) => {
+                return Err(Error::usage(format!(
+                    "{at}: an entry has either `source` (a pack) or `name` + `servers` (an inline pack), not both"
+                )));
+            }
+            (None, Some(_), None) => {
+                return Err(Error::usage(format!(
+                    "{at}: inline pack without `servers`; add `servers: {{ NAME: {{ command: …, args: […] }} }}`"
+                )));
+            }
+            (None, None, _) => {
+                return Err(Error::usage(format!(
+                    "{at}: an `mcps` entry needs `source` (a pack) or `name` + `servers` (an inline pack)"
+                )));
+            }
+        };
+        let entry = McpSource { kind, at };
+        if let Some(prev) = out.iter().find(|p| p.identity() == entry.identity()) {
+            return Err(Error::usage(format!(
+                "{}: the same MCP source is listed twice (first at {}); merge the two entries",
+                entry.at, prev.at
+            )));
+        }
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse;
+    use crate::error::Error;
+    use std::path::Path;
+
+    use super::*;
+
+    fn err(text: &str) -> String {
+        match parse(Path::new("/p/kasetto.yaml"), text) {
+            Err(Error::Usage(m)) => m,
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn both_shapes_parse() {
+        let c = parse(
+            Path::new("/p/kasetto.yaml"),
+            r#"
+agent: claude
+mcps:
+  - source: https://github.com/org/mcp-packs
+    mcps: [github, { name: db, path: tools }, { name: x, path: a/b.json }]
+  - name: laptop-extras
+    servers: { local-db: { command: pg-mcp, args: ["--ro"] } }
+  - source: ./local
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.mcps.len(), 3);
+        let McpSourceKind::Pack { selection, .. } = &c.mcps[0].kind else {
+            panic!()
+        };
+        let PackSelection::Named(picks) = selection else {
+            panic!()
+        };
+        let files: Vec<String> = picks.iter().map(PackPick::file).collect();
+        assert_eq!(files, ["mcps/github.json", "tools/db.json", "a/b.json"]);
+        assert_eq!(c.mcps[1].at, "/p/kasetto.yaml:6");
+        assert_eq!(c.mcps[1].url(), "inline:laptop-extras");
+        assert!(matches!(
+            &c.mcps[2].kind,
+            McpSourceKind::Pack {
+                selection: PackSelection::All,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let m = err("agent: claude\nmcps:\n  - source: ./x\n    mcsp: [a]\n");
+        assert!(m.starts_with("/p/kasetto.yaml:4:"), "{m}");
+        assert!(m.contains("mcsp"), "{m}");
+
+        let m =
+            err("agent: claude\nmcps:\n  - name: x\n    servers: { bad name: { command: a } }\n");
+        assert!(m.starts_with("/p/kasetto.yaml:4:"), "{m}");
+        assert!(m.contains("bad name"), "{m}");
+
+        let m = err("agent: claude\nmcps:\n  - name: x\n    servers: { a: { args: [b] } }\n");
+        assert!(m.starts_with("/p/kasetto.yaml:4:"), "{m}");
+        assert!(m.contains("command"), "{m}");
+
+        let m = err(
+            "agent: claude\nmcps:\n  - source: ./x\n  - source: ./y\n    name: z\n    servers: {}\n",
+        );
+        assert!(m.starts_with("/p/kasetto.yaml:4:"), "{m}");
+        assert!(m.contains("not both"), "{m}");
+
+        let m = err("agent: claude\nmcps:\n  - name: x\n");
+        assert!(m.starts_with("/p/kasetto.yaml:3:"), "{m}");
+
+        let m = err("mcps:\n  - source: ./x\n");
+        assert!(m.contains("agent"), "{m}");
+    }
+}

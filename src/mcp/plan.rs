@@ -1,0 +1,824 @@
+//! The MCP plan: for every server and every settings file, what kst will do and why (SPEC 10).
+//!
+//! Ownership is by content. The lock records, per server, the hash of the definition kst wrote
+//! (placeholder form) and the files it wrote it to. For each server and file:
+//!
+//! | lock says | in the file | action |
+//! |---|---|---|
+//! | not ours | nothing | `added` |
+//! | not ours | an entry of that name | `skipped` (conflict) — never touched |
+//! | ours | nothing (the user deleted it) | `repaired` |
+//! | ours | exactly what kst would write now | `unchanged` |
+//! | ours | what kst wrote (now or before, any secret values) | `updated` |
+//! | ours | anything else (the user edited it) | `skipped` (modified locally) — left alone |
+//!
+//! Entries the lock tracks that nothing claims any more are removed when they are still what
+//! kst wrote; edited ones are left in place. A settings file that does not parse fails every
+//! server that would touch it and is never written.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::agents::{self, Agent, McpFormat};
+use crate::lock::{Lock, LockedMcpPack, LockedMcpSource, LockedServer, Requested};
+use crate::mcp::format::render;
+use crate::mcp::resolve::{FailedMcp, ResolvedMcp, find_locked};
+use crate::mcp::settings::SettingsFile;
+use crate::mcp::{secrets, store};
+use crate::plan::{Action, Target};
+
+/// A settings file of this scope, and its shape.
+#[derive(Debug, Clone)]
+pub struct McpTarget {
+    pub target: Target,
+    pub format: McpFormat,
+}
+
+/// Why a server was left alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// An entry of that name exists and kst did not write it.
+    Conflict,
+    /// kst wrote it and the user changed it since.
+    ModifiedLocally,
+    /// A `${kst_NAME}` secret is not set (`--allow-missing-secrets`).
+    MissingSecret,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerDest {
+    pub target: Target,
+    pub action: Action,
+    pub reason: Option<Reason>,
+    pub error: Option<String>,
+    /// The hash to record for this file if the step succeeds (None: not ours afterwards).
+    record: Option<String>,
+    /// The hash the old lock recorded (kept if the step fails).
+    prev: Option<String>,
+}
+
+/// Where a server's record goes in the lock.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct LockKey {
+    url: String,
+    requested: Requested,
+    sub_dir: Option<String>,
+    commit: Option<String>,
+    file: String,
+}
+
+/// One server (or one broken pack), all its settings files.
+#[derive(Debug, Clone)]
+pub struct ServerItem {
+    pub name: String,
+    pub source: String,
+    /// The pack file it comes from (`inline` for inline packs).
+    pub pack: String,
+    pub commit: Option<String>,
+    /// Hash of the definition (placeholder form).
+    pub hash: Option<String>,
+    pub dests: Vec<ServerDest>,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+    key: Option<LockKey>,
+    /// The definition, to remember in the store once written.
+    def: Option<Map<String, Value>>,
+}
+
+impl ServerItem {
+    /// The definition (placeholder form), for servers from a pack.
+    pub(crate) fn def(&self) -> Option<&Map<String, Value>> {
+        self.def.as_ref()
+    }
+
+    pub fn action(&self) -> Action {
+        if self.error.is_some() || self.dests.iter().any(|d| d.error.is_some()) {
+            return Action::Broken;
+        }
+        self.dests
+            .iter()
+            .map(|d| d.action)
+            .max()
+            .unwrap_or(Action::Unchanged)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Edit {
+    /// Add or replace the entry; the value is in placeholder form, filled in at write time.
+    Upsert {
+        name: String,
+        value: Value,
+    },
+    Remove {
+        name: String,
+    },
+}
+
+/// The edits to one settings file.
+#[derive(Debug)]
+pub struct FilePlan {
+    pub target: McpTarget,
+    /// (item index, destination index, edit)
+    pub(crate) edits: Vec<(usize, usize, Edit)>,
+}
+
+#[derive(Debug, Default)]
+pub struct McpPlan {
+    pub items: Vec<ServerItem>,
+    pub files: Vec<FilePlan>,
+    pub resolved: Vec<ResolvedMcp>,
+    pub failed: Vec<FailedMcp>,
+    /// Lock entries of sources that failed as a whole, and of broken packs: kept as they were.
+    kept: Vec<(LockKey, String, LockedServer)>,
+    /// The lock's `mcps` as it will be if every step succeeds.
+    pub lock: Vec<LockedMcpSource>,
+    pub(crate) cache_root: Option<PathBuf>,
+    /// Project scope: the project folder (canonical); settings files must resolve inside it.
+    pub(crate) confine: Option<PathBuf>,
+}
+
+/// Everything the plan needs.
+pub struct Inputs<'a> {
+    pub resolved: Vec<Result<ResolvedMcp, FailedMcp>>,
+    pub old: &'a Lock,
+    pub agents: &'a [&'static Agent],
+    pub global: bool,
+    pub home: &'a Path,
+    pub scope_root: &'a Path,
+    pub allow_missing_secrets: bool,
+    /// Where the definitions kst wrote are remembered (None: no cache, nothing remembered).
+    pub cache_root: Option<PathBuf>,
+    /// Project scope: the project folder. A settings file (or a folder on its way) that is a
+    /// symlink leading out of the project is refused: a cloned project could point
+    /// `.mcp.json` at `~/.claude.json`. Global settings files may be symlinked anywhere.
+    pub confine: Option<PathBuf>,
+}
+
+/// Where a write to `abs` really lands: the end of its symlink chain (or of its nearest
+/// existing folder's, for a file that does not exist yet).
+pub(crate) fn real_path(abs: &Path) -> PathBuf {
+    if let Ok(p) = std::fs::canonicalize(abs) {
+        return p;
+    }
+    let mut rest = Vec::new();
+    let mut at = abs;
+    while let Some(parent) = at.parent() {
+        rest.push(at.file_name().unwrap_or_default().to_owned());
+        if let Ok(p) = std::fs::canonicalize(parent) {
+            let mut out = p;
+            out.extend(rest.iter().rev());
+            return out;
+        }
+        at = parent;
+    }
+    abs.to_path_buf()
+}
+
+/// Refuse a settings path that leads out of `confine` through a symlink.
+pub(crate) fn check_confined(abs: &Path, confine: Option<&Path>) -> Result<(), String> {
+    let Some(root) = confine else { return Ok(()) };
+    let real = real_path(abs);
+    if real.starts_with(root) {
+        Ok(())
+    } else {
+        Err(format!(
+            "it leads out of the project through a symlink (to {}); in a project kst follows no symlink out of it",
+            real.display()
+        ))
+    }
+}
+
+fn rel_of(abs: &Path, root: &Path) -> String {
+    match abs.strip_prefix(root) {
+        Ok(r) => r.to_string_lossy().into_owned(),
+        Err(_) => abs.to_string_lossy().into_owned(),
+    }
+}
+
+fn target_of(agent: &Agent, global: bool, home: &Path, root: &Path) -> McpTarget {
+    let p = agent.mcp_path(global, home);
+    let abs = if p.is_absolute() { p } else { root.join(p) };
+    McpTarget {
+        target: Target {
+            rel: rel_of(&abs, root),
+            abs,
+        },
+        format: agent.mcp_format,
+    }
+}
+
+/// The settings files of the configured agents, one per path (agents sharing `.mcp.json`
+/// share one entry).
+pub fn targets(agents: &[&Agent], global: bool, home: &Path, root: &Path) -> Vec<McpTarget> {
+    let mut out: Vec<McpTarget> = Vec::new();
+    for a in agents {
+        let t = target_of(a, global, home, root);
+        if !out.iter().any(|o| o.target.abs == t.target.abs) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// A lock path kst may edit: the settings file of some agent in this scope, nothing else. The
+/// lock is a file in the project; a hostile one must not make kst edit `~/.bashrc`.
+fn known_target(rel: &str, global: bool, home: &Path, root: &Path) -> Option<McpTarget> {
+    agents::AGENTS
+        .iter()
+        .map(|a| target_of(a, global, home, root))
+        .find(|t| t.target.rel == rel)
+}
+
+/// Read and parse a settings file (following a symlink: the agent reads the target).
+fn load(t: &McpTarget, confine: Option<&Path>) -> Result<SettingsFile, String> {
+    check_confined(&t.target.abs, confine)?;
+    let text = match std::fs::read_to_string(&t.target.abs) {
+        Ok(s) => Some(s),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if std::fs::symlink_metadata(&t.target.abs).is_ok() {
+                return Err("it is a symlink to a missing file".into());
+            }
+            None
+        }
+        Err(e) => return Err(format!("cannot read it: {e}")),
+    };
+    SettingsFile::parse(t.format, text.as_deref())
+}
+
+type Loaded = (McpTarget, Result<SettingsFile, String>);
+
+/// Each settings file is read and parsed once per plan.
+fn file_of<'a>(
+    files: &'a mut HashMap<String, Loaded>,
+    t: &McpTarget,
+    confine: Option<&Path>,
+) -> &'a mut Loaded {
+    files
+        .entry(t.target.rel.clone())
+        .or_insert_with(|| (t.clone(), load(t, confine)))
+}
+
+fn file_error(t: &McpTarget, e: &str) -> String {
+    format!(
+        "{} cannot be edited ({e}); it was left unchanged — fix it by hand and sync again",
+        t.target.abs.display()
+    )
+}
+
+pub fn build(inp: Inputs) -> McpPlan {
+    let mut plan = McpPlan {
+        cache_root: inp.cache_root.clone(),
+        confine: inp.confine.clone(),
+        ..Default::default()
+    };
+    let tgts = targets(inp.agents, inp.global, inp.home, inp.scope_root);
+    let mut files: HashMap<String, Loaded> = HashMap::new();
+    let mut edits: BTreeMap<String, Vec<(usize, usize, Edit)>> = BTreeMap::new();
+
+    // Who owns what: (server, file) → (hash, old source index, pack file).
+    let mut owned: HashMap<(String, String), (String, usize, String)> = HashMap::new();
+    for (si, s) in inp.old.mcps.iter().enumerate() {
+        for p in &s.packs {
+            for (name, rec) in &p.servers {
+                for t in &rec.targets {
+                    owned
+                        .entry((name.clone(), t.clone()))
+                        .or_insert_with(|| (rec.hash.clone(), si, p.file.clone()));
+                }
+            }
+        }
+    }
+    // (server, file) pairs this plan accounts for; the rest of `owned` is pruned.
+    let mut claimed: BTreeSet<(String, String)> = BTreeSet::new();
+    // Server name → who provides it (first source wins).
+    let mut providers: HashMap<String, String> = HashMap::new();
+
+    for r in inp.resolved {
+        let r = match r {
+            Ok(r) => r,
+            Err(f) => {
+                // A source that failed as a whole keeps its lock entry and its servers.
+                if let Some(prev) = find_locked(inp.old, &f.entry) {
+                    for p in &prev.packs {
+                        for (name, rec) in &p.servers {
+                            claimed.extend(rec.targets.iter().map(|t| (name.clone(), t.clone())));
+                            plan.kept.push((
+                                key_of_locked(prev, &p.file),
+                                name.clone(),
+                                rec.clone(),
+                            ));
+                        }
+                    }
+                }
+                plan.failed.push(f);
+                continue;
+            }
+        };
+        let locked = find_locked(inp.old, &r.entry);
+        let commit = r.commit.map(|c| c.to_string());
+        let key = |file: &str| LockKey {
+            url: r.url.clone(),
+            requested: r.requested.clone(),
+            sub_dir: r.entry.identity().2,
+            commit: commit.clone(),
+            file: file.to_string(),
+        };
+        for b in &r.selected.broken {
+            // A pack that cannot be read now keeps what it had installed before.
+            if let Some(prev) = locked.and_then(|l| l.packs.iter().find(|p| p.file == b.file)) {
+                for (name, rec) in &prev.servers {
+                    claimed.extend(rec.targets.iter().map(|t| (name.clone(), t.clone())));
+                    plan.kept.push((key(&b.file), name.clone(), rec.clone()));
+                }
+            }
+            plan.items.push(ServerItem {
+                name: format!("pack {}", b.file),
+                source: r.url.clone(),
+                pack: b.file.clone(),
+                commit: commit.clone(),
+                hash: None,
+                dests: Vec::new(),
+                error: Some(b.error.clone()),
+                warnings: Vec::new(),
+                key: None,
+                def: None,
+            });
+        }
+        for pack in &r.selected.packs {
+            for server in &pack.servers {
+                let name = &server.name;
+                let hash = store::hash(&server.def);
+                let mut item = ServerItem {
+                    name: name.clone(),
+                    source: r.url.clone(),
+                    pack: pack.file.clone(),
+                    commit: commit.clone(),
+                    hash: Some(hash.clone()),
+                    dests: Vec::new(),
+                    error: None,
+                    warnings: Vec::new(),
+                    key: Some(key(&pack.file)),
+                    def: Some(server.def.clone()),
+                };
+                if let Some(owner) = providers.get(name) {
+                    item.error = Some(format!(
+                        "server {name:?} is already provided by {owner}; the first source wins"
+                    ));
+                    item.key = None;
+                    plan.items.push(item);
+                    continue;
+                }
+                providers.insert(name.clone(), format!("{} ({})", r.url, pack.file));
+
+                let names = secrets::names_in(&Value::Object(server.def.clone()));
+                let (values, missing) = secrets::lookup(&names);
+                let ii = plan.items.len();
+                for t in &tgts {
+                    claimed.insert((name.clone(), t.target.rel.clone()));
+                    let prev = owned
+                        .get(&(name.clone(), t.target.rel.clone()))
+                        .map(|o| o.0.clone());
+                    let mut dest = ServerDest {
+                        target: t.target.clone(),
+                        action: Action::Unchanged,
+                        reason: None,
+                        error: None,
+                        record: prev.clone(),
+                        prev: prev.clone(),
+                    };
+                    if !missing.is_empty() {
+                        if inp.allow_missing_secrets {
+                            dest.action = Action::Skipped;
+                            dest.reason = Some(Reason::MissingSecret);
+                        } else {
+                            dest.error = Some(format!(
+                                "{} is not set (used as a ${{kst_…}} secret); set it, or pass --allow-missing-secrets to skip this server",
+                                missing.join(", ")
+                            ));
+                        }
+                        item.dests.push(dest);
+                        continue;
+                    }
+                    let (rendered, warnings) = render(t.format, &server.def);
+                    for w in warnings {
+                        let w = format!("{}: {w}", t.target.rel);
+                        if !item.warnings.contains(&w) {
+                            item.warnings.push(w);
+                        }
+                    }
+                    let file = file_of(&mut files, t, inp.confine.as_deref());
+                    let sf = match &file.1 {
+                        Ok(sf) => sf,
+                        Err(e) => {
+                            dest.error = Some(file_error(t, e));
+                            item.dests.push(dest);
+                            continue;
+                        }
+                    };
+                    let on_disk = sf.get(name);
+                    let want = secrets::substitute(&rendered, &values);
+                    let (action, reason, record) = match (&prev, &on_disk) {
+                        (None, None) => (Action::Added, None, Some(hash.clone())),
+                        (None, Some(_)) => (Action::Skipped, Some(Reason::Conflict), None),
+                        (Some(_), None) => (Action::Repaired, None, Some(hash.clone())),
+                        (Some(h), Some(d)) => {
+                            if *d == want {
+                                (Action::Unchanged, None, Some(hash.clone()))
+                            } else if secrets::matches(d, &rendered)
+                                || was_written_by_us(d, h, t.format, inp.cache_root.as_deref())
+                            {
+                                (Action::Updated, None, Some(hash.clone()))
+                            } else {
+                                (
+                                    Action::Skipped,
+                                    Some(Reason::ModifiedLocally),
+                                    Some(h.clone()),
+                                )
+                            }
+                        }
+                    };
+                    dest.action = action;
+                    dest.reason = reason;
+                    dest.record = record;
+                    if action.writes() {
+                        edits.entry(t.target.rel.clone()).or_default().push((
+                            ii,
+                            item.dests.len(),
+                            Edit::Upsert {
+                                name: name.clone(),
+                                value: rendered,
+                            },
+                        ));
+                    }
+                    item.dests.push(dest);
+                }
+                if !missing.is_empty() && inp.allow_missing_secrets {
+                    item.warnings.push(format!(
+                        "{} is not set; server not written (--allow-missing-secrets)",
+                        missing.join(", ")
+                    ));
+                }
+                for d in &item.dests {
+                    match d.reason {
+                        Some(Reason::Conflict) => item.warnings.push(format!(
+                            "{} already has a server {name:?} that kst did not install; left as it is (rename one of them to use both)",
+                            d.target.rel
+                        )),
+                        Some(Reason::ModifiedLocally) => item.warnings.push(format!(
+                            "{}: server {name:?} was modified locally; left as it is (delete the entry to let kst reinstall it)",
+                            d.target.rel
+                        )),
+                        _ => {}
+                    }
+                }
+                plan.items.push(item);
+            }
+        }
+        plan.resolved.push(r);
+    }
+
+    // Prune: entries the old lock tracks that nothing claims or keeps.
+    let mut gone: BTreeMap<(usize, String, String), Vec<(String, String)>> = BTreeMap::new();
+    for ((name, rel), (hash, si, file)) in &owned {
+        if !claimed.contains(&(name.clone(), rel.clone())) {
+            gone.entry((*si, file.clone(), name.clone()))
+                .or_default()
+                .push((rel.clone(), hash.clone()));
+        }
+    }
+    for ((si, file, name), rels) in gone {
+        let src = &inp.old.mcps[si];
+        let mut item = ServerItem {
+            name: name.clone(),
+            source: src.url.clone(),
+            pack: file.clone(),
+            commit: src.commit.clone(),
+            hash: None,
+            dests: Vec::new(),
+            error: None,
+            warnings: Vec::new(),
+            key: Some(key_of_locked(src, &file)),
+            def: None,
+        };
+        let ii = plan.items.len();
+        for (rel, hash) in rels {
+            let Some(t) = tgts
+                .iter()
+                .find(|t| t.target.rel == rel)
+                .cloned()
+                .or_else(|| known_target(&rel, inp.global, inp.home, inp.scope_root))
+            else {
+                tracing::warn!(
+                    "the lock lists {rel:?} for server {name:?}, which is not an agent's settings file; left alone"
+                );
+                continue;
+            };
+            let mut dest = ServerDest {
+                target: t.target.clone(),
+                action: Action::Removed,
+                reason: None,
+                error: None,
+                record: None,
+                prev: Some(hash.clone()),
+            };
+            let file = file_of(&mut files, &t, inp.confine.as_deref());
+            match &file.1 {
+                Err(e) => dest.error = Some(file_error(&t, e)),
+                Ok(sf) => match sf.get(&name) {
+                    // Already gone: just forget it.
+                    None => continue,
+                    Some(d)
+                        if was_written_by_us(&d, &hash, t.format, inp.cache_root.as_deref()) =>
+                    {
+                        edits.entry(rel.clone()).or_default().push((
+                            ii,
+                            item.dests.len(),
+                            Edit::Remove { name: name.clone() },
+                        ));
+                    }
+                    Some(_) => {
+                        dest.action = Action::Skipped;
+                        dest.reason = Some(Reason::ModifiedLocally);
+                        item.warnings.push(format!(
+                            "{rel}: server {name:?} is no longer in the config but was modified locally (or kst cannot tell: its definition is not in this machine's cache); left in place and no longer tracked — delete it by hand if you do not want it"
+                        ));
+                    }
+                },
+            }
+            item.dests.push(dest);
+        }
+        if !item.dests.is_empty() {
+            plan.items.push(item);
+        }
+    }
+
+    for (rel, e) in edits {
+        let target = files[&rel].0.clone();
+        plan.files.push(FilePlan { target, edits: e });
+    }
+    plan.lock = plan.lock_entries();
+    plan
+}
+
+/// Is the entry `d` one kst wrote from the definition with hash `h` (whatever the secrets)?
+/// Needs that definition back from the store; entries without placeholders in the plain
+/// `mcpServers` shape can also be checked by hashing them directly.
+fn was_written_by_us(d: &Value, h: &str, format: McpFormat, cache_root: Option<&Path>) -> bool {
+    if let Some(old) = cache_root.and_then(|root| store::get(root, h)) {
+        return secrets::matches(d, &render(format, &old).0);
+    }
+    matches!(format, McpFormat::McpServers | McpFormat::ZCode)
+        && d.as_object().is_some_and(|m| store::hash(m) == h)
+}
+
+fn key_of_locked(l: &LockedMcpSource, file: &str) -> LockKey {
+    LockKey {
+        url: l.url.clone(),
+        requested: l.requested.clone(),
+        sub_dir: l.sub_dir.clone(),
+        commit: l.commit.clone(),
+        file: file.to_string(),
+    }
+}
+
+impl McpPlan {
+    /// The lock's `mcps` from the items' outcomes: a step that failed keeps what the old lock
+    /// said, a step that succeeded records what it wrote.
+    pub(crate) fn lock_entries(&self) -> Vec<LockedMcpSource> {
+        let mut recs: BTreeMap<LockKey, BTreeMap<String, Vec<(String, String)>>> = BTreeMap::new();
+        for item in &self.items {
+            let Some(key) = &item.key else { continue };
+            for d in &item.dests {
+                let rec = if d.error.is_some() {
+                    &d.prev
+                } else {
+                    &d.record
+                };
+                if let Some(h) = rec {
+                    recs.entry(key.clone())
+                        .or_default()
+                        .entry(item.name.clone())
+                        .or_default()
+                        .push((d.target.rel.clone(), h.clone()));
+                }
+            }
+        }
+        for (key, name, rec) in &self.kept {
+            let v = recs
+                .entry(key.clone())
+                .or_default()
+                .entry(name.clone())
+                .or_default();
+            v.extend(rec.targets.iter().map(|t| (t.clone(), rec.hash.clone())));
+        }
+        let mut out: Vec<LockedMcpSource> = Vec::new();
+        for (key, servers) in recs {
+            let pack = LockedMcpPack {
+                file: key.file.clone(),
+                servers: servers
+                    .into_iter()
+                    .map(|(name, targets)| {
+                        let new_hash = self
+                            .items
+                            .iter()
+                            .find(|i| i.name == name && i.key.as_ref() == Some(&key))
+                            .and_then(|i| i.hash.clone());
+                        // One hash per server: if some file still holds an older definition
+                        // (modified locally), keep that one, so it is still recognised.
+                        let hash = targets
+                            .iter()
+                            .map(|(_, h)| h)
+                            .find(|h| Some(*h) != new_hash.as_ref())
+                            .or(new_hash.as_ref())
+                            .cloned()
+                            .unwrap_or_default();
+                        let targets = targets.into_iter().map(|(t, _)| t).collect();
+                        (name, LockedServer { hash, targets })
+                    })
+                    .collect(),
+            };
+            match out.iter_mut().find(|s| {
+                s.url == key.url && s.requested == key.requested && s.sub_dir == key.sub_dir
+            }) {
+                Some(s) => s.packs.push(pack),
+                None => out.push(LockedMcpSource {
+                    url: key.url.clone(),
+                    requested: key.requested.clone(),
+                    sub_dir: key.sub_dir.clone(),
+                    commit: key.commit.clone(),
+                    packs: vec![pack],
+                }),
+            }
+        }
+        let mut lock = Lock {
+            mcps: out,
+            ..Lock::empty()
+        };
+        lock.normalise();
+        lock.mcps
+    }
+
+    /// The items as the report shows them (`server NAME`), for human lines and the summary.
+    pub fn report_items(&self) -> Vec<crate::plan::Item> {
+        self.items
+            .iter()
+            .map(|i| crate::plan::Item {
+                name: if i.name.starts_with("pack ") {
+                    i.name.clone()
+                } else {
+                    format!("server {}", i.name)
+                },
+                source: i.source.clone(),
+                commit: i.commit.clone(),
+                tree: None,
+                origin: None,
+                dests: i
+                    .dests
+                    .iter()
+                    .map(|d| crate::plan::DestAction {
+                        target: d.target.clone(),
+                        action: d.action,
+                        error: d.error.clone(),
+                    })
+                    .collect(),
+                error: i.error.clone(),
+                warnings: i.warnings.clone(),
+            })
+            .collect()
+    }
+
+    pub fn json_items(&self) -> Vec<crate::report::JsonItem<'_>> {
+        self.items
+            .iter()
+            .map(|i| crate::report::JsonItem {
+                kind: if i.name.starts_with("pack ") {
+                    "mcp_pack"
+                } else {
+                    "server"
+                },
+                name: &i.name,
+                source: &i.source,
+                action: i.action(),
+                commit: i.commit.as_deref(),
+                tree: None,
+                hash: i.hash.as_deref(),
+                destinations: i
+                    .dests
+                    .iter()
+                    .map(|d| crate::report::JsonDest {
+                        path: &d.target.rel,
+                        action: d.action,
+                        error: d.error.as_deref(),
+                        reason: d.reason,
+                    })
+                    .collect(),
+                error: i.error.as_deref(),
+                warnings: &i.warnings,
+            })
+            .collect()
+    }
+
+    pub fn json_sources(&self) -> Vec<crate::report::JsonSource<'_>> {
+        let mut out: Vec<_> = self
+            .resolved
+            .iter()
+            .map(|r| crate::report::JsonSource {
+                url: &r.url,
+                requested: r.requested.to_string(),
+                sub_dir: sub_dir_of(&r.entry),
+                commit: r.commit.map(|c| c.to_string()),
+                fetch: Some(r.fetch),
+                error: None,
+                warnings: &r.selected.warnings,
+            })
+            .collect();
+        out.extend(self.failed.iter().map(|f| crate::report::JsonSource {
+            url: &f.url,
+            requested: f.requested.to_string(),
+            sub_dir: sub_dir_of(&f.entry),
+            commit: None,
+            fetch: None,
+            error: Some(&f.error),
+            warnings: &[],
+        }));
+        out
+    }
+}
+
+fn sub_dir_of(e: &crate::mcp::McpSource) -> Option<&str> {
+    match &e.kind {
+        crate::mcp::McpSourceKind::Pack { sub_dir, .. } => sub_dir.as_deref(),
+        crate::mcp::McpSourceKind::Inline { .. } => None,
+    }
+}
+
+/// What the lock's `mcps` would gain or lose, one line per difference (for `--locked` and
+/// `lock --check`).
+pub fn lock_drift(old: &[LockedMcpSource], new: &[LockedMcpSource]) -> Vec<String> {
+    let key = |s: &LockedMcpSource| (s.url.clone(), s.requested.clone(), s.sub_dir.clone());
+    let mut out = Vec::new();
+    for n in new {
+        match old.iter().find(|o| key(o) == key(n)) {
+            None => out.push(format!(
+                "MCP {} ({}) is not in the lock",
+                n.url, n.requested
+            )),
+            Some(o) if o == n => {}
+            Some(o) => {
+                if o.commit != n.commit {
+                    out.push(format!(
+                        "MCP {} ({}): locked commit {} but resolved {}",
+                        n.url,
+                        n.requested,
+                        o.commit.as_deref().unwrap_or("-"),
+                        n.commit.as_deref().unwrap_or("-")
+                    ));
+                }
+                let servers = |s: &LockedMcpSource| -> BTreeMap<String, LockedServer> {
+                    s.packs
+                        .iter()
+                        .flat_map(|p| p.servers.iter().map(|(k, v)| (k.clone(), v.clone())))
+                        .collect()
+                };
+                let (os, ns) = (servers(o), servers(n));
+                for (name, s) in &ns {
+                    match os.get(name) {
+                        None => out.push(format!(
+                            "MCP {} ({}): server {name} is not in the lock",
+                            n.url, n.requested
+                        )),
+                        Some(x) if x.hash != s.hash => out.push(format!(
+                            "MCP {} ({}): server {name} hash {} would become {}",
+                            n.url, n.requested, x.hash, s.hash
+                        )),
+                        Some(x) if x != s => out.push(format!(
+                            "MCP {} ({}): server {name} would be in {:?} instead of {:?}",
+                            n.url, n.requested, s.targets, x.targets
+                        )),
+                        _ => {}
+                    }
+                }
+                for name in os.keys().filter(|k| !ns.contains_key(*k)) {
+                    out.push(format!(
+                        "MCP {} ({}): server {name} would be removed from the lock",
+                        n.url, n.requested
+                    ));
+                }
+            }
+        }
+    }
+    for o in old {
+        if !new.iter().any(|n| key(n) == key(o)) {
+            out.push(format!(
+                "MCP {} ({}) would be removed from the lock",
+                o.url, o.requested
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,271 @@
+//! From an `mcps:` entry to pack files: pinned like skills for git sources (the locked commit
+//! until `--update`), re-read on every sync for local folders and inline packs.
+
+use git2::Oid;
+
+use crate::config::Reference;
+use crate::discover::{DiskPack, PackView};
+use crate::git::{Cache, FetchMode, GitPack, Want};
+use crate::lock::{Lock, LockedMcpSource, Requested};
+use crate::mcp::config::{McpSource, McpSourceKind, PackSelection};
+use crate::mcp::pack::{self, PackFile, Selected, Server};
+use crate::resolve::Fetch;
+use crate::source::{GitUrl, Source};
+use crate::tree::{Budget, Caps};
+
+/// The pack file name recorded for an inline pack.
+pub const INLINE_FILE: &str = "inline";
+
+#[derive(Debug)]
+pub struct ResolvedMcp {
+    pub entry: McpSource,
+    pub url: String,
+    pub requested: Requested,
+    pub commit: Option<Oid>,
+    pub fetch: Fetch,
+    pub selected: Selected,
+}
+
+/// An entry that could not be resolved at all; what it installed before is kept.
+#[derive(Debug)]
+pub struct FailedMcp {
+    pub entry: McpSource,
+    pub url: String,
+    pub requested: Requested,
+    pub error: String,
+}
+
+/// The request an entry makes, before resolution.
+pub fn requested_of(entry: &McpSource) -> Requested {
+    match &entry.kind {
+        McpSourceKind::Inline { .. } => Requested::Local,
+        McpSourceKind::Pack {
+            source: Source::Local { .. },
+            ..
+        } => Requested::Local,
+        McpSourceKind::Pack { reference, .. } => match reference {
+            Reference::Default => Requested::Default,
+            Reference::Branch(b) => Requested::Branch(b.clone()),
+            Reference::Ref(r) => Requested::Rev(r.clone()),
+        },
+    }
+}
+
+/// The lock entry of a config entry: same URL, same request, same sub-dir.
+pub fn find_locked<'a>(lock: &'a Lock, entry: &McpSource) -> Option<&'a LockedMcpSource> {
+    let (url, reference, sub_dir) = entry.identity();
+    let local = requested_of(entry) == Requested::Local;
+    lock.mcps
+        .iter()
+        .find(|l| l.url == url && l.requested.answers(&reference, local) && l.sub_dir == sub_dir)
+}
+
+/// Does `--update [NAME…]` apply to this entry? Names match server names it provides and pack
+/// names it picks.
+pub fn wants_update(
+    update: &Option<Vec<String>>,
+    entry: &McpSource,
+    locked: Option<&LockedMcpSource>,
+) -> bool {
+    match update {
+        None => false,
+        Some(names) if names.is_empty() => true,
+        Some(names) => {
+            let serves = locked.is_some_and(|l| {
+                l.packs
+                    .iter()
+                    .any(|p| p.servers.keys().any(|s| names.contains(s)))
+            });
+            let picks = matches!(&entry.kind, McpSourceKind::Pack { selection: PackSelection::Named(p), .. }
+                if p.iter().any(|p| names.contains(&p.name)));
+            serves || picks
+        }
+    }
+}
+
+/// Resolve every entry, in config order (the order decides which pack wins a server name).
+/// Git entries are resolved concurrently.
+#[allow(clippy::result_large_err)]
+pub fn resolve_all(
+    entries: &[McpSource],
+    old: &Lock,
+    update: &Option<Vec<String>>,
+    offline: bool,
+) -> Vec<Result<ResolvedMcp, FailedMcp>> {
+    let needs_cache = entries.iter().any(|e| {
+        matches!(
+            e.kind,
+            McpSourceKind::Pack {
+                source: Source::Git(_),
+                ..
+            }
+        )
+    });
+    let cache = if needs_cache {
+        match Cache::open() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                return entries
+                    .iter()
+                    .map(|entry| {
+                        Err(FailedMcp {
+                            entry: entry.clone(),
+                            url: entry.url(),
+                            requested: requested_of(entry),
+                            error: format!("{}: cannot open the cache: {e:#}", entry.at),
+                        })
+                    })
+                    .collect();
+            }
+        }
+    } else {
+        None
+    };
+    let mode = if offline {
+        FetchMode::Offline
+    } else {
+        FetchMode::Online
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = entries
+            .iter()
+            .map(|entry| {
+                let locked = find_locked(old, entry);
+                let update = wants_update(update, entry, locked);
+                let cache = cache.as_ref();
+                s.spawn(move || resolve_one(entry, locked, update, cache, mode))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("an MCP resolver thread panicked"))
+            .collect()
+    })
+}
+
+#[allow(clippy::result_large_err)]
+fn resolve_one(
+    entry: &McpSource,
+    locked: Option<&LockedMcpSource>,
+    update: bool,
+    cache: Option<&Cache>,
+    mode: FetchMode,
+) -> Result<ResolvedMcp, FailedMcp> {
+    let fail = |error: String| FailedMcp {
+        entry: entry.clone(),
+        url: entry.url(),
+        requested: requested_of(entry),
+        error: format!("{}: {}: {error}", entry.at, entry.url()),
+    };
+    let done = |requested, commit, fetch, selected| ResolvedMcp {
+        entry: entry.clone(),
+        url: entry.url(),
+        requested,
+        commit,
+        fetch,
+        selected,
+    };
+    match &entry.kind {
+        McpSourceKind::Inline { servers, .. } => Ok(done(
+            Requested::Local,
+            None,
+            Fetch::Local,
+            Selected {
+                packs: vec![PackFile {
+                    file: INLINE_FILE.into(),
+                    servers: servers
+                        .iter()
+                        .map(|(name, def)| Server {
+                            name: name.clone(),
+                            def: def.clone(),
+                        })
+                        .collect(),
+                }],
+                ..Default::default()
+            },
+        )),
+        McpSourceKind::Pack {
+            source: Source::Local { path, .. },
+            sub_dir,
+            selection,
+            ..
+        } => {
+            if !path.is_dir() {
+                return Err(fail(format!(
+                    "local source {} is not a folder",
+                    path.display()
+                )));
+            }
+            let root = sub_dir.clone().unwrap_or_default();
+            if !root.is_empty() && !path.join(&root).is_dir() {
+                return Err(fail(format!(
+                    "sub-dir {root:?} does not exist in {}",
+                    path.display()
+                )));
+            }
+            let view = DiskPack { root: path.clone() };
+            Ok(done(
+                Requested::Local,
+                None,
+                Fetch::Local,
+                pack::select(&view, &root, selection),
+            ))
+        }
+        McpSourceKind::Pack {
+            source: Source::Git(url),
+            reference,
+            sub_dir,
+            selection,
+        } => {
+            let cache = cache.expect("the cache is opened for git entries");
+            git(
+                url, reference, sub_dir, selection, locked, update, cache, mode,
+            )
+            .map(|(requested, commit, fetched, selected)| {
+                let fetch = if fetched {
+                    Fetch::Fetched
+                } else {
+                    Fetch::Cached
+                };
+                done(requested, Some(commit), fetch, selected)
+            })
+            .map_err(|e| fail(format!("{e:#}")))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn git(
+    url: &GitUrl,
+    reference: &Reference,
+    sub_dir: &Option<String>,
+    selection: &PackSelection,
+    locked: Option<&LockedMcpSource>,
+    update: bool,
+    cache: &Cache,
+    mode: FetchMode,
+) -> anyhow::Result<(Requested, Oid, bool, Selected)> {
+    let db = cache.database(url.canonical());
+    let _held = db.lock()?;
+    let repo = db.open_or_init()?;
+    let want = match locked.and_then(|l| l.commit.as_deref().map(|c| (l, c))) {
+        Some((l, c)) if !update => Want::Locked {
+            commit: Oid::from_str(c)
+                .map_err(|e| anyhow::anyhow!("the lock's commit {c:?} is not a SHA: {e}"))?,
+            requested: l.requested.clone(),
+        },
+        _ => Want::Deferred(reference.clone()),
+    };
+    let res = crate::git::resolve(&repo, url, &want, mode, &mut |_, _, _| {})?;
+    let view = GitPack::new(&repo, res.commit)?;
+    let root = sub_dir.clone().unwrap_or_default();
+    if !root.is_empty()
+        && view
+            .list(&root, &mut Budget::new(Caps::from_env()))
+            .is_err()
+    {
+        anyhow::bail!("sub-dir {root:?} does not exist at commit {}", res.commit);
+    }
+    let selected = pack::select(&view, &root, selection);
+    Ok((res.requested, res.commit, res.fetched, selected))
+}

@@ -1,0 +1,92 @@
+//! Content hashes of server definitions, and a small content-addressed store of the definitions
+//! kst wrote, in placeholder form, under the cache (`<cache>/mcp/sha256-<hex>.json`).
+//!
+//! The lock records only a hash. To tell whether an entry in a settings file is still what kst
+//! wrote after the pack changed upstream, kst needs the old definition back: the store keeps it,
+//! keyed by that hash, and checks the hash again when reading (a tampered file is ignored).
+//! Definitions are stored with their `${kst_NAME}` placeholders, never with secret values.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// `v` with every object's keys sorted, so equal definitions hash equally.
+fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+fn canonical_text(def: &Map<String, Value>) -> String {
+    serde_json::to_string(&canonical(&Value::Object(def.clone()))).expect("JSON serialises")
+}
+
+/// `sha256:<hex>` of a definition's canonical JSON (sorted keys, no spaces).
+pub fn hash(def: &Map<String, Value>) -> String {
+    let digest = Sha256::digest(canonical_text(def).as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn path_for(root: &Path, hash: &str) -> Option<PathBuf> {
+    let hex = hash.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| root.join("mcp").join(format!("sha256-{hex}.json")))
+}
+
+/// Remember a definition (best effort: the store is an optimisation for later syncs).
+pub fn put(cache_root: &Path, def: &Map<String, Value>) {
+    let h = hash(def);
+    let Some(p) = path_for(cache_root, &h) else {
+        return;
+    };
+    if p.exists() {
+        return;
+    }
+    if let Err(e) = crate::fsx::write_atomic(&p, canonical_text(def).as_bytes(), Some(0o600)) {
+        tracing::debug!("cannot store MCP definition {h}: {e:#}");
+    }
+}
+
+/// The definition with this hash, if this machine stored it and it is intact.
+pub fn get(cache_root: &Path, hash_: &str) -> Option<Map<String, Value>> {
+    let p = path_for(cache_root, hash_)?;
+    let text = std::fs::read_to_string(p).ok()?;
+    let def: Map<String, Value> = serde_json::from_str(&text).ok()?;
+    (hash(&def) == hash_).then_some(def)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn hash_ignores_key_order_and_store_round_trips() {
+        let a = json!({"command": "x", "env": {"A": "1", "B": "2"}});
+        let b = json!({"env": {"B": "2", "A": "1"}, "command": "x"});
+        let (a, b) = (a.as_object().unwrap(), b.as_object().unwrap());
+        assert_eq!(hash(a), hash(b));
+        assert!(hash(a).starts_with("sha256:") && hash(a).len() == 71);
+        let tmp = tempfile::tempdir().unwrap();
+        assert_eq!(get(tmp.path(), &hash(a)), None);
+        put(tmp.path(), a);
+        assert_eq!(get(tmp.path(), &hash(a)).as_ref(), Some(a));
+        assert_eq!(get(tmp.path(), "sha256:../../etc"), None);
+        // A tampered entry is ignored.
+        let p = path_for(tmp.path(), &hash(a)).unwrap();
+        std::fs::write(&p, r#"{"command":"evil"}"#).unwrap();
+        assert_eq!(get(tmp.path(), &hash(a)), None);
+    }
+}
