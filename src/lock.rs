@@ -188,13 +188,18 @@ impl Lock {
                 )));
             }
         };
+        Lock::parse(path, &text)
+    }
+
+    /// Parse a lock's text; `path` is only for messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Lock> {
         let bad = |msg: String| {
             Error::usage(format!(
                 "{}: {msg}\n  the lock file is malformed and was left untouched; fix it, or delete it and run `kst lock` to re-resolve",
                 path.display()
             ))
         };
-        let lock: Lock = serde_yaml_ng::from_str(&text).map_err(|e| {
+        let lock: Lock = serde_yaml_ng::from_str(text).map_err(|e| {
             let loc = e
                 .location()
                 .map(|l| format!("{}:{}: ", l.line(), l.column()))

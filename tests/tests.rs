@@ -8,6 +8,7 @@ mod credentials;
 mod crash;
 mod remote_config;
 mod hostile;
+mod parsers;
 mod mcp_sync;
 mod selftest;
 mod ssh;
