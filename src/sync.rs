@@ -534,22 +534,34 @@ pub fn fetch(common: &Common, printer: &Printer) -> Result<()> {
     });
     let mut problems = 0;
     let mut rows = Vec::new();
-    for (&(_, url, _), r) in jobs.iter().zip(results) {
+    let mut outcomes: Vec<(String, std::result::Result<(bool, String), String>)> = jobs
+        .iter()
+        .zip(results)
+        .map(|(&(_, url, _), r)| (url.canonical().to_string(), r))
+        .collect();
+    outcomes.extend(crate::mcp::resolve::fetch_locked(
+        &ctx.config.mcps,
+        &ctx.old_lock,
+        &cache,
+        mode,
+    ));
+    let total = outcomes.len();
+    for (url, r) in outcomes {
         match r {
             Ok((fetched, commit)) => {
                 let state = if fetched { "fetched" } else { "cached" };
                 printer.line(&format!(
                     "{} {}@{} ({state})",
                     if fetched { "+" } else { "=" },
-                    url.canonical(),
+                    url,
                     &commit[..7]
                 ));
-                rows.push(serde_json::json!({"url": url.canonical().as_str(), "commit": commit, "fetch": state}));
+                rows.push(serde_json::json!({"url": url, "commit": commit, "fetch": state}));
             }
             Err(e) => {
                 problems += 1;
                 printer.error(&e);
-                rows.push(serde_json::json!({"url": url.canonical().as_str(), "error": e}));
+                rows.push(serde_json::json!({"url": url, "error": e}));
             }
         }
     }
@@ -558,8 +570,8 @@ pub fn fetch(common: &Common, printer: &Printer) -> Result<()> {
     } else {
         printer.line(&format!(
             "{} of {} locked sources are in the cache {}",
-            jobs.len() - problems,
-            jobs.len(),
+            total - problems,
+            total,
             cache.root().display()
         ));
     }

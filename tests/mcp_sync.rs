@@ -740,3 +740,75 @@ fn hostile_lock_cannot_make_kst_edit_other_files() {
     // A wrong hash is not ownership: the user's `mine` stays.
     assert_seeds_intact(&env);
 }
+
+#[test]
+fn fetch_then_frozen_installs_locked_servers_without_the_remote() {
+    let env = TestEnv::new();
+    seed(&env);
+    let mut repo = FixtureRepo::init(env.remotes().join("mcp-packs.git"));
+    repo.commit(
+        "main",
+        &[("mcps/github.json", FileSpec::from(github_pack(&["--v1"])))],
+    );
+    config(
+        &env,
+        &format!("  - source: {}\n    mcps: [github]\n", repo.file_url()),
+    );
+    ok(sync(&env, &[]));
+    // A CI runner: the lock and config are there, the cache is empty, then the network goes.
+    fs::remove_dir_all(env.cache()).unwrap();
+    let r = ok(kst(&env, &["fetch"], None));
+    assert!(r.stderr.contains("(fetched)"), "{r:?}");
+    fs::rename(
+        env.remotes().join("mcp-packs.git"),
+        env.remotes().join("gone.git"),
+    )
+    .unwrap();
+    // The settings files are back to the user's own (the lock still says kst owns github there).
+    seed(&env);
+    let r = ok(sync(&env, &["--frozen"]));
+    assert!(r.stderr.contains("~ server github (repaired)"), "{r:?}");
+    for (file, format, _) in SEEDS {
+        assert_eq!(
+            entry(&env, file, *format, "github"),
+            Some(expected_github(*format, &["--v1"])),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn github_copilot_global_file_is_in_the_vscode_user_folder() {
+    let env = TestEnv::new();
+    write_file(
+        env.project_path("pack/mcps/github.json"),
+        github_pack(&["--ro"]),
+    );
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: github-copilot\nmcps:\n  - source: ./pack\n",
+    );
+    ok(sync(&env, &[]));
+    let default = env.xdg_config().join("Code/User/mcp.json");
+    let v: Value = serde_json::from_str(&fs::read_to_string(&default).unwrap()).unwrap();
+    assert_eq!(v["servers"]["github"]["type"], "stdio");
+    // Insiders, VSCodium, portable installs: KASETTO_VSCODE_USER_DIR.
+    let custom = env.path("vscodium-user");
+    let r = env
+        .kst()
+        .args(["sync"])
+        .env("KST_GH_TOKEN", SECRET)
+        .env("KASETTO_VSCODE_USER_DIR", &custom)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{r:?}");
+    let v: Value =
+        serde_json::from_str(&fs::read_to_string(custom.join("mcp.json")).unwrap()).unwrap();
+    assert_eq!(v["servers"]["github"]["command"], "gh-mcp");
+    // The lock records paths relative to HOME when inside it, absolute otherwise.
+    let lock_text = fs::read_to_string(env.xdg_data().join("kasetto/kasetto.lock")).unwrap();
+    assert!(
+        lock_text.contains(&custom.join("mcp.json").display().to_string()),
+        "{lock_text}"
+    );
+}

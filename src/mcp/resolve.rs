@@ -269,3 +269,55 @@ fn git(
     let selected = pack::select(&view, &root, selection);
     Ok((res.requested, res.commit, res.fetched, selected))
 }
+
+/// `kst fetch`: put the locked commit of every git MCP source into the cache. Returns, per
+/// source, whether the network was used and the commit, or why it failed.
+pub fn fetch_locked(
+    entries: &[McpSource],
+    old: &Lock,
+    cache: &Cache,
+    mode: FetchMode,
+) -> Vec<(String, Result<(bool, String), String>)> {
+    entries
+        .iter()
+        .filter_map(|entry| match &entry.kind {
+            McpSourceKind::Pack {
+                source: Source::Git(url),
+                ..
+            } => Some((entry, url)),
+            _ => None,
+        })
+        .map(|(entry, url)| {
+            let canonical = url.canonical().to_string();
+            let outcome = (|| {
+                let locked = find_locked(old, entry).ok_or_else(|| {
+                    format!(
+                        "{}: MCP {canonical} is not in the lock; run `kst lock` first",
+                        entry.at
+                    )
+                })?;
+                let commit = locked
+                    .commit
+                    .as_deref()
+                    .and_then(|c| Oid::from_str(c).ok())
+                    .ok_or_else(|| {
+                        format!(
+                            "{}: the lock has no valid commit for MCP {canonical}",
+                            entry.at
+                        )
+                    })?;
+                let db = cache.database(url.canonical());
+                let _held = db.lock().map_err(|e| format!("{e:#}"))?;
+                let repo = db.open_or_init().map_err(|e| format!("{e:#}"))?;
+                let want = Want::Locked {
+                    commit,
+                    requested: locked.requested.clone(),
+                };
+                let r = crate::git::resolve(&repo, url, &want, mode, &mut |_, _, _| {})
+                    .map_err(|e| format!("{}: {canonical}: {e:#}", entry.at))?;
+                Ok((r.fetched, commit.to_string()))
+            })();
+            (canonical, outcome)
+        })
+        .collect()
+}
