@@ -261,7 +261,11 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
         &ctx,
         &opts.update,
         common.offline,
-        opts.allow_missing_secrets,
+        if opts.allow_missing_secrets {
+            crate::mcp::SecretPolicy::AllowMissing
+        } else {
+            crate::mcp::SecretPolicy::Require
+        },
     )?;
     plan.lock.mcps = mcp_plan.lock.clone();
 
@@ -426,7 +430,12 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
         force: false,
     });
     // Secrets are not needed to lock: the lock holds the placeholder form.
-    let mcp_plan = crate::mcp::plan_sync(&ctx, &opts.update, common.offline, true)?;
+    let mcp_plan = crate::mcp::plan_sync(
+        &ctx,
+        &opts.update,
+        common.offline,
+        crate::mcp::SecretPolicy::Ignore,
+    )?;
     plan.lock.mcps = mcp_plan.lock.clone();
     for f in &failed {
         printer.error(&f.error);

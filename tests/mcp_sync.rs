@@ -812,3 +812,18 @@ fn github_copilot_global_file_is_in_the_vscode_user_folder() {
         "{lock_text}"
     );
 }
+
+#[test]
+fn lock_needs_no_secrets_and_matches_what_sync_writes() {
+    let env = TestEnv::new();
+    setup(&env);
+    let r = kst(&env, &["lock"], None);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_seeds_intact(&env);
+    let locked = read(&env, "kasetto.lock");
+    assert!(lock_server(&lock(&env), "github").is_some(), "{locked}");
+    // A CI run with the secret set installs exactly what the lock says.
+    ok(sync(&env, &["--locked"]));
+    assert_eq!(read(&env, "kasetto.lock"), locked);
+    assert!(read(&env, ".mcp.json").contains(SECRET));
+}

@@ -22,7 +22,7 @@ pub mod settings;
 pub mod store;
 
 pub use config::{McpSource, McpSourceKind, PackPick, PackSelection};
-pub use plan::{McpPlan, ServerItem};
+pub use plan::{McpPlan, SecretPolicy, ServerItem};
 pub use resolve::{FailedMcp, ResolvedMcp};
 
 use crate::config::Scope;
@@ -33,7 +33,7 @@ pub fn plan_sync(
     ctx: &crate::sync::Context,
     update: &Option<Vec<String>>,
     offline: bool,
-    allow_missing_secrets: bool,
+    secrets: plan::SecretPolicy,
 ) -> Result<McpPlan> {
     if ctx.config.mcps.is_empty() && ctx.old_lock.mcps.is_empty() {
         return Ok(McpPlan::default());
@@ -50,7 +50,7 @@ pub fn plan_sync(
         global: ctx.scope.scope == Scope::Global,
         home: &home,
         scope_root: &ctx.scope.root,
-        allow_missing_secrets,
+        secrets,
         cache_root,
         confine: (ctx.scope.scope == Scope::Project).then(|| plan::real_path(&ctx.scope.root)),
     }))

@@ -142,6 +142,17 @@ pub struct McpPlan {
     pub(crate) confine: Option<PathBuf>,
 }
 
+/// What to do about `${kst_NAME}` placeholders whose variable is not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretPolicy {
+    /// The server fails (exit 1) and nothing is written for it.
+    Require,
+    /// `--allow-missing-secrets`: the server is skipped, with a warning.
+    AllowMissing,
+    /// `kst lock`: nothing is written, so values are not needed; plan as if they were set.
+    Ignore,
+}
+
 /// Everything the plan needs.
 pub struct Inputs<'a> {
     pub resolved: Vec<Result<ResolvedMcp, FailedMcp>>,
@@ -150,7 +161,7 @@ pub struct Inputs<'a> {
     pub global: bool,
     pub home: &'a Path,
     pub scope_root: &'a Path,
-    pub allow_missing_secrets: bool,
+    pub secrets: SecretPolicy,
     /// Where the definitions kst wrote are remembered (None: no cache, nothing remembered).
     pub cache_root: Option<PathBuf>,
     /// Project scope: the project folder. A settings file (or a folder on its way) that is a
@@ -376,7 +387,10 @@ pub fn build(inp: Inputs) -> McpPlan {
                 providers.insert(name.clone(), format!("{} ({})", r.url, pack.file));
 
                 let names = secrets::names_in(&Value::Object(server.def.clone()));
-                let (values, missing) = secrets::lookup(&names);
+                let (values, mut missing) = secrets::lookup(&names);
+                if inp.secrets == SecretPolicy::Ignore {
+                    missing.clear();
+                }
                 let ii = plan.items.len();
                 for t in &tgts {
                     claimed.insert((name.clone(), t.target.rel.clone()));
@@ -392,7 +406,7 @@ pub fn build(inp: Inputs) -> McpPlan {
                         prev: prev.clone(),
                     };
                     if !missing.is_empty() {
-                        if inp.allow_missing_secrets {
+                        if inp.secrets == SecretPolicy::AllowMissing {
                             dest.action = Action::Skipped;
                             dest.reason = Some(Reason::MissingSecret);
                         } else {
@@ -457,7 +471,7 @@ pub fn build(inp: Inputs) -> McpPlan {
                     }
                     item.dests.push(dest);
                 }
-                if !missing.is_empty() && inp.allow_missing_secrets {
+                if !missing.is_empty() && inp.secrets == SecretPolicy::AllowMissing {
                     item.warnings.push(format!(
                         "{} is not set; server not written (--allow-missing-secrets)",
                         missing.join(", ")
