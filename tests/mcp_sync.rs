@@ -827,3 +827,22 @@ fn lock_needs_no_secrets_and_matches_what_sync_writes() {
     assert_eq!(read(&env, "kasetto.lock"), locked);
     assert!(read(&env, ".mcp.json").contains(SECRET));
 }
+
+#[test]
+fn removing_an_agent_removes_our_entries_from_its_file_only() {
+    let env = TestEnv::new();
+    setup(&env);
+    ok(sync(&env, &[]));
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: [claude-code, github-copilot, opencode, zcode]\nscope: project\nmcps:\n  - source: ./pack\n    mcps: [github]\n",
+    );
+    let r = ok(sync(&env, &[]));
+    assert!(
+        r.stderr
+            .contains("- server github (./pack) → .codex/config.toml"),
+        "{r:?}"
+    );
+    assert_eq!(read(&env, ".codex/config.toml"), SEEDS[3].2);
+    assert!(entry(&env, ".mcp.json", McpFormat::McpServers, "github").is_some());
+}
