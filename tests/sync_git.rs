@@ -429,3 +429,79 @@ fn wildcard_stays_frozen_to_the_locked_set_until_update() {
     sync(&env, &["--update"]).success();
     assert!(installed(&env, "xlsx").join("SKILL.md").is_file());
 }
+
+#[test]
+fn update_with_names_moves_only_the_sources_that_provide_them() {
+    let env = TestEnv::new();
+    let mut a = FixtureRepo::init(env.remotes().join("a.git"));
+    let mut b = FixtureRepo::init(env.remotes().join("b.git"));
+    a.commit("main", &skill_pack("skills", &[("pdf", "a1")]));
+    b.commit("main", &skill_pack("skills", &[("docx", "b1")]));
+    let d = GitDaemon::start(env.remotes());
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n  - source: {}\n    skills: \"*\"\n",
+            d.url("a.git"),
+            d.url("b.git")
+        ),
+    );
+    sync(&env, &[]).success();
+    let a2 = a.commit("main", &skill_pack("skills", &[("pdf", "a2")]));
+    let b2 = b.commit("main", &skill_pack("skills", &[("docx", "b2")]));
+    sync(&env, &["--update", "pdf"]).success();
+    let l = lock(&env);
+    assert!(l.contains(&a2.to_string()), "pdf's source did not move:\n{l}");
+    assert!(!l.contains(&b2.to_string()), "docx's source moved:\n{l}");
+}
+
+#[test]
+fn update_with_locked_is_a_usage_error() {
+    let env = TestEnv::new();
+    let _p = pack(&env);
+    config(&env, &format!("file://{}", env.remotes().join("pack.git").display()), "");
+    sync(&env, &["--update", "--locked"]).code(2);
+}
+
+#[test]
+fn json_says_whether_a_source_was_fetched_or_cached() {
+    let env = TestEnv::new();
+    let _p = pack(&env);
+    let d = GitDaemon::start(env.remotes());
+    config(&env, &d.url("pack.git"), "    ref: v1\n");
+    let fetch_of = |a: assert_cmd::assert::Assert| {
+        let doc: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+        doc["sources"][0]["fetch"].as_str().unwrap().to_string()
+    };
+    assert_eq!(fetch_of(sync(&env, &["--json"]).success()), "fetched");
+    assert_eq!(fetch_of(sync(&env, &["--json"]).success()), "cached");
+}
+
+#[test]
+fn progress_is_drawn_only_on_a_terminal() {
+    // `script` gives kst a pseudo-terminal; without it stderr is a pipe and nothing is drawn.
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("note: `script` (util-linux) not found; skipping the TTY half of this test");
+        return;
+    }
+    let env = TestEnv::new();
+    let _p = pack(&env);
+    let d = GitDaemon::start(env.remotes());
+    config(&env, &d.url("pack.git"), "");
+    let piped = sync(&env, &[]).success();
+    assert!(!stderr(&piped).contains("objects"), "progress drawn on a pipe: {}", stderr(&piped));
+    std::fs::remove_dir_all(env.cache()).unwrap();
+    std::fs::remove_dir_all(env.project_path(".claude")).unwrap();
+    let kst = env!("CARGO_BIN_EXE_kst");
+    let out = env
+        .cmd("script")
+        .args(["-qec", &format!("{kst} sync --update"), "/dev/null"])
+        .env("TERM", "xterm")
+        .current_dir(env.project())
+        .output()
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains("objects"), "no progress on a terminal: {screen}");
+    assert!(installed(&env, "pdf").join("SKILL.md").is_file());
+}
