@@ -659,7 +659,12 @@ impl McpPlan {
             match out.iter_mut().find(|s| {
                 s.url == key.url && s.requested == key.requested && s.sub_dir == key.sub_dir
             }) {
-                Some(s) => s.packs.push(pack),
+                // The same source under two commits (a failed removal after `--update`):
+                // one entry, one pack per file.
+                Some(s) => match s.packs.iter_mut().find(|p| p.file == pack.file) {
+                    Some(p) => p.servers.extend(pack.servers),
+                    None => s.packs.push(pack),
+                },
                 None => out.push(LockedMcpSource {
                     url: key.url.clone(),
                     requested: key.requested.clone(),
@@ -667,6 +672,17 @@ impl McpPlan {
                     commit: key.commit.clone(),
                     packs: vec![pack],
                 }),
+            }
+        }
+        // A source resolved in this run is pinned to what it resolved to, whatever old records
+        // (kept after a failed step) say.
+        for s in &mut out {
+            if let Some(r) = self.resolved.iter().find(|r| {
+                r.url == s.url
+                    && r.requested == s.requested
+                    && sub_dir_of(&r.entry) == s.sub_dir.as_deref()
+            }) {
+                s.commit = r.commit.map(|c| c.to_string());
             }
         }
         let mut lock = Lock {
