@@ -846,3 +846,33 @@ fn removing_an_agent_removes_our_entries_from_its_file_only() {
     assert_eq!(read(&env, ".codex/config.toml"), SEEDS[3].2);
     assert!(entry(&env, ".mcp.json", McpFormat::McpServers, "github").is_some());
 }
+
+#[test]
+fn unreachable_source_keeps_its_servers_and_lock_entry() {
+    let env = TestEnv::new();
+    seed(&env);
+    let mut repo = FixtureRepo::init(env.remotes().join("mcp-packs.git"));
+    repo.commit(
+        "main",
+        &[("mcps/github.json", FileSpec::from(github_pack(&["--v1"])))],
+    );
+    config(
+        &env,
+        &format!("  - source: {}\n    mcps: [github]\n", repo.file_url()),
+    );
+    ok(sync(&env, &[]));
+    let lock_before = read(&env, "kasetto.lock");
+    let files_before = settings_snapshot(&env);
+    fs::rename(
+        env.remotes().join("mcp-packs.git"),
+        env.remotes().join("gone.git"),
+    )
+    .unwrap();
+    let r = sync(&env, &["--update", "--json"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(doc["sources"][0]["error"].as_str().is_some(), "{doc}");
+    assert_eq!(doc["summary"]["failed_sources"], 1);
+    assert_eq!(read(&env, "kasetto.lock"), lock_before);
+    assert_eq!(settings_snapshot(&env), files_before);
+}
