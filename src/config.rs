@@ -572,13 +572,7 @@ fn parse_layer(label: &str, base: Option<&Path>, root_dir: &Path, text: &str) ->
         }),
     };
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
-    let mcps = crate::mcp::config::build(
-        raw.mcps,
-        &mcp_lines,
-        label,
-        base,
-        root_dir,
-    )?;
+    let mcps = crate::mcp::config::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
     Ok(Layer { agents, destination, scope: raw.scope, extends, skills, mcps })
 }
 

@@ -270,6 +270,9 @@ fn git(
     Ok((res.requested, res.commit, res.fetched, selected))
 }
 
+/// Whether the network was used and the commit, or why the fetch failed.
+pub type FetchOutcome = Result<(bool, String), String>;
+
 /// `kst fetch`: put the locked commit of every git MCP source into the cache. Returns, per
 /// source, whether the network was used and the commit, or why it failed.
 pub fn fetch_locked(
@@ -277,7 +280,7 @@ pub fn fetch_locked(
     old: &Lock,
     cache: &Cache,
     mode: FetchMode,
-) -> Vec<(String, Result<(bool, String), String>)> {
+) -> Vec<(String, FetchOutcome)> {
     entries
         .iter()
         .filter_map(|entry| match &entry.kind {
