@@ -353,4 +353,30 @@ mod tests {
         f.upsert("a", &json!({"command": "x"}));
         assert_eq!(f.to_text(), "[mcp_servers.a]\ncommand = \"x\"\n");
     }
+
+    #[test]
+    fn toml_dotted_keys_and_inline_server_tables_stay_valid() {
+        // `mcp_servers.mine.command = …` at the top level, and `[mcp_servers]` with an inline
+        // table per server: both are what people write by hand.
+        for text in [
+            "model = \"o3\"\nmcp_servers.mine.command = \"me\"\n",
+            "[mcp_servers]\nmine = { command = \"me\" }\n",
+        ] {
+            let mut f = SettingsFile::parse(McpFormat::CodexToml, Some(text)).unwrap();
+            assert_eq!(f.get("mine").unwrap(), json!({"command": "me"}), "{text}");
+            f.upsert("added", &json!({"command": "a", "env": {"K": "v"}}));
+            let out = f.to_text();
+            let back = SettingsFile::parse(McpFormat::CodexToml, Some(&out))
+                .unwrap_or_else(|e| panic!("{e}\n{out}"));
+            assert_eq!(back.get("mine").unwrap(), json!({"command": "me"}), "{out}");
+            assert_eq!(
+                back.get("added").unwrap(),
+                json!({"command": "a", "env": {"K": "v"}}),
+                "{out}"
+            );
+            let mut back = back;
+            back.remove("added");
+            assert_eq!(back.to_text(), text);
+        }
+    }
 }
