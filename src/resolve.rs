@@ -319,7 +319,7 @@ fn resolve_git_in(
 
 /// Does an error say the cache repository itself is damaged (as opposed to the network or the
 /// remote)? libgit2 reports unreadable objects, packs and refs with these classes.
-fn looks_damaged(e: &anyhow::Error) -> bool {
+pub(crate) fn looks_damaged(e: &anyhow::Error) -> bool {
     use git2::ErrorClass as C;
     e.chain().any(|c| {
         c.downcast_ref::<Corrupt>().is_some()

@@ -876,3 +876,49 @@ fn unreachable_source_keeps_its_servers_and_lock_entry() {
     assert_eq!(read(&env, "kasetto.lock"), lock_before);
     assert_eq!(settings_snapshot(&env), files_before);
 }
+
+#[test]
+fn damaged_cache_repository_is_moved_aside_and_fetched_again() {
+    let env = TestEnv::new();
+    seed(&env);
+    let mut repo = FixtureRepo::init(env.remotes().join("mcp-packs.git"));
+    repo.commit(
+        "main",
+        &[("mcps/github.json", FileSpec::from(github_pack(&["--v1"])))],
+    );
+    config(
+        &env,
+        &format!("  - source: {}\n    mcps: [github]\n", repo.file_url()),
+    );
+    ok(sync(&env, &[]));
+    // Damage every object file of the cache repository.
+    let db = fs::read_dir(env.cache().join("git/db"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    let mut stack = vec![db.join("objects")];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let mut bytes = fs::read(&p).unwrap();
+                for b in bytes.iter_mut().skip(2) {
+                    *b ^= 0x5a;
+                }
+                fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+                fs::write(&p, bytes).unwrap();
+            }
+        }
+    }
+    seed(&env);
+    let r = ok(sync(&env, &[]));
+    assert!(r.stderr.contains("moved to"), "{r:?}");
+    assert_eq!(
+        entry(&env, ".mcp.json", McpFormat::McpServers, "github"),
+        Some(expected_github(McpFormat::McpServers, &["--v1"]))
+    );
+}

@@ -247,6 +247,37 @@ fn git(
 ) -> anyhow::Result<(Requested, Oid, bool, Selected)> {
     let db = cache.database(url.canonical());
     let _held = db.lock()?;
+    // A damaged cache repository is moved aside and fetched once more, as for skills.
+    match git_in(
+        &db, url, reference, sub_dir, selection, locked, update, mode,
+    ) {
+        Err(e) if mode == FetchMode::Online && crate::resolve::looks_damaged(&e) => {
+            let aside = db.move_aside()?;
+            let mut out = git_in(
+                &db, url, reference, sub_dir, selection, locked, update, mode,
+            )?;
+            out.3.warnings.push(format!(
+                "cache repository for {} was unreadable ({e:#}); moved to {} and fetched again",
+                url.canonical(),
+                aside.display()
+            ));
+            Ok(out)
+        }
+        other => other,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn git_in(
+    db: &crate::git::GitDatabase,
+    url: &GitUrl,
+    reference: &Reference,
+    sub_dir: &Option<String>,
+    selection: &PackSelection,
+    locked: Option<&LockedMcpSource>,
+    update: bool,
+    mode: FetchMode,
+) -> anyhow::Result<(Requested, Oid, bool, Selected)> {
     let repo = db.open_or_init()?;
     let want = match locked.and_then(|l| l.commit.as_deref().map(|c| (l, c))) {
         Some((l, c)) if !update => Want::Locked {
