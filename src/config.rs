@@ -361,7 +361,10 @@ pub fn load(path: &Path) -> Result<Config> {
     let (anchor, root_dir) = if is_url(&spelled) {
         (cwd.join("kasetto.yaml"), cwd.clone())
     } else {
-        (path.to_path_buf(), path.parent().map(Path::to_path_buf).unwrap_or_default())
+        (
+            path.to_path_buf(),
+            path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        )
     };
     let mut chain = Vec::new();
     let layer = load_layer(&spelled, &root_dir, &mut chain)?;
@@ -374,7 +377,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     let label = path.display().to_string();
     let layer = parse_layer(&label, Some(base), base, text)?;
     if !layer.extends.is_empty() {
-        return Err(Error::usage(format!("{label}: `extends` needs `config::load`")));
+        return Err(Error::usage(format!(
+            "{label}: `extends` needs `config::load`"
+        )));
     }
     finish(path.to_path_buf(), label, layer)
 }
@@ -396,7 +401,8 @@ struct Layer {
 /// loaded, for cycle detection and for messages that show how a file was reached.
 fn load_layer(spelled: &str, root_dir: &Path, chain: &mut Vec<String>) -> Result<Layer> {
     let (label, base, text) = if is_url(spelled) {
-        let (text, notes) = crate::remote::fetch(spelled).map_err(|e| Error::usage(format!("{}{e:#}", via(chain))))?;
+        let (text, notes) = crate::remote::fetch(spelled)
+            .map_err(|e| Error::usage(format!("{}{e:#}", via(chain))))?;
         for n in notes {
             tracing::warn!("{n}");
         }
@@ -404,14 +410,26 @@ fn load_layer(spelled: &str, root_dir: &Path, chain: &mut Vec<String>) -> Result
     } else {
         let p = PathBuf::from(spelled);
         let p = std::path::absolute(&p).unwrap_or(p);
-        let text = std::fs::read_to_string(&p)
-            .map_err(|e| Error::usage(format!("{}cannot read config {}: {e}", via(chain), p.display())))?;
-        (p.display().to_string(), p.parent().map(Path::to_path_buf), text)
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            Error::usage(format!(
+                "{}cannot read config {}: {e}",
+                via(chain),
+                p.display()
+            ))
+        })?;
+        (
+            p.display().to_string(),
+            p.parent().map(Path::to_path_buf),
+            text,
+        )
     };
     if let Some(i) = chain.iter().position(|c| *c == label) {
         let mut cycle = chain[i..].to_vec();
         cycle.push(label.clone());
-        return Err(Error::usage(format!("`extends` cycle: {}", cycle.join(" → "))));
+        return Err(Error::usage(format!(
+            "`extends` cycle: {}",
+            cycle.join(" → ")
+        )));
     }
     if chain.len() >= MAX_EXTENDS_DEPTH {
         return Err(Error::usage(format!(
@@ -449,7 +467,11 @@ fn load_layer(spelled: &str, root_dir: &Path, chain: &mut Vec<String>) -> Result
 }
 
 fn via(chain: &[String]) -> String {
-    if chain.is_empty() { String::new() } else { format!("{} extends: ", chain.join(" → ")) }
+    if chain.is_empty() {
+        String::new()
+    } else {
+        format!("{} extends: ", chain.join(" → "))
+    }
 }
 
 /// `child` over `parent`: scalars are replaced; list entries merge by identity (same identity
@@ -573,7 +595,14 @@ fn parse_layer(label: &str, base: Option<&Path>, root_dir: &Path, text: &str) ->
     };
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
     let mcps = crate::mcp::config::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
-    Ok(Layer { agents, destination, scope: raw.scope, extends, skills, mcps })
+    Ok(Layer {
+        agents,
+        destination,
+        scope: raw.scope,
+        extends,
+        skills,
+        mcps,
+    })
 }
 
 /// `path` spelled relative to `root` (`../team/skills`), for lock identities.
@@ -662,7 +691,6 @@ fn first_indent(text: &str, line: usize) -> usize {
     let l = text.lines().nth(line - 1).unwrap_or("");
     l.len() - l.trim_start().len()
 }
-
 
 #[cfg(test)]
 mod tests {

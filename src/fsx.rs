@@ -50,7 +50,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> Result<()> 
         f.sync_all()?;
         drop(f);
         if cfg!(debug_assertions) {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             crate::failpoint::hit(&format!("write-before-rename:{name}"));
         }
         fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
@@ -164,9 +167,13 @@ pub fn clean_stale_temps(dir: &Path) {
 /// Remove temp files a crashed [`write_atomic`] of `target` left next to it. Only for files
 /// whose writers are serialised (the lock, under the scope's OS lock).
 pub fn clean_stale_temps_for(target: &Path) {
-    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else { return };
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
     let prefix = format!("{TEMP_PREFIX}tmp-{}-", name.to_string_lossy());
-    let Ok(listing) = fs::read_dir(dir) else { return };
+    let Ok(listing) = fs::read_dir(dir) else {
+        return;
+    };
     for item in listing.flatten() {
         if item.file_name().to_string_lossy().starts_with(&prefix) {
             let _ = fs::remove_file(item.path());

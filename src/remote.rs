@@ -24,7 +24,13 @@ pub fn raw_url(url: &Url) -> (Url, Option<String>) {
     let segs: Vec<&str> = url.path_segments().map(|s| s.collect()).unwrap_or_default();
     let rewritten = if host == "github.com" && segs.len() > 4 && segs[2] == "blob" {
         // github.com/<o>/<r>/blob/<ref>/<path> → raw.githubusercontent.com/<o>/<r>/<ref>/<path>
-        Url::parse(&format!("https://raw.githubusercontent.com/{}/{}/{}", segs[0], segs[1], segs[3..].join("/"))).ok()
+        Url::parse(&format!(
+            "https://raw.githubusercontent.com/{}/{}/{}",
+            segs[0],
+            segs[1],
+            segs[3..].join("/")
+        ))
+        .ok()
     } else if let Some(i) = segs.windows(2).position(|w| w == ["-", "blob"]) {
         // GitLab: <o>/<r>/-/blob/<ref>/<path> → <o>/<r>/-/raw/<ref>/<path>
         let mut u = url.clone();
@@ -32,7 +38,10 @@ pub fn raw_url(url: &Url) -> (Url, Option<String>) {
         s[i + 1] = "raw";
         u.set_path(&s.join("/"));
         Some(u)
-    } else if let Some(i) = segs.windows(2).position(|w| w[0] == "src" && matches!(w[1], "branch" | "tag" | "commit")) {
+    } else if let Some(i) = segs
+        .windows(2)
+        .position(|w| w[0] == "src" && matches!(w[1], "branch" | "tag" | "commit"))
+    {
         // Gitea / Forgejo / Codeberg: <o>/<r>/src/branch/<ref>/<path> → <o>/<r>/raw/branch/<ref>/<path>
         let mut u = url.clone();
         let mut s = segs.clone();
@@ -44,7 +53,11 @@ pub fn raw_url(url: &Url) -> (Url, Option<String>) {
     };
     match rewritten {
         Some(r) => {
-            let note = format!("{} is a web page; fetching its raw content from {}", display(url), display(&r));
+            let note = format!(
+                "{} is a web page; fetching its raw content from {}",
+                display(url),
+                display(&r)
+            );
             (r, Some(note))
         }
         None => (url.clone(), None),
@@ -52,7 +65,12 @@ pub fn raw_url(url: &Url) -> (Url, Option<String>) {
 }
 
 fn display(u: &Url) -> String {
-    format!("{}://{}{}", u.scheme(), u.host_str().unwrap_or(""), u.path())
+    format!(
+        "{}://{}{}",
+        u.scheme(),
+        u.host_str().unwrap_or(""),
+        u.path()
+    )
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -62,7 +80,11 @@ fn is_loopback(host: &str) -> bool {
 /// The token for a request: GitHub's raw-content host belongs to github.com.
 fn token_for(url: &Url) -> Option<credentials::HostToken> {
     let host = url.host_str()?.to_ascii_lowercase();
-    let host = if host == "raw.githubusercontent.com" { "github.com".to_string() } else { host };
+    let host = if host == "raw.githubusercontent.com" {
+        "github.com".to_string()
+    } else {
+        host
+    };
     credentials::token_for_host(&host)
 }
 
@@ -70,7 +92,10 @@ fn token_for(url: &Url) -> Option<credentials::HostToken> {
 pub fn fetch(raw: &str) -> Result<(String, Vec<String>)> {
     let original = Url::parse(raw).with_context(|| format!("{raw:?} is not a valid URL"))?;
     if original.password().is_some() || !original.username().is_empty() {
-        bail!("{}: remove the user name or password from the URL; set a token variable instead (see docs/credentials.md)", display(&original));
+        bail!(
+            "{}: remove the user name or password from the URL; set a token variable instead (see docs/credentials.md)",
+            display(&original)
+        );
     }
     let (mut url, note) = raw_url(&original);
     let mut notes: Vec<String> = note.into_iter().collect();
@@ -78,7 +103,11 @@ pub fn fetch(raw: &str) -> Result<(String, Vec<String>)> {
         .timeout_global(Some(TIMEOUT))
         .max_redirects(0)
         .http_status_as_error(false)
-        .tls_config(ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build())
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+        )
         .build()
         .into();
     for _ in 0..=MAX_REDIRECTS {
@@ -86,15 +115,29 @@ pub fn fetch(raw: &str) -> Result<(String, Vec<String>)> {
         match url.scheme() {
             "https" => {}
             "http" if is_loopback(&host) => {}
-            "http" => bail!("{}: plain http is only allowed for loopback hosts; use https", display(&url)),
-            other => bail!("{}: unsupported scheme {other:?} for a remote config", display(&url)),
+            "http" => bail!(
+                "{}: plain http is only allowed for loopback hosts; use https",
+                display(&url)
+            ),
+            other => bail!(
+                "{}: unsupported scheme {other:?} for a remote config",
+                display(&url)
+            ),
         }
-        let mut req = agent.get(url.as_str()).header("Accept", "application/yaml, text/yaml, text/plain, */*");
+        let mut req = agent
+            .get(url.as_str())
+            .header("Accept", "application/yaml, text/yaml, text/plain, */*");
         if let Some(t) = token_for(&url) {
             let basic = base64_basic(&t.username, t.token.expose());
             req = req.header("Authorization", format!("Basic {basic}"));
         }
-        let resp = req.call().map_err(|e| anyhow::anyhow!("cannot fetch {}: {}", display(&url), credentials::scrub(&e.to_string())))?;
+        let resp = req.call().map_err(|e| {
+            anyhow::anyhow!(
+                "cannot fetch {}: {}",
+                display(&url),
+                credentials::scrub(&e.to_string())
+            )
+        })?;
         let status = resp.status().as_u16();
         if (300..400).contains(&status) {
             let loc = resp
@@ -102,19 +145,33 @@ pub fn fetch(raw: &str) -> Result<(String, Vec<String>)> {
                 .get("location")
                 .and_then(|v| v.to_str().ok())
                 .with_context(|| format!("{} redirected without a Location", display(&url)))?;
-            url = url.join(loc).with_context(|| format!("{} redirected to an invalid URL", display(&url)))?;
+            url = url
+                .join(loc)
+                .with_context(|| format!("{} redirected to an invalid URL", display(&url)))?;
             notes.push(format!("redirected to {}", display(&url)));
             continue;
         }
         if status == 401 || status == 403 || status == 404 && token_for(&url).is_none() {
             let vars = credentials::candidate_vars(&host).join(" or ");
-            let hint = if token_for(&url).is_some() { "the token was rejected" } else { "no token is set for this host" };
-            bail!("{} answered {status} ({hint}); if the config is private, set {vars}", display(&url));
+            let hint = if token_for(&url).is_some() {
+                "the token was rejected"
+            } else {
+                "no token is set for this host"
+            };
+            bail!(
+                "{} answered {status} ({hint}); if the config is private, set {vars}",
+                display(&url)
+            );
         }
         if !(200..300).contains(&status) {
             bail!("{} answered HTTP {status}", display(&url));
         }
-        let ctype = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
         let mut body = Vec::new();
         resp.into_body()
             .into_reader()
@@ -122,16 +179,33 @@ pub fn fetch(raw: &str) -> Result<(String, Vec<String>)> {
             .read_to_end(&mut body)
             .with_context(|| format!("cannot read the answer of {}", display(&url)))?;
         if body.len() as u64 > MAX_BYTES {
-            bail!("{} is larger than {MAX_BYTES} bytes; a config that big is not a config", display(&url));
+            bail!(
+                "{} is larger than {MAX_BYTES} bytes; a config that big is not a config",
+                display(&url)
+            );
         }
-        let text = String::from_utf8(body).with_context(|| format!("{} is not UTF-8 text", display(&url)))?;
-        let head = text.trim_start().get(..15).unwrap_or("").to_ascii_lowercase();
-        if ctype.starts_with("text/html") || head.starts_with("<!doctype") || head.starts_with("<html") {
-            bail!("{} answered with an HTML page, not YAML; use the URL of the raw file", display(&url));
+        let text = String::from_utf8(body)
+            .with_context(|| format!("{} is not UTF-8 text", display(&url)))?;
+        let head = text
+            .trim_start()
+            .get(..15)
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if ctype.starts_with("text/html")
+            || head.starts_with("<!doctype")
+            || head.starts_with("<html")
+        {
+            bail!(
+                "{} answered with an HTML page, not YAML; use the URL of the raw file",
+                display(&url)
+            );
         }
         return Ok((text, notes));
     }
-    bail!("{}: more than {MAX_REDIRECTS} redirects", display(&original))
+    bail!(
+        "{}: more than {MAX_REDIRECTS} redirects",
+        display(&original)
+    )
 }
 
 fn base64_basic(user: &str, pass: &str) -> String {
@@ -140,7 +214,9 @@ fn base64_basic(user: &str, pass: &str) -> String {
     let b = input.as_bytes();
     let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
     for chunk in b.chunks(3) {
-        let n = (chunk[0] as u32) << 16 | (*chunk.get(1).unwrap_or(&0) as u32) << 8 | *chunk.get(2).unwrap_or(&0) as u32;
+        let n = (chunk[0] as u32) << 16
+            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+            | *chunk.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -159,15 +235,30 @@ mod tests {
     #[test]
     fn browser_urls_become_raw() {
         let r = |s: &str| raw_url(&Url::parse(s).unwrap()).0.to_string();
-        assert_eq!(r("https://github.com/o/r/blob/main/team/kasetto.yaml"), "https://raw.githubusercontent.com/o/r/main/team/kasetto.yaml");
-        assert_eq!(r("https://gitlab.example.com/g/r/-/blob/v1/k.yaml"), "https://gitlab.example.com/g/r/-/raw/v1/k.yaml");
-        assert_eq!(r("https://codeberg.org/o/r/src/branch/main/k.yaml"), "https://codeberg.org/o/r/raw/branch/main/k.yaml");
-        assert_eq!(r("https://example.com/k.yaml"), "https://example.com/k.yaml");
+        assert_eq!(
+            r("https://github.com/o/r/blob/main/team/kasetto.yaml"),
+            "https://raw.githubusercontent.com/o/r/main/team/kasetto.yaml"
+        );
+        assert_eq!(
+            r("https://gitlab.example.com/g/r/-/blob/v1/k.yaml"),
+            "https://gitlab.example.com/g/r/-/raw/v1/k.yaml"
+        );
+        assert_eq!(
+            r("https://codeberg.org/o/r/src/branch/main/k.yaml"),
+            "https://codeberg.org/o/r/raw/branch/main/k.yaml"
+        );
+        assert_eq!(
+            r("https://example.com/k.yaml"),
+            "https://example.com/k.yaml"
+        );
     }
 
     #[test]
     fn basic_auth_encoding() {
-        assert_eq!(base64_basic("Aladdin", "open sesame"), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(
+            base64_basic("Aladdin", "open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
         assert_eq!(base64_basic("a", "b"), "YTpi");
     }
 }

@@ -129,7 +129,8 @@ pub fn parse(raw: &str, base: &Path) -> Result<Source, String> {
 }
 
 fn parse_url(raw: &str) -> Result<GitUrl, String> {
-    let url = Url::parse(raw).map_err(|e| format!("{:?} is not a valid URL: {e}", for_display(raw)))?;
+    let url =
+        Url::parse(raw).map_err(|e| format!("{:?} is not a valid URL: {e}", for_display(raw)))?;
     if url.password().is_some() {
         return Err(
             "the URL contains a password; remove it and set a token variable instead \
@@ -201,7 +202,9 @@ fn parse_scp(raw: &str) -> Option<Result<GitUrl, String>> {
             "{raw:?} is not a valid scp-like address (user@host:path)"
         )));
     }
-    let host_ok = host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    let host_ok = host
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
     if !host_ok || trim_repo_path(path.trim_start_matches('/')).is_empty() {
         return Some(Err(format!(
             "{raw:?} is not a valid scp-like address (user@host:path)"

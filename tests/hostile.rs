@@ -194,7 +194,11 @@ fn nfc_nfd_pair_aborts_the_skill() {
         let a = repo.write_blob(b"composed");
         let b = repo.write_blob(b"decomposed");
         // "é" precomposed (NFC) and "e" + combining acute (NFD): one name on macOS.
-        repo.write_raw_tree(&[("SKILL.md", MODE_BLOB, md), ("caf\u{e9}.md", MODE_BLOB, a), ("cafe\u{301}.md", MODE_BLOB, b)])
+        repo.write_raw_tree(&[
+            ("SKILL.md", MODE_BLOB, md),
+            ("caf\u{e9}.md", MODE_BLOB, a),
+            ("cafe\u{301}.md", MODE_BLOB, b),
+        ])
     });
     let err = run(&env, &repo);
     assert!(err.contains("normalisation"), "{err}");
@@ -209,7 +213,11 @@ fn symlink_and_folder_of_the_same_name_abort_the_skill() {
         let link = repo.write_blob(b"../../..");
         let x = repo.write_blob(b"pwned");
         let sub = repo.write_raw_tree(&[("x", MODE_BLOB, x)]);
-        repo.write_raw_tree(&[("SKILL.md", MODE_BLOB, md), ("sub", MODE_LINK, link), ("sub", MODE_TREE, sub)])
+        repo.write_raw_tree(&[
+            ("SKILL.md", MODE_BLOB, md),
+            ("sub", MODE_LINK, link),
+            ("sub", MODE_TREE, sub),
+        ])
     });
     run(&env, &repo);
     assert!(!env.root().join("x").exists() && !env.path("project/x").exists());
@@ -225,7 +233,11 @@ fn link_to_dot_git_plus_case_variant_folder_aborts_the_skill() {
         let x = repo.write_blob(b"#!/bin/sh\necho pwned\n");
         let hooks = repo.write_raw_tree(&[("x", MODE_EXEC, x)]);
         let a = repo.write_raw_tree(&[("hooks", MODE_TREE, hooks)]);
-        repo.write_raw_tree(&[("A", MODE_TREE, a), ("SKILL.md", MODE_BLOB, md), ("a", MODE_LINK, link)])
+        repo.write_raw_tree(&[
+            ("A", MODE_TREE, a),
+            ("SKILL.md", MODE_BLOB, md),
+            ("a", MODE_LINK, link),
+        ])
     });
     let err = run(&env, &repo);
     assert!(err.contains("differ only in case"), "{err}");
@@ -238,7 +250,10 @@ fn too_many_files_is_refused_before_anything_is_written() {
         let md = repo.write_blob(skill_md("bad", "hostile").as_bytes());
         let blob = repo.write_blob(b"x");
         let names: Vec<String> = (0..100_000).map(|i| format!("f{i:06}")).collect();
-        let mut entries: Vec<(&str, u32, git2::Oid)> = names.iter().map(|n| (n.as_str(), MODE_BLOB, blob)).collect();
+        let mut entries: Vec<(&str, u32, git2::Oid)> = names
+            .iter()
+            .map(|n| (n.as_str(), MODE_BLOB, blob))
+            .collect();
         entries.push(("SKILL.md", MODE_BLOB, md));
         entries.sort_by(|a, b| a.0.cmp(b.0));
         repo.write_raw_tree(&entries)
@@ -252,15 +267,24 @@ fn hostile_gitmodules_is_just_a_file() {
     let env = TestEnv::new();
     let mut repo = FixtureRepo::init(env.remotes().join("pack.git"));
     let md = repo.write_blob(skill_md("sub", "submodule").as_bytes());
-    let gm = repo.write_blob(b"[submodule \"x\"]\n\tpath = vendor\n\turl = ext::sh -c touch% /tmp/kst-pwned\n");
+    let gm = repo.write_blob(
+        b"[submodule \"x\"]\n\tpath = vendor\n\turl = ext::sh -c touch% /tmp/kst-pwned\n",
+    );
     let commit = git2::Oid::from_str("0123456789abcdef0123456789abcdef01234567").unwrap();
-    let skill = repo.write_raw_tree(&[(".gitmodules", MODE_BLOB, gm), ("SKILL.md", MODE_BLOB, md), ("vendor", MODE_GITLINK, commit)]);
+    let skill = repo.write_raw_tree(&[
+        (".gitmodules", MODE_BLOB, gm),
+        ("SKILL.md", MODE_BLOB, md),
+        ("vendor", MODE_GITLINK, commit),
+    ]);
     let skills = repo.write_raw_tree(&[("sub", MODE_TREE, skill)]);
     let root = repo.write_raw_tree(&[("skills", MODE_TREE, skills)]);
     repo.commit_tree("main", root);
     write_file(
         env.project_path("kasetto.yaml"),
-        format!("agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n", serve(&env, &repo)),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
+            serve(&env, &repo)
+        ),
     );
     env.kst().arg("sync").assert().success();
     assert!(env.project_path(".claude/skills/sub/.gitmodules").is_file());
@@ -285,15 +309,25 @@ fn entries_named_like_our_own_files_are_ordinary_files() {
     repo.commit_tree("main", root);
     write_file(
         env.project_path("kasetto.yaml"),
-        format!("agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n", serve(&env, &repo)),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
+            serve(&env, &repo)
+        ),
     );
     env.kst().arg("sync").assert().success();
     env.kst().arg("sync").assert().success();
     for f in [".kst-stage-odd-1-0", "kasetto.lock", "kasetto.yaml"] {
-        assert_eq!(std::fs::read(env.project_path(format!(".claude/skills/odd/{f}"))).unwrap(), b"not ours");
+        assert_eq!(
+            std::fs::read(env.project_path(format!(".claude/skills/odd/{f}"))).unwrap(),
+            b"not ours"
+        );
     }
     // Our own lock is untouched by the skill's file of the same name.
-    assert!(std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap().starts_with("# Generated by kst"));
+    assert!(
+        std::fs::read_to_string(env.project_path("kasetto.lock"))
+            .unwrap()
+            .starts_with("# Generated by kst")
+    );
     env.kst().arg("verify").assert().success();
 }
 
@@ -304,7 +338,10 @@ fn symlinked_skills_folder_in_a_project_is_never_written_through() {
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::create_dir_all(env.project_path(".claude")).unwrap();
     symlink(&outside, env.project_path(".claude/skills"));
-    write_file(env.project_path("pack/skills/pdf/SKILL.md"), skill_md("pdf", "PDF"));
+    write_file(
+        env.project_path("pack/skills/pdf/SKILL.md"),
+        skill_md("pdf", "PDF"),
+    );
     write_file(
         env.project_path("kasetto.yaml"),
         "agent: claude-code\nscope: project\nskills:\n  - source: ./pack\n    skills: \"*\"\n",
@@ -312,5 +349,9 @@ fn symlinked_skills_folder_in_a_project_is_never_written_through() {
     let a = env.kst().arg("sync").assert().code(1);
     let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
     assert!(err.contains("is a symlink"), "{err}");
-    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "wrote through the symlink");
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "wrote through the symlink"
+    );
 }

@@ -10,7 +10,10 @@ const TOKEN: &str = "cfg-token-44b1e9a0";
 
 fn local_pack(dir: &Path, names: &[&str]) {
     for n in names {
-        write_file(dir.join(format!("skills/{n}/SKILL.md")), skill_md(n, "a skill"));
+        write_file(
+            dir.join(format!("skills/{n}/SKILL.md")),
+            skill_md(n, "a skill"),
+        );
     }
 }
 
@@ -35,7 +38,11 @@ fn extends_merges_parents_then_child() {
     env.kst().arg("sync").assert().success();
     // The child's scope and agent won; its entry with the parent's identity replaced it.
     for s in ["pdf", "docx", "notes"] {
-        assert!(env.project_path(format!(".claude/skills/{s}/SKILL.md")).is_file(), "{s} missing");
+        assert!(
+            env.project_path(format!(".claude/skills/{s}/SKILL.md"))
+                .is_file(),
+            "{s} missing"
+        );
     }
     assert!(!env.project_path(".cursor").exists());
     let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
@@ -47,8 +54,14 @@ fn extends_merges_parents_then_child() {
 fn extends_parent_entries_are_inherited() {
     let env = TestEnv::new();
     local_pack(&env.path("team/pack"), &["pdf"]);
-    write_file(env.path("team/base.yaml"), "agent: claude-code\nskills:\n  - source: ./pack\n    skills: \"*\"\n");
-    write_file(env.project_path("kasetto.yaml"), "extends: [../team/base.yaml]\nscope: project\n");
+    write_file(
+        env.path("team/base.yaml"),
+        "agent: claude-code\nskills:\n  - source: ./pack\n    skills: \"*\"\n",
+    );
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "extends: [../team/base.yaml]\nscope: project\n",
+    );
     env.kst().arg("sync").assert().success();
     assert!(env.project_path(".claude/skills/pdf/SKILL.md").is_file());
 }
@@ -56,20 +69,32 @@ fn extends_parent_entries_are_inherited() {
 #[test]
 fn extends_cycle_is_rejected_with_the_chain() {
     let env = TestEnv::new();
-    write_file(env.project_path("kasetto.yaml"), "extends: a.yaml\nagent: claude-code\n");
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "extends: a.yaml\nagent: claude-code\n",
+    );
     write_file(env.project_path("a.yaml"), "extends: b.yaml\n");
     write_file(env.project_path("b.yaml"), "extends: a.yaml\n");
     let a = env.kst().arg("sync").assert().code(2);
     let err = stderr(&a);
-    assert!(err.contains("cycle") && err.contains("a.yaml → ") && err.contains("b.yaml"), "{err}");
+    assert!(
+        err.contains("cycle") && err.contains("a.yaml → ") && err.contains("b.yaml"),
+        "{err}"
+    );
 }
 
 #[test]
 fn extends_deeper_than_eight_is_rejected() {
     let env = TestEnv::new();
-    write_file(env.project_path("kasetto.yaml"), "extends: l1.yaml\nagent: claude-code\n");
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "extends: l1.yaml\nagent: claude-code\n",
+    );
     for i in 1..=9 {
-        write_file(env.project_path(format!("l{i}.yaml")), format!("extends: l{}.yaml\n", i + 1));
+        write_file(
+            env.project_path(format!("l{i}.yaml")),
+            format!("extends: l{}.yaml\n", i + 1),
+        );
     }
     write_file(env.project_path("l10.yaml"), "scope: project\n");
     let a = env.kst().arg("sync").assert().code(2);
@@ -79,8 +104,14 @@ fn extends_deeper_than_eight_is_rejected() {
 #[test]
 fn parent_config_errors_name_the_parent_file_and_line() {
     let env = TestEnv::new();
-    write_file(env.project_path("kasetto.yaml"), "extends: base.yaml\nagent: claude-code\n");
-    write_file(env.project_path("base.yaml"), "agent: claude-code\nskils: []\n");
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "extends: base.yaml\nagent: claude-code\n",
+    );
+    write_file(
+        env.project_path("base.yaml"),
+        "agent: claude-code\nskils: []\n",
+    );
     let a = env.kst().arg("sync").assert().code(2);
     assert!(stderr(&a).contains("base.yaml:2:"), "{}", stderr(&a));
 }
@@ -89,7 +120,10 @@ fn remote_cfg(pack_dir: &Path) -> String {
     // Remote configs cannot name local folders; a file:// git URL is fine.
     let mut repo = FixtureRepo::init(pack_dir);
     repo.commit("main", &skill_pack("skills", &[("pdf", "PDF tools")]));
-    format!("agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n", repo.file_url())
+    format!(
+        "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
+        repo.file_url()
+    )
 }
 
 #[test]
@@ -98,15 +132,27 @@ fn remote_config_with_a_token() {
     let cfg = remote_cfg(&env.remotes().join("pack.git"));
     let h = HttpGitServer::start(
         env.remotes(),
-        HttpOptions::basic_auth("x-access-token", TOKEN).with_file("/team/kasetto.yaml", "text/yaml", cfg.as_bytes()),
+        HttpOptions::basic_auth("x-access-token", TOKEN).with_file(
+            "/team/kasetto.yaml",
+            "text/yaml",
+            cfg.as_bytes(),
+        ),
     );
     let url = format!("{}/team/kasetto.yaml", h.base_url());
     // Without the token: a clear error naming the variable.
     let a = env.kst().args(["sync", "--config", &url]).assert().code(2);
-    assert!(stderr(&a).contains("KASETTO_TOKEN_127_0_0_1"), "{}", stderr(&a));
+    assert!(
+        stderr(&a).contains("KASETTO_TOKEN_127_0_0_1"),
+        "{}",
+        stderr(&a)
+    );
     assert!(!env.project_path(".claude").exists());
     // With it: installs, the lock is next to the current folder.
-    env.kst().args(["sync", "--config", &url]).env("KASETTO_TOKEN_127_0_0_1", TOKEN).assert().success();
+    env.kst()
+        .args(["sync", "--config", &url])
+        .env("KASETTO_TOKEN_127_0_0_1", TOKEN)
+        .assert()
+        .success();
     assert!(env.project_path(".claude/skills/pdf/SKILL.md").is_file());
     assert!(env.project_path("kasetto.lock").is_file());
 }
@@ -115,8 +161,17 @@ fn remote_config_with_a_token() {
 fn local_config_extends_a_remote_one() {
     let env = TestEnv::new();
     let cfg = remote_cfg(&env.remotes().join("pack.git"));
-    let h = HttpGitServer::start(env.remotes(), HttpOptions::default().with_file("/base.yaml", "text/plain", cfg.as_bytes()));
-    write_file(env.project_path("kasetto.yaml"), format!("extends: {}/base.yaml\nagent: [claude-code, codex]\n", h.base_url()));
+    let h = HttpGitServer::start(
+        env.remotes(),
+        HttpOptions::default().with_file("/base.yaml", "text/plain", cfg.as_bytes()),
+    );
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "extends: {}/base.yaml\nagent: [claude-code, codex]\n",
+            h.base_url()
+        ),
+    );
     env.kst().arg("sync").assert().success();
     assert!(env.project_path(".agents/skills/pdf/SKILL.md").is_file());
 }
@@ -126,16 +181,27 @@ fn html_answer_is_a_clear_error() {
     let env = TestEnv::new();
     let h = HttpGitServer::start(
         env.remotes(),
-        HttpOptions::default().with_file("/k.yaml", "text/html", "<!DOCTYPE html><html><body>Sign in</body></html>"),
+        HttpOptions::default().with_file(
+            "/k.yaml",
+            "text/html",
+            "<!DOCTYPE html><html><body>Sign in</body></html>",
+        ),
     );
-    let a = env.kst().args(["sync", "--config", &format!("{}/k.yaml", h.base_url())]).assert().code(2);
+    let a = env
+        .kst()
+        .args(["sync", "--config", &format!("{}/k.yaml", h.base_url())])
+        .assert()
+        .code(2);
     assert!(stderr(&a).contains("HTML page, not YAML"), "{}", stderr(&a));
 }
 
 #[test]
 fn remote_config_that_is_not_yaml_is_a_clear_error() {
     let env = TestEnv::new();
-    let h = HttpGitServer::start(env.remotes(), HttpOptions::default().with_file("/k.yaml", "text/plain", "{{{ not: yaml"));
+    let h = HttpGitServer::start(
+        env.remotes(),
+        HttpOptions::default().with_file("/k.yaml", "text/plain", "{{{ not: yaml"),
+    );
     let url = format!("{}/k.yaml", h.base_url());
     let a = env.kst().args(["sync", "--config", &url]).assert().code(2);
     assert!(stderr(&a).contains("/k.yaml"), "{}", stderr(&a));
@@ -144,7 +210,11 @@ fn remote_config_that_is_not_yaml_is_a_clear_error() {
 #[test]
 fn plain_http_to_a_non_loopback_host_is_refused() {
     let env = TestEnv::new();
-    let a = env.kst().args(["sync", "--config", "http://example.invalid/k.yaml"]).assert().code(2);
+    let a = env
+        .kst()
+        .args(["sync", "--config", "http://example.invalid/k.yaml"])
+        .assert()
+        .code(2);
     assert!(stderr(&a).contains("loopback"), "{}", stderr(&a));
 }
 
@@ -163,29 +233,110 @@ impl Drop for TlsServer {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn tls_server(dir: &Path) -> TlsServer {
     std::fs::create_dir_all(dir).unwrap();
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-        "-subj", "/CN=kst test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-    openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=localhost"]);
-    write_file(dir.join("ext.cnf"), "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n");
-    openssl(dir, &["x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.pem",
-        "-days", "2", "-extfile", "ext.cnf"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=kst test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    write_file(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
     for _ in 0..10 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("openssl")
-            .args(["s_server", "-accept", &format!("127.0.0.1:{port}"), "-cert", "srv.pem", "-key", "srv.key", "-WWW", "-quiet"])
+            .args([
+                "s_server",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-cert",
+                "srv.pem",
+                "-key",
+                "srv.key",
+                "-WWW",
+                "-quiet",
+            ])
             .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("openssl s_server starts");
-        let mut server = TlsServer { child, port, ca: dir.join("ca.pem") };
+        let mut server = TlsServer {
+            child,
+            port,
+            ca: dir.join("ca.pem"),
+        };
         for _ in 0..50 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return server;
@@ -210,8 +361,16 @@ fn https_remote_config_is_verified_against_the_trusted_ca() {
     let url = format!("https://localhost:{}/kasetto.yaml", server.port);
     // Untrusted CA: refused.
     let a = env.kst().args(["sync", "--config", &url]).assert().code(2);
-    assert!(!env.project_path(".claude").exists(), "installed from an untrusted server: {}", stderr(&a));
+    assert!(
+        !env.project_path(".claude").exists(),
+        "installed from an untrusted server: {}",
+        stderr(&a)
+    );
     // Trusted through SSL_CERT_FILE: works.
-    env.kst().args(["sync", "--config", &url]).env("SSL_CERT_FILE", &server.ca).assert().success();
+    env.kst()
+        .args(["sync", "--config", &url])
+        .env("SSL_CERT_FILE", &server.ca)
+        .assert()
+        .success();
     assert!(env.project_path(".claude/skills/pdf/SKILL.md").is_file());
 }

@@ -451,7 +451,10 @@ fn update_with_names_moves_only_the_sources_that_provide_them() {
     let b2 = b.commit("main", &skill_pack("skills", &[("docx", "b2")]));
     sync(&env, &["--update", "pdf"]).success();
     let l = lock(&env);
-    assert!(l.contains(&a2.to_string()), "pdf's source did not move:\n{l}");
+    assert!(
+        l.contains(&a2.to_string()),
+        "pdf's source did not move:\n{l}"
+    );
     assert!(!l.contains(&b2.to_string()), "docx's source moved:\n{l}");
 }
 
@@ -459,7 +462,11 @@ fn update_with_names_moves_only_the_sources_that_provide_them() {
 fn update_with_locked_is_a_usage_error() {
     let env = TestEnv::new();
     let _p = pack(&env);
-    config(&env, &format!("file://{}", env.remotes().join("pack.git").display()), "");
+    config(
+        &env,
+        &format!("file://{}", env.remotes().join("pack.git").display()),
+        "",
+    );
     sync(&env, &["--update", "--locked"]).code(2);
 }
 
@@ -480,7 +487,11 @@ fn json_says_whether_a_source_was_fetched_or_cached() {
 #[test]
 fn progress_is_drawn_only_on_a_terminal() {
     // `script` gives kst a pseudo-terminal; without it stderr is a pipe and nothing is drawn.
-    if std::process::Command::new("script").arg("--version").output().is_err() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("note: `script` (util-linux) not found; skipping the TTY half of this test");
         return;
     }
@@ -489,7 +500,11 @@ fn progress_is_drawn_only_on_a_terminal() {
     let d = GitDaemon::start(env.remotes());
     config(&env, &d.url("pack.git"), "");
     let piped = sync(&env, &[]).success();
-    assert!(!stderr(&piped).contains("objects"), "progress drawn on a pipe: {}", stderr(&piped));
+    assert!(
+        !stderr(&piped).contains("objects"),
+        "progress drawn on a pipe: {}",
+        stderr(&piped)
+    );
     std::fs::remove_dir_all(env.cache()).unwrap();
     std::fs::remove_dir_all(env.project_path(".claude")).unwrap();
     let kst = env!("CARGO_BIN_EXE_kst");
@@ -502,6 +517,9 @@ fn progress_is_drawn_only_on_a_terminal() {
         .unwrap();
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{screen}");
-    assert!(screen.contains("objects"), "no progress on a terminal: {screen}");
+    assert!(
+        screen.contains("objects"),
+        "no progress on a terminal: {screen}"
+    );
     assert!(installed(&env, "pdf").join("SKILL.md").is_file());
 }

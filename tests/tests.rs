@@ -4,12 +4,12 @@
 
 mod support;
 
-mod credentials;
 mod crash;
-mod remote_config;
+mod credentials;
 mod hostile;
 mod mcp_sync;
 mod parsers;
+mod remote_config;
 mod selftest;
 mod ssh;
 mod sync_git;
