@@ -66,16 +66,21 @@ pub enum Reference {
     Ref(String),
 }
 
+/// Which items of a source to take — skills under `skills:`, MCP packs under `mcps:`: `"*"`,
+/// or a list of names and `{name, path}` maps. Names are checked like skill names (they become
+/// folder names or file names).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     All,
-    Named(Vec<SkillPick>),
+    Named(Vec<Pick>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SkillPick {
+pub struct Pick {
     pub name: String,
-    /// `{name, path}`: the skill is at `<path>/<name>` under the discovery root.
+    /// `{name, path}`: a skill at `<path>/<name>`, a pack at `<path>/<name>.json` (or `path`
+    /// itself when it ends in `.json`), under the
+    /// discovery root.
     pub path: Option<String>,
 }
 
@@ -200,14 +205,14 @@ impl<'de> Deserialize<'de> for Selection {
         impl<'de> Visitor<'de> for V {
             type Value = Selection;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"*\" or a list of skill names")
+                f.write_str("\"*\" or a list of names")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Selection, E> {
                 if v == "*" {
                     Ok(Selection::All)
                 } else {
                     Err(E::custom(format!(
-                        "skills must be \"*\" or a list of names, not {v:?} (write [{v}] for one skill)"
+                        "must be \"*\" or a list of names, not {v:?} (write [{v}] for one)"
                     )))
                 }
             }
@@ -215,13 +220,10 @@ impl<'de> Deserialize<'de> for Selection {
                 self,
                 mut seq: A,
             ) -> std::result::Result<Selection, A::Error> {
-                let mut out: Vec<SkillPick> = Vec::new();
-                while let Some(p) = seq.next_element::<SkillPick>()? {
+                let mut out: Vec<Pick> = Vec::new();
+                while let Some(p) = seq.next_element::<Pick>()? {
                     if out.iter().any(|o| o.name == p.name) {
-                        return Err(de::Error::custom(format!(
-                            "skill {:?} is listed twice",
-                            p.name
-                        )));
+                        return Err(de::Error::custom(format!("{:?} is listed twice", p.name)));
                     }
                     out.push(p);
                 }
@@ -232,17 +234,17 @@ impl<'de> Deserialize<'de> for Selection {
     }
 }
 
-impl<'de> Deserialize<'de> for SkillPick {
+impl<'de> Deserialize<'de> for Pick {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = SkillPick;
+            type Value = Pick;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a skill name or {name, path}")
+                f.write_str("a name or {name, path}")
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<SkillPick, E> {
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Pick, E> {
                 pathsafe::check_skill_name(v).map_err(E::custom)?;
-                Ok(SkillPick {
+                Ok(Pick {
                     name: v.to_string(),
                     path: None,
                 })
@@ -250,7 +252,7 @@ impl<'de> Deserialize<'de> for SkillPick {
             fn visit_map<A: MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> std::result::Result<SkillPick, A::Error> {
+            ) -> std::result::Result<Pick, A::Error> {
                 let (mut name, mut path) = (None, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
@@ -264,7 +266,7 @@ impl<'de> Deserialize<'de> for SkillPick {
                     }
                 }
                 let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
-                Ok(SkillPick {
+                Ok(Pick {
                     name,
                     path: path.filter(|p| !p.is_empty()),
                 })
@@ -736,7 +738,7 @@ skills:
         assert_eq!(c.skills[2].at, "/p/kasetto.yaml:12");
         assert_eq!(
             c.skills[2].selection,
-            Selection::Named(vec![SkillPick {
+            Selection::Named(vec![Pick {
                 name: "reviewer".into(),
                 path: Some("nested/dir".into())
             }])

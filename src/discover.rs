@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::{Selection, SkillPick};
+use crate::config::{Pick, Selection};
 use crate::pathsafe;
 use crate::tree::{self, Budget, Tree};
 
@@ -143,7 +143,7 @@ pub fn pick(
     match selection {
         Selection::All => out.found = all,
         Selection::Named(picks) => {
-            for SkillPick { name, path } in picks {
+            for Pick { name, path } in picks {
                 let hit = match path {
                     Some(p) => {
                         let dir = join(&join(root, p), name);
@@ -261,11 +261,11 @@ mod tests {
             "",
             "pack",
             &Selection::Named(vec![
-                SkillPick {
+                Pick {
                     name: "b".into(),
                     path: None,
                 },
-                SkillPick {
+                Pick {
                     name: "zzz".into(),
                     path: None,
                 },

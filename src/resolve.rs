@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use git2::Oid;
 
-use crate::config::{Selection, SkillPick, SkillSource};
+use crate::config::{Pick, Selection, SkillSource};
 use crate::discover::{self, DiskPack, PackView};
 use crate::git::{Cache, Corrupt, FetchMode, GitPack, Progress, Want};
 use crate::lock::{LockedSource, Requested};
@@ -129,7 +129,7 @@ pub fn frozen_selection(
         (Selection::All, Some(l)) if !update && !local => Selection::Named(
             l.skills
                 .iter()
-                .map(|s| SkillPick {
+                .map(|s| Pick {
                     name: s.name.clone(),
                     path: None,
                 })

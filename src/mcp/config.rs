@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::config::{NonEmpty, Reference, RelPath};
@@ -39,19 +39,10 @@ pub enum McpSourceKind {
     },
 }
 
-/// Which pack files of a source: every discovered one, or named ones.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PackSelection {
-    All,
-    Named(Vec<PackPick>),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PackPick {
-    pub name: String,
-    /// `{name, path}`: `<path>/<name>.json`, or `path` itself when it ends in `.json`.
-    pub path: Option<String>,
-}
+/// The `mcps:` selection of a pack source: the same shape as a skills selection.
+pub type PackSelection = crate::config::Selection;
+/// One named pack: `name` or `{name, path}`.
+pub type PackPick = crate::config::Pick;
 
 impl PackPick {
     /// The pack file this pick names, relative to the discovery root.
@@ -178,86 +169,6 @@ impl<'de> Deserialize<'de> for InlineServers {
             }
         }
         d.deserialize_map(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for PackSelection {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = PackSelection;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"*\" or a list of pack names")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<PackSelection, E> {
-                if v == "*" {
-                    Ok(PackSelection::All)
-                } else {
-                    Err(E::custom(format!(
-                        "mcps must be \"*\" or a list of pack names, not {v:?} (write [{v}] for one pack)"
-                    )))
-                }
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<PackSelection, A::Error> {
-                let mut out: Vec<PackPick> = Vec::new();
-                while let Some(p) = seq.next_element::<PackPick>()? {
-                    if out.iter().any(|o| o.name == p.name) {
-                        return Err(de::Error::custom(format!(
-                            "pack {:?} is listed twice",
-                            p.name
-                        )));
-                    }
-                    out.push(p);
-                }
-                Ok(PackSelection::Named(out))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for PackPick {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = PackPick;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a pack name or {name, path}")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<PackPick, E> {
-                crate::pathsafe::check_skill_name(v).map_err(E::custom)?;
-                Ok(PackPick {
-                    name: v.to_string(),
-                    path: None,
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<PackPick, A::Error> {
-                let (mut name, mut path) = (None, None);
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "name" => {
-                            let n: String = map.next_value()?;
-                            crate::pathsafe::check_skill_name(&n).map_err(de::Error::custom)?;
-                            name = Some(n);
-                        }
-                        "path" => path = Some(map.next_value::<RelPath>()?.0),
-                        other => return Err(de::Error::unknown_field(other, &["name", "path"])),
-                    }
-                }
-                let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
-                Ok(PackPick {
-                    name,
-                    path: path.filter(|p| !p.is_empty()),
-                })
-            }
-        }
-        d.deserialize_any(V)
     }
 }
 
