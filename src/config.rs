@@ -521,41 +521,8 @@ fn parse_layer(label: &str, base: Option<&Path>, root_dir: &Path, text: &str) ->
     for (i, s) in raw.skills.into_iter().enumerate() {
         let line = entry_lines.get(i).copied().unwrap_or(1);
         let at = format!("{label}:{line}");
-        let source = source::parse(&s.source, base.unwrap_or(root_dir)).map_err(|e| {
-            Error::usage(format!(
-                "{at}: source {:?}: {e}",
-                source::for_display(&s.source)
-            ))
-        })?;
-        let source = match source {
-            Source::Local { .. } if base.is_none() => {
-                return Err(Error::usage(format!(
-                    "{at}: a remote config cannot name a local folder ({:?}); use a git URL",
-                    s.source
-                )));
-            }
-            Source::Local { spelled, path } if base != Some(root_dir) => {
-                let spelled = if spelled.starts_with("~/") || Path::new(&spelled).is_absolute() {
-                    spelled
-                } else {
-                    relative_spelling(root_dir, &path)
-                };
-                Source::Local { spelled, path }
-            }
-            other => other,
-        };
-        let reference = match (s.reference, s.branch) {
-            // SPEC 3: `ref` wins over `branch`.
-            (Some(r), _) => Reference::Ref(r.0),
-            (None, Some(b)) => Reference::Branch(b.0),
-            (None, None) => Reference::Default,
-        };
-        if matches!(source, Source::Local { .. }) && reference != Reference::Default {
-            return Err(Error::usage(format!(
-                "{at}: {:?} is a local folder; `ref` and `branch` only apply to git sources (use file:// for a local repository)",
-                s.source
-            )));
-        }
+        let (source, reference) =
+            source_entry(&s.source, s.reference, s.branch, &at, base, root_dir)?;
         skills.push(SkillSource {
             source,
             reference,
@@ -605,6 +572,50 @@ fn parse_layer(label: &str, base: Option<&Path>, root_dir: &Path, text: &str) ->
         skills,
         mcps,
     })
+}
+
+/// The `source:`, `ref:` and `branch:` of a `skills:` or `mcps:` entry, validated: a remote
+/// config may not name local folders, a parent's local folder is spelled relative to
+/// `root_dir` (so its lock identity does not depend on which file listed it), `ref` wins over
+/// `branch`, and neither applies to a local folder.
+pub(crate) fn source_entry(
+    raw: &str,
+    reference: Option<NonEmpty>,
+    branch: Option<NonEmpty>,
+    at: &str,
+    base: Option<&Path>,
+    root_dir: &Path,
+) -> Result<(Source, Reference)> {
+    let source = source::parse(raw, base.unwrap_or(root_dir))
+        .map_err(|e| Error::usage(format!("{at}: source {:?}: {e}", source::for_display(raw))))?;
+    let source = match source {
+        Source::Local { .. } if base.is_none() => {
+            return Err(Error::usage(format!(
+                "{at}: a remote config cannot name a local folder ({raw:?}); use a git URL"
+            )));
+        }
+        Source::Local { spelled, path } if base != Some(root_dir) => {
+            let spelled = if spelled.starts_with("~/") || Path::new(&spelled).is_absolute() {
+                spelled
+            } else {
+                relative_spelling(root_dir, &path)
+            };
+            Source::Local { spelled, path }
+        }
+        other => other,
+    };
+    let reference = match (reference, branch) {
+        // SPEC 3: `ref` wins over `branch`.
+        (Some(r), _) => Reference::Ref(r.0),
+        (None, Some(b)) => Reference::Branch(b.0),
+        (None, None) => Reference::Default,
+    };
+    if matches!(source, Source::Local { .. }) && reference != Reference::Default {
+        return Err(Error::usage(format!(
+            "{at}: {raw:?} is a local folder; `ref` and `branch` only apply to git sources (use file:// for a local repository)"
+        )));
+    }
+    Ok((source, reference))
 }
 
 /// `path` spelled relative to `root` (`../team/skills`), for lock identities.

@@ -45,6 +45,26 @@ pub struct Context {
     pub old_lock: Lock,
 }
 
+impl Context {
+    /// The skills plan for resolved sources against this scope's lock and folders.
+    pub fn plan_skills(
+        &self,
+        resolved: &[ResolvedSource],
+        failed: &[FailedSource],
+        force: bool,
+    ) -> Plan {
+        plan::build(&plan::Inputs {
+            resolved,
+            failed,
+            old: &self.old_lock,
+            folders: &self.scope.folders,
+            scope_root: &self.scope.root,
+            manageable: &self.scope.manageable,
+            force,
+        })
+    }
+}
+
 pub fn load(common: &Common) -> Result<Context> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::usage(format!("cannot read the current folder: {e}")))?;
@@ -248,15 +268,7 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
         }
     }
     let (resolved, failed) = resolve_all(&ctx, opts, common.offline, printer)?;
-    let mut plan = plan::build(&plan::Inputs {
-        resolved: &resolved,
-        failed: &failed,
-        old: &ctx.old_lock,
-        folders: &ctx.scope.folders,
-        scope_root: &ctx.scope.root,
-        manageable: &ctx.scope.manageable,
-        force: opts.force,
-    });
+    let mut plan = ctx.plan_skills(&resolved, &failed, opts.force);
     let mut mcp_plan = crate::mcp::plan_sync(
         &ctx,
         &opts.update,
@@ -420,15 +432,7 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
     let ctx = load(common)?;
     let _guard = ctx.scope.exclusive(|msg| printer.line(msg))?;
     let (resolved, failed) = resolve_all(&ctx, opts, common.offline, printer)?;
-    let mut plan = plan::build(&plan::Inputs {
-        resolved: &resolved,
-        failed: &failed,
-        old: &ctx.old_lock,
-        folders: &ctx.scope.folders,
-        scope_root: &ctx.scope.root,
-        manageable: &ctx.scope.manageable,
-        force: false,
-    });
+    let mut plan = ctx.plan_skills(&resolved, &failed, false);
     // Secrets are not needed to lock: the lock holds the placeholder form.
     let mcp_plan = crate::mcp::plan_sync(
         &ctx,

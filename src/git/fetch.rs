@@ -265,15 +265,7 @@ fn resolve_ref(
             let local = format!("refs/kst/rev/{}", name.trim_start_matches("refs/"));
             fetch(repo, url, &[format!("+{name}:{local}")], progress)?;
         } else {
-            fetch_full(
-                repo,
-                url,
-                &[
-                    "+refs/heads/*:refs/remotes/origin/*".into(),
-                    "+refs/tags/*:refs/tags/*".into(),
-                ],
-                progress,
-            )?;
+            fetch_everything(repo, url, progress)?;
         }
         let obj = repo.revparse_single(r).with_context(|| {
             format!(
@@ -345,16 +337,8 @@ fn fetch_commit(
         keep(repo, commit)?;
         return Ok(());
     }
-    fetch_full(
-        repo,
-        url,
-        &[
-            "+refs/heads/*:refs/remotes/origin/*".into(),
-            "+refs/tags/*:refs/tags/*".into(),
-        ],
-        progress,
-    )
-    .with_context(|| format!("cannot fetch from {}", url.canonical()))?;
+    fetch_everything(repo, url, progress)
+        .with_context(|| format!("cannot fetch from {}", url.canonical()))?;
     if has_commit(repo, commit) {
         keep(repo, commit)?;
         return Ok(());
@@ -420,6 +404,16 @@ fn fetch(repo: &Repository, url: &GitUrl, refspecs: &[String], progress: Progres
         url.supports_shallow().then_some(1),
         progress,
     )
+}
+
+/// The last resort, when a commit cannot be asked for by id or found on its ref: every branch
+/// and tag, with full history.
+fn fetch_everything(repo: &Repository, url: &GitUrl, progress: Progress) -> Result<()> {
+    let all = [
+        "+refs/heads/*:refs/remotes/origin/*".to_string(),
+        "+refs/tags/*:refs/tags/*".to_string(),
+    ];
+    fetch_full(repo, url, &all, progress)
 }
 
 /// Fetch with full history (deepening a shallow cache repository).

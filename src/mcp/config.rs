@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{NonEmpty, Reference, RelPath};
 use crate::error::{Error, Result};
-use crate::source::{self, Source};
+use crate::source::Source;
 
 /// One entry of `mcps:`.
 #[derive(Debug, Clone)]
@@ -188,39 +188,14 @@ pub(crate) fn build(
         let at = format!("{label}:{line}");
         let kind = match (m.source, m.name, m.servers) {
             (Some(raw_source), None, None) => {
-                let source = source::parse(&raw_source, base.unwrap_or(root_dir)).map_err(|e| {
-                    Error::usage(format!(
-                        "{at}: source {:?}: {e}",
-                        source::for_display(&raw_source)
-                    ))
-                })?;
-                let source = match source {
-                    Source::Local { .. } if base.is_none() => {
-                        return Err(Error::usage(format!(
-                            "{at}: a remote config cannot name a local folder ({raw_source:?}); use a git URL"
-                        )));
-                    }
-                    Source::Local { spelled, path } if base != Some(root_dir) => {
-                        let spelled =
-                            if spelled.starts_with("~/") || Path::new(&spelled).is_absolute() {
-                                spelled
-                            } else {
-                                crate::config::relative_spelling(root_dir, &path)
-                            };
-                        Source::Local { spelled, path }
-                    }
-                    other => other,
-                };
-                let reference = match (m.reference, m.branch) {
-                    (Some(r), _) => Reference::Ref(r.0),
-                    (None, Some(b)) => Reference::Branch(b.0),
-                    (None, None) => Reference::Default,
-                };
-                if matches!(source, Source::Local { .. }) && reference != Reference::Default {
-                    return Err(Error::usage(format!(
-                        "{at}: {raw_source:?} is a local folder; `ref` and `branch` only apply to git sources (use file:// for a local repository)"
-                    )));
-                }
+                let (source, reference) = crate::config::source_entry(
+                    &raw_source,
+                    m.reference,
+                    m.branch,
+                    &at,
+                    base,
+                    root_dir,
+                )?;
                 McpSourceKind::Pack {
                     source,
                     reference,
