@@ -56,9 +56,16 @@ pub const TOKEN_VARS: &[&str] = &[
 /// Prefixes of variable families that hold secrets: per-host tokens, MCP secrets.
 pub const TOKEN_PREFIXES: &[&str] = &["KASETTO_TOKEN_", "KST_"];
 
-fn var(name: &str) -> Option<Secret> {
-    std::env::var(name)
-        .ok()
+/// How the token table reads the environment (a parameter, so the table is unit-testable
+/// without touching the process environment).
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn var(env: Env, name: &str) -> Option<Secret> {
+    env(name)
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .map(Secret)
@@ -84,9 +91,9 @@ pub fn host_user_var(host: &str) -> String {
     host_var(host).replacen("KASETTO_TOKEN_", "KASETTO_USERNAME_", 1)
 }
 
-fn first(vars: &[&str], username: &str) -> Option<HostToken> {
+fn first(env: Env, vars: &[&str], username: &str) -> Option<HostToken> {
     vars.iter().find_map(|v| {
-        var(v).map(|t| HostToken {
+        var(env, v).map(|t| HostToken {
             username: username.to_string(),
             token: t,
             from: (*v).to_string(),
@@ -131,25 +138,30 @@ fn is_gitea_family(host: &str) -> bool {
 /// The token for `host` from the environment (SPEC 11 table), or None. A family token is only
 /// ever chosen for its own hosts: an unknown host gets only its `KASETTO_TOKEN_<HOST>`.
 pub fn token_for_host(host: &str) -> Option<HostToken> {
+    token_for_host_in(host, &process_env)
+}
+
+fn token_for_host_in(host: &str, env: Env) -> Option<HostToken> {
     let host = host.to_ascii_lowercase();
-    let gh_host = std::env::var("GH_HOST")
-        .ok()
+    let gh_host = env("GH_HOST")
         .map(|h| h.trim().to_ascii_lowercase())
         .filter(|h| !h.is_empty());
     let family = if host == "github.com" {
-        first(&["GITHUB_TOKEN", "GH_TOKEN"], "x-access-token")
+        first(env, &["GITHUB_TOKEN", "GH_TOKEN"], "x-access-token")
     } else if gh_host.as_deref() == Some(host.as_str()) {
         first(
+            env,
             &["GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN"],
             "x-access-token",
         )
     } else if host == "gitlab.com" || host.starts_with("gitlab.") {
-        first(&["GITLAB_TOKEN"], "oauth2").or_else(|| first(&["CI_JOB_TOKEN"], "gitlab-ci-token"))
+        first(env, &["GITLAB_TOKEN"], "oauth2")
+            .or_else(|| first(env, &["CI_JOB_TOKEN"], "gitlab-ci-token"))
     } else if host == "bitbucket.org" {
         let pair = |user: &str, pass: &str| {
             Some(HostToken {
-                username: std::env::var(user).ok()?.trim().to_string(),
-                token: var(pass)?,
+                username: env(user)?.trim().to_string(),
+                token: var(env, pass)?,
                 from: format!("{user}+{pass}"),
             })
         };
@@ -157,6 +169,7 @@ pub fn token_for_host(host: &str) -> Option<HostToken> {
             .or_else(|| pair("BITBUCKET_USERNAME", "BITBUCKET_APP_PASSWORD"))
     } else if is_gitea_family(&host) {
         first(
+            env,
             &["GITEA_TOKEN", "CODEBERG_TOKEN", "FORGEJO_TOKEN"],
             "oauth2",
         )
@@ -165,11 +178,10 @@ pub fn token_for_host(host: &str) -> Option<HostToken> {
     };
     family.or_else(|| {
         let name = host_var(&host);
-        let user = std::env::var(host_user_var(&host))
-            .ok()
+        let user = env(&host_user_var(&host))
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "x-access-token".into());
-        var(&name).map(|t| HostToken {
+        var(env, &name).map(|t| HostToken {
             username: user,
             token: t,
             from: name,
@@ -333,6 +345,100 @@ mod tests {
         assert_eq!(
             host_var("git.example-corp.com"),
             "KASETTO_TOKEN_GIT_EXAMPLE_CORP_COM"
+        );
+    }
+
+    /// (host, variables set) → (user, variable the token came from), or None.
+    fn pick(host: &str, vars: &[(&str, &str)]) -> Option<(String, String)> {
+        let env = |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        token_for_host_in(host, &env).map(|t| (t.username, t.from))
+    }
+
+    fn some(user: &str, from: &str) -> Option<(String, String)> {
+        Some((user.to_string(), from.to_string()))
+    }
+
+    #[test]
+    fn the_spec_token_table() {
+        let all = [
+            ("GITHUB_TOKEN", "a"),
+            ("GH_TOKEN", "b"),
+            ("GH_ENTERPRISE_TOKEN", "c"),
+            ("GITHUB_ENTERPRISE_TOKEN", "d"),
+            ("GITLAB_TOKEN", "e"),
+            ("CI_JOB_TOKEN", "f"),
+            ("BITBUCKET_EMAIL", "me@x"),
+            ("BITBUCKET_TOKEN", "g"),
+            ("BITBUCKET_USERNAME", "me"),
+            ("BITBUCKET_APP_PASSWORD", "h"),
+            ("GITEA_TOKEN", "i"),
+            ("CODEBERG_TOKEN", "j"),
+            ("FORGEJO_TOKEN", "k"),
+            ("GH_HOST", "GHE.Corp.example"),
+            ("KASETTO_TOKEN_GIT_EXAMPLE_COM", "l"),
+        ];
+        assert_eq!(
+            pick("github.com", &all),
+            some("x-access-token", "GITHUB_TOKEN")
+        );
+        assert_eq!(
+            pick("github.com", &[("GH_TOKEN", "b")]),
+            some("x-access-token", "GH_TOKEN")
+        );
+        assert_eq!(
+            pick("ghe.corp.example", &all),
+            some("x-access-token", "GH_ENTERPRISE_TOKEN")
+        );
+        assert_eq!(pick("gitlab.com", &all), some("oauth2", "GITLAB_TOKEN"));
+        assert_eq!(
+            pick("gitlab.corp.example", &[("CI_JOB_TOKEN", "f")]),
+            some("gitlab-ci-token", "CI_JOB_TOKEN")
+        );
+        assert_eq!(
+            pick("bitbucket.org", &all),
+            some("me@x", "BITBUCKET_EMAIL+BITBUCKET_TOKEN")
+        );
+        assert_eq!(
+            pick(
+                "bitbucket.org",
+                &[
+                    ("BITBUCKET_USERNAME", "me"),
+                    ("BITBUCKET_APP_PASSWORD", "h")
+                ]
+            ),
+            some("me", "BITBUCKET_USERNAME+BITBUCKET_APP_PASSWORD")
+        );
+        assert_eq!(pick("codeberg.org", &all), some("oauth2", "GITEA_TOKEN"));
+        assert_eq!(
+            pick("forgejo.corp.example", &[("FORGEJO_TOKEN", "k")]),
+            some("oauth2", "FORGEJO_TOKEN")
+        );
+        assert_eq!(
+            pick("git.example.com", &all),
+            some("x-access-token", "KASETTO_TOKEN_GIT_EXAMPLE_COM")
+        );
+        assert_eq!(
+            pick(
+                "git.example.com",
+                &[
+                    ("KASETTO_TOKEN_GIT_EXAMPLE_COM", "l"),
+                    ("KASETTO_USERNAME_GIT_EXAMPLE_COM", "bot")
+                ]
+            ),
+            some("bot", "KASETTO_TOKEN_GIT_EXAMPLE_COM")
+        );
+        // A family token never goes to a host outside its family, and nothing is guessed.
+        assert_eq!(pick("git.other.example", &all), None);
+        assert_eq!(pick("notgithub.com", &all), None);
+        assert_eq!(pick("github.com.evil.example", &all), None);
+        // Empty values do not count.
+        assert_eq!(
+            pick("github.com", &[("GITHUB_TOKEN", "  "), ("GH_TOKEN", "b")]),
+            some("x-access-token", "GH_TOKEN")
         );
     }
 
