@@ -56,6 +56,8 @@ pub struct Item {
     pub source: String,
     pub commit: Option<String>,
     pub tree: Option<String>,
+    /// The `description` of the skill's SKILL.md frontmatter, when it has one.
+    pub description: Option<String>,
     /// Index into the resolved sources and their skills, for items that install something.
     pub origin: Option<(usize, usize)>,
     pub dests: Vec<DestAction>,
@@ -155,6 +157,7 @@ pub fn build(inp: &Inputs) -> Plan {
                 source: rs.url.clone(),
                 commit: commit.clone(),
                 tree: Some(skill.tree.id.to_string()),
+                description: skill.description.clone(),
                 origin: Some((si, ki)),
                 dests: Vec::new(),
                 error: None,
@@ -224,6 +227,7 @@ pub fn build(inp: &Inputs) -> Plan {
                 source: rs.url.clone(),
                 commit: commit.clone(),
                 tree: None,
+                description: None,
                 origin: None,
                 dests: Vec::new(),
                 error: Some(b.error.clone()),
@@ -268,6 +272,7 @@ pub fn build(inp: &Inputs) -> Plan {
                 source: src.url.clone(),
                 commit: src.commit.clone(),
                 tree: Some(s.tree.clone()),
+                description: None,
                 origin: None,
                 dests: gone
                     .into_iter()

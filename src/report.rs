@@ -272,6 +272,9 @@ pub struct JsonItem<'a> {
     pub action: Action,
     pub commit: Option<&'a str>,
     pub tree: Option<&'a str>,
+    /// Skills only: the SKILL.md frontmatter `description`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
     /// MCP servers only: `sha256:` of the definition (placeholder form), as in the lock.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hash: Option<&'a str>,
@@ -332,6 +335,7 @@ pub fn json_items(plan: &Plan) -> Vec<JsonItem<'_>> {
             action: i.action(),
             commit: i.commit.as_deref(),
             tree: i.tree.as_deref(),
+            description: i.description.as_deref(),
             hash: None,
             destinations: i
                 .dests

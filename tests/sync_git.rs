@@ -480,7 +480,16 @@ fn json_says_whether_a_source_was_fetched_or_cached() {
         let doc: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
         doc["sources"][0]["fetch"].as_str().unwrap().to_string()
     };
-    assert_eq!(fetch_of(sync(&env, &["--json"]).success()), "fetched");
+    let first = sync(&env, &["--json"]).success();
+    let doc: serde_json::Value = serde_json::from_slice(&first.get_output().stdout).unwrap();
+    let pdf = doc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "pdf")
+        .unwrap();
+    assert_eq!(pdf["description"], "PDF tools v1", "{doc:#}");
+    assert_eq!(fetch_of(first), "fetched");
     assert_eq!(fetch_of(sync(&env, &["--json"]).success()), "cached");
 }
 

@@ -706,6 +706,7 @@ impl McpPlan {
                 source: i.source.clone(),
                 commit: i.commit.clone(),
                 tree: None,
+                description: None,
                 origin: None,
                 dests: i
                     .dests
@@ -736,6 +737,7 @@ impl McpPlan {
                 action: i.action(),
                 commit: i.commit.as_deref(),
                 tree: None,
+                description: None,
                 hash: i.hash.as_deref(),
                 destinations: i
                     .dests
