@@ -357,7 +357,7 @@ fn yaml_error(path: &Path, e: serde_yaml_ng::Error) -> Error {
 }
 
 /// Load and validate a config (a file, or an `https://` URL), following `extends`.
-pub fn load(path: &Path) -> Result<Config> {
+pub fn load(path: &Path, offline: bool) -> Result<Config> {
     let spelled = path.to_string_lossy();
     let cwd = std::env::current_dir().unwrap_or_default();
     let (anchor, root_dir) = if is_url(&spelled) {
@@ -369,7 +369,7 @@ pub fn load(path: &Path) -> Result<Config> {
         )
     };
     let mut chain = Vec::new();
-    let layer = load_layer(&spelled, &root_dir, &mut chain)?;
+    let layer = load_layer(&spelled, &root_dir, offline, &mut chain)?;
     finish(anchor, spelled.into_owned(), layer)
 }
 
@@ -401,10 +401,20 @@ struct Layer {
 
 /// Load `spelled` (a path or URL) and its parents, merged. `chain` holds the files being
 /// loaded, for cycle detection and for messages that show how a file was reached.
-fn load_layer(spelled: &str, root_dir: &Path, chain: &mut Vec<String>) -> Result<Layer> {
+fn load_layer(
+    spelled: &str,
+    root_dir: &Path,
+    offline: bool,
+    chain: &mut Vec<String>,
+) -> Result<Layer> {
     let (label, base, text) = if is_url(spelled) {
-        let (text, notes) = crate::remote::fetch(spelled)
-            .map_err(|e| Error::usage(format!("{}{e:#}", via(chain))))?;
+        let (text, notes) = crate::remote::fetch(spelled, offline).map_err(|e| match e {
+            Error::Failed(e) if chain.is_empty() => Error::Failed(e),
+            Error::Failed(e) => {
+                Error::Failed(e.context(via(chain).trim_end_matches(": ").to_string()))
+            }
+            other => Error::usage(format!("{}{other}", via(chain))),
+        })?;
         for n in notes {
             tracing::warn!("{n}");
         }
@@ -455,7 +465,7 @@ fn load_layer(spelled: &str, root_dir: &Path, chain: &mut Vec<String>) -> Result
                 .map(|u| u.to_string())
                 .map_err(|e| Error::usage(format!("{label}: extends {parent:?}: {e}")))?
         };
-        let p = load_layer(&parent_spelled, root_dir, chain)?;
+        let p = load_layer(&parent_spelled, root_dir, offline, chain)?;
         merged = Some(match merged {
             None => p,
             Some(m) => merge(m, p),

@@ -178,6 +178,9 @@ pub fn build(inp: &Inputs) -> Plan {
                     Some((_, lk)) if lk.tree == skill.tree.id.to_string() => {
                         if disk_matches(&t.abs, want) {
                             (Action::Unchanged, None)
+                        } else if std::fs::symlink_metadata(&t.abs).is_err() {
+                            // Locked but not on disk (a fresh machine, a wiped folder).
+                            (Action::Added, None)
                         } else {
                             (Action::Repaired, None)
                         }
@@ -237,13 +240,23 @@ pub fn build(inp: &Inputs) -> Plan {
         lock.sources.push(ls);
     }
 
-    // A source that failed as a whole keeps its lock entry and its installed folders.
+    // A source that failed as a whole keeps its lock entries and its installed folders —
+    // whatever they were requested by: a typo in a changed `branch:` (or a ref not cached
+    // offline) must not uninstall what the previous request installed.
     for f in inp.failed {
-        if let Some(prev) = find_locked(inp.old, &f.entry) {
+        let url = f.entry.source.identity();
+        for prev in inp
+            .old
+            .sources
+            .iter()
+            .filter(|l| l.url == url && l.sub_dir == f.entry.sub_dir)
+        {
             for s in &prev.skills {
                 kept.extend(s.installed.iter().cloned());
             }
-            lock.sources.push(prev.clone());
+            if !lock.sources.contains(prev) {
+                lock.sources.push(prev.clone());
+            }
         }
     }
 

@@ -65,16 +65,23 @@ pub fn raw_url(url: &Url) -> (Url, Option<String>) {
 }
 
 fn display(u: &Url) -> String {
+    let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
     format!(
-        "{}://{}{}",
+        "{}://{}{port}{}",
         u.scheme(),
         u.host_str().unwrap_or(""),
         u.path()
     )
 }
 
-fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host.starts_with("127.") || host == "[::1]" || host == "::1"
+/// The fetch failed (network, server, credentials) rather than the address or the answer
+/// being unusable: exit 1 instead of 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Transport(String);
+
+fn transport(msg: String) -> anyhow::Error {
+    anyhow::Error::new(Transport(msg))
 }
 
 /// The token for a request: GitHub's raw-content host belongs to github.com.
@@ -88,8 +95,28 @@ fn token_for(url: &Url) -> Option<credentials::HostToken> {
     credentials::token_for_host(&host)
 }
 
-/// Download a remote config. Returns its text and any notes for the user.
-pub fn fetch(raw: &str) -> Result<(String, Vec<String>)> {
+/// Download a remote config. Returns its text and any notes for the user. An unusable address
+/// or answer is a usage error (exit 2); a failed fetch, or `--offline`, is a failure (exit 1).
+pub fn fetch(
+    raw: &str,
+    offline: bool,
+) -> std::result::Result<(String, Vec<String>), crate::error::Error> {
+    use crate::error::Error;
+    if offline {
+        return Err(Error::Failed(anyhow::anyhow!(
+            "{}: remote configs are not cached, and --offline forbids fetching them; use a local copy",
+            Url::parse(raw)
+                .map(|u| display(&u))
+                .unwrap_or_else(|_| crate::source::for_display(raw))
+        )));
+    }
+    fetch_online(raw).map_err(|e| match e.downcast_ref::<Transport>() {
+        Some(_) => Error::Failed(e),
+        None => Error::Usage(format!("{e:#}")),
+    })
+}
+
+fn fetch_online(raw: &str) -> Result<(String, Vec<String>)> {
     let original = Url::parse(raw).with_context(|| format!("{raw:?} is not a valid URL"))?;
     if original.password().is_some() || !original.username().is_empty() {
         bail!(
@@ -114,7 +141,7 @@ pub fn fetch(raw: &str) -> Result<(String, Vec<String>)> {
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
         match url.scheme() {
             "https" => {}
-            "http" if is_loopback(&host) => {}
+            "http" if crate::source::is_loopback(&host) => {}
             "http" => bail!(
                 "{}: plain http is only allowed for loopback hosts; use https",
                 display(&url)
@@ -132,11 +159,11 @@ pub fn fetch(raw: &str) -> Result<(String, Vec<String>)> {
             req = req.header("Authorization", format!("Basic {basic}"));
         }
         let resp = req.call().map_err(|e| {
-            anyhow::anyhow!(
+            transport(format!(
                 "cannot fetch {}: {}",
                 display(&url),
                 credentials::scrub(&e.to_string())
-            )
+            ))
         })?;
         let status = resp.status().as_u16();
         if (300..400).contains(&status) {
@@ -158,13 +185,16 @@ pub fn fetch(raw: &str) -> Result<(String, Vec<String>)> {
             } else {
                 "no token is set for this host"
             };
-            bail!(
+            return Err(transport(format!(
                 "{} answered {status} ({hint}); if the config is private, set {vars}",
                 display(&url)
-            );
+            )));
         }
         if !(200..300).contains(&status) {
-            bail!("{} answered HTTP {status}", display(&url));
+            return Err(transport(format!(
+                "{} answered HTTP {status}",
+                display(&url)
+            )));
         }
         let ctype = resp
             .headers()
@@ -177,7 +207,7 @@ pub fn fetch(raw: &str) -> Result<(String, Vec<String>)> {
             .into_reader()
             .take(MAX_BYTES + 1)
             .read_to_end(&mut body)
-            .with_context(|| format!("cannot read the answer of {}", display(&url)))?;
+            .map_err(|e| transport(format!("cannot read the answer of {}: {e}", display(&url))))?;
         if body.len() as u64 > MAX_BYTES {
             bail!(
                 "{} is larger than {MAX_BYTES} bytes; a config that big is not a config",

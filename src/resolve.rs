@@ -101,7 +101,10 @@ pub fn select(
         .collect();
     let caps = Caps::from_env();
     for f in picked.found {
-        match view.list(&f.path, &mut Budget::new(caps)) {
+        let listed = view
+            .list(&f.path, &mut Budget::new(caps))
+            .and_then(|t| t.check_link_chains().map(|()| t));
+        match listed {
             Ok(tree) => skills.push(ResolvedSkill {
                 name: f.name,
                 path: f.path,
@@ -297,6 +300,31 @@ fn resolve_git_in(
         &root_name(&root, url.canonical().as_str()),
         &selection,
     );
+    // Moving the pin (`--update`, a moved default) to a commit that lacks a skill the lock has
+    // installed would leave that skill pinned to a commit that does not contain it. Keep the
+    // whole source at its locked commit instead, and say what to do.
+    if let Some(l) = locked {
+        let moved = l.commit.as_deref() != Some(res.commit.to_string().as_str());
+        let lost: Vec<&str> = broken
+            .iter()
+            .filter(|b| l.skills.iter().any(|s| s.name == b.name))
+            .map(|b| b.name.as_str())
+            .collect();
+        if moved && !lost.is_empty() {
+            return Err((
+                anyhow::anyhow!(
+                    "{} no longer exist(s) at {} ({}); the source stays at its locked commit {}. \
+                     Remove {} from the config to move on, or pin a ref that still has it",
+                    lost.join(", "),
+                    res.commit,
+                    res.requested,
+                    l.commit.as_deref().unwrap_or("-"),
+                    if lost.len() == 1 { "it" } else { "them" }
+                ),
+                false,
+            ));
+        }
+    }
     Ok(ResolvedSource {
         entry: entry.clone(),
         url: url.canonical().to_string(),

@@ -37,7 +37,22 @@ impl ScopeCtx {
             let d = a.skills_dir(global, &home);
             if d.is_absolute() { d } else { root.join(d) }
         };
-        let mut folders: Vec<PathBuf> = match &config.destination {
+        // The project is untrusted input (a fresh clone may carry a hostile kasetto.yaml and
+        // kasetto.lock): its `destination` must stay inside it, or a lock entry could name any
+        // folder of the user's for kst to replace or delete.
+        let destination = config.destination.as_ref().map(|d| normalise(d));
+        if let (Scope::Project, Some(d)) = (scope, &destination) {
+            if !d.starts_with(normalise(&root)) {
+                return Err(Error::usage(format!(
+                    "{}: destination {} is outside the project {}; in the project scope skills are \
+                     installed inside the project (use a path inside it, or --global)",
+                    config.label,
+                    d.display(),
+                    root.display()
+                )));
+            }
+        }
+        let mut folders: Vec<PathBuf> = match &destination {
             Some(d) => vec![d.clone()],
             None => config.agents.iter().map(|a| folder_of(a)).collect(),
         };
@@ -45,7 +60,7 @@ impl ScopeCtx {
         let mut manageable: Vec<PathBuf> = agents::AGENTS
             .iter()
             .map(folder_of)
-            .chain(config.destination.clone())
+            .chain(destination.clone())
             .collect();
         dedup(&mut manageable);
         let lock_path = lock::path_for(scope, &config.path)?;
@@ -137,4 +152,19 @@ impl ScopeCtx {
 fn dedup(v: &mut Vec<PathBuf>) {
     let mut seen = std::collections::HashSet::new();
     v.retain(|p| seen.insert(p.clone()));
+}
+
+/// Resolve `.` and `..` lexically (no file-system access, so no symlink is followed).
+pub fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }

@@ -235,7 +235,8 @@ fn trim_repo_path(path: &str) -> &str {
     p.trim_end_matches('/')
 }
 
-fn is_loopback(host: &str) -> bool {
+/// `localhost`, `127.x.y.z` or `[::1]`: the only hosts plain `http://` may reach.
+pub fn is_loopback(host: &str) -> bool {
     host == "localhost" || host == "[::1]" || host == "::1" || host.starts_with("127.")
 }
 

@@ -69,7 +69,7 @@ pub fn load(common: &Common) -> Result<Context> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::usage(format!("cannot read the current folder: {e}")))?;
     let path = config::discover(common.config.as_deref(), &cwd)?;
-    let config = config::load(&path)?;
+    let config = config::load(&path, common.offline)?;
     let scope = ScopeCtx::new(&config, common.scope)?;
     let old_lock = Lock::read(&scope.lock_path)?;
     Ok(Context {

@@ -205,6 +205,44 @@ impl Tree {
         hash_tree(&normalised(self))
     }
 
+    /// Each symlink was checked alone when listed: relative, and inside the skill when its
+    /// target is resolved *lexically*. A chain can still escape: `d/e/l → ../..` is fine alone,
+    /// but `esc → d/e/l/../../../x` walks *through* `l`, whose real target a lexical check does
+    /// not follow. So no link target may pass through another symlink of the skill; with that,
+    /// lexical resolution is the real one.
+    pub fn check_link_chains(&self) -> anyhow::Result<()> {
+        let mut links: Vec<(String, String)> = Vec::new();
+        self.walk(|path, e| {
+            if let EntryKind::Symlink { target } = &e.kind {
+                links.push((path.to_string(), target.clone()));
+            }
+        });
+        let names: std::collections::HashSet<&str> =
+            links.iter().map(|(p, _)| p.as_str()).collect();
+        for (path, target) in &links {
+            let mut at: Vec<&str> = path.split('/').collect();
+            at.pop();
+            let parts: Vec<&str> = target
+                .split('/')
+                .filter(|p| !p.is_empty() && *p != ".")
+                .collect();
+            for (i, part) in parts.iter().enumerate() {
+                if *part == ".." {
+                    at.pop();
+                } else {
+                    at.push(part);
+                }
+                let through = at.join("/");
+                if i + 1 < parts.len() && names.contains(through.as_str()) {
+                    bail!(
+                        "symlink {path} → {target:?} passes through the symlink {through}; links may not be chained through folders"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn has_gitlinks(&self) -> bool {
         self.entries.iter().any(|e| match &e.kind {
             EntryKind::Gitlink => true,

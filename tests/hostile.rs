@@ -100,7 +100,7 @@ fn absolute_symlink_is_refused_and_target_not_copied() {
     let repo = pack_with(&env, with_entry(b"passwd", MODE_LINK, b"/etc/passwd"));
     let err = run(&env, &repo);
     assert!(
-        err.contains("skills/bad/passwd") && err.contains("absolute"),
+        err.contains("symlink passwd") && err.contains("absolute"),
         "{err}"
     );
     assert!(find_bytes_in_tree(env.project(), b"root:").is_empty());
@@ -354,4 +354,33 @@ fn symlinked_skills_folder_in_a_project_is_never_written_through() {
         0,
         "wrote through the symlink"
     );
+}
+
+#[test]
+fn symlink_leaving_the_skill_but_not_the_repository_is_refused() {
+    // From skills/bad, `../good/SKILL.md` stays inside the repository but leaves the skill.
+    let env = TestEnv::new();
+    let repo = pack_with(&env, with_entry(b"sibling", MODE_LINK, b"../good/SKILL.md"));
+    let err = run(&env, &repo);
+    assert!(err.contains("outside the skill"), "{err}");
+}
+
+#[test]
+fn symlink_chain_through_another_link_is_refused() {
+    // `d/e/l → ../..` stays inside alone; `esc → d/e/l/../../../x` walks through `l`.
+    let env = TestEnv::new();
+    let repo = pack_with(&env, |repo| {
+        let md = repo.write_blob(skill_md("bad", "hostile").as_bytes());
+        let l = repo.write_blob(b"../..");
+        let esc = repo.write_blob(b"d/e/l/../../../secret.txt");
+        let e = repo.write_raw_tree(&[("l", MODE_LINK, l)]);
+        let d = repo.write_raw_tree(&[("e", MODE_TREE, e)]);
+        repo.write_raw_tree(&[
+            ("SKILL.md", MODE_BLOB, md),
+            ("d", MODE_TREE, d),
+            ("esc", MODE_LINK, esc),
+        ])
+    });
+    let err = run(&env, &repo);
+    assert!(err.contains("passes through the symlink d/e/l"), "{err}");
 }

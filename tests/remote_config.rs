@@ -140,7 +140,7 @@ fn remote_config_with_a_token() {
     );
     let url = format!("{}/team/kasetto.yaml", h.base_url());
     // Without the token: a clear error naming the variable.
-    let a = env.kst().args(["sync", "--config", &url]).assert().code(2);
+    let a = env.kst().args(["sync", "--config", &url]).assert().code(1);
     assert!(
         stderr(&a).contains("KASETTO_TOKEN_127_0_0_1"),
         "{}",
@@ -360,7 +360,7 @@ fn https_remote_config_is_verified_against_the_trusted_ca() {
     write_file(dir.join("kasetto.yaml"), cfg);
     let url = format!("https://localhost:{}/kasetto.yaml", server.port);
     // Untrusted CA: refused.
-    let a = env.kst().args(["sync", "--config", &url]).assert().code(2);
+    let a = env.kst().args(["sync", "--config", &url]).assert().code(1);
     assert!(
         !env.project_path(".claude").exists(),
         "installed from an untrusted server: {}",
@@ -373,4 +373,26 @@ fn https_remote_config_is_verified_against_the_trusted_ca() {
         .assert()
         .success();
     assert!(env.project_path(".claude/skills/pdf/SKILL.md").is_file());
+}
+
+#[test]
+fn offline_never_downloads_a_remote_config() {
+    let env = TestEnv::new();
+    let h = HttpGitServer::start(
+        env.remotes(),
+        HttpOptions::default().with_file("/k.yaml", "text/plain", "agent: claude-code\n"),
+    );
+    let url = format!("{}/k.yaml", h.base_url());
+    let a = env
+        .kst()
+        .args(["sync", "--offline", "--config", &url])
+        .assert()
+        .code(1);
+    assert!(stderr(&a).contains("--offline"), "{}", stderr(&a));
+    assert_eq!(h.requests(), 0, "an offline run downloaded the config");
+    // Messages keep the port, so the user can tell servers apart.
+    let gone = format!("http://127.0.0.1:{}/k.yaml", h.port());
+    drop(h);
+    let a = env.kst().args(["sync", "--config", &gone]).assert().code(1);
+    assert!(stderr(&a).contains(&gone), "{}", stderr(&a));
 }

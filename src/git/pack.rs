@@ -158,6 +158,8 @@ impl PackView for GitPack<'_> {
         let t = self
             .tree_at(rel)
             .with_context(|| format!("{rel} is not a folder at this commit"))?;
-        self.list_tree(&t, rel, budget)
+        // Paths inside the listing are relative to the skill, not the repository: symlink
+        // targets are judged against the skill's root (a link may not leave the skill).
+        self.list_tree(&t, "", budget)
     }
 }
