@@ -384,3 +384,29 @@ fn symlink_chain_through_another_link_is_refused() {
     let err = run(&env, &repo);
     assert!(err.contains("passes through the symlink d/e/l"), "{err}");
 }
+
+#[test]
+fn project_config_cannot_point_a_destination_outside_the_project() {
+    // A cloned project whose config and lock aim at the user's own folders.
+    let env = TestEnv::new();
+    let documents = env.home_path("Documents");
+    write_file(documents.join("thesis.txt"), "years of work\n");
+    let before = read_tree_snapshot(env.home());
+    for dest in ["~/", "../home", "/tmp/../../home"] {
+        write_file(
+            env.project_path("kasetto.yaml"),
+            format!("destination: {dest}\nscope: project\nskills: []\n"),
+        );
+        write_file(
+            env.project_path("kasetto.lock"),
+            format!(
+                "version: 1\nsources:\n- url: ./x\n  requested: local\n  skills:\n  - name: Documents\n    path: Documents\n    tree: 0000000000000000000000000000000000000000\n    installed:\n    - {}\n",
+                documents.display()
+            ),
+        );
+        let a = env.kst().arg("sync").assert().code(2);
+        let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+        assert!(err.contains("outside the project"), "{dest}: {err}");
+    }
+    assert_snapshots_eq(&before, &read_tree_snapshot(env.home()));
+}

@@ -532,3 +532,57 @@ fn progress_is_drawn_only_on_a_terminal() {
     );
     assert!(installed(&env, "pdf").join("SKILL.md").is_file());
 }
+
+#[test]
+fn a_mistyped_branch_uninstalls_nothing() {
+    let env = TestEnv::new();
+    let _p = pack(&env);
+    let d = GitDaemon::start(env.remotes());
+    config(&env, &d.url("pack.git"), "    branch: trunk\n");
+    sync(&env, &[]).success();
+    let before = lock(&env);
+    config(&env, &d.url("pack.git"), "    branch: trnuk\n");
+    let a = sync(&env, &[]).code(1);
+    assert!(stderr(&a).contains("trnuk"), "{}", stderr(&a));
+    assert!(
+        !stderr(&a).contains("- pdf"),
+        "pruned on a failed source: {}",
+        stderr(&a)
+    );
+    assert_installed_from(&env, "v2");
+    assert_eq!(lock(&env), before, "the lock lost the source");
+}
+
+#[test]
+fn update_keeps_the_pin_when_a_locked_skill_vanished_upstream() {
+    let env = TestEnv::new();
+    let mut p = pack(&env);
+    let d = GitDaemon::start(env.remotes());
+    config(&env, &d.url("pack.git"), "    branch: trunk\n");
+    // Named, not "*": the user asked for docx by name.
+    let cfg = std::fs::read_to_string(env.project_path("kasetto.yaml"))
+        .unwrap()
+        .replace("\"*\"", "[pdf, docx]");
+    write_file(env.project_path("kasetto.yaml"), cfg);
+    sync(&env, &[]).success();
+    let before = lock(&env);
+    p.repo
+        .commit("trunk", &skill_pack("skills", &[("pdf", "PDF tools v9")]));
+    let a = sync(&env, &["--update"]).code(1);
+    let err = stderr(&a);
+    assert!(
+        err.contains("docx") && err.contains("locked commit"),
+        "{err}"
+    );
+    assert_eq!(lock(&env), before, "the pin moved to a commit without docx");
+    assert!(installed(&env, "docx").join("SKILL.md").is_file());
+    // A fresh machine can still install exactly the lock.
+    let fresh = TestEnv::new();
+    for f in ["kasetto.yaml", "kasetto.lock"] {
+        write_file(
+            fresh.project_path(f),
+            std::fs::read(env.project_path(f)).unwrap(),
+        );
+    }
+    sync(&fresh, &["--locked"]).success();
+}
