@@ -147,3 +147,171 @@ fn concurrent_syncs_end_in_a_valid_state() {
     }
     assert_converged(&env, "v1");
 }
+
+// ---------------------------------------------------------------------------------------------
+// MCP servers (SPEC 10): a crash after a settings file was written and before the lock was
+// leaves entries the lock does not know. They are exactly what kst would write, so the next run
+// adopts them instead of reporting them as the user's (a permanent conflict).
+
+const MCP_SECRET: &str = "kst-crash-secret-5d1e";
+
+/// Settings files (four formats, two of them already holding the user's own server), and a
+/// local pack whose server uses a `${kst_…}` secret.
+fn mcp_project(env: &TestEnv) {
+    write_file(
+        env.project_path(".mcp.json"),
+        "{\n  \"mcpServers\": {\n    \"mine\": { \"command\": \"my-server\" }\n  }\n}\n",
+    );
+    write_file(
+        env.project_path(".codex/config.toml"),
+        "# mine\n[mcp_servers.mine]\ncommand = \"my-server\"\n",
+    );
+    mcp_pack(env, "--v1");
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: [claude-code, codex, cursor, github-copilot]\nscope: project\nmcps:\n  - source: ./pack\n    mcps: [srv]\n",
+    );
+}
+
+fn mcp_pack(env: &TestEnv, arg: &str) {
+    write_file(
+        env.project_path("pack/mcps/srv.json"),
+        format!(
+            r#"{{"mcpServers": {{"srv": {{"command": "srv-mcp", "args": ["{arg}"], "env": {{"TOKEN": "${{kst_SRV_TOKEN}}"}}}}}}}}"#
+        ),
+    );
+}
+
+fn mcp_sync(env: &TestEnv, args: &[&str], failpoint: Option<&str>) -> std::process::Output {
+    let mut cmd = env.kst();
+    cmd.arg("sync").args(args).env("KST_SRV_TOKEN", MCP_SECRET);
+    if let Some(p) = failpoint {
+        cmd.env("KASETTO_FAILPOINT", p);
+    }
+    cmd.output().unwrap()
+}
+
+fn mcp_crash_at(env: &TestEnv, point: &str) {
+    let out = mcp_sync(env, &[], Some(point));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains(point),
+        "fail point {point} was not reached: {stderr}"
+    );
+}
+
+/// Names starting with `.kst-` anywhere in the project (temp files may hold secret values).
+fn kst_leftovers(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with(".kst-") {
+            out.push(e.path());
+        }
+        if e.file_type().unwrap().is_dir() {
+            kst_leftovers(&e.path(), out);
+        }
+    }
+}
+
+/// After a crash at `point`: a plain sync exits 0 and the lock lists the server in every file;
+/// a second sync is a byte-identical no-op; the user's servers and no leftovers remain.
+#[track_caller]
+fn assert_mcp_converged(env: &TestEnv, point: &str, arg: &str) {
+    let out = mcp_sync(env, &[], None);
+    assert!(
+        out.status.success(),
+        "{point}: recovery sync failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lock: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap(),
+    )
+    .unwrap();
+    let srv = &lock["mcps"][0]["packs"][0]["servers"]["srv"];
+    let mut targets: Vec<&str> = srv["targets"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{point}: srv is not in the lock: {lock:?}"))
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            ".codex/config.toml",
+            ".cursor/mcp.json",
+            ".mcp.json",
+            ".vscode/mcp.json"
+        ],
+        "{point}"
+    );
+    let mut left = Vec::new();
+    kst_leftovers(&env.project(), &mut left);
+    assert!(left.is_empty(), "{point}: leftovers {left:?}");
+    for file in [
+        ".mcp.json",
+        ".codex/config.toml",
+        ".cursor/mcp.json",
+        ".vscode/mcp.json",
+    ] {
+        let text = std::fs::read_to_string(env.project_path(file)).unwrap();
+        assert!(
+            text.contains(MCP_SECRET) && text.contains(arg),
+            "{point}: {file}: {text}"
+        );
+    }
+    assert!(
+        std::fs::read_to_string(env.project_path(".mcp.json"))
+            .unwrap()
+            .contains("\"mine\": { \"command\": \"my-server\" }"),
+        "{point}"
+    );
+    assert!(
+        std::fs::read_to_string(env.project_path(".codex/config.toml"))
+            .unwrap()
+            .starts_with("# mine\n[mcp_servers.mine]\ncommand = \"my-server\"\n"),
+        "{point}"
+    );
+
+    let before = read_tree_snapshot(env.project());
+    let out = mcp_sync(env, &["--json"], None);
+    assert!(out.status.success(), "{point}");
+    assert_snapshots_eq(&before, &read_tree_snapshot(env.project()));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["lock_changed"], false, "{point}: {doc:#}");
+    let item = &doc["items"][0];
+    assert_eq!(item["name"], "srv", "{point}: {doc:#}");
+    assert_eq!(item["action"], "unchanged", "{point}: {doc:#}");
+}
+
+/// The fail points a sync that writes MCP servers passes: each settings file's rename (codex's
+/// `config.toml` is written first, `.vscode/mcp.json` last), the lock's rename, and just before
+/// the lock.
+const MCP_POINTS: &[&str] = &[
+    "write-before-rename:config.toml",
+    "write-before-rename:mcp.json",
+    "write-before-rename:.mcp.json",
+    "sync-before-lock",
+    "write-before-rename:kasetto.lock",
+];
+
+#[test]
+fn crash_at_every_point_of_a_first_mcp_install_recovers() {
+    for point in MCP_POINTS {
+        let env = TestEnv::new();
+        mcp_project(&env);
+        mcp_crash_at(&env, point);
+        assert_mcp_converged(&env, point, "--v1");
+    }
+}
+
+#[test]
+fn crash_at_every_point_of_an_mcp_update_recovers() {
+    for point in MCP_POINTS {
+        let env = TestEnv::new();
+        mcp_project(&env);
+        assert!(mcp_sync(&env, &[], None).status.success());
+        mcp_pack(&env, "--v2");
+        mcp_crash_at(&env, point);
+        assert_mcp_converged(&env, point, "--v2");
+    }
+}

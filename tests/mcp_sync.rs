@@ -451,6 +451,155 @@ fn name_clash_with_a_user_server_is_reported_and_untouched() {
     assert_seeds_intact(&env);
 }
 
+/// Write `value` as the entry `name` of a settings file, by hand (not through kst).
+fn put_entry(env: &TestEnv, file: &str, format: McpFormat, name: &str, value: &Value) {
+    let mut f = SettingsFile::parse(format, Some(&read(env, file))).unwrap();
+    f.upsert(name, value);
+    write_file(env.project_path(file), f.to_text());
+}
+
+/// `v` with every string's `from` replaced by `to`.
+fn replace_in(v: &Value, from: &str, to: &str) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace(from, to)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| replace_in(x, from, to)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), replace_in(x, from, to)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The sync's `github` item from `--json` output.
+fn github_item(r: &Run) -> Value {
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    doc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "server" && i["name"] == "github")
+        .cloned()
+        .unwrap_or_else(|| panic!("no github item: {r:?}"))
+}
+
+#[test]
+fn untracked_entry_exactly_like_ours_is_adopted() {
+    // What a run that crashed before writing its lock leaves behind: entries that are exactly
+    // what kst would write (secret filled in, each format's shape), and no lock.
+    let env = TestEnv::new();
+    setup(&env);
+    for (file, format, _) in SEEDS {
+        put_entry(
+            &env,
+            file,
+            *format,
+            "github",
+            &expected_github(*format, &["--ro"]),
+        );
+    }
+    let before = settings_snapshot(&env);
+    let r = ok(sync(&env, &["--json"]));
+    assert_eq!(
+        settings_snapshot(&env),
+        before,
+        "an adopted entry was rewritten"
+    );
+    let item = github_item(&r);
+    assert_eq!(item["action"], "unchanged", "{r:?}");
+    for d in item["destinations"].as_array().unwrap() {
+        assert_eq!(d["action"], "unchanged", "{d}");
+        assert!(d.get("reason").is_none_or(Value::is_null), "{d}");
+    }
+    let l = lock(&env);
+    let targets = lock_server(&l, "github").expect("adopted into the lock")["targets"]
+        .as_sequence()
+        .unwrap()
+        .len();
+    assert_eq!(targets, SEEDS.len());
+    // The next run converges: a byte-identical no-op.
+    let snap = read_tree_snapshot(env.project());
+    let r = ok(sync(&env, &["-v"]));
+    assert_snapshots_eq(&snap, &read_tree_snapshot(env.project()));
+    assert!(r.stderr.contains("= server github"), "{r:?}");
+    // It is kst's now: a change upstream replaces it.
+    write_file(
+        env.project_path("pack/mcps/github.json"),
+        github_pack(&["--new"]),
+    );
+    let r = ok(sync(&env, &[]));
+    assert!(r.stderr.contains("~ server github"), "{r:?}");
+    for (file, format, _) in SEEDS {
+        assert_eq!(
+            entry(&env, file, *format, "github"),
+            Some(expected_github(*format, &["--new"])),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn untracked_entry_that_differs_in_any_way_is_a_conflict_and_untouched() {
+    type Variant = fn(McpFormat) -> Value;
+    let variants: &[(&str, Variant)] = &[
+        ("another secret value", |f| {
+            replace_in(
+                &expected_github(f, &["--ro"]),
+                SECRET,
+                "someone-elses-token",
+            )
+        }),
+        ("the placeholder itself", |f| {
+            replace_in(&expected_github(f, &["--ro"]), SECRET, "${kst_GH_TOKEN}")
+        }),
+        ("another argument", |f| expected_github(f, &["--rw"])),
+        ("an extra key", |f| {
+            let mut v = expected_github(f, &["--ro"]);
+            v["note"] = json!("mine");
+            v
+        }),
+        ("a missing key", |f| {
+            let mut v = expected_github(f, &["--ro"]);
+            let m = v.as_object_mut().unwrap();
+            m.remove("env");
+            m.remove("environment");
+            v
+        }),
+    ];
+    for (what, variant) in variants {
+        let env = TestEnv::new();
+        setup(&env);
+        for (file, format, _) in SEEDS {
+            put_entry(&env, file, *format, "github", &variant(*format));
+        }
+        let before = settings_snapshot(&env);
+        for _ in 0..2 {
+            let r = ok(sync(&env, &["--json"]));
+            assert_eq!(
+                settings_snapshot(&env),
+                before,
+                "{what}: a user's entry was changed"
+            );
+            let item = github_item(&r);
+            assert_eq!(item["action"], "skipped", "{what}: {r:?}");
+            for d in item["destinations"].as_array().unwrap() {
+                assert_eq!(d["action"], "skipped", "{what}: {d}");
+                assert_eq!(d["reason"], "conflict", "{what}: {d}");
+            }
+            assert!(lock_server(&lock(&env), "github").is_none(), "{what}");
+        }
+        // Not ours, so removing the pack leaves it alone too.
+        config(&env, "");
+        ok(sync(&env, &[]));
+        assert_eq!(
+            settings_snapshot(&env),
+            before,
+            "{what}: removed with the pack"
+        );
+    }
+}
+
 #[test]
 fn malformed_settings_file_is_left_byte_identical_and_fails_the_pack() {
     let broken: &[(&str, &str)] = &[

@@ -62,9 +62,31 @@ fn write_file(f: &FilePlan, confine: Option<&Path>) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Remove the temp files a crashed write left next to this plan's settings files: they may hold
+/// secret values. Writes to one scope's files are serialised by the scope's lock.
+fn clean_stale_temps(plan: &McpPlan) {
+    let mut seen = std::collections::BTreeSet::new();
+    for abs in plan
+        .items
+        .iter()
+        .flat_map(|i| &i.dests)
+        .map(|d| &d.target.abs)
+    {
+        if !seen.insert(abs.clone())
+            || crate::mcp::plan::check_confined(abs, plan.confine.as_deref()).is_err()
+        {
+            continue;
+        }
+        if let Ok(path) = write_path(abs) {
+            fsx::clean_stale_temps_for(&path);
+        }
+    }
+}
+
 /// Write every changed file. A file that fails marks its steps as failed; the lock entries are
 /// then recomputed so the lock never claims an entry that was not written.
 pub fn apply(plan: &mut McpPlan) {
+    clean_stale_temps(plan);
     for f in &plan.files {
         if let Err(e) = write_file(f, plan.confine.as_deref()) {
             let msg = format!("{e:#}");

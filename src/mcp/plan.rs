@@ -6,7 +6,8 @@
 //! | lock says | in the file | action |
 //! |---|---|---|
 //! | not ours | nothing | `added` |
-//! | not ours | an entry of that name | `skipped` (conflict) — never touched |
+//! | not ours | exactly what kst would write now | `unchanged` (adopted: a crash before the lock) |
+//! | not ours | any other entry of that name | `skipped` (conflict) — never touched |
 //! | ours | nothing (the user deleted it) | `repaired` |
 //! | ours | exactly what kst would write now | `unchanged` |
 //! | ours | what kst wrote (now or before, any secret values) | `updated` |
@@ -438,6 +439,18 @@ pub fn build(inp: Inputs) -> McpPlan {
                     let want = secrets::substitute(&rendered, &values);
                     let (action, reason, record) = match (&prev, &on_disk) {
                         (None, None) => (Action::Added, None, Some(hash.clone())),
+                        // Exactly what kst would write now, but not in the lock: a run that
+                        // crashed after writing the settings file and before writing the lock
+                        // (SPEC 8). Adopting it loses nothing (the definition is the same,
+                        // secret values included) and makes the next run converge; anything
+                        // that differs in any way stays the user's.
+                        (None, Some(d)) if *d == want => {
+                            tracing::info!(
+                                "{}: server {name:?} is exactly what kst would write; adopting it",
+                                t.target.rel
+                            );
+                            (Action::Unchanged, None, Some(hash.clone()))
+                        }
                         (None, Some(_)) => (Action::Skipped, Some(Reason::Conflict), None),
                         (Some(_), None) => (Action::Repaired, None, Some(hash.clone())),
                         (Some(h), Some(d)) => {
