@@ -443,6 +443,22 @@ mod tests {
     }
 
     #[test]
+    fn nothing_is_offered_over_plain_http_to_another_machine() {
+        let mut auth = Auth::default();
+        let r = auth.credential(
+            "http://git.example.com/o/r",
+            None,
+            git2::CredentialType::USER_PASS_PLAINTEXT,
+        );
+        assert!(r.is_err());
+        assert!(
+            auth.tried.iter().any(|t| t.contains("plain http")),
+            "{:?}",
+            auth.tried
+        );
+    }
+
+    #[test]
     fn secret_debug_hides_the_value() {
         let t = HostToken {
             username: "u".into(),
@@ -515,6 +531,14 @@ impl Auth {
                 self.tried.push(format!("key {}", key.display()));
                 return Cred::ssh_key(user, None, key, None);
             }
+        }
+        // A credential is never offered over plain http to anything but this machine.
+        let cleartext = url.starts_with("http://") && !crate::source::is_loopback(&host);
+        if cleartext && allowed.contains(T::USER_PASS_PLAINTEXT) && !self.env_done {
+            self.env_done = true;
+            self.helper_done = true;
+            self.tried
+                .push("nothing: credentials are never sent over plain http".into());
         }
         if allowed.contains(T::USER_PASS_PLAINTEXT) {
             if !self.env_done {

@@ -217,6 +217,31 @@ impl Lock {
                 lock.version
             )));
         }
+        // Ids are used as ids (sliced, compared, given to git): anything but 40 hex digits is
+        // a damaged or hand-made lock.
+        let is_id = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        for src in &lock.sources {
+            if let Some(c) = src.commit.as_deref().filter(|c| !is_id(c)) {
+                return Err(bad(format!(
+                    "{}: commit {c:?} is not a 40-digit commit id",
+                    src.url
+                )));
+            }
+            for k in src.skills.iter().filter(|k| !is_id(&k.tree)) {
+                return Err(bad(format!(
+                    "{}: skill {}: tree {:?} is not a 40-digit tree id",
+                    src.url, k.name, k.tree
+                )));
+            }
+        }
+        for src in &lock.mcps {
+            if let Some(c) = src.commit.as_deref().filter(|c| !is_id(c)) {
+                return Err(bad(format!(
+                    "{}: commit {c:?} is not a 40-digit commit id",
+                    src.url
+                )));
+            }
+        }
         Ok(lock)
     }
 
@@ -238,10 +263,15 @@ impl Lock {
             s.skills
                 .sort_by(|a, b| (&a.name, &a.path).cmp(&(&b.name, &b.path)));
         }
-        self.sources.retain(|s| !s.skills.is_empty());
+        // A git source stays pinned even when none of its skills is installed right now (all
+        // broken, or a `"*"` pack that is empty): otherwise it would be re-resolved on every
+        // sync and `--locked` could never pass. A local folder without skills says nothing.
+        self.sources
+            .retain(|s| !s.skills.is_empty() || s.commit.is_some());
         self.sources.sort_by(|a, b| {
             (&a.url, &a.requested, &a.sub_dir).cmp(&(&b.url, &b.requested, &b.sub_dir))
         });
+        self.sources.dedup();
         for s in &mut self.mcps {
             for p in &mut s.packs {
                 for rec in p.servers.values_mut() {
@@ -342,6 +372,13 @@ mod tests {
         .unwrap();
         let e = Lock::read(&p).unwrap_err();
         assert!(matches!(e, Error::Usage(_)), "{e:?}");
+        // Ids that are not ids (a hand-edited lock) are refused, not sliced.
+        std::fs::write(
+            &p,
+            "version: 1\nsources:\n- url: x\n  requested: default\n  commit: \"\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\"\n",
+        )
+        .unwrap();
+        assert!(Lock::read(&p).unwrap_err().to_string().contains("40-digit"));
         std::fs::write(&p, "version: 7\n").unwrap();
         assert!(
             Lock::read(&p)

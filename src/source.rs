@@ -139,6 +139,15 @@ fn parse_url(raw: &str) -> Result<GitUrl, String> {
         );
     }
     let scheme = url.scheme().to_ascii_lowercase();
+    if !url.username().is_empty() && matches!(scheme.as_str(), "http" | "https") {
+        // Over HTTP(S) a user name in the URL is often a token in disguise
+        // (`https://ghp_…@github.com/…`); kst takes credentials from variables only.
+        return Err(
+            "the URL contains a user name; remove it — kst sends credentials from variables \
+             (e.g. GITHUB_TOKEN, KASETTO_TOKEN_<HOST> and KASETTO_USERNAME_<HOST>; see docs/credentials.md)"
+                .into(),
+        );
+    }
     let host = url.host_str().unwrap_or("").to_ascii_lowercase();
     match scheme.as_str() {
         "https" | "ssh" | "git" => {
@@ -285,9 +294,15 @@ mod tests {
             git("https://GitHub.com/Org/Repo.git/").canonical().as_str(),
             "https://github.com/Org/Repo"
         );
+        // A user name over https may be a token: refused, never echoed.
+        let err = parse("https://ghp_tok@github.com/org/repo", Path::new("/")).unwrap_err();
+        assert!(
+            err.contains("user name") && !err.contains("ghp_tok"),
+            "{err}"
+        );
         assert_eq!(
-            git("https://tok@github.com/org/repo").canonical().as_str(),
-            "https://github.com/org/repo"
+            git("ssh://git@github.com/org/repo").canonical().as_str(),
+            "ssh://github.com/org/repo"
         );
         assert_eq!(
             git("git@gitlab.example.com:platform/skills.git")
