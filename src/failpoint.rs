@@ -11,3 +11,12 @@ pub fn hit(name: &str) {
         std::process::abort();
     }
 }
+
+/// Fail here with an error if `KASETTO_FAILPOINT_ERROR` names this point (debug builds only):
+/// for proving that a step that fails (a permission error, a full disk) loses nothing.
+pub fn fail(name: &str) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) && std::env::var("KASETTO_FAILPOINT_ERROR").is_ok_and(|v| v == name) {
+        anyhow::bail!("fail point {name} (test build)");
+    }
+    Ok(())
+}

@@ -306,7 +306,7 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
     }
 
     if !common.dry_run {
-        apply(&mut plan, &resolved, &ctx.scope);
+        apply(&mut plan, &resolved, &ctx.scope, &ctx.old_lock);
         crate::mcp::apply::apply(&mut mcp_plan);
         plan.lock.mcps = mcp_plan.lock.clone();
     }
@@ -370,7 +370,7 @@ fn locked_error(ctx: &Context, drift: &[String]) -> Error {
 
 /// Carry out the plan: install, repair, remove. Failures become item errors and the lock is
 /// adjusted so it never claims a folder that is not ours.
-fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx) {
+fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &Lock) {
     for folder in &scope.folders {
         if scope.symlinked_parent(&folder.join("-")).is_none() {
             crate::fsx::clean_stale_temps(folder);
@@ -389,7 +389,10 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx) {
         .map(|r| r.as_ref().and_then(|r| r.odb().ok()))
         .collect();
 
+    // Paths whose step failed: a new install that did not happen is not ours; a removal that
+    // did not happen leaves a folder that is still ours and must stay in the lock.
     let mut failed_adds: Vec<String> = Vec::new();
+    let mut failed_removals: Vec<String> = Vec::new();
     for item in &mut plan.items {
         for d in &mut item.dests {
             let result = match (d.action, item.origin) {
@@ -401,29 +404,65 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx) {
                 (a, Some((si, ki))) if a.writes() => {
                     crate::failpoint::hit("apply-item");
                     let skill = &resolved[si].skills[ki];
-                    install::install(&skill.tree, &d.target.abs, odbs[si].as_ref())
+                    crate::failpoint::fail("install")
+                        .and_then(|()| {
+                            install::install(&skill.tree, &d.target.abs, odbs[si].as_ref())
+                        })
                         .map(|w| item.warnings.extend(w))
                 }
-                (Action::Removed, _) => install::remove(&d.target.abs),
+                (Action::Removed, _) => {
+                    crate::failpoint::fail("remove").and_then(|()| install::remove(&d.target.abs))
+                }
                 _ => Ok(()),
             };
             if let Err(e) = result {
                 d.error = Some(format!("{}: {e:#}", d.target.abs.display()));
-                if d.action == Action::Added {
-                    failed_adds.push(d.target.rel.clone());
+                match d.action {
+                    Action::Added if old.skill_installed_at(&d.target.rel).is_none() => {
+                        failed_adds.push(d.target.rel.clone())
+                    }
+                    Action::Removed => failed_removals.push(d.target.rel.clone()),
+                    _ => {}
                 }
             }
         }
     }
-    if !failed_adds.is_empty() {
-        for s in &mut plan.lock.sources {
-            for k in &mut s.skills {
-                k.installed.retain(|p| !failed_adds.contains(p));
-            }
-            s.skills.retain(|k| !k.installed.is_empty());
+    for s in &mut plan.lock.sources {
+        for k in &mut s.skills {
+            k.installed.retain(|p| !failed_adds.contains(p));
         }
-        plan.lock.normalise();
+        s.skills.retain(|k| !k.installed.is_empty());
     }
+    for rel in &failed_removals {
+        let Some((src, skill)) = old.skill_installed_at(rel) else {
+            continue;
+        };
+        let kept = crate::lock::LockedSkill {
+            installed: vec![rel.clone()],
+            ..skill.clone()
+        };
+        let same = |l: &crate::lock::LockedSource| {
+            l.url == src.url
+                && l.requested == src.requested
+                && l.sub_dir == src.sub_dir
+                && l.commit == src.commit
+        };
+        match plan.lock.sources.iter_mut().find(|l| same(l)) {
+            Some(l) => match l
+                .skills
+                .iter_mut()
+                .find(|k| k.name == skill.name && k.tree == skill.tree)
+            {
+                Some(k) => k.installed.push(rel.clone()),
+                None => l.skills.push(kept),
+            },
+            None => plan.lock.sources.push(crate::lock::LockedSource {
+                skills: vec![kept],
+                ..src.clone()
+            }),
+        }
+    }
+    plan.lock.normalise();
 }
 
 /// `kst lock [--check]`: resolve every source and write the lock, installing nothing.

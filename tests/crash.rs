@@ -315,3 +315,70 @@ fn crash_at_every_point_of_an_mcp_update_recovers() {
         assert_mcp_converged(&env, point, "--v2");
     }
 }
+
+#[test]
+fn a_removal_that_fails_keeps_the_folder_tracked() {
+    let env = TestEnv::new();
+    project(&env, "v1");
+    env.kst().arg("sync").assert().success();
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: [claude-code, codex]\nscope: project\nskills:\n  - source: ./pack\n    skills: [pdf, docx]\n",
+    );
+    env.kst()
+        .arg("sync")
+        .env("KASETTO_FAILPOINT_ERROR", "remove")
+        .assert()
+        .code(1);
+    assert!(env.project_path(".claude/skills/xlsx/SKILL.md").is_file());
+    let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
+    assert!(
+        lock.contains(".claude/skills/xlsx"),
+        "the folder fell out of the lock:\n{lock}"
+    );
+    // The next run finishes the job.
+    env.kst().arg("sync").assert().success();
+    assert!(!env.project_path(".claude/skills/xlsx").exists());
+    assert!(
+        !std::fs::read_to_string(env.project_path("kasetto.lock"))
+            .unwrap()
+            .contains("xlsx")
+    );
+}
+
+#[test]
+fn an_install_that_fails_is_not_claimed_and_is_retried() {
+    let env = TestEnv::new();
+    project(&env, "v1");
+    env.kst()
+        .arg("sync")
+        .env("KASETTO_FAILPOINT_ERROR", "install")
+        .assert()
+        .code(1);
+    assert!(!env.project_path(".claude/skills/pdf").exists());
+    let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap_or_default();
+    assert!(
+        !lock.contains("installed:"),
+        "a failed install is in the lock:\n{lock}"
+    );
+    assert_converged(&env, "v1");
+}
+
+#[test]
+fn a_reinstall_that_fails_keeps_the_locked_folder_ours() {
+    let env = TestEnv::new();
+    project(&env, "v1");
+    env.kst().arg("sync").assert().success();
+    std::fs::remove_dir_all(env.project_path(".claude/skills/pdf")).unwrap();
+    env.kst()
+        .arg("sync")
+        .env("KASETTO_FAILPOINT_ERROR", "install")
+        .assert()
+        .code(1);
+    let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
+    assert!(
+        lock.contains(".claude/skills/pdf"),
+        "a locked folder fell out of the lock:\n{lock}"
+    );
+    assert_converged(&env, "v1");
+}
