@@ -209,7 +209,10 @@ pub fn build(inp: &Inputs) -> Plan {
                     error,
                 });
             }
-            if item.error.is_none() && !installed.is_empty() {
+            // Recorded even when every destination is a conflict (`installed: []`): the skill
+            // is still part of the pinned set, so a `"*"` source does not silently shrink
+            // because of a folder in the way on one machine.
+            if item.error.is_none() {
                 ls.skills.push(LockedSkill {
                     name: skill.name.clone(),
                     path: skill.path.clone(),

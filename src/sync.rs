@@ -284,7 +284,20 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
     if opts.locked {
         let drift = lock_drift(&ctx.old_lock, &plan.lock);
         if !drift.is_empty() {
-            return Err(locked_error(&ctx, &drift));
+            // A skill that cannot be installed (a conflict at its destination, say) also
+            // changes the lock; say why first, so the diagnosis is not "the lock is stale".
+            let mut why: Vec<String> = plan
+                .items
+                .iter()
+                .filter(|i| i.action() == Action::Broken)
+                .filter_map(|i| {
+                    i.error
+                        .clone()
+                        .or_else(|| i.dests.iter().find_map(|d| d.error.clone()))
+                })
+                .collect();
+            why.extend(drift);
+            return Err(locked_error(&ctx, &why));
         }
     }
 
@@ -431,7 +444,6 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &L
         for k in &mut s.skills {
             k.installed.retain(|p| !failed_adds.contains(p));
         }
-        s.skills.retain(|k| !k.installed.is_empty());
     }
     for rel in &failed_removals {
         let Some((src, skill)) = old.skill_installed_at(rel) else {
@@ -487,6 +499,17 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
         printer.error(&f.error);
     }
     let drift = lock_drift(&ctx.old_lock, &plan.lock);
+    // Skills that cannot be installed here (a folder kst did not install is in the way) are
+    // left out of the lock: say so, or machines would silently disagree about the lock.
+    let broken: Vec<plan::Item> = plan
+        .items
+        .iter()
+        .filter(|i| i.action() == Action::Broken)
+        .cloned()
+        .collect();
+    if !printer.json {
+        report::print_items(printer, &broken);
+    }
     let write = !check && !common.dry_run && !drift.is_empty();
     if write {
         plan.lock.write(&ctx.scope.lock_path)?;
@@ -499,6 +522,11 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
             "dry_run": common.dry_run,
             "lock": ctx.scope.lock_path.display().to_string(),
             "changes": drift,
+            "broken": broken.iter().map(|i| serde_json::json!({
+                "name": i.name,
+                "source": i.source,
+                "error": i.error.clone().or_else(|| i.dests.iter().find_map(|d| d.error.clone())),
+            })).collect::<Vec<_>>(),
             "written": write,
             "sources": report::json_sources(&resolved, &failed)
                 .into_iter()
@@ -517,7 +545,11 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
     if check && !drift.is_empty() && !printer.json {
         printer.error("the lock is out of date; run `kst lock` and commit the result");
     }
-    if !failed.is_empty() || !mcp_plan.failed.is_empty() || (check && !drift.is_empty()) {
+    if !failed.is_empty()
+        || !mcp_plan.failed.is_empty()
+        || !broken.is_empty()
+        || (check && !drift.is_empty())
+    {
         return Err(Error::Reported(Outcome::Problems));
     }
     Ok(())

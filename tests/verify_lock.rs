@@ -185,3 +185,34 @@ fn lock_check_fails_on_drift_and_writes_nothing() {
         before
     );
 }
+
+#[test]
+fn lock_reports_a_skill_it_cannot_record() {
+    let env = TestEnv::new();
+    let (_r, _d) = setup(&env);
+    // A folder the user made is where `pdf` would go: kst will not claim it, and says so
+    // instead of silently writing a lock without pdf.
+    write_file(env.project_path(".claude/skills/pdf/mine.txt"), "mine\n");
+    let a = env.kst().arg("lock").assert().code(1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        err.contains("! pdf") && err.contains("was not installed by kst"),
+        "{err}"
+    );
+    let a = env.kst().args(["lock", "--json"]).assert().code(1);
+    let doc: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(doc["broken"][0]["name"], "pdf", "{doc:#}");
+    assert_eq!(
+        std::fs::read_to_string(env.project_path(".claude/skills/pdf/mine.txt")).unwrap(),
+        "mine\n"
+    );
+    // pdf stays in the pinned set (installed nowhere here), so "*" did not shrink.
+    let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
+    assert!(
+        lock.contains("name: pdf") && lock.contains("installed: []"),
+        "{lock}"
+    );
+    std::fs::remove_dir_all(env.project_path(".claude/skills/pdf")).unwrap();
+    env.kst().arg("sync").assert().success();
+    assert!(env.project_path(".claude/skills/pdf/SKILL.md").is_file());
+}
