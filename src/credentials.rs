@@ -91,40 +91,82 @@ pub fn host_user_var(host: &str) -> String {
     host_var(host).replacen("KASETTO_TOKEN_", "KASETTO_USERNAME_", 1)
 }
 
-fn first(env: Env, vars: &[&str], username: &str) -> Option<HostToken> {
-    vars.iter().find_map(|v| {
-        var(env, v).map(|t| HostToken {
-            username: username.to_string(),
-            token: t,
-            from: (*v).to_string(),
-        })
-    })
+/// One row of the SPEC 11 table: a token variable sent with a fixed user name, or a pair of
+/// variables (user name, token).
+enum Candidate {
+    Token {
+        var: &'static str,
+        user: &'static str,
+    },
+    Pair {
+        user_var: &'static str,
+        token_var: &'static str,
+    },
+}
+
+/// The family rows for `host`, in the order they are tried. One table serves both the lookup
+/// and the error messages, so the two cannot disagree. A family token is only ever listed for
+/// its own hosts; `KASETTO_TOKEN_<HOST>` (tried last) is the only way to any other host.
+fn family(host: &str, env: Env) -> Vec<Candidate> {
+    use Candidate::*;
+    let gh_host = env("GH_HOST")
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty());
+    let tokens = |vars: &[&'static str], user: &'static str| -> Vec<Candidate> {
+        vars.iter().map(|v| Token { var: v, user }).collect()
+    };
+    if host == "github.com" {
+        tokens(&["GITHUB_TOKEN", "GH_TOKEN"], "x-access-token")
+    } else if gh_host.as_deref() == Some(host) {
+        tokens(
+            &["GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN"],
+            "x-access-token",
+        )
+    } else if host == "gitlab.com" || host.starts_with("gitlab.") {
+        vec![
+            Token {
+                var: "GITLAB_TOKEN",
+                user: "oauth2",
+            },
+            Token {
+                var: "CI_JOB_TOKEN",
+                user: "gitlab-ci-token",
+            },
+        ]
+    } else if host == "bitbucket.org" {
+        vec![
+            Pair {
+                user_var: "BITBUCKET_EMAIL",
+                token_var: "BITBUCKET_TOKEN",
+            },
+            Pair {
+                user_var: "BITBUCKET_USERNAME",
+                token_var: "BITBUCKET_APP_PASSWORD",
+            },
+        ]
+    } else if is_gitea_family(host) {
+        tokens(
+            &["GITEA_TOKEN", "CODEBERG_TOKEN", "FORGEJO_TOKEN"],
+            "oauth2",
+        )
+    } else {
+        Vec::new()
+    }
 }
 
 /// The variables that would supply a token for `host`, in order — for error messages.
 pub fn candidate_vars(host: &str) -> Vec<String> {
     let host = host.to_ascii_lowercase();
-    let mut out: Vec<String> = Vec::new();
-    let gh_host = std::env::var("GH_HOST")
-        .ok()
-        .map(|h| h.to_ascii_lowercase());
-    if host == "github.com" {
-        out.extend(["GITHUB_TOKEN", "GH_TOKEN"].map(String::from));
-    } else if gh_host.as_deref() == Some(host.as_str()) {
-        out.extend(["GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN"].map(String::from));
-    } else if host == "gitlab.com" || host.starts_with("gitlab.") {
-        out.extend(["GITLAB_TOKEN", "CI_JOB_TOKEN"].map(String::from));
-    } else if host == "bitbucket.org" {
-        out.extend(
-            [
-                "BITBUCKET_EMAIL+BITBUCKET_TOKEN",
-                "BITBUCKET_USERNAME+BITBUCKET_APP_PASSWORD",
-            ]
-            .map(String::from),
-        );
-    } else if is_gitea_family(&host) {
-        out.extend(["GITEA_TOKEN", "CODEBERG_TOKEN", "FORGEJO_TOKEN"].map(String::from));
-    }
+    let mut out: Vec<String> = family(&host, &process_env)
+        .iter()
+        .map(|c| match c {
+            Candidate::Token { var, .. } => var.to_string(),
+            Candidate::Pair {
+                user_var,
+                token_var,
+            } => format!("{user_var}+{token_var}"),
+        })
+        .collect();
     out.push(host_var(&host));
     out
 }
@@ -135,48 +177,29 @@ fn is_gitea_family(host: &str) -> bool {
         || host.starts_with("forgejo.")
 }
 
-/// The token for `host` from the environment (SPEC 11 table), or None. A family token is only
-/// ever chosen for its own hosts: an unknown host gets only its `KASETTO_TOKEN_<HOST>`.
+/// The token for `host` from the environment (SPEC 11 table), or None.
 pub fn token_for_host(host: &str) -> Option<HostToken> {
     token_for_host_in(host, &process_env)
 }
 
 fn token_for_host_in(host: &str, env: Env) -> Option<HostToken> {
     let host = host.to_ascii_lowercase();
-    let gh_host = env("GH_HOST")
-        .map(|h| h.trim().to_ascii_lowercase())
-        .filter(|h| !h.is_empty());
-    let family = if host == "github.com" {
-        first(env, &["GITHUB_TOKEN", "GH_TOKEN"], "x-access-token")
-    } else if gh_host.as_deref() == Some(host.as_str()) {
-        first(
-            env,
-            &["GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN"],
-            "x-access-token",
-        )
-    } else if host == "gitlab.com" || host.starts_with("gitlab.") {
-        first(env, &["GITLAB_TOKEN"], "oauth2")
-            .or_else(|| first(env, &["CI_JOB_TOKEN"], "gitlab-ci-token"))
-    } else if host == "bitbucket.org" {
-        let pair = |user: &str, pass: &str| {
-            Some(HostToken {
-                username: env(user)?.trim().to_string(),
-                token: var(env, pass)?,
-                from: format!("{user}+{pass}"),
-            })
-        };
-        pair("BITBUCKET_EMAIL", "BITBUCKET_TOKEN")
-            .or_else(|| pair("BITBUCKET_USERNAME", "BITBUCKET_APP_PASSWORD"))
-    } else if is_gitea_family(&host) {
-        first(
-            env,
-            &["GITEA_TOKEN", "CODEBERG_TOKEN", "FORGEJO_TOKEN"],
-            "oauth2",
-        )
-    } else {
-        None
-    };
-    family.or_else(|| {
+    let from_family = family(&host, env).into_iter().find_map(|c| match c {
+        Candidate::Token { var: v, user } => var(env, v).map(|t| HostToken {
+            username: user.to_string(),
+            token: t,
+            from: v.to_string(),
+        }),
+        Candidate::Pair {
+            user_var,
+            token_var,
+        } => Some(HostToken {
+            username: env(user_var)?.trim().to_string(),
+            token: var(env, token_var)?,
+            from: format!("{user_var}+{token_var}"),
+        }),
+    });
+    from_family.or_else(|| {
         let name = host_var(&host);
         let user = env(&host_user_var(&host))
             .filter(|u| !u.is_empty())

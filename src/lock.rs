@@ -303,6 +303,66 @@ impl Lock {
             .map_err(|e| Error::Failed(e.context(format!("cannot write lock {}", path.display()))))
     }
 
+    /// What this lock would gain or lose to become `new`: one line per difference, for
+    /// `--locked` and `lock --check`.
+    pub fn drift(&self, new: &Lock) -> Vec<String> {
+        let old = self;
+        let mut out = Vec::new();
+        let key = |s: &LockedSource| (s.url.clone(), s.requested.clone(), s.sub_dir.clone());
+        for n in &new.sources {
+            match old.sources.iter().find(|o| key(o) == key(n)) {
+                None => out.push(format!("{} ({}) is not in the lock", n.url, n.requested)),
+                Some(o) if o == n => {}
+                Some(o) => {
+                    if o.commit != n.commit {
+                        out.push(format!(
+                            "{} ({}): locked commit {} but resolved {}",
+                            n.url,
+                            n.requested,
+                            o.commit.as_deref().unwrap_or("-"),
+                            n.commit.as_deref().unwrap_or("-")
+                        ));
+                    }
+                    for s in &n.skills {
+                        match o.skills.iter().find(|x| x.name == s.name) {
+                            None => out.push(format!(
+                                "{} ({}): skill {} is not in the lock",
+                                n.url, n.requested, s.name
+                            )),
+                            Some(x) if x.tree != s.tree => out.push(format!(
+                                "{} ({}): skill {} tree {} would become {}",
+                                n.url, n.requested, s.name, x.tree, s.tree
+                            )),
+                            Some(x) if x != s => out.push(format!(
+                                "{} ({}): skill {} would be installed at {:?} instead of {:?}",
+                                n.url, n.requested, s.name, s.installed, x.installed
+                            )),
+                            _ => {}
+                        }
+                    }
+                    for x in &o.skills {
+                        if !n.skills.iter().any(|s| s.name == x.name) {
+                            out.push(format!(
+                                "{} ({}): skill {} would be removed from the lock",
+                                n.url, n.requested, x.name
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        for o in &old.sources {
+            if !new.sources.iter().any(|n| key(n) == key(o)) {
+                out.push(format!(
+                    "{} ({}) would be removed from the lock",
+                    o.url, o.requested
+                ));
+            }
+        }
+        out.extend(crate::mcp::plan::lock_drift(&old.mcps, &new.mcps));
+        out
+    }
+
     /// The skill entry installed at `rel` (a destination path relative to the scope root).
     pub fn skill_installed_at(&self, rel: &str) -> Option<(&LockedSource, &LockedSkill)> {
         self.sources

@@ -182,65 +182,6 @@ fn wants_update(opts: &SyncOptions, locked: Option<&crate::lock::LockedSource>) 
     }
 }
 
-/// What the lock would gain or lose: one line per difference, for `--locked` and `lock --check`.
-pub fn lock_drift(old: &Lock, new: &Lock) -> Vec<String> {
-    let mut out = Vec::new();
-    let key =
-        |s: &crate::lock::LockedSource| (s.url.clone(), s.requested.clone(), s.sub_dir.clone());
-    for n in &new.sources {
-        match old.sources.iter().find(|o| key(o) == key(n)) {
-            None => out.push(format!("{} ({}) is not in the lock", n.url, n.requested)),
-            Some(o) if o == n => {}
-            Some(o) => {
-                if o.commit != n.commit {
-                    out.push(format!(
-                        "{} ({}): locked commit {} but resolved {}",
-                        n.url,
-                        n.requested,
-                        o.commit.as_deref().unwrap_or("-"),
-                        n.commit.as_deref().unwrap_or("-")
-                    ));
-                }
-                for s in &n.skills {
-                    match o.skills.iter().find(|x| x.name == s.name) {
-                        None => out.push(format!(
-                            "{} ({}): skill {} is not in the lock",
-                            n.url, n.requested, s.name
-                        )),
-                        Some(x) if x.tree != s.tree => out.push(format!(
-                            "{} ({}): skill {} tree {} would become {}",
-                            n.url, n.requested, s.name, x.tree, s.tree
-                        )),
-                        Some(x) if x != s => out.push(format!(
-                            "{} ({}): skill {} would be installed at {:?} instead of {:?}",
-                            n.url, n.requested, s.name, s.installed, x.installed
-                        )),
-                        _ => {}
-                    }
-                }
-                for x in &o.skills {
-                    if !n.skills.iter().any(|s| s.name == x.name) {
-                        out.push(format!(
-                            "{} ({}): skill {} would be removed from the lock",
-                            n.url, n.requested, x.name
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    for o in &old.sources {
-        if !new.sources.iter().any(|n| key(n) == key(o)) {
-            out.push(format!(
-                "{} ({}) would be removed from the lock",
-                o.url, o.requested
-            ));
-        }
-    }
-    out.extend(crate::mcp::plan::lock_drift(&old.mcps, &new.mcps));
-    out
-}
-
 pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
     let started = Instant::now();
     let ctx = load(common)?;
@@ -282,7 +223,7 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
     plan.lock.mcps = mcp_plan.lock.clone();
 
     if opts.locked {
-        let drift = lock_drift(&ctx.old_lock, &plan.lock);
+        let drift = ctx.old_lock.drift(&plan.lock);
         if !drift.is_empty() {
             // A skill that cannot be installed (a conflict at its destination, say) also
             // changes the lock; say why first, so the diagnosis is not "the lock is stale".
@@ -498,7 +439,7 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
     for f in &mcp_plan.failed {
         printer.error(&f.error);
     }
-    let drift = lock_drift(&ctx.old_lock, &plan.lock);
+    let drift = ctx.old_lock.drift(&plan.lock);
     // Skills that cannot be installed here (a folder kst did not install is in the way) are
     // left out of the lock: say so, or machines would silently disagree about the lock.
     let broken: Vec<plan::Item> = plan
