@@ -350,11 +350,16 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &L
     for item in &mut plan.items {
         for d in &mut item.dests {
             let result = match (d.action, item.origin) {
-                (_, _) if let Some(link) = scope.symlinked_parent(&d.target.abs) => Err(anyhow!(
-                    "{} is a symlink; inside a project kst never writes or deletes through a symlink \
+                (a, _)
+                    if (a.writes() || a == Action::Removed)
+                        && let Some(link) = scope.symlinked_parent(&d.target.abs) =>
+                {
+                    Err(anyhow!(
+                        "{} is a symlink; inside a project kst never writes or deletes through a symlink \
                      (a cloned project could point it anywhere); replace it with a real folder",
-                    link.display()
-                )),
+                        link.display()
+                    ))
+                }
                 (a, Some((si, ki))) if a.writes() => {
                     crate::failpoint::hit("apply-item");
                     let skill = &resolved[si].skills[ki];
