@@ -25,6 +25,7 @@ pub mod report;
 pub mod resolve;
 pub mod scope;
 pub mod source;
+pub mod statcache;
 pub mod sync;
 pub mod tree;
 pub mod verify;

@@ -7,13 +7,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
 use crate::config::SkillSource;
 use crate::lock::{Lock, LockedSkill, LockedSource};
 use crate::resolve::{FailedSource, ResolvedSource};
-use crate::tree::{self, Budget, Caps};
+use crate::statcache::StatCache;
+use crate::tree::{self, Budget, Caps, Tree};
 
 /// What happens (or happened) to one installed copy of a skill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -106,14 +108,98 @@ pub fn target(folder: &Path, name: &str, scope_root: &Path) -> Target {
     Target { abs, rel }
 }
 
-/// Does the folder at `path` hold exactly the tree `want`? Never follows a symlink.
-pub fn disk_matches(path: &Path, want: git2::Oid) -> bool {
+/// Does the folder at `path` hold exactly what installing `want` writes? Never follows a
+/// symlink. Only the tree id is computed, and with the stat cache of the skills folder `path`
+/// is in, files whose stat data have not changed since they were last hashed are not read
+/// (statcache.rs): a no-op sync reads no file contents.
+pub fn disk_matches(path: &Path, want: &Tree, stats: Option<&StatCache>) -> bool {
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => {
-            tree::read_disk(path, &mut Budget::new(Caps::from_env())).is_ok_and(|t| t.id == want)
-        }
-        _ => false,
+        Ok(m) if m.is_dir() => {}
+        _ => return false,
     }
+    let mut budget = Budget::new(Caps::from_env());
+    let name = path.file_name().and_then(|n| n.to_str());
+    let (id, ids) = match (stats, name) {
+        (Some(stats), Some(name)) => {
+            let ids = stats.skill(name);
+            (tree::disk_tree_id(path, &mut budget, &ids), Some(ids))
+        }
+        _ => (
+            tree::disk_tree_id(path, &mut budget, &tree::HashContents),
+            None,
+        ),
+    };
+    // A folder on disk has no gitlinks and only canonical modes, so it can only equal
+    // `want.id` when that is also what installing writes; `installed_id` (which hashes the
+    // whole listing again) is needed only when it does not.
+    let same = id.is_ok_and(|id| id == want.id || id == want.installed_id());
+    if let (true, Some(ids)) = (same, ids) {
+        ids.keep();
+    }
+    same
+}
+
+/// The old lock's skills by installed path (the first one listing it, as
+/// [`Lock::skill_installed_at`] finds it), so that a plan over many skills is not quadratic.
+fn installed_index(lock: &Lock) -> HashMap<&str, &LockedSkill> {
+    let mut index = HashMap::new();
+    for s in &lock.sources {
+        for k in &s.skills {
+            for path in &k.installed {
+                index.entry(path.as_str()).or_insert(k);
+            }
+        }
+    }
+    index
+}
+
+/// Every comparison of a destination with the tree it should hold that [`build`] will make,
+/// computed up front on all cores: they are independent and mostly file-system calls, and on
+/// a no-op sync they are most of the work. Keyed by (source, skill, folder) index.
+fn compare_disks(
+    inp: &Inputs,
+    installed_at: &HashMap<&str, &LockedSkill>,
+    stats: &[StatCache],
+) -> HashMap<(usize, usize, usize), bool> {
+    let mut jobs = Vec::new();
+    for (si, rs) in inp.resolved.iter().enumerate() {
+        for (ki, skill) in rs.skills.iter().enumerate() {
+            for (fi, folder) in inp.folders.iter().enumerate() {
+                let t = target(folder, &skill.name, inp.scope_root);
+                // Same tree as locked: repaired unless intact. Untracked: adopted if identical.
+                let needed = installed_at
+                    .get(t.rel.as_str())
+                    .is_none_or(|lk| lk.tree == skill.tree.id.to_string());
+                if needed {
+                    jobs.push(((si, ki, fi), t.abs));
+                }
+            }
+        }
+    }
+    let next = AtomicUsize::new(0);
+    let results: Vec<AtomicBool> = jobs.iter().map(|_| AtomicBool::new(false)).collect();
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len().div_ceil(16));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(((si, ki, fi), path)) = jobs.get(i) else {
+                        break;
+                    };
+                    let want = &inp.resolved[*si].skills[*ki].tree;
+                    let same = disk_matches(path, want, stats.get(*fi));
+                    results[i].store(same, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    jobs.into_iter()
+        .zip(results)
+        .map(|((key, _), same)| (key, same.into_inner()))
+        .collect()
 }
 
 pub struct Inputs<'a> {
@@ -139,6 +225,17 @@ pub fn build(inp: &Inputs) -> Plan {
     // Paths this plan installs to (owner: "url skill") and paths it must leave alone.
     let mut claimed: HashMap<String, String> = HashMap::new();
     let mut kept: BTreeSet<String> = BTreeSet::new();
+    // One stat cache per skills folder (machine-local, beside the git cache; never in the lock).
+    let stats: Vec<StatCache> = match crate::dirs::cache_root() {
+        Ok(root) => inp
+            .folders
+            .iter()
+            .map(|f| StatCache::for_folder(&root, f))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let installed_at = installed_index(inp.old);
+    let on_disk = compare_disks(inp, &installed_at, &stats);
 
     for (si, rs) in inp.resolved.iter().enumerate() {
         let locked = find_locked(inp.old, &rs.entry);
@@ -151,7 +248,7 @@ pub fn build(inp: &Inputs) -> Plan {
         };
         let commit = rs.commit.map(|c| c.to_string());
         for (ki, skill) in rs.skills.iter().enumerate() {
-            let want = skill.tree.installed_id();
+            let want = &skill.tree;
             let mut item = Item {
                 name: skill.name.clone(),
                 source: rs.url.clone(),
@@ -164,7 +261,7 @@ pub fn build(inp: &Inputs) -> Plan {
                 warnings: Vec::new(),
             };
             let mut installed = Vec::new();
-            for folder in inp.folders {
+            for (fi, folder) in inp.folders.iter().enumerate() {
                 let t = target(folder, &skill.name, inp.scope_root);
                 if let Some(owner) = claimed.get(&t.rel) {
                     item.error = Some(format!(
@@ -173,10 +270,16 @@ pub fn build(inp: &Inputs) -> Plan {
                     ));
                     break;
                 }
-                let tracked = inp.old.skill_installed_at(&t.rel);
+                let tracked = installed_at.get(t.rel.as_str());
+                let disk_ok = || {
+                    on_disk
+                        .get(&(si, ki, fi))
+                        .copied()
+                        .unwrap_or_else(|| disk_matches(&t.abs, want, stats.get(fi)))
+                };
                 let (action, error) = match tracked {
-                    Some((_, lk)) if lk.tree == skill.tree.id.to_string() => {
-                        if disk_matches(&t.abs, want) {
+                    Some(lk) if lk.tree == skill.tree.id.to_string() => {
+                        if disk_ok() {
                             (Action::Unchanged, None)
                         } else if std::fs::symlink_metadata(&t.abs).is_err() {
                             // Locked but not on disk (a fresh machine, a wiped folder).
@@ -189,7 +292,7 @@ pub fn build(inp: &Inputs) -> Plan {
                     // Exactly the content kst would install, but not in the lock: a run that
                     // crashed after installing and before writing the lock. Adopting it loses
                     // nothing (the bytes are the same) and makes the next run converge.
-                    None if disk_matches(&t.abs, want) => (Action::Unchanged, None),
+                    None if disk_ok() => (Action::Unchanged, None),
                     None if std::fs::symlink_metadata(&t.abs).is_ok() && !inp.force => (
                         Action::Broken,
                         Some(format!(
@@ -305,6 +408,9 @@ pub fn build(inp: &Inputs) -> Plan {
                 warnings: Vec::new(),
             });
         }
+    }
+    for s in &stats {
+        s.save();
     }
     lock.normalise();
     Plan { items, lock }

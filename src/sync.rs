@@ -264,8 +264,10 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
         crate::mcp::apply::apply(&mut mcp_plan);
         plan.lock.mcps = mcp_plan.lock.clone();
     }
-    let lock_changed =
-        plan.lock.to_yaml() != ctx.old_lock.to_yaml() || !ctx.scope.lock_path.exists();
+    // Equal values serialise equally: the (costly) text comparison is for an old lock that
+    // parsed differently but reads the same, e.g. one not in normal order.
+    let lock_changed = (plan.lock != ctx.old_lock && plan.lock.to_yaml() != ctx.old_lock.to_yaml())
+        || !ctx.scope.lock_path.exists();
     if !common.dry_run
         && lock_changed
         && !(plan.lock.sources.is_empty()

@@ -163,7 +163,8 @@ impl Entry {
 pub fn hash_tree(entries: &[Entry]) -> Oid {
     let mut buf = Vec::with_capacity(entries.len() * 40);
     for e in entries {
-        buf.extend_from_slice(format!("{:o} ", e.mode()).as_bytes());
+        buf.extend_from_slice(mode_octal(e.mode()));
+        buf.push(b' ');
         buf.extend_from_slice(e.name.as_bytes());
         buf.push(0);
         buf.extend_from_slice(e.id.as_bytes());
@@ -328,13 +329,152 @@ fn check_symlink(rel: &str, name: &str, target: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where [`read_disk_with`] gets a regular file's blob id: by hashing its contents, or from a
+/// cache that can vouch for them (the stat cache, for installed skills).
+pub trait BlobIds {
+    /// The blob id of the regular file at `path` (`rel` inside the listed folder), whose
+    /// `lstat` data are `meta`.
+    fn blob_id(&self, path: &Path, rel: &str, meta: &fs::Metadata) -> anyhow::Result<Oid>;
+}
+
+/// Read and hash every file: what `verify` and local sources do.
+pub struct HashContents;
+
+impl BlobIds for HashContents {
+    fn blob_id(&self, path: &Path, _rel: &str, _meta: &fs::Metadata) -> anyhow::Result<Oid> {
+        hash_file(path)
+    }
+}
+
+/// The git blob id of a regular file's contents (`git hash-object`).
+pub fn hash_file(path: &Path) -> anyhow::Result<Oid> {
+    Oid::hash_file(ObjectType::Blob, path)
+        .with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The tree id [`read_disk`] would compute for the folder at `root`, without building the
+/// listing: for comparing an installed folder with the tree it should hold, which is the hot
+/// path of a no-op sync. The name and symlink checks are not repeated: a folder whose id equals
+/// a checked tree's has exactly that tree's entries. Caps still apply, so a huge file is never
+/// read.
+pub fn disk_tree_id(root: &Path, budget: &mut Budget, ids: &dyn BlobIds) -> anyhow::Result<Oid> {
+    Ok(disk_tree_id_at(root, "", budget, ids)?.unwrap_or_else(|| hash_tree_bytes(&[])))
+}
+
+/// One entry of a folder being hashed: git's sort key (the name, `/`-terminated for folders),
+/// mode and id.
+struct Hashed {
+    key: Vec<u8>,
+    mode: u32,
+    id: Oid,
+}
+
+/// None for a folder with nothing git would store (it vanishes from its parent).
+fn disk_tree_id_at(
+    dir: &Path,
+    rel: &str,
+    budget: &mut Budget,
+    ids: &dyn BlobIds,
+) -> anyhow::Result<Option<Oid>> {
+    let mut entries: Vec<Hashed> = Vec::new();
+    let listing =
+        fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?;
+    for item in listing {
+        let item = item.with_context(|| format!("cannot read folder {}", dir.display()))?;
+        let raw = item.file_name();
+        let Some(name) = raw.to_str() else {
+            bail!(
+                "{}: file name is not valid UTF-8",
+                at(rel, &raw.to_string_lossy())
+            );
+        };
+        if name == ".git" {
+            continue;
+        }
+        let path = item.path();
+        // The kind comes with the folder listing; only regular files are stat'ed.
+        let ft = item
+            .file_type()
+            .with_context(|| format!("cannot stat {}", path.display()))?;
+        let child_rel = at(rel, name);
+        let (mode, id) = if ft.is_symlink() {
+            let target = fs::read_link(&path)
+                .with_context(|| format!("cannot read link {}", path.display()))?;
+            let target = target.as_os_str().as_encoded_bytes();
+            budget.charge(&child_rel, target.len() as u64)?;
+            (MODE_LINK, Oid::hash_object(ObjectType::Blob, target)?)
+        } else if ft.is_dir() {
+            match disk_tree_id_at(&path, &child_rel, budget, ids)? {
+                Some(id) => (MODE_TREE, id),
+                None => continue,
+            }
+        } else if ft.is_file() {
+            let meta = item
+                .metadata()
+                .with_context(|| format!("cannot stat {}", path.display()))?;
+            // Replaced by something else since the listing: not what was installed.
+            if !meta.is_file() {
+                bail!("{child_rel} changed while it was being read");
+            }
+            budget.charge(&child_rel, meta.len())?;
+            let id = ids.blob_id(&path, &child_rel, &meta)?;
+            let executable = meta.permissions().mode() & 0o100 != 0;
+            (if executable { MODE_EXEC } else { MODE_FILE }, id)
+        } else {
+            bail!("{child_rel} is not a regular file, folder or symlink");
+        };
+        let mut key = Vec::with_capacity(name.len() + 1);
+        key.extend_from_slice(name.as_bytes());
+        if mode == MODE_TREE {
+            key.push(b'/');
+        }
+        entries.push(Hashed { key, mode, id });
+    }
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+    let mut buf = Vec::with_capacity(entries.len() * 48);
+    for e in &entries {
+        let name = match e.mode {
+            MODE_TREE => &e.key[..e.key.len() - 1],
+            _ => &e.key[..],
+        };
+        buf.extend_from_slice(mode_octal(e.mode));
+        buf.push(b' ');
+        buf.extend_from_slice(name);
+        buf.push(0);
+        buf.extend_from_slice(e.id.as_bytes());
+    }
+    Ok(Some(hash_tree_bytes(&buf)))
+}
+
+fn mode_octal(mode: u32) -> &'static [u8] {
+    match mode {
+        MODE_FILE => b"100644",
+        MODE_EXEC => b"100755",
+        MODE_LINK => b"120000",
+        MODE_TREE => b"40000",
+        _ => b"160000",
+    }
+}
+
+fn hash_tree_bytes(buf: &[u8]) -> Oid {
+    Oid::hash_object(ObjectType::Tree, buf).expect("hashing an in-memory buffer cannot fail")
+}
+
 /// List a folder on disk as git would store it. Empty folders vanish (git cannot store them);
 /// `.git` entries are skipped as git skips them.
 pub fn read_disk(root: &Path, budget: &mut Budget) -> anyhow::Result<Tree> {
-    read_disk_at(root, "", budget)
+    read_disk_at(root, "", budget, &HashContents)
 }
 
-fn read_disk_at(dir: &Path, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
+fn read_disk_at(
+    dir: &Path,
+    rel: &str,
+    budget: &mut Budget,
+    ids: &dyn BlobIds,
+) -> anyhow::Result<Tree> {
     let mut entries = Vec::new();
     let listing =
         fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?;
@@ -351,7 +491,9 @@ fn read_disk_at(dir: &Path, rel: &str, budget: &mut Budget) -> anyhow::Result<Tr
             continue;
         }
         let path = item.path();
-        let meta = fs::symlink_metadata(&path)
+        // lstat relative to the open folder (no path walk per file).
+        let meta = item
+            .metadata()
             .with_context(|| format!("cannot stat {}", path.display()))?;
         let ft = meta.file_type();
         let child_rel = at(rel, &name);
@@ -369,7 +511,7 @@ fn read_disk_at(dir: &Path, rel: &str, budget: &mut Budget) -> anyhow::Result<Tr
                 kind: EntryKind::Symlink { target },
             }
         } else if ft.is_dir() {
-            let sub = read_disk_at(&path, &child_rel, budget)?;
+            let sub = read_disk_at(&path, &child_rel, budget, ids)?;
             if sub.entries.is_empty() {
                 continue;
             }
@@ -380,8 +522,7 @@ fn read_disk_at(dir: &Path, rel: &str, budget: &mut Budget) -> anyhow::Result<Tr
             }
         } else if ft.is_file() {
             budget.charge(&child_rel, meta.len())?;
-            let id = Oid::hash_file(ObjectType::Blob, &path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let id = ids.blob_id(&path, &child_rel, &meta)?;
             let executable = meta.permissions().mode() & 0o100 != 0;
             Entry {
                 name,
@@ -447,6 +588,8 @@ mod tests {
 
         let listed = read_disk(&skill, &mut Budget::new(Caps::from_env())).unwrap();
         assert_eq!(listed.id.to_string(), expected);
+        let id = disk_tree_id(&skill, &mut Budget::new(Caps::from_env()), &HashContents).unwrap();
+        assert_eq!(id.to_string(), expected, "the id-only walk agrees");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod credentials;
 mod hostile;
 mod mcp_sync;
 mod parsers;
+mod perf_smoke;
 mod remote_config;
 mod selftest;
 mod ssh;

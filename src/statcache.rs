@@ -1,0 +1,592 @@
+//! The stat cache: a machine-local memory of installed files' stat data and blob ids, so that
+//! a sync that changes nothing reads no file contents (SPEC 14), the way git's index makes
+//! `git status` cheap.
+//!
+//! To decide whether an installed skill is intact, `plan` recomputes its tree id from disk.
+//! With this cache a file whose `lstat` data (size, mtime, ctime, inode, device, mode) is exactly
+//! what was recorded when its contents were last hashed is not read again: its recorded blob id
+//! is used. Folders are still listed, so an added, removed or renamed file is always seen.
+//!
+//! **Racy files** (git's "racy git" problem, Documentation/technical/racy-git.txt): a file
+//! changed twice within one timestamp tick, the second time after we hashed it, keeps its stat
+//! data. So an entry is only recorded when the file's mtime *and* ctime are strictly older than
+//! a stamp taken from the file system's clock before any content was read in this run (on a
+//! file system with whole-second timestamps, at least two seconds older). A file touched in the
+//! same tick as the stamp, or with a timestamp in the future, is not recorded and is re-hashed on
+//! every sync until it settles.
+//!
+//! Layout: one file per skills folder, `<cache root>/stat/<hash16 of the folder's path>`,
+//! written atomically (temp file + rename) only when it changed. It is a cache: never part of the
+//! lock, never needed for correctness of anything but speed. A missing, unreadable or malformed
+//! file is an empty cache, and an old version of it is still right (an entry only ever says
+//! "these stat data had these contents"). `kst verify` does not use it: verify proves bytes.
+//!
+//! Known limit, shared with git: on a network file system whose server clock runs behind this
+//! machine's, the racy rule is only as good as the clocks' agreement.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use anyhow::{Context, Result};
+use git2::Oid;
+
+use crate::tree::BlobIds;
+
+const MAGIC: &[u8; 8] = b"KSTSTAT1";
+
+/// What `lstat` says about a file, as far as telling a change goes (git's `stat_data`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatData {
+    pub size: u64,
+    pub mtime: (i64, i64),
+    pub ctime: (i64, i64),
+    pub ino: u64,
+    pub dev: u64,
+    pub mode: u32,
+}
+
+impl StatData {
+    pub fn of(meta: &fs::Metadata) -> StatData {
+        StatData {
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            ino: meta.ino(),
+            dev: meta.dev(),
+            mode: meta.mode(),
+        }
+    }
+
+    /// May a blob id hashed from this file after `stamp` (the file system's clock) be trusted
+    /// later on the strength of these stat data alone? Only if the file's last change is
+    /// strictly older than the stamp: any later write then moves mtime or ctime. Whole-second
+    /// timestamps (both nanosecond parts zero) suggest a coarse file system (ext3, HFS+, FAT
+    /// with two-second steps), where "older" has to mean by two seconds.
+    pub fn settled(&self, stamp: (i64, i64)) -> bool {
+        let coarse = self.mtime.1 == 0 && self.ctime.1 == 0;
+        if coarse {
+            self.mtime.0 + 2 <= stamp.0 && self.ctime.0 + 2 <= stamp.0
+        } else {
+            self.mtime < stamp && self.ctime < stamp
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Record {
+    stat: StatData,
+    id: Oid,
+}
+
+/// A skill's files: path inside the skill → record.
+type Section = HashMap<Box<str>, Record>;
+
+/// The stat cache of one skills folder, for one run.
+pub struct StatCache {
+    file: PathBuf,
+    /// The probe whose mtime is "now" on the file system's clock.
+    clock: PathBuf,
+    /// As loaded: skill name → its files.
+    old: OnceLock<HashMap<String, Section>>,
+    /// Sections checked in this run (the next version of the file); None: as loaded.
+    fresh: Mutex<HashMap<String, Option<Section>>>,
+    /// Set before the first file's contents are read in this run.
+    stamp: OnceLock<Option<(i64, i64)>>,
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+}
+
+impl StatCache {
+    /// The stat cache of the skills folder `folder`, kept under `cache_root`. Nothing is read
+    /// until the first lookup.
+    pub fn for_folder(cache_root: &Path, folder: &Path) -> StatCache {
+        let key = Oid::hash_object(
+            git2::ObjectType::Blob,
+            folder.as_os_str().as_encoded_bytes(),
+        )
+        .expect("hashing an in-memory buffer cannot fail")
+        .to_string();
+        let dir = cache_root.join("stat");
+        StatCache {
+            file: dir.join(&key[..16]),
+            clock: dir.join("clock"),
+            old: OnceLock::new(),
+            fresh: Mutex::new(HashMap::new()),
+            stamp: OnceLock::new(),
+            hits: AtomicUsize::new(0),
+            misses: AtomicUsize::new(0),
+        }
+    }
+
+    fn old(&self) -> &HashMap<String, Section> {
+        self.old.get_or_init(|| match fs::read(&self.file) {
+            Ok(bytes) => decode(&bytes).unwrap_or_else(|| {
+                tracing::debug!("ignoring malformed stat cache {}", self.file.display());
+                HashMap::new()
+            }),
+            Err(_) => HashMap::new(),
+        })
+    }
+
+    /// Blob ids for the files of the installed skill `name`. Call [`SkillIds::keep`] once the
+    /// whole skill was listed, so its records go into the next version of the cache.
+    pub fn skill(&self, name: &str) -> SkillIds<'_> {
+        SkillIds {
+            cache: self,
+            name: name.to_string(),
+            old: self.old().get(name),
+            run: Mutex::new(SkillRun::default()),
+        }
+    }
+
+    /// The file system's "now", from the mtime of a probe file touched in the stat folder;
+    /// taken once, before the first content read of the run. None if it cannot be had (then
+    /// nothing new is recorded).
+    fn stamp(&self) -> Option<(i64, i64)> {
+        *self.stamp.get_or_init(|| match probe_clock(&self.clock) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::debug!("stat cache clock unavailable ({e:#}); not recording");
+                None
+            }
+        })
+    }
+
+    /// (hits, misses) so far: files whose id came from the cache, and files that were read.
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Write the next version (the skills checked in this run) if it differs from the loaded
+    /// one. Best effort: a cache that cannot be written only costs speed.
+    pub fn save(&self) {
+        let fresh = std::mem::take(&mut *self.fresh.lock().expect("stat cache lock"));
+        let old = self.old();
+        let unchanged = fresh.len() == old.len()
+            && fresh
+                .iter()
+                .all(|(k, v)| v.is_none() && old.contains_key(k));
+        if unchanged {
+            return;
+        }
+        let next: HashMap<String, Section> = fresh
+            .into_iter()
+            .filter_map(|(name, section)| match section {
+                Some(s) => Some((name, s)),
+                None => old.get(&name).map(|s| (name, s.clone())),
+            })
+            .collect();
+        if let Err(e) = write_file(&self.file, &encode(&next)) {
+            tracing::debug!("cannot write stat cache {}: {e:#}", self.file.display());
+        }
+    }
+}
+
+/// A [`BlobIds`] for one skill folder, backed by the stat cache.
+pub struct SkillIds<'a> {
+    cache: &'a StatCache,
+    name: String,
+    old: Option<&'a Section>,
+    run: Mutex<SkillRun<'a>>,
+}
+
+/// What one listing of a skill saw: the recorded files it found unchanged (borrowed, so the
+/// no-op path allocates nothing) and the files it hashed.
+#[derive(Default)]
+struct SkillRun<'a> {
+    hits: Vec<(&'a str, &'a Record)>,
+    hashed: Vec<(Box<str>, Record)>,
+}
+
+impl SkillIds<'_> {
+    /// The skill was listed completely: what it saw makes the next version of its section.
+    pub fn keep(self) {
+        let run = self.run.into_inner().expect("stat cache lock");
+        let same = run.hashed.is_empty() && self.old.is_some_and(|s| s.len() == run.hits.len());
+        let section = (!same).then(|| {
+            run.hits
+                .into_iter()
+                .map(|(k, r)| (Box::from(k), *r))
+                .chain(run.hashed)
+                .collect()
+        });
+        self.cache
+            .fresh
+            .lock()
+            .expect("stat cache lock")
+            .insert(self.name, section);
+    }
+}
+
+impl BlobIds for SkillIds<'_> {
+    fn blob_id(&self, path: &Path, rel: &str, meta: &fs::Metadata) -> Result<Oid> {
+        let stat = StatData::of(meta);
+        if let Some((k, r)) = self.old.and_then(|s| s.get_key_value(rel))
+            && r.stat == stat
+        {
+            self.cache.hits.fetch_add(1, Ordering::Relaxed);
+            self.run.lock().expect("stat cache lock").hits.push((k, r));
+            return Ok(r.id);
+        }
+        // The stamp must be taken before the contents are read (see the module doc).
+        let stamp = self.cache.stamp();
+        self.cache.misses.fetch_add(1, Ordering::Relaxed);
+        tracing::trace!("hashing {}", path.display());
+        let id = crate::tree::hash_file(path)?;
+        if stamp.is_some_and(|s| stat.settled(s)) {
+            self.run
+                .lock()
+                .expect("stat cache lock")
+                .hashed
+                .push((rel.into(), Record { stat, id }));
+        }
+        Ok(id)
+    }
+}
+
+/// Touch the probe and read back its mtime: the file system's clock, in its own granularity.
+fn probe_clock(path: &Path) -> Result<(i64, i64)> {
+    fs::create_dir_all(path.parent().expect("probe has a parent"))?;
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid open descriptor; a null `times` sets both timestamps to the current time.
+    let rc = unsafe { libc::futimens(f.as_raw_fd(), std::ptr::null()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).context("futimens");
+    }
+    let m = f.metadata()?;
+    Ok((m.mtime(), m.mtime_nsec()))
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().expect("stat file has a parent");
+    fs::create_dir_all(dir)?;
+    let tmp = crate::fsx::temp_sibling(path, "tmp");
+    let result = (|| -> Result<()> {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        // No fsync: after a crash an old or missing version is still a correct cache.
+        fs::rename(&tmp, path)?;
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+// Format (little-endian): magic, section count, then per section: name length (u32), name,
+// record count (u32), then per record: path length (u32), path, size (u64), mtime s (i64),
+// ns (i64), ctime s (i64), ns (i64), ino (u64), dev (u64), mode (u32), blob id (20 bytes).
+
+fn encode(sections: &HashMap<String, Section>) -> Vec<u8> {
+    let records: usize = sections.values().map(HashMap::len).sum();
+    let mut out = Vec::with_capacity(16 + records * 110);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+    for (name, files) in sections {
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&(files.len() as u32).to_le_bytes());
+        for (rel, r) in files {
+            let s = &r.stat;
+            out.extend_from_slice(&(rel.len() as u32).to_le_bytes());
+            out.extend_from_slice(rel.as_bytes());
+            for v in [s.size, s.mtime.0 as u64, s.mtime.1 as u64] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [s.ctime.0 as u64, s.ctime.1 as u64, s.ino, s.dev] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&s.mode.to_le_bytes());
+            out.extend_from_slice(r.id.as_bytes());
+        }
+    }
+    out
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn str(&mut self) -> Option<&'a str> {
+        let n = self.u32()? as usize;
+        std::str::from_utf8(self.take(n)?).ok()
+    }
+}
+
+fn decode(bytes: &[u8]) -> Option<HashMap<String, Section>> {
+    let mut r = Reader(bytes);
+    if r.take(MAGIC.len())? != MAGIC {
+        return None;
+    }
+    let n = r.u32()? as usize;
+    let mut sections = HashMap::with_capacity(n.min(1 << 16));
+    for _ in 0..n {
+        let name = r.str()?.to_string();
+        let count = r.u32()? as usize;
+        let mut files = HashMap::with_capacity(count.min(1 << 16));
+        for _ in 0..count {
+            let rel: Box<str> = r.str()?.into();
+            let size = r.u64()?;
+            let mtime = (r.u64()? as i64, r.u64()? as i64);
+            let ctime = (r.u64()? as i64, r.u64()? as i64);
+            let (ino, dev, mode) = (r.u64()?, r.u64()?, r.u32()?);
+            let id = Oid::from_bytes(r.take(20)?).ok()?;
+            let stat = StatData {
+                size,
+                mtime,
+                ctime,
+                ino,
+                dev,
+                mode,
+            };
+            files.insert(rel, Record { stat, id });
+        }
+        sections.insert(name, files);
+    }
+    r.0.is_empty().then_some(sections)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::{self, Budget, Caps};
+    use std::time::{Duration, SystemTime};
+
+    struct Setup {
+        _tmp: tempfile::TempDir,
+        cache: PathBuf,
+        folder: PathBuf,
+    }
+
+    /// A skills folder with one skill `demo` of three files, and an empty cache root.
+    fn setup() -> Setup {
+        let tmp = tempfile::tempdir().unwrap();
+        let folder = tmp.path().join("skills");
+        let skill = folder.join("demo");
+        fs::create_dir_all(skill.join("ref")).unwrap();
+        fs::write(skill.join("SKILL.md"), "---\nname: demo\n---\n").unwrap();
+        fs::write(skill.join("ref/a.md"), "alpha\n").unwrap();
+        fs::write(skill.join("ref/b.md"), "bravo\n").unwrap();
+        settle();
+        Setup {
+            cache: tmp.path().join("cache"),
+            folder,
+            _tmp: tmp,
+        }
+    }
+
+    /// Let the file system's clock move past everything written so far (a timestamp tick is
+    /// at most 10 ms on Linux), so that what was written is no longer racy.
+    fn settle() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    /// Set a file's mtime to `secs` seconds from now (negative: in the past).
+    fn age(path: &Path, secs: i64) {
+        let t = if secs >= 0 {
+            SystemTime::now() + Duration::from_secs(secs as u64)
+        } else {
+            SystemTime::now() - Duration::from_secs((-secs) as u64)
+        };
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    /// One run: list the skill through a fresh cache, save it, and return (tree id, hits,
+    /// misses).
+    fn run(s: &Setup) -> (Oid, usize, usize) {
+        let cache = StatCache::for_folder(&s.cache, &s.folder);
+        let ids = cache.skill("demo");
+        let id = tree::disk_tree_id(
+            &s.folder.join("demo"),
+            &mut Budget::new(Caps::from_env()),
+            &ids,
+        )
+        .unwrap();
+        ids.keep();
+        cache.save();
+        let (h, m) = cache.counts();
+        (id, h, m)
+    }
+
+    fn plain_id(s: &Setup) -> Oid {
+        tree::read_disk(&s.folder.join("demo"), &mut Budget::new(Caps::from_env()))
+            .unwrap()
+            .id
+    }
+
+    #[test]
+    fn unchanged_files_are_not_read_again() {
+        let s = setup();
+        let (id1, h1, m1) = run(&s);
+        assert_eq!((h1, m1), (0, 3));
+        assert_eq!(id1, plain_id(&s));
+        let (id2, h2, m2) = run(&s);
+        assert_eq!((h2, m2), (3, 0), "the second run reads nothing");
+        assert_eq!(id2, id1);
+    }
+
+    #[test]
+    fn a_same_size_edit_with_the_mtime_put_back_is_seen() {
+        let s = setup();
+        let f = s.folder.join("demo/ref/a.md");
+        run(&s);
+        let before = fs::metadata(&f).unwrap().modified().unwrap();
+        fs::write(&f, "ALPHA\n").unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(before)
+            .unwrap();
+        let (id, _, misses) = run(&s);
+        assert_eq!(misses, 1, "ctime moved: the file is read again");
+        assert_eq!(id, plain_id(&s));
+    }
+
+    #[test]
+    fn added_and_removed_files_change_the_tree() {
+        let s = setup();
+        let (id1, ..) = run(&s);
+        fs::write(s.folder.join("demo/new.md"), "new\n").unwrap();
+        let (id2, ..) = run(&s);
+        assert_ne!(id2, id1);
+        assert_eq!(id2, plain_id(&s));
+        fs::remove_file(s.folder.join("demo/new.md")).unwrap();
+        fs::remove_file(s.folder.join("demo/ref/b.md")).unwrap();
+        let (id3, ..) = run(&s);
+        assert_eq!(id3, plain_id(&s));
+    }
+
+    #[test]
+    fn racy_files_are_not_recorded() {
+        // A file whose mtime is not older than the stamp (here: in the future) is hashed on
+        // every run, and its neighbours are still cached.
+        let s = setup();
+        let f = s.folder.join("demo/ref/a.md");
+        age(&f, 3600);
+        assert_eq!(run(&s).2, 3);
+        assert_eq!(run(&s).2, 1);
+        assert_eq!(run(&s).2, 1);
+        // Once it is in the past, it settles.
+        age(&f, -10);
+        settle();
+        assert_eq!(run(&s).2, 1);
+        assert_eq!(run(&s).2, 0);
+    }
+
+    #[test]
+    fn the_racy_rule() {
+        let stat = |m: (i64, i64), c: (i64, i64)| StatData {
+            size: 1,
+            mtime: m,
+            ctime: c,
+            ino: 1,
+            dev: 1,
+            mode: 0o100644,
+        };
+        let stamp = (100, 500);
+        // Strictly older (mtime and ctime): trusted.
+        assert!(stat((100, 499), (100, 499)).settled(stamp));
+        assert!(stat((99, 900), (100, 1)).settled(stamp));
+        // Same tick as the stamp, or later: racy.
+        assert!(!stat((100, 500), (100, 400)).settled(stamp));
+        assert!(!stat((100, 400), (100, 500)).settled(stamp));
+        assert!(!stat((101, 0), (101, 1)).settled(stamp));
+        // Whole-second timestamps: a coarse file system, two seconds of margin.
+        assert!(!stat((99, 0), (99, 0)).settled(stamp));
+        assert!(stat((98, 0), (98, 0)).settled(stamp));
+    }
+
+    #[test]
+    fn a_malformed_cache_is_an_empty_cache() {
+        let s = setup();
+        run(&s);
+        let file = StatCache::for_folder(&s.cache, &s.folder).file;
+        let bytes = fs::read(&file).unwrap();
+        for cut in [0, 5, 8, 20, bytes.len() - 1] {
+            fs::write(&file, &bytes[..cut]).unwrap();
+            assert_eq!(run(&s).2, 3, "truncated at {cut}: everything is read");
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        fs::write(&file, extra).unwrap();
+        assert_eq!(run(&s).2, 3);
+    }
+
+    #[test]
+    fn encoding_round_trips() {
+        let mut files = Section::new();
+        files.insert(
+            "a/b.md".into(),
+            Record {
+                stat: StatData {
+                    size: 7,
+                    mtime: (-5, 999_999_999),
+                    ctime: (1 << 40, 3),
+                    ino: u64::MAX,
+                    dev: 42,
+                    mode: 0o100755,
+                },
+                id: Oid::hash_object(git2::ObjectType::Blob, b"x").unwrap(),
+            },
+        );
+        let mut sections = HashMap::new();
+        sections.insert("skill".to_string(), files);
+        sections.insert("empty".to_string(), Section::new());
+        assert_eq!(decode(&encode(&sections)), Some(sections));
+    }
+
+    #[test]
+    fn an_unchanged_cache_is_not_rewritten() {
+        let s = setup();
+        run(&s);
+        let file = StatCache::for_folder(&s.cache, &s.folder).file;
+        let before = fs::metadata(&file).unwrap();
+        run(&s);
+        let after = fs::metadata(&file).unwrap();
+        assert_eq!(
+            before.ino(),
+            after.ino(),
+            "no new file was renamed into place"
+        );
+    }
+}
