@@ -193,6 +193,7 @@ fn set_network_timeouts() {
 /// The whole program behind both binary names: parse, run, map the error kind to an exit code.
 pub fn main() -> ! {
     let cli = Cli::parse();
+    crate::git::setup::init();
     set_network_timeouts();
     init_logging(&cli.global);
     let json = cli.global.json;

@@ -1,7 +1,7 @@
 //! The performance work, checked for correctness (never for speed: SPEC 14 keeps timings out of
-//! the test suite). A no-op sync must not read installed files (the stat cache), and must still
-//! see every change — including one made in the same instant as the cache entry (git's racy
-//! rule).
+//! the test suite). A no-op sync must not read installed files (the stat cache), must still see
+//! every change — including one made in the same instant as the cache entry (git's racy rule) —
+//! and the benchmark harness must run.
 //!
 //! "Reads no file" is proven by the kernel: an inotify watch on every installed folder reports
 //! each file kst opens.
@@ -16,6 +16,10 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value as Json;
 
 use crate::support::*;
+
+#[allow(dead_code)] // `main` and the flag parser are for `cargo bench`
+#[path = "../benches/harness.rs"]
+mod harness;
 
 const SKILLS: &str = ".claude/skills";
 
@@ -291,4 +295,70 @@ fn the_stat_cache_is_machine_local_and_never_in_the_lock() {
     }
     assert_eq!(actions(&sync(&env, "damaged stat cache")), all_unchanged());
     assert_eq!(fs::read(env.project_path("kasetto.lock")).unwrap(), lock);
+}
+
+#[test]
+fn the_benchmark_harness_runs_and_prints_the_table() {
+    let args = harness::Args {
+        repos: 2,
+        skills: 3,
+        files: 4,
+        large: 1,
+        large_kib: 16,
+        runs: 1,
+        cold_runs: 1,
+        ..harness::Args::default()
+    };
+    let table = harness::run(&args).unwrap_or_else(|e| panic!("harness: {e:#}"));
+    for row in [
+        "cold sync, 2 repos, git://",
+        "cold sync, 2 repos, http://",
+        "git clone --depth 1, one after another",
+        "git clone --depth 1, all at once",
+        "warm no-op sync, 6 skills / 24 files",
+        "git status --porcelain",
+        "offline re-sync into empty folders, 24 files",
+        "cp -r",
+        "peak RSS, any kst run above",
+    ] {
+        assert!(table.contains(row), "no {row:?} in:\n{table}");
+    }
+}
+
+#[test]
+fn https_fetches_verify_certificates_with_the_bundle_read_at_the_first_connection() {
+    // libgit2 starts with an empty CA bundle (git/setup.rs) and gets the real one just before
+    // the first connection: an untrusted server is still refused, a trusted one accepted.
+    let env = TestEnv::new();
+    let server = crate::remote_config::tls_server(&env.path("tls"));
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: https://localhost:{}/pack.git\n    skills: \"*\"\n",
+            server.port
+        ),
+    );
+    let untrusted = env.kst().arg("sync").output().unwrap();
+    let err = String::from_utf8_lossy(&untrusted.stderr).to_lowercase();
+    assert!(!untrusted.status.success());
+    assert!(
+        err.contains("certificate"),
+        "not refused for its certificate: {err}"
+    );
+
+    // Trusted through SSL_CERT_FILE: the TLS handshake succeeds, and the (static) server then
+    // fails as a git server, which is not a certificate error.
+    let trusted = env
+        .kst()
+        .arg("sync")
+        .env("SSL_CERT_FILE", &server.ca)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&trusted.stderr).to_lowercase();
+    assert!(!trusted.status.success());
+    assert!(
+        !err.contains("certificate"),
+        "the trusted CA was not used: {err}"
+    );
+    assert!(err.contains("localhost"), "{err}");
 }

@@ -219,10 +219,10 @@ fn plain_http_to_a_non_loopback_host_is_refused() {
 }
 
 /// An HTTPS server (`openssl s_server -WWW`) with a certificate from a throwaway CA.
-struct TlsServer {
+pub(crate) struct TlsServer {
     child: Child,
-    port: u16,
-    ca: PathBuf,
+    pub(crate) port: u16,
+    pub(crate) ca: PathBuf,
 }
 
 impl Drop for TlsServer {
@@ -245,7 +245,7 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-fn tls_server(dir: &Path) -> TlsServer {
+pub(crate) fn tls_server(dir: &Path) -> TlsServer {
     std::fs::create_dir_all(dir).unwrap();
     openssl(
         dir,

@@ -385,6 +385,8 @@ pub fn list_remote(repo: &Repository, url: &GitUrl) -> Result<Vec<(String, Oid)>
 }
 
 fn callbacks<'a>(progress: Option<Progress<'a>>, auth: &'a RefCell<Auth>) -> RemoteCallbacks<'a> {
+    // Every connection is set up through here: the deferred CA bundle goes in first.
+    super::setup::load_ca_bundle();
     let mut cb = RemoteCallbacks::new();
     if let Some(p) = progress {
         cb.transfer_progress(move |s| {

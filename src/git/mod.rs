@@ -7,6 +7,7 @@
 mod cache;
 mod fetch;
 mod pack;
+pub mod setup;
 
 pub use cache::{Cache, GitDatabase};
 pub use fetch::{Corrupt, FetchMode, Progress, Resolution, Want, list_remote, resolve};

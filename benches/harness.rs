@@ -1,0 +1,1159 @@
+//! kst's benchmark harness (SPEC 14; the method and the last results are in
+//! docs/performance.md). One command builds everything and prints one table:
+//!
+//! ```text
+//! cargo bench --bench harness                 # 20 repos × 50 skills × 10 files, a few minutes
+//! cargo bench --bench harness -- --help       # sizes, run counts, transports, scenarios
+//! ```
+//!
+//! It generates fixture packs (N repos × M skills × K files, with large files and executables),
+//! serves them on 127.0.0.1 with `git daemon` (git://) and `git http-backend` behind a small
+//! HTTP/1.1 server (http://), and times, on the same data and in the same run:
+//!
+//! - kst cold sync of every repo vs `git clone --depth 1` of the same repos, one after another
+//!   (and, for information, all at once);
+//! - kst warm no-op sync vs `git status --porcelain` on a git work tree of the same files;
+//! - kst offline re-sync into empty destinations vs `cp -r` of the same files;
+//! - the peak RSS of every kst run (from `wait4(2)`, per process).
+//!
+//! Every reported time is the median wall-clock time of several runs. Children run with a
+//! cleared environment (their own HOME, XDG folders, kst cache) and git's configuration
+//! isolated from the machine's, so the numbers do not depend on the user's setup. Nothing here
+//! is an assertion: the table says which targets are met, the exit code only says whether the
+//! benchmark itself could run.
+//!
+//! This file is also compiled into the integration tests (tests/perf_smoke.rs) for a tiny smoke
+//! run, so it must not rot.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use clap::Parser;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "harness",
+    about = "kst against git and cp on generated fixtures served on 127.0.0.1 (SPEC 14)"
+)]
+pub struct Args {
+    /// Fixture repositories (packs).
+    #[arg(long, default_value_t = 20)]
+    pub repos: usize,
+    /// Skills per repository.
+    #[arg(long, default_value_t = 50)]
+    pub skills: usize,
+    /// Files per skill (SKILL.md, an executable script, Markdown references, large files).
+    #[arg(long, default_value_t = 10)]
+    pub files: usize,
+    /// Large (incompressible) files per repository.
+    #[arg(long, default_value_t = 1)]
+    pub large: usize,
+    /// Size of each large file, KiB.
+    #[arg(long, default_value_t = 1024)]
+    pub large_kib: usize,
+    /// Timed runs per measurement (warm no-op, offline re-sync and their references).
+    #[arg(long, default_value_t = 7)]
+    pub runs: usize,
+    /// Timed runs of each cold measurement (kst and both git clone variants).
+    #[arg(long, default_value_t = 3)]
+    pub cold_runs: usize,
+    /// Transports for the cold sync: git, http or both.
+    #[arg(long, value_enum, default_value = "both")]
+    pub transport: Transports,
+    /// Scenarios to run (comma-separated): cold, noop, offline.
+    #[arg(long, value_delimiter = ',', default_value = "cold,noop,offline")]
+    pub scenarios: Vec<Scenario>,
+    /// The kst binary (default: the one cargo built with this harness).
+    #[arg(long)]
+    pub kst: Option<PathBuf>,
+    /// Build the fixtures here and keep them (default: a temporary folder, removed at exit).
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    pub bench: bool,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Args::parse_from(["harness"])
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transports {
+    Git,
+    Http,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    Cold,
+    Noop,
+    Offline,
+}
+
+#[allow(dead_code)] // the smoke test calls `run`, not `main`
+fn main() {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(table) => print!("{table}"),
+        Err(e) => {
+            eprintln!("harness: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Run every selected scenario and return the rendered table.
+pub fn run(args: &Args) -> Result<String> {
+    ensure!(
+        args.repos > 0 && args.skills > 0 && args.files > 0,
+        "--repos, --skills and --files must be at least 1"
+    );
+    ensure!(
+        args.runs > 0 && args.cold_runs > 0,
+        "--runs and --cold-runs must be at least 1"
+    );
+    let kst = match &args.kst {
+        Some(p) => p
+            .canonicalize()
+            .with_context(|| format!("{}", p.display()))?,
+        None => PathBuf::from(env!("CARGO_BIN_EXE_kst")),
+    };
+    ensure!(kst.is_file(), "kst binary not found at {}", kst.display());
+    let _tmp;
+    let root = match &args.workdir {
+        Some(d) => {
+            fs::create_dir_all(d)?;
+            d.canonicalize()?
+        }
+        None => {
+            _tmp = tempfile::Builder::new().prefix("kst-bench-").tempdir()?;
+            _tmp.path().canonicalize()?
+        }
+    };
+    let w = Work::new(&root, kst)?;
+    let started = Instant::now();
+    eprintln!("harness: building fixtures in {}", root.display());
+    let fx = build_fixtures(&w, args)?;
+    eprintln!(
+        "harness: {} repos, {} skills, {} files, {:.1} MiB; starting servers",
+        args.repos,
+        fx.skills,
+        fx.files,
+        fx.bytes as f64 / MIB
+    );
+    let daemon = GitDaemon::start(&w.remotes)?;
+    let http = HttpServer::start(&w.remotes)?;
+    let mut rows: Vec<Row> = Vec::new();
+    let wanted = |s| args.scenarios.contains(&s);
+
+    let git = Transport {
+        label: "git://",
+        port: daemon.port,
+    };
+    let web = Transport {
+        label: "http://",
+        port: http.port,
+    };
+    let transports = match args.transport {
+        Transports::Git => vec![git],
+        Transports::Http => vec![web],
+        Transports::Both => vec![git, web],
+    };
+
+    if wanted(Scenario::Cold) {
+        for t in &transports {
+            eprintln!("harness: cold sync over {}", t.label);
+            rows.extend(cold(&w, args, &fx, t)?);
+        }
+    }
+    if wanted(Scenario::Noop) || wanted(Scenario::Offline) {
+        // A synced project: lock written, cache warm, every skill installed.
+        w.write_config(&fx, &transports[0])?;
+        w.reset_kst(true)?;
+        w.kst(&["sync", "-q"]).context("initial sync")?;
+        w.check_installed(&fx)?;
+        // Let every timestamp settle (both kst's stat cache and git's index treat files
+        // written in the last instant as "racy" and re-read them), as on a machine where the
+        // last change was not this very second.
+        std::thread::sleep(Duration::from_millis(1100));
+        if wanted(Scenario::Noop) {
+            eprintln!("harness: warm no-op sync");
+            rows.push(noop(&w, args, &fx)?);
+        }
+        if wanted(Scenario::Offline) {
+            eprintln!("harness: offline re-sync into empty destinations");
+            rows.push(offline(&w, args, &fx)?);
+        }
+    }
+    drop(daemon);
+    drop(http);
+    Ok(render(args, &fx, &w, &rows, started.elapsed()))
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// One of the two servers.
+struct Transport {
+    label: &'static str,
+    port: u16,
+}
+
+impl Transport {
+    fn url(&self, repo: &str) -> String {
+        format!("{}127.0.0.1:{}/{repo}.git", self.label, self.port)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The work area and running things
+
+struct Work {
+    root: PathBuf,
+    kst: PathBuf,
+    /// Bare repositories served by both servers.
+    remotes: PathBuf,
+    /// HOME of every child.
+    home: PathBuf,
+    /// kst's cache (KASETTO_CACHE_DIR).
+    cache: PathBuf,
+    /// The kst project: kasetto.yaml, kasetto.lock, .claude/skills.
+    project: PathBuf,
+    /// Scratch space for the references (clones, git work tree, cp copies).
+    scratch: PathBuf,
+}
+
+impl Work {
+    fn new(root: &Path, kst: PathBuf) -> Result<Work> {
+        let w = Work {
+            root: root.to_path_buf(),
+            kst,
+            remotes: root.join("remotes"),
+            home: root.join("home"),
+            cache: root.join("cache"),
+            project: root.join("project"),
+            scratch: root.join("scratch"),
+        };
+        for d in [&w.remotes, &w.home, &w.project, &w.scratch] {
+            fs::create_dir_all(d)?;
+        }
+        Ok(w)
+    }
+
+    fn skills_dir(&self) -> PathBuf {
+        self.project.join(".claude/skills")
+    }
+
+    /// A command with the harness's hermetic environment.
+    fn cmd(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear();
+        let vars: [(&str, OsString); 10] = [
+            ("PATH", std::env::var_os("PATH").unwrap_or_default()),
+            ("HOME", self.home.clone().into()),
+            ("XDG_CONFIG_HOME", self.home.join(".config").into()),
+            ("XDG_CACHE_HOME", self.home.join(".cache").into()),
+            ("XDG_DATA_HOME", self.home.join(".local/share").into()),
+            ("KASETTO_CACHE_DIR", self.cache.clone().into()),
+            ("GIT_CONFIG_NOSYSTEM", "1".into()),
+            ("GIT_CONFIG_GLOBAL", "/dev/null".into()),
+            ("GIT_TERMINAL_PROMPT", "0".into()),
+            ("NO_COLOR", "1".into()),
+        ];
+        c.envs(vars);
+        c.current_dir(&self.root).stdin(Stdio::null());
+        c
+    }
+
+    fn git(&self, dir: &Path, args: &[&str]) -> Result<String> {
+        let out = self
+            .cmd("git")
+            .current_dir(dir)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "Bench")
+            .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
+            .env("GIT_AUTHOR_DATE", "2024-01-01T00:00:00Z")
+            .env("GIT_COMMITTER_NAME", "Bench")
+            .env("GIT_COMMITTER_EMAIL", "bench@example.invalid")
+            .env("GIT_COMMITTER_DATE", "2024-01-01T00:00:00Z")
+            .output()
+            .context("run git (is it installed?)")?;
+        ensure!(
+            out.status.success(),
+            "git {args:?} in {} failed: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Run kst in the project (untimed), failing with its output if it fails.
+    fn kst(&self, args: &[&str]) -> Result<String> {
+        let out = self
+            .cmd(&self.kst)
+            .current_dir(&self.project)
+            .args(args)
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "kst {args:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn kst_cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd(&self.kst);
+        c.current_dir(&self.project).args(args);
+        c
+    }
+
+    fn write_config(&self, fx: &Fixtures, t: &Transport) -> Result<()> {
+        let mut y = String::from("agent: claude-code\nscope: project\nskills:\n");
+        for r in &fx.repos {
+            writeln!(y, "  - source: {}\n    skills: \"*\"", t.url(r))?;
+        }
+        fs::write(self.project.join("kasetto.yaml"), y)?;
+        Ok(())
+    }
+
+    /// Forget installed skills and the lock; with `keep_cache` false, also the cache.
+    fn reset_kst(&self, keep_cache: bool) -> Result<()> {
+        rm_rf(&self.project.join(".claude"))?;
+        rm_rf(&self.project.join("kasetto.lock"))?;
+        if !keep_cache {
+            rm_rf(&self.cache)?;
+        }
+        Ok(())
+    }
+
+    /// Every fixture skill is installed, with all its files.
+    fn check_installed(&self, fx: &Fixtures) -> Result<()> {
+        let (dirs, files) = count_tree(&self.skills_dir())?;
+        let skills = fs::read_dir(self.skills_dir())?.count();
+        ensure!(
+            skills == fx.skills && files == fx.files,
+            "expected {} skills / {} files installed, found {skills} / {files} ({dirs} folders)",
+            fx.skills,
+            fx.files
+        );
+        Ok(())
+    }
+}
+
+fn rm_rf(p: &Path) -> Result<()> {
+    match fs::symlink_metadata(p) {
+        Err(_) => Ok(()),
+        Ok(m) if m.is_dir() => {
+            fs::remove_dir_all(p).with_context(|| format!("remove {}", p.display()))
+        }
+        Ok(_) => fs::remove_file(p).with_context(|| format!("remove {}", p.display())),
+    }
+}
+
+/// (folders, files) under `dir`, not following symlinks.
+fn count_tree(dir: &Path) -> Result<(usize, usize)> {
+    let (mut dirs, mut files) = (0, 0);
+    for e in fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            let (d, f) = count_tree(&e.path())?;
+            dirs += d + 1;
+            files += f;
+        } else {
+            files += 1;
+        }
+    }
+    Ok((dirs, files))
+}
+
+/// One timed process: wall time and its own peak RSS.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    wall: Duration,
+    rss_kib: u64,
+}
+
+/// Spawn and wait with `wait4(2)`, which reports the peak RSS of this child alone (unlike
+/// `getrusage(RUSAGE_CHILDREN)`, which keeps the maximum over every child so far).
+fn spawn_timed(cmd: &mut Command) -> Result<(Instant, Child)> {
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let start = Instant::now();
+    let child = cmd.spawn().with_context(|| format!("spawn {cmd:?}"))?;
+    Ok((start, child))
+}
+
+fn wait_timed(start: Instant, mut child: Child, what: &str) -> Result<Sample> {
+    // Drain stderr on a thread so a chatty child cannot block on a full pipe.
+    let mut err = child.stderr.take().expect("stderr piped");
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let rc = loop {
+        // SAFETY: `pid` is our own child, not yet reaped (std never waits on its own).
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        break rc;
+    };
+    let wall = start.elapsed();
+    let stderr = reader.join().unwrap_or_default();
+    ensure!(
+        rc == pid,
+        "wait4 on {what}: {}",
+        std::io::Error::last_os_error()
+    );
+    let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    ensure!(ok, "{what} failed (status {status:#x}): {stderr}");
+    // Linux reports ru_maxrss in KiB.
+    Ok(Sample {
+        wall,
+        rss_kib: usage.ru_maxrss as u64,
+    })
+}
+
+fn timed(cmd: &mut Command, what: &str) -> Result<Sample> {
+    let (start, child) = spawn_timed(cmd)?;
+    wait_timed(start, child, what)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+struct Fixtures {
+    /// Repository names (`r00`, …), served as `<name>.git`.
+    repos: Vec<String>,
+    skills: usize,
+    files: usize,
+    bytes: u64,
+}
+
+/// xorshift64*: deterministic content, so every run and machine builds the same repos.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const WORDS: &[&str] = &[
+    "skill", "agent", "commit", "tree", "cache", "fetch", "install", "folder", "lock", "plan",
+    "the", "a", "of", "to", "and", "when", "every", "file", "source", "branch", "tag", "review",
+    "test", "build", "deploy", "config", "yaml", "markdown", "python", "script", "output",
+];
+
+/// Markdown-ish text of about `len` bytes: compressible like real skill files.
+fn text(rng: &mut Rng, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 16);
+    let mut col = 0;
+    while out.len() < len {
+        let w = WORDS[rng.below(WORDS.len() as u64) as usize];
+        out.extend_from_slice(w.as_bytes());
+        col += w.len() + 1;
+        if col > 72 {
+            out.push(b'\n');
+            col = 0;
+        } else {
+            out.push(b' ');
+        }
+    }
+    out.push(b'\n');
+    out
+}
+
+fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<u64> {
+    fs::create_dir_all(path.parent().expect("has a parent"))?;
+    fs::write(path, bytes).with_context(|| format!("write {}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+    Ok(bytes.len() as u64)
+}
+
+/// N repos × M skills × K files under `skills/<name>/`: `SKILL.md`, an executable
+/// `scripts/run.sh`, Markdown references (some nested), and in the first skills of each repo
+/// one large incompressible file instead of a reference. Each repo is committed once with a
+/// fixed signature and date, cloned bare into `remotes/` and repacked, as a forge serves it.
+fn build_fixtures(w: &Work, args: &Args) -> Result<Fixtures> {
+    let src = w.root.join("src");
+    rm_rf(&src)?;
+    let mut fx = Fixtures {
+        repos: Vec::new(),
+        skills: 0,
+        files: 0,
+        bytes: 0,
+    };
+    for r in 0..args.repos {
+        let repo = format!("r{r:02}");
+        let dir = src.join(&repo);
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (r as u64 + 1));
+        fs::create_dir_all(&dir)?;
+        fs::write(dir.join("README.md"), format!("# Fixture pack {repo}\n"))?;
+        for s in 0..args.skills {
+            let name = format!("{repo}-s{s:03}");
+            let sd = dir.join("skills").join(&name);
+            let mut body = format!(
+                "---\nname: {name}\ndescription: Fixture skill {s} of pack {repo}, for benchmarks.\n---\n\n# {name}\n\n"
+            )
+            .into_bytes();
+            body.extend(text(&mut rng, 1200));
+            fx.bytes += write(&sd.join("SKILL.md"), &body, 0o644)?;
+            let mut made = 1;
+            if made < args.files {
+                let script = format!("#!/bin/sh\n# {name}\nset -eu\necho \"running {name}\"\n");
+                fx.bytes += write(&sd.join("scripts/run.sh"), script.as_bytes(), 0o755)?;
+                made += 1;
+            }
+            let mut large = usize::from(s < args.large);
+            let mut k = 0;
+            while made < args.files {
+                if large > 0 {
+                    let mut blob = vec![0u8; args.large_kib * 1024];
+                    for chunk in blob.chunks_mut(8) {
+                        let v = rng.next().to_le_bytes();
+                        chunk.copy_from_slice(&v[..chunk.len()]);
+                    }
+                    fx.bytes += write(&sd.join("assets/large.bin"), &blob, 0o644)?;
+                    large -= 1;
+                } else {
+                    let sub = if k % 3 == 2 {
+                        "reference/deep"
+                    } else {
+                        "reference"
+                    };
+                    let len = 300 + rng.below(6000) as usize;
+                    let t = text(&mut rng, len);
+                    fx.bytes += write(&sd.join(format!("{sub}/doc-{k:02}.md")), &t, 0o644)?;
+                    k += 1;
+                }
+                made += 1;
+            }
+            fx.skills += 1;
+            fx.files += made;
+        }
+        w.git(&dir, &["init", "-q", "-b", "main"])?;
+        w.git(&dir, &["add", "-A"])?;
+        w.git(&dir, &["commit", "-q", "-m", "fixture"])?;
+        let bare = w.remotes.join(format!("{repo}.git"));
+        rm_rf(&bare)?;
+        w.git(
+            &w.root,
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                "--no-local",
+                &dir.to_string_lossy(),
+                &bare.to_string_lossy(),
+            ],
+        )?;
+        // kst fetches a locked commit by id; forges allow that.
+        w.git(&bare, &["config", "uploadpack.allowAnySHA1InWant", "true"])?;
+        w.git(&bare, &["repack", "-adq"])?;
+        fx.repos.push(repo);
+    }
+    // A plain copy of what kst installs, for the references.
+    let plain = w.scratch.join("plain");
+    rm_rf(&plain)?;
+    fs::create_dir_all(&plain)?;
+    for r in &fx.repos {
+        for e in fs::read_dir(src.join(r).join("skills"))? {
+            let e = e?;
+            let st = w
+                .cmd("cp")
+                .arg("-r")
+                .arg(e.path())
+                .arg(plain.join(e.file_name()))
+                .status()?;
+            ensure!(st.success(), "cp -r {} failed", e.path().display());
+        }
+    }
+    Ok(fx)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+struct Row {
+    scenario: String,
+    kst: Duration,
+    reference: String,
+    ref_time: Duration,
+    /// Target ratio (kst / reference), or None for information-only rows.
+    target: Option<f64>,
+    rss_kib: u64,
+}
+
+/// Cold: an empty cache and no lock, every repo fetched and installed; against cloning the
+/// same repos with the git CLI (which also fetches and checks files out).
+fn cold(w: &Work, args: &Args, fx: &Fixtures, t: &Transport) -> Result<Vec<Row>> {
+    w.write_config(fx, t)?;
+    let clones = w.scratch.join("clones");
+    let (mut k, mut seq, mut par) = (Vec::new(), Vec::new(), Vec::new());
+    let mut rss = 0;
+    for _ in 0..args.cold_runs {
+        w.reset_kst(false)?;
+        let s = timed(&mut w.kst_cmd(&["sync", "-q"]), "kst sync (cold)")?;
+        w.check_installed(fx)?;
+        k.push(s.wall);
+        rss = rss.max(s.rss_kib);
+
+        rm_rf(&clones)?;
+        fs::create_dir_all(&clones)?;
+        let start = Instant::now();
+        for r in &fx.repos {
+            let mut c = w.cmd("git");
+            c.args(["clone", "-q", "--depth", "1", &t.url(r)])
+                .arg(clones.join(r));
+            timed(&mut c, "git clone")?;
+        }
+        seq.push(start.elapsed());
+
+        rm_rf(&clones)?;
+        fs::create_dir_all(&clones)?;
+        let start = Instant::now();
+        let children: Vec<(Instant, Child)> = fx
+            .repos
+            .iter()
+            .map(|r| {
+                let mut c = w.cmd("git");
+                c.args(["clone", "-q", "--depth", "1", &t.url(r)])
+                    .arg(clones.join(r));
+                spawn_timed(&mut c)
+            })
+            .collect::<Result<_>>()?;
+        for (s, c) in children {
+            wait_timed(s, c, "git clone (parallel)")?;
+        }
+        par.push(start.elapsed());
+    }
+    rm_rf(&clones)?;
+    let kst = median(k);
+    Ok(vec![
+        Row {
+            scenario: format!("cold sync, {} repos, {}", fx.repos.len(), t.label),
+            kst,
+            reference: "git clone --depth 1, one after another".into(),
+            ref_time: median(seq),
+            target: Some(0.8),
+            rss_kib: rss,
+        },
+        Row {
+            scenario: String::new(),
+            kst,
+            reference: "git clone --depth 1, all at once".into(),
+            ref_time: median(par),
+            target: None,
+            rss_kib: rss,
+        },
+    ])
+}
+
+/// Warm no-op: everything installed and unchanged; against `git status --porcelain` on a git
+/// work tree holding the same files (git's index is the state of the art for "did anything
+/// change?").
+fn noop(w: &Work, args: &Args, fx: &Fixtures) -> Result<Row> {
+    let wt = w.scratch.join("worktree");
+    rm_rf(&wt)?;
+    let st = w
+        .cmd("cp")
+        .arg("-r")
+        .arg(w.skills_dir())
+        .arg(&wt)
+        .status()?;
+    ensure!(st.success(), "cp -r of the installed skills failed");
+    w.git(&wt, &["init", "-q"])?;
+    w.git(&wt, &["add", "-A"])?;
+    w.git(&wt, &["commit", "-q", "-m", "snapshot"])?;
+    // As for kst: let the index's timestamps settle, then refresh it once.
+    std::thread::sleep(Duration::from_millis(1100));
+    w.git(&wt, &["update-index", "-q", "--refresh"])?;
+    let out = w.git(&wt, &["status", "--porcelain"])?;
+    ensure!(out.is_empty(), "git status is not clean: {out}");
+
+    // Warm up (fills kst's stat cache) and check it really is a no-op.
+    let json = w.kst(&["sync", "--json"])?;
+    let doc: serde_json::Value = serde_json::from_str(&json)?;
+    let unchanged = doc["summary"]["unchanged"].as_u64().unwrap_or(0) as usize;
+    ensure!(
+        unchanged == fx.skills,
+        "the warm sync was not a no-op: {}",
+        doc["summary"]
+    );
+    let (mut k, mut g) = (Vec::new(), Vec::new());
+    let mut rss = 0;
+    for _ in 0..args.runs {
+        let s = timed(&mut w.kst_cmd(&["sync", "-q"]), "kst sync (no-op)")?;
+        k.push(s.wall);
+        rss = rss.max(s.rss_kib);
+        let mut c = w.cmd("git");
+        c.current_dir(&wt).args(["status", "--porcelain"]);
+        g.push(timed(&mut c, "git status")?.wall);
+    }
+    rm_rf(&wt)?;
+    Ok(Row {
+        scenario: format!("warm no-op sync, {} skills / {} files", fx.skills, fx.files),
+        kst: median(k),
+        reference: "git status --porcelain, same files".into(),
+        ref_time: median(g),
+        target: Some(1.0),
+        rss_kib: rss,
+    })
+}
+
+/// Offline re-sync: lock and cache in place, destinations deleted; against `cp -r` of the
+/// same files from a warm page cache.
+fn offline(w: &Work, args: &Args, fx: &Fixtures) -> Result<Row> {
+    let plain = w.scratch.join("plain");
+    let copy = w.scratch.join("copy");
+    let (mut k, mut c) = (Vec::new(), Vec::new());
+    let mut rss = 0;
+    for _ in 0..args.runs {
+        rm_rf(&w.skills_dir())?;
+        let s = timed(
+            &mut w.kst_cmd(&["sync", "-q", "--offline"]),
+            "kst sync --offline",
+        )?;
+        w.check_installed(fx)?;
+        k.push(s.wall);
+        rss = rss.max(s.rss_kib);
+
+        rm_rf(&copy)?;
+        let mut cp = w.cmd("cp");
+        cp.arg("-r").arg(&plain).arg(&copy);
+        c.push(timed(&mut cp, "cp -r")?.wall);
+    }
+    rm_rf(&copy)?;
+    Ok(Row {
+        scenario: format!("offline re-sync into empty folders, {} files", fx.files),
+        kst: median(k),
+        reference: "cp -r, same files".into(),
+        ref_time: median(c),
+        target: Some(1.5),
+        rss_kib: rss,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table
+
+fn fmt_dur(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+fn render(args: &Args, fx: &Fixtures, w: &Work, rows: &[Row], took: Duration) -> String {
+    let mut out = String::new();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let _ = writeln!(
+        out,
+        "kst benchmark: {} repos × {} skills × {} files = {} files, {:.1} MiB ({} large file(s) of {} KiB per repo); {} CPU(s)",
+        args.repos,
+        args.skills,
+        args.files,
+        fx.files,
+        fx.bytes as f64 / MIB,
+        args.large.min(args.skills),
+        args.large_kib,
+        cpus
+    );
+    let _ = writeln!(
+        out,
+        "medians of {} runs (cold: {}); ratio = kst / reference; kst = {}\n",
+        args.runs,
+        args.cold_runs,
+        w.kst.display()
+    );
+    let header = [
+        "scenario",
+        "kst",
+        "reference",
+        "ref.",
+        "ratio",
+        "target",
+        "met",
+        "kst peak RSS",
+    ];
+    let mut table: Vec<[String; 8]> = vec![header.map(String::from)];
+    let mut met = 0;
+    let mut targets = 0;
+    let mut peak = 0;
+    for r in rows {
+        let ratio = r.kst.as_secs_f64() / r.ref_time.as_secs_f64().max(1e-9);
+        let (target, ok) = match r.target {
+            Some(t) => {
+                targets += 1;
+                let ok = ratio <= t;
+                met += usize::from(ok);
+                (
+                    format!("≤ {t:.2}×"),
+                    if ok { "yes" } else { "NO" }.to_string(),
+                )
+            }
+            None => ("(info)".into(), String::new()),
+        };
+        peak = peak.max(r.rss_kib);
+        table.push([
+            r.scenario.clone(),
+            if r.scenario.is_empty() {
+                String::new()
+            } else {
+                fmt_dur(r.kst)
+            },
+            r.reference.clone(),
+            fmt_dur(r.ref_time),
+            format!("{ratio:.2}×"),
+            target,
+            ok,
+            if r.scenario.is_empty() {
+                String::new()
+            } else {
+                format!("{:.1} MiB", r.rss_kib as f64 / 1024.0)
+            },
+        ]);
+    }
+    if !rows.is_empty() {
+        let ok = peak as f64 / 1024.0 <= 100.0;
+        targets += 1;
+        met += usize::from(ok);
+        table.push([
+            "peak RSS, any kst run above".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            "≤ 100 MiB".into(),
+            if ok { "yes" } else { "NO" }.into(),
+            format!("{:.1} MiB", peak as f64 / 1024.0),
+        ]);
+    }
+    let width = |i: usize| {
+        table
+            .iter()
+            .map(|r| r[i].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..8).map(width).collect();
+    for (n, r) in table.iter().enumerate() {
+        let mut line = String::new();
+        for (i, cell) in r.iter().enumerate() {
+            let pad = widths[i] - cell.chars().count();
+            // Numbers right-aligned, text left-aligned.
+            if matches!(i, 1 | 3 | 4 | 7) {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad));
+            }
+            line.push_str("  ");
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+        if n == 0 {
+            let total: usize = widths.iter().sum::<usize>() + 2 * 7;
+            let _ = writeln!(out, "{}", "-".repeat(total));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{met} of {targets} targets met; the harness took {:.0} s",
+        took.as_secs_f64()
+    );
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Servers on 127.0.0.1
+
+/// Path of a git helper (`git-daemon`, `git-http-backend`). Run directly, not as `git daemon`:
+/// the wrapper runs the helper as its child, so killing the wrapper would orphan the server.
+fn git_helper(name: &str) -> Result<PathBuf> {
+    let out = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .context("run `git --exec-path` (is git installed?)")?;
+    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join(name);
+    ensure!(p.exists(), "{} not found", p.display());
+    Ok(p)
+}
+
+fn isolated(c: &mut Command, home: &Path) {
+    c.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+}
+
+struct GitDaemon {
+    child: Child,
+    port: u16,
+}
+
+impl GitDaemon {
+    fn start(base: &Path) -> Result<GitDaemon> {
+        for _ in 0..10 {
+            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let mut c = Command::new(git_helper("git-daemon")?);
+            isolated(&mut c, base);
+            c.args([
+                "--reuseaddr",
+                "--export-all",
+                "--listen=127.0.0.1",
+                "--max-connections=0",
+                "--enable=upload-pack",
+            ])
+            .arg(format!("--port={port}"))
+            .arg(format!("--base-path={}", base.display()))
+            .arg(base)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+            let mut d = GitDaemon {
+                child: c.spawn().context("spawn git-daemon")?,
+                port,
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if d.child.try_wait()?.is_some() {
+                    break; // port taken: try another
+                }
+                let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                    return Ok(d);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = d.child.kill();
+            let _ = d.child.wait();
+        }
+        bail!("git daemon did not start")
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 server (keep-alive, chunked request bodies) running `git http-backend`
+/// as CGI for each request, like a forge's smart-HTTP endpoint.
+struct HttpServer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl HttpServer {
+    fn start(base: &Path) -> Result<HttpServer> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let backend = git_helper("git-http-backend")?;
+        let (base, flag) = (base.to_path_buf(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if flag.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let (base, backend) = (base.clone(), backend.clone());
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &base, &backend, port);
+                });
+            }
+        });
+        Ok(HttpServer { port, stop })
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn line(r: &mut impl BufRead) -> std::io::Result<Option<String>> {
+    let mut buf = Vec::new();
+    if r.read_until(b'\n', &mut buf)? == 0 {
+        return Ok(None);
+    }
+    while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        buf.pop();
+    }
+    Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
+}
+
+fn serve(stream: TcpStream, base: &Path, backend: &Path, port: u16) -> Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut out = stream.try_clone()?;
+    let mut r = BufReader::new(stream);
+    loop {
+        let Some(first) = line(&mut r)? else {
+            return Ok(());
+        };
+        if first.is_empty() {
+            continue;
+        }
+        let mut parts = first.split_whitespace();
+        let method = parts.next().unwrap_or("GET").to_string();
+        let target = parts.next().unwrap_or("/").to_string();
+        let mut headers: Vec<(String, String)> = Vec::new();
+        while let Some(h) = line(&mut r)? {
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+        }
+        let get = |k: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        if get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+            out.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        }
+        let mut body = Vec::new();
+        if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            loop {
+                let size = line(&mut r)?.unwrap_or_default();
+                let n = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)?;
+                if n == 0 {
+                    while line(&mut r)?.is_some_and(|l| !l.is_empty()) {}
+                    break;
+                }
+                let at = body.len();
+                body.resize(at + n, 0);
+                r.read_exact(&mut body[at..])?;
+                line(&mut r)?;
+            }
+        } else if let Some(n) = get("content-length") {
+            body.resize(n.parse()?, 0);
+            r.read_exact(&mut body)?;
+        }
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let mut c = Command::new(backend);
+        isolated(&mut c, base);
+        c.env("GIT_PROJECT_ROOT", base)
+            .env("GIT_HTTP_EXPORT_ALL", "1")
+            .env("GATEWAY_INTERFACE", "CGI/1.1")
+            .env("SERVER_PROTOCOL", "HTTP/1.1")
+            .env("SERVER_NAME", "127.0.0.1")
+            .env("SERVER_PORT", port.to_string())
+            .env("REMOTE_ADDR", "127.0.0.1")
+            .env("REQUEST_METHOD", &method)
+            .env("PATH_INFO", path)
+            .env("QUERY_STRING", query)
+            .env("CONTENT_LENGTH", body.len().to_string());
+        for (var, h) in [
+            ("CONTENT_TYPE", "content-type"),
+            ("HTTP_GIT_PROTOCOL", "git-protocol"),
+            ("HTTP_CONTENT_ENCODING", "content-encoding"),
+        ] {
+            if let Some(v) = get(h) {
+                c.env(var, v);
+            }
+        }
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&body);
+        });
+        let cgi = child.wait_with_output()?;
+        let _ = feeder.join();
+        let split = cgi
+            .stdout
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| (i, 4))
+            .or_else(|| {
+                cgi.stdout
+                    .windows(2)
+                    .position(|w| w == b"\n\n")
+                    .map(|i| (i, 2))
+            });
+        let Some((at, sep)) = split else {
+            bail!("malformed CGI output");
+        };
+        let (head, payload) = (&cgi.stdout[..at], &cgi.stdout[at + sep..]);
+        let mut status = "200 OK".to_string();
+        let mut resp = String::new();
+        for h in String::from_utf8_lossy(head).lines() {
+            match h.split_once(':') {
+                Some((k, v)) if k.eq_ignore_ascii_case("status") => status = v.trim().into(),
+                Some((k, _)) if k.eq_ignore_ascii_case("content-length") => {}
+                Some(_) => {
+                    resp.push_str(h);
+                    resp.push_str("\r\n");
+                }
+                None => {}
+            }
+        }
+        write!(
+            out,
+            "HTTP/1.1 {status}\r\n{resp}Content-Length: {}\r\n\r\n",
+            payload.len()
+        )?;
+        out.write_all(payload)?;
+        out.flush()?;
+        if get("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Process-wide libgit2 settings, made once at start-up ([`init`]) before any other libgit2
+//! call, for speed (docs/performance.md). Neither changes what is fetched or trusted.
+//!
+//! - **Objects are not re-hashed on every read** (libgit2's strict hash verification off), as
+//!   git itself does not re-hash on read: every object in the cache was hashed when it arrived
+//!   (the pack indexer computes each id from the bytes received), and zlib's checksum catches an
+//!   object damaged on disk since. Re-hashing cost every read a SHA-1DC pass: a tenth of a no-op
+//!   sync, and a second pass over every byte an install writes.
+//! - **The CA bundle is read when the first connection is set up**, not at start-up. libgit2
+//!   initialises OpenSSL eagerly, and `SSL_CTX_set_default_verify_paths` parses the whole system
+//!   bundle (about 25 ms, a third of a no-op sync) even when nothing goes to the network. So
+//!   libgit2 is initialised with `SSL_CERT_FILE` naming an empty file, and [`load_ca_bundle`]
+//!   adds the real bundle — the one libgit2 would have read: `SSL_CERT_FILE` if it names a
+//!   file, else what openssl-probe finds — to libgit2's TLS context before the first connection.
+//!   The certificate folder (`SSL_CERT_DIR`) is searched lazily by OpenSSL and is untouched, and
+//!   the environment is left as git2 would have left it.
+
+use std::path::PathBuf;
+use std::sync::{Once, OnceLock};
+
+const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
+
+/// The bundle [`load_ca_bundle`] adds: set by [`init`]; unset when nothing was deferred.
+static DEFERRED_BUNDLE: OnceLock<Option<PathBuf>> = OnceLock::new();
+
+/// Initialise libgit2 with the settings above. Call first thing in `main`, while the process
+/// has a single thread (it sets environment variables); calling it again does nothing.
+pub fn init() {
+    if DEFERRED_BUNDLE.get().is_some() {
+        return;
+    }
+    let bundle = openssl_probe::probe().cert_file;
+    if bundle.is_some() {
+        // SAFETY: start-up, single-threaded (see above): nothing can read the environment
+        // concurrently.
+        unsafe { std::env::set_var(SSL_CERT_FILE, "/dev/null") };
+    }
+    // The first git2 call initialises libgit2 and OpenSSL, reading the empty bundle.
+    git2::opts::strict_hash_verification(false);
+    if let Some(b) = &bundle {
+        // What git2's own start-up (openssl-probe) leaves in the environment, for anything
+        // else in the process that reads it (the HTTPS client of remote configs).
+        // SAFETY: as above.
+        unsafe { std::env::set_var(SSL_CERT_FILE, b) };
+    }
+    let _ = DEFERRED_BUNDLE.set(bundle);
+}
+
+/// Give libgit2's TLS context the CA bundle that [`init`] deferred. Call before every
+/// connection; only the first call does anything, and every other caller waits for it, so no
+/// handshake can run while the bundle is being added.
+pub fn load_ca_bundle() {
+    static LOADED: Once = Once::new();
+    LOADED.call_once(|| {
+        if let Some(Some(bundle)) = DEFERRED_BUNDLE.get() {
+            // SAFETY: libgit2 is initialised (by `init`), and no connection exists yet: every
+            // connection is set up after this function returns.
+            if let Err(e) = unsafe { git2::opts::set_ssl_cert_file(bundle) } {
+                tracing::warn!(
+                    "cannot load the CA certificates in {}: {}",
+                    bundle.display(),
+                    e.message()
+                );
+            }
+        }
+    });
+}
