@@ -311,10 +311,10 @@ pub fn vscode_user_dir(home: &std::path::Path) -> PathBuf {
     if cfg!(target_os = "macos") {
         return home.join("Library/Application Support/Code/User");
     }
-    if cfg!(windows) {
-        if let Some(appdata) = std::env::var_os("APPDATA") {
-            return PathBuf::from(appdata).join("Code").join("User");
-        }
+    if cfg!(windows)
+        && let Some(appdata) = std::env::var_os("APPDATA")
+    {
+        return PathBuf::from(appdata).join("Code").join("User");
     }
     envvars::non_empty(envvars::XDG_CONFIG_HOME)
         .map(PathBuf::from)

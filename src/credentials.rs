@@ -494,10 +494,10 @@ mod tests {
 
 /// The host of a URL libgit2 is contacting: a URL, or scp-like `user@host:path`.
 fn host_of(url: &str) -> String {
-    if let Ok(u) = url::Url::parse(url) {
-        if let Some(h) = u.host_str() {
-            return h.to_ascii_lowercase();
-        }
+    if let Ok(u) = url::Url::parse(url)
+        && let Some(h) = u.host_str()
+    {
+        return h.to_ascii_lowercase();
     }
     let before = url.split(':').next().unwrap_or("");
     before.rsplit('@').next().unwrap_or("").to_ascii_lowercase()

@@ -166,15 +166,15 @@ pub fn pick(
     }
     // The folder name is the install name; a different frontmatter name confuses agents.
     for f in &out.found {
-        if let Some(md) = view.read_file(&join(&f.path, "SKILL.md")) {
-            if let (Some(fm), _) = frontmatter(&md) {
-                if fm != f.name && !f.path.is_empty() {
-                    warnings.push(format!(
-                        "skill {:?}: SKILL.md says name {fm:?}; installing as {:?}",
-                        f.name, f.name
-                    ));
-                }
-            }
+        if let Some(md) = view.read_file(&join(&f.path, "SKILL.md"))
+            && let (Some(fm), _) = frontmatter(&md)
+            && fm != f.name
+            && !f.path.is_empty()
+        {
+            warnings.push(format!(
+                "skill {:?}: SKILL.md says name {fm:?}; installing as {:?}",
+                f.name, f.name
+            ));
         }
     }
     out.warnings = warnings;

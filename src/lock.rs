@@ -227,7 +227,7 @@ impl Lock {
                     src.url
                 )));
             }
-            for k in src.skills.iter().filter(|k| !is_id(&k.tree)) {
+            if let Some(k) = src.skills.iter().find(|k| !is_id(&k.tree)) {
                 return Err(bad(format!(
                     "{}: skill {}: tree {:?} is not a 40-digit tree id",
                     src.url, k.name, k.tree
@@ -380,6 +380,18 @@ pub fn path_for(scope: crate::config::Scope, config_path: &Path) -> Result<PathB
     }
 }
 
+impl Requested {
+    /// The request a config entry makes, before resolution (a `ref:` is shown as `rev`).
+    pub fn from_reference(entry: &crate::config::SkillSource) -> Requested {
+        match (&entry.source, &entry.reference) {
+            (crate::source::Source::Local { .. }, _) => Requested::Local,
+            (_, Reference::Default) => Requested::Default,
+            (_, Reference::Branch(b)) => Requested::Branch(b.clone()),
+            (_, Reference::Ref(r)) => Requested::Rev(r.clone()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,17 +458,5 @@ mod tests {
                 .to_string()
                 .contains("version 7")
         );
-    }
-}
-
-impl Requested {
-    /// The request a config entry makes, before resolution (a `ref:` is shown as `rev`).
-    pub fn from_reference(entry: &crate::config::SkillSource) -> Requested {
-        match (&entry.source, &entry.reference) {
-            (crate::source::Source::Local { .. }, _) => Requested::Local,
-            (_, Reference::Default) => Requested::Default,
-            (_, Reference::Branch(b)) => Requested::Branch(b.clone()),
-            (_, Reference::Ref(r)) => Requested::Rev(r.clone()),
-        }
     }
 }

@@ -161,10 +161,9 @@ pub fn print_items(p: &Printer, items: &[Item]) {
             .error
             .as_ref()
             .or_else(|| item.dests.iter().find_map(|d| d.error.as_ref()))
+            && !p.json
         {
-            if !p.json {
-                let _ = writeln!(std::io::stderr(), "    {}", scrub(e));
-            }
+            let _ = writeln!(std::io::stderr(), "    {}", scrub(e));
         }
         for w in &item.warnings {
             p.warn(&format!("{}: {w}", item.name));

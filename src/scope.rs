@@ -41,16 +41,16 @@ impl ScopeCtx {
         // kasetto.lock): its `destination` must stay inside it, or a lock entry could name any
         // folder of the user's for kst to replace or delete.
         let destination = config.destination.as_ref().map(|d| normalise(d));
-        if let (Scope::Project, Some(d)) = (scope, &destination) {
-            if !d.starts_with(normalise(&root)) {
-                return Err(Error::usage(format!(
-                    "{}: destination {} is outside the project {}; in the project scope skills are \
+        if let (Scope::Project, Some(d)) = (scope, &destination)
+            && !d.starts_with(normalise(&root))
+        {
+            return Err(Error::usage(format!(
+                "{}: destination {} is outside the project {}; in the project scope skills are \
                      installed inside the project (use a path inside it, or --global)",
-                    config.label,
-                    d.display(),
-                    root.display()
-                )));
-            }
+                config.label,
+                d.display(),
+                root.display()
+            )));
         }
         let mut folders: Vec<PathBuf> = match &destination {
             Some(d) => vec![d.clone()],

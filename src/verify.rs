@@ -247,7 +247,7 @@ pub fn verify(common: &Common, remote: bool, printer: &Printer) -> Result<()> {
         + remotes
             .iter()
             .filter(|r| {
-                r.status != "same" && !(r.status == "moved" && !r.requested.starts_with("tag"))
+                r.status != "same" && (r.status != "moved" || r.requested.starts_with("tag"))
             })
             .count();
     if printer.json {

@@ -78,10 +78,8 @@ pub struct Corrupt(pub String);
 /// An object that exists but does not parse means a damaged cache, not a missing commit.
 fn check_not_corrupt(repo: &Repository, oid: Oid) -> Result<()> {
     let exists = repo.odb().map(|o| o.exists(oid)).unwrap_or(false);
-    if exists {
-        if let Err(e) = repo.find_commit(oid) {
-            return Err(Corrupt(format!("commit {oid} cannot be read ({})", e.message())).into());
-        }
+    if exists && let Err(e) = repo.find_commit(oid) {
+        return Err(Corrupt(format!("commit {oid} cannot be read ({})", e.message())).into());
     }
     Ok(())
 }
@@ -208,16 +206,15 @@ fn resolve_ref(
             fetched: false,
         });
     }
-    if is_abbrev_sha(r) {
-        if let Ok(obj) = repo.revparse_single(r) {
-            if let Ok(c) = obj.peel_to_commit() {
-                return Ok(Resolution {
-                    commit: c.id(),
-                    requested: Requested::Rev(r.to_string()),
-                    fetched: false,
-                });
-            }
-        }
+    if is_abbrev_sha(r)
+        && let Ok(obj) = repo.revparse_single(r)
+        && let Ok(c) = obj.peel_to_commit()
+    {
+        return Ok(Resolution {
+            commit: c.id(),
+            requested: Requested::Rev(r.to_string()),
+            fetched: false,
+        });
     }
     if mode == FetchMode::Offline {
         bail!(
