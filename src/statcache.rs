@@ -168,6 +168,13 @@ impl StatCache {
     /// Write the next version (the skills checked in this run) if it differs from the loaded
     /// one. Best effort: a cache that cannot be written only costs speed.
     pub fn save(&self) {
+        let (hits, misses) = self.counts();
+        if hits + misses > 0 {
+            tracing::debug!(
+                "stat cache {}: {hits} files unchanged, {misses} read",
+                self.file.display()
+            );
+        }
         let fresh = std::mem::take(&mut *self.fresh.lock().expect("stat cache lock"));
         let old = self.old();
         let unchanged = fresh.len() == old.len()

@@ -1,19 +1,17 @@
-//! Process-wide libgit2 settings, made once at start-up ([`init`]) before any other libgit2
-//! call, for speed (docs/performance.md). Neither changes what is fetched or trusted.
+//! Process-wide libgit2 set-up, made once at start-up ([`init`]) before any other libgit2 call.
 //!
-//! - **Objects are not re-hashed on every read** (libgit2's strict hash verification off), as
-//!   git itself does not re-hash on read: every object in the cache was hashed when it arrived
-//!   (the pack indexer computes each id from the bytes received), and zlib's checksum catches an
-//!   object damaged on disk since. Re-hashing cost every read a SHA-1DC pass: a tenth of a no-op
-//!   sync, and a second pass over every byte an install writes.
-//! - **The CA bundle is read when the first connection is set up**, not at start-up. libgit2
-//!   initialises OpenSSL eagerly, and `SSL_CTX_set_default_verify_paths` parses the whole system
-//!   bundle (about 25 ms, a third of a no-op sync) even when nothing goes to the network. So
-//!   libgit2 is initialised with `SSL_CERT_FILE` naming an empty file, and [`load_ca_bundle`]
-//!   adds the real bundle — the one libgit2 would have read: `SSL_CERT_FILE` if it names a
-//!   file, else what openssl-probe finds — to libgit2's TLS context before the first connection.
-//!   The certificate folder (`SSL_CERT_DIR`) is searched lazily by OpenSSL and is untouched, and
-//!   the environment is left as git2 would have left it.
+//! **The CA bundle is read when the first connection is set up**, not at start-up. libgit2
+//! initialises OpenSSL eagerly, and `SSL_CTX_set_default_verify_paths` parses the whole system
+//! bundle (about 25 ms, a third of a no-op sync) even when nothing goes to the network. So
+//! libgit2 is initialised with `SSL_CERT_FILE` naming an empty file, and [`load_ca_bundle`] adds
+//! the real bundle — the one libgit2 would have read: `SSL_CERT_FILE` if it names a file, else
+//! what openssl-probe finds — to libgit2's TLS context before the first connection. The
+//! certificate folder (`SSL_CERT_DIR`) is searched lazily by OpenSSL and is untouched, and the
+//! environment is left as git2 would have left it. Nothing about what is trusted changes.
+//!
+//! (libgit2's re-hashing of every object it reads is deliberately left on: it is what catches
+//! a tampered cache, e.g. a CI cache restored from another job, and it costs a no-op sync
+//! nothing measurable.)
 
 use std::path::PathBuf;
 use std::sync::{Once, OnceLock};
@@ -35,8 +33,9 @@ pub fn init() {
         // concurrently.
         unsafe { std::env::set_var(SSL_CERT_FILE, "/dev/null") };
     }
-    // The first git2 call initialises libgit2 and OpenSSL, reading the empty bundle.
-    git2::opts::strict_hash_verification(false);
+    // The first git2 call (re-stating libgit2's default) initialises libgit2 and OpenSSL,
+    // reading the empty bundle.
+    git2::opts::strict_hash_verification(true);
     if let Some(b) = &bundle {
         // What git2's own start-up (openssl-probe) leaves in the environment, for anything
         // else in the process that reads it (the HTTPS client of remote configs).
