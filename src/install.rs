@@ -19,9 +19,80 @@ use crate::tree::{BlobRef, EntryKind, Tree};
 /// Where blob bytes come from: the pack's object database (git) or the disk (local).
 pub type Objects<'a> = Option<&'a Odb<'a>>;
 
-/// Install `tree` at `target`, replacing whatever is there (the caller checked it is ours).
-/// Returns warnings (skipped gitlinks).
-pub fn install(tree: &Tree, target: &Path, objects: Objects) -> Result<Vec<String>> {
+/// One skill to install: its tree, where, and the bare repository its blobs are read from
+/// (None: the tree's files are on disk).
+pub struct Job<'a> {
+    pub tree: &'a Tree,
+    pub target: &'a Path,
+    pub db: Option<&'a Path>,
+}
+
+/// Install every job's tree at its target, replacing whatever is there (the caller checked it
+/// is ours); each result holds the job's warnings (skipped gitlinks). On all cores: each job
+/// has its own staging folder and swap, and the work is inflating blobs and creating files, so
+/// skills install independently. libgit2 handles
+/// are not shared between threads: each worker opens its own on the repositories it reads.
+/// The folders swapped into are synced once each at the end, not once per skill. Results are
+/// in job order.
+pub fn install_all(jobs: &[Job]) -> Vec<Result<Vec<String>>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<Vec<String>>>>> =
+        jobs.iter().map(|_| Mutex::new(None)).collect();
+    // At least a few workers even on few cores: a file system also waits.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(4, 8)
+        .min(jobs.len());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                let mut repos: Vec<(&Path, Option<git2::Repository>)> = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    let result = run_job(job, &mut repos);
+                    *results[i].lock().expect("result lock") = Some(result);
+                }
+            });
+        }
+    });
+    let mut parents: Vec<&Path> = jobs.iter().filter_map(|j| j.target.parent()).collect();
+    parents.sort();
+    parents.dedup();
+    for p in parents {
+        fsx::sync_dir(p);
+    }
+    results
+        .into_iter()
+        .map(|r| r.into_inner().expect("result lock").expect("every job ran"))
+        .collect()
+}
+
+fn run_job<'a>(
+    job: &Job<'a>,
+    repos: &mut Vec<(&'a Path, Option<git2::Repository>)>,
+) -> Result<Vec<String>> {
+    crate::failpoint::hit("apply-item");
+    crate::failpoint::fail("install")?;
+    let Some(db) = job.db else {
+        return swap_in(job.tree, job.target, None);
+    };
+    let at = match repos.iter().position(|(p, _)| *p == db) {
+        Some(at) => at,
+        None => {
+            repos.push((db, git2::Repository::open_bare(db).ok()));
+            repos.len() - 1
+        }
+    };
+    let odb = repos[at].1.as_ref().and_then(|r| r.odb().ok());
+    swap_in(job.tree, job.target, odb.as_ref())
+}
+
+/// Materialise `tree` in a staging folder next to `target` and swap it into place; the caller
+/// makes the swap durable.
+fn swap_in(tree: &Tree, target: &Path, objects: Objects) -> Result<Vec<String>> {
     let parent = target
         .parent()
         .context("destination has no parent folder")?;
@@ -41,7 +112,6 @@ pub fn install(tree: &Tree, target: &Path, objects: Objects) -> Result<Vec<Strin
             if let Some(old) = old {
                 fsx::remove_any(&old)?;
             }
-            fsx::sync_dir(parent);
             Ok(warnings)
         }
         Err(e) => {

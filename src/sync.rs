@@ -332,25 +332,47 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &L
             crate::fsx::clean_stale_temps(folder);
         }
     }
-    // Open each git source's object database once.
-    let repos: Vec<Option<git2::Repository>> = resolved
+    // Every install first, on all cores (install::install_all); their results are taken below.
+    let writes: Vec<(usize, usize)> = plan
+        .items
         .iter()
-        .map(|r| match &r.origin {
-            Origin::Git { db, .. } => git2::Repository::open_bare(db).ok(),
-            Origin::Local(_) => None,
+        .enumerate()
+        .filter(|(_, item)| item.origin.is_some())
+        .flat_map(|(ii, item)| {
+            item.dests.iter().enumerate().filter_map(move |(di, d)| {
+                (d.action.writes() && scope.symlinked_parent(&d.target.abs).is_none())
+                    .then_some((ii, di))
+            })
         })
         .collect();
-    let odbs: Vec<Option<git2::Odb>> = repos
+    let jobs: Vec<install::Job> = writes
         .iter()
-        .map(|r| r.as_ref().and_then(|r| r.odb().ok()))
+        .map(|&(ii, di)| {
+            let item = &plan.items[ii];
+            let (si, ki) = item.origin.expect("filtered above");
+            install::Job {
+                tree: &resolved[si].skills[ki].tree,
+                target: &item.dests[di].target.abs,
+                db: match &resolved[si].origin {
+                    Origin::Git { db, .. } => Some(db.as_path()),
+                    Origin::Local(_) => None,
+                },
+            }
+        })
         .collect();
+    let mut installed: std::collections::HashMap<(usize, usize), anyhow::Result<Vec<String>>> =
+        writes
+            .into_iter()
+            .zip(install::install_all(&jobs))
+            .collect();
+    drop(jobs);
 
     // Paths whose step failed: a new install that did not happen is not ours; a removal that
     // did not happen leaves a folder that is still ours and must stay in the lock.
     let mut failed_adds: Vec<String> = Vec::new();
     let mut failed_removals: Vec<String> = Vec::new();
-    for item in &mut plan.items {
-        for d in &mut item.dests {
+    for (ii, item) in plan.items.iter_mut().enumerate() {
+        for (di, d) in item.dests.iter_mut().enumerate() {
             let result = match (d.action, item.origin) {
                 (a, _)
                     if (a.writes() || a == Action::Removed)
@@ -362,15 +384,10 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &L
                         link.display()
                     ))
                 }
-                (a, Some((si, ki))) if a.writes() => {
-                    crate::failpoint::hit("apply-item");
-                    let skill = &resolved[si].skills[ki];
-                    crate::failpoint::fail("install")
-                        .and_then(|()| {
-                            install::install(&skill.tree, &d.target.abs, odbs[si].as_ref())
-                        })
-                        .map(|w| item.warnings.extend(w))
-                }
+                (a, Some(_)) if a.writes() => installed
+                    .remove(&(ii, di))
+                    .expect("installed above")
+                    .map(|w| item.warnings.extend(w)),
                 (Action::Removed, _) => {
                     crate::failpoint::fail("remove").and_then(|()| install::remove(&d.target.abs))
                 }
