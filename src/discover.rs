@@ -28,6 +28,8 @@ pub struct Found {
     /// Path of the skill folder inside the pack ("" when the root itself is the skill).
     pub path: String,
     pub description: Option<String>,
+    /// The `name` its SKILL.md declares, if any (read once, with the description).
+    pub declared: Option<String>,
 }
 
 /// The outcome of selecting skills: those found, and the named ones that were not.
@@ -97,6 +99,7 @@ pub fn discover(
             .map(|b| frontmatter(&b))
             .unwrap_or_default();
         let name = fm_name
+            .clone()
             .filter(|n| pathsafe::check_skill_name(n).is_ok())
             .unwrap_or_else(|| fallback_root_name.to_string());
         push(
@@ -104,6 +107,7 @@ pub fn discover(
                 name,
                 path: root.to_string(),
                 description,
+                declared: fm_name,
             },
             &mut found,
         );
@@ -115,14 +119,16 @@ pub fn discover(
             {
                 continue;
             }
-            let description = view
+            let (declared, description) = view
                 .read_file(&join(&path, "SKILL.md"))
-                .and_then(|b| frontmatter(&b).1);
+                .map(|b| frontmatter(&b))
+                .unwrap_or_default();
             push(
                 Found {
                     name: dir,
                     path,
                     description,
+                    declared,
                 },
                 &mut found,
             );
@@ -147,12 +153,17 @@ pub fn pick(
                 let hit = match path {
                     Some(p) => {
                         let dir = join(&join(root, p), name);
-                        view.is_file(&join(&dir, "SKILL.md")).then(|| Found {
-                            name: name.clone(),
-                            path: dir.clone(),
-                            description: view
+                        view.is_file(&join(&dir, "SKILL.md")).then(|| {
+                            let (declared, description) = view
                                 .read_file(&join(&dir, "SKILL.md"))
-                                .and_then(|b| frontmatter(&b).1),
+                                .map(|b| frontmatter(&b))
+                                .unwrap_or_default();
+                            Found {
+                                name: name.clone(),
+                                path: dir.clone(),
+                                description,
+                                declared,
+                            }
                         })
                     }
                     None => all.iter().find(|f| &f.name == name).cloned(),
@@ -166,9 +177,8 @@ pub fn pick(
     }
     // The folder name is the install name; a different frontmatter name confuses agents.
     for f in &out.found {
-        if let Some(md) = view.read_file(&join(&f.path, "SKILL.md"))
-            && let (Some(fm), _) = frontmatter(&md)
-            && fm != f.name
+        if let Some(fm) = &f.declared
+            && *fm != f.name
             && !f.path.is_empty()
         {
             warnings.push(format!(
