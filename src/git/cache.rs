@@ -9,6 +9,7 @@
 //! git/db/<name>-<hash16>.lock      OS lock held while that repository is fetched into
 //! git/db/<name>-<hash16>.corrupt-* a repository moved aside after failing to open
 //! locks/scope-<hash16>.lock        one sync at a time per scope
+//! stat/<hash16>                    the stat cache of one skills folder (statcache.rs)
 //! ```
 //!
 //! `<hash16>` is the first 16 hex digits of the SHA-1 of the canonical URL, so the folder name
