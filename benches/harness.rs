@@ -76,7 +76,9 @@ pub struct Args {
     /// The kst binary (default: the one cargo built with this harness).
     #[arg(long)]
     pub kst: Option<PathBuf>,
-    /// Build the fixtures here and keep them (default: a temporary folder, removed at exit).
+    /// Build the fixtures here and keep them (default: a temporary folder, removed at exit, on
+    /// the memory file system /dev/shm when there is one, so that the tools are measured rather
+    /// than the disk; else in $TMPDIR).
     #[arg(long)]
     pub workdir: Option<PathBuf>,
     /// Passed by `cargo bench`; ignored.
@@ -140,7 +142,13 @@ pub fn run(args: &Args) -> Result<String> {
             d.canonicalize()?
         }
         None => {
-            _tmp = tempfile::Builder::new().prefix("kst-bench-").tempdir()?;
+            let mut b = tempfile::Builder::new();
+            b.prefix("kst-bench-");
+            let shm = Path::new("/dev/shm");
+            _tmp = match shm.is_dir().then(|| b.tempdir_in(shm)) {
+                Some(Ok(t)) => t,
+                _ => b.tempdir()?,
+            };
             _tmp.path().canonicalize()?
         }
     };
