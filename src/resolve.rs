@@ -4,7 +4,8 @@
 //! Resolution reads; it never writes to a destination. Its output, [`ResolvedSource`], is what
 //! the plan compares against the lock and the disk.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use git2::Oid;
 
@@ -43,8 +44,93 @@ pub enum Fetch {
 pub struct ResolvedSkill {
     pub name: String,
     pub path: String,
+    /// From SKILL.md, when the skill was read in this run (not on the fast path from the lock).
     pub description: Option<String>,
-    pub tree: Tree,
+    /// Git's tree id of `path`: listed, or (fast path) the locked id.
+    pub tree_id: Oid,
+    /// The listing: read at resolution, or — for a skill taken from the lock — on first need
+    /// ([`ResolvedSkill::list`]), i.e. only when something must be written.
+    listing: OnceLock<Result<Tree, String>>,
+}
+
+impl ResolvedSkill {
+    fn listed(name: String, path: String, description: Option<String>, tree: Tree) -> Self {
+        ResolvedSkill {
+            name,
+            path,
+            description,
+            tree_id: tree.id,
+            listing: OnceLock::from(Ok(tree)),
+        }
+    }
+
+    /// A skill of a locked commit, known from the lock alone: nothing is read.
+    fn from_lock(name: String, path: String, tree_id: Oid) -> Self {
+        ResolvedSkill {
+            name,
+            path,
+            description: None,
+            tree_id,
+            listing: OnceLock::new(),
+        }
+    }
+
+    /// The listing, if it has been read (successfully).
+    pub fn listing(&self) -> Option<&Tree> {
+        self.listing.get().and_then(|r| r.as_ref().ok())
+    }
+
+    /// The listing, reading it from the cache repository if it was not read yet: with every
+    /// SPEC 13 check of resolution, and its id must be the locked one. `repos` keeps the
+    /// caller's open repositories (libgit2 handles are per thread).
+    pub fn list(&self, origin: &Origin, repos: &mut Repos) -> Result<&Tree, String> {
+        self.listing
+            .get_or_init(|| {
+                let Origin::Git { db, commit } = origin else {
+                    // Local skills are always listed at resolution.
+                    return Err("a local skill without a listing".to_string());
+                };
+                repos
+                    .get(db)
+                    .and_then(|repo| {
+                        let pack = GitPack::new(repo, *commit)?;
+                        let tree = pack.list(&self.path, &mut Budget::new(Caps::from_env()))?;
+                        tree.check_link_chains()?;
+                        anyhow::ensure!(
+                            tree.id == self.tree_id,
+                            "{commit}:{} is tree {}, but the lock says {}",
+                            self.path,
+                            tree.id,
+                            self.tree_id
+                        );
+                        Ok(tree)
+                    })
+                    .map_err(|e| format!("skill {:?}: {e:#}", self.name))
+            })
+            .as_ref()
+            .map_err(String::clone)
+    }
+}
+
+/// Cache repositories opened by one thread, by path.
+#[derive(Default)]
+pub struct Repos(Vec<(PathBuf, git2::Repository)>);
+
+impl Repos {
+    fn get(&mut self, db: &Path) -> anyhow::Result<&git2::Repository> {
+        let at = match self.0.iter().position(|(p, _)| p == db) {
+            Some(at) => at,
+            None => {
+                let repo = crate::git::GitDatabase {
+                    path: db.to_path_buf(),
+                }
+                .open()?;
+                self.0.push((db.to_path_buf(), repo));
+                self.0.len() - 1
+            }
+        };
+        Ok(&self.0[at].1)
+    }
 }
 
 /// A skill that was asked for and cannot be installed.
@@ -105,12 +191,7 @@ pub fn select(
             .list(&f.path, &mut Budget::new(caps))
             .and_then(|t| t.check_link_chains().map(|()| t));
         match listed {
-            Ok(tree) => skills.push(ResolvedSkill {
-                name: f.name,
-                path: f.path,
-                description: f.description,
-                tree,
-            }),
+            Ok(tree) => skills.push(ResolvedSkill::listed(f.name, f.path, f.description, tree)),
             Err(e) => broken.push(BrokenSkill {
                 name: f.name.clone(),
                 error: format!("skill {:?}: {e:#}", f.name),
@@ -280,10 +361,34 @@ fn resolve_git_in(
         }
         _ => Want::Deferred(entry.reference.clone()),
     };
+    let root = entry.sub_dir.clone().unwrap_or_default();
+    // The fast path: a locked commit already in the cache, and every selected skill in the
+    // lock. A commit's content cannot change, so the lock already says what each skill is:
+    // nothing is read from the object database here (not even the commit: `exists` only
+    // consults the pack index). A skill is listed later only if it must be written
+    // (plan.rs), and that listing is checked against the locked tree id.
+    if let (Want::Locked { commit, requested }, Some(l)) = (&want, locked)
+        && let Some(skills) = from_lock(entry, l, &root)
+        && repo.odb().is_ok_and(|odb| odb.exists(*commit))
+    {
+        return Ok(ResolvedSource {
+            entry: entry.clone(),
+            url: url.canonical().to_string(),
+            requested: requested.clone(),
+            commit: Some(*commit),
+            origin: Origin::Git {
+                db: db.path.clone(),
+                commit: *commit,
+            },
+            fetch: Fetch::Cached,
+            skills,
+            broken: Vec::new(),
+            warnings: Vec::new(),
+        });
+    }
     let res = crate::git::resolve(repo, url, &want, mode, progress).map_err(|e| (e, false))?;
     // From here on everything is local: a failure means the cache repository is damaged.
     let pack = GitPack::new(repo, res.commit).map_err(|e| (e, true))?;
-    let root = entry.sub_dir.clone().unwrap_or_default();
     if !root.is_empty()
         && pack.subdirs(&root).is_empty()
         && !pack.is_file(&format!("{root}/SKILL.md"))
@@ -343,6 +448,41 @@ fn resolve_git_in(
         broken,
         warnings,
     })
+}
+
+/// The selected skills of a source whose lock entry answers its config entry, from the lock
+/// alone; None when any pick is not in the lock as it would be found (then it is resolved).
+fn from_lock(entry: &SkillSource, locked: &LockedSource, root: &str) -> Option<Vec<ResolvedSkill>> {
+    let join = |a: &str, b: &str| {
+        if a.is_empty() {
+            b.to_string()
+        } else {
+            format!("{a}/{b}")
+        }
+    };
+    let Selection::Named(picks) = frozen_selection(entry, Some(locked), false) else {
+        return None;
+    };
+    picks
+        .iter()
+        .map(|pick| {
+            let k = locked.skills.iter().find(|k| {
+                k.name == pick.name
+                    && pick
+                        .path
+                        .as_ref()
+                        .is_none_or(|p| k.path == join(&join(root, p), &pick.name))
+            })?;
+            // The lock is a file in the project: its name becomes a folder name.
+            crate::pathsafe::check_skill_name(&k.name).ok()?;
+            let tree_id = Oid::from_str(&k.tree).ok()?;
+            Some(ResolvedSkill::from_lock(
+                k.name.clone(),
+                k.path.clone(),
+                tree_id,
+            ))
+        })
+        .collect()
 }
 
 /// Does an error say the cache repository itself is damaged (as opposed to the network or the

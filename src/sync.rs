@@ -351,7 +351,10 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &L
             let item = &plan.items[ii];
             let (si, ki) = item.origin.expect("filtered above");
             install::Job {
-                tree: &resolved[si].skills[ki].tree,
+                // Every skill with a write was listed by the plan (else it is broken).
+                tree: resolved[si].skills[ki]
+                    .listing()
+                    .expect("a skill to install was listed in the plan"),
                 target: &item.dests[di].target.abs,
                 db: match &resolved[si].origin {
                     Origin::Git { db, .. } => Some(db.as_path()),
