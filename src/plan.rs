@@ -87,6 +87,9 @@ pub struct Plan {
     pub items: Vec<Item>,
     /// The lock as it will be if every step succeeds.
     pub lock: Lock,
+    /// Sources taken from the lock whose skills could not be read when they had to be
+    /// written (a damaged cache repository): resolve them in full and plan again.
+    pub reread: Vec<usize>,
 }
 
 /// The lock entry a config entry corresponds to: same URL, same request, same sub-dir.
@@ -234,6 +237,7 @@ pub struct Inputs<'a> {
 
 pub fn build(inp: &Inputs) -> Plan {
     let mut items = Vec::new();
+    let mut reread: Vec<usize> = Vec::new();
     let mut lock = Lock {
         mcps: inp.old.mcps.clone(),
         ..Lock::empty()
@@ -339,6 +343,9 @@ pub fn build(inp: &Inputs) -> Plan {
                 && item.dests.iter().any(|d| d.action.writes())
                 && let Err(e) = skill.list(&rs.origin, &mut repos)
             {
+                if rs.from_lock && !reread.contains(&si) {
+                    reread.push(si);
+                }
                 if let Some(prev) =
                     locked.and_then(|l| l.skills.iter().find(|s| s.name == skill.name))
                 {
@@ -456,7 +463,11 @@ pub fn build(inp: &Inputs) -> Plan {
         s.save();
     }
     lock.normalise();
-    Plan { items, lock }
+    Plan {
+        items,
+        lock,
+        reread,
+    }
 }
 
 /// The absolute path of a lock's `installed` entry.

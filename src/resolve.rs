@@ -138,6 +138,9 @@ impl Repos {
 pub struct BrokenSkill {
     pub name: String,
     pub error: String,
+    /// The skill could not be read because the cache repository is damaged (not because the
+    /// skill itself is bad): the source is then fetched afresh.
+    pub damaged: bool,
 }
 
 #[derive(Debug)]
@@ -151,6 +154,10 @@ pub struct ResolvedSource {
     pub skills: Vec<ResolvedSkill>,
     pub broken: Vec<BrokenSkill>,
     pub warnings: Vec<String>,
+    /// Taken from the lock without reading the skills (the warm fast path): a skill that then
+    /// cannot be read when it must be written sends the source back through [`git`] with
+    /// `full`, which moves a damaged cache repository aside and fetches again.
+    pub from_lock: bool,
 }
 
 /// A source that could not be resolved at all; its installed skills are kept as they are.
@@ -183,6 +190,7 @@ pub fn select(
                     root
                 }
             ),
+            damaged: false,
         })
         .collect();
     let caps = Caps::from_env();
@@ -194,6 +202,7 @@ pub fn select(
             Ok(tree) => skills.push(ResolvedSkill::listed(f.name, f.path, f.description, tree)),
             Err(e) => broken.push(BrokenSkill {
                 name: f.name.clone(),
+                damaged: looks_damaged(&e),
                 error: format!("skill {:?}: {e:#}", f.name),
             }),
         }
@@ -266,6 +275,7 @@ pub fn local(
         skills,
         broken,
         warnings,
+        from_lock: false,
     })
 }
 
@@ -289,11 +299,13 @@ pub fn root_name(root: &str, source: &str) -> String {
 /// Resolve a git source: pick the commit (locked, or resolved now), fetch what is missing,
 /// and list the selected skills from the object database. A cache repository that turns out
 /// to be unreadable is moved aside and fetched once more.
+#[allow(clippy::too_many_arguments)]
 pub fn git(
     entry: &SkillSource,
     url: &GitUrl,
     locked: Option<&LockedSource>,
     update: bool,
+    full: bool,
     cache: &Cache,
     mode: FetchMode,
     progress: Progress,
@@ -311,7 +323,17 @@ pub fn git(
         attempt += 1;
         let outcome = (|| -> Result<ResolvedSource, (anyhow::Error, bool)> {
             let repo = db.open_or_init().map_err(|e| (e, true))?;
-            resolve_git_in(&repo, &db, entry, url, locked, update, mode, &mut *progress)
+            resolve_git_in(
+                &repo,
+                &db,
+                entry,
+                url,
+                locked,
+                update,
+                full,
+                mode,
+                &mut *progress,
+            )
         })();
         match outcome {
             Ok(mut r) => {
@@ -343,6 +365,7 @@ fn resolve_git_in(
     url: &GitUrl,
     locked: Option<&LockedSource>,
     update: bool,
+    full: bool,
     mode: FetchMode,
     progress: Progress,
 ) -> Result<ResolvedSource, (anyhow::Error, bool)> {
@@ -363,13 +386,16 @@ fn resolve_git_in(
     };
     let root = entry.sub_dir.clone().unwrap_or_default();
     // The fast path: a locked commit already in the cache, and every selected skill in the
-    // lock. A commit's content cannot change, so the lock already says what each skill is:
-    // nothing is read from the object database here (not even the commit: `exists` only
-    // consults the pack index). A skill is listed later only if it must be written
-    // (plan.rs), and that listing is checked against the locked tree id.
-    if let (Want::Locked { commit, requested }, Some(l)) = (&want, locked)
+    // lock. A commit's content cannot change, so the lock already says what each skill is;
+    // only the commit and the trees *above* each skill are read, to prove the lock's tree ids
+    // are the commit's (`git rev-parse <commit>:<path>`) — a lock edited to match an edited
+    // install must not pass — never a SKILL.md or a skill's own listing. A skill is listed
+    // later only if it must be written (plan.rs), and that listing is checked against the
+    // locked tree id. Anything unreadable here falls back to the full path, which moves a
+    // damaged cache repository aside and fetches again.
+    if let (Want::Locked { commit, requested }, Some(l), false) = (&want, locked, full)
         && let Some(skills) = from_lock(entry, l, &root)
-        && repo.odb().is_ok_and(|odb| odb.exists(*commit))
+        && locked_trees_are_the_commits(repo, *commit, &skills)
     {
         return Ok(ResolvedSource {
             entry: entry.clone(),
@@ -384,6 +410,7 @@ fn resolve_git_in(
             skills,
             broken: Vec::new(),
             warnings: Vec::new(),
+            from_lock: true,
         });
     }
     let res = crate::git::resolve(repo, url, &want, mode, progress).map_err(|e| (e, false))?;
@@ -405,6 +432,11 @@ fn resolve_git_in(
         &root_name(&root, url.canonical().as_str()),
         &selection,
     );
+    // A skill unreadable because the cache repository is damaged (a corrupt blob) makes the
+    // whole source go round again: moved aside and fetched afresh (see `git`).
+    if let Some(b) = broken.iter().find(|b| b.damaged) {
+        return Err((anyhow::anyhow!("{}", b.error), true));
+    }
     // Moving the pin (`--update`, a moved default) to a commit that lacks a skill the lock has
     // installed would leave that skill pinned to a commit that does not contain it. Keep the
     // whole source at its locked commit instead, and say what to do.
@@ -447,6 +479,29 @@ fn resolve_git_in(
         skills,
         broken,
         warnings,
+        from_lock: false,
+    })
+}
+
+/// Does every skill's locked tree id equal `<commit>:<path>` in the cache? Reads the commit and
+/// the trees on the way to each skill (libgit2 caches them), not the skills' own trees.
+fn locked_trees_are_the_commits(
+    repo: &git2::Repository,
+    commit: Oid,
+    skills: &[ResolvedSkill],
+) -> bool {
+    let Ok(root) = repo.find_commit(commit).and_then(|c| c.tree()) else {
+        return false;
+    };
+    skills.iter().all(|s| {
+        let id = if s.path.is_empty() {
+            Some(root.id())
+        } else {
+            root.get_path(std::path::Path::new(&s.path))
+                .ok()
+                .map(|e| e.id())
+        };
+        id == Some(s.tree_id)
     })
 }
 

@@ -1,8 +1,9 @@
-//! The warm no-op sync of a locked git source reads nothing from the object database: the lock
-//! already names each skill's tree, and a skill is read from the cache only when a copy of it
-//! must be written (resolve.rs's fast path, plan.rs). Proven by corrupting every object in the
-//! cache repository after the first sync: a no-op still succeeds, a repair fails naming the
-//! source, and succeeds again once the objects are back.
+//! The warm no-op sync of a locked git source reads no skill from the object database: the lock
+//! already names each skill's tree (checked against the commit's trees, which are read), and a
+//! skill's files are read from the cache only when a copy must be written (resolve.rs's fast
+//! path, plan.rs). Proven by corrupting every *blob* in the cache repository after the first
+//! sync: a no-op still succeeds; a repair then notices, moves the repository aside and fetches
+//! again.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,64 +29,6 @@ fn pack(env: &TestEnv) -> String {
     format!("file://{}", env.remotes().join("pack.git").display())
 }
 
-/// Every object file of the cache repository (packs and loose objects).
-fn object_files(env: &TestEnv) -> Vec<PathBuf> {
-    let db = fs::read_dir(env.cache().join("git/db"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.is_dir() && p.join("objects").is_dir())
-        .expect("a cache repository");
-    let mut out = Vec::new();
-    let mut stack = vec![db.join("objects")];
-    while let Some(dir) = stack.pop() {
-        for e in fs::read_dir(&dir).unwrap().flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
-            if p.is_dir() {
-                stack.push(p);
-            } else if name.ends_with(".pack")
-                || (name.len() == 38 && name.bytes().all(|b| b.is_ascii_hexdigit()))
-            {
-                out.push(p);
-            }
-        }
-    }
-    assert!(!out.is_empty(), "no object files found");
-    out
-}
-
-/// Make every object unreadable while its existence stays known: a pack keeps its header and
-/// trailer (the index and the pack's checksum still agree) with everything between zeroed; a
-/// loose object is zeroed. Returns what to restore.
-fn corrupt_objects(env: &TestEnv) -> Vec<(PathBuf, Vec<u8>)> {
-    object_files(env)
-        .into_iter()
-        .map(|p| {
-            let orig = fs::read(&p).unwrap();
-            let mut bad = orig.clone();
-            let (from, to) = if p.extension().is_some_and(|e| e == "pack") {
-                (12, bad.len() - 20)
-            } else {
-                (0, bad.len())
-            };
-            bad[from..to].fill(0);
-            let mut perm = fs::metadata(&p).unwrap().permissions();
-            #[allow(clippy::permissions_set_readonly_false)]
-            perm.set_readonly(false);
-            fs::set_permissions(&p, perm).unwrap();
-            fs::write(&p, &bad).unwrap();
-            (p, orig)
-        })
-        .collect()
-}
-
-fn restore(saved: &[(PathBuf, Vec<u8>)]) {
-    for (p, bytes) in saved {
-        fs::write(p, bytes).unwrap();
-    }
-}
-
 fn run(env: &TestEnv, args: &[&str]) -> std::process::Output {
     env.kst().args(args).output().unwrap()
 }
@@ -102,8 +45,83 @@ fn installed(env: &TestEnv, skill: &str) -> PathBuf {
     env.project_path(Path::new(SKILLS).join(skill))
 }
 
+/// Rewrite the cache repository so that its blobs are unreadable (their bytes zeroed) while
+/// commits and trees stay intact: the repository is re-packed by the git CLI with loose objects,
+/// and every loose blob is then zeroed. Returns what to restore.
+fn corrupt_blobs(env: &TestEnv) -> Vec<(PathBuf, Vec<u8>)> {
+    let db = fs::read_dir(env.cache().join("git/db"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir() && p.join("objects").is_dir())
+        .expect("a cache repository");
+    let git = |args: &[&str]| {
+        let out = env
+            .git()
+            .arg("--git-dir")
+            .arg(&db)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Explode every pack into loose objects, then delete the packs.
+    let packs: Vec<PathBuf> = fs::read_dir(db.join("objects/pack"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    for p in packs
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+    {
+        let moved = db.join("unpack-me.pack");
+        fs::rename(p, &moved).unwrap();
+        let out = env
+            .git()
+            .arg("--git-dir")
+            .arg(&db)
+            .arg("unpack-objects")
+            .stdin(fs::File::open(&moved).unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fs::remove_file(&moved).unwrap();
+    }
+    for p in packs.iter().filter(|p| p.exists()) {
+        fs::remove_file(p).unwrap();
+    }
+    let blobs = git(&[
+        "cat-file",
+        "--batch-all-objects",
+        "--batch-check=%(objectname) %(objecttype)",
+    ]);
+    blobs
+        .lines()
+        .filter(|l| l.ends_with(" blob"))
+        .map(|l| {
+            let id = &l[..40];
+            let p = db.join("objects").join(&id[..2]).join(&id[2..]);
+            let orig = fs::read(&p).unwrap();
+            let mut perm = fs::metadata(&p).unwrap().permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            perm.set_readonly(false);
+            fs::set_permissions(&p, perm).unwrap();
+            fs::write(&p, vec![0u8; orig.len()]).unwrap();
+            (p, orig)
+        })
+        .collect()
+}
+
 #[test]
-fn a_noop_sync_of_a_locked_source_reads_no_object() {
+fn a_noop_sync_of_a_locked_source_reads_no_skill() {
     let env = TestEnv::new();
     let url = pack(&env);
     write_file(
@@ -117,8 +135,9 @@ fn a_noop_sync_of_a_locked_source_reads_no_object() {
     let lock = fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
     let before = read_tree_snapshot(env.project_path(SKILLS));
 
-    let saved = corrupt_objects(&env);
-    // Nothing to write: nothing is read, so the corrupt objects are never noticed.
+    let saved = corrupt_blobs(&env);
+    assert!(!saved.is_empty());
+    // Nothing to write: no blob is read, so the damage is never noticed.
     let noop = run(&env, &["sync", "--json"]);
     assert!(noop.status.success(), "{}", text(&noop));
     let doc: serde_json::Value = serde_json::from_slice(&noop.stdout).unwrap();
@@ -134,29 +153,16 @@ fn a_noop_sync_of_a_locked_source_reads_no_object() {
         lock
     );
 
-    // A repair must read the skill, before writing anything: it fails, naming the source,
-    // and the untouched skill and the lock stay as they are.
+    // A repair must read the skill's files: the damage is found before anything is written,
+    // the repository is moved aside and fetched again (the source is reachable), in one run.
     fs::remove_dir_all(installed(&env, "alpha")).unwrap();
-    let repair = run(&env, &["sync"]);
-    assert!(!repair.status.success(), "{}", text(&repair));
-    let out = text(&repair);
+    let healed = run(&env, &["sync"]);
+    assert!(healed.status.success(), "{}", text(&healed));
     assert!(
-        out.contains("alpha") && out.contains("cache repository for file://"),
-        "{out}"
+        text(&healed).contains("moved to"),
+        "no warning about the damaged cache: {}",
+        text(&healed)
     );
-    assert!(!installed(&env, "alpha").exists());
-    assert!(installed(&env, "beta/SKILL.md").is_file());
-    assert_eq!(
-        fs::read_to_string(env.project_path("kasetto.lock")).unwrap(),
-        lock
-    );
-
-    restore(&saved);
-    for (p, bytes) in &saved {
-        assert_eq!(&fs::read(p).unwrap(), bytes, "{}", p.display());
-    }
-    let repaired = run(&env, &["sync"]);
-    assert!(repaired.status.success(), "{}", text(&repaired));
     assert_snapshots_eq(&before, &read_tree_snapshot(env.project_path(SKILLS)));
     assert_eq!(
         fs::read_to_string(env.project_path("kasetto.lock")).unwrap(),
@@ -166,7 +172,7 @@ fn a_noop_sync_of_a_locked_source_reads_no_object() {
 }
 
 #[test]
-fn a_lock_whose_tree_does_not_match_its_commit_is_caught_before_writing() {
+fn a_lock_whose_tree_is_not_its_commits_does_not_pass_a_noop() {
     let env = TestEnv::new();
     let url = pack(&env);
     write_file(
@@ -177,8 +183,8 @@ fn a_lock_whose_tree_does_not_match_its_commit_is_caught_before_writing() {
     );
     let first = run(&env, &["sync"]);
     assert!(first.status.success(), "{}", text(&first));
-    // Swap alpha's tree id for another (valid) one in the lock, and remove the installed copy:
-    // the fast path takes the id from the lock, and the listing must refuse the mismatch.
+    // Edit the installed copy *and* the lock's tree id to match it: the lock no longer says
+    // what `<commit>:<path>` is. A no-op must not trust it.
     let lock = fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
     let tree = lock
         .lines()
@@ -186,12 +192,38 @@ fn a_lock_whose_tree_does_not_match_its_commit_is_caught_before_writing() {
         .expect("a tree line")
         .trim_matches('"')
         .to_string();
-    let other = "0123456789abcdef0123456789abcdef01234567";
-    write_file(env.project_path("kasetto.lock"), lock.replace(&tree, other));
-    fs::remove_dir_all(installed(&env, "alpha")).unwrap();
-    let out = run(&env, &["sync"]);
-    assert!(!out.status.success(), "{}", text(&out));
-    let msg = text(&out);
-    assert!(msg.contains(other) && msg.contains(&tree), "{msg}");
-    assert!(!installed(&env, "alpha").exists());
+    write_file(installed(&env, "alpha").join("SKILL.md"), "tampered\n");
+    let tampered_tree = env
+        .git()
+        .args(["hash-object", "-t", "tree", "--stdin"])
+        .output()
+        .map(|_| ())
+        .ok();
+    let _ = tampered_tree;
+    let listing = run(&env, &["verify", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&listing.stdout).unwrap();
+    let found = doc["skills"][0]["found_tree"]
+        .as_str()
+        .expect("verify found a different tree")
+        .to_string();
+    write_file(
+        env.project_path("kasetto.lock"),
+        lock.replace(&tree, &found),
+    );
+    // --locked: the lock is not the commit's, so it would change: refused, nothing written.
+    let locked = run(&env, &["sync", "--locked"]);
+    assert!(!locked.status.success(), "{}", text(&locked));
+    assert_eq!(
+        fs::read_to_string(installed(&env, "alpha").join("SKILL.md")).unwrap(),
+        "tampered\n"
+    );
+    // A plain sync restores the commit's content and the true tree id.
+    let plain = run(&env, &["sync"]);
+    assert!(plain.status.success(), "{}", text(&plain));
+    assert!(
+        fs::read_to_string(env.project_path("kasetto.lock"))
+            .unwrap()
+            .contains(&tree)
+    );
+    env.kst().arg("verify").assert().success();
 }
