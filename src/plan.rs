@@ -13,9 +13,10 @@ use serde::Serialize;
 
 use crate::config::SkillSource;
 use crate::lock::{Lock, LockedSkill, LockedSource};
-use crate::resolve::{FailedSource, ResolvedSource};
+use crate::resolve::{FailedSource, Repos, ResolvedSource};
 use crate::statcache::StatCache;
-use crate::tree::{self, Budget, Caps, Tree};
+use crate::tree::{self, Budget, Caps};
+use git2::Oid;
 
 /// What happens (or happened) to one installed copy of a skill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -86,6 +87,9 @@ pub struct Plan {
     pub items: Vec<Item>,
     /// The lock as it will be if every step succeeds.
     pub lock: Lock,
+    /// Sources taken from the lock whose skills could not be read when they had to be
+    /// written (a damaged cache repository): resolve them in full and plan again.
+    pub reread: Vec<usize>,
 }
 
 /// The lock entry a config entry corresponds to: same URL, same request, same sub-dir.
@@ -108,11 +112,18 @@ pub fn target(folder: &Path, name: &str, scope_root: &Path) -> Target {
     Target { abs, rel }
 }
 
-/// Does the folder at `path` hold exactly what installing `want` writes? Never follows a
-/// symlink. Only the tree id is computed, and with the stat cache of the skills folder `path`
+/// Does the folder at `path` hold exactly what installing the tree `want` writes? Never follows
+/// a symlink. Only the tree id is computed, and with the stat cache of the skills folder `path`
 /// is in, files whose stat data have not changed since they were last hashed are not read
-/// (statcache.rs): a no-op sync reads no file contents.
-pub fn disk_matches(path: &Path, want: &Tree, stats: Option<&StatCache>) -> bool {
+/// (statcache.rs): a no-op sync reads no file contents. `installed_id` gives what installing
+/// `want` writes when that differs from `want` (gitlinks, odd modes); it may have to list the
+/// skill, so it is only called when the folder is not `want`.
+pub fn disk_matches(
+    path: &Path,
+    want: Oid,
+    installed_id: &mut dyn FnMut() -> Option<Oid>,
+    stats: Option<&StatCache>,
+) -> bool {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => {}
         _ => return false,
@@ -130,9 +141,9 @@ pub fn disk_matches(path: &Path, want: &Tree, stats: Option<&StatCache>) -> bool
         ),
     };
     // A folder on disk has no gitlinks and only canonical modes, so it can only equal
-    // `want.id` when that is also what installing writes; `installed_id` (which hashes the
-    // whole listing again) is needed only when it does not.
-    let same = id.is_ok_and(|id| id == want.id || id == want.installed_id());
+    // `want` when that is also what installing writes; `installed_id` (which hashes the
+    // whole listing again, and may first have to read it) is needed only when it does not.
+    let same = id.is_ok_and(|id| id == want || installed_id() == Some(id));
     if let (true, Some(ids)) = (same, ids) {
         ids.keep();
     }
@@ -169,7 +180,7 @@ fn compare_disks(
                 // Same tree as locked: repaired unless intact. Untracked: adopted if identical.
                 let needed = installed_at
                     .get(t.rel.as_str())
-                    .is_none_or(|lk| lk.tree == skill.tree.id.to_string());
+                    .is_none_or(|lk| lk.tree == skill.tree_id.to_string());
                 if needed {
                     jobs.push(((si, ki, fi), t.abs));
                 }
@@ -184,13 +195,21 @@ fn compare_disks(
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
+                let mut repos = Repos::default();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(((si, ki, fi), path)) = jobs.get(i) else {
                         break;
                     };
-                    let want = &inp.resolved[*si].skills[*ki].tree;
-                    let same = disk_matches(path, want, stats.get(*fi));
+                    let rs = &inp.resolved[*si];
+                    let skill = &rs.skills[*ki];
+                    // A skill not listed yet (fast path) is listed here, on all cores, when its
+                    // folder differs: it is about to be written, or holds a gitlink-free copy.
+                    let mut installed_id = || {
+                        let t = skill.list(&rs.origin, &mut repos).ok()?;
+                        Some(t.installed_id())
+                    };
+                    let same = disk_matches(path, skill.tree_id, &mut installed_id, stats.get(*fi));
                     results[i].store(same, Ordering::Relaxed);
                 }
             });
@@ -218,6 +237,7 @@ pub struct Inputs<'a> {
 
 pub fn build(inp: &Inputs) -> Plan {
     let mut items = Vec::new();
+    let mut reread: Vec<usize> = Vec::new();
     let mut lock = Lock {
         mcps: inp.old.mcps.clone(),
         ..Lock::empty()
@@ -236,6 +256,7 @@ pub fn build(inp: &Inputs) -> Plan {
     };
     let installed_at = installed_index(inp.old);
     let on_disk = compare_disks(inp, &installed_at, &stats);
+    let mut repos = Repos::default();
 
     for (si, rs) in inp.resolved.iter().enumerate() {
         let locked = find_locked(inp.old, &rs.entry);
@@ -248,12 +269,16 @@ pub fn build(inp: &Inputs) -> Plan {
         };
         let commit = rs.commit.map(|c| c.to_string());
         for (ki, skill) in rs.skills.iter().enumerate() {
-            let want = &skill.tree;
+            let tree_id = skill.tree_id.to_string();
+            let mut installed_id = || {
+                let t = skill.list(&rs.origin, &mut repos).ok()?;
+                Some(t.installed_id())
+            };
             let mut item = Item {
                 name: skill.name.clone(),
                 source: rs.url.clone(),
                 commit: commit.clone(),
-                tree: Some(skill.tree.id.to_string()),
+                tree: Some(tree_id.clone()),
                 description: skill.description.clone(),
                 origin: Some((si, ki)),
                 dests: Vec::new(),
@@ -271,14 +296,13 @@ pub fn build(inp: &Inputs) -> Plan {
                     break;
                 }
                 let tracked = installed_at.get(t.rel.as_str());
-                let disk_ok = || {
-                    on_disk
-                        .get(&(si, ki, fi))
-                        .copied()
-                        .unwrap_or_else(|| disk_matches(&t.abs, want, stats.get(fi)))
+                let mut disk_ok = || {
+                    on_disk.get(&(si, ki, fi)).copied().unwrap_or_else(|| {
+                        disk_matches(&t.abs, skill.tree_id, &mut installed_id, stats.get(fi))
+                    })
                 };
                 let (action, error) = match tracked {
-                    Some(lk) if lk.tree == skill.tree.id.to_string() => {
+                    Some(lk) if lk.tree == tree_id => {
                         if disk_ok() {
                             (Action::Unchanged, None)
                         } else if std::fs::symlink_metadata(&t.abs).is_err() {
@@ -312,6 +336,32 @@ pub fn build(inp: &Inputs) -> Plan {
                     error,
                 });
             }
+            // A skill taken from the lock (resolve.rs's fast path) is read only now, when one of
+            // its copies must be written — still before anything is written, with every check
+            // of resolution. If it cannot be read it is broken and keeps what it had.
+            if item.error.is_none()
+                && item.dests.iter().any(|d| d.action.writes())
+                && let Err(e) = skill.list(&rs.origin, &mut repos)
+            {
+                if rs.from_lock && !reread.contains(&si) {
+                    reread.push(si);
+                }
+                if let Some(prev) =
+                    locked.and_then(|l| l.skills.iter().find(|s| s.name == skill.name))
+                {
+                    kept.extend(prev.installed.iter().cloned());
+                    ls.skills.push(prev.clone());
+                }
+                item.error = Some(format!(
+                    "{e} (read from the cache repository for {})",
+                    rs.url
+                ));
+                item.origin = None;
+                item.tree = None;
+                item.dests.clear();
+                items.push(item);
+                continue;
+            }
             // Recorded even when every destination is a conflict (`installed: []`): the skill
             // is still part of the pinned set, so a `"*"` source does not silently shrink
             // because of a folder in the way on one machine.
@@ -319,7 +369,7 @@ pub fn build(inp: &Inputs) -> Plan {
                 ls.skills.push(LockedSkill {
                     name: skill.name.clone(),
                     path: skill.path.clone(),
-                    tree: skill.tree.id.to_string(),
+                    tree: tree_id,
                     installed,
                 });
             }
@@ -413,7 +463,11 @@ pub fn build(inp: &Inputs) -> Plan {
         s.save();
     }
     lock.normalise();
-    Plan { items, lock }
+    Plan {
+        items,
+        lock,
+        reread,
+    }
 }
 
 /// The absolute path of a lock's `installed` entry.

@@ -4,7 +4,8 @@
 //! Resolution reads; it never writes to a destination. Its output, [`ResolvedSource`], is what
 //! the plan compares against the lock and the disk.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use git2::Oid;
 
@@ -43,8 +44,93 @@ pub enum Fetch {
 pub struct ResolvedSkill {
     pub name: String,
     pub path: String,
+    /// From SKILL.md, when the skill was read in this run (not on the fast path from the lock).
     pub description: Option<String>,
-    pub tree: Tree,
+    /// Git's tree id of `path`: listed, or (fast path) the locked id.
+    pub tree_id: Oid,
+    /// The listing: read at resolution, or — for a skill taken from the lock — on first need
+    /// ([`ResolvedSkill::list`]), i.e. only when something must be written.
+    listing: OnceLock<Result<Tree, String>>,
+}
+
+impl ResolvedSkill {
+    fn listed(name: String, path: String, description: Option<String>, tree: Tree) -> Self {
+        ResolvedSkill {
+            name,
+            path,
+            description,
+            tree_id: tree.id,
+            listing: OnceLock::from(Ok(tree)),
+        }
+    }
+
+    /// A skill of a locked commit, known from the lock alone: nothing is read.
+    fn from_lock(name: String, path: String, tree_id: Oid) -> Self {
+        ResolvedSkill {
+            name,
+            path,
+            description: None,
+            tree_id,
+            listing: OnceLock::new(),
+        }
+    }
+
+    /// The listing, if it has been read (successfully).
+    pub fn listing(&self) -> Option<&Tree> {
+        self.listing.get().and_then(|r| r.as_ref().ok())
+    }
+
+    /// The listing, reading it from the cache repository if it was not read yet: with every
+    /// SPEC 13 check of resolution, and its id must be the locked one. `repos` keeps the
+    /// caller's open repositories (libgit2 handles are per thread).
+    pub fn list(&self, origin: &Origin, repos: &mut Repos) -> Result<&Tree, String> {
+        self.listing
+            .get_or_init(|| {
+                let Origin::Git { db, commit } = origin else {
+                    // Local skills are always listed at resolution.
+                    return Err("a local skill without a listing".to_string());
+                };
+                repos
+                    .get(db)
+                    .and_then(|repo| {
+                        let pack = GitPack::new(repo, *commit)?;
+                        let tree = pack.list(&self.path, &mut Budget::new(Caps::from_env()))?;
+                        tree.check_link_chains()?;
+                        anyhow::ensure!(
+                            tree.id == self.tree_id,
+                            "{commit}:{} is tree {}, but the lock says {}",
+                            self.path,
+                            tree.id,
+                            self.tree_id
+                        );
+                        Ok(tree)
+                    })
+                    .map_err(|e| format!("skill {:?}: {e:#}", self.name))
+            })
+            .as_ref()
+            .map_err(String::clone)
+    }
+}
+
+/// Cache repositories opened by one thread, by path.
+#[derive(Default)]
+pub struct Repos(Vec<(PathBuf, git2::Repository)>);
+
+impl Repos {
+    fn get(&mut self, db: &Path) -> anyhow::Result<&git2::Repository> {
+        let at = match self.0.iter().position(|(p, _)| p == db) {
+            Some(at) => at,
+            None => {
+                let repo = crate::git::GitDatabase {
+                    path: db.to_path_buf(),
+                }
+                .open()?;
+                self.0.push((db.to_path_buf(), repo));
+                self.0.len() - 1
+            }
+        };
+        Ok(&self.0[at].1)
+    }
 }
 
 /// A skill that was asked for and cannot be installed.
@@ -52,6 +138,9 @@ pub struct ResolvedSkill {
 pub struct BrokenSkill {
     pub name: String,
     pub error: String,
+    /// The skill could not be read because the cache repository is damaged (not because the
+    /// skill itself is bad): the source is then fetched afresh.
+    pub damaged: bool,
 }
 
 #[derive(Debug)]
@@ -65,6 +154,10 @@ pub struct ResolvedSource {
     pub skills: Vec<ResolvedSkill>,
     pub broken: Vec<BrokenSkill>,
     pub warnings: Vec<String>,
+    /// Taken from the lock without reading the skills (the warm fast path): a skill that then
+    /// cannot be read when it must be written sends the source back through [`git`] with
+    /// `full`, which moves a damaged cache repository aside and fetches again.
+    pub from_lock: bool,
 }
 
 /// A source that could not be resolved at all; its installed skills are kept as they are.
@@ -97,6 +190,7 @@ pub fn select(
                     root
                 }
             ),
+            damaged: false,
         })
         .collect();
     let caps = Caps::from_env();
@@ -105,14 +199,10 @@ pub fn select(
             .list(&f.path, &mut Budget::new(caps))
             .and_then(|t| t.check_link_chains().map(|()| t));
         match listed {
-            Ok(tree) => skills.push(ResolvedSkill {
-                name: f.name,
-                path: f.path,
-                description: f.description,
-                tree,
-            }),
+            Ok(tree) => skills.push(ResolvedSkill::listed(f.name, f.path, f.description, tree)),
             Err(e) => broken.push(BrokenSkill {
                 name: f.name.clone(),
+                damaged: looks_damaged(&e),
                 error: format!("skill {:?}: {e:#}", f.name),
             }),
         }
@@ -185,6 +275,7 @@ pub fn local(
         skills,
         broken,
         warnings,
+        from_lock: false,
     })
 }
 
@@ -208,11 +299,13 @@ pub fn root_name(root: &str, source: &str) -> String {
 /// Resolve a git source: pick the commit (locked, or resolved now), fetch what is missing,
 /// and list the selected skills from the object database. A cache repository that turns out
 /// to be unreadable is moved aside and fetched once more.
+#[allow(clippy::too_many_arguments)]
 pub fn git(
     entry: &SkillSource,
     url: &GitUrl,
     locked: Option<&LockedSource>,
     update: bool,
+    full: bool,
     cache: &Cache,
     mode: FetchMode,
     progress: Progress,
@@ -230,7 +323,17 @@ pub fn git(
         attempt += 1;
         let outcome = (|| -> Result<ResolvedSource, (anyhow::Error, bool)> {
             let repo = db.open_or_init().map_err(|e| (e, true))?;
-            resolve_git_in(&repo, &db, entry, url, locked, update, mode, &mut *progress)
+            resolve_git_in(
+                &repo,
+                &db,
+                entry,
+                url,
+                locked,
+                update,
+                full,
+                mode,
+                &mut *progress,
+            )
         })();
         match outcome {
             Ok(mut r) => {
@@ -262,6 +365,7 @@ fn resolve_git_in(
     url: &GitUrl,
     locked: Option<&LockedSource>,
     update: bool,
+    full: bool,
     mode: FetchMode,
     progress: Progress,
 ) -> Result<ResolvedSource, (anyhow::Error, bool)> {
@@ -280,10 +384,38 @@ fn resolve_git_in(
         }
         _ => Want::Deferred(entry.reference.clone()),
     };
+    let root = entry.sub_dir.clone().unwrap_or_default();
+    // The fast path: a locked commit already in the cache, and every selected skill in the
+    // lock. A commit's content cannot change, so the lock already says what each skill is;
+    // only the commit and the trees *above* each skill are read, to prove the lock's tree ids
+    // are the commit's (`git rev-parse <commit>:<path>`) — a lock edited to match an edited
+    // install must not pass — never a SKILL.md or a skill's own listing. A skill is listed
+    // later only if it must be written (plan.rs), and that listing is checked against the
+    // locked tree id. Anything unreadable here falls back to the full path, which moves a
+    // damaged cache repository aside and fetches again.
+    if let (Want::Locked { commit, requested }, Some(l), false) = (&want, locked, full)
+        && let Some(skills) = from_lock(entry, l, &root)
+        && locked_trees_are_the_commits(repo, *commit, &skills)
+    {
+        return Ok(ResolvedSource {
+            entry: entry.clone(),
+            url: url.canonical().to_string(),
+            requested: requested.clone(),
+            commit: Some(*commit),
+            origin: Origin::Git {
+                db: db.path.clone(),
+                commit: *commit,
+            },
+            fetch: Fetch::Cached,
+            skills,
+            broken: Vec::new(),
+            warnings: Vec::new(),
+            from_lock: true,
+        });
+    }
     let res = crate::git::resolve(repo, url, &want, mode, progress).map_err(|e| (e, false))?;
     // From here on everything is local: a failure means the cache repository is damaged.
     let pack = GitPack::new(repo, res.commit).map_err(|e| (e, true))?;
-    let root = entry.sub_dir.clone().unwrap_or_default();
     if !root.is_empty()
         && pack.subdirs(&root).is_empty()
         && !pack.is_file(&format!("{root}/SKILL.md"))
@@ -300,6 +432,11 @@ fn resolve_git_in(
         &root_name(&root, url.canonical().as_str()),
         &selection,
     );
+    // A skill unreadable because the cache repository is damaged (a corrupt blob) makes the
+    // whole source go round again: moved aside and fetched afresh (see `git`).
+    if let Some(b) = broken.iter().find(|b| b.damaged) {
+        return Err((anyhow::anyhow!("{}", b.error), true));
+    }
     // Moving the pin (`--update`, a moved default) to a commit that lacks a skill the lock has
     // installed would leave that skill pinned to a commit that does not contain it. Keep the
     // whole source at its locked commit instead, and say what to do.
@@ -342,7 +479,65 @@ fn resolve_git_in(
         skills,
         broken,
         warnings,
+        from_lock: false,
     })
+}
+
+/// Does every skill's locked tree id equal `<commit>:<path>` in the cache? Reads the commit and
+/// the trees on the way to each skill (libgit2 caches them), not the skills' own trees.
+fn locked_trees_are_the_commits(
+    repo: &git2::Repository,
+    commit: Oid,
+    skills: &[ResolvedSkill],
+) -> bool {
+    let Ok(root) = repo.find_commit(commit).and_then(|c| c.tree()) else {
+        return false;
+    };
+    skills.iter().all(|s| {
+        let id = if s.path.is_empty() {
+            Some(root.id())
+        } else {
+            root.get_path(std::path::Path::new(&s.path))
+                .ok()
+                .map(|e| e.id())
+        };
+        id == Some(s.tree_id)
+    })
+}
+
+/// The selected skills of a source whose lock entry answers its config entry, from the lock
+/// alone; None when any pick is not in the lock as it would be found (then it is resolved).
+fn from_lock(entry: &SkillSource, locked: &LockedSource, root: &str) -> Option<Vec<ResolvedSkill>> {
+    let join = |a: &str, b: &str| {
+        if a.is_empty() {
+            b.to_string()
+        } else {
+            format!("{a}/{b}")
+        }
+    };
+    let Selection::Named(picks) = frozen_selection(entry, Some(locked), false) else {
+        return None;
+    };
+    picks
+        .iter()
+        .map(|pick| {
+            let k = locked.skills.iter().find(|k| {
+                k.name == pick.name
+                    && pick
+                        .path
+                        .as_ref()
+                        .is_none_or(|p| k.path == join(&join(root, p), &pick.name))
+            })?;
+            // The lock is a file in the project: its name becomes a folder name.
+            crate::pathsafe::check_skill_name(&k.name).ok()?;
+            let tree_id = Oid::from_str(&k.tree).ok()?;
+            Some(ResolvedSkill::from_lock(
+                k.name.clone(),
+                k.path.clone(),
+                tree_id,
+            ))
+        })
+        .collect()
 }
 
 /// Does an error say the cache repository itself is damaged (as opposed to the network or the

@@ -46,6 +46,61 @@ pub struct Context {
 }
 
 impl Context {
+    /// Resolve every source and plan the skills. A source taken from the lock whose skills
+    /// could not be read when they had to be written (a damaged cache repository) is resolved
+    /// once more in full — which moves a damaged repository aside and fetches again — and the
+    /// plan is made again.
+    pub fn resolve_and_plan(
+        &self,
+        opts: &SyncOptions,
+        offline: bool,
+        printer: &Printer,
+        force: bool,
+    ) -> Result<(Vec<ResolvedSource>, Vec<FailedSource>, Plan)> {
+        let (mut resolved, mut failed) = resolve_all(self, opts, offline, printer)?;
+        let plan = self.plan_skills(&resolved, &failed, force);
+        if plan.reread.is_empty() {
+            return Ok((resolved, failed, plan));
+        }
+        let mode = if offline {
+            FetchMode::Offline
+        } else {
+            FetchMode::Online
+        };
+        let cache = Cache::open().map_err(Error::Failed)?;
+        let mut again = Vec::new();
+        for (i, r) in resolved.drain(..).enumerate() {
+            let Source::Git(url) = &r.entry.source else {
+                again.push(Ok(r));
+                continue;
+            };
+            if !plan.reread.contains(&i) {
+                again.push(Ok(r));
+                continue;
+            }
+            let locked = plan::find_locked(&self.old_lock, &r.entry);
+            let update = wants_update(opts, locked);
+            again.push(resolve::git(
+                &r.entry,
+                url,
+                locked,
+                update,
+                true,
+                &cache,
+                mode,
+                &mut |_, _, _| {},
+            ));
+        }
+        for r in again {
+            match r {
+                Ok(r) => resolved.push(r),
+                Err(f) => failed.push(f),
+            }
+        }
+        let plan = self.plan_skills(&resolved, &failed, force);
+        Ok((resolved, failed, plan))
+    }
+
     /// The skills plan for resolved sources against this scope's lock and folders.
     pub fn plan_skills(
         &self,
@@ -133,6 +188,7 @@ pub fn resolve_all(
                             url,
                             locked,
                             update,
+                            false,
                             cache.expect("cache opened for git sources"),
                             mode,
                             &mut tick,
@@ -208,8 +264,8 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
             return Err(locked_error(&ctx, &missing));
         }
     }
-    let (resolved, failed) = resolve_all(&ctx, opts, common.offline, printer)?;
-    let mut plan = ctx.plan_skills(&resolved, &failed, opts.force);
+    let (resolved, failed, mut plan) =
+        ctx.resolve_and_plan(opts, common.offline, printer, opts.force)?;
     let mut mcp_plan = crate::mcp::plan_sync(
         &ctx,
         &opts.update,
@@ -351,7 +407,10 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &L
             let item = &plan.items[ii];
             let (si, ki) = item.origin.expect("filtered above");
             install::Job {
-                tree: &resolved[si].skills[ki].tree,
+                // Every skill with a write was listed by the plan (else it is broken).
+                tree: resolved[si].skills[ki]
+                    .listing()
+                    .expect("a skill to install was listed in the plan"),
                 target: &item.dests[di].target.abs,
                 db: match &resolved[si].origin {
                     Origin::Git { db, .. } => Some(db.as_path()),
@@ -447,8 +506,8 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &L
 pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer) -> Result<()> {
     let ctx = load(common)?;
     let _guard = ctx.scope.exclusive(|msg| printer.line(msg))?;
-    let (resolved, failed) = resolve_all(&ctx, opts, common.offline, printer)?;
-    let mut plan = ctx.plan_skills(&resolved, &failed, false);
+    let (resolved, failed, mut plan) =
+        ctx.resolve_and_plan(opts, common.offline, printer, false)?;
     // Secrets are not needed to lock: the lock holds the placeholder form.
     let mcp_plan = crate::mcp::plan_sync(
         &ctx,

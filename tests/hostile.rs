@@ -184,6 +184,14 @@ fn gitlink_is_skipped_with_a_warning() {
     assert!(!env.project_path(".claude/skills/sub/vendor").exists());
     // The installed folder verifies: kst knows it installs the tree without the gitlink.
     env.kst().arg("verify").assert().success();
+    // The next sync takes the skill from the lock (the git tree, with the gitlink) and must
+    // still see that the folder is what it installs: nothing is repaired.
+    let again = env.kst().args(["sync", "--json"]).assert().success();
+    let doc: serde_json::Value = serde_json::from_slice(&again.get_output().stdout).unwrap();
+    for item in doc["items"].as_array().unwrap() {
+        assert_eq!(item["action"], "unchanged", "{item}");
+    }
+    assert_eq!(doc["lock_changed"], false, "{doc}");
 }
 
 #[test]

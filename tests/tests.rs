@@ -6,6 +6,7 @@ mod support;
 
 mod crash;
 mod credentials;
+mod fast_noop;
 mod hostile;
 mod mcp_sync;
 mod parsers;
