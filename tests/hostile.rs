@@ -4,12 +4,7 @@
 
 use crate::support::*;
 
-fn serve(env: &TestEnv, repo: &FixtureRepo) -> String {
-    let _ = repo;
-    format!("file://{}", env.remotes().join("pack.git").display())
-}
-
-/// A pack with a good skill and a hostile one whose folder is `hostile_tree`.
+/// A pack with a good skill and a hostile one whose tree `build` writes.
 fn pack_with(env: &TestEnv, build: impl FnOnce(&FixtureRepo) -> git2::Oid) -> FixtureRepo {
     let mut repo = FixtureRepo::init(env.remotes().join("pack.git"));
     let md = repo.write_blob(skill_md("good", "fine").as_bytes());
@@ -26,7 +21,7 @@ fn run(env: &TestEnv, repo: &FixtureRepo) -> String {
         env.project_path("kasetto.yaml"),
         format!(
             "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
-            serve(env, repo)
+            repo.file_url()
         ),
     );
     let a = env.kst().arg("sync").assert().code(1);
@@ -139,7 +134,7 @@ fn blob_over_the_cap_is_refused_before_install() {
         env.project_path("kasetto.yaml"),
         format!(
             "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
-            serve(&env, &repo)
+            repo.file_url()
         ),
     );
     let a = env
@@ -174,7 +169,7 @@ fn gitlink_is_skipped_with_a_warning() {
         env.project_path("kasetto.yaml"),
         format!(
             "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
-            serve(&env, &repo)
+            repo.file_url()
         ),
     );
     let a = env.kst().arg("sync").assert().success();
@@ -291,7 +286,7 @@ fn hostile_gitmodules_is_just_a_file() {
         env.project_path("kasetto.yaml"),
         format!(
             "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
-            serve(&env, &repo)
+            repo.file_url()
         ),
     );
     env.kst().arg("sync").assert().success();
@@ -319,7 +314,7 @@ fn entries_named_like_our_own_files_are_ordinary_files() {
         env.project_path("kasetto.yaml"),
         format!(
             "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
-            serve(&env, &repo)
+            repo.file_url()
         ),
     );
     env.kst().arg("sync").assert().success();
