@@ -40,13 +40,7 @@ pub struct Picked {
     pub warnings: Vec<String>,
 }
 
-fn join(a: &str, b: &str) -> String {
-    match (a.is_empty(), b.is_empty()) {
-        (true, _) => b.to_string(),
-        (_, true) => a.to_string(),
-        _ => format!("{a}/{b}"),
-    }
-}
+use crate::tree::join_rel as join;
 
 /// `name` and `description` from a SKILL.md's YAML frontmatter; absent or malformed → None.
 pub fn frontmatter(text: &[u8]) -> (Option<String>, Option<String>) {

@@ -508,13 +508,7 @@ fn locked_trees_are_the_commits(
 /// The selected skills of a source whose lock entry answers its config entry, from the lock
 /// alone; None when any pick is not in the lock as it would be found (then it is resolved).
 fn from_lock(entry: &SkillSource, locked: &LockedSource, root: &str) -> Option<Vec<ResolvedSkill>> {
-    let join = |a: &str, b: &str| {
-        if a.is_empty() {
-            b.to_string()
-        } else {
-            format!("{a}/{b}")
-        }
-    };
+    let join = crate::tree::join_rel;
     let Selection::Named(picks) = frozen_selection(entry, Some(locked), false) else {
         return None;
     };

@@ -277,14 +277,14 @@ impl Tree {
 pub fn check_entries(rel: &str, entries: &[Entry]) -> anyhow::Result<()> {
     let mut folded: HashMap<String, &str> = HashMap::new();
     for e in entries {
-        pathsafe::check_component(e.name.as_bytes()).with_context(|| at(rel, &e.name))?;
+        pathsafe::check_component(e.name.as_bytes()).with_context(|| join_rel(rel, &e.name))?;
         // What case-insensitive, normalising file systems (macOS, Windows) see as the same name.
         let key: String = e.name.nfc().collect::<String>().to_lowercase();
         if let Some(other) = folded.insert(key, &e.name) {
             bail!(
                 "{} and {} differ only in case or Unicode normalisation; they would collide on macOS and Windows",
-                at(rel, other),
-                at(rel, &e.name)
+                join_rel(rel, other),
+                join_rel(rel, &e.name)
             );
         }
         if let EntryKind::Symlink { target } = &e.kind {
@@ -294,18 +294,19 @@ pub fn check_entries(rel: &str, entries: &[Entry]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn at(rel: &str, name: &str) -> String {
-    if rel.is_empty() {
-        name.to_string()
-    } else {
-        format!("{rel}/{name}")
+/// `a/b` for '/'-separated paths inside a pack or a skill, where `""` is the root.
+pub fn join_rel(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}/{b}"),
     }
 }
 
 /// A symlink is kept only when its target is relative and, resolved lexically from the link's
 /// folder, stays inside the skill (SPEC 8).
 fn check_symlink(rel: &str, name: &str, target: &str) -> anyhow::Result<()> {
-    let path = at(rel, name);
+    let path = join_rel(rel, name);
     if target.is_empty()
         || target.starts_with('/')
         || target.contains('\\')
@@ -385,7 +386,7 @@ fn disk_tree_id_at(
         let Some(name) = raw.to_str() else {
             bail!(
                 "{}: file name is not valid UTF-8",
-                at(rel, &raw.to_string_lossy())
+                join_rel(rel, &raw.to_string_lossy())
             );
         };
         if name == ".git" {
@@ -396,7 +397,7 @@ fn disk_tree_id_at(
         let ft = item
             .file_type()
             .with_context(|| format!("cannot stat {}", path.display()))?;
-        let child_rel = at(rel, name);
+        let child_rel = join_rel(rel, name);
         let (mode, id) = if ft.is_symlink() {
             let target = fs::read_link(&path)
                 .with_context(|| format!("cannot read link {}", path.display()))?;
@@ -484,7 +485,7 @@ fn read_disk_at(
         let Some(name) = raw.to_str().map(str::to_owned) else {
             bail!(
                 "{}: file name is not valid UTF-8",
-                at(rel, &raw.to_string_lossy())
+                join_rel(rel, &raw.to_string_lossy())
             );
         };
         if name == ".git" {
@@ -496,7 +497,7 @@ fn read_disk_at(
             .metadata()
             .with_context(|| format!("cannot stat {}", path.display()))?;
         let ft = meta.file_type();
-        let child_rel = at(rel, &name);
+        let child_rel = join_rel(rel, &name);
         let entry = if ft.is_symlink() {
             let target = fs::read_link(&path)
                 .with_context(|| format!("cannot read link {}", path.display()))?;

@@ -51,7 +51,7 @@ impl<'r> GitPack<'r> {
                 Ok(n) => n.to_string(),
                 Err(_) => bail!(
                     "{}: entry name is not valid UTF-8",
-                    display(rel, &String::from_utf8_lossy(e.name_bytes()))
+                    tree::join_rel(rel, &String::from_utf8_lossy(e.name_bytes()))
                 ),
             };
             let child = if rel.is_empty() {
@@ -111,14 +111,6 @@ impl<'r> GitPack<'r> {
             id: tree.id(),
             entries,
         })
-    }
-}
-
-fn display(rel: &str, name: &str) -> String {
-    if rel.is_empty() {
-        name.to_string()
-    } else {
-        format!("{rel}/{name}")
     }
 }
 
