@@ -586,3 +586,27 @@ fn update_keeps_the_pin_when_a_locked_skill_vanished_upstream() {
     }
     sync(&fresh, &["--locked"]).success();
 }
+
+#[test]
+fn a_source_with_no_skills_stays_pinned() {
+    // Nothing installed from it (an empty "*" set), yet the lock pins its commit, so it is not
+    // re-resolved on every sync and `--locked` can pass.
+    let env = TestEnv::new();
+    let mut repo = FixtureRepo::init(env.remotes().join("pack.git"));
+    let c1 = repo.commit("main", &[("README.md", FileSpec::file("no skills yet\n"))]);
+    let d = GitDaemon::start(env.remotes());
+    config(&env, &d.url("pack.git"), "");
+    sync(&env, &[]).success();
+    assert!(
+        lock(&env).contains(&format!("commit: {c1}")),
+        "{}",
+        lock(&env)
+    );
+    repo.commit("main", &[("README.md", FileSpec::file("still none\n"))]);
+    sync(&env, &["--locked"]).success();
+    assert!(
+        lock(&env).contains(&format!("commit: {c1}")),
+        "{}",
+        lock(&env)
+    );
+}
