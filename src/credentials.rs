@@ -482,6 +482,30 @@ mod tests {
     }
 
     #[test]
+    fn every_token_variable_of_the_table_is_scrubbed_and_kept_from_children() {
+        // TOKEN_VARS (scrubbing, child environments) and the table must not drift apart.
+        let env = |k: &str| (k == "GH_HOST").then(|| "ghe.example".to_string());
+        for host in [
+            "github.com",
+            "ghe.example",
+            "gitlab.com",
+            "bitbucket.org",
+            "codeberg.org",
+        ] {
+            for c in family(host, &env) {
+                let secret = match c {
+                    Candidate::Token { var, .. } => var,
+                    Candidate::Pair { token_var, .. } => token_var,
+                };
+                assert!(
+                    TOKEN_VARS.contains(&secret),
+                    "{secret} ({host}) is not in TOKEN_VARS"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn secret_debug_hides_the_value() {
         let t = HostToken {
             username: "u".into(),
