@@ -63,6 +63,18 @@ pub enum Command {
     Fetch,
     /// Check that installed skills are exactly the locked trees (offline)
     Verify(VerifyArgs),
+    /// Trust a kasetto.yaml found in the working directory to write to the global scope
+    Trust(TrustArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrustArgs {
+    /// The config to trust (default: kasetto.yaml in the working directory)
+    #[arg(value_name = "PATH")]
+    pub path: Option<std::path::PathBuf>,
+    /// Forget the trust instead
+    #[arg(long)]
+    pub revoke: bool,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +137,7 @@ impl GlobalArgs {
             },
             dry_run: self.dry_run,
             offline: self.offline || crate::envvars::flag(crate::envvars::KASETTO_OFFLINE),
+            interactive: crate::trust::interactive(&self.printer()),
         }
     }
 }
@@ -177,6 +190,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Fetch => sync::fetch(&common, &printer),
         Command::Verify(a) => crate::verify::verify(&common, a.remote, &printer),
+        Command::Trust(a) => crate::trust::command(a.path.as_deref(), a.revoke, &printer),
     }
     .map_err(|e: Error| e)
 }

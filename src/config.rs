@@ -37,6 +37,8 @@ pub struct Config {
     pub agents: Vec<&'static Agent>,
     /// Explicit skills folder; overrides the agents' folders for skills.
     pub destination: Option<PathBuf>,
+    /// `file:line` of the `destination:` that won, for messages.
+    pub destination_at: Option<String>,
     pub scope: Scope,
     pub skills: Vec<SkillSource>,
     /// `mcps:` entries (SPEC 10), merged across `extends` by identity; in order, because the
@@ -279,18 +281,35 @@ impl<'de> Deserialize<'de> for Pick {
 // ---------------------------------------------------------------------------------------------
 // Discovery and loading.
 
+/// How a config was found (SPEC 3 "Trust"). Only a config kst found by itself in the working
+/// directory may be a stranger's (a cloned project): it needs the user's trust to write to the
+/// global scope (see [`crate::trust`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `--config PATH|URL`.
+    Flag,
+    /// `$KASETTO_CONFIG`.
+    Env,
+    /// `./kasetto.yaml` in the working directory.
+    WorkingDir,
+    /// `$XDG_CONFIG_HOME/kasetto/` (`config.yaml`'s `source:` or `kasetto.yaml`).
+    Xdg,
+}
+
 /// Find the config file (SPEC 3): `--config` → `$KASETTO_CONFIG` → `./kasetto.yaml` → the
-/// `source:` of `$XDG_CONFIG_HOME/kasetto/config.yaml` → `$XDG_CONFIG_HOME/kasetto/kasetto.yaml`.
-pub fn discover(explicit: Option<&str>, cwd: &Path) -> Result<PathBuf> {
+/// `source:` of `$XDG_CONFIG_HOME/kasetto/config.yaml` → `$XDG_CONFIG_HOME/kasetto/kasetto.yaml`,
+/// and say which of these it was.
+pub fn discover(explicit: Option<&str>, cwd: &Path) -> Result<(PathBuf, Origin)> {
     if let Some(p) = explicit {
-        return local_config_path(p, cwd, "--config");
+        return local_config_path(p, cwd, "--config").map(|p| (p, Origin::Flag));
     }
     if let Some(p) = envvars::non_empty(envvars::KASETTO_CONFIG) {
-        return local_config_path(&p.to_string_lossy(), cwd, envvars::KASETTO_CONFIG);
+        return local_config_path(&p.to_string_lossy(), cwd, envvars::KASETTO_CONFIG)
+            .map(|p| (p, Origin::Env));
     }
     let here = cwd.join("kasetto.yaml");
     if here.is_file() {
-        return Ok(here);
+        return Ok((here, Origin::WorkingDir));
     }
     let kdir = dirs::config_home()?.join("kasetto");
     let pointer = kdir.join("config.yaml");
@@ -301,11 +320,12 @@ pub fn discover(explicit: Option<&str>, cwd: &Path) -> Result<PathBuf> {
         }
         let text = read(&pointer)?;
         let p: Pointer = serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(&pointer, e))?;
-        return local_config_path(&p.source, &kdir, &pointer.display().to_string());
+        return local_config_path(&p.source, &kdir, &pointer.display().to_string())
+            .map(|p| (p, Origin::Xdg));
     }
     let global = kdir.join("kasetto.yaml");
     if global.is_file() {
-        return Ok(global);
+        return Ok((global, Origin::Xdg));
     }
     Err(Error::usage(format!(
         "no kasetto.yaml found (looked in {} and {}); run `kst init` to create one, or pass --config",
@@ -393,6 +413,7 @@ pub const MAX_EXTENDS_DEPTH: usize = 8;
 struct Layer {
     agents: Option<Vec<&'static Agent>>,
     destination: Option<PathBuf>,
+    destination_at: Option<String>,
     scope: Option<Scope>,
     extends: Vec<String>,
     skills: Vec<SkillSource>,
@@ -505,6 +526,11 @@ fn merge(parent: Layer, child: Layer) -> Layer {
     }
     Layer {
         agents: child.agents.or(parent.agents),
+        destination_at: if child.destination.is_some() {
+            child.destination_at
+        } else {
+            parent.destination_at
+        },
         destination: child.destination.or(parent.destination),
         scope: child.scope.or(parent.scope),
         extends: Vec::new(),
@@ -572,11 +598,19 @@ fn parse_layer(label: &str, base: Option<&Path>, root_dir: &Path, text: &str) ->
             }
         }),
     };
+    let destination_at =
+        destination
+            .as_ref()
+            .map(|_| match top_level_key_line(text, "destination") {
+                Some(line) => format!("{label}:{line}"),
+                None => label.to_string(),
+            });
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
     let mcps = crate::mcp::config::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
     Ok(Layer {
         agents,
         destination,
+        destination_at,
         scope: raw.scope,
         extends,
         skills,
@@ -671,6 +705,7 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
         label,
         agents,
         destination: layer.destination,
+        destination_at: layer.destination_at,
         scope: layer.scope.unwrap_or(Scope::Global),
         skills: layer.skills,
         mcps: layer.mcps,
@@ -708,6 +743,16 @@ fn entry_lines(text: &str, key: &str) -> Vec<usize> {
         }
     }
     out
+}
+
+/// The line of the top-level `key:`, if the file spells it plainly.
+fn top_level_key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map(|i| i + 1)
 }
 
 fn first_indent(text: &str, line: usize) -> usize {

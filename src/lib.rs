@@ -28,4 +28,5 @@ pub mod source;
 pub mod statcache;
 pub mod sync;
 pub mod tree;
+pub mod trust;
 pub mod verify;

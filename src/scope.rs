@@ -52,6 +52,15 @@ impl ScopeCtx {
                 root.display()
             )));
         }
+        // The global scope is the user's own HOME: a destination there must not be a place
+        // that programs load code or settings from (SPEC 3 "Trust"), whoever wrote the config.
+        if let (Scope::Global, Some(d)) = (scope, &destination) {
+            crate::trust::check_global_destination(
+                d,
+                config.destination_at.as_deref().unwrap_or(&config.label),
+                &home,
+            )?;
+        }
         let mut folders: Vec<PathBuf> = match &destination {
             Some(d) => vec![d.clone()],
             None => config.agents.iter().map(|a| folder_of(a)).collect(),

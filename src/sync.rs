@@ -26,6 +26,8 @@ pub struct Common {
     pub scope: Option<config::Scope>,
     pub dry_run: bool,
     pub offline: bool,
+    /// kst may ask on the terminal (for trust, SPEC 3).
+    pub interactive: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,10 +122,23 @@ impl Context {
     }
 }
 
-pub fn load(common: &Common) -> Result<Context> {
+/// Find and load the config, decide the scope, read its lock. A working-directory config must
+/// be trusted before it is even loaded when the command would write to, or fetch for, the
+/// global scope ([`crate::trust::gate`]).
+pub fn load(common: &Common, access: crate::trust::Access) -> Result<Context> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::usage(format!("cannot read the current folder: {e}")))?;
-    let path = config::discover(common.config.as_deref(), &cwd)?;
+    let (path, origin) = config::discover(common.config.as_deref(), &cwd)?;
+    crate::trust::gate(
+        &path,
+        origin,
+        &crate::trust::Run {
+            access,
+            scope_flag: common.scope,
+            offline: common.offline,
+            interactive: common.interactive,
+        },
+    )?;
     let config = config::load(&path, common.offline)?;
     let scope = ScopeCtx::new(&config, common.scope)?;
     let old_lock = Lock::read(&scope.lock_path)?;
@@ -240,7 +255,7 @@ fn wants_update(opts: &SyncOptions, locked: Option<&crate::lock::LockedSource>) 
 
 pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
     let started = Instant::now();
-    let ctx = load(common)?;
+    let ctx = load(common, crate::trust::Access::Writes)?;
     let _guard = ctx.scope.exclusive(|msg| printer.line(msg))?;
     if opts.locked {
         // Entries the lock does not know would have to be resolved: that is drift, found
@@ -504,7 +519,7 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &L
 /// `kst lock [--check]`: resolve every source and write the lock, installing nothing.
 /// `--check` writes nothing and exits 1 when the lock would change.
 pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer) -> Result<()> {
-    let ctx = load(common)?;
+    let ctx = load(common, crate::trust::Access::Writes)?;
     let _guard = ctx.scope.exclusive(|msg| printer.line(msg))?;
     let (resolved, failed, mut plan) =
         ctx.resolve_and_plan(opts, common.offline, printer, false)?;
@@ -581,7 +596,7 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
 
 /// `kst fetch`: put every locked commit into the cache; install nothing.
 pub fn fetch(common: &Common, printer: &Printer) -> Result<()> {
-    let ctx = load(common)?;
+    let ctx = load(common, crate::trust::Access::Writes)?;
     let mode = if common.offline {
         FetchMode::Offline
     } else {

@@ -230,7 +230,12 @@ pub fn check_remotes(ctx: &sync::Context) -> Vec<RemoteCheck> {
 }
 
 pub fn verify(common: &Common, remote: bool, printer: &Printer) -> Result<()> {
-    let ctx = sync::load(common)?;
+    let ctx = sync::load(
+        common,
+        crate::trust::Access::Reads {
+            network: remote && !common.offline,
+        },
+    )?;
     if ctx.old_lock.sources.is_empty() {
         return Err(Error::usage(format!(
             "{} has nothing to verify; run `kst sync` first",

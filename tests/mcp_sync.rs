@@ -730,6 +730,8 @@ fn symlinked_settings_file_stays_a_symlink() {
         env.project_path("kasetto.yaml"),
         "agent: claude-code\nmcps:\n  - source: ./pack\n",
     );
+    // Global scope from the working directory: the user trusts the file first.
+    ok(kst(&env, &["trust"], None));
     ok(sync(&env, &[]));
     let link = fs::symlink_metadata(env.home_path(".claude.json")).unwrap();
     assert!(link.file_type().is_symlink());
@@ -937,6 +939,8 @@ fn github_copilot_global_file_is_in_the_vscode_user_folder() {
         env.project_path("kasetto.yaml"),
         "agent: github-copilot\nmcps:\n  - source: ./pack\n",
     );
+    // Global scope from the working directory: the user trusts the file first.
+    ok(kst(&env, &["trust"], None));
     ok(sync(&env, &[]));
     let default = env.xdg_config().join("Code/User/mcp.json");
     let v: Value = serde_json::from_str(&fs::read_to_string(&default).unwrap()).unwrap();

@@ -172,6 +172,9 @@ fn local_config_extends_a_remote_one() {
             h.base_url()
         ),
     );
+    // The scope comes from the remote parent, which kst does not read before the file is
+    // trusted (trust::untrusted_config_with_a_remote_parent_reads_nothing_from_the_network).
+    env.kst().arg("trust").assert().success();
     env.kst().arg("sync").assert().success();
     assert!(env.project_path(".agents/skills/pdf/SKILL.md").is_file());
 }

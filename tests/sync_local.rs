@@ -1359,6 +1359,8 @@ fn global_scope_installs_under_home_and_locks_under_xdg_data() {
         &env,
         "agent: claude-code\nskills:\n  - source: ./pack\n    skills: [pdf]\n",
     );
+    // The user's own config in the working directory: trusted once to write to the global scope.
+    env.kst().arg("trust").assert().success();
     let r = sync_ok(&env, &[]);
     assert!(
         r.line_for("pdf").is_some_and(|l| l.starts_with("+ ")),

@@ -16,4 +16,5 @@ mod selftest;
 mod ssh;
 mod sync_git;
 mod sync_local;
+mod trust;
 mod verify_lock;

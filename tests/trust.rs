@@ -1,0 +1,404 @@
+//! Trust for configs found in the working directory (SPEC 3 "Trust", SECURITY.md "A cloned
+//! project cannot write outside itself"): a `./kasetto.yaml` kst finds by itself works on the
+//! global scope only once the user trusted that exact file; in the global scope a
+//! `destination:` must not be a place programs load code from, whoever wrote the config.
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::support::*;
+
+fn run(env: &TestEnv, args: &[&str]) -> Output {
+    env.kst().args(args).output().expect("run kst")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[track_caller]
+fn code(o: &Output, want: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(want),
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        stderr(o)
+    );
+}
+
+/// A local pack with one skill per name under `dir/skills/`.
+fn local_pack(dir: &Path, names: &[&str]) {
+    for n in names {
+        write_file(
+            dir.join(format!("skills/{n}/SKILL.md")),
+            skill_md(n, "a skill"),
+        );
+    }
+}
+
+/// The working-directory config (no `scope:`: the global scope).
+fn cloned_config(env: &TestEnv, text: &str) {
+    write_file(env.project_path("kasetto.yaml"), text);
+}
+
+const PLAIN: &str = "agent: claude-code\nskills:\n  - source: ./pack\n    skills: \"*\"\n";
+
+fn trust_record(env: &TestEnv) -> std::path::PathBuf {
+    env.xdg_data().join("kasetto/trusted.yaml")
+}
+
+/// The refusal names the file, the scope and both ways out.
+#[track_caller]
+fn assert_untrusted(env: &TestEnv, o: &Output) {
+    code(o, 2);
+    let err = stderr(o);
+    let file = env.project_path("kasetto.yaml");
+    assert!(err.contains(&file.display().to_string()), "{err}");
+    assert!(err.contains("global scope"), "{err}");
+    assert!(err.contains("kst trust"), "{err}");
+    assert!(err.contains("scope: project"), "{err}");
+}
+
+#[test]
+fn cloned_project_cannot_install_into_site_packages() {
+    let env = TestEnv::new();
+    local_pack(&env.project_path("pack"), &["usercustomize"]);
+    write_file(
+        env.project_path("pack/skills/usercustomize/__init__.py"),
+        "import os  # would run at every Python start\n",
+    );
+    cloned_config(
+        &env,
+        "agent: claude-code\ndestination: ~/.local/lib/python3.12/site-packages\nskills:\n  - source: ./pack\n    skills: \"*\"\n",
+    );
+    let home = read_tree_snapshot(env.home());
+    // Untrusted: refused before anything else.
+    assert_untrusted(&env, &run(&env, &["sync"]));
+    // Trusted for the run, trusted for good, or named with --config: the destination itself
+    // is refused in the global scope, naming the key, file:line and why.
+    let file = env.project_path("kasetto.yaml").display().to_string();
+    let for_run = run(&env, &["sync", "--global"]);
+    code(&for_run, 2);
+    let err = stderr(&for_run);
+    assert!(err.contains(&format!("{file}:2: destination")), "{err}");
+    assert!(err.contains("site-packages"), "{err}");
+    assert!(err.contains("Python imports code"), "{err}");
+    code(&run(&env, &["trust"]), 0);
+    code(&run(&env, &["sync"]), 2);
+    code(&run(&env, &["sync", "--config", "kasetto.yaml"]), 2);
+    // The parent folder is refused too: a skill named `site-packages` would land in it.
+    cloned_config(
+        &env,
+        "agent: claude-code\ndestination: ~/.local/lib/python3.12\nskills:\n  - source: ./pack\n    skills: \"*\"\n",
+    );
+    code(&run(&env, &["sync", "--global"]), 2);
+    assert_snapshots_eq(&home, &read_tree_snapshot(env.home()));
+    assert!(!env.home_path(".local").exists());
+}
+
+#[test]
+fn global_destinations_must_be_under_home_and_away_from_code_loading_places() {
+    let env = TestEnv::new();
+    local_pack(&env.path("pack"), &["pdf"]);
+    let cfg = env.path("mine.yaml");
+    for (dest, why) in [
+        ("~/.config", "contains ~/.config/"),
+        ("~/.config/autostart", "is inside ~/.config/autostart"),
+        ("~/.config/systemd/user", "is inside ~/.config/systemd"),
+        ("~/.bashrc", "a shell start-up file"),
+        ("~/.ssh/skills", "is inside a .ssh folder"),
+        ("~/work/repo/.git/hooks", "is inside a .git folder"),
+        ("~/", "is your home folder itself"),
+        ("~/../elsewhere", "is not under your home folder"),
+    ] {
+        write_file(
+            &cfg,
+            format!(
+                "agent: claude-code\nscope: global\ndestination: {dest}\nskills:\n  - source: ./pack\n    skills: \"*\"\n"
+            ),
+        );
+        // The user's own config (--config needs no trust): the rule holds whatever the origin.
+        let o = run(&env, &["sync", "--config", cfg.to_str().unwrap()]);
+        code(&o, 2);
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{}:3: destination", cfg.display())),
+            "{dest}: {err}"
+        );
+        assert!(err.contains(why), "{dest}: {err}");
+    }
+    assert!(!env.path("elsewhere").exists());
+    // A folder of its own under HOME is fine.
+    write_file(
+        &cfg,
+        "agent: claude-code\nscope: global\ndestination: ~/my-skills\nskills:\n  - source: ./pack\n    skills: \"*\"\n",
+    );
+    code(&run(&env, &["sync", "--config", cfg.to_str().unwrap()]), 0);
+    assert!(env.home_path("my-skills/pdf/SKILL.md").is_file());
+}
+
+#[test]
+fn untrusted_working_directory_config_writes_nothing_anywhere() {
+    let env = TestEnv::new();
+    // The user's own global setup, from the XDG config: a skill, the global lock, settings.
+    local_pack(&env.home_path("mypack"), &["mine"]);
+    write_file(
+        env.xdg_config().join("kasetto/kasetto.yaml"),
+        format!(
+            "agent: claude-code\nskills:\n  - source: {}\n    skills: \"*\"\n",
+            env.home_path("mypack").display()
+        ),
+    );
+    code(&run(&env, &["sync"]), 0);
+    assert!(env.home_path(".claude/skills/mine/SKILL.md").is_file());
+    write_file(
+        env.home_path(".claude.json"),
+        "{\n  \"mcpServers\": { \"mine\": { \"command\": \"my-server\" } }\n}\n",
+    );
+    // A cloned project: a git source on a server that counts requests, an MCP pack.
+    let mut repo = FixtureRepo::init(env.remotes().join("pack.git"));
+    repo.commit("main", &skill_pack("skills", &[("evil", "hostile")]));
+    let h = HttpGitServer::start(env.remotes(), HttpOptions::default());
+    write_file(
+        env.project_path("mcps/mcps/evil.json"),
+        "{\"mcpServers\": {\"evil\": {\"command\": \"evil-server\"}}}",
+    );
+    cloned_config(
+        &env,
+        &format!(
+            "agent: claude-code\nskills:\n  - source: {}\n    skills: \"*\"\nmcps:\n  - source: ./mcps\n",
+            h.url("pack.git")
+        ),
+    );
+    let snap = |env: &TestEnv| {
+        [
+            env.home(),
+            env.xdg_data(),
+            env.xdg_config(),
+            env.xdg_cache(),
+            env.cache(),
+            env.project(),
+        ]
+        .map(read_tree_snapshot)
+    };
+    let before = snap(&env);
+    for args in [
+        &["sync"][..],
+        &["sync", "--dry-run"],
+        &["sync", "--offline"],
+        &["sync", "--update"],
+        &["lock"],
+        &["lock", "--check"],
+        &["fetch"],
+        &["verify", "--remote"],
+    ] {
+        let o = run(&env, args);
+        assert_untrusted(&env, &o);
+    }
+    // --json: the same refusal, as a JSON error document.
+    let o = run(&env, &["sync", "--json"]);
+    code(&o, 2);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["exit_code"], 2, "{doc:#}");
+    assert!(
+        doc["error"].as_str().unwrap().contains("kst trust"),
+        "{doc:#}"
+    );
+    assert_eq!(h.requests(), 0, "the network was used");
+    let after = snap(&env);
+    for (b, a) in before.iter().zip(&after) {
+        assert_snapshots_eq(b, a);
+    }
+    // Reading the installed state needs no trust (offline, writes nothing).
+    let o = run(&env, &["verify"]);
+    code(&o, 0);
+    assert!(!stderr(&o).contains("kst trust"), "{}", stderr(&o));
+}
+
+#[test]
+fn untrusted_config_with_a_remote_parent_reads_nothing_from_the_network() {
+    let env = TestEnv::new();
+    let h = HttpGitServer::start(
+        env.remotes(),
+        HttpOptions::default().with_file(
+            "/base.yaml",
+            "text/plain",
+            b"agent: claude-code\nscope: project\n",
+        ),
+    );
+    cloned_config(&env, &format!("extends: {}/base.yaml\n", h.base_url()));
+    // The parent may set the scope, but reading it is already the network.
+    assert_untrusted(&env, &run(&env, &["sync"]));
+    assert_untrusted(&env, &run(&env, &["verify"]));
+    assert_eq!(h.requests(), 0);
+}
+
+#[test]
+fn trust_then_sync_and_a_changed_file_asks_again() {
+    let env = TestEnv::new();
+    local_pack(&env.project_path("pack"), &["pdf", "docx"]);
+    write_file(env.project_path("base.yaml"), "agent: claude-code\n");
+    cloned_config(
+        &env,
+        "extends: base.yaml\nskills:\n  - source: ./pack\n    skills: [pdf]\n",
+    );
+    assert_untrusted(&env, &run(&env, &["sync"]));
+    let t = run(&env, &["trust"]);
+    code(&t, 0);
+    assert!(stderr(&t).contains("and 1 extends file"), "{}", stderr(&t));
+    let record = fs::read_to_string(trust_record(&env)).unwrap();
+    assert!(record.contains("base.yaml"), "{record}");
+    code(&run(&env, &["sync"]), 0);
+    assert!(env.home_path(".claude/skills/pdf/SKILL.md").is_file());
+
+    // The config changes (a pull brought a new version): asked again, no TTY → exit 2.
+    cloned_config(
+        &env,
+        "extends: base.yaml\nskills:\n  - source: ./pack\n    skills: [pdf, docx]\n",
+    );
+    let o = run(&env, &["sync"]);
+    assert_untrusted(&env, &o);
+    assert!(
+        stderr(&o).contains("changed since you trusted it"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!env.home_path(".claude/skills/docx").exists());
+    code(&run(&env, &["trust"]), 0);
+    code(&run(&env, &["sync"]), 0);
+    assert!(env.home_path(".claude/skills/docx/SKILL.md").is_file());
+
+    // A local `extends` file changes: asked again, naming it.
+    let home = read_tree_snapshot(env.home());
+    write_file(
+        env.project_path("base.yaml"),
+        "agent: [claude-code, codex]\n",
+    );
+    let o = run(&env, &["sync"]);
+    assert_untrusted(&env, &o);
+    let base = fs::canonicalize(env.project_path("base.yaml")).unwrap();
+    assert!(
+        stderr(&o).contains(&format!("({})", base.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert_snapshots_eq(&home, &read_tree_snapshot(env.home()));
+}
+
+#[test]
+fn global_flag_trusts_for_one_run_and_records_nothing() {
+    let env = TestEnv::new();
+    local_pack(&env.project_path("pack"), &["pdf"]);
+    cloned_config(&env, PLAIN);
+    code(&run(&env, &["sync", "--global"]), 0);
+    assert!(env.home_path(".claude/skills/pdf/SKILL.md").is_file());
+    assert!(!trust_record(&env).exists());
+    assert_untrusted(&env, &run(&env, &["sync"]));
+}
+
+#[test]
+fn revoke_forgets_the_trust() {
+    let env = TestEnv::new();
+    local_pack(&env.project_path("pack"), &["pdf"]);
+    cloned_config(&env, PLAIN);
+    code(&run(&env, &["trust", "kasetto.yaml"]), 0);
+    code(&run(&env, &["sync"]), 0);
+    let r = run(&env, &["trust", "--revoke"]);
+    code(&r, 0);
+    assert!(stderr(&r).contains("no longer trusted"), "{}", stderr(&r));
+    assert_untrusted(&env, &run(&env, &["sync"]));
+    let again = run(&env, &["trust", "--revoke", "--json"]);
+    code(&again, 0);
+    let doc: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(doc["revoked"], false, "{doc:#}");
+}
+
+#[test]
+fn configs_the_user_named_need_no_trust() {
+    let env = TestEnv::new();
+    local_pack(&env.project_path("pack"), &["pdf"]);
+    cloned_config(&env, PLAIN);
+    code(&run(&env, &["sync", "--config", "kasetto.yaml"]), 0);
+    assert!(env.home_path(".claude/skills/pdf/SKILL.md").is_file());
+    let o = env
+        .kst()
+        .arg("sync")
+        .env("KASETTO_CONFIG", env.project_path("kasetto.yaml"))
+        .output()
+        .unwrap();
+    code(&o, 0);
+    assert!(!trust_record(&env).exists());
+}
+
+#[test]
+fn project_scope_needs_no_trust() {
+    let env = TestEnv::new();
+    local_pack(&env.project_path("pack"), &["pdf"]);
+    cloned_config(&env, PLAIN);
+    code(&run(&env, &["sync", "--project"]), 0);
+    assert!(env.project_path(".claude/skills/pdf/SKILL.md").is_file());
+    cloned_config(&env, &format!("scope: project\n{PLAIN}"));
+    code(&run(&env, &["sync"]), 0);
+    code(&run(&env, &["lock"]), 0);
+    assert!(!trust_record(&env).exists());
+    assert!(!env.home_path(".claude").exists());
+}
+
+#[test]
+fn a_broken_untrusted_config_reports_its_error_first() {
+    let env = TestEnv::new();
+    cloned_config(&env, "agent: claude-code\nskils: []\n");
+    let o = run(&env, &["sync"]);
+    code(&o, 2);
+    assert!(stderr(&o).contains("kasetto.yaml:2:"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("kst trust"), "{}", stderr(&o));
+}
+
+/// `kst sync` on a pseudo-terminal (util-linux `script`), answering `answer`.
+fn sync_on_a_tty(env: &TestEnv, answer: &str) -> (i32, String) {
+    let kst = env!("CARGO_BIN_EXE_kst");
+    let mut child = env
+        .cmd("script")
+        .args(["-qec", &format!("{kst} sync"), "/dev/null"])
+        .env("TERM", "dumb")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("this test needs util-linux `script` to give kst a terminal");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_kst_asks_once_and_records_a_yes() {
+    assert!(
+        Command::new("script").arg("--version").output().is_ok(),
+        "this test needs util-linux `script` to give kst a terminal"
+    );
+    let env = TestEnv::new();
+    local_pack(&env.project_path("pack"), &["pdf"]);
+    cloned_config(&env, PLAIN);
+    let (status, screen) = sync_on_a_tty(&env, "n\n");
+    assert_eq!(status, 2, "{screen}");
+    assert!(screen.contains("[y/N]"), "{screen}");
+    assert!(!trust_record(&env).exists());
+    assert!(!env.home_path(".claude").exists());
+    let (status, screen) = sync_on_a_tty(&env, "y\n");
+    assert_eq!(status, 0, "{screen}");
+    assert!(env.home_path(".claude/skills/pdf/SKILL.md").is_file());
+    // Recorded: no terminal needed next time.
+    code(&run(&env, &["sync"]), 0);
+}
