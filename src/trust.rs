@@ -157,11 +157,8 @@ fn walk(
             *remote = true;
             Eff::Unknown
         } else {
-            let parent = match p.strip_prefix("~/") {
-                Some(rest) => dirs::home()?.join(rest),
-                None => base.join(&p),
-            };
-            walk(&parent, files, remote, stack)?
+            // As `config::load` resolves a local parent: against this file's folder.
+            walk(&base.join(&p), files, remote, stack)?
         };
         if got != Eff::Unset {
             merged = got;
@@ -379,13 +376,13 @@ pub fn command(
         }));
     } else {
         let others = chain.files.len().saturating_sub(1);
-        let also = match others {
-            0 => String::new(),
-            1 => " and 1 extends file".to_string(),
-            n => format!(" and {n} extends files"),
+        let (also, them) = match others {
+            0 => (String::new(), "it"),
+            1 => (" and 1 extends file".to_string(), "any of them"),
+            n => (format!(" and {n} extends files"), "any of them"),
         };
         printer.line(&format!(
-            "trusted {}{also} to write to the global scope; a change to any of them asks again",
+            "trusted {}{also} to write to the global scope; a change to {them} asks again",
             shown(&path)
         ));
         if chain.remote {
@@ -438,8 +435,11 @@ pub fn gate(path: &Path, origin: Origin, run: &Run) -> Result<()> {
     }
     let home = dirs::home()?;
     let why = match &standing {
+        Standing::Changed(files) if files.len() == 1 && files[0] == key => {
+            format!("{} changed since you trusted it", shown(path))
+        }
         Standing::Changed(files) => format!(
-            "{} changed since you trusted it ({})",
+            "{} changed since you trusted it (changed: {})",
             shown(path),
             files
                 .iter()
@@ -683,6 +683,67 @@ fn canonical_prefix(p: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn chain_of(files: &[(&str, &str)]) -> Chain {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        chain(&dir.path().join(files[0].0)).unwrap()
+    }
+
+    #[test]
+    fn the_scope_is_merged_like_the_loader_merges_it() {
+        let c = chain_of(&[("k.yaml", "agent: codex\n")]);
+        assert_eq!(c.scope(), Some(Scope::Global));
+        assert_eq!(c.files.len(), 1);
+        // A parent's scope is inherited; a later parent wins; the file itself wins last.
+        let c = chain_of(&[
+            ("k.yaml", "extends: a.yaml\n"),
+            ("a.yaml", "scope: project\n"),
+        ]);
+        assert_eq!(c.scope(), Some(Scope::Project));
+        assert_eq!(c.files.len(), 2);
+        let c = chain_of(&[
+            ("k.yaml", "extends: [a.yaml, b.yaml]\n"),
+            ("a.yaml", "scope: project\n"),
+            ("b.yaml", "scope: global\n"),
+        ]);
+        assert_eq!(c.scope(), Some(Scope::Global));
+        let c = chain_of(&[
+            ("k.yaml", "extends: a.yaml\nscope: global\n"),
+            ("a.yaml", "scope: project\n"),
+        ]);
+        assert_eq!(c.scope(), Some(Scope::Global));
+        // An https parent after a local one could set it: unknown until trusted.
+        let c = chain_of(&[
+            (
+                "k.yaml",
+                "extends: [a.yaml, https://example.invalid/b.yaml]\n",
+            ),
+            ("a.yaml", "scope: project\n"),
+        ]);
+        assert_eq!(c.scope(), None);
+        assert!(c.remote);
+        // An invalid value is the loader's to report; until then the worst is assumed.
+        let c = chain_of(&[("k.yaml", "scope: [project]\n")]);
+        assert_eq!(c.scope(), None);
+    }
+
+    #[test]
+    fn the_digest_covers_every_byte_of_every_local_file() {
+        let a = chain_of(&[
+            ("k.yaml", "extends: a.yaml\n"),
+            ("a.yaml", "agent: codex\n"),
+        ]);
+        let b = chain_of(&[
+            ("k.yaml", "extends: a.yaml\n"),
+            ("a.yaml", "agent: codex \n"),
+        ]);
+        let digests = |c: &Chain| c.files.values().cloned().collect::<Vec<_>>();
+        assert_eq!(digests(&a)[1], digests(&b)[1], "the config is the same");
+        assert_ne!(digests(&a)[0], digests(&b)[0], "the parent differs");
+    }
 
     fn refused(rel: &str) -> bool {
         let home = Path::new("/nonexistent-home-for-kst-tests/u");

@@ -280,7 +280,7 @@ fn trust_then_sync_and_a_changed_file_asks_again() {
     assert_untrusted(&env, &o);
     let base = fs::canonicalize(env.project_path("base.yaml")).unwrap();
     assert!(
-        stderr(&o).contains(&format!("({})", base.display())),
+        stderr(&o).contains(&format!("(changed: {})", base.display())),
         "{}",
         stderr(&o)
     );
@@ -342,6 +342,10 @@ fn project_scope_needs_no_trust() {
     cloned_config(&env, &format!("scope: project\n{PLAIN}"));
     code(&run(&env, &["sync"]), 0);
     code(&run(&env, &["lock"]), 0);
+    // The scope may come from a local parent, as the loader merges it.
+    write_file(env.project_path("base.yaml"), "scope: project\n");
+    cloned_config(&env, &format!("extends: base.yaml\n{PLAIN}"));
+    code(&run(&env, &["sync"]), 0);
     assert!(!trust_record(&env).exists());
     assert!(!env.home_path(".claude").exists());
 }
