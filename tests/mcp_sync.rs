@@ -751,6 +751,8 @@ fn symlinked_settings_file_stays_a_symlink() {
         env.project_path("kasetto.yaml"),
         "agent: claude-code\nmcps: []\n",
     );
+    // An edited file is trusted again.
+    ok(kst(&env, &["trust"], None));
     ok(sync(&env, &[]));
     assert!(
         fs::symlink_metadata(env.home_path(".claude.json"))
