@@ -731,6 +731,27 @@ mod tests {
     }
 
     #[test]
+    fn only_regular_files_under_the_cap_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let e = read_regular(&fifo, 10).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(read_regular(Path::new("/dev/zero"), 10).is_err());
+        assert!(read_regular(dir.path(), 10).is_err());
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, [b'#'; 11]).unwrap();
+        assert!(read_regular(&big, 10).is_err());
+        assert_eq!(read_regular(&big, 11).unwrap().len(), 11);
+        // A config whose parent is a FIFO is refused, not waited on.
+        std::fs::write(dir.path().join("k.yaml"), "extends: fifo\n").unwrap();
+        let e = chain(&dir.path().join("k.yaml")).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+    }
+
+    #[test]
     fn the_digest_covers_every_byte_of_every_local_file() {
         let a = chain_of(&[
             ("k.yaml", "extends: a.yaml\n"),
