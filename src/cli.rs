@@ -190,7 +190,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Fetch => sync::fetch(&common, &printer),
         Command::Verify(a) => crate::verify::verify(&common, a.remote, &printer),
-        Command::Trust(a) => crate::trust::command(a.path.as_deref(), a.revoke, &printer),
+        Command::Trust(a) => {
+            crate::trust::command(a.path.as_deref(), a.revoke, common.dry_run, &printer)
+        }
     }
     .map_err(|e: Error| e)
 }

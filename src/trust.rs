@@ -314,18 +314,21 @@ fn standing(record: &Record, key: &str, chain: &Chain) -> Standing {
     Standing::Changed(changed)
 }
 
-/// Record that the user trusts the config at `path` as it is now; returns the files covered.
-pub fn trust(path: &Path) -> Result<Chain> {
+/// Record that the user trusts the config at `path` as it is now (unless `dry_run`); returns
+/// the files covered.
+pub fn trust(path: &Path, dry_run: bool) -> Result<Chain> {
     let chain = chain(path)?;
     let key = key_of(path)?;
     let mut record = read_record()?;
     record.trusted.insert(key, chain.files.clone());
-    write_record(&record)?;
+    if !dry_run {
+        write_record(&record)?;
+    }
     Ok(chain)
 }
 
-/// Forget the trust of the config at `path`; false if it was not trusted.
-pub fn revoke(path: &Path) -> Result<bool> {
+/// Forget the trust of the config at `path` (unless `dry_run`); false if it was not trusted.
+pub fn revoke(path: &Path, dry_run: bool) -> Result<bool> {
     // A config deleted since can still be revoked by the path it had.
     let key = std::fs::canonicalize(path)
         .unwrap_or_else(|_| normalise(&std::path::absolute(path).unwrap_or(path.to_path_buf())));
@@ -334,7 +337,9 @@ pub fn revoke(path: &Path) -> Result<bool> {
     if record.trusted.remove(&key).is_none() {
         return Ok(false);
     }
-    write_record(&record)?;
+    if !dry_run {
+        write_record(&record)?;
+    }
     Ok(true)
 }
 
@@ -342,8 +347,10 @@ pub fn revoke(path: &Path) -> Result<bool> {
 pub fn command(
     path: Option<&Path>,
     revoke_it: bool,
+    dry_run: bool,
     printer: &crate::report::Printer,
 ) -> Result<()> {
+    let would = if dry_run { "would be " } else { "" };
     let cwd = std::env::current_dir()
         .map_err(|e| Error::usage(format!("cannot read the current folder: {e}")))?;
     let mut path = match path {
@@ -355,24 +362,24 @@ pub fn command(
     }
     let path = normalise(&path);
     if revoke_it {
-        let was = revoke(&path)?;
+        let was = revoke(&path, dry_run)?;
         if printer.json {
             printer.json(&serde_json::json!({
-                "schema": 1, "command": "trust", "config": path.display().to_string(),
-                "trusted": false, "revoked": was,
+                "schema": 1, "command": "trust", "dry_run": dry_run,
+                "config": path.display().to_string(), "trusted": false, "revoked": was,
             }));
         } else if was {
-            printer.line(&format!("{} is no longer trusted", shown(&path)));
+            printer.line(&format!("{} {would}no longer trusted", shown(&path)));
         } else {
             printer.line(&format!("{} was not trusted", shown(&path)));
         }
         return Ok(());
     }
-    let chain = trust(&path)?;
+    let chain = trust(&path, dry_run)?;
     if printer.json {
         printer.json(&serde_json::json!({
-            "schema": 1, "command": "trust", "config": path.display().to_string(),
-            "trusted": true, "files": chain.files,
+            "schema": 1, "command": "trust", "dry_run": dry_run,
+            "config": path.display().to_string(), "trusted": true, "files": chain.files,
         }));
     } else {
         let others = chain.files.len().saturating_sub(1);
@@ -382,7 +389,8 @@ pub fn command(
             n => (format!(" and {n} extends files"), "any of them"),
         };
         printer.line(&format!(
-            "trusted {}{also} to write to the global scope; a change to {them} asks again",
+            "{}trusted {}{also} to write to the global scope; a change to {them} asks again",
+            if dry_run { "(dry run) would have " } else { "" },
             shown(&path)
         ));
         if chain.remote {
@@ -453,7 +461,7 @@ pub fn gate(path: &Path, origin: Origin, run: &Run) -> Result<()> {
         ),
     };
     if run.interactive && ask(&why, &home)? {
-        trust(path)?;
+        trust(path, false)?;
         return Ok(());
     }
     Err(Error::usage(format!(

@@ -303,7 +303,12 @@ fn revoke_forgets_the_trust() {
     let env = TestEnv::new();
     local_pack(&env.project_path("pack"), &["pdf"]);
     cloned_config(&env, PLAIN);
+    // --dry-run records nothing.
+    code(&run(&env, &["trust", "--dry-run"]), 0);
+    assert!(!trust_record(&env).exists());
     code(&run(&env, &["trust", "kasetto.yaml"]), 0);
+    code(&run(&env, &["sync"]), 0);
+    code(&run(&env, &["trust", "--revoke", "--dry-run"]), 0);
     code(&run(&env, &["sync"]), 0);
     let r = run(&env, &["trust", "--revoke"]);
     code(&r, 0);
