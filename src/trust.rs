@@ -466,8 +466,9 @@ pub fn gate(path: &Path, origin: Origin, run: &Run) -> Result<()> {
     }
     Err(Error::usage(format!(
         "{why}: it would work on the global scope (your own skills folders, global lock and \
-         agent settings under {home}), and a cloned project's config must not. Read it, then run \
-         `kst trust` to trust it, pass --global to trust it for this run only, or add \
+         agent settings under {home}), which a config kst found by itself (a cloned project's, \
+         perhaps) may do only once you trust it. Read it, then run `kst trust` to trust it, pass \
+         --global to trust it for this run only, or add \
          `scope: project` to it to keep it inside the project",
         home = shown(&home)
     )))
