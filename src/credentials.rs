@@ -59,6 +59,7 @@ pub const TOKEN_PREFIXES: &[&str] = &["KASETTO_TOKEN_", "KST_"];
 /// How the token table reads the environment (a parameter, so the table is unit-testable
 /// without touching the process environment).
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+type EnvFn = dyn Fn(&str) -> Option<String>;
 
 fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -469,6 +470,186 @@ pub fn default_ssh_keys() -> Vec<PathBuf> {
         .collect()
 }
 
+/// The host of a URL libgit2 is contacting: a URL, or scp-like `user@host:path`.
+fn host_of(url: &str) -> String {
+    if let Ok(u) = url::Url::parse(url)
+        && let Some(h) = u.host_str()
+    {
+        return h.to_ascii_lowercase();
+    }
+    let before = url.split(':').next().unwrap_or("");
+    before.rsplit('@').next().unwrap_or("").to_ascii_lowercase()
+}
+
+/// The credential callback's state for one connection: which methods were tried (each at most
+/// once per host) and for which host, so a rejection ends in one error that says what was tried.
+pub struct Auth {
+    host: Option<String>,
+    tried: Vec<String>,
+    env_done: bool,
+    helper_done: bool,
+    agent_done: bool,
+    keys_done: usize,
+    /// Where tokens are read from: the process environment (a parameter for unit tests).
+    env: Box<EnvFn>,
+}
+
+impl Default for Auth {
+    fn default() -> Auth {
+        Auth {
+            host: None,
+            tried: Vec::new(),
+            env_done: false,
+            helper_done: false,
+            agent_done: false,
+            keys_done: 0,
+            env: Box::new(process_env),
+        }
+    }
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Auth")
+            .field("host", &self.host)
+            .field("tried", &self.tried)
+            .finish()
+    }
+}
+
+impl Auth {
+    /// libgit2's credential callback. It is called only once a server has asked for
+    /// credentials (a 401). `url` is the URL being contacted *now* (after any redirect), so a
+    /// token is only ever chosen for the host that will receive it; when the host changes, the
+    /// new host starts afresh (it has its own token, or none) and nothing chosen for the
+    /// previous host is kept.
+    pub fn credential(
+        &mut self,
+        url: &str,
+        user_from_url: Option<&str>,
+        allowed: git2::CredentialType,
+    ) -> Result<git2::Cred, git2::Error> {
+        use git2::{Cred, CredentialType as T};
+        let host = host_of(url);
+        if self.host.as_deref() != Some(host.as_str()) {
+            if self.host.is_some() {
+                self.env_done = false;
+                self.helper_done = false;
+            }
+            self.host = Some(host.clone());
+        }
+        if allowed.contains(T::USERNAME) {
+            return Cred::username(user_from_url.unwrap_or("git"));
+        }
+        if allowed.contains(T::SSH_KEY) {
+            let user = user_from_url.unwrap_or("git");
+            if !self.agent_done {
+                self.agent_done = true;
+                if std::env::var_os("SSH_AUTH_SOCK").is_some() {
+                    self.tried.push("ssh-agent".into());
+                    return Cred::ssh_key_from_agent(user);
+                }
+            }
+            let keys = default_ssh_keys();
+            if let Some(key) = keys.get(self.keys_done) {
+                self.keys_done += 1;
+                self.tried.push(format!("key {}", key.display()));
+                return Cred::ssh_key(user, None, key, None);
+            }
+        }
+        // A credential is never offered over plain http to anything but this machine: neither
+        // now nor on a later call for this host (the "done" flags).
+        let cleartext = url.starts_with("http://") && !crate::source::is_loopback(&host);
+        if cleartext && allowed.contains(T::USER_PASS_PLAINTEXT) && !self.env_done {
+            self.env_done = true;
+            self.helper_done = true;
+            self.tried
+                .push("nothing: credentials are never sent over plain http".into());
+        }
+        if allowed.contains(T::USER_PASS_PLAINTEXT) {
+            if !self.env_done {
+                self.env_done = true;
+                if let Some(t) = token_for_host_in(&host, &*self.env) {
+                    self.tried.push(format!("token from {}", t.from));
+                    return Cred::userpass_plaintext(&t.username, t.token.expose());
+                }
+            }
+            if !self.helper_done {
+                self.helper_done = true;
+                if let Some((user, pass)) = from_credential_helper(url, user_from_url) {
+                    self.tried.push("git credential helper".into());
+                    return Cred::userpass_plaintext(&user, pass.expose());
+                }
+            }
+        }
+        Err(git2::Error::from_str("no more credentials to try"))
+    }
+
+    /// Turn a failed connection into one clear, secret-free error when it was about
+    /// authentication or host keys; otherwise return the error unchanged.
+    pub fn explain(&self, url: &crate::source::GitUrl, err: git2::Error) -> anyhow::Error {
+        let host = self.host.clone().unwrap_or_else(|| url.host().to_string());
+        let auth_failed = err.code() == git2::ErrorCode::Auth
+            || err.class() == git2::ErrorClass::Http && err.message().contains("401")
+            || err.message().contains("no more credentials to try")
+            || err.message().contains("authentication required");
+        if err.code() == git2::ErrorCode::Certificate && url.scheme() == "ssh" {
+            return anyhow::anyhow!(
+                "the SSH host key of {host} is unknown or has changed (checked against ~/.ssh/known_hosts); \
+                 verify its fingerprint, then add it with `ssh-keyscan {}{host} >> ~/.ssh/known_hosts`",
+                url::Url::parse(url.fetch_url())
+                    .ok()
+                    .and_then(|u| u.port())
+                    .map(|p| format!("-p {p} "))
+                    .unwrap_or_default()
+            );
+        }
+        if !auth_failed {
+            return anyhow::Error::new(err);
+        }
+        let fix = if url.scheme() == "ssh" {
+            "load a key into ssh-agent (ssh-add), or put one at ~/.ssh/id_ed25519".to_string()
+        } else {
+            format!("set {}", candidate_vars(&host).join(" or "))
+        };
+        let tried = if self.tried.is_empty() {
+            "no credentials were found".to_string()
+        } else {
+            format!("tried {}", self.tried.join(", "))
+        };
+        let verb = if self.tried.is_empty() {
+            "requires authentication"
+        } else {
+            "rejected the credentials"
+        };
+        anyhow::anyhow!("{host} {verb} ({tried}); {fix}")
+    }
+}
+
+/// A log writer that scrubs secrets from each event before it reaches stderr.
+pub struct ScrubbingStderr(Vec<u8>);
+
+impl Write for ScrubbingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ScrubbingStderr {
+    fn drop(&mut self) {
+        let text = scrub(&String::from_utf8_lossy(&self.0));
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    }
+}
+
+pub fn scrubbing_stderr() -> ScrubbingStderr {
+    ScrubbingStderr(Vec::new())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -828,186 +1009,4 @@ mod tests {
         };
         assert!(!format!("{t:?}").contains("s3cr3t"));
     }
-}
-
-/// The host of a URL libgit2 is contacting: a URL, or scp-like `user@host:path`.
-fn host_of(url: &str) -> String {
-    if let Ok(u) = url::Url::parse(url)
-        && let Some(h) = u.host_str()
-    {
-        return h.to_ascii_lowercase();
-    }
-    let before = url.split(':').next().unwrap_or("");
-    before.rsplit('@').next().unwrap_or("").to_ascii_lowercase()
-}
-
-/// The credential callback's state for one connection: which methods were tried (each at most
-/// once per host) and for which host, so a rejection ends in one error that says what was tried.
-pub struct Auth {
-    host: Option<String>,
-    tried: Vec<String>,
-    env_done: bool,
-    helper_done: bool,
-    agent_done: bool,
-    keys_done: usize,
-    /// Where tokens are read from: the process environment (a parameter for unit tests).
-    env: Box<dyn Fn(&str) -> Option<String>>,
-}
-
-impl Default for Auth {
-    fn default() -> Auth {
-        Auth {
-            host: None,
-            tried: Vec::new(),
-            env_done: false,
-            helper_done: false,
-            agent_done: false,
-            keys_done: 0,
-            env: Box::new(process_env),
-        }
-    }
-}
-
-impl fmt::Debug for Auth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Auth")
-            .field("host", &self.host)
-            .field("tried", &self.tried)
-            .finish()
-    }
-}
-
-impl Auth {
-    /// libgit2's credential callback. It is called only once a server has asked for
-    /// credentials (a 401). `url` is the URL being contacted *now* (after any redirect), so a
-    /// token is only ever chosen for the host that will receive it; when the host changes, the
-    /// new host starts afresh (it has its own token, or none) and nothing chosen for the
-    /// previous host is kept.
-    pub fn credential(
-        &mut self,
-        url: &str,
-        user_from_url: Option<&str>,
-        allowed: git2::CredentialType,
-    ) -> Result<git2::Cred, git2::Error> {
-        use git2::{Cred, CredentialType as T};
-        let host = host_of(url);
-        if self.host.as_deref() != Some(host.as_str()) {
-            if self.host.is_some() {
-                self.env_done = false;
-                self.helper_done = false;
-            }
-            self.host = Some(host.clone());
-        }
-        if allowed.contains(T::USERNAME) {
-            return Cred::username(user_from_url.unwrap_or("git"));
-        }
-        if allowed.contains(T::SSH_KEY) {
-            let user = user_from_url.unwrap_or("git");
-            if !self.agent_done {
-                self.agent_done = true;
-                if std::env::var_os("SSH_AUTH_SOCK").is_some() {
-                    self.tried.push("ssh-agent".into());
-                    return Cred::ssh_key_from_agent(user);
-                }
-            }
-            let keys = default_ssh_keys();
-            if let Some(key) = keys.get(self.keys_done) {
-                self.keys_done += 1;
-                self.tried.push(format!("key {}", key.display()));
-                return Cred::ssh_key(user, None, key, None);
-            }
-        }
-        // A credential is never offered over plain http to anything but this machine: neither
-        // now nor on a later call for this host (the "done" flags).
-        let cleartext = url.starts_with("http://") && !crate::source::is_loopback(&host);
-        if cleartext && allowed.contains(T::USER_PASS_PLAINTEXT) {
-            if !self.env_done {
-                self.env_done = true;
-                self.helper_done = true;
-                self.tried
-                    .push("nothing: credentials are never sent over plain http".into());
-            }
-        }
-        if allowed.contains(T::USER_PASS_PLAINTEXT) {
-            if !self.env_done {
-                self.env_done = true;
-                if let Some(t) = token_for_host_in(&host, &*self.env) {
-                    self.tried.push(format!("token from {}", t.from));
-                    return Cred::userpass_plaintext(&t.username, t.token.expose());
-                }
-            }
-            if !self.helper_done {
-                self.helper_done = true;
-                if let Some((user, pass)) = from_credential_helper(url, user_from_url) {
-                    self.tried.push("git credential helper".into());
-                    return Cred::userpass_plaintext(&user, pass.expose());
-                }
-            }
-        }
-        Err(git2::Error::from_str("no more credentials to try"))
-    }
-
-    /// Turn a failed connection into one clear, secret-free error when it was about
-    /// authentication or host keys; otherwise return the error unchanged.
-    pub fn explain(&self, url: &crate::source::GitUrl, err: git2::Error) -> anyhow::Error {
-        let host = self.host.clone().unwrap_or_else(|| url.host().to_string());
-        let auth_failed = err.code() == git2::ErrorCode::Auth
-            || err.class() == git2::ErrorClass::Http && err.message().contains("401")
-            || err.message().contains("no more credentials to try")
-            || err.message().contains("authentication required");
-        if err.code() == git2::ErrorCode::Certificate && url.scheme() == "ssh" {
-            return anyhow::anyhow!(
-                "the SSH host key of {host} is unknown or has changed (checked against ~/.ssh/known_hosts); \
-                 verify its fingerprint, then add it with `ssh-keyscan {}{host} >> ~/.ssh/known_hosts`",
-                url::Url::parse(url.fetch_url())
-                    .ok()
-                    .and_then(|u| u.port())
-                    .map(|p| format!("-p {p} "))
-                    .unwrap_or_default()
-            );
-        }
-        if !auth_failed {
-            return anyhow::Error::new(err);
-        }
-        let fix = if url.scheme() == "ssh" {
-            "load a key into ssh-agent (ssh-add), or put one at ~/.ssh/id_ed25519".to_string()
-        } else {
-            format!("set {}", candidate_vars(&host).join(" or "))
-        };
-        let tried = if self.tried.is_empty() {
-            "no credentials were found".to_string()
-        } else {
-            format!("tried {}", self.tried.join(", "))
-        };
-        let verb = if self.tried.is_empty() {
-            "requires authentication"
-        } else {
-            "rejected the credentials"
-        };
-        anyhow::anyhow!("{host} {verb} ({tried}); {fix}")
-    }
-}
-
-/// A log writer that scrubs secrets from each event before it reaches stderr.
-pub struct ScrubbingStderr(Vec<u8>);
-
-impl Write for ScrubbingStderr {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for ScrubbingStderr {
-    fn drop(&mut self) {
-        let text = scrub(&String::from_utf8_lossy(&self.0));
-        let _ = std::io::stderr().write_all(text.as_bytes());
-    }
-}
-
-pub fn scrubbing_stderr() -> ScrubbingStderr {
-    ScrubbingStderr(Vec::new())
 }

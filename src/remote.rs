@@ -191,11 +191,12 @@ fn fetch_online(raw: &str) -> Result<(String, Vec<String>)> {
         // answer 404 (or 403) rather than 401 to an anonymous request for a private file, so
         // those count as asking too — the token still only ever goes to its own host.
         let asked = matches!(status, 401 | 403 | 404);
-        if asked && offered.is_none() {
-            if let Some(t) = token_for(&url) {
-                offered = Some(t);
-                continue;
-            }
+        if asked
+            && offered.is_none()
+            && let Some(t) = token_for(&url)
+        {
+            offered = Some(t);
+            continue;
         }
         if status == 401 || status == 403 || status == 404 && offered.is_none() {
             let vars = credentials::candidate_vars(&token_host(&url)).join(" or ");
