@@ -516,3 +516,28 @@ fn a_host_that_only_starts_like_a_loopback_address_gets_no_plain_http() {
     let a = env.kst().arg("sync").assert().code(2);
     assert!(stderr(&a).contains("plain http"), "{}", stderr(&a));
 }
+
+#[test]
+fn json_names_a_remote_config_without_its_query() {
+    let env = TestEnv::new();
+    let cfg = remote_cfg(&env.remotes().join("pack.git"));
+    let h = HttpGitServer::start(
+        env.remotes(),
+        HttpOptions::default().with_file("/k.yaml", "text/yaml", cfg.as_bytes()),
+    );
+    let url = format!("{}/k.yaml?private_token=SEKRIT-q-77", h.base_url());
+    let a = env
+        .kst()
+        .args(["sync", "--json", "--config", &url])
+        .assert()
+        .success();
+    let o = a.get_output();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!text.contains("SEKRIT-q-77"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["config"], format!("{}/k.yaml", h.base_url()));
+}
