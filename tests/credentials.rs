@@ -535,6 +535,16 @@ fn userinfo_is_never_echoed_from_any_entry_point() {
             );
             write_file(
                 env.project_path("kasetto.yaml"),
+                format!(
+                    "agent: claude-code\nscope: project\nmcps:\n  - source: {url}\n    mcps: [github]\n"
+                ),
+            );
+            check(
+                &format!("mcps source {url} json={json}"),
+                env.kst().args(flags).assert(),
+            );
+            write_file(
+                env.project_path("kasetto.yaml"),
                 format!("agent: claude-code\nscope: project\nextends: {url}\n"),
             );
             check(
