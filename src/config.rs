@@ -350,7 +350,9 @@ fn local_config_path(p: &str, base: &Path, from: &str) -> Result<PathBuf> {
 }
 
 fn is_url(p: &str) -> bool {
-    p.starts_with("https://") || p.starts_with("http://")
+    // Any case: `HTTPS://…` is a URL too, not a local path to echo back.
+    let scheme = |s: &str| p.get(..s.len()).is_some_and(|h| h.eq_ignore_ascii_case(s));
+    scheme("https://") || scheme("http://")
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -630,8 +632,12 @@ pub(crate) fn source_entry(
     base: Option<&Path>,
     root_dir: &Path,
 ) -> Result<(Source, Reference)> {
-    let source = source::parse(raw, base.unwrap_or(root_dir))
-        .map_err(|e| Error::usage(format!("{at}: source {:?}: {e}", source::for_display(raw))))?;
+    let source = source::parse(raw, base.unwrap_or(root_dir)).map_err(|e| {
+        Error::usage(format!(
+            "{at}: source {:?}: {e}",
+            source::DisplayUrl::new(raw)
+        ))
+    })?;
     let source = match source {
         Source::Local { .. } if base.is_none() => {
             return Err(Error::usage(format!(

@@ -59,6 +59,7 @@ pub const TOKEN_PREFIXES: &[&str] = &["KASETTO_TOKEN_", "KST_"];
 /// How the token table reads the environment (a parameter, so the table is unit-testable
 /// without touching the process environment).
 type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+type EnvFn = dyn Fn(&str) -> Option<String>;
 
 fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()
@@ -91,8 +92,8 @@ pub fn host_user_var(host: &str) -> String {
     host_var(host).replacen("KASETTO_TOKEN_", "KASETTO_USERNAME_", 1)
 }
 
-/// One row of the SPEC 11 table: a token variable sent with a fixed user name, or a pair of
-/// variables (user name, token).
+/// One way to supply a token: a variable sent with a fixed user name, or a pair of variables
+/// (user name, token).
 enum Candidate {
     Token {
         var: &'static str,
@@ -104,54 +105,105 @@ enum Candidate {
     },
 }
 
-/// The family rows for `host`, in the order they are tried. One table serves both the lookup
-/// and the error messages, so the two cannot disagree. A family token is only ever listed for
-/// its own hosts; `KASETTO_TOKEN_<HOST>` (tried last) is the only way to any other host.
-fn family(host: &str, env: Env) -> Vec<Candidate> {
-    use Candidate::*;
-    let gh_host = env("GH_HOST")
-        .map(|h| h.trim().to_ascii_lowercase())
-        .filter(|h| !h.is_empty());
-    let tokens = |vars: &[&'static str], user: &'static str| -> Vec<Candidate> {
-        vars.iter().map(|v| Token { var: v, user }).collect()
-    };
-    if host == "github.com" {
-        tokens(&["GITHUB_TOKEN", "GH_TOKEN"], "x-access-token")
-    } else if gh_host.as_deref() == Some(host) {
-        tokens(
-            &["GH_ENTERPRISE_TOKEN", "GITHUB_ENTERPRISE_TOKEN"],
-            "x-access-token",
-        )
-    } else if host == "gitlab.com" || host.starts_with("gitlab.") {
-        vec![
-            Token {
-                var: "GITLAB_TOKEN",
-                user: "oauth2",
-            },
-            Token {
-                var: "CI_JOB_TOKEN",
-                user: "gitlab-ci-token",
-            },
-        ]
-    } else if host == "bitbucket.org" {
-        vec![
-            Pair {
+/// One row of the SPEC 11 table: the hosts a family's tokens may go to — its public hosts, and
+/// the host named by its host variable — and the variables tried for them, in order.
+struct Row {
+    public_hosts: &'static [&'static str],
+    host_var: Option<&'static str>,
+    candidates: &'static [Candidate],
+}
+
+const fn tok(var: &'static str, user: &'static str) -> Candidate {
+    Candidate::Token { var, user }
+}
+
+/// The family rows (SPEC 11). A family token goes only to a host listed here for it: a host
+/// that merely looks like the family (`gitlab.attacker.example`, `gitea.evil`, `forgejo.x`)
+/// gets nothing; `KASETTO_TOKEN_<HOST>` (tried last) is the only way to any other host. One
+/// table serves the lookup, the error messages and the scrubbed-variable check, so they cannot
+/// disagree.
+const TABLE: &[Row] = &[
+    Row {
+        public_hosts: &["github.com"],
+        host_var: None,
+        candidates: &[
+            tok("GITHUB_TOKEN", "x-access-token"),
+            tok("GH_TOKEN", "x-access-token"),
+        ],
+    },
+    Row {
+        public_hosts: &[],
+        host_var: Some("GH_HOST"),
+        candidates: &[
+            tok("GH_ENTERPRISE_TOKEN", "x-access-token"),
+            tok("GITHUB_ENTERPRISE_TOKEN", "x-access-token"),
+        ],
+    },
+    Row {
+        public_hosts: &["gitlab.com"],
+        host_var: Some("GITLAB_HOST"),
+        candidates: &[tok("GITLAB_TOKEN", "oauth2")],
+    },
+    Row {
+        // A CI job token belongs to the instance running the job, which names itself.
+        public_hosts: &[],
+        host_var: Some("CI_SERVER_HOST"),
+        candidates: &[tok("CI_JOB_TOKEN", "gitlab-ci-token")],
+    },
+    Row {
+        public_hosts: &["bitbucket.org"],
+        host_var: None,
+        candidates: &[
+            Candidate::Pair {
                 user_var: "BITBUCKET_EMAIL",
                 token_var: "BITBUCKET_TOKEN",
             },
-            Pair {
+            Candidate::Pair {
                 user_var: "BITBUCKET_USERNAME",
                 token_var: "BITBUCKET_APP_PASSWORD",
             },
-        ]
-    } else if is_gitea_family(host) {
-        tokens(
-            &["GITEA_TOKEN", "CODEBERG_TOKEN", "FORGEJO_TOKEN"],
-            "oauth2",
-        )
-    } else {
-        Vec::new()
-    }
+        ],
+    },
+    Row {
+        public_hosts: &["codeberg.org", "gitea.com"],
+        host_var: Some("GITEA_HOST"),
+        candidates: &[
+            tok("GITEA_TOKEN", "oauth2"),
+            tok("CODEBERG_TOKEN", "oauth2"),
+            tok("FORGEJO_TOKEN", "oauth2"),
+        ],
+    },
+];
+
+/// The host a host variable names: a bare host (`gitlab.corp.example`), tolerating a scheme,
+/// a port or a path around it; lower-cased. None when unset or empty.
+fn named_host(env: Env, name: &str) -> Option<String> {
+    let v = env(name)?;
+    let v = v.trim().to_ascii_lowercase();
+    let v = v.split_once("://").map_or(v.as_str(), |(_, rest)| rest);
+    let v = v.split(['/', '?', '#']).next().unwrap_or("");
+    let v = v.rsplit_once('@').map_or(v, |(_, h)| h);
+    let v = match v.rsplit_once(':') {
+        Some((h, port)) if !h.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => v,
+    };
+    let v = v.trim_end_matches('.');
+    (!v.is_empty()).then(|| v.to_string())
+}
+
+/// The family candidates for `host` (lower-cased), in the order they are tried.
+fn family(host: &str, env: Env) -> Vec<&'static Candidate> {
+    TABLE
+        .iter()
+        .filter(|row| {
+            row.public_hosts.contains(&host)
+                || row
+                    .host_var
+                    .and_then(|v| named_host(env, v))
+                    .is_some_and(|h| h == host)
+        })
+        .flat_map(|row| row.candidates.iter())
+        .collect()
 }
 
 /// The variables that would supply a token for `host`, in order — for error messages.
@@ -171,12 +223,6 @@ pub fn candidate_vars(host: &str) -> Vec<String> {
     out
 }
 
-fn is_gitea_family(host: &str) -> bool {
-    matches!(host, "codeberg.org" | "gitea.com" | "forgejo.org")
-        || host.starts_with("gitea.")
-        || host.starts_with("forgejo.")
-}
-
 /// The token for `host` from the environment (SPEC 11 table), or None.
 pub fn token_for_host(host: &str) -> Option<HostToken> {
     token_for_host_in(host, &process_env)
@@ -184,7 +230,7 @@ pub fn token_for_host(host: &str) -> Option<HostToken> {
 
 fn token_for_host_in(host: &str, env: Env) -> Option<HostToken> {
     let host = host.to_ascii_lowercase();
-    let from_family = family(&host, env).into_iter().find_map(|c| match c {
+    let from_family = family(&host, env).into_iter().find_map(|c| match *c {
         Candidate::Token { var: v, user } => var(env, v).map(|t| HostToken {
             username: user.to_string(),
             token: t,
@@ -212,22 +258,88 @@ fn token_for_host_in(host: &str, env: Env) -> Option<HostToken> {
     })
 }
 
-/// Every secret value visible to this process, longest first (so a token that contains
-/// another is scrubbed whole).
+/// Every form in which a secret value visible to this process could be shown, longest first
+/// (so a token that contains another is scrubbed whole): the value itself, its percent-encoded
+/// spellings (as it would appear in a URL), and the base64 of `user:value` for every user name
+/// it may be sent with (as it appears in an `Authorization: Basic` header).
 fn known_secrets() -> Vec<String> {
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    secret_forms(&vars)
+}
+
+fn secret_forms(vars: &[(String, String)]) -> Vec<String> {
+    let mut users: BTreeSet<String> = BTreeSet::new();
+    for row in TABLE {
+        for c in row.candidates {
+            if let Candidate::Token { user, .. } = c {
+                users.insert(user.to_string());
+            }
+        }
+    }
+    users.insert("x-access-token".into());
+    for (k, v) in vars {
+        let user_var = k.starts_with("KASETTO_USERNAME_")
+            || TABLE
+                .iter()
+                .flat_map(|r| r.candidates)
+                .any(|c| matches!(c, Candidate::Pair { user_var, .. } if user_var == k));
+        if user_var && !v.trim().is_empty() {
+            users.insert(v.trim().to_string());
+        }
+    }
     let mut set: BTreeSet<String> = BTreeSet::new();
-    for (k, v) in std::env::vars() {
+    for (k, v) in vars {
         let secretish =
             TOKEN_VARS.contains(&k.as_str()) || TOKEN_PREFIXES.iter().any(|p| k.starts_with(p));
-        let v = v.trim().to_string();
+        let v = v.trim();
         // Very short values would scrub ordinary words; they are not plausible tokens anyway.
-        if secretish && v.len() >= 6 {
-            set.insert(v);
+        if !secretish || v.len() < 6 {
+            continue;
+        }
+        set.insert(v.to_string());
+        set.insert(percent_encode(v, false));
+        set.insert(percent_encode(v, true));
+        for u in &users {
+            set.insert(base64(format!("{u}:{v}").as_bytes()));
         }
     }
     let mut v: Vec<String> = set.into_iter().collect();
     v.sort_by_key(|s| std::cmp::Reverse(s.len()));
     v
+}
+
+/// Every byte but RFC 3986's unreserved characters as `%XX` (upper- or lower-case hex).
+fn percent_encode(s: &str, lower: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else if lower {
+            out.push_str(&format!("%{b:02x}"));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Standard base64 with padding (as in HTTP Basic auth).
+pub(crate) fn base64(b: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for chunk in b.chunks(3) {
+        let n = (chunk[0] as u32) << 16
+            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
+            | *chunk.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Replace every known secret value in `text` with `***`. Applied to everything kst prints
@@ -358,164 +470,6 @@ pub fn default_ssh_keys() -> Vec<PathBuf> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_variable_names() {
-        assert_eq!(host_var("127.0.0.1"), "KASETTO_TOKEN_127_0_0_1");
-        assert_eq!(
-            host_var("git.example-corp.com"),
-            "KASETTO_TOKEN_GIT_EXAMPLE_CORP_COM"
-        );
-    }
-
-    /// (host, variables set) → (user, variable the token came from), or None.
-    fn pick(host: &str, vars: &[(&str, &str)]) -> Option<(String, String)> {
-        let env = |k: &str| {
-            vars.iter()
-                .find(|(n, _)| *n == k)
-                .map(|(_, v)| v.to_string())
-        };
-        token_for_host_in(host, &env).map(|t| (t.username, t.from))
-    }
-
-    fn some(user: &str, from: &str) -> Option<(String, String)> {
-        Some((user.to_string(), from.to_string()))
-    }
-
-    #[test]
-    fn the_spec_token_table() {
-        let all = [
-            ("GITHUB_TOKEN", "a"),
-            ("GH_TOKEN", "b"),
-            ("GH_ENTERPRISE_TOKEN", "c"),
-            ("GITHUB_ENTERPRISE_TOKEN", "d"),
-            ("GITLAB_TOKEN", "e"),
-            ("CI_JOB_TOKEN", "f"),
-            ("BITBUCKET_EMAIL", "me@x"),
-            ("BITBUCKET_TOKEN", "g"),
-            ("BITBUCKET_USERNAME", "me"),
-            ("BITBUCKET_APP_PASSWORD", "h"),
-            ("GITEA_TOKEN", "i"),
-            ("CODEBERG_TOKEN", "j"),
-            ("FORGEJO_TOKEN", "k"),
-            ("GH_HOST", "GHE.Corp.example"),
-            ("KASETTO_TOKEN_GIT_EXAMPLE_COM", "l"),
-        ];
-        assert_eq!(
-            pick("github.com", &all),
-            some("x-access-token", "GITHUB_TOKEN")
-        );
-        assert_eq!(
-            pick("github.com", &[("GH_TOKEN", "b")]),
-            some("x-access-token", "GH_TOKEN")
-        );
-        assert_eq!(
-            pick("ghe.corp.example", &all),
-            some("x-access-token", "GH_ENTERPRISE_TOKEN")
-        );
-        assert_eq!(pick("gitlab.com", &all), some("oauth2", "GITLAB_TOKEN"));
-        assert_eq!(
-            pick("gitlab.corp.example", &[("CI_JOB_TOKEN", "f")]),
-            some("gitlab-ci-token", "CI_JOB_TOKEN")
-        );
-        assert_eq!(
-            pick("bitbucket.org", &all),
-            some("me@x", "BITBUCKET_EMAIL+BITBUCKET_TOKEN")
-        );
-        assert_eq!(
-            pick(
-                "bitbucket.org",
-                &[
-                    ("BITBUCKET_USERNAME", "me"),
-                    ("BITBUCKET_APP_PASSWORD", "h")
-                ]
-            ),
-            some("me", "BITBUCKET_USERNAME+BITBUCKET_APP_PASSWORD")
-        );
-        assert_eq!(pick("codeberg.org", &all), some("oauth2", "GITEA_TOKEN"));
-        assert_eq!(
-            pick("forgejo.corp.example", &[("FORGEJO_TOKEN", "k")]),
-            some("oauth2", "FORGEJO_TOKEN")
-        );
-        assert_eq!(
-            pick("git.example.com", &all),
-            some("x-access-token", "KASETTO_TOKEN_GIT_EXAMPLE_COM")
-        );
-        assert_eq!(
-            pick(
-                "git.example.com",
-                &[
-                    ("KASETTO_TOKEN_GIT_EXAMPLE_COM", "l"),
-                    ("KASETTO_USERNAME_GIT_EXAMPLE_COM", "bot")
-                ]
-            ),
-            some("bot", "KASETTO_TOKEN_GIT_EXAMPLE_COM")
-        );
-        // A family token never goes to a host outside its family, and nothing is guessed.
-        assert_eq!(pick("git.other.example", &all), None);
-        assert_eq!(pick("notgithub.com", &all), None);
-        assert_eq!(pick("github.com.evil.example", &all), None);
-        // Empty values do not count.
-        assert_eq!(
-            pick("github.com", &[("GITHUB_TOKEN", "  "), ("GH_TOKEN", "b")]),
-            some("x-access-token", "GH_TOKEN")
-        );
-    }
-
-    #[test]
-    fn nothing_is_offered_over_plain_http_to_another_machine() {
-        let mut auth = Auth::default();
-        let r = auth.credential(
-            "http://git.example.com/o/r",
-            None,
-            git2::CredentialType::USER_PASS_PLAINTEXT,
-        );
-        assert!(r.is_err());
-        assert!(
-            auth.tried.iter().any(|t| t.contains("plain http")),
-            "{:?}",
-            auth.tried
-        );
-    }
-
-    #[test]
-    fn every_token_variable_of_the_table_is_scrubbed_and_kept_from_children() {
-        // TOKEN_VARS (scrubbing, child environments) and the table must not drift apart.
-        let env = |k: &str| (k == "GH_HOST").then(|| "ghe.example".to_string());
-        for host in [
-            "github.com",
-            "ghe.example",
-            "gitlab.com",
-            "bitbucket.org",
-            "codeberg.org",
-        ] {
-            for c in family(host, &env) {
-                let secret = match c {
-                    Candidate::Token { var, .. } => var,
-                    Candidate::Pair { token_var, .. } => token_var,
-                };
-                assert!(
-                    TOKEN_VARS.contains(&secret),
-                    "{secret} ({host}) is not in TOKEN_VARS"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn secret_debug_hides_the_value() {
-        let t = HostToken {
-            username: "u".into(),
-            token: Secret("s3cr3t-value".into()),
-            from: "X".into(),
-        };
-        assert!(!format!("{t:?}").contains("s3cr3t"));
-    }
-}
-
 /// The host of a URL libgit2 is contacting: a URL, or scp-like `user@host:path`.
 fn host_of(url: &str) -> String {
     if let Ok(u) = url::Url::parse(url)
@@ -528,8 +482,7 @@ fn host_of(url: &str) -> String {
 }
 
 /// The credential callback's state for one connection: which methods were tried (each at most
-/// once) and for which host, so a rejection ends in one error that says what was tried.
-#[derive(Default)]
+/// once per host) and for which host, so a rejection ends in one error that says what was tried.
 pub struct Auth {
     host: Option<String>,
     tried: Vec<String>,
@@ -537,6 +490,22 @@ pub struct Auth {
     helper_done: bool,
     agent_done: bool,
     keys_done: usize,
+    /// Where tokens are read from: the process environment (a parameter for unit tests).
+    env: Box<EnvFn>,
+}
+
+impl Default for Auth {
+    fn default() -> Auth {
+        Auth {
+            host: None,
+            tried: Vec::new(),
+            env_done: false,
+            helper_done: false,
+            agent_done: false,
+            keys_done: 0,
+            env: Box::new(process_env),
+        }
+    }
 }
 
 impl fmt::Debug for Auth {
@@ -549,8 +518,11 @@ impl fmt::Debug for Auth {
 }
 
 impl Auth {
-    /// libgit2's credential callback. `url` is the URL being contacted *now* (after any
-    /// redirect), so a token is only ever chosen for the host that will receive it.
+    /// libgit2's credential callback. It is called only once a server has asked for
+    /// credentials (a 401). `url` is the URL being contacted *now* (after any redirect), so a
+    /// token is only ever chosen for the host that will receive it; when the host changes, the
+    /// new host starts afresh (it has its own token, or none) and nothing chosen for the
+    /// previous host is kept.
     pub fn credential(
         &mut self,
         url: &str,
@@ -559,7 +531,13 @@ impl Auth {
     ) -> Result<git2::Cred, git2::Error> {
         use git2::{Cred, CredentialType as T};
         let host = host_of(url);
-        self.host = Some(host.clone());
+        if self.host.as_deref() != Some(host.as_str()) {
+            if self.host.is_some() {
+                self.env_done = false;
+                self.helper_done = false;
+            }
+            self.host = Some(host.clone());
+        }
         if allowed.contains(T::USERNAME) {
             return Cred::username(user_from_url.unwrap_or("git"));
         }
@@ -579,7 +557,8 @@ impl Auth {
                 return Cred::ssh_key(user, None, key, None);
             }
         }
-        // A credential is never offered over plain http to anything but this machine.
+        // A credential is never offered over plain http to anything but this machine: neither
+        // now nor on a later call for this host (the "done" flags).
         let cleartext = url.starts_with("http://") && !crate::source::is_loopback(&host);
         if cleartext && allowed.contains(T::USER_PASS_PLAINTEXT) && !self.env_done {
             self.env_done = true;
@@ -590,7 +569,7 @@ impl Auth {
         if allowed.contains(T::USER_PASS_PLAINTEXT) {
             if !self.env_done {
                 self.env_done = true;
-                if let Some(t) = token_for_host(&host) {
+                if let Some(t) = token_for_host_in(&host, &*self.env) {
                     self.tried.push(format!("token from {}", t.from));
                     return Cred::userpass_plaintext(&t.username, t.token.expose());
                 }
@@ -669,4 +648,365 @@ impl Drop for ScrubbingStderr {
 
 pub fn scrubbing_stderr() -> ScrubbingStderr {
     ScrubbingStderr(Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_variable_names() {
+        assert_eq!(host_var("127.0.0.1"), "KASETTO_TOKEN_127_0_0_1");
+        assert_eq!(
+            host_var("git.example-corp.com"),
+            "KASETTO_TOKEN_GIT_EXAMPLE_CORP_COM"
+        );
+    }
+
+    /// (host, variables set) → (user, variable the token came from), or None.
+    fn pick(host: &str, vars: &[(&str, &str)]) -> Option<(String, String)> {
+        let env = |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        token_for_host_in(host, &env).map(|t| (t.username, t.from))
+    }
+
+    fn some(user: &str, from: &str) -> Option<(String, String)> {
+        Some((user.to_string(), from.to_string()))
+    }
+
+    #[test]
+    fn the_spec_token_table() {
+        let all = [
+            ("GITHUB_TOKEN", "a"),
+            ("GH_TOKEN", "b"),
+            ("GH_ENTERPRISE_TOKEN", "c"),
+            ("GITHUB_ENTERPRISE_TOKEN", "d"),
+            ("GITLAB_TOKEN", "e"),
+            ("CI_JOB_TOKEN", "f"),
+            ("BITBUCKET_EMAIL", "me@x"),
+            ("BITBUCKET_TOKEN", "g"),
+            ("BITBUCKET_USERNAME", "me"),
+            ("BITBUCKET_APP_PASSWORD", "h"),
+            ("GITEA_TOKEN", "i"),
+            ("CODEBERG_TOKEN", "j"),
+            ("FORGEJO_TOKEN", "k"),
+            ("GH_HOST", "GHE.Corp.example"),
+            ("KASETTO_TOKEN_GIT_EXAMPLE_COM", "l"),
+        ];
+        assert_eq!(
+            pick("github.com", &all),
+            some("x-access-token", "GITHUB_TOKEN")
+        );
+        assert_eq!(
+            pick("github.com", &[("GH_TOKEN", "b")]),
+            some("x-access-token", "GH_TOKEN")
+        );
+        assert_eq!(
+            pick("ghe.corp.example", &all),
+            some("x-access-token", "GH_ENTERPRISE_TOKEN")
+        );
+        assert_eq!(pick("gitlab.com", &all), some("oauth2", "GITLAB_TOKEN"));
+        assert_eq!(
+            pick(
+                "gitlab.corp.example",
+                &[
+                    ("CI_JOB_TOKEN", "f"),
+                    ("CI_SERVER_HOST", "gitlab.corp.example")
+                ]
+            ),
+            some("gitlab-ci-token", "CI_JOB_TOKEN")
+        );
+        assert_eq!(
+            pick(
+                "gitlab.corp.example",
+                &[
+                    ("GITLAB_TOKEN", "e"),
+                    ("GITLAB_HOST", "https://GitLab.corp.example/")
+                ]
+            ),
+            some("oauth2", "GITLAB_TOKEN")
+        );
+        assert_eq!(
+            pick("bitbucket.org", &all),
+            some("me@x", "BITBUCKET_EMAIL+BITBUCKET_TOKEN")
+        );
+        assert_eq!(
+            pick(
+                "bitbucket.org",
+                &[
+                    ("BITBUCKET_USERNAME", "me"),
+                    ("BITBUCKET_APP_PASSWORD", "h")
+                ]
+            ),
+            some("me", "BITBUCKET_USERNAME+BITBUCKET_APP_PASSWORD")
+        );
+        assert_eq!(pick("codeberg.org", &all), some("oauth2", "GITEA_TOKEN"));
+        assert_eq!(
+            pick("gitea.com", &[("FORGEJO_TOKEN", "k")]),
+            some("oauth2", "FORGEJO_TOKEN")
+        );
+        assert_eq!(
+            pick(
+                "forge.corp.example",
+                &[
+                    ("FORGEJO_TOKEN", "k"),
+                    ("GITEA_HOST", "forge.corp.example:3000")
+                ]
+            ),
+            some("oauth2", "FORGEJO_TOKEN")
+        );
+        assert_eq!(
+            pick("git.example.com", &all),
+            some("x-access-token", "KASETTO_TOKEN_GIT_EXAMPLE_COM")
+        );
+        assert_eq!(
+            pick(
+                "git.example.com",
+                &[
+                    ("KASETTO_TOKEN_GIT_EXAMPLE_COM", "l"),
+                    ("KASETTO_USERNAME_GIT_EXAMPLE_COM", "bot")
+                ]
+            ),
+            some("bot", "KASETTO_TOKEN_GIT_EXAMPLE_COM")
+        );
+        // A family token never goes to a host outside its family, and nothing is guessed.
+        assert_eq!(pick("git.other.example", &all), None);
+        assert_eq!(pick("notgithub.com", &all), None);
+        assert_eq!(pick("github.com.evil.example", &all), None);
+        // Empty values do not count.
+        assert_eq!(
+            pick("github.com", &[("GITHUB_TOKEN", "  "), ("GH_TOKEN", "b")]),
+            some("x-access-token", "GH_TOKEN")
+        );
+    }
+
+    #[test]
+    fn nothing_is_offered_over_plain_http_to_another_machine() {
+        let mut auth = Auth::default();
+        let r = auth.credential(
+            "http://git.example.com/o/r",
+            None,
+            git2::CredentialType::USER_PASS_PLAINTEXT,
+        );
+        assert!(r.is_err());
+        assert!(
+            auth.tried.iter().any(|t| t.contains("plain http")),
+            "{:?}",
+            auth.tried
+        );
+    }
+
+    #[test]
+    fn every_token_variable_of_the_table_is_scrubbed_and_kept_from_children() {
+        // TOKEN_VARS (scrubbing, child environments) and the table must not drift apart.
+        for row in TABLE {
+            for c in row.candidates {
+                let secret = match c {
+                    Candidate::Token { var, .. } => var,
+                    Candidate::Pair { token_var, .. } => token_var,
+                };
+                assert!(TOKEN_VARS.contains(secret), "{secret} is not in TOKEN_VARS");
+            }
+        }
+    }
+
+    #[test]
+    fn family_tokens_go_only_to_their_public_host_or_the_host_variable() {
+        let all = [
+            ("GITHUB_TOKEN", "a"),
+            ("GH_TOKEN", "b"),
+            ("GH_ENTERPRISE_TOKEN", "c"),
+            ("GITHUB_ENTERPRISE_TOKEN", "d"),
+            ("GITLAB_TOKEN", "e"),
+            ("CI_JOB_TOKEN", "f"),
+            ("BITBUCKET_EMAIL", "me@x"),
+            ("BITBUCKET_TOKEN", "g"),
+            ("BITBUCKET_USERNAME", "me"),
+            ("BITBUCKET_APP_PASSWORD", "h"),
+            ("GITEA_TOKEN", "i"),
+            ("CODEBERG_TOKEN", "j"),
+            ("FORGEJO_TOKEN", "k"),
+        ];
+        // Look-alikes of a family get nothing, with no host variable set...
+        for host in [
+            "gitlab.attacker.example",
+            "gitlab.com.attacker.example",
+            "gitea.evil",
+            "forgejo.x",
+            "forgejo.org",
+            "github.attacker.example",
+            "bitbucket.attacker.example",
+            "codeberg.org.evil",
+            "evilgitlab.com",
+        ] {
+            assert_eq!(pick(host, &all), None, "{host}");
+        }
+        // ... and with host variables naming other hosts.
+        let mut with_hosts = all.to_vec();
+        with_hosts.extend([
+            ("GH_HOST", "ghe.corp.example"),
+            ("GITLAB_HOST", "gitlab.corp.example"),
+            ("CI_SERVER_HOST", "gitlab.corp.example"),
+            ("GITEA_HOST", "gitea.corp.example"),
+        ]);
+        for host in [
+            "gitlab.attacker.example",
+            "gitea.evil",
+            "forgejo.x",
+            "corp.example",
+            "ghe.corp.example.evil",
+        ] {
+            assert_eq!(pick(host, &with_hosts), None, "{host}");
+        }
+        // CI_JOB_TOKEN belongs to the instance running the job only: not to gitlab.com
+        // unless that is the instance.
+        assert_eq!(pick("gitlab.com", &[("CI_JOB_TOKEN", "f")]), None);
+        assert_eq!(
+            pick(
+                "gitlab.com",
+                &[("CI_JOB_TOKEN", "f"), ("CI_SERVER_HOST", "gitlab.com")]
+            ),
+            some("gitlab-ci-token", "CI_JOB_TOKEN")
+        );
+        // The GitLab family's host variable does not lend GITLAB_TOKEN to a GH_HOST, etc.
+        assert_eq!(
+            pick(
+                "ghe.corp.example",
+                &[("GITLAB_TOKEN", "e"), ("GH_HOST", "ghe.corp.example")]
+            ),
+            None
+        );
+        assert_eq!(
+            pick(
+                "gitea.corp.example",
+                &[("GITEA_TOKEN", "i"), ("GITLAB_HOST", "gitea.corp.example")]
+            ),
+            None
+        );
+        // Error messages name exactly what the lookup would use.
+        let env = |k: &str| (k == "GITLAB_HOST").then(|| "gitlab.corp.example".to_string());
+        let names = |h: &str| -> Vec<String> {
+            family(h, &env)
+                .iter()
+                .map(|c| match c {
+                    Candidate::Token { var, .. } => var.to_string(),
+                    Candidate::Pair { token_var, .. } => token_var.to_string(),
+                })
+                .collect()
+        };
+        assert_eq!(names("gitlab.corp.example"), ["GITLAB_TOKEN"]);
+        assert!(names("gitlab.attacker.example").is_empty());
+    }
+
+    #[test]
+    fn host_variables_are_read_as_host_names() {
+        let named = |v: &str| named_host(&|_: &str| Some(v.to_string()), "X");
+        assert_eq!(
+            named("GitLab.Corp.example"),
+            Some("gitlab.corp.example".into())
+        );
+        assert_eq!(
+            named("https://gitlab.corp.example/"),
+            Some("gitlab.corp.example".into())
+        );
+        assert_eq!(
+            named("gitlab.corp.example:8443"),
+            Some("gitlab.corp.example".into())
+        );
+        assert_eq!(named("  "), None);
+        assert_eq!(named(""), None);
+    }
+
+    #[test]
+    fn plain_http_offers_nothing_even_with_a_token_set_and_never_later() {
+        let mut auth = Auth {
+            env: Box::new(|k: &str| {
+                (k == "KASETTO_TOKEN_GIT_EXAMPLE_COM").then(|| "tok-plain-http-1".to_string())
+            }),
+            ..Auth::default()
+        };
+        for _ in 0..3 {
+            let r = auth.credential(
+                "http://git.example.com/o/r",
+                None,
+                git2::CredentialType::USER_PASS_PLAINTEXT,
+            );
+            assert!(r.is_err(), "a credential was offered over plain http");
+        }
+        assert_eq!(
+            auth.tried,
+            ["nothing: credentials are never sent over plain http"],
+            "{:?}",
+            auth.tried
+        );
+    }
+
+    #[test]
+    fn a_new_host_after_a_redirect_gets_its_own_token_once() {
+        let mut auth = Auth {
+            env: Box::new(|k: &str| match k {
+                "KASETTO_TOKEN_127_0_0_1" => Some("token-for-front".to_string()),
+                "KASETTO_TOKEN_LOCALHOST" => Some("token-for-target".to_string()),
+                _ => None,
+            }),
+            ..Auth::default()
+        };
+        let t = git2::CredentialType::USER_PASS_PLAINTEXT;
+        assert!(auth.credential("http://127.0.0.1:1/o/r", None, t).is_ok());
+        assert!(auth.credential("http://localhost:1/o/r", None, t).is_ok());
+        let tokens: Vec<&String> = auth
+            .tried
+            .iter()
+            .filter(|t| t.starts_with("token"))
+            .collect();
+        assert_eq!(
+            tokens,
+            [
+                "token from KASETTO_TOKEN_127_0_0_1",
+                "token from KASETTO_TOKEN_LOCALHOST"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_scrubber_knows_every_form_a_token_is_sent_in() {
+        let vars = [
+            ("GITHUB_TOKEN".to_string(), "gh/tok+en=1".to_string()),
+            (
+                "BITBUCKET_EMAIL".to_string(),
+                "me@example.invalid".to_string(),
+            ),
+            ("BITBUCKET_TOKEN".to_string(), "bb-token-2".to_string()),
+            ("HOME".to_string(), "/home/someone".to_string()),
+        ];
+        let forms = secret_forms(&vars);
+        for f in [
+            "gh/tok+en=1",
+            "gh%2Ftok%2Ben%3D1",
+            "gh%2ftok%2ben%3d1",
+            &base64(b"x-access-token:gh/tok+en=1"),
+            &base64(b"oauth2:gh/tok+en=1"),
+            &base64(b"me@example.invalid:bb-token-2"),
+        ] {
+            assert!(forms.iter().any(|x| x == f), "{f} missing from {forms:?}");
+        }
+        assert!(!forms.iter().any(|x| x.contains("/home/someone")));
+        assert_eq!(
+            base64(b"Aladdin:open sesame"),
+            "QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+    }
+
+    #[test]
+    fn secret_debug_hides_the_value() {
+        let t = HostToken {
+            username: "u".into(),
+            token: Secret("s3cr3t-value".into()),
+            from: "X".into(),
+        };
+        assert!(!format!("{t:?}").contains("s3cr3t"));
+    }
 }

@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use url::Url;
 
 use crate::credentials;
+use crate::source::DisplayUrl;
 
 /// Largest config accepted.
 pub const MAX_BYTES: u64 = 1 << 20;
@@ -55,23 +56,13 @@ pub fn raw_url(url: &Url) -> (Url, Option<String>) {
         Some(r) => {
             let note = format!(
                 "{} is a web page; fetching its raw content from {}",
-                display(url),
-                display(&r)
+                DisplayUrl::from(url),
+                DisplayUrl::from(&r)
             );
             (r, Some(note))
         }
         None => (url.clone(), None),
     }
-}
-
-fn display(u: &Url) -> String {
-    let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
-    format!(
-        "{}://{}{port}{}",
-        u.scheme(),
-        u.host_str().unwrap_or(""),
-        u.path()
-    )
 }
 
 /// The fetch failed (network, server, credentials) rather than the address or the answer
@@ -84,15 +75,19 @@ fn transport(msg: String) -> anyhow::Error {
     anyhow::Error::new(Transport(msg))
 }
 
-/// The token for a request: GitHub's raw-content host belongs to github.com.
-fn token_for(url: &Url) -> Option<credentials::HostToken> {
-    let host = url.host_str()?.to_ascii_lowercase();
-    let host = if host == "raw.githubusercontent.com" {
+/// The host whose token a request may carry: GitHub's raw-content host belongs to github.com.
+fn token_host(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("").to_ascii_lowercase();
+    if host == "raw.githubusercontent.com" {
         "github.com".to_string()
     } else {
         host
-    };
-    credentials::token_for_host(&host)
+    }
+}
+
+/// The token for a request to `url` (chosen by the host of `url` itself, never an earlier one).
+fn token_for(url: &Url) -> Option<credentials::HostToken> {
+    credentials::token_for_host(&token_host(url))
 }
 
 /// Download a remote config. Returns its text and any notes for the user. An unusable address
@@ -105,9 +100,7 @@ pub fn fetch(
     if offline {
         return Err(Error::Failed(anyhow::anyhow!(
             "{}: remote configs are not cached, and --offline forbids fetching them; use a local copy",
-            Url::parse(raw)
-                .map(|u| display(&u))
-                .unwrap_or_else(|_| crate::source::for_display(raw))
+            DisplayUrl::new(raw)
         )));
     }
     fetch_online(raw).map_err(|e| match e.downcast_ref::<Transport>() {
@@ -117,11 +110,12 @@ pub fn fetch(
 }
 
 fn fetch_online(raw: &str) -> Result<(String, Vec<String>)> {
-    let original = Url::parse(raw).with_context(|| format!("{raw:?} is not a valid URL"))?;
+    let original = Url::parse(raw)
+        .with_context(|| format!("{:?} is not a valid URL", DisplayUrl::new(raw)))?;
     if original.password().is_some() || !original.username().is_empty() {
         bail!(
             "{}: remove the user name or password from the URL; set a token variable instead (see docs/credentials.md)",
-            display(&original)
+            DisplayUrl::from(&original)
         );
     }
     let (mut url, note) = raw_url(&original);
@@ -137,31 +131,35 @@ fn fetch_online(raw: &str) -> Result<(String, Vec<String>)> {
         )
         .build()
         .into();
-    for _ in 0..=MAX_REDIRECTS {
+    let mut hops = 0;
+    // The token offered to the current URL, if any: chosen only after that URL's server asked
+    // for credentials, and forgotten on every redirect (the next host gets its own, or none).
+    let mut offered: Option<credentials::HostToken> = None;
+    loop {
         let host = url.host_str().unwrap_or("").to_ascii_lowercase();
         match url.scheme() {
             "https" => {}
             "http" if crate::source::is_loopback(&host) => {}
             "http" => bail!(
                 "{}: plain http is only allowed for loopback hosts; use https",
-                display(&url)
+                DisplayUrl::from(&url)
             ),
             other => bail!(
                 "{}: unsupported scheme {other:?} for a remote config",
-                display(&url)
+                DisplayUrl::from(&url)
             ),
         }
         let mut req = agent
             .get(url.as_str())
             .header("Accept", "application/yaml, text/yaml, text/plain, */*");
-        if let Some(t) = token_for(&url) {
+        if let Some(t) = &offered {
             let basic = base64_basic(&t.username, t.token.expose());
             req = req.header("Authorization", format!("Basic {basic}"));
         }
         let resp = req.call().map_err(|e| {
             transport(format!(
                 "cannot fetch {}: {}",
-                display(&url),
+                DisplayUrl::from(&url),
                 credentials::scrub(&e.to_string())
             ))
         })?;
@@ -171,29 +169,50 @@ fn fetch_online(raw: &str) -> Result<(String, Vec<String>)> {
                 .headers()
                 .get("location")
                 .and_then(|v| v.to_str().ok())
-                .with_context(|| format!("{} redirected without a Location", display(&url)))?;
-            url = url
-                .join(loc)
-                .with_context(|| format!("{} redirected to an invalid URL", display(&url)))?;
-            notes.push(format!("redirected to {}", display(&url)));
+                .with_context(|| {
+                    format!("{} redirected without a Location", DisplayUrl::from(&url))
+                })?;
+            let next = url.join(loc).with_context(|| {
+                format!("{} redirected to an invalid URL", DisplayUrl::from(&url))
+            })?;
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                bail!(
+                    "{}: more than {MAX_REDIRECTS} redirects",
+                    DisplayUrl::from(&original)
+                );
+            }
+            url = next;
+            offered = None;
+            notes.push(format!("redirected to {}", DisplayUrl::from(&url)));
             continue;
         }
-        if status == 401 || status == 403 || status == 404 && token_for(&url).is_none() {
-            let vars = credentials::candidate_vars(&host).join(" or ");
-            let hint = if token_for(&url).is_some() {
-                "the token was rejected"
-            } else {
-                "no token is set for this host"
+        // The server asks for credentials: offer this host's token, once. GitHub and GitLab
+        // answer 404 (or 403) rather than 401 to an anonymous request for a private file, so
+        // those count as asking too — the token still only ever goes to its own host.
+        let asked = matches!(status, 401 | 403 | 404);
+        if asked
+            && offered.is_none()
+            && let Some(t) = token_for(&url)
+        {
+            offered = Some(t);
+            continue;
+        }
+        if status == 401 || status == 403 || status == 404 && offered.is_none() {
+            let vars = credentials::candidate_vars(&token_host(&url)).join(" or ");
+            let hint = match &offered {
+                Some(t) => format!("the token from {} was rejected", t.from),
+                None => "no token is set for this host".to_string(),
             };
             return Err(transport(format!(
                 "{} answered {status} ({hint}); if the config is private, set {vars}",
-                display(&url)
+                DisplayUrl::from(&url)
             )));
         }
         if !(200..300).contains(&status) {
             return Err(transport(format!(
                 "{} answered HTTP {status}",
-                display(&url)
+                DisplayUrl::from(&url)
             )));
         }
         let ctype = resp
@@ -207,15 +226,20 @@ fn fetch_online(raw: &str) -> Result<(String, Vec<String>)> {
             .into_reader()
             .take(MAX_BYTES + 1)
             .read_to_end(&mut body)
-            .map_err(|e| transport(format!("cannot read the answer of {}: {e}", display(&url))))?;
+            .map_err(|e| {
+                transport(format!(
+                    "cannot read the answer of {}: {e}",
+                    DisplayUrl::from(&url)
+                ))
+            })?;
         if body.len() as u64 > MAX_BYTES {
             bail!(
                 "{} is larger than {MAX_BYTES} bytes; a config that big is not a config",
-                display(&url)
+                DisplayUrl::from(&url)
             );
         }
         let text = String::from_utf8(body)
-            .with_context(|| format!("{} is not UTF-8 text", display(&url)))?;
+            .with_context(|| format!("{} is not UTF-8 text", DisplayUrl::from(&url)))?;
         let head = text
             .trim_start()
             .get(..15)
@@ -227,35 +251,15 @@ fn fetch_online(raw: &str) -> Result<(String, Vec<String>)> {
         {
             bail!(
                 "{} answered with an HTML page, not YAML; use the URL of the raw file",
-                display(&url)
+                DisplayUrl::from(&url)
             );
         }
         return Ok((text, notes));
     }
-    bail!(
-        "{}: more than {MAX_REDIRECTS} redirects",
-        display(&original)
-    )
 }
 
 fn base64_basic(user: &str, pass: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{user}:{pass}");
-    let b = input.as_bytes();
-    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
-    for chunk in b.chunks(3) {
-        let n = (chunk[0] as u32) << 16
-            | (*chunk.get(1).unwrap_or(&0) as u32) << 8
-            | *chunk.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    credentials::base64(format!("{user}:{pass}").as_bytes())
 }
 
 #[cfg(test)]

@@ -129,8 +129,8 @@ pub fn parse(raw: &str, base: &Path) -> Result<Source, String> {
 }
 
 fn parse_url(raw: &str) -> Result<GitUrl, String> {
-    let url =
-        Url::parse(raw).map_err(|e| format!("{:?} is not a valid URL: {e}", for_display(raw)))?;
+    let url = Url::parse(raw)
+        .map_err(|e| format!("{:?} is not a valid URL: {e}", DisplayUrl::new(raw)))?;
     if url.password().is_some() {
         return Err(
             "the URL contains a password; remove it and set a token variable instead \
@@ -152,7 +152,7 @@ fn parse_url(raw: &str) -> Result<GitUrl, String> {
     match scheme.as_str() {
         "https" | "ssh" | "git" => {
             if host.is_empty() {
-                return Err(format!("{} has no host", redacted(&url)));
+                return Err(format!("{} has no host", DisplayUrl::from(&url)));
             }
         }
         "http" => {
@@ -160,7 +160,7 @@ fn parse_url(raw: &str) -> Result<GitUrl, String> {
                 return Err(format!(
                     "{} uses plain http, which anyone on the network can read and alter; \
                      use https, or set {}=1 if you must",
-                    redacted(&url),
+                    DisplayUrl::from(&url),
                     envvars::KASETTO_ALLOW_HTTP
                 ));
             }
@@ -169,7 +169,7 @@ fn parse_url(raw: &str) -> Result<GitUrl, String> {
             if !host.is_empty() && host != "localhost" {
                 return Err(format!(
                     "{} names a host; file URLs must be file:///absolute/path",
-                    redacted(&url)
+                    DisplayUrl::from(&url)
                 ));
             }
             if trim_repo_path(url.path()).is_empty() {
@@ -208,7 +208,8 @@ fn parse_scp(raw: &str) -> Option<Result<GitUrl, String>> {
     };
     if host.is_empty() || path.is_empty() {
         return Some(Err(format!(
-            "{raw:?} is not a valid scp-like address (user@host:path)"
+            "{:?} is not a valid scp-like address (user@host:path)",
+            DisplayUrl::new(raw)
         )));
     }
     let host_ok = host
@@ -216,7 +217,8 @@ fn parse_scp(raw: &str) -> Option<Result<GitUrl, String>> {
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
     if !host_ok || trim_repo_path(path.trim_start_matches('/')).is_empty() {
         return Some(Err(format!(
-            "{raw:?} is not a valid scp-like address (user@host:path)"
+            "{:?} is not a valid scp-like address (user@host:path)",
+            DisplayUrl::new(raw)
         )));
     }
     let host = host.to_ascii_lowercase();
@@ -244,37 +246,126 @@ fn trim_repo_path(path: &str) -> &str {
     p.trim_end_matches('/')
 }
 
-/// `localhost`, `127.x.y.z` or `[::1]`: the only hosts plain `http://` may reach.
+/// `localhost`, an IPv4 address in 127.0.0.0/8 or `::1` (bracketed or not): the only hosts
+/// plain `http://` may reach. The host is parsed as an IP address, so a name that merely starts
+/// like one (`127.attacker.example`) is not loopback.
 pub fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host == "[::1]" || host == "::1" || host.starts_with("127.")
-}
-
-/// A `source:` value as it may be shown in a message: a password in it is replaced by `***`.
-pub fn for_display(raw: &str) -> String {
-    match Url::parse(raw.trim()) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(_) => raw.to_string(),
-        // Not a URL; still never echo anything that looks like `user:secret@`.
-        Err(_) => match (raw.find("://"), raw.rfind('@')) {
-            (Some(s), Some(at)) if at > s => format!("{}***{}", &raw[..s + 3], &raw[at..]),
-            _ => raw.to_string(),
-        },
+    let host = host.trim_end_matches('.');
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => v4.is_loopback(),
+        Ok(std::net::IpAddr::V6(v6)) => v6.is_loopback(),
+        Err(_) => false,
     }
 }
 
-/// A URL for messages: scheme, host, port and path only.
-fn redacted(url: &Url) -> String {
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    format!(
-        "{}://{}{}{}",
-        url.scheme(),
-        url.host_str().unwrap_or(""),
-        port,
-        url.path()
-    )
+/// A URL (or anything a user gave where a URL was expected) as it may be shown: in every
+/// message, log line and `--json` field that names a URL spelled by a user, a config or a
+/// server. The whole userinfo — user name and password — is replaced by `***` (a user name in
+/// an `https://` URL is often a pasted token), the query and fragment are dropped (they may hold
+/// `?private_token=…`), and control characters are escaped. This is the one display type for
+/// URLs: nothing prints a user-spelled URL any other way.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DisplayUrl(String);
+
+impl DisplayUrl {
+    /// From any spelling: a URL, an scp-like `user@host:path`, a local path, or something
+    /// unparseable (redacted by hand, the same way).
+    pub fn new(raw: &str) -> DisplayUrl {
+        let raw = raw.trim();
+        if let Ok(u) = Url::parse(raw)
+            && raw.contains("://")
+        {
+            return DisplayUrl::from(&u);
+        }
+        let shown = match raw.find("://") {
+            Some(s) => {
+                let (scheme, rest) = (&raw[..s], &raw[s + 3..]);
+                let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+                let (authority, tail) = rest.split_at(end);
+                let tail = tail.split(['?', '#']).next().unwrap_or("");
+                let authority = match authority.rfind('@') {
+                    Some(at) => format!("***{}", &authority[at..]),
+                    None => authority.to_string(),
+                };
+                format!("{scheme}://{authority}{tail}")
+            }
+            // scp-like `user@host:path`: the user name is userinfo too.
+            None => match (raw.find('@'), raw.find(':'), raw.find('/')) {
+                (Some(at), Some(colon), slash)
+                    if at < colon && slash.is_none_or(|sl| sl > colon) =>
+                {
+                    format!("***{}", &raw[at..])
+                }
+                _ => raw.to_string(),
+            },
+        };
+        DisplayUrl(escape_controls(&shown))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&Url> for DisplayUrl {
+    fn from(url: &Url) -> DisplayUrl {
+        let userinfo = if url.username().is_empty() && url.password().is_none() {
+            ""
+        } else {
+            "***@"
+        };
+        let host = match url.host_str() {
+            Some(h) => h.to_string(),
+            None => String::new(),
+        };
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        DisplayUrl(escape_controls(&format!(
+            "{}://{userinfo}{host}{port}{}",
+            url.scheme(),
+            url.path()
+        )))
+    }
+}
+
+impl fmt::Display for DisplayUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for DisplayUrl {
+    /// Quoted, like a string's `Debug`, so `{:?}` in messages still reads as a quoted value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl serde::Serialize for DisplayUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -343,6 +434,80 @@ mod tests {
             parse("/abs/dir", Path::new("/cfg")).unwrap(),
             Source::Local { .. }
         ));
+    }
+
+    #[test]
+    fn only_real_loopback_hosts_are_loopback() {
+        for h in [
+            "localhost",
+            "LOCALHOST",
+            "127.0.0.1",
+            "127.1.2.3",
+            "127.255.255.254",
+            "::1",
+            "[::1]",
+        ] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in [
+            "127.attacker.example",
+            "127.0.0.1.attacker.example",
+            "127.0.0.1.nip.io",
+            "localhost.attacker.example",
+            "128.0.0.1",
+            "10.0.0.1",
+            "0.0.0.0",
+            "::",
+            "[::2]",
+            "::ffff:8.8.8.8",
+            "example.com",
+            "",
+        ] {
+            assert!(!is_loopback(h), "{h}");
+        }
+        // And through the source parser: plain http to a look-alike is refused.
+        let err = parse("http://127.attacker.example/o/r", Path::new("/")).unwrap_err();
+        assert!(err.contains("plain http"), "{err}");
+    }
+
+    #[test]
+    fn display_urls_never_show_userinfo() {
+        let d = |s: &str| DisplayUrl::new(s).to_string();
+        assert_eq!(
+            d("https://TOK@github.com/o/r"),
+            "https://***@github.com/o/r"
+        );
+        assert_eq!(
+            d("https://u:TOK@github.com/o/r"),
+            "https://***@github.com/o/r"
+        );
+        assert_eq!(
+            d("HTTPS://TOK@GitHub.com:8443/o/r"),
+            "https://***@github.com:8443/o/r"
+        );
+        assert_eq!(
+            d("https://github.com/o/r.yaml?private_token=TOK#x"),
+            "https://github.com/o/r.yaml"
+        );
+        // Unparseable: redacted by hand, the same way.
+        assert_eq!(
+            d("https://TOK@git hub.com/o/r"),
+            "https://***@git hub.com/o/r"
+        );
+        assert_eq!(d("https://a@TOK@x y/o?q=TOK"), "https://***@x y/o");
+        assert_eq!(d("TOK@host:o/r"), "***@host:o/r");
+        assert_eq!(d("./local/path"), "./local/path");
+        assert_eq!(d("https://github.com/o/r"), "https://github.com/o/r");
+        assert_eq!(d("https://x y/\u{1b}]52;c;"), "https://x y/\\u{1b}]52;c;");
+        assert_eq!(d("https://x y/a\u{1b}b"), "https://x y/a\\u{1b}b");
+        for bad in [
+            "https://SEKRIT@github.com/o/r",
+            "SEKRIT@h st:o",
+            "https://SEKRIT@x y/o",
+        ] {
+            let e = parse(bad, Path::new("/")).unwrap_err();
+            assert!(!e.contains("SEKRIT"), "{e}");
+        }
     }
 
     #[test]

@@ -362,7 +362,8 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
             command: "sync",
             dry_run: common.dry_run,
             scope: ctx.scope.name(),
-            config: ctx.config.label.clone(),
+            // A remote config's URL as spelled may carry a query (`?private_token=…`).
+            config: crate::source::DisplayUrl::new(&ctx.config.label).to_string(),
             lock: ctx.scope.lock_path.display().to_string(),
             lock_changed,
             sources: report::json_sources(&resolved, &failed)

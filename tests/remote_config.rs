@@ -399,3 +399,148 @@ fn offline_never_downloads_a_remote_config() {
     let a = env.kst().args(["sync", "--config", &gone]).assert().code(1);
     assert!(stderr(&a).contains(&gone), "{}", stderr(&a));
 }
+
+const TOKEN_B: &str = "cfg-token-for-target-90c2";
+
+#[test]
+fn remote_config_token_is_offered_only_after_the_server_asks() {
+    let env = TestEnv::new();
+    let cfg = remote_cfg(&env.remotes().join("pack.git"));
+    // An open server never asks, so it never gets the token, though one is set for its host.
+    let open = HttpGitServer::start(
+        env.remotes(),
+        HttpOptions::default().with_file("/k.yaml", "text/yaml", cfg.as_bytes()),
+    );
+    env.kst()
+        .args(["sync", "--config", &format!("{}/k.yaml", open.base_url())])
+        .env("KASETTO_TOKEN_127_0_0_1", TOKEN)
+        .assert()
+        .success();
+    assert!(
+        open.seen_authorizations().is_empty(),
+        "a token was sent to a server that did not ask for one"
+    );
+    // A private one is asked anonymously first (401), then gets the token, once.
+    let private = HttpGitServer::start(
+        env.remotes(),
+        HttpOptions::basic_auth("x-access-token", TOKEN).with_file(
+            "/k.yaml",
+            "text/yaml",
+            cfg.as_bytes(),
+        ),
+    );
+    env.kst()
+        .args([
+            "sync",
+            "--config",
+            &format!("{}/k.yaml", private.base_url()),
+        ])
+        .env("KASETTO_TOKEN_127_0_0_1", TOKEN)
+        .assert()
+        .success();
+    let log = private.request_log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(
+        (log[0].authorization.as_deref(), log[0].status),
+        (None, 401)
+    );
+    assert_eq!(
+        log[1].authorization.as_deref(),
+        Some(basic_auth_header("x-access-token", TOKEN).as_str())
+    );
+}
+
+#[test]
+fn remote_config_token_is_chosen_afresh_for_the_host_a_redirect_leads_to() {
+    let env = TestEnv::new();
+    let cfg = remote_cfg(&env.remotes().join("pack.git"));
+    // `localhost` wants its own token; the front (127.0.0.1) asks for its own, then redirects.
+    let target = HttpGitServer::start(
+        env.remotes(),
+        HttpOptions::basic_auth("x-access-token", TOKEN_B).with_file(
+            "/team/k.yaml",
+            "text/yaml",
+            cfg.as_bytes(),
+        ),
+    );
+    let target_base = target.base_url().replace("127.0.0.1", "localhost");
+    let front = HttpGitServer::start(
+        env.remotes(),
+        HttpOptions::basic_auth("x-access-token", TOKEN).then_redirect(&target_base),
+    );
+    let a = env
+        .kst()
+        .args([
+            "sync",
+            "--config",
+            &format!("{}/team/k.yaml", front.base_url()),
+        ])
+        .env("KASETTO_TOKEN_127_0_0_1", TOKEN)
+        .env("KASETTO_TOKEN_LOCALHOST", TOKEN_B)
+        .assert();
+    let err = stderr(&a);
+    a.success();
+    assert!(err.contains("redirected to"), "{err}");
+    assert!(env.project_path(".claude/skills/pdf/SKILL.md").is_file());
+    let front_auth = basic_auth_header("x-access-token", TOKEN);
+    assert_eq!(front.seen_authorizations(), [front_auth.clone()]);
+    let log = target.request_log();
+    assert!(
+        log.iter()
+            .all(|r| r.authorization.as_deref() != Some(front_auth.as_str())),
+        "the first host's token followed the redirect: {log:?}"
+    );
+    assert_eq!(
+        log.first().map(|r| (r.authorization.is_none(), r.status)),
+        Some((true, 401)),
+        "the new host was sent a token before it asked: {log:?}"
+    );
+    assert!(
+        log.iter().any(|r| r.authorization.as_deref()
+            == Some(basic_auth_header("x-access-token", TOKEN_B).as_str())),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_host_that_only_starts_like_a_loopback_address_gets_no_plain_http() {
+    let env = TestEnv::new();
+    for url in [
+        "http://127.attacker.example/k.yaml",
+        "http://127.0.0.1.attacker.example/k.yaml",
+    ] {
+        let a = env.kst().args(["sync", "--config", url]).assert().code(2);
+        assert!(stderr(&a).contains("loopback"), "{}", stderr(&a));
+    }
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\nskills:\n  - source: http://127.attacker.example/o/r\n    skills: \"*\"\n",
+    );
+    let a = env.kst().arg("sync").assert().code(2);
+    assert!(stderr(&a).contains("plain http"), "{}", stderr(&a));
+}
+
+#[test]
+fn json_names_a_remote_config_without_its_query() {
+    let env = TestEnv::new();
+    let cfg = remote_cfg(&env.remotes().join("pack.git"));
+    let h = HttpGitServer::start(
+        env.remotes(),
+        HttpOptions::default().with_file("/k.yaml", "text/yaml", cfg.as_bytes()),
+    );
+    let url = format!("{}/k.yaml?private_token=SEKRIT-q-77", h.base_url());
+    let a = env
+        .kst()
+        .args(["sync", "--json", "--config", &url])
+        .assert()
+        .success();
+    let o = a.get_output();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!text.contains("SEKRIT-q-77"), "{text}");
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["config"], format!("{}/k.yaml", h.base_url()));
+}

@@ -39,6 +39,9 @@ pub struct HttpOptions {
     pub static_files: BTreeMap<String, (String, Vec<u8>)>,
     /// Sleep this long before answering each request (timeout tests).
     pub delay: Option<Duration>,
+    /// With `redirect_to` and `require_basic_auth`: ask for credentials first (401), and
+    /// redirect only a request that carries them.
+    pub redirect_after_auth: bool,
 }
 
 impl HttpOptions {
@@ -63,6 +66,12 @@ impl HttpOptions {
     ) -> HttpOptions {
         self.static_files
             .insert(path.into(), (content_type.into(), body.as_ref().to_vec()));
+        self
+    }
+    /// Builder: redirect (like `redirect`) but only after Basic auth succeeded.
+    pub fn then_redirect(mut self, to_base_url: &str) -> HttpOptions {
+        self.redirect_to = Some(to_base_url.into());
+        self.redirect_after_auth = true;
         self
     }
     pub fn with_delay(mut self, delay: Duration) -> HttpOptions {
@@ -500,13 +509,18 @@ fn handle(shared: &Shared, req: &Request) -> Response {
     if let Some(d) = opts.delay {
         std::thread::sleep(d);
     }
-    if let Some(to) = &opts.redirect_to {
+    let redirect = |to: &String| {
         let mut resp = simple(302, "Found", "redirect\n");
         resp.headers.push((
             "Location".into(),
             format!("{}{}", to.trim_end_matches('/'), req.target),
         ));
-        return resp;
+        resp
+    };
+    if let Some(to) = &opts.redirect_to
+        && !opts.redirect_after_auth
+    {
+        return redirect(to);
     }
     let mut remote_user = None;
     if let Some((user, pass)) = &opts.require_basic_auth {
@@ -519,6 +533,9 @@ fn handle(shared: &Shared, req: &Request) -> Response {
                 return resp;
             }
         }
+    }
+    if let Some(to) = &opts.redirect_to {
+        return redirect(to);
     }
     let (path, query) = match req.target.split_once('?') {
         Some((p, q)) => (p, q),
