@@ -349,7 +349,8 @@ fn local_config_path(p: &str, base: &Path, from: &str) -> Result<PathBuf> {
     Ok(std::path::absolute(&path).unwrap_or(path))
 }
 
-fn is_url(p: &str) -> bool {
+/// `http(s)://` in any case: a URL (`load` downloads it), not a local path.
+pub(crate) fn is_url(p: &str) -> bool {
     // Any case: `HTTPS://…` is a URL too, not a local path to echo back.
     let scheme = |s: &str| p.get(..s.len()).is_some_and(|h| h.eq_ignore_ascii_case(s));
     scheme("https://") || scheme("http://")

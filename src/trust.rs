@@ -153,7 +153,7 @@ fn walk(
     // Parents merge left to right and the file itself is applied last (as `config::load`).
     let mut merged = Eff::Unset;
     for p in parents {
-        let got = if p.starts_with("https://") || p.starts_with("http://") {
+        let got = if crate::config::is_url(&p) {
             *remote = true;
             Eff::Unknown
         } else {
