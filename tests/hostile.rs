@@ -360,6 +360,33 @@ fn symlinked_skills_folder_in_a_project_is_never_written_through() {
 }
 
 #[test]
+fn planted_work_folder_link_is_never_written_through() {
+    // A cloned project ships `.claude/.kst-work-skills` (where kst stages skills) as a symlink
+    // to a folder of the user's: kst removes the link itself and writes nothing through it.
+    let env = TestEnv::new();
+    let outside = env.path("outside");
+    write_file(outside.join("keep.txt"), "mine\n");
+    std::fs::create_dir_all(env.project_path(".claude/skills")).unwrap();
+    symlink(&outside, env.project_path(".claude/.kst-work-skills"));
+    write_file(
+        env.project_path("pack/skills/pdf/SKILL.md"),
+        skill_md("pdf", "PDF"),
+    );
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\nskills:\n  - source: ./pack\n    skills: \"*\"\n",
+    );
+    let before = read_tree_snapshot(&outside);
+    env.kst().arg("sync").assert().success();
+    assert!(env.project_path(".claude/skills/pdf/SKILL.md").is_file());
+    assert_snapshots_eq(&before, &read_tree_snapshot(&outside));
+    assert!(
+        std::fs::symlink_metadata(env.project_path(".claude/.kst-work-skills")).is_err(),
+        "the planted link is still there"
+    );
+}
+
+#[test]
 fn symlink_leaving_the_skill_but_not_the_repository_is_refused() {
     // From skills/bad, `../good/SKILL.md` stays inside the repository but leaves the skill.
     let env = TestEnv::new();
