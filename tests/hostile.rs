@@ -416,6 +416,26 @@ fn symlink_chain_through_another_link_is_refused() {
 }
 
 #[test]
+fn symlink_chain_through_a_case_variant_of_a_link_is_refused() {
+    // `d/e/l → ../..`; `esc → d/e/L/../../../x` reaches `l` on macOS and Windows, and escapes.
+    let env = TestEnv::new();
+    let repo = pack_with(&env, |repo| {
+        let md = repo.write_blob(skill_md("bad", "hostile").as_bytes());
+        let l = repo.write_blob(b"../..");
+        let esc = repo.write_blob(b"d/e/L/../../../secret.txt");
+        let e = repo.write_raw_tree(&[("l", MODE_LINK, l)]);
+        let d = repo.write_raw_tree(&[("e", MODE_TREE, e)]);
+        repo.write_raw_tree(&[
+            ("SKILL.md", MODE_BLOB, md),
+            ("d", MODE_TREE, d),
+            ("esc", MODE_LINK, esc),
+        ])
+    });
+    let err = run(&env, &repo);
+    assert!(err.contains("passes through the symlink d/e/l"), "{err}");
+}
+
+#[test]
 fn project_config_cannot_point_a_destination_outside_the_project() {
     // A cloned project whose config and lock aim at the user's own folders.
     let env = TestEnv::new();
