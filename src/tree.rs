@@ -285,6 +285,12 @@ pub fn check_entries(rel: &str, entries: &[Entry]) -> anyhow::Result<()> {
         pathsafe::check_component(e.name.as_bytes()).with_context(|| join_rel(rel, &e.name))?;
         let key = fold(&e.name);
         if let Some(other) = folded.insert(key, &e.name) {
+            if other == e.name {
+                bail!(
+                    "{} appears twice in one folder (as a file, folder or link); one would be written through the other",
+                    join_rel(rel, other)
+                );
+            }
             bail!(
                 "{} and {} differ only in case or Unicode normalisation; they would collide on macOS and Windows",
                 join_rel(rel, other),

@@ -82,10 +82,34 @@ fn git_folder_aliases_are_refused() {
 
 #[test]
 fn separators_and_reserved_names_are_refused() {
-    for name in [&b"a/b"[..], b"a\\b", b"CON", b"aux.md"] {
+    // Each refused by the name gate with its own reason, not later by an accident of writing.
+    for (name, why) in [
+        (&b"a/b"[..], "contains a path separator"),
+        (b"a\\b", "contains a path separator"),
+        (b"CON", "reserved device name"),
+        (b"aux.md", "reserved device name"),
+    ] {
         let env = TestEnv::new();
         let repo = pack_with(&env, with_entry(name, MODE_BLOB, b"x"));
-        run(&env, &repo);
+        let err = run(&env, &repo);
+        assert!(
+            err.contains("unsafe entry name") && err.contains(why),
+            "{name:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn characters_windows_forbids_are_refused() {
+    for name in [&b"a<b"[..], b"a>b", b"a\"b", b"a|b", b"a?b", b"a*b"] {
+        let env = TestEnv::new();
+        let repo = pack_with(&env, with_entry(name, MODE_BLOB, b"x"));
+        let err = run(&env, &repo);
+        assert!(
+            err.contains("unsafe entry name")
+                && err.contains("contains a character Windows forbids"),
+            "{name:?}: {err}"
+        );
     }
 }
 
@@ -224,6 +248,28 @@ fn symlink_and_folder_of_the_same_name_abort_the_skill() {
     });
     run(&env, &repo);
     assert!(!env.root().join("x").exists() && !env.path("project/x").exists());
+}
+
+#[test]
+fn symlink_inside_the_skill_and_folder_of_the_same_name_abort_the_skill() {
+    // `sub → real` stays inside the skill, so only the collision rule refuses it: writing
+    // `sub/x` and then the link `sub` cannot both happen.
+    let env = TestEnv::new();
+    let repo = pack_with(&env, |repo| {
+        let md = repo.write_blob(skill_md("bad", "hostile").as_bytes());
+        let link = repo.write_blob(b"real");
+        let x = repo.write_blob(b"x");
+        let sub = repo.write_raw_tree(&[("x", MODE_BLOB, x)]);
+        let real = repo.write_raw_tree(&[("y", MODE_BLOB, x)]);
+        repo.write_raw_tree(&[
+            ("SKILL.md", MODE_BLOB, md),
+            ("real", MODE_TREE, real),
+            ("sub", MODE_LINK, link),
+            ("sub", MODE_TREE, sub),
+        ])
+    });
+    let err = run(&env, &repo);
+    assert!(err.contains("sub appears twice"), "{err}");
 }
 
 #[test]
