@@ -677,4 +677,25 @@ mod tests {
         let err = read_disk(tmp.path(), &mut Budget::new(caps)).unwrap_err();
         assert!(format!("{err:#}").contains("file cap"), "{err:#}");
     }
+
+    #[test]
+    fn caps_refuse_big_skills_and_many_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        for n in ["a", "b", "c"] {
+            fs::write(tmp.path().join(n), vec![0u8; 600]).unwrap();
+        }
+        let caps = |bytes, files| Caps {
+            max_file_bytes: 1000,
+            max_skill_bytes: bytes,
+            max_skill_files: files,
+        };
+        read_disk(tmp.path(), &mut Budget::new(caps(1800, 3))).unwrap();
+        let err = read_disk(tmp.path(), &mut Budget::new(caps(1799, 3))).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("more than 1799 bytes in total"),
+            "{err:#}"
+        );
+        let err = read_disk(tmp.path(), &mut Budget::new(caps(1800, 2))).unwrap_err();
+        assert!(format!("{err:#}").contains("more than 2 files"), "{err:#}");
+    }
 }
