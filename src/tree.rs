@@ -630,14 +630,14 @@ mod tests {
     fn link_chains_are_judged_case_and_normalisation_insensitively() {
         let link = |name: &str, target: &str| Entry {
             name: name.to_string(),
-            id: Oid::zero(),
+            id: Oid::ZERO_SHA1,
             kind: EntryKind::Symlink {
                 target: target.to_string(),
             },
         };
         let dir = |name: &str, entries: Vec<Entry>| Entry {
             name: name.to_string(),
-            id: Oid::zero(),
+            id: Oid::ZERO_SHA1,
             kind: EntryKind::Dir(Tree::from_entries(entries)),
         };
         let chain = |folder: &str, via: &str| {
