@@ -91,14 +91,30 @@ pub fn clean_work_dirs(folder: &Path, root: &Path) {
     }
 }
 
-/// Remove `folder`'s work folder if it is empty (the end of a run).
+/// Remove `folder`'s work folders if they are empty (the end of a run).
 pub fn drop_work_dir(folder: &Path, root: &Path) {
     let _ = fs::remove_dir(work_dir(folder, root));
+    let _ = fs::remove_dir(folder.join(WORK_INSIDE));
 }
 
-/// Create the work folder (private) or check that the one another worker just created is a real
-/// folder, never a symlink.
-fn ensure_work_dir(work: &Path) -> Result<()> {
+/// The work folder of the skills folder `folder`, created private if missing: the one
+/// [`work_dir`] names, or `.kst-work` inside `folder` when that cannot be created (a parent
+/// kst may not write to). An existing one must be a real folder, never a symlink.
+fn ensure_work_dir(folder: &Path, root: &Path) -> Result<PathBuf> {
+    let preferred = work_dir(folder, root);
+    let first = match crate::failpoint::fail("work-dir").and_then(|()| create_work_dir(&preferred))
+    {
+        Ok(()) => return Ok(preferred),
+        Err(e) => e,
+    };
+    let inside = folder.join(WORK_INSIDE);
+    if preferred != inside && create_work_dir(&inside).is_ok() {
+        return Ok(inside);
+    }
+    Err(first)
+}
+
+fn create_work_dir(work: &Path) -> Result<()> {
     match fsx::create_private_dir(work) {
         Ok(()) => Ok(()),
         Err(e) => match fs::symlink_metadata(work) {
@@ -183,8 +199,7 @@ fn swap_in(tree: &Tree, target: &Path, root: &Path, objects: Objects) -> Result<
         .parent()
         .context("destination has no parent folder")?;
     fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let work = work_dir(parent, root);
-    ensure_work_dir(&work)?;
+    let work = ensure_work_dir(parent, root)?;
     let staging = fsx::temp_in(&work, target, "stage");
     fsx::create_private_dir(&staging)?;
     let mut warnings = Vec::new();
@@ -302,8 +317,7 @@ pub fn remove(target: &Path, root: &Path) -> Result<()> {
     let Some(parent) = target.parent().filter(|p| p.is_dir()) else {
         bail!("{} has no parent folder", target.display());
     };
-    let work = work_dir(parent, root);
-    ensure_work_dir(&work)?;
+    let work = ensure_work_dir(parent, root)?;
     let trash = fsx::temp_in(&work, target, "trash");
     fs::rename(target, &trash)
         .with_context(|| format!("cannot move {} out of sight", target.display()))?;

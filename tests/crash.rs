@@ -181,6 +181,71 @@ fn staging_for_a_destination_at_the_project_root_stays_inside_the_project() {
     assert!(left.is_empty(), "leftovers {left:?}");
 }
 
+/// When the work folder next to the skills folder cannot be created (a parent kst may not
+/// write to; here a fail point), staging falls back to `.kst-work` inside the skills folder:
+/// two levels down, where no agent looks for a `SKILL.md`.
+#[test]
+fn staging_falls_back_inside_the_skills_folder_when_its_parent_is_not_writable() {
+    let env = TestEnv::new();
+    project(&env, "v1");
+    let out = env
+        .kst()
+        .arg("sync")
+        .env("KASETTO_FAILPOINT", "install-mid-write")
+        .env("KASETTO_FAILPOINT_ERROR", "work-dir")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_nothing_half_done_at_depth_one(&env);
+    let mut left = Vec::new();
+    kst_leftovers(&env.project(), &mut left);
+    assert!(
+        left.iter()
+            .any(|p| p.ends_with(".claude/skills/.kst-work")
+                || p.ends_with(".agents/skills/.kst-work")),
+        "staging did not fall back: {left:?}"
+    );
+    assert!(
+        !left
+            .iter()
+            .any(|p| p.to_string_lossy().contains(".kst-work-")),
+        "{left:?}"
+    );
+    let out = env
+        .kst()
+        .arg("sync")
+        .env("KASETTO_FAILPOINT_ERROR", "work-dir")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_converged(&env, "v1");
+}
+
+/// No staging folder directly in a skills folder: only `.kst-work` (which holds them) may be.
+#[track_caller]
+fn assert_nothing_half_done_at_depth_one(env: &TestEnv) {
+    for dir in [".claude/skills", ".agents/skills"] {
+        for e in std::fs::read_dir(env.project_path(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(
+                name == ".kst-work" || e.path().join("SKILL.md").is_file(),
+                "{dir}/{name} is visible to agents"
+            );
+            if name == ".kst-work" {
+                assert!(!e.path().join("SKILL.md").exists());
+            }
+        }
+    }
+}
+
 /// A prune killed halfway through deleting a skill (some of its files gone) leaves no
 /// half-deleted skill in the agent's folder, and the next run finishes the job.
 #[test]
