@@ -45,55 +45,55 @@ const WORK_INSIDE: &str = ".kst-work";
 pub fn work_dir(folder: &Path, root: &Path) -> PathBuf {
     use std::os::unix::fs::MetadataExt;
     let inside = folder.join(WORK_INSIDE);
-    let (Some(parent), Some(name)) = (folder.parent(), folder.file_name()) else {
+    let (Some(beside), Some(parent)) = (beside(folder, root), folder.parent()) else {
         return inside;
     };
-    let norm = crate::scope::normalise;
-    if !norm(parent).starts_with(norm(root)) {
-        return inside;
-    }
     let same_fs = match (fs::metadata(parent), fs::metadata(folder)) {
         (Ok(p), Ok(f)) => p.dev() == f.dev(),
         // The skills folder does not exist yet: it will be created in `parent`.
         (Ok(_), Err(_)) => true,
         _ => false,
     };
-    if !same_fs {
-        return inside;
-    }
-    parent.join(format!(
-        "{}work-{}",
-        fsx::TEMP_PREFIX,
-        name.to_string_lossy()
-    ))
+    if same_fs { beside } else { inside }
 }
 
-/// Remove what an interrupted run left in the work folders of `folder` (half-written staging
-/// folders, half-deleted trash) and in `folder` itself (`.kst-*` entries, which older versions
-/// staged there). Called under the scope's lock, before anything is written. Never follows a
-/// symlink: a link planted at a work folder's path is removed, not its target.
-pub fn clean_work_dirs(folder: &Path, root: &Path) {
-    fsx::clean_stale_temps(folder);
-    if let (Some(parent), Some(name)) = (folder.parent(), folder.file_name()) {
-        let beside = parent.join(format!(
+/// `<parent>/.kst-work-<name>` for the skills folder `<parent>/<name>`, if `parent` is inside
+/// the scope's `root`.
+fn beside(folder: &Path, root: &Path) -> Option<PathBuf> {
+    let (parent, name) = (folder.parent()?, folder.file_name()?);
+    let norm = crate::scope::normalise;
+    norm(parent).starts_with(norm(root)).then(|| {
+        parent.join(format!(
             "{}work-{}",
             fsx::TEMP_PREFIX,
             name.to_string_lossy()
-        ));
-        let norm = crate::scope::normalise;
-        if norm(parent).starts_with(norm(root)) && fs::symlink_metadata(&beside).is_ok() {
-            tracing::info!(
-                "removing leftover {} from an interrupted run",
-                beside.display()
-            );
-            let _ = fsx::remove_any(&beside);
-        }
+        ))
+    })
+}
+
+/// Remove what an interrupted run left in the work folders of `folder` (half-written staging
+/// folders, half-deleted trash) and in `folder` itself (`.kst-*` entries: the `.kst-work`
+/// fallback, and staging folders of older versions). Called under the scope's lock, before
+/// anything is written. Never follows a symlink: a link planted at a work folder's path is
+/// removed, not its target.
+pub fn clean_work_dirs(folder: &Path, root: &Path) {
+    fsx::clean_stale_temps(folder);
+    if let Some(beside) = beside(folder, root)
+        && fs::symlink_metadata(&beside).is_ok()
+    {
+        tracing::info!(
+            "removing leftover {} from an interrupted run",
+            beside.display()
+        );
+        let _ = fsx::remove_any(&beside);
     }
 }
 
 /// Remove `folder`'s work folders if they are empty (the end of a run).
 pub fn drop_work_dir(folder: &Path, root: &Path) {
-    let _ = fs::remove_dir(work_dir(folder, root));
+    if let Some(beside) = beside(folder, root) {
+        let _ = fs::remove_dir(beside);
+    }
     let _ = fs::remove_dir(folder.join(WORK_INSIDE));
 }
 
