@@ -6,10 +6,17 @@
 /// Abort here if `KASETTO_FAILPOINT` names this point (debug builds only).
 #[inline]
 pub fn hit(name: &str) {
-    if cfg!(debug_assertions) && std::env::var("KASETTO_FAILPOINT").is_ok_and(|v| v == name) {
+    if armed(name) {
         eprintln!("kst: fail point {name} reached; aborting (test build)");
         std::process::abort();
     }
+}
+
+/// Whether `KASETTO_FAILPOINT` names this point (debug builds only): for a point that must set
+/// up the state a crash would leave before [`hit`] aborts.
+#[inline]
+pub fn armed(name: &str) -> bool {
+    cfg!(debug_assertions) && std::env::var("KASETTO_FAILPOINT").is_ok_and(|v| v == name)
 }
 
 /// Fail here with an error if `KASETTO_FAILPOINT_ERROR` names this point (debug builds only):

@@ -28,6 +28,17 @@ pub fn temp_sibling(target: &Path, kind: &str) -> PathBuf {
     target.with_file_name(unique)
 }
 
+/// A fresh, unique name inside `dir` for a temporary copy of `target` (a staging folder, the
+/// trash of a removed one).
+pub fn temp_in(dir: &Path, target: &Path, kind: &str) -> PathBuf {
+    let sibling = temp_sibling(target, kind);
+    dir.join(
+        sibling
+            .file_name()
+            .expect("temp_sibling always names a file"),
+    )
+}
+
 /// Write `bytes` to `path` atomically. `mode` applies to a new file; an existing file keeps its
 /// mode. A symlink at `path` is replaced, never written through (callers that must write
 /// through a symlinked settings file resolve it first).
@@ -83,9 +94,10 @@ pub fn create_private_dir(path: &Path) -> Result<()> {
         .with_context(|| format!("cannot create {}", path.display()))
 }
 
-/// Put `new` at `target` in one step, returning where the previous content went (to delete).
-/// `target` may not exist. On Linux the swap is a single `renameat2(RENAME_EXCHANGE)`, so a
-/// crash leaves either the old or the new folder at `target`, never neither.
+/// Put `new` at `target` in one step, returning where the previous content went (to delete): the
+/// folder `new` was in, so it is as much out of sight as `new` was. `target` may not exist. On
+/// Linux the swap is a single `renameat2(RENAME_EXCHANGE)`, so a crash leaves either the old or
+/// the new folder at `target`, never neither.
 pub fn swap_into_place(new: &Path, target: &Path) -> Result<Option<PathBuf>> {
     match fs::symlink_metadata(target) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -103,7 +115,7 @@ pub fn swap_into_place(new: &Path, target: &Path) -> Result<Option<PathBuf>> {
             return Ok(Some(new.to_path_buf()));
         }
     }
-    let old = temp_sibling(target, "old");
+    let old = temp_sibling(new, "old");
     fs::rename(target, &old).with_context(|| format!("cannot move {} aside", target.display()))?;
     if let Err(e) = fs::rename(new, target) {
         let _ = fs::rename(&old, target);
@@ -141,10 +153,25 @@ pub fn remove_any(path: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot stat {}", path.display())),
         Ok(m) if m.is_dir() => {
+            if crate::failpoint::armed("remove-midway") {
+                // As a kill while remove_dir_all is halfway would: some files already gone.
+                remove_some_files(path);
+                crate::failpoint::hit("remove-midway");
+            }
             // remove_dir_all does not follow symlinks inside the tree.
             fs::remove_dir_all(path).with_context(|| format!("cannot remove {}", path.display()))
         }
         Ok(_) => fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}
+
+/// Debug builds, fail point `remove-midway`: delete the files directly in `dir` (not its
+/// folders), as the first steps of `remove_dir_all` would.
+fn remove_some_files(dir: &Path) {
+    for item in fs::read_dir(dir).into_iter().flatten().flatten() {
+        if item.file_type().is_ok_and(|t| !t.is_dir()) {
+            let _ = fs::remove_file(item.path());
+        }
     }
 }
 
@@ -185,4 +212,28 @@ pub fn clean_stale_temps_for(target: &Path) {
 pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
         .with_context(|| format!("cannot chmod {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `write_atomic` replaces the folder entry (temp file, rename): a hard link to the old file
+    /// keeps the old bytes. Writing in place would change both, and a crash halfway would leave
+    /// a torn file.
+    #[test]
+    fn write_atomic_renames_a_new_file_over_the_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kasetto.lock");
+        fs::write(&path, b"old\n").unwrap();
+        fs::hard_link(&path, dir.path().join("witness")).unwrap();
+        write_atomic(&path, b"new, longer\n", None).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new, longer\n");
+        assert_eq!(fs::read(dir.path().join("witness")).unwrap(), b"old\n");
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "temp file left: {names:?}");
+    }
 }

@@ -1,14 +1,17 @@
 //! Materialising a skill at a destination (SPEC 8), one skill at a time, atomically.
 //!
-//! A skill is written into a private staging folder next to its destination (same file system),
-//! then swapped into place in one rename. Writing never follows a symlink: files are created
-//! with `O_EXCL` inside a folder we just created, and symlinks are created last, so no path
-//! written during materialisation can traverse a link of the skill's own.
+//! A skill is written into a private staging folder on the destination's file system but outside
+//! the skills folder agents read (see [`work_dir`]), then swapped into place in one rename; what
+//! it replaces, and a skill being removed, is first renamed out of sight and only then deleted,
+//! so a crash never leaves a half-written or half-deleted skill where an agent may load it.
+//! Writing never follows a symlink: files are created with `O_EXCL` inside a folder we just
+//! created, and symlinks are created last, so no path written during materialisation can
+//! traverse a link of the skill's own.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use git2::Odb;
@@ -19,12 +22,110 @@ use crate::tree::{BlobRef, EntryKind, Tree};
 /// Where blob bytes come from: the pack's object database (git) or the disk (local).
 pub type Objects<'a> = Option<&'a Odb<'a>>;
 
-/// One skill to install: its tree, where, and the bare repository its blobs are read from
-/// (None: the tree's files are on disk).
+/// One skill to install: its tree, where, the scope's root (see [`work_dir`]), and the bare
+/// repository its blobs are read from (None: the tree's files are on disk).
 pub struct Job<'a> {
     pub tree: &'a Tree,
     pub target: &'a Path,
+    pub root: &'a Path,
     pub db: Option<&'a Path>,
+}
+
+/// Name of the work folder inside a skills folder, used only when its parent cannot hold one.
+const WORK_INSIDE: &str = ".kst-work";
+
+/// The hidden folder where staging folders and trash for the skills folder `folder` live: next
+/// to it in its parent (`.claude/.kst-work-skills` for `.claude/skills`), on the same file system
+/// so a rename moves a whole skill in or out in one step, and outside the folder agents load
+/// skills from. When the parent is not inside the scope's `root` (a `destination:` that is the
+/// project root or HOME itself) or is on another file system (the skills folder is a mount point
+/// or a symlink to another disk), it is `.kst-work` inside the skills folder instead: a staging
+/// folder there is two levels down, where no agent looks for a `SKILL.md`. The folder is ours:
+/// every run empties it before writing (see [`clean_work_dirs`]) and removes it when empty.
+pub fn work_dir(folder: &Path, root: &Path) -> PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let inside = folder.join(WORK_INSIDE);
+    let (Some(beside), Some(parent)) = (beside(folder, root), folder.parent()) else {
+        return inside;
+    };
+    let same_fs = match (fs::metadata(parent), fs::metadata(folder)) {
+        (Ok(p), Ok(f)) => p.dev() == f.dev(),
+        // The skills folder does not exist yet: it will be created in `parent`.
+        (Ok(_), Err(_)) => true,
+        _ => false,
+    };
+    if same_fs { beside } else { inside }
+}
+
+/// `<parent>/.kst-work-<name>` for the skills folder `<parent>/<name>`, if `parent` is inside
+/// the scope's `root`.
+fn beside(folder: &Path, root: &Path) -> Option<PathBuf> {
+    let (parent, name) = (folder.parent()?, folder.file_name()?);
+    let norm = crate::scope::normalise;
+    norm(parent).starts_with(norm(root)).then(|| {
+        parent.join(format!(
+            "{}work-{}",
+            fsx::TEMP_PREFIX,
+            name.to_string_lossy()
+        ))
+    })
+}
+
+/// Remove what an interrupted run left in the work folders of `folder` (half-written staging
+/// folders, half-deleted trash) and in `folder` itself (`.kst-*` entries: the `.kst-work`
+/// fallback, and staging folders of older versions). Called under the scope's lock, before
+/// anything is written. Never follows a symlink: a link planted at a work folder's path is
+/// removed, not its target.
+pub fn clean_work_dirs(folder: &Path, root: &Path) {
+    fsx::clean_stale_temps(folder);
+    if let Some(beside) = beside(folder, root)
+        && fs::symlink_metadata(&beside).is_ok()
+    {
+        tracing::info!(
+            "removing leftover {} from an interrupted run",
+            beside.display()
+        );
+        let _ = fsx::remove_any(&beside);
+    }
+}
+
+/// Remove `folder`'s work folders if they are empty (the end of a run).
+pub fn drop_work_dir(folder: &Path, root: &Path) {
+    if let Some(beside) = beside(folder, root) {
+        let _ = fs::remove_dir(beside);
+    }
+    let _ = fs::remove_dir(folder.join(WORK_INSIDE));
+}
+
+/// The work folder of the skills folder `folder`, created private if missing: the one
+/// [`work_dir`] names, or `.kst-work` inside `folder` when that cannot be created (a parent
+/// kst may not write to). An existing one must be a real folder, never a symlink.
+fn ensure_work_dir(folder: &Path, root: &Path) -> Result<PathBuf> {
+    let preferred = work_dir(folder, root);
+    let first = match crate::failpoint::fail("work-dir").and_then(|()| create_work_dir(&preferred))
+    {
+        Ok(()) => return Ok(preferred),
+        Err(e) => e,
+    };
+    let inside = folder.join(WORK_INSIDE);
+    if preferred != inside && create_work_dir(&inside).is_ok() {
+        return Ok(inside);
+    }
+    Err(first)
+}
+
+fn create_work_dir(work: &Path) -> Result<()> {
+    match fsx::create_private_dir(work) {
+        Ok(()) => Ok(()),
+        Err(e) => match fs::symlink_metadata(work) {
+            Ok(m) if m.file_type().is_dir() => Ok(()),
+            Ok(_) => bail!(
+                "{} is not a folder; kst keeps its staging there (remove it)",
+                work.display()
+            ),
+            Err(_) => Err(e),
+        },
+    }
 }
 
 /// Install every job's tree at its target, replacing whatever is there (the caller checked it
@@ -77,7 +178,7 @@ fn run_job<'a>(
     crate::failpoint::hit("apply-item");
     crate::failpoint::fail("install")?;
     let Some(db) = job.db else {
-        return swap_in(job.tree, job.target, None);
+        return swap_in(job.tree, job.target, job.root, None);
     };
     let at = match repos.iter().position(|(p, _)| *p == db) {
         Some(at) => at,
@@ -87,17 +188,19 @@ fn run_job<'a>(
         }
     };
     let odb = repos[at].1.as_ref().and_then(|r| r.odb().ok());
-    swap_in(job.tree, job.target, odb.as_ref())
+    swap_in(job.tree, job.target, job.root, odb.as_ref())
 }
 
-/// Materialise `tree` in a staging folder next to `target` and swap it into place; the caller
-/// makes the swap durable.
-fn swap_in(tree: &Tree, target: &Path, objects: Objects) -> Result<Vec<String>> {
+/// Materialise `tree` in a staging folder in the work folder and swap it into place at
+/// `target` (the old content lands in the work folder, out of sight, and is deleted there); the
+/// caller makes the swap durable.
+fn swap_in(tree: &Tree, target: &Path, root: &Path, objects: Objects) -> Result<Vec<String>> {
     let parent = target
         .parent()
         .context("destination has no parent folder")?;
     fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let staging = fsx::temp_sibling(target, "stage");
+    let work = ensure_work_dir(parent, root)?;
+    let staging = fsx::temp_in(&work, target, "stage");
     fsx::create_private_dir(&staging)?;
     let mut warnings = Vec::new();
     let result = materialise(tree, &staging, objects, &mut warnings)
@@ -191,6 +294,7 @@ fn write_tree(
                             .with_context(|| format!("cannot write {}", path.display()))?;
                     }
                 }
+                crate::failpoint::hit("install-mid-write");
             }
             EntryKind::Symlink { target } => links.push((path, target.clone())),
             EntryKind::Gitlink => {
@@ -204,13 +308,19 @@ fn write_tree(
 }
 
 /// Remove an installed skill folder (or whatever now stands at its path) without following
-/// symlinks.
-pub fn remove(target: &Path) -> Result<()> {
+/// symlinks: renamed into the work folder first (one step, out of sight), deleted there, so a
+/// crash halfway through the deletion leaves no half-deleted skill for an agent to load.
+pub fn remove(target: &Path, root: &Path) -> Result<()> {
     if fs::symlink_metadata(target).is_err() {
         return Ok(());
     }
-    if !target.parent().is_some_and(|p| p.is_dir()) {
+    let Some(parent) = target.parent().filter(|p| p.is_dir()) else {
         bail!("{} has no parent folder", target.display());
-    }
-    fsx::remove_any(target)
+    };
+    let work = ensure_work_dir(parent, root)?;
+    let trash = fsx::temp_in(&work, target, "trash");
+    fs::rename(target, &trash)
+        .with_context(|| format!("cannot move {} out of sight", target.display()))?;
+    fsx::sync_dir(parent);
+    fsx::remove_any(&trash)
 }

@@ -123,33 +123,50 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// Each name is refused by the rule meant for it (not by another one by accident), so
+    /// dropping any one rule fails this test.
     #[test]
     fn refuses_hostile_names() {
-        for bad in [
-            "",
-            ".",
-            "..",
-            "a/b",
-            "a\\b",
-            "a\0b",
-            "a\nb",
-            ".git",
-            ".GIT",
-            ".Git",
-            "git~1",
-            "GIT~1",
-            ".git::$INDEX_ALLOCATION",
-            "CON",
-            "con",
-            "aux.md",
-            "NUL.txt",
-            "com1",
-            "x.",
-            "x ",
-            ".g\u{200c}it",
-            "\u{feff}.git",
+        const SEP: &str = "path separator";
+        const WIN: &str = "Windows forbids";
+        const GIT: &str = "git's metadata folder";
+        const DEV: &str = "reserved device name";
+        for (bad, why) in [
+            ("", "empty name"),
+            (".", "relative path component"),
+            ("..", "relative path component"),
+            ("a/b", SEP),
+            ("/", SEP),
+            ("a\\b", SEP),
+            ("a\0b", "control character"),
+            ("a\nb", "control character"),
+            ("a:b", "':'"),
+            (".git", GIT),
+            (".GIT", GIT),
+            (".Git", GIT),
+            ("git~1", GIT),
+            ("GIT~1", GIT),
+            (".git::$INDEX_ALLOCATION", "':'"),
+            (".g\u{200c}it", GIT),
+            ("\u{feff}.git", GIT),
+            ("CON", DEV),
+            ("con", DEV),
+            ("aux.md", DEV),
+            ("NUL.txt", DEV),
+            ("com1", DEV),
+            ("x.", "ends with a dot or space"),
+            ("x ", "ends with a dot or space"),
+            ("a<b", WIN),
+            ("a>b", WIN),
+            ("a\"b", WIN),
+            ("a|b", WIN),
+            ("a?b", WIN),
+            ("a*b", WIN),
         ] {
-            assert!(check_component(bad.as_bytes()).is_err(), "{bad:?} accepted");
+            match check_component(bad.as_bytes()) {
+                Ok(_) => panic!("{bad:?} accepted"),
+                Err(e) => assert!(e.reason.contains(why), "{bad:?}: {e} (expected: {why})"),
+            }
         }
     }
 

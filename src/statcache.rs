@@ -543,6 +543,87 @@ mod tests {
         assert!(stat((98, 0), (98, 0)).settled(stamp));
     }
 
+    /// Set a file's mtime to exactly `t` (seconds, nanoseconds), as `touch -d` would; its
+    /// ctime becomes the kernel's now, which no call can set.
+    fn set_mtime_exactly(path: &Path, t: (i64, i64)) {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        let times = [
+            libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_OMIT,
+            },
+            libc::timespec {
+                tv_sec: t.0 as libc::time_t,
+                tv_nsec: t.1 as libc::c_long,
+            },
+        ];
+        // SAFETY: a valid NUL-terminated path and two timespecs, as utimensat(2) requires.
+        let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) };
+        assert_eq!(rc, 0, "utimensat: {}", std::io::Error::last_os_error());
+    }
+
+    /// List the skill once with the file system's "now" pinned to `stamp`, starting from an
+    /// empty cache, and return the files the cache recorded.
+    fn recorded_at(s: &Setup, stamp: (i64, i64)) -> Vec<String> {
+        let cache = StatCache::for_folder(&s.cache, &s.folder);
+        let _ = fs::remove_file(&cache.file);
+        cache.stamp.set(Some(stamp)).unwrap();
+        let ids = cache.skill("demo");
+        tree::disk_tree_id(
+            &s.folder.join("demo"),
+            &mut Budget::new(Caps::from_env()),
+            &ids,
+        )
+        .unwrap();
+        ids.keep();
+        cache.save();
+        let sections = decode(&fs::read(&cache.file).unwrap()).unwrap();
+        let mut names: Vec<String> = sections["demo"].keys().map(|k| k.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    /// The racy rule on its own, at its exact boundary: stat data stay the same throughout, so
+    /// only the rule decides whether a file is recorded (and later trusted without reading).
+    /// A file whose mtime or ctime is in the stamp's tick is not recorded; one a nanosecond
+    /// older is.
+    #[test]
+    fn the_racy_rule_decides_what_is_recorded() {
+        let s = setup();
+        let a = s.folder.join("demo/ref/a.md");
+        let all = ["SKILL.md", "ref/a.md", "ref/b.md"];
+        let others = ["SKILL.md", "ref/b.md"];
+        // Every mtime well in the past (with a nanosecond part: not a coarse file system).
+        let past = (StatData::of(&fs::metadata(&a).unwrap()).ctime.0 - 100, 123);
+        for f in all {
+            set_mtime_exactly(&s.folder.join("demo").join(f), past);
+        }
+        let ctime = StatData::of(&fs::metadata(&a).unwrap()).ctime;
+        let later = |t: (i64, i64), ns: i64| {
+            let n = t.0 as i128 * 1_000_000_000 + t.1 as i128 + ns as i128;
+            (
+                n.div_euclid(1_000_000_000) as i64,
+                n.rem_euclid(1_000_000_000) as i64,
+            )
+        };
+        // By ctime: `a.md` changed in the stamp's tick, and a nanosecond before it.
+        assert_eq!(recorded_at(&s, later(ctime, 3_600_000_000_000)), all);
+        assert!(
+            !recorded_at(&s, ctime).contains(&"ref/a.md".to_string()),
+            "ctime in the stamp's tick"
+        );
+        assert!(recorded_at(&s, later(ctime, 1)).contains(&"ref/a.md".to_string()));
+        // By mtime, with every ctime an hour older than the stamp.
+        let stamp = later(ctime, 3_600_000_000_000);
+        set_mtime_exactly(&a, stamp);
+        assert_eq!(recorded_at(&s, stamp), others, "mtime in the stamp's tick");
+        set_mtime_exactly(&a, later(stamp, 1));
+        assert_eq!(recorded_at(&s, stamp), others, "mtime after the stamp");
+        set_mtime_exactly(&a, later(stamp, -1));
+        assert_eq!(recorded_at(&s, stamp), all, "mtime a nanosecond older");
+    }
+
     #[test]
     fn a_malformed_cache_is_an_empty_cache() {
         let s = setup();

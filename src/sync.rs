@@ -399,10 +399,24 @@ fn locked_error(ctx: &Context, drift: &[String]) -> Error {
 /// Carry out the plan: install, repair, remove. Failures become item errors and the lock is
 /// adjusted so it never claims a folder that is not ours.
 fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &Lock) {
-    for folder in &scope.folders {
-        if scope.symlinked_parent(&folder.join("-")).is_none() {
-            crate::fsx::clean_stale_temps(folder);
-        }
+    // Every skills folder this run may write or delete in: leftovers of an interrupted run
+    // (staging folders, trash) are removed first, and empty work folders at the end.
+    let mut touched: Vec<&std::path::Path> = scope.folders.iter().map(|f| f.as_path()).collect();
+    touched.extend(
+        plan.items
+            .iter()
+            .flat_map(|item| item.dests.iter())
+            .filter_map(|d| d.target.abs.parent()),
+    );
+    touched.sort();
+    touched.dedup();
+    let touched: Vec<std::path::PathBuf> = touched
+        .into_iter()
+        .filter(|folder| scope.symlinked_parent(&folder.join("-")).is_none())
+        .map(std::path::Path::to_path_buf)
+        .collect();
+    for folder in &touched {
+        install::clean_work_dirs(folder, &scope.root);
     }
     // Every install first, on all cores (install::install_all); their results are taken below.
     let writes: Vec<(usize, usize)> = plan
@@ -428,6 +442,7 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &L
                     .listing()
                     .expect("a skill to install was listed in the plan"),
                 target: &item.dests[di].target.abs,
+                root: &scope.root,
                 db: match &resolved[si].origin {
                     Origin::Git { db, .. } => Some(db.as_path()),
                     Origin::Local(_) => None,
@@ -463,9 +478,8 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &L
                     .remove(&(ii, di))
                     .expect("installed above")
                     .map(|w| item.warnings.extend(w)),
-                (Action::Removed, _) => {
-                    crate::failpoint::fail("remove").and_then(|()| install::remove(&d.target.abs))
-                }
+                (Action::Removed, _) => crate::failpoint::fail("remove")
+                    .and_then(|()| install::remove(&d.target.abs, &scope.root)),
                 _ => Ok(()),
             };
             if let Err(e) = result {
@@ -515,6 +529,9 @@ fn apply(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &L
         }
     }
     plan.lock.normalise();
+    for folder in &touched {
+        install::drop_work_dir(folder, &scope.root);
+    }
 }
 
 /// `kst lock [--check]`: resolve every source and write the lock, installing nothing.

@@ -218,8 +218,12 @@ impl Tree {
                 links.push((path.to_string(), target.clone()));
             }
         });
-        let names: std::collections::HashSet<&str> =
-            links.iter().map(|(p, _)| p.as_str()).collect();
+        // Compared as a case-insensitive, normalising file system (macOS, Windows) would: `A`
+        // reaches the link `a` there, on every OS we judge it so.
+        let names: HashMap<String, &str> = links
+            .iter()
+            .map(|(p, _)| (fold_path(p), p.as_str()))
+            .collect();
         for (path, target) in &links {
             let mut at: Vec<&str> = path.split('/').collect();
             at.pop();
@@ -233,10 +237,11 @@ impl Tree {
                 } else {
                     at.push(part);
                 }
-                let through = at.join("/");
-                if i + 1 < parts.len() && names.contains(through.as_str()) {
+                if i + 1 < parts.len()
+                    && let Some(link) = names.get(&fold_path(&at.join("/")))
+                {
                     bail!(
-                        "symlink {path} → {target:?} passes through the symlink {through}; links may not be chained through folders"
+                        "symlink {path} → {target:?} passes through the symlink {link}; links may not be chained through folders"
                     );
                 }
             }
@@ -278,9 +283,14 @@ pub fn check_entries(rel: &str, entries: &[Entry]) -> anyhow::Result<()> {
     let mut folded: HashMap<String, &str> = HashMap::new();
     for e in entries {
         pathsafe::check_component(e.name.as_bytes()).with_context(|| join_rel(rel, &e.name))?;
-        // What case-insensitive, normalising file systems (macOS, Windows) see as the same name.
-        let key: String = e.name.nfc().collect::<String>().to_lowercase();
+        let key = fold(&e.name);
         if let Some(other) = folded.insert(key, &e.name) {
+            if other == e.name {
+                bail!(
+                    "{} appears twice in one folder (as a file, folder or link); one would be written through the other",
+                    join_rel(rel, other)
+                );
+            }
             bail!(
                 "{} and {} differ only in case or Unicode normalisation; they would collide on macOS and Windows",
                 join_rel(rel, other),
@@ -292,6 +302,17 @@ pub fn check_entries(rel: &str, entries: &[Entry]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What case-insensitive, normalising file systems (macOS, Windows) see as the same name: NFC,
+/// then lower case.
+pub fn fold(name: &str) -> String {
+    name.nfc().collect::<String>().to_lowercase()
+}
+
+/// [`fold`] for a '/'-separated path, one component at a time.
+fn fold_path(path: &str) -> String {
+    path.split('/').map(fold).collect::<Vec<_>>().join("/")
 }
 
 /// `a/b` for '/'-separated paths inside a pack or a skill, where `""` is the root.
@@ -602,6 +623,48 @@ mod tests {
         assert!(check_symlink("", "l", "a/../../x").is_err());
     }
 
+    /// `d/e/l → ../..` plus `esc → <spelling of d/e/l>/../../../x`: escapes through `l`
+    /// whenever the spelling reaches `l`, which on macOS and Windows includes other cases and
+    /// the other Unicode normalisation.
+    #[test]
+    fn link_chains_are_judged_case_and_normalisation_insensitively() {
+        let link = |name: &str, target: &str| Entry {
+            name: name.to_string(),
+            id: Oid::ZERO_SHA1,
+            kind: EntryKind::Symlink {
+                target: target.to_string(),
+            },
+        };
+        let dir = |name: &str, entries: Vec<Entry>| Entry {
+            name: name.to_string(),
+            id: Oid::ZERO_SHA1,
+            kind: EntryKind::Dir(Tree::from_entries(entries)),
+        };
+        let chain = |folder: &str, via: &str| {
+            Tree::from_entries(vec![
+                dir(folder, vec![dir("e", vec![link("l", "../..")])]),
+                link("esc", &format!("{via}/../../../x")),
+            ])
+        };
+        for (folder, via) in [
+            ("d", "d/e/l"),
+            ("d", "d/e/L"),
+            ("d", "D/E/l"),
+            ("caf\u{e9}", "cafe\u{301}/e/l"),
+            ("cafe\u{301}", "CAF\u{c9}/e/l"),
+        ] {
+            let err = chain(folder, via)
+                .check_link_chains()
+                .expect_err(&format!("{folder} via {via}"));
+            assert!(
+                format!("{err:#}").contains(&format!("through the symlink {folder}/e/l")),
+                "{err:#}"
+            );
+        }
+        // A target that reaches no link in any spelling is fine.
+        chain("d", "d/e/m").check_link_chains().unwrap();
+    }
+
     #[test]
     fn caps_refuse_big_files() {
         let tmp = tempfile::tempdir().unwrap();
@@ -613,5 +676,26 @@ mod tests {
         };
         let err = read_disk(tmp.path(), &mut Budget::new(caps)).unwrap_err();
         assert!(format!("{err:#}").contains("file cap"), "{err:#}");
+    }
+
+    #[test]
+    fn caps_refuse_big_skills_and_many_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        for n in ["a", "b", "c"] {
+            fs::write(tmp.path().join(n), vec![0u8; 600]).unwrap();
+        }
+        let caps = |bytes, files| Caps {
+            max_file_bytes: 1000,
+            max_skill_bytes: bytes,
+            max_skill_files: files,
+        };
+        read_disk(tmp.path(), &mut Budget::new(caps(1800, 3))).unwrap();
+        let err = read_disk(tmp.path(), &mut Budget::new(caps(1799, 3))).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("more than 1799 bytes in total"),
+            "{err:#}"
+        );
+        let err = read_disk(tmp.path(), &mut Budget::new(caps(1800, 2))).unwrap_err();
+        assert!(format!("{err:#}").contains("more than 2 files"), "{err:#}");
     }
 }

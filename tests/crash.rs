@@ -37,21 +37,11 @@ fn assert_converged(env: &TestEnv, version: &str) {
         "{doc:#}"
     );
     env.kst().arg("verify").assert().success();
-    for e in std::fs::read_dir(env.project()).unwrap().flatten() {
-        assert!(
-            !e.file_name().to_string_lossy().starts_with(".kst-"),
-            "leftover {:?}",
-            e.path()
-        );
-    }
+    // No staging folder, trash or temp file anywhere (work folders sit next to skills folders).
+    let mut left = Vec::new();
+    kst_leftovers(&env.project(), &mut left);
+    assert!(left.is_empty(), "leftovers {left:?}");
     for dir in [".claude/skills", ".agents/skills"] {
-        for e in std::fs::read_dir(env.project_path(dir)).unwrap().flatten() {
-            assert!(
-                !e.file_name().to_string_lossy().starts_with(".kst-"),
-                "leftover {:?}",
-                e.path()
-            );
-        }
         let md = std::fs::read_to_string(env.project_path(format!("{dir}/pdf/SKILL.md"))).unwrap();
         assert!(
             md.contains(&format!("pdf {version}")),
@@ -79,10 +69,39 @@ fn crash_at(env: &TestEnv, point: &str) {
     );
 }
 
+/// What an agent sees at the crash point: every entry of a skills folder is a whole skill of
+/// one of `versions` (its `SKILL.md` and `data.txt`, from the same version), and nothing of
+/// ours (no `.kst-*` staging folder, half-written or half-deleted, that holds a `SKILL.md`).
+#[track_caller]
+fn assert_nothing_half_done(env: &TestEnv, point: &str, versions: &[&str]) {
+    for dir in [".claude/skills", ".agents/skills"] {
+        let Ok(listing) = std::fs::read_dir(env.project_path(dir)) else {
+            continue;
+        };
+        for e in listing.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.starts_with(".kst-"),
+                "{point}: {dir}/{name} is visible to agents"
+            );
+            let md = std::fs::read_to_string(e.path().join("SKILL.md")).unwrap_or_default();
+            let data = std::fs::read_to_string(e.path().join("data.txt")).unwrap_or_default();
+            assert!(
+                versions
+                    .iter()
+                    .any(|v| md.contains(&format!("{name} {v}"))
+                        && data == format!("{name} data {v}\n")),
+                "{point}: {dir}/{name} is not a whole skill (SKILL.md {md:?}, data.txt {data:?})"
+            );
+        }
+    }
+}
+
 #[test]
 fn crash_at_every_point_of_a_first_install_recovers() {
     for point in [
         "apply-item",
+        "install-mid-write",
         "install-before-swap",
         "install-after-swap",
         "sync-before-lock",
@@ -91,14 +110,178 @@ fn crash_at_every_point_of_a_first_install_recovers() {
         let env = TestEnv::new();
         project(&env, "v1");
         crash_at(&env, point);
+        assert_nothing_half_done(&env, point, &["v1"]);
         assert_converged(&env, "v1");
     }
+}
+
+/// A staging folder is private (`0700`) while it is being written, and so is the work folder
+/// that holds it; neither is inside a skills folder.
+#[test]
+fn staging_folders_are_private_while_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    project(&env, "v1");
+    crash_at(&env, "install-mid-write");
+    let mut left = Vec::new();
+    kst_leftovers(&env.project(), &mut left);
+    let staging: Vec<&std::path::Path> = left
+        .iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().contains("stage-"))
+        .map(|p| p.as_path())
+        .collect();
+    assert!(!staging.is_empty(), "no staging folder: {left:?}");
+    let work: Vec<&std::path::Path> = staging.iter().map(|p| p.parent().unwrap()).collect();
+    for p in staging.iter().chain(&work) {
+        let mode = std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{p:?} is {mode:o}");
+        assert!(
+            !p.parent().unwrap().ends_with("skills"),
+            "{p:?} is inside a skills folder"
+        );
+    }
+    assert_converged(&env, "v1");
+}
+
+/// A `destination:` that is the project root itself: the work folder may not go into the
+/// project's parent (outside the project), so it is `.kst-work` inside the destination, where a
+/// staging folder is two levels down.
+#[test]
+fn staging_for_a_destination_at_the_project_root_stays_inside_the_project() {
+    let env = TestEnv::new();
+    project(&env, "v1");
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "destination: .\nscope: project\nskills:\n  - source: ./pack\n    skills: [pdf]\n",
+    );
+    crash_at(&env, "install-mid-write");
+    let parent = env.project().parent().unwrap().to_path_buf();
+    let ours: Vec<_> = std::fs::read_dir(&parent)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".kst-"))
+        .map(|e| e.path())
+        .collect();
+    assert!(ours.is_empty(), "wrote next to the project: {ours:?}");
+    let mut left = Vec::new();
+    kst_leftovers(&env.project(), &mut left);
+    assert!(
+        left.iter().any(|p| p.ends_with(".kst-work")),
+        "no work folder inside the destination: {left:?}"
+    );
+    let out = env.kst().arg("sync").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.project_path("pdf/SKILL.md").is_file());
+    let mut left = Vec::new();
+    kst_leftovers(&env.project(), &mut left);
+    assert!(left.is_empty(), "leftovers {left:?}");
+}
+
+/// When the work folder next to the skills folder cannot be created (a parent kst may not
+/// write to; here a fail point), staging falls back to `.kst-work` inside the skills folder:
+/// two levels down, where no agent looks for a `SKILL.md`.
+#[test]
+fn staging_falls_back_inside_the_skills_folder_when_its_parent_is_not_writable() {
+    let env = TestEnv::new();
+    project(&env, "v1");
+    let out = env
+        .kst()
+        .arg("sync")
+        .env("KASETTO_FAILPOINT", "install-mid-write")
+        .env("KASETTO_FAILPOINT_ERROR", "work-dir")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_nothing_half_done_at_depth_one(&env);
+    let mut left = Vec::new();
+    kst_leftovers(&env.project(), &mut left);
+    assert!(
+        left.iter()
+            .any(|p| p.ends_with(".claude/skills/.kst-work")
+                || p.ends_with(".agents/skills/.kst-work")),
+        "staging did not fall back: {left:?}"
+    );
+    assert!(
+        !left
+            .iter()
+            .any(|p| p.to_string_lossy().contains(".kst-work-")),
+        "{left:?}"
+    );
+    let out = env
+        .kst()
+        .arg("sync")
+        .env("KASETTO_FAILPOINT_ERROR", "work-dir")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_converged(&env, "v1");
+}
+
+/// No staging folder directly in a skills folder: only `.kst-work` (which holds them) may be.
+#[track_caller]
+fn assert_nothing_half_done_at_depth_one(env: &TestEnv) {
+    for dir in [".claude/skills", ".agents/skills"] {
+        for e in std::fs::read_dir(env.project_path(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(
+                name == ".kst-work" || e.path().join("SKILL.md").is_file(),
+                "{dir}/{name} is visible to agents"
+            );
+            if name == ".kst-work" {
+                assert!(!e.path().join("SKILL.md").exists());
+            }
+        }
+    }
+}
+
+/// A prune killed halfway through deleting a skill (some of its files gone) leaves no
+/// half-deleted skill in the agent's folder, and the next run finishes the job.
+#[test]
+fn crash_midway_through_a_prune_leaves_no_half_deleted_skill() {
+    let env = TestEnv::new();
+    project(&env, "v1");
+    env.kst().arg("sync").assert().success();
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: [claude-code, codex]\nscope: project\nskills:\n  - source: ./pack\n    skills: [pdf]\n",
+    );
+    crash_at(&env, "remove-midway");
+    assert_nothing_half_done(&env, "remove-midway", &["v1"]);
+    let out = env.kst().args(["sync", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for dir in [".claude/skills", ".agents/skills"] {
+        let mut names: Vec<String> = std::fs::read_dir(env.project_path(dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["pdf"], "{dir}");
+    }
+    assert_converged(&env, "v1");
 }
 
 #[test]
 fn crash_at_every_point_of_an_update_recovers() {
     for point in [
         "apply-item",
+        "install-mid-write",
         "install-before-swap",
         "install-after-swap",
         "sync-before-lock",
@@ -110,14 +293,21 @@ fn crash_at_every_point_of_an_update_recovers() {
         let lock_before = std::fs::read(env.project_path("kasetto.lock")).unwrap();
         project(&env, "v2");
         crash_at(&env, point);
-        // The lock is the old one or the new one, never a torn file.
-        let lock_now = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
+        // Every point is before the lock's rename, so the lock is exactly the old one: not
+        // torn, and not the new one written in place before its rename.
+        let lock_now = std::fs::read(env.project_path("kasetto.lock")).unwrap();
         assert!(
-            lock_now.starts_with("# Generated by kst"),
-            "torn lock after {point}: {lock_now}"
+            lock_now == lock_before,
+            "the lock changed before its rename ({point}): {}",
+            String::from_utf8_lossy(&lock_now)
         );
-        let _ = lock_before;
+        assert_nothing_half_done(&env, point, &["v1", "v2"]);
         assert_converged(&env, "v2");
+        let lock_after = std::fs::read(env.project_path("kasetto.lock")).unwrap();
+        assert_ne!(
+            lock_after, lock_before,
+            "{point}: the update changed no lock"
+        );
     }
 }
 

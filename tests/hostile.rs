@@ -82,10 +82,34 @@ fn git_folder_aliases_are_refused() {
 
 #[test]
 fn separators_and_reserved_names_are_refused() {
-    for name in [&b"a/b"[..], b"a\\b", b"CON", b"aux.md"] {
+    // Each refused by the name gate with its own reason, not later by an accident of writing.
+    for (name, why) in [
+        (&b"a/b"[..], "contains a path separator"),
+        (b"a\\b", "contains a path separator"),
+        (b"CON", "reserved device name"),
+        (b"aux.md", "reserved device name"),
+    ] {
         let env = TestEnv::new();
         let repo = pack_with(&env, with_entry(name, MODE_BLOB, b"x"));
-        run(&env, &repo);
+        let err = run(&env, &repo);
+        assert!(
+            err.contains("unsafe entry name") && err.contains(why),
+            "{name:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn characters_windows_forbids_are_refused() {
+    for name in [&b"a<b"[..], b"a>b", b"a\"b", b"a|b", b"a?b", b"a*b"] {
+        let env = TestEnv::new();
+        let repo = pack_with(&env, with_entry(name, MODE_BLOB, b"x"));
+        let err = run(&env, &repo);
+        assert!(
+            err.contains("unsafe entry name")
+                && err.contains("contains a character Windows forbids"),
+            "{name:?}: {err}"
+        );
     }
 }
 
@@ -150,6 +174,150 @@ fn blob_over_the_cap_is_refused_before_install() {
     );
     assert!(env.project_path(".claude/skills/good").is_dir());
     assert!(!env.project_path(".claude/skills/bad").exists());
+}
+
+#[test]
+fn skill_over_the_byte_cap_is_refused_before_install() {
+    // Each file is under the file cap; together they are over the skill cap.
+    let env = TestEnv::new();
+    let repo = pack_with(&env, |repo| {
+        let md = repo.write_blob(skill_md("bad", "hostile").as_bytes());
+        let a = repo.write_blob(&[1u8; 3000]);
+        let b = repo.write_blob(&[2u8; 3000]);
+        repo.write_raw_tree(&[
+            ("SKILL.md", MODE_BLOB, md),
+            ("a.bin", MODE_BLOB, a),
+            ("b.bin", MODE_BLOB, b),
+        ])
+    });
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
+            repo.file_url()
+        ),
+    );
+    let a = env
+        .kst()
+        .arg("sync")
+        .env("KASETTO_MAX_FILE_BYTES", "4000")
+        .env("KASETTO_MAX_SKILL_BYTES", "5000")
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        err.contains("! bad")
+            && err.contains("more than 5000 bytes in total")
+            && err.contains("KASETTO_MAX_SKILL_BYTES"),
+        "{err}"
+    );
+    assert!(env.project_path(".claude/skills/good").is_dir());
+    assert!(!env.project_path(".claude/skills/bad").exists());
+}
+
+/// The cache's pack files (`objects/pack/*.pack`) under `dir`.
+fn packs_under(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            packs_under(&p, out);
+        } else if p.extension().is_some_and(|x| x == "pack") {
+            out.push(p);
+        }
+    }
+}
+
+/// Overwrite the start of `id`'s deflated body in whichever pack holds it, leaving its entry
+/// header (type and size) intact: reading the header still works, inflating fails. Returns
+/// the pack.
+fn damage_packed_body(cache: &std::path::Path, id: git2::Oid) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let mut packs = Vec::new();
+    packs_under(cache, &mut packs);
+    for pack in packs {
+        // Pack index v2: magic, version, 256 fan-out counts, ids, CRCs, 4-byte offsets.
+        let idx = std::fs::read(pack.with_extension("idx")).unwrap();
+        assert_eq!(&idx[..8], b"\xfftOc\0\0\0\x02", "{pack:?}: not an index v2");
+        let be = |at: usize| u32::from_be_bytes(idx[at..at + 4].try_into().unwrap()) as usize;
+        let n = be(8 + 255 * 4);
+        let ids = 8 + 256 * 4;
+        let Some(i) = (0..n).find(|i| &idx[ids + i * 20..ids + i * 20 + 20] == id.as_bytes())
+        else {
+            continue;
+        };
+        let offset = be(ids + n * 20 + n * 4 + i * 4);
+        assert!(
+            offset < 1 << 31,
+            "large offsets are not used in a test pack"
+        );
+        let mut bytes = std::fs::read(&pack).unwrap();
+        let mut body = offset;
+        while bytes[body] & 0x80 != 0 {
+            body += 1;
+        }
+        body += 1;
+        // Past the two-byte zlib header: an invalid deflate block type from here on.
+        for b in &mut bytes[body + 2..body + 34] {
+            *b = 0xff;
+        }
+        std::fs::set_permissions(&pack, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::write(&pack, &bytes).unwrap();
+        return pack;
+    }
+    panic!("{id} is in no pack under {cache:?}");
+}
+
+#[test]
+fn blob_size_comes_from_the_object_header_without_inflating() {
+    // The blob's body in the cache is damaged and its header is not: a size learnt from the
+    // header gives the cap error; inflating the blob to learn its size would fail (or send kst
+    // to re-fetch a "damaged" cache) instead.
+    let env = TestEnv::new();
+    let big: Vec<u8> = (0..65536u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let big_id = git2::Oid::hash_object(git2::ObjectType::Blob, &big).unwrap();
+    let repo = pack_with(&env, with_entry(b"big.bin", MODE_BLOB, &big));
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
+            repo.file_url()
+        ),
+    );
+    // Fetch into the cache (and pin the commit) without installing anything.
+    env.kst().arg("lock").assert().success();
+    let pack = damage_packed_body(&env.cache(), big_id);
+    let damaged = std::fs::read(&pack).unwrap();
+    let a = env
+        .kst()
+        .arg("sync")
+        .env("KASETTO_MAX_FILE_BYTES", "1024")
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        err.contains("big.bin is 65536 bytes, over the 1024 byte file cap"),
+        "{err}"
+    );
+    assert!(env.project_path(".claude/skills/good").is_dir());
+    assert!(!env.project_path(".claude/skills/bad").exists());
+    // The cache was read as it is: not moved aside, not fetched again.
+    assert_eq!(
+        std::fs::read(&pack).unwrap(),
+        damaged,
+        "the pack was replaced"
+    );
+    let mut aside = Vec::new();
+    for e in std::fs::read_dir(env.cache().join("git/db"))
+        .unwrap()
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().contains(".corrupt-") {
+            aside.push(e.path());
+        }
+    }
+    assert!(aside.is_empty(), "cache moved aside: {aside:?}");
 }
 
 #[test]
@@ -224,6 +392,28 @@ fn symlink_and_folder_of_the_same_name_abort_the_skill() {
     });
     run(&env, &repo);
     assert!(!env.root().join("x").exists() && !env.path("project/x").exists());
+}
+
+#[test]
+fn symlink_inside_the_skill_and_folder_of_the_same_name_abort_the_skill() {
+    // `sub → real` stays inside the skill, so only the collision rule refuses it: writing
+    // `sub/x` and then the link `sub` cannot both happen.
+    let env = TestEnv::new();
+    let repo = pack_with(&env, |repo| {
+        let md = repo.write_blob(skill_md("bad", "hostile").as_bytes());
+        let link = repo.write_blob(b"real");
+        let x = repo.write_blob(b"x");
+        let sub = repo.write_raw_tree(&[("x", MODE_BLOB, x)]);
+        let real = repo.write_raw_tree(&[("y", MODE_BLOB, x)]);
+        repo.write_raw_tree(&[
+            ("SKILL.md", MODE_BLOB, md),
+            ("real", MODE_TREE, real),
+            ("sub", MODE_LINK, link),
+            ("sub", MODE_TREE, sub),
+        ])
+    });
+    let err = run(&env, &repo);
+    assert!(err.contains("sub appears twice"), "{err}");
 }
 
 #[test]
@@ -360,6 +550,33 @@ fn symlinked_skills_folder_in_a_project_is_never_written_through() {
 }
 
 #[test]
+fn planted_work_folder_link_is_never_written_through() {
+    // A cloned project ships `.claude/.kst-work-skills` (where kst stages skills) as a symlink
+    // to a folder of the user's: kst removes the link itself and writes nothing through it.
+    let env = TestEnv::new();
+    let outside = env.path("outside");
+    write_file(outside.join("keep.txt"), "mine\n");
+    std::fs::create_dir_all(env.project_path(".claude/skills")).unwrap();
+    symlink(&outside, env.project_path(".claude/.kst-work-skills"));
+    write_file(
+        env.project_path("pack/skills/pdf/SKILL.md"),
+        skill_md("pdf", "PDF"),
+    );
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\nskills:\n  - source: ./pack\n    skills: \"*\"\n",
+    );
+    let before = read_tree_snapshot(&outside);
+    env.kst().arg("sync").assert().success();
+    assert!(env.project_path(".claude/skills/pdf/SKILL.md").is_file());
+    assert_snapshots_eq(&before, &read_tree_snapshot(&outside));
+    assert!(
+        std::fs::symlink_metadata(env.project_path(".claude/.kst-work-skills")).is_err(),
+        "the planted link is still there"
+    );
+}
+
+#[test]
 fn symlink_leaving_the_skill_but_not_the_repository_is_refused() {
     // From skills/bad, `../good/SKILL.md` stays inside the repository but leaves the skill.
     let env = TestEnv::new();
@@ -376,6 +593,26 @@ fn symlink_chain_through_another_link_is_refused() {
         let md = repo.write_blob(skill_md("bad", "hostile").as_bytes());
         let l = repo.write_blob(b"../..");
         let esc = repo.write_blob(b"d/e/l/../../../secret.txt");
+        let e = repo.write_raw_tree(&[("l", MODE_LINK, l)]);
+        let d = repo.write_raw_tree(&[("e", MODE_TREE, e)]);
+        repo.write_raw_tree(&[
+            ("SKILL.md", MODE_BLOB, md),
+            ("d", MODE_TREE, d),
+            ("esc", MODE_LINK, esc),
+        ])
+    });
+    let err = run(&env, &repo);
+    assert!(err.contains("passes through the symlink d/e/l"), "{err}");
+}
+
+#[test]
+fn symlink_chain_through_a_case_variant_of_a_link_is_refused() {
+    // `d/e/l → ../..`; `esc → d/e/L/../../../x` reaches `l` on macOS and Windows, and escapes.
+    let env = TestEnv::new();
+    let repo = pack_with(&env, |repo| {
+        let md = repo.write_blob(skill_md("bad", "hostile").as_bytes());
+        let l = repo.write_blob(b"../..");
+        let esc = repo.write_blob(b"d/e/L/../../../secret.txt");
         let e = repo.write_raw_tree(&[("l", MODE_LINK, l)]);
         let d = repo.write_raw_tree(&[("e", MODE_TREE, e)]);
         repo.write_raw_tree(&[
