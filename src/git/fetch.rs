@@ -340,16 +340,30 @@ fn fetch_commit(
         keep(repo, commit)?;
         return Ok(());
     }
-    match by_id {
-        Err(e) => Err(e.context(format!(
-            "commit {commit} is not reachable from any branch or tag of {}",
-            url.canonical()
-        ))),
-        Ok(()) => bail!(
-            "commit {commit} is not reachable from any branch or tag of {} (was it force-pushed away?)",
-            url.canonical()
-        ),
+    // Every branch and tag was fetched without error: the cache repository is healthy and the
+    // remote simply does not have the commit. The refused by-id fetch is kept as text only, so
+    // its libgit2 class ("object not found", "target OID ... doesn't exist") is never mistaken
+    // for damage to the cache.
+    Err(MissingCommit {
+        commit,
+        url: url.canonical().to_string(),
+        by_id: by_id.err().map(|e| format!("{e:#}")),
     }
+    .into())
+}
+
+/// The remote does not have a commit (a lock pinning a commit force-pushed away, or a lock from
+/// another repository). Not damage: the cache repository stays where it is.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "commit {commit} is not in {url}: it is not reachable from any branch or tag there (was it force-pushed away?){}; \
+     run `kst sync --update` to pin a commit the source has, or fix the source's URL",
+    by_id.as_ref().map(|e| format!(" (asking for it by id: {e})")).unwrap_or_default()
+)]
+pub struct MissingCommit {
+    pub commit: Oid,
+    pub url: String,
+    by_id: Option<String>,
 }
 
 /// Pin a commit with a ref of our own so `git gc` never drops it from the cache.

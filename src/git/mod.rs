@@ -10,5 +10,7 @@ mod pack;
 pub mod setup;
 
 pub use cache::{Cache, GitDatabase};
-pub use fetch::{Corrupt, FetchMode, Progress, Resolution, Want, list_remote, resolve};
+pub use fetch::{
+    Corrupt, FetchMode, MissingCommit, Progress, Resolution, Want, list_remote, resolve,
+};
 pub use pack::GitPack;
