@@ -11,6 +11,7 @@ pub mod setup;
 
 pub use cache::{Cache, GitDatabase};
 pub use fetch::{
-    Corrupt, FetchMode, MissingCommit, Progress, Resolution, Want, list_remote, resolve,
+    CapKind, Corrupt, FetchCapExceeded, FetchCaps, FetchMode, MissingCommit, Progress, Resolution,
+    Want, list_remote, resolve,
 };
 pub use pack::GitPack;
