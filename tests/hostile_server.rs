@@ -159,6 +159,13 @@ fn a_delta_bomb_stops_at_the_file_cap_before_it_is_inflated() {
             !env.project_path(".claude/skills/tiny").exists(),
             "{url}: installed from a refused pack: {err}"
         );
+        // The stopped transfer left no pack, temporary or whole, in the cache.
+        let packs: Vec<String> = read_tree_snapshot(env.cache())
+            .keys()
+            .filter(|p| p.contains("pack_git2") || p.ends_with(".pack"))
+            .cloned()
+            .collect();
+        assert_eq!(packs, Vec::<String>::new(), "{url}");
     }
 }
 
@@ -222,4 +229,126 @@ fn a_fetch_stops_past_the_object_cap() {
         "the cap is not named: {err}"
     );
     assert_eq!(moved_aside(&env), Vec::<String>::new(), "{err}");
+}
+
+/// Raw terminal controls in `bytes`: C0 other than newline and tab, DEL, C1 (U+0080–U+009F).
+fn raw_controls(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .filter(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        .map(|c| format!("U+{:04X}", c as u32))
+        .collect()
+}
+
+/// Outside strings holding terminal escapes — an OSC 52 clipboard write and a screen clear
+/// (ESC [2J, and its 8-bit form CSI U+009B) — in a branch name the server advertises, a skill
+/// folder name, a frontmatter name and description: none reaches stderr or stdout raw, in human
+/// or JSON mode, and the JSON stays valid.
+#[test]
+fn escape_sequences_from_a_remote_never_reach_the_terminal() {
+    let env = TestEnv::new();
+    let mut repo = FixtureRepo::init(env.remotes().join("esc.git"));
+    let osc52 = "\u{1b}]52;c;cm0gLXJmIH4K\u{7}";
+    let md = |name: &str| {
+        format!(
+            "---\nname: \"{name}\"\ndescription: \"clip \\e]52;c;cm0gLXJmIH4K\\a clear \\e[2J\\x9b2J \\r over\"\n---\n# body\n"
+        )
+    };
+    let good = repo.write_blob(md("good").as_bytes());
+    let renamed = repo.write_blob(md("re\\e[2Jnamed").as_bytes());
+    let good_tree = repo.write_raw_tree(&[("SKILL.md", MODE_BLOB, good)]);
+    let renamed_tree = repo.write_raw_tree(&[("SKILL.md", MODE_BLOB, renamed)]);
+    let evil_name = format!("evil{osc52}\u{1b}[2J");
+    let skills = repo.write_raw_tree(&[
+        (evil_name.as_str(), MODE_TREE, good_tree),
+        ("good", MODE_TREE, good_tree),
+        ("renamed", MODE_TREE, renamed_tree),
+    ]);
+    let root = repo.write_raw_tree(&[("skills", MODE_TREE, skills)]);
+    let c = repo.commit_tree("main", root);
+    // A C1 CSI is a valid character in a git ref name.
+    repo.set_branch("clear\u{9b}2J", c);
+    let d = GitDaemon::start(env.remotes());
+    let url = d.url("esc.git");
+    let check = |what: &str, out: &std::process::Output, json: bool| {
+        for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let raw = raw_controls(bytes);
+            assert!(
+                raw.is_empty(),
+                "{what}: raw {raw:?} on {stream}:\n{}",
+                String::from_utf8_lossy(bytes).escape_debug()
+            );
+        }
+        if json {
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+                panic!(
+                    "{what}: stdout is not JSON ({e}): {}",
+                    String::from_utf8_lossy(&out.stdout)
+                )
+            });
+            assert!(doc.is_object(), "{what}: {doc}");
+        }
+    };
+    // A ref that does not exist: the error lists the advertised branches.
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {url}\n    ref: nope\n    skills: \"*\"\n"
+        ),
+    );
+    for json in [false, true] {
+        let mut cmd = env.kst();
+        cmd.arg("sync");
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !json {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("clear\\u{9b}2J"),
+                "the branch is not shown escaped: {err}"
+            );
+        }
+        check(&format!("ref: nope, json {json}"), &out, json);
+    }
+    // Every skill: a hostile folder name, a hostile frontmatter name and description (the
+    // description is in the JSON of a fresh sync).
+    config(&env, &url);
+    for args in [
+        &["sync", "--json"][..],
+        &["sync", "-v"],
+        &["verify"],
+        &["verify", "--json"],
+    ] {
+        let out = env.kst().args(args).output().unwrap();
+        check(&format!("{args:?}"), &out, args.contains(&"--json"));
+    }
+    // A skill named in the (cloned) config that does not exist: reported broken, by name.
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {url}\n    skills: [good, \"evil\\e]52;c;cm0gLXJmIH4K\\a\\e[2J\"]\n"
+        ),
+    );
+    for args in [&["sync"][..], &["sync", "--json"]] {
+        let out = env.kst().args(args).output().unwrap();
+        assert_ne!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        check(
+            &format!("missing skill {args:?}"),
+            &out,
+            args.contains(&"--json"),
+        );
+    }
 }
