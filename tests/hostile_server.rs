@@ -352,3 +352,30 @@ fn escape_sequences_from_a_remote_never_reach_the_terminal() {
         );
     }
 }
+
+/// A lock naming an object the cache has, but that is not a commit (a tree or blob id): a wrong
+/// lock, not a damaged cache repository.
+#[test]
+fn a_locked_id_that_is_not_a_commit_is_not_cache_damage() {
+    let env = TestEnv::new();
+    let mut repo = FixtureRepo::init(env.remotes().join("pack.git"));
+    let c = repo.commit("main", &skill_pack("skills", &[("pdf", "PDF tools")]));
+    config(&env, &repo.file_url());
+    env.kst().arg("sync").assert().success();
+    let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
+    let tree = repo.git2().find_commit(c).unwrap().tree_id().to_string();
+    write_file(
+        env.project_path("kasetto.lock"),
+        lock.replace(&c.to_string(), &tree),
+    );
+    for run in 0..2 {
+        let a = env.kst().arg("sync").assert().code(1);
+        let err = stderr(&a);
+        assert!(
+            err.contains(&format!("{tree} is a tree, not a commit")),
+            "run {run}: {err}"
+        );
+        assert!(!err.contains("moved"), "run {run}: moved aside: {err}");
+        assert_eq!(moved_aside(&env), Vec::<String>::new(), "run {run}: {err}");
+    }
+}

@@ -10,7 +10,7 @@
 //! (depth 1); libgit2's local transport cannot do shallow fetches, so `file://` fetches in full.
 
 use anyhow::{Context, Result, anyhow, bail};
-use git2::{AutotagOption, Direction, FetchOptions, Oid, RemoteCallbacks, Repository};
+use git2::{AutotagOption, Direction, FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository};
 
 use crate::config::Reference;
 use std::cell::{Cell, RefCell};
@@ -165,10 +165,25 @@ fn has_commit(repo: &Repository, oid: Oid) -> bool {
 #[error("the cache repository is corrupt: {0}")]
 pub struct Corrupt(pub String);
 
-/// An object that exists but does not parse means a damaged cache, not a missing commit.
+/// An object that exists but does not parse means a damaged cache, not a missing commit. An
+/// object that reads fine but is not a commit (a lock naming a tree or blob id) is a wrong
+/// lock, not damage.
 fn check_not_corrupt(repo: &Repository, oid: Oid) -> Result<()> {
-    let exists = repo.odb().map(|o| o.exists(oid)).unwrap_or(false);
-    if exists && let Err(e) = repo.find_commit(oid) {
+    let Ok(odb) = repo.odb() else {
+        return Ok(());
+    };
+    if !odb.exists(oid) {
+        return Ok(());
+    }
+    if let Ok((_, kind)) = odb.read_header(oid)
+        && kind != ObjectType::Commit
+        // Read in full, so its content is checked against its id: a damaged commit whose
+        // header now says "blob" is damage, not a wrong lock.
+        && odb.read(oid).is_ok()
+    {
+        bail!("{oid} is a {kind}, not a commit; fix the lock (or run `kst sync --update`)");
+    }
+    if let Err(e) = repo.find_commit(oid) {
         return Err(Corrupt(format!("commit {oid} cannot be read ({})", e.message())).into());
     }
     Ok(())
