@@ -379,3 +379,135 @@ fn a_locked_id_that_is_not_a_commit_is_not_cache_damage() {
         assert_eq!(moved_aside(&env), Vec::<String>::new(), "run {run}: {err}");
     }
 }
+
+/// A hostile git:// server (protocol v0), for what `git daemon` will not send: on
+/// `/refs.git` it advertises ref names holding raw ESC and BEL bytes; on `/err.git` it answers
+/// with an `ERR` packet holding them. Stops when dropped.
+struct HostileGitServer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn pkt(payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("{:04x}", payload.len() + 4).into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+impl HostileGitServer {
+    const OSC52: &'static str = "\u{1b}]52;c;cm0gLXJmIH4K\u{7}";
+
+    fn start() -> HostileGitServer {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                conn.set_nonblocking(false).unwrap();
+                conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+                let mut len = [0u8; 4];
+                if conn.read_exact(&mut len).is_err() {
+                    continue;
+                }
+                let n = usize::from_str_radix(std::str::from_utf8(&len).unwrap_or("0"), 16)
+                    .unwrap_or(0);
+                let mut request = vec![0u8; n.saturating_sub(4)];
+                let _ = conn.read_exact(&mut request);
+                let request = String::from_utf8_lossy(&request).into_owned();
+                let oid = "1111111111111111111111111111111111111111";
+                let mut answer = Vec::new();
+                if request.contains("/err.git") {
+                    answer.extend(pkt(
+                        format!("ERR {} go away\u{1b}[2J\n", Self::OSC52).as_bytes()
+                    ));
+                } else {
+                    answer.extend(pkt(format!("{oid} refs/heads/main\0ofs-delta\n").as_bytes()));
+                    answer.extend(pkt(
+                        format!("{oid} refs/heads/x{}\u{1b}[2J\n", Self::OSC52).as_bytes()
+                    ));
+                    answer.extend(pkt(format!("{oid} refs/tags/t\u{9b}2J\n").as_bytes()));
+                    answer.extend(b"0000");
+                }
+                let _ = conn.write_all(&answer);
+                // Whatever the client says next (a flush, wants), then it hangs up.
+                let mut sink = Vec::new();
+                let _ = conn.read_to_end(&mut sink);
+            }
+        });
+        HostileGitServer {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, repo: &str) -> String {
+        format!("git://127.0.0.1:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for HostileGitServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Raw ESC and BEL bytes in ref names a server advertises, and in the message of an `ERR`
+/// packet: escaped on stderr, valid JSON on stdout.
+#[test]
+fn escape_sequences_in_advertised_refs_and_server_errors_are_escaped() {
+    let env = TestEnv::new();
+    let server = HostileGitServer::start();
+    for (repo, reference, shows) in [
+        (
+            "refs.git",
+            "    ref: nope\n",
+            "x\\x1b]52;c;cm0gLXJmIH4K\\x07\\x1b[2J",
+        ),
+        (
+            "err.git",
+            "",
+            "\\x1b]52;c;cm0gLXJmIH4K\\x07 go away\\x1b[2J",
+        ),
+    ] {
+        write_file(
+            env.project_path("kasetto.yaml"),
+            format!(
+                "agent: claude-code\nscope: project\nskills:\n  - source: {}\n{reference}    skills: \"*\"\n",
+                server.url(repo)
+            ),
+        );
+        let out = env.kst().arg("sync").output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{repo}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            raw_controls(&out.stderr),
+            Vec::<String>::new(),
+            "{repo}: {}",
+            err.escape_debug()
+        );
+        assert!(
+            err.contains(shows),
+            "{repo}: the server's text is not shown escaped: {err}"
+        );
+        let out = env.kst().args(["sync", "--json"]).output().unwrap();
+        assert_eq!(raw_controls(&out.stdout), Vec::<String>::new(), "{repo}");
+        assert_eq!(raw_controls(&out.stderr), Vec::<String>::new(), "{repo}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{repo}: not JSON ({e})"));
+        assert!(doc.to_string().contains("52;c;"), "{repo}: {doc}");
+    }
+}
