@@ -129,7 +129,7 @@ fn config_only_tiny(env: &TestEnv, url: &str) {
     );
 }
 
-/// The delta bomb over git:// with only the tiny skill selected: no object is built past the
+/// The delta bomb over git://, http:// and file:// with only the tiny skill selected: no object is built past the
 /// file cap (lowered here to 4 MiB so the fixture stays small; the default is 100 MiB), the
 /// fetch fails naming the cap and its variable, and the cache repository is not "damaged".
 #[test]
@@ -138,7 +138,8 @@ fn a_delta_bomb_stops_at_the_file_cap_before_it_is_inflated() {
     let (_repo, pack_len) = bomb_repo(&env);
     assert!(pack_len < 16 << 10, "the bomb pack is {pack_len} bytes");
     let d = GitDaemon::start(env.remotes());
-    for url in [d.url("bomb.git"), _repo.file_url()] {
+    let h = HttpGitServer::start(env.remotes(), HttpOptions::default());
+    for url in [d.url("bomb.git"), h.url("bomb.git"), _repo.file_url()] {
         config_only_tiny(&env, &url);
         let a = env
             .kst()
