@@ -220,11 +220,10 @@ pub fn main() -> ! {
                 // Already reported in the command's own output.
                 Error::Reported(_) => {}
                 other if json => {
-                    let msg = crate::credentials::scrub(&other.to_string());
-                    let doc = serde_json::json!({ "schema": 1, "error": msg, "exit_code": other.exit_code() });
-                    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                    let doc = serde_json::json!({ "schema": 1, "error": other.to_string(), "exit_code": other.exit_code() });
+                    println!("{}", crate::report::json_text(&doc));
                 }
-                other => eprintln!("error: {}", crate::credentials::scrub(&other.to_string())),
+                other => eprintln!("error: {}", crate::report::clean(&other.to_string())),
             }
             e.exit_code()
         }

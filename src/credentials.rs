@@ -641,7 +641,10 @@ impl Write for ScrubbingStderr {
 
 impl Drop for ScrubbingStderr {
     fn drop(&mut self) {
+        // tracing-subscriber escapes ESC, DEL and C1 in messages and fields; the other C0
+        // controls (CR, ...) are escaped here, its own colours (ESC) kept (SPEC 13.8).
         let text = scrub(&String::from_utf8_lossy(&self.0));
+        let text = crate::report::escape_controls_but_esc(&text);
         let _ = std::io::stderr().write_all(text.as_bytes());
     }
 }

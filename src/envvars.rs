@@ -19,6 +19,9 @@ pub const KST_SECRET_PREFIX: &str = "KST_";
 pub const KASETTO_MAX_FILE_BYTES: &str = "KASETTO_MAX_FILE_BYTES";
 pub const KASETTO_MAX_SKILL_BYTES: &str = "KASETTO_MAX_SKILL_BYTES";
 pub const KASETTO_MAX_SKILL_FILES: &str = "KASETTO_MAX_SKILL_FILES";
+/// Caps on one fetch (SPEC 13.7): bytes received and objects in the pack (git/fetch.rs).
+pub const KASETTO_MAX_FETCH_BYTES: &str = "KASETTO_MAX_FETCH_BYTES";
+pub const KASETTO_MAX_FETCH_OBJECTS: &str = "KASETTO_MAX_FETCH_OBJECTS";
 
 /// True when the variable is set to something other than empty, `0` or `false`.
 pub fn flag(name: &str) -> bool {

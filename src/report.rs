@@ -12,6 +12,77 @@ use crate::credentials::scrub;
 use crate::plan::{Action, Item, Plan};
 use crate::resolve::{FailedSource, ResolvedSource};
 
+/// Make text fit for a terminal (SPEC 13.8): every C0 control character except newline and tab,
+/// DEL, and every C1 control character (U+0080–U+009F, which some terminals take as 8-bit
+/// escape sequences: U+009B is CSI, U+009D is OSC) become visible escapes (`\x1b`, `\u{9b}`).
+/// So no escape sequence that came from outside — a ref name, a server message, a file or
+/// skill name, a frontmatter description, an error quoting any of them — can set the clipboard
+/// (OSC 52), clear the screen (CSI 2J), or rewrite a line (CR). Our own multi-line messages keep
+/// their newlines. Applied at the sinks: [`Printer`]'s lines, [`print_items`], the error `main`
+/// prints, progress bar messages and the log writer; JSON goes through [`json_text`].
+pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(s, false)
+}
+
+/// [`escape_controls`] for text whose escape characters are all our own: the log writer's
+/// input, where tracing-subscriber has already escaped ESC, DEL and C1 in every message and
+/// field, so an ESC still there is its own colouring.
+pub fn escape_controls_but_esc(s: &str) -> std::borrow::Cow<'_, str> {
+    escape_with(s, true)
+}
+
+fn needs_escape(c: char, keep_esc: bool) -> bool {
+    match c {
+        '\n' | '\t' => false,
+        '\x1b' => !keep_esc,
+        c => c.is_control(),
+    }
+}
+
+fn escape_with(s: &str, keep_esc: bool) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| needs_escape(c, keep_esc)) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !needs_escape(c, keep_esc) {
+            out.push(c);
+        } else if (c as u32) < 0x80 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Outside text on its way to a human: secrets scrubbed, control characters escaped.
+pub fn clean(s: &str) -> String {
+    escape_controls(&scrub(s)).into_owned()
+}
+
+/// A JSON document as text, secrets scrubbed. serde_json escapes C0 controls in strings; DEL
+/// and C1 controls it leaves raw, so they are escaped here (`\u009b`): they can only occur
+/// inside strings, so the document stays valid and means the same.
+pub fn json_text<T: Serialize + ?Sized>(doc: &T) -> String {
+    let text = scrub(&serde_json::to_string_pretty(doc).unwrap_or_default());
+    if !text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && !matches!(c, '\n' | '\t' | '\r') {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
     Quiet,
@@ -55,18 +126,20 @@ impl Printer {
         !self.json && self.verbosity >= Verbosity::Normal && std::io::stderr().is_terminal()
     }
 
+    /// `s`, cleaned ([`clean`]), in colour `code`: the only escape sequences printed are these.
     fn paint(&self, code: &str, s: &str) -> String {
+        let s = clean(s);
         if self.color {
             format!("\x1b[{code}m{s}\x1b[0m")
         } else {
-            s.to_string()
+            s
         }
     }
 
     /// A line for humans (stderr), unless quiet or JSON.
     pub fn line(&self, s: &str) {
         if !self.json && self.verbosity >= Verbosity::Normal {
-            let _ = writeln!(std::io::stderr(), "{}", scrub(s));
+            let _ = writeln!(std::io::stderr(), "{}", clean(s));
         }
     }
 
@@ -76,7 +149,7 @@ impl Printer {
                 std::io::stderr(),
                 "{} {}",
                 self.paint("33", "warning:"),
-                scrub(s)
+                clean(s)
             );
         }
     }
@@ -88,15 +161,14 @@ impl Printer {
                 std::io::stderr(),
                 "{} {}",
                 self.paint("31", "error:"),
-                scrub(s)
+                clean(s)
             );
         }
     }
 
     /// Print a JSON document on stdout.
     pub fn json<T: Serialize>(&self, doc: &T) {
-        let text = serde_json::to_string_pretty(doc).unwrap_or_default();
-        let _ = writeln!(std::io::stdout().lock(), "{}", scrub(&text));
+        let _ = writeln!(std::io::stdout().lock(), "{}", json_text(doc));
     }
 }
 
@@ -143,19 +215,23 @@ pub fn print_items(p: &Printer, items: &[Item]) {
         } else {
             format!(" → {}", dests.join(", "))
         };
+        // Every part is cleaned on its own (the colours are ours): names, sources and paths
+        // came from outside.
         let line = format!(
-            "{} {}{word} {}{arrow}",
+            "{} {}{word} {}{}",
             p.paint(code, sym),
-            item.name,
-            p.paint("2", &format!("({at})"))
+            clean(&item.name),
+            p.paint("2", &format!("({at})")),
+            clean(&arrow)
         );
-        if action == Action::Broken {
+        let shown = if action == Action::Broken {
             // Broken lines must be seen even with -q.
-            if !p.json {
-                let _ = writeln!(std::io::stderr(), "{}", scrub(&line));
-            }
+            !p.json
         } else {
-            p.line(&line);
+            !p.json && p.verbosity >= Verbosity::Normal
+        };
+        if shown {
+            let _ = writeln!(std::io::stderr(), "{line}");
         }
         if let Some(e) = item
             .error
@@ -163,7 +239,7 @@ pub fn print_items(p: &Printer, items: &[Item]) {
             .or_else(|| item.dests.iter().find_map(|d| d.error.as_ref()))
             && !p.json
         {
-            let _ = writeln!(std::io::stderr(), "    {}", scrub(e));
+            let _ = writeln!(std::io::stderr(), "    {}", clean(e));
         }
         for w in &item.warnings {
             p.warn(&format!("{}: {w}", item.name));
@@ -350,4 +426,40 @@ pub fn json_items(plan: &Plan) -> Vec<JsonItem<'_>> {
             warnings: &i.warnings,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::*;
+
+    #[test]
+    fn controls_from_outside_become_visible_escapes() {
+        let hostile = "a\u{1b}]52;c;QQ==\u{7}b\u{1b}[2J\r\u{9b}2J\u{9d}\u{7f}\u{0}z";
+        assert_eq!(
+            escape_controls(hostile),
+            "a\\x1b]52;c;QQ==\\x07b\\x1b[2J\\x0d\\u{9b}2J\\u{9d}\\x7f\\x00z"
+        );
+        // Our own line breaks and tabs stay; plain text is not copied.
+        assert!(matches!(
+            escape_controls("two\nlines\tand é ✓"),
+            std::borrow::Cow::Borrowed("two\nlines\tand é ✓")
+        ));
+        // The log writer keeps tracing-subscriber's own colours (it escapes ESC itself).
+        assert_eq!(
+            escape_controls_but_esc("\u{1b}[33mWARN\u{1b}[0m x\ry\u{9b}"),
+            "\u{1b}[33mWARN\u{1b}[0m x\\x0dy\\u{9b}"
+        );
+    }
+
+    #[test]
+    fn json_text_escapes_what_serde_leaves_raw_and_stays_valid() {
+        let doc = serde_json::json!({ "d": "clip \u{1b}]52;c;QQ==\u{7} csi \u{9b}2J del \u{7f}" });
+        let text = json_text(&doc);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "raw control in {text:?}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, doc);
+    }
 }

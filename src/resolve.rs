@@ -538,6 +538,14 @@ fn from_lock(entry: &SkillSource, locked: &LockedSource, root: &str) -> Option<V
 /// remote)? libgit2 reports unreadable objects, packs and refs with these classes.
 pub(crate) fn looks_damaged(e: &anyhow::Error) -> bool {
     use git2::ErrorClass as C;
+    // A commit the remote does not have, or a fetch stopped by a cap, is not damage, whatever
+    // libgit2 said on the way.
+    if e.chain().any(|c| {
+        c.downcast_ref::<crate::git::MissingCommit>().is_some()
+            || c.downcast_ref::<crate::git::FetchCapExceeded>().is_some()
+    }) {
+        return false;
+    }
     e.chain().any(|c| {
         c.downcast_ref::<Corrupt>().is_some()
             || c.downcast_ref::<git2::Error>().is_some_and(|g| {

@@ -191,11 +191,11 @@ pub fn resolve_all(
                             if let Some(b) = &bar {
                                 b.set_length(total as u64);
                                 b.set_position(got as u64);
-                                b.set_message(format!(
+                                b.set_message(crate::report::clean(&format!(
                                     "{} ({} KiB)",
                                     url.canonical(),
                                     bytes / 1024
-                                ));
+                                )));
                             }
                         };
                         let r = resolve::git(
@@ -239,7 +239,7 @@ fn progress_bar(m: &indicatif::MultiProgress, url: &str) -> indicatif::ProgressB
             .expect("valid template")
             .progress_chars("=> "),
     );
-    bar.set_message(url.to_string());
+    bar.set_message(crate::report::clean(url));
     bar
 }
 

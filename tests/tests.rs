@@ -8,6 +8,7 @@ mod crash;
 mod credentials;
 mod fast_noop;
 mod hostile;
+mod hostile_server;
 mod mcp_sync;
 mod parsers;
 mod perf_smoke;

@@ -10,12 +10,13 @@
 //! (depth 1); libgit2's local transport cannot do shallow fetches, so `file://` fetches in full.
 
 use anyhow::{Context, Result, anyhow, bail};
-use git2::{AutotagOption, Direction, FetchOptions, Oid, RemoteCallbacks, Repository};
+use git2::{AutotagOption, Direction, FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository};
 
 use crate::config::Reference;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use crate::credentials::Auth;
+use crate::envvars;
 use crate::lock::Requested;
 use crate::source::GitUrl;
 
@@ -49,6 +50,95 @@ pub struct Resolution {
 /// Called with (received objects, total objects, received bytes) during a fetch.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, usize);
 
+/// Limits on one fetch (SPEC 13.7), overridable by env. The transfer is stopped from libgit2's
+/// progress callback as soon as the server has sent more bytes, or announced more objects, than
+/// this — before the pack is indexed, so before any delta is inflated. The size an object may
+/// inflate to is bounded separately, inside libgit2 ([`super::setup::init`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchCaps {
+    pub max_bytes: u64,
+    pub max_objects: u64,
+}
+
+impl FetchCaps {
+    /// 1 GiB received and 1,000,000 objects per fetch by default: a shallow fetch of a
+    /// 10,000-skill monorepo is about 120,000 objects.
+    pub const DEFAULT_BYTES: u64 = 1 << 30;
+    pub const DEFAULT_OBJECTS: u64 = 1_000_000;
+
+    pub fn from_env() -> FetchCaps {
+        let get = |name, default| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(default)
+        };
+        FetchCaps {
+            max_bytes: get(envvars::KASETTO_MAX_FETCH_BYTES, Self::DEFAULT_BYTES),
+            max_objects: get(envvars::KASETTO_MAX_FETCH_OBJECTS, Self::DEFAULT_OBJECTS),
+        }
+    }
+}
+
+/// Which limit stopped a fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapKind {
+    /// More bytes received than [`FetchCaps::max_bytes`].
+    Bytes(u64),
+    /// More objects announced than [`FetchCaps::max_objects`].
+    Objects(u64),
+    /// An object that would inflate past the file cap (libgit2's pack object size limit).
+    ObjectSize(u64),
+}
+
+/// A fetch stopped by one of its caps. Not damage to the cache: nothing is moved aside, and no
+/// other way of fetching the same thing is tried.
+#[derive(Debug, thiserror::Error)]
+#[error("fetch from {url} stopped: {}", describe(*.cap))]
+pub struct FetchCapExceeded {
+    pub url: String,
+    pub cap: CapKind,
+}
+
+fn describe(cap: CapKind) -> String {
+    match cap {
+        CapKind::Bytes(n) => format!(
+            "the server sent more than {n} bytes, over the fetch cap (raise {} to allow it)",
+            envvars::KASETTO_MAX_FETCH_BYTES
+        ),
+        CapKind::Objects(n) => format!(
+            "the pack holds more than {n} objects, over the fetch cap (raise {} to allow it)",
+            envvars::KASETTO_MAX_FETCH_OBJECTS
+        ),
+        CapKind::ObjectSize(n) => format!(
+            "an object in the pack inflates to more than {n} bytes, over the file cap \
+             (a delta bomb, or a file too large to install; raise {} to allow it)",
+            envvars::KASETTO_MAX_FILE_BYTES
+        ),
+    }
+}
+
+/// Did libgit2 stop on the limits [`super::setup::init`] gave it? Its messages are fixed
+/// strings of libgit2's (delta.c, indexer.c).
+fn libgit2_cap(e: &git2::Error) -> Option<CapKind> {
+    let limits = super::setup::pack_limits();
+    match e.class() {
+        git2::ErrorClass::Invalid if e.message().contains("overly large object") => {
+            Some(CapKind::ObjectSize(limits.max_object_size))
+        }
+        git2::ErrorClass::Indexer if e.message().contains("too many objects") => {
+            Some(CapKind::Objects(limits.max_objects))
+        }
+        _ => None,
+    }
+}
+
+/// Is this error a fetch stopped by a cap?
+pub fn is_cap(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| c.downcast_ref::<FetchCapExceeded>().is_some())
+}
+
 fn is_full_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
@@ -75,10 +165,25 @@ fn has_commit(repo: &Repository, oid: Oid) -> bool {
 #[error("the cache repository is corrupt: {0}")]
 pub struct Corrupt(pub String);
 
-/// An object that exists but does not parse means a damaged cache, not a missing commit.
+/// An object that exists but does not parse means a damaged cache, not a missing commit. An
+/// object that reads fine but is not a commit (a lock naming a tree or blob id) is a wrong
+/// lock, not damage.
 fn check_not_corrupt(repo: &Repository, oid: Oid) -> Result<()> {
-    let exists = repo.odb().map(|o| o.exists(oid)).unwrap_or(false);
-    if exists && let Err(e) = repo.find_commit(oid) {
+    let Ok(odb) = repo.odb() else {
+        return Ok(());
+    };
+    if !odb.exists(oid) {
+        return Ok(());
+    }
+    if let Ok((_, kind)) = odb.read_header(oid)
+        && kind != ObjectType::Commit
+        // Read in full, so its content is checked against its id: a damaged commit whose
+        // header now says "blob" is damage, not a wrong lock.
+        && odb.read(oid).is_ok()
+    {
+        bail!("{oid} is a {kind}, not a commit; fix the lock (or run `kst sync --update`)");
+    }
+    if let Err(e) = repo.find_commit(oid) {
         return Err(Corrupt(format!("commit {oid} cannot be read ({})", e.message())).into());
     }
     Ok(())
@@ -318,6 +423,12 @@ fn fetch_commit(
     if by_id.is_ok() && has_commit(repo, commit) {
         return Ok(());
     }
+    // A cap is not a refusal of fetch-by-id: asking again another way would only fetch more.
+    if let Err(e) = &by_id
+        && is_cap(e)
+    {
+        return by_id;
+    }
     if let Err(e) = &by_id {
         tracing::debug!(
             "fetching {commit} by id from {} failed ({e:#}); falling back to refs",
@@ -330,9 +441,13 @@ fn fetch_commit(
         _ => vec!["+HEAD:refs/remotes/origin/HEAD".to_string()],
     };
     // The locked commit may be behind the tip: fetch the ref with its history.
-    if fetch_full(repo, url, &by_ref, progress).is_ok() && has_commit(repo, commit) {
-        keep(repo, commit)?;
-        return Ok(());
+    match fetch_full(repo, url, &by_ref, progress) {
+        Ok(()) if has_commit(repo, commit) => {
+            keep(repo, commit)?;
+            return Ok(());
+        }
+        Err(e) if is_cap(&e) => return Err(e),
+        _ => {}
     }
     fetch_everything(repo, url, progress)
         .with_context(|| format!("cannot fetch from {}", url.canonical()))?;
@@ -340,16 +455,30 @@ fn fetch_commit(
         keep(repo, commit)?;
         return Ok(());
     }
-    match by_id {
-        Err(e) => Err(e.context(format!(
-            "commit {commit} is not reachable from any branch or tag of {}",
-            url.canonical()
-        ))),
-        Ok(()) => bail!(
-            "commit {commit} is not reachable from any branch or tag of {} (was it force-pushed away?)",
-            url.canonical()
-        ),
+    // Every branch and tag was fetched without error: the cache repository is healthy and the
+    // remote simply does not have the commit. The refused by-id fetch is kept as text only, so
+    // its libgit2 class ("object not found", "target OID ... doesn't exist") is never mistaken
+    // for damage to the cache.
+    Err(MissingCommit {
+        commit,
+        url: url.canonical().to_string(),
+        by_id: by_id.err().map(|e| format!("{e:#}")),
     }
+    .into())
+}
+
+/// The remote does not have a commit (a lock pinning a commit force-pushed away, or a lock from
+/// another repository). Not damage: the cache repository stays where it is.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "commit {commit} is not in {url}: it is not reachable from any branch or tag there (was it force-pushed away?){}; \
+     run `kst sync --update` to pin a commit the source has, or fix the source's URL",
+    by_id.as_ref().map(|e| format!(" (asking for it by id: {e})")).unwrap_or_default()
+)]
+pub struct MissingCommit {
+    pub commit: Oid,
+    pub url: String,
+    by_id: Option<String>,
 }
 
 /// Pin a commit with a ref of our own so `git gc` never drops it from the cache.
@@ -381,13 +510,34 @@ pub fn list_remote(repo: &Repository, url: &GitUrl) -> Result<Vec<(String, Oid)>
         .collect())
 }
 
-fn callbacks<'a>(progress: Option<Progress<'a>>, auth: &'a RefCell<Auth>) -> RemoteCallbacks<'a> {
+/// A transfer's progress callback and the caps it enforces.
+struct Transfer<'a> {
+    progress: Progress<'a>,
+    caps: FetchCaps,
+    /// Set by the callback when it stops the transfer.
+    tripped: &'a Cell<Option<CapKind>>,
+}
+
+fn callbacks<'a>(transfer: Option<Transfer<'a>>, auth: &'a RefCell<Auth>) -> RemoteCallbacks<'a> {
     // Every connection is set up through here: the deferred CA bundle goes in first.
     super::setup::load_ca_bundle();
     let mut cb = RemoteCallbacks::new();
-    if let Some(p) = progress {
+    if let Some(t) = transfer {
         cb.transfer_progress(move |s| {
-            p(s.received_objects(), s.total_objects(), s.received_bytes());
+            // Called for every chunk received and every object indexed: returning false makes
+            // libgit2 abandon the fetch (and its temporary pack) at once.
+            let cap = if s.received_bytes() as u64 > t.caps.max_bytes {
+                Some(CapKind::Bytes(t.caps.max_bytes))
+            } else if s.total_objects() as u64 > t.caps.max_objects {
+                Some(CapKind::Objects(t.caps.max_objects))
+            } else {
+                None
+            };
+            if cap.is_some() {
+                t.tripped.set(cap);
+                return false;
+            }
+            (t.progress)(s.received_objects(), s.total_objects(), s.received_bytes());
             true
         });
     }
@@ -441,9 +591,15 @@ fn fetch_depth(
     // Anonymous: nothing about the remote is written into the cache repository's config.
     let mut remote = repo.remote_anonymous(url.fetch_url())?;
     let auth = RefCell::new(Auth::default());
+    let tripped = Cell::new(None);
     let result = {
         let mut opts = FetchOptions::new();
-        opts.remote_callbacks(callbacks(Some(progress), &auth))
+        let transfer = Transfer {
+            progress,
+            caps: FetchCaps::from_env(),
+            tripped: &tripped,
+        };
+        opts.remote_callbacks(callbacks(Some(transfer), &auth))
             .download_tags(AutotagOption::None)
             .update_fetchhead(false);
         if let Some(d) = depth {
@@ -451,6 +607,17 @@ fn fetch_depth(
         }
         remote.fetch(refspecs, Some(&mut opts), None)
     };
+    if let Err(e) = &result
+        && let Some(cap) = tripped.get().or_else(|| libgit2_cap(e))
+    {
+        // A fresh error, without libgit2's: its class (Indexer, Invalid) must not read as a
+        // damaged cache repository.
+        return Err(FetchCapExceeded {
+            url: url.canonical().to_string(),
+            cap,
+        }
+        .into());
+    }
     result
         .map_err(|e| auth.borrow().explain(url, e))
         .with_context(|| format!("fetch from {} failed", url.canonical()))

@@ -10,5 +10,8 @@ mod pack;
 pub mod setup;
 
 pub use cache::{Cache, GitDatabase};
-pub use fetch::{Corrupt, FetchMode, Progress, Resolution, Want, list_remote, resolve};
+pub use fetch::{
+    CapKind, Corrupt, FetchCapExceeded, FetchCaps, FetchMode, MissingCommit, Progress, Resolution,
+    Want, list_remote, resolve,
+};
 pub use pack::GitPack;

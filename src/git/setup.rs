@@ -12,6 +12,15 @@
 //! (libgit2's re-hashing of every object it reads is deliberately left on: it is what catches
 //! a tampered cache, e.g. a CI cache restored from another job, and it costs a no-op sync
 //! nothing measurable.)
+//!
+//! **Pack limits** (SPEC 13.7): a delta bomb is a few KiB of deltas that each copy their base
+//! many times over, so that resolving them builds objects of gigabytes. libgit2 checks the
+//! result size written in each delta's header against `GIT_OPT_SET_PACK_MAX_OBJECT_SIZE`
+//! before it allocates the result, when indexing a fetched pack and when reading any pack. We
+//! set it to the file cap (`KASETTO_MAX_FILE_BYTES`): no object larger than a file kst may
+//! install is ever built by applying a delta. `GIT_OPT_SET_PACK_MAX_OBJECTS` bounds the object
+//! count a pack header may announce (its table is allocated from that count) to the fetch cap
+//! (`KASETTO_MAX_FETCH_OBJECTS`). Both are process-wide, hence set here, once.
 
 use std::path::PathBuf;
 use std::sync::{Once, OnceLock};
@@ -36,6 +45,7 @@ pub fn init() {
     // The first git2 call (re-stating libgit2's default) initialises libgit2 and OpenSSL,
     // reading the empty bundle.
     git2::opts::strict_hash_verification(true);
+    set_pack_limits();
     if let Some(b) = &bundle {
         // What git2's own start-up (openssl-probe) leaves in the environment, for anything
         // else in the process that reads it (the HTTPS client of remote configs).
@@ -63,4 +73,42 @@ pub fn load_ca_bundle() {
             }
         }
     });
+}
+
+/// The pack limits given to libgit2 (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackLimits {
+    /// Largest object a delta may build, in bytes.
+    pub max_object_size: u64,
+    /// Most objects a pack may announce.
+    pub max_objects: u64,
+}
+
+static PACK_LIMITS: OnceLock<PackLimits> = OnceLock::new();
+
+/// The limits [`init`] gave libgit2 (what they would be, when it has not run).
+pub fn pack_limits() -> PackLimits {
+    *PACK_LIMITS.get_or_init(|| PackLimits {
+        max_object_size: crate::tree::Caps::from_env().max_file_bytes,
+        max_objects: super::FetchCaps::from_env().max_objects,
+    })
+}
+
+fn set_pack_limits() {
+    let limits = pack_limits();
+    let clamp = |n: u64| usize::try_from(n).unwrap_or(usize::MAX) as libc::size_t;
+    // SAFETY: libgit2 is initialised (by the git2 call before this one) and the process is
+    // single-threaded (see `init`); both options take one `size_t`, and only write a global.
+    let rc = unsafe {
+        libgit2_sys::git_libgit2_opts(
+            libgit2_sys::GIT_OPT_SET_PACK_MAX_OBJECT_SIZE as libc::c_int,
+            clamp(limits.max_object_size),
+        ) | libgit2_sys::git_libgit2_opts(
+            libgit2_sys::GIT_OPT_SET_PACK_MAX_OBJECTS as libc::c_int,
+            clamp(limits.max_objects),
+        )
+    };
+    if rc != 0 {
+        tracing::warn!("cannot set libgit2's pack limits (error {rc})");
+    }
 }

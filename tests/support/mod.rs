@@ -8,6 +8,7 @@
 pub mod env;
 pub mod git_daemon;
 pub mod http_git;
+pub mod pack;
 pub mod repo;
 pub mod sshd;
 
