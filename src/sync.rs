@@ -124,9 +124,11 @@ pub fn load(common: &Common) -> Result<Context> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::usage(format!("cannot read the current folder: {e}")))?;
     let path = config::discover(common.config.as_deref(), &cwd)?;
-    let config = config::load(&path, common.offline)?;
+    let config = config::load_for(&path, common.offline, common.scope)?;
     let scope = ScopeCtx::new(&config, common.scope)?;
-    let old_lock = Lock::read(&scope.lock_path)?;
+    // In the project scope the lock is the project's: one leaving it (a symlink) is refused.
+    let within = (scope.scope == config::Scope::Project).then_some(scope.root.as_path());
+    let old_lock = Lock::read_within(&scope.lock_path, within)?;
     Ok(Context {
         config,
         scope,

@@ -16,4 +16,5 @@ mod selftest;
 mod ssh;
 mod sync_git;
 mod sync_local;
+mod untrusted_files;
 mod verify_lock;

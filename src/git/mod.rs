@@ -11,4 +11,4 @@ pub mod setup;
 
 pub use cache::{Cache, GitDatabase};
 pub use fetch::{Corrupt, FetchMode, Progress, Resolution, Want, list_remote, resolve};
-pub use pack::GitPack;
+pub use pack::{GitPack, MAX_SKILL_MD};
