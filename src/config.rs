@@ -617,6 +617,29 @@ fn parse_layer(
     } else {
         serde_yaml_ng::from_str(text).map_err(|e| yaml_error(shown, text, quote, e))?
     };
+    let result = check_layer(raw, label, base, root_dir, text);
+    if quote == Quote::Named {
+        return result;
+    }
+    // A parent may be any file: what our own checks quote of it (a source, a server name)
+    // follows the same rules as a parse error (SPEC 13.7).
+    result.map_err(|e| match e {
+        Error::Usage(m) => Error::usage(match m.strip_prefix(label) {
+            Some(rest) => format!("{label}{}", malformed::message(rest, text, quote)),
+            None => malformed::message(&m, text, quote),
+        }),
+        other => other,
+    })
+}
+
+/// The checks of a parsed layer that serde does not make.
+fn check_layer(
+    raw: RawConfig,
+    label: &str,
+    base: Option<&Path>,
+    root_dir: &Path,
+    text: &str,
+) -> Result<Layer> {
     let mcp_lines = entry_lines(text, "mcps");
     let entry_lines = entry_lines(text, "skills");
     let mut skills = Vec::new();

@@ -110,7 +110,7 @@ pub fn toml(e: &toml_edit::TomlError, text: &str, q: Quote) -> Failure {
 /// A message of our own that may carry tokens of the file `text` (a custom error from a
 /// `Deserialize` impl, a check after parsing): quoted tokens follow the same rules.
 pub fn message(msg: &str, text: &str, q: Quote) -> String {
-    escape_controls(&filter_literals(msg, text, q))
+    escape_controls(&redact_copies(&filter_literals(msg, text, q), text))
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -167,7 +167,43 @@ fn describe(raw: &str, text: &str, q: Quote, lang: &str) -> String {
         Some(p) if is_plain_path(p) => format!("{p}: {body}"),
         _ => body,
     };
-    escape_controls(&out)
+    escape_controls(&redact_copies(&out, text))
+}
+
+/// The last guard: any run of more than [`MAX_TOKEN`] bytes of the message that is also in the
+/// file (a key in a path prefix, a value in a message we did not recognise) is replaced.
+fn redact_copies(msg: &str, text: &str) -> String {
+    let window = MAX_TOKEN + 1;
+    if msg.len() < window || text.len() < window {
+        return msg.to_string();
+    }
+    let mut hidden = vec![false; msg.len()];
+    for i in (0..=msg.len() - window).filter(|&i| msg.is_char_boundary(i)) {
+        let mut end = i + window;
+        while end < msg.len() && !msg.is_char_boundary(end) {
+            end += 1;
+        }
+        if text.contains(&msg[i..end]) {
+            hidden[i..end].iter_mut().for_each(|h| *h = true);
+        }
+    }
+    if !hidden.contains(&true) {
+        return msg.to_string();
+    }
+    let mut out = String::with_capacity(msg.len());
+    let mut in_hidden = false;
+    for (i, c) in msg.char_indices() {
+        if hidden[i] {
+            if !in_hidden {
+                out.push_str("<not shown>");
+            }
+            in_hidden = true;
+        } else {
+            in_hidden = false;
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn split_path(msg: &str) -> (Option<&str>, &str) {
@@ -205,7 +241,15 @@ fn rewrite(body: &str, text: &str, q: Quote, lang: &str, top: bool) -> String {
             Some(i) => (&rest[..i], Some(&rest[i + ", expected ".len()..])),
             None => (rest, None),
         };
-        let found = category(found);
+        let shown = match q {
+            // The named config may show the short value it has (`found a number `42``).
+            Quote::Named => unexpected_token(found)
+                .filter(|t| token_ok(t, text, q))
+                .map(|t| format!(" `{t}`"))
+                .unwrap_or_default(),
+            Quote::Nothing => String::new(),
+        };
+        let found = format!("{}{shown}", category(found));
         let expected = expected.map(|e| expected_words(e, lang));
         return match expected {
             Some(e) if top && e == format!("a {lang} mapping") => {
@@ -258,6 +302,19 @@ fn split_tick(rest: &str) -> (&str, &str) {
         Some(k) => (k, ""),
         None => (rest, ""),
     }
+}
+
+/// The value in serde's `Unexpected` text (`integer `42``, `string "pdf"`), if it is one
+/// plain token (no escapes).
+fn unexpected_token(unexpected: &str) -> Option<&str> {
+    let u = unexpected.trim();
+    let (open, close) = (u.find(['`', '"'])?, u.len() - 1);
+    let q = u.as_bytes()[open];
+    if close <= open || u.as_bytes()[close] != q {
+        return None;
+    }
+    let t = &u[open + 1..close];
+    (!t.contains(['\\', '"', '`'])).then_some(t)
 }
 
 /// What kind of value serde found, from its `Unexpected` text, without the value.
@@ -462,6 +519,12 @@ mod tests {
         let m = y(&format!("agent: [\"{SECRET}\"]\n"), Quote::Named);
         assert!(!m.contains("SENTINEL"), "{m}");
         assert!(m.contains("agent: expected a string, found a list"), "{m}");
+        // A short value of the named config is shown; of another file, never.
+        let m = y("skills: 42\n", Quote::Named);
+        assert!(m.contains("expected a list, found a number `42`"), "{m}");
+        let m = y("skills: 42\n", Quote::Nothing);
+        assert!(m.contains("expected a list, found a number"), "{m}");
+        assert!(!m.contains("42"), "{m}");
         let m = y(&format!("skills: {SECRET}\n"), Quote::Nothing);
         assert!(!m.contains("SENTINEL"), "{m}");
         assert!(m.contains("expected a list, found a string"), "{m}");
@@ -524,6 +587,17 @@ mod tests {
         let f = json(&e, &text, Quote::Nothing);
         assert!(!f.message.contains("SENTINEL"), "{f:?}");
         assert!(f.message.contains("found a string"), "{f:?}");
+    }
+
+    #[test]
+    fn long_copies_of_the_file_are_redacted_whatever_the_message() {
+        // An unquoted path prefix made of a hostile key, in a message we do not recognise.
+        let key = format!("servers.{SECRET} with spaces");
+        let text = format!("mcps:\n  - servers:\n      {SECRET} with spaces: 1\n");
+        let m = message(&format!("mcps[0].{key}: bad server"), &text, Quote::Named);
+        assert!(!m.contains("SENTINEL"), "{m}");
+        assert!(m.contains("<not shown>"), "{m}");
+        assert!(m.ends_with("bad server"), "{m}");
     }
 
     #[test]

@@ -103,16 +103,23 @@ fn secrets(env: &TestEnv) {
 
 #[test]
 fn extends_of_a_secret_file_is_refused_without_quoting_it() {
-    for file in ["~/.env", "~/.ssh/id_ed25519", "~/.git-credentials"] {
-        let env = TestEnv::new();
-        secrets(&env);
-        // The global scope (no `scope:`), named with --config: the parent is read, and fails.
-        write_file(
-            env.project_path("kasetto.yaml"),
-            format!("agent: claude-code\nextends: {file}\n"),
-        );
-        let r = refused(&env, &["--config", "kasetto.yaml"], "not a YAML mapping");
-        assert!(r.stdout.contains(&file[2..]), "names the file: {r:?}");
+    for file in [".env", ".ssh/id_ed25519", ".git-credentials"] {
+        for spelled in ["ABS", "~/"] {
+            let env = TestEnv::new();
+            secrets(&env);
+            let parent = match spelled {
+                "~/" => format!("~/{file}"),
+                _ => env.home_path(file).display().to_string(),
+            };
+            // The global scope (no `scope:`), named with --config: the parent is read, and
+            // fails.
+            write_file(
+                env.project_path("kasetto.yaml"),
+                format!("agent: claude-code\nextends: {parent}\n"),
+            );
+            let r = refused(&env, &["--config", "kasetto.yaml"], "not a YAML mapping");
+            assert!(r.stdout.contains(file), "names the file: {r:?}");
+        }
     }
 }
 
@@ -125,7 +132,10 @@ fn a_parent_with_a_wrong_value_is_not_quoted() {
     );
     write_file(
         env.project_path("kasetto.yaml"),
-        "agent: claude-code\nextends: ~/base.yaml\n",
+        format!(
+            "agent: claude-code\nextends: {}\n",
+            env.home_path("base.yaml").display()
+        ),
     );
     let r = refused(
         &env,
@@ -133,6 +143,60 @@ fn a_parent_with_a_wrong_value_is_not_quoted() {
         "expected a list, found a string",
     );
     assert!(r.stdout.contains("base.yaml:2:"), "file:line: {r:?}");
+}
+
+#[test]
+fn a_parent_failing_our_own_checks_is_not_quoted() {
+    let env = TestEnv::new();
+    // Parses as a config; fails the server-name check, which quotes the name it refuses.
+    write_file(
+        env.home_path("base.yaml"),
+        format!(
+            "agent: claude-code\nmcps:\n  - name: extras\n    servers: {{ \"{SENTINEL} is a secret\": {{ command: x }} }}\n"
+        ),
+    );
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nextends: {}\n",
+            env.home_path("base.yaml").display()
+        ),
+    );
+    refused(
+        &env,
+        &["--config", "kasetto.yaml"],
+        "is not a valid MCP server name",
+    );
+    // Fails a check made after parsing, whose message quotes the source.
+    write_file(
+        env.home_path("base.yaml"),
+        format!(
+            "agent: claude-code\nskills:\n  - source: ./{SENTINEL}-and-more\n    ref: v1\n    skills: \"*\"\n"
+        ),
+    );
+    refused(
+        &env,
+        &["--config", "kasetto.yaml"],
+        "only apply to git sources",
+    );
+}
+
+#[test]
+fn a_remote_parent_answering_a_secret_is_not_quoted() {
+    let env = TestEnv::new();
+    let h = HttpGitServer::start(
+        env.remotes(),
+        HttpOptions::default()
+            .with_file(
+                "/k.yaml",
+                "text/plain",
+                "agent: claude-code\nextends: ./base.yaml\n",
+            )
+            .with_file("/base.yaml", "text/plain", &format!("TOKEN={SENTINEL}\n")),
+    );
+    let url = format!("{}/k.yaml", h.base_url());
+    let r = refused(&env, &["--config", &url], "not a YAML mapping");
+    assert!(r.stdout.contains("/base.yaml"), "names the parent: {r:?}");
 }
 
 #[test]
