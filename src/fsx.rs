@@ -239,9 +239,9 @@ impl std::fmt::Display for ReadError {
 }
 
 fn human_size(n: u64) -> String {
-    if n >= 1 << 20 && n % (1 << 20) == 0 {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
         format!("{} MiB", n >> 20)
-    } else if n >= 1 << 10 && n % (1 << 10) == 0 {
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
         format!("{} KiB", n >> 10)
     } else {
         format!("{n}-byte")
@@ -327,4 +327,84 @@ pub fn read_input_bytes(
         return Err(ReadError::TooBig(cap));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_under_the_cap_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ok = tmp.path().join("ok.yaml");
+        fs::write(&ok, "a: 1\n").unwrap();
+        assert_eq!(read_input(&ok, 16, None).unwrap(), "a: 1\n");
+        assert!(matches!(
+            read_input(&ok, 4, None),
+            Err(ReadError::TooBig(4))
+        ));
+        assert!(matches!(
+            read_input(&tmp.path().join("missing"), 16, None),
+            Err(ReadError::NotFound)
+        ));
+        assert!(matches!(
+            read_input(tmp.path(), 16, None),
+            Err(ReadError::NotRegular("a folder"))
+        ));
+        assert!(matches!(
+            read_input(Path::new("/dev/zero"), 16, None),
+            Err(ReadError::NotRegular("a device"))
+        ));
+        // A FIFO with no writer: refused, not opened for a read that would wait forever.
+        let fifo = tmp.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            read_input(&fifo, 16, None),
+            Err(ReadError::NotRegular("a FIFO"))
+        ));
+        fs::write(tmp.path().join("bin"), [0xff, 0xfe]).unwrap();
+        assert!(matches!(
+            read_input(&tmp.path().join("bin"), 16, None),
+            Err(ReadError::NotUtf8)
+        ));
+    }
+
+    #[test]
+    fn the_cap_holds_for_a_file_whose_size_lies() {
+        // procfs files say they are empty and then yield more: the bounded read catches it.
+        let maps = Path::new("/proc/self/maps");
+        assert_eq!(fs::metadata(maps).unwrap().len(), 0, "the premise");
+        assert!(matches!(
+            read_input(maps, 64, None),
+            Err(ReadError::TooBig(64))
+        ));
+    }
+
+    #[test]
+    fn within_refuses_symlinks_and_dot_dots_that_leave_the_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join("project");
+        fs::create_dir_all(project.join("sub")).unwrap();
+        fs::write(tmp.path().join("secret"), "s\n").unwrap();
+        fs::write(project.join("sub/in.yaml"), "a: 1\n").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("secret"), project.join("out")).unwrap();
+        std::os::unix::fs::symlink("sub/in.yaml", project.join("in-link")).unwrap();
+        let within = Some(project.as_path());
+        assert!(matches!(
+            read_input(&project.join("out"), 16, within),
+            Err(ReadError::Outside(_))
+        ));
+        assert!(matches!(
+            read_input(&project.join("sub/../../secret"), 16, within),
+            Err(ReadError::Outside(_))
+        ));
+        assert_eq!(
+            read_input(&project.join("in-link"), 16, within).unwrap(),
+            "a: 1\n"
+        );
+        // Without confinement the same link is read (the user's own global files may link).
+        assert_eq!(read_input(&project.join("out"), 16, None).unwrap(), "s\n");
+    }
 }
