@@ -483,6 +483,15 @@ impl Loader<'_> {
             let p = std::path::absolute(&p).unwrap_or(p);
             let text = fsx::read_input(&p, fsx::CONFIG_CAP, self.confine.as_deref()).map_err(
                 |e| match (&e, &self.confine) {
+                    (fsx::ReadError::Outside(root), Some(_)) if chain.is_empty() => {
+                        Error::usage(format!(
+                            "{} resolves (through a symlink) to a file outside the project {}; \
+                             in the project scope the config must be inside the project (use a \
+                             regular file, or run with --global)",
+                            p.display(),
+                            root.display()
+                        ))
+                    }
                     (fsx::ReadError::Outside(root), Some(_)) => Error::usage(format!(
                         "{}{} is outside the project {}; in the project scope `extends` may \
                          name only files inside the project, or https:// URLs (use a file \

@@ -192,7 +192,7 @@ fn a_remote_parent_answering_a_secret_is_not_quoted() {
                 "text/plain",
                 "agent: claude-code\nextends: ./base.yaml\n",
             )
-            .with_file("/base.yaml", "text/plain", &format!("TOKEN={SENTINEL}\n")),
+            .with_file("/base.yaml", "text/plain", format!("TOKEN={SENTINEL}\n")),
     );
     let url = format!("{}/k.yaml", h.base_url());
     let r = refused(&env, &["--config", &url], "not a YAML mapping");
@@ -250,6 +250,16 @@ fn project_scope_extends_outside_the_project_is_refused() {
         "agent: claude-code\nextends: ~/.env\n",
     );
     refused(&env, &["--project"], "is outside the project");
+    // So is a config that is itself a symlink leaving the project.
+    write_file(
+        env.path("elsewhere.yaml"),
+        "agent: claude-code\nscope: project\n",
+    );
+    fs::remove_file(env.project_path("kasetto.yaml")).unwrap();
+    symlink(env.path("elsewhere.yaml"), env.project_path("kasetto.yaml"));
+    refused(&env, &["--project"], "outside the project");
+    refused(&env, &[], "outside the project");
+    fs::remove_file(env.project_path("kasetto.yaml")).unwrap();
     // A parent inside the project is fine.
     write_file(env.project_path("team/ok.yaml"), "agent: codex\n");
     write_file(
