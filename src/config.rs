@@ -15,8 +15,9 @@ use crate::agents::{self, Agent};
 use crate::dirs;
 use crate::envvars;
 use crate::error::{Error, Result};
-use crate::pathsafe;
+use crate::malformed::{self, Quote};
 use crate::source::{self, Source};
+use crate::{fsx, pathsafe};
 
 /// Which set of folders and which lock a run works on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -44,6 +45,9 @@ pub struct Config {
     /// `mcps:` entries (SPEC 10), merged across `extends` by identity; in order, because the
     /// first pack providing a server name wins.
     pub mcps: Vec<crate::mcp::McpSource>,
+    /// The local files read to build it: the config itself, then its local `extends` parents
+    /// (absolute, as spelled). In the project scope each must lie inside the project.
+    pub files: Vec<PathBuf>,
 }
 
 /// One entry of `skills:`.
@@ -319,7 +323,8 @@ pub fn discover(explicit: Option<&str>, cwd: &Path) -> Result<(PathBuf, Origin)>
             source: String,
         }
         let text = read(&pointer)?;
-        let p: Pointer = serde_yaml_ng::from_str(&text).map_err(|e| yaml_error(&pointer, e))?;
+        let p: Pointer = serde_yaml_ng::from_str(&text)
+            .map_err(|e| yaml_error(&pointer, &text, Quote::Named, e))?;
         return local_config_path(&p.source, &kdir, &pointer.display().to_string())
             .map(|p| (p, Origin::Xdg));
     }
@@ -340,7 +345,8 @@ fn local_config_path(p: &str, base: &Path, from: &str) -> Result<PathBuf> {
         return Ok(PathBuf::from(p));
     }
     let path = base.join(p);
-    if !path.is_file() {
+    // Whether it can be read (a regular file, under the cap) is `load`'s to say.
+    if !path.exists() {
         return Err(Error::usage(format!(
             "{from}: config file {} does not exist",
             path.display()
@@ -357,30 +363,24 @@ pub(crate) fn is_url(p: &str) -> bool {
 }
 
 fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path)
+    fsx::read_input(path, fsx::CONFIG_CAP, None)
         .map_err(|e| Error::usage(format!("cannot read {}: {e}", path.display())))
 }
 
-/// Turn a YAML error into `file:line:col: message`.
-fn yaml_error(path: &Path, e: serde_yaml_ng::Error) -> Error {
-    let msg = e.to_string();
-    let msg = msg
-        .rsplit_once(" at line ")
-        .map(|(m, _)| m.to_string())
-        .unwrap_or(msg);
-    match e.location() {
-        Some(loc) => Error::usage(format!(
-            "{}:{}:{}: {msg}",
-            path.display(),
-            loc.line(),
-            loc.column()
-        )),
-        None => Error::usage(format!("{}: {msg}", path.display())),
-    }
+/// Turn a YAML error into `file:line:col: message`, quoting nothing of the file but what
+/// `quote` allows (SPEC 13.7).
+fn yaml_error(path: &Path, text: &str, quote: Quote, e: serde_yaml_ng::Error) -> Error {
+    Error::usage(malformed::yaml(&e, text, quote).at(&path.display().to_string()))
 }
 
 /// Load and validate a config (a file, or an `https://` URL), following `extends`.
 pub fn load(path: &Path, offline: bool) -> Result<Config> {
+    load_for(path, offline, None)
+}
+
+/// [`load`], knowing the scope the command line asks for (`--project`/`--global`), so that a
+/// project-scope config's local `extends` are confined to the project before they are read.
+pub fn load_for(path: &Path, offline: bool, scope_override: Option<Scope>) -> Result<Config> {
     let spelled = path.to_string_lossy();
     let cwd = std::env::current_dir().unwrap_or_default();
     let (anchor, root_dir) = if is_url(&spelled) {
@@ -391,16 +391,56 @@ pub fn load(path: &Path, offline: bool) -> Result<Config> {
             path.parent().map(Path::to_path_buf).unwrap_or_default(),
         )
     };
-    let mut chain = Vec::new();
-    let layer = load_layer(&spelled, &root_dir, offline, &mut chain)?;
-    finish(anchor, spelled.into_owned(), layer)
+    let mut loader = Loader {
+        root_dir: &root_dir,
+        offline,
+        scope_override,
+        chain: Vec::new(),
+        confine: (scope_override == Some(Scope::Project)).then(|| root_dir.clone()),
+        files: Vec::new(),
+    };
+    let layer = loader.layer(&spelled)?;
+    let files = std::mem::take(&mut loader.files);
+    let mut config = finish(anchor, spelled.into_owned(), layer)?;
+    config.files = files;
+    // A parent may have set `scope: project` after other parents were read: check them all.
+    if scope_override.unwrap_or(config.scope) == Scope::Project {
+        for f in &config.files {
+            if let Err(e) = inside(f, &root_dir) {
+                // (A parent that vanished since it was read is outside too.)
+                return Err(outside_project(&config.label, f, &root_dir, &e));
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// Whether `file` (after resolving symlinks and `..`) lies inside `root`.
+fn inside(file: &Path, root: &Path) -> std::result::Result<(), String> {
+    let real = std::fs::canonicalize(file).map_err(|e| e.to_string())?;
+    let root_real = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    if real.starts_with(&root_real) {
+        Ok(())
+    } else {
+        Err("through a symlink or `..`".into())
+    }
+}
+
+fn outside_project(label: &str, file: &Path, root: &Path, why: &str) -> Error {
+    Error::usage(format!(
+        "{label}: {} is outside the project {} ({why}); in the project scope a config and its \
+         `extends` files must be inside the project (use a file inside it or an https:// URL, \
+         or run with --global)",
+        file.display(),
+        root.display()
+    ))
 }
 
 /// Parse one config text (no `extends` allowed): used by tests and tools.
 pub fn parse(path: &Path, text: &str) -> Result<Config> {
     let base = path.parent().unwrap_or(Path::new("."));
     let label = path.display().to_string();
-    let layer = parse_layer(&label, Some(base), base, text)?;
+    let layer = parse_layer(&label, Some(base), base, text, Quote::Named)?;
     if !layer.extends.is_empty() {
         return Err(Error::usage(format!(
             "{label}: `extends` needs `config::load`"
@@ -423,82 +463,143 @@ struct Layer {
     mcps: Vec<crate::mcp::McpSource>,
 }
 
-/// Load `spelled` (a path or URL) and its parents, merged. `chain` holds the files being
-/// loaded, for cycle detection and for messages that show how a file was reached.
-fn load_layer(
-    spelled: &str,
-    root_dir: &Path,
+/// Loads a config and its `extends` parents.
+struct Loader<'a> {
+    /// The folder of the config the user named (the project, in the project scope).
+    root_dir: &'a Path,
     offline: bool,
-    chain: &mut Vec<String>,
-) -> Result<Layer> {
-    let (label, base, text) = if is_url(spelled) {
-        let (text, notes) = crate::remote::fetch(spelled, offline).map_err(|e| match e {
-            Error::Failed(e) if chain.is_empty() => Error::Failed(e),
-            Error::Failed(e) => {
-                Error::Failed(e.context(via(chain).trim_end_matches(": ").to_string()))
-            }
-            other => Error::usage(format!("{}{other}", via(chain))),
-        })?;
-        for n in notes {
-            tracing::warn!("{n}");
-        }
-        (spelled.to_string(), None, text)
-    } else {
-        let p = PathBuf::from(spelled);
-        let p = std::path::absolute(&p).unwrap_or(p);
-        let text = std::fs::read_to_string(&p).map_err(|e| {
-            Error::usage(format!(
-                "{}cannot read config {}: {e}",
-                via(chain),
-                p.display()
-            ))
-        })?;
-        (
-            p.display().to_string(),
-            p.parent().map(Path::to_path_buf),
-            text,
-        )
-    };
-    if let Some(i) = chain.iter().position(|c| *c == label) {
-        let mut cycle = chain[i..].to_vec();
-        cycle.push(label.clone());
-        return Err(Error::usage(format!(
-            "`extends` cycle: {}",
-            cycle.join(" → ")
-        )));
-    }
-    if chain.len() >= MAX_EXTENDS_DEPTH {
-        return Err(Error::usage(format!(
-            "`extends` is nested deeper than {MAX_EXTENDS_DEPTH} files: {} → {label}",
-            chain.join(" → ")
-        )));
-    }
-    let mut layer = parse_layer(&label, base.as_deref(), root_dir, &text)?;
-    chain.push(label.clone());
-    // Parents merge left to right; this file is applied last.
-    let mut merged: Option<Layer> = None;
-    for parent in std::mem::take(&mut layer.extends) {
-        let parent_spelled = if is_url(&parent) {
-            parent.clone()
-        } else if let Some(b) = &base {
-            b.join(&parent).display().to_string()
+    scope_override: Option<Scope>,
+    /// The files being loaded, for cycle detection and for messages that show how a file was
+    /// reached.
+    chain: Vec<String>,
+    /// Set once the scope is known to be the project's: local files must lie inside it.
+    confine: Option<PathBuf>,
+    /// Every local file read.
+    files: Vec<PathBuf>,
+}
+
+impl Loader<'_> {
+    /// Load `spelled` (a path or URL) and its parents, merged.
+    fn layer(&mut self, spelled: &str) -> Result<Layer> {
+        let chain = &self.chain;
+        // Only the config the user named may be quoted (a short token of it) in an error; a
+        // parent may be any file at all (`extends: ~/.env`).
+        let mut quote = if chain.is_empty() {
+            Quote::Named
         } else {
-            // A relative parent of a remote config is a sibling URL.
-            url::Url::parse(&label)
-                .and_then(|u| u.join(&parent))
-                .map(|u| u.to_string())
-                .map_err(|e| Error::usage(format!("{label}: extends {parent:?}: {e}")))?
+            Quote::Nothing
         };
-        let p = load_layer(&parent_spelled, root_dir, offline, chain)?;
-        merged = Some(match merged {
-            None => p,
-            Some(m) => merge(m, p),
-        });
+        let (label, base, text) = if is_url(spelled) {
+            let (text, notes) =
+                crate::remote::fetch(spelled, self.offline).map_err(|e| match e {
+                    Error::Failed(e) if chain.is_empty() => Error::Failed(e),
+                    Error::Failed(e) => {
+                        Error::Failed(e.context(via(chain).trim_end_matches(": ").to_string()))
+                    }
+                    other => Error::usage(format!("{}{other}", via(chain))),
+                })?;
+            for n in notes {
+                tracing::warn!("{n}");
+            }
+            (spelled.to_string(), None, text)
+        } else {
+            let p = PathBuf::from(spelled);
+            let p = std::path::absolute(&p).unwrap_or(p);
+            let text = fsx::read_input(&p, fsx::CONFIG_CAP, self.confine.as_deref()).map_err(
+                |e| match (&e, &self.confine) {
+                    (fsx::ReadError::Outside(root), Some(_)) if chain.is_empty() => {
+                        Error::usage(format!(
+                            "{} resolves (through a symlink) to a file outside the project {}; \
+                             in the project scope the config must be inside the project (use a \
+                             regular file, or run with --global)",
+                            p.display(),
+                            root.display()
+                        ))
+                    }
+                    (fsx::ReadError::Outside(root), Some(_)) => Error::usage(format!(
+                        "{}{} is outside the project {}; in the project scope `extends` may \
+                         name only files inside the project, or https:// URLs (use a file \
+                         inside it, or run with --global)",
+                        via(chain),
+                        p.display(),
+                        root.display()
+                    )),
+                    _ => Error::usage(format!(
+                        "{}cannot read config {}: {e}",
+                        via(chain),
+                        p.display()
+                    )),
+                },
+            )?;
+            // A config reached through a symlink that leaves its folder is another file.
+            if quote == Quote::Named && inside(&p, self.root_dir).is_err() {
+                quote = Quote::Nothing;
+            }
+            self.files.push(p.clone());
+            (
+                p.display().to_string(),
+                p.parent().map(Path::to_path_buf),
+                text,
+            )
+        };
+        if let Some(i) = chain.iter().position(|c| *c == label) {
+            let mut cycle = chain[i..].to_vec();
+            cycle.push(label.clone());
+            return Err(Error::usage(format!(
+                "`extends` cycle: {}",
+                cycle.join(" → ")
+            )));
+        }
+        if chain.len() >= MAX_EXTENDS_DEPTH {
+            return Err(Error::usage(format!(
+                "`extends` is nested deeper than {MAX_EXTENDS_DEPTH} files: {} → {label}",
+                chain.join(" → ")
+            )));
+        }
+        let mut layer = parse_layer(&label, base.as_deref(), self.root_dir, &text, quote)?;
+        // The config the user named says `scope: project`: its parents are confined from now.
+        if self.chain.is_empty()
+            && self.scope_override.is_none()
+            && layer.scope == Some(Scope::Project)
+            && base.is_some()
+        {
+            self.confine = Some(self.root_dir.to_path_buf());
+        }
+        self.chain.push(label.clone());
+        // Parents merge left to right; this file is applied last.
+        let mut merged: Option<Layer> = None;
+        for parent in std::mem::take(&mut layer.extends) {
+            let parent_spelled = if is_url(&parent) {
+                parent.clone()
+            } else if let Some(b) = &base {
+                local_parent(b, &parent)?.display().to_string()
+            } else {
+                // A relative parent of a remote config is a sibling URL.
+                url::Url::parse(&label)
+                    .and_then(|u| u.join(&parent))
+                    .map(|u| u.to_string())
+                    .map_err(|e| Error::usage(format!("{label}: extends {parent:?}: {e}")))?
+            };
+            let p = self.layer(&parent_spelled)?;
+            merged = Some(match merged {
+                None => p,
+                Some(m) => merge(m, p),
+            });
+        }
+        self.chain.pop();
+        Ok(match merged {
+            None => layer,
+            Some(m) => merge(m, layer),
+        })
     }
-    chain.pop();
-    Ok(match merged {
-        None => layer,
-        Some(m) => merge(m, layer),
+}
+
+/// Where a local `extends` parent is: `~/…` under HOME, anything else against the folder of
+/// the file that extends it. The trust gate hashes exactly the files this names.
+pub(crate) fn local_parent(base: &Path, parent: &str) -> Result<PathBuf> {
+    Ok(match parent.strip_prefix("~/") {
+        Some(rest) => dirs::home()?.join(rest),
+        None => base.join(parent),
     })
 }
 
@@ -546,14 +647,43 @@ fn merge(parent: Layer, child: Layer) -> Layer {
 /// it resolve against `base`, and are spelled relative to `root_dir` (the folder of the config
 /// the user named) so the lock's identity of a local source does not depend on which file of the
 /// chain listed it.
-fn parse_layer(label: &str, base: Option<&Path>, root_dir: &Path, text: &str) -> Result<Layer> {
+fn parse_layer(
+    label: &str,
+    base: Option<&Path>,
+    root_dir: &Path,
+    text: &str,
+    quote: Quote,
+) -> Result<Layer> {
     let shown = Path::new(label);
     // An empty file is an empty config, not an error.
     let raw: RawConfig = if text.trim().is_empty() {
         serde_yaml_ng::from_str("{}").expect("empty mapping")
     } else {
-        serde_yaml_ng::from_str(text).map_err(|e| yaml_error(shown, e))?
+        serde_yaml_ng::from_str(text).map_err(|e| yaml_error(shown, text, quote, e))?
     };
+    let result = check_layer(raw, label, base, root_dir, text);
+    if quote == Quote::Named {
+        return result;
+    }
+    // A parent may be any file: what our own checks quote of it (a source, a server name)
+    // follows the same rules as a parse error (SPEC 13.7).
+    result.map_err(|e| match e {
+        Error::Usage(m) => Error::usage(match m.strip_prefix(label) {
+            Some(rest) => format!("{label}{}", malformed::message(rest, text, quote)),
+            None => malformed::message(&m, text, quote),
+        }),
+        other => other,
+    })
+}
+
+/// The checks of a parsed layer that serde does not make.
+fn check_layer(
+    raw: RawConfig,
+    label: &str,
+    base: Option<&Path>,
+    root_dir: &Path,
+    text: &str,
+) -> Result<Layer> {
     let mcp_lines = entry_lines(text, "mcps");
     let entry_lines = entry_lines(text, "skills");
     let mut skills = Vec::new();
@@ -716,6 +846,7 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
         scope: layer.scope.unwrap_or(Scope::Global),
         skills: layer.skills,
         mcps: layer.mcps,
+        files: Vec::new(),
     })
 }
 

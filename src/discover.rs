@@ -30,6 +30,8 @@ pub struct Found {
     pub description: Option<String>,
     /// The `name` its SKILL.md declares, if any (read once, with the description).
     pub declared: Option<String>,
+    /// Why its SKILL.md cannot be used (a frontmatter too big or too deep): the skill is broken.
+    pub problem: Option<String>,
 }
 
 /// The outcome of selecting skills: those found, and the named ones that were not.
@@ -42,21 +44,52 @@ pub struct Picked {
 
 use crate::tree::join_rel as join;
 
+/// The largest SKILL.md frontmatter kst parses.
+pub const MAX_FRONTMATTER_BYTES: usize = 64 << 10;
+/// The deepest nesting of `[`/`{` a SKILL.md frontmatter may have.
+pub const MAX_FRONTMATTER_DEPTH: usize = 32;
+
 /// `name` and `description` from a SKILL.md's YAML frontmatter; absent or malformed → None.
-pub fn frontmatter(text: &[u8]) -> (Option<String>, Option<String>) {
+/// A frontmatter too big (over 64 KiB) or nested too deep to parse quickly is an error, which
+/// makes the skill broken: it is refused before the YAML parser sees it (a 100,000-deep
+/// `[[[…` costs that parser minutes). Messages never quote the file.
+pub fn frontmatter(text: &[u8]) -> Result<(Option<String>, Option<String>), String> {
     let Ok(text) = std::str::from_utf8(text) else {
-        return (None, None);
+        return Ok((None, None));
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let Some(rest) = text
         .strip_prefix("---")
         .and_then(|r| r.strip_prefix('\n').or_else(|| r.strip_prefix("\r\n")))
     else {
-        return (None, None);
+        return Ok((None, None));
     };
     let end = rest.find("\n---").map(|i| i + 1).unwrap_or(rest.len());
-    let Ok(value) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&rest[..end]) else {
-        return (None, None);
+    let yaml = &rest[..end];
+    if yaml.len() > MAX_FRONTMATTER_BYTES {
+        return Err(format!(
+            "SKILL.md frontmatter is larger than {} KiB; kst does not parse it",
+            MAX_FRONTMATTER_BYTES >> 10
+        ));
+    }
+    let mut depth = 0usize;
+    for b in yaml.bytes() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_FRONTMATTER_DEPTH {
+                    return Err(format!(
+                        "SKILL.md frontmatter is nested deeper than {MAX_FRONTMATTER_DEPTH} \
+                         levels; kst does not parse it"
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    let Ok(value) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(yaml) else {
+        return Ok((None, None));
     };
     let get = |k: &str| {
         value
@@ -64,7 +97,19 @@ pub fn frontmatter(text: &[u8]) -> (Option<String>, Option<String>) {
             .and_then(|v| v.as_str())
             .map(|s| s.trim().to_string())
     };
-    (get("name"), get("description"))
+    Ok((get("name"), get("description")))
+}
+
+/// Read a SKILL.md's frontmatter through `view`: (declared name, description, problem).
+fn read_frontmatter(
+    view: &dyn PackView,
+    rel: &str,
+) -> (Option<String>, Option<String>, Option<String>) {
+    match view.read_file(rel).map(|b| frontmatter(&b)) {
+        None => (None, None, None),
+        Some(Ok((n, d))) => (n, d, None),
+        Some(Err(e)) => (None, None, Some(e)),
+    }
 }
 
 /// Every skill discoverable under `root`, in a stable order: the root skill, then top-level
@@ -88,10 +133,7 @@ pub fn discover(
     };
     let root_md = join(root, "SKILL.md");
     if view.is_file(&root_md) {
-        let (fm_name, description) = view
-            .read_file(&root_md)
-            .map(|b| frontmatter(&b))
-            .unwrap_or_default();
+        let (fm_name, description, problem) = read_frontmatter(view, &root_md);
         let name = fm_name
             .clone()
             .filter(|n| pathsafe::check_skill_name(n).is_ok())
@@ -102,6 +144,7 @@ pub fn discover(
                 path: root.to_string(),
                 description,
                 declared: fm_name,
+                problem,
             },
             &mut found,
         );
@@ -113,16 +156,14 @@ pub fn discover(
             {
                 continue;
             }
-            let (declared, description) = view
-                .read_file(&join(&path, "SKILL.md"))
-                .map(|b| frontmatter(&b))
-                .unwrap_or_default();
+            let (declared, description, problem) = read_frontmatter(view, &join(&path, "SKILL.md"));
             push(
                 Found {
                     name: dir,
                     path,
                     description,
                     declared,
+                    problem,
                 },
                 &mut found,
             );
@@ -148,15 +189,14 @@ pub fn pick(
                     Some(p) => {
                         let dir = join(&join(root, p), name);
                         view.is_file(&join(&dir, "SKILL.md")).then(|| {
-                            let (declared, description) = view
-                                .read_file(&join(&dir, "SKILL.md"))
-                                .map(|b| frontmatter(&b))
-                                .unwrap_or_default();
+                            let (declared, description, problem) =
+                                read_frontmatter(view, &join(&dir, "SKILL.md"));
                             Found {
                                 name: name.clone(),
                                 path: dir.clone(),
                                 description,
                                 declared,
+                                problem,
                             }
                         })
                     }
@@ -221,7 +261,8 @@ impl PackView for DiskPack {
         if !self.is_file(rel) {
             return None;
         }
-        std::fs::read(self.at(rel)).ok()
+        // Bounded like a git pack's SKILL.md; a bigger one is read as having no frontmatter.
+        crate::fsx::read_input_bytes(&self.at(rel), crate::git::MAX_SKILL_MD as u64, None).ok()
     }
 
     fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
@@ -284,9 +325,26 @@ mod tests {
     fn frontmatter_parsing() {
         assert_eq!(
             frontmatter(b"---\nname: x\ndescription: y z\n---\nbody"),
-            (Some("x".into()), Some("y z".into()))
+            Ok((Some("x".into()), Some("y z".into())))
         );
-        assert_eq!(frontmatter(b"no frontmatter"), (None, None));
-        assert_eq!(frontmatter(b"---\n: : bad\n"), (None, None));
+        assert_eq!(frontmatter(b"no frontmatter"), Ok((None, None)));
+        assert_eq!(frontmatter(b"---\n: : bad\n"), Ok((None, None)));
+    }
+
+    #[test]
+    fn huge_or_deep_frontmatter_is_refused_before_parsing() {
+        let deep = format!("---\nname: x\ndescription: {}\n---\n", "[".repeat(100_000));
+        let e = frontmatter(deep.as_bytes()).unwrap_err();
+        assert!(e.contains("larger than 64 KiB"), "{e}");
+        // Under the size cap but deep: refused by the depth check, not parsed.
+        let deep = format!("---\nname: x\ndescription: {}\n---\n", "[".repeat(60_000));
+        let e = frontmatter(deep.as_bytes()).unwrap_err();
+        assert!(e.contains("nested deeper than 32"), "{e}");
+        assert!(!e.contains("[["), "{e}");
+        // Ordinary brackets are fine.
+        assert_eq!(
+            frontmatter(b"---\nname: x\ndescription: use [a] or {b}\ntags: [[1, 2], [3]]\n---\n"),
+            Ok((Some("x".into()), Some("use [a] or {b}".into())))
+        );
     }
 }

@@ -214,6 +214,228 @@ pub fn set_mode(path: &Path, mode: u32) -> Result<()> {
         .with_context(|| format!("cannot chmod {}", path.display()))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reading untrusted input files (SPEC 13.7).
+
+/// Size cap of a config file (`kasetto.yaml`, an `extends` parent, the XDG pointer file).
+pub const CONFIG_CAP: u64 = 1 << 20;
+/// Size cap of a lock file.
+pub const LOCK_CAP: u64 = 64 << 20;
+/// Size cap of an agent's settings file (MCP servers).
+pub const SETTINGS_CAP: u64 = 16 << 20;
+
+/// Why an input file was not read. The message never contains any of the file's content.
+#[derive(Debug)]
+pub enum ReadError {
+    NotFound,
+    /// A folder, FIFO, device or socket: reading it could block forever or never end.
+    NotRegular(&'static str),
+    /// Larger than the cap (bytes).
+    TooBig(u64),
+    /// Not valid UTF-8 text.
+    NotUtf8,
+    /// A symlink (or `..`) that leads out of the folder the file must stay in.
+    Outside(PathBuf),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::NotFound => f.write_str("it does not exist"),
+            ReadError::NotRegular(kind) => write!(
+                f,
+                "it is {kind}, not a regular file; kst reads only regular files (a FIFO or a \
+                 device could block or never end)"
+            ),
+            ReadError::TooBig(cap) => write!(
+                f,
+                "it is larger than the {} cap; a file that big is not one kst wrote or expects",
+                human_size(*cap)
+            ),
+            ReadError::NotUtf8 => f.write_str("it is not UTF-8 text"),
+            ReadError::Outside(root) => write!(
+                f,
+                "it resolves (through a symlink or `..`) to a file outside {}; kst reads only \
+                 files inside it",
+                root.display()
+            ),
+            ReadError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+fn human_size(n: u64) -> String {
+    if n >= 1 << 20 && n.is_multiple_of(1 << 20) {
+        format!("{} MiB", n >> 20)
+    } else if n >= 1 << 10 && n.is_multiple_of(1 << 10) {
+        format!("{} KiB", n >> 10)
+    } else {
+        format!("{n}-byte")
+    }
+}
+
+fn kind_of(t: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Read an input file (config, lock, settings file) as text, safely: only a regular file (after
+/// following symlinks), at most `cap` bytes, never blocking. With `within`, the file (after
+/// resolving every symlink and `..`) must lie inside that folder.
+///
+/// The file is checked with `stat` first, then opened with `O_NONBLOCK` (so a FIFO swapped in
+/// between cannot block the open) and checked again with `fstat` on the opened descriptor; the
+/// read is bounded (`take(cap + 1)`), so a file that grows while read cannot defeat the cap.
+pub fn read_input(path: &Path, cap: u64, within: Option<&Path>) -> Result<String, ReadError> {
+    let bytes = read_input_bytes(path, cap, within)?;
+    String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)
+}
+
+/// [`read_input`], as bytes.
+pub fn read_input_bytes(
+    path: &Path,
+    cap: u64,
+    within: Option<&Path>,
+) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read;
+    let io = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::NotFound => ReadError::NotFound,
+        _ => ReadError::Io(e),
+    };
+    let mut flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
+    let open_path = match within {
+        Some(root) => {
+            let real = fs::canonicalize(path).map_err(io)?;
+            let root_real = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+            if !real.starts_with(&root_real) {
+                return Err(ReadError::Outside(root.to_path_buf()));
+            }
+            // The resolved path has no symlink left: one swapped in now is not followed.
+            flags |= libc::O_NOFOLLOW;
+            real
+        }
+        None => path.to_path_buf(),
+    };
+    let meta = fs::metadata(&open_path).map_err(io)?;
+    if !meta.file_type().is_file() {
+        return Err(ReadError::NotRegular(kind_of(&meta.file_type())));
+    }
+    if meta.len() > cap {
+        return Err(ReadError::TooBig(cap));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags)
+        .open(&open_path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => ReadError::NotRegular("a symlink"),
+            _ => io(e),
+        })?;
+    let meta = file.metadata().map_err(ReadError::Io)?;
+    if !meta.file_type().is_file() {
+        return Err(ReadError::NotRegular(kind_of(&meta.file_type())));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(cap) as usize);
+    file.take(cap + 1)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > cap {
+        return Err(ReadError::TooBig(cap));
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_under_the_cap_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ok = tmp.path().join("ok.yaml");
+        fs::write(&ok, "a: 1\n").unwrap();
+        assert_eq!(read_input(&ok, 16, None).unwrap(), "a: 1\n");
+        assert!(matches!(
+            read_input(&ok, 4, None),
+            Err(ReadError::TooBig(4))
+        ));
+        assert!(matches!(
+            read_input(&tmp.path().join("missing"), 16, None),
+            Err(ReadError::NotFound)
+        ));
+        assert!(matches!(
+            read_input(tmp.path(), 16, None),
+            Err(ReadError::NotRegular("a folder"))
+        ));
+        assert!(matches!(
+            read_input(Path::new("/dev/zero"), 16, None),
+            Err(ReadError::NotRegular("a device"))
+        ));
+        // A FIFO with no writer: refused, not opened for a read that would wait forever.
+        let fifo = tmp.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(matches!(
+            read_input(&fifo, 16, None),
+            Err(ReadError::NotRegular("a FIFO"))
+        ));
+        fs::write(tmp.path().join("bin"), [0xff, 0xfe]).unwrap();
+        assert!(matches!(
+            read_input(&tmp.path().join("bin"), 16, None),
+            Err(ReadError::NotUtf8)
+        ));
+    }
+
+    #[test]
+    fn the_cap_holds_for_a_file_whose_size_lies() {
+        // procfs files say they are empty and then yield more: the bounded read catches it.
+        let maps = Path::new("/proc/self/maps");
+        assert_eq!(fs::metadata(maps).unwrap().len(), 0, "the premise");
+        assert!(matches!(
+            read_input(maps, 64, None),
+            Err(ReadError::TooBig(64))
+        ));
+    }
+
+    #[test]
+    fn within_refuses_symlinks_and_dot_dots_that_leave_the_folder() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join("project");
+        fs::create_dir_all(project.join("sub")).unwrap();
+        fs::write(tmp.path().join("secret"), "s\n").unwrap();
+        fs::write(project.join("sub/in.yaml"), "a: 1\n").unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("secret"), project.join("out")).unwrap();
+        std::os::unix::fs::symlink("sub/in.yaml", project.join("in-link")).unwrap();
+        let within = Some(project.as_path());
+        assert!(matches!(
+            read_input(&project.join("out"), 16, within),
+            Err(ReadError::Outside(_))
+        ));
+        assert!(matches!(
+            read_input(&project.join("sub/../../secret"), 16, within),
+            Err(ReadError::Outside(_))
+        ));
+        assert_eq!(
+            read_input(&project.join("in-link"), 16, within).unwrap(),
+            "a: 1\n"
+        );
+        // Without confinement the same link is read (the user's own global files may link).
+        assert_eq!(read_input(&project.join("out"), 16, None).unwrap(), "s\n");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

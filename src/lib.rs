@@ -17,6 +17,7 @@ pub mod fsx;
 pub mod git;
 pub mod install;
 pub mod lock;
+pub mod malformed;
 pub mod mcp;
 pub mod pathsafe;
 pub mod plan;

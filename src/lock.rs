@@ -178,12 +178,22 @@ impl Lock {
     /// Read a lock; a missing file is an empty lock. A lock that does not parse is a usage error
     /// (exit 2) and is left untouched.
     pub fn read(path: &Path) -> Result<Lock> {
-        let text = match std::fs::read_to_string(path) {
+        Lock::read_within(path, None)
+    }
+
+    /// [`Lock::read`]; with `within` (the project, in the project scope) the lock must lie inside
+    /// that folder after resolving symlinks: a cloned project's `kasetto.lock → ~/.git-credentials`
+    /// is refused, not read. Only a regular file under [`fsx::LOCK_CAP`] is read.
+    pub fn read_within(path: &Path, within: Option<&Path>) -> Result<Lock> {
+        let text = match crate::fsx::read_input(path, crate::fsx::LOCK_CAP, within) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lock::empty()),
+            Err(crate::fsx::ReadError::NotFound) if std::fs::symlink_metadata(path).is_err() => {
+                return Ok(Lock::empty());
+            }
             Err(e) => {
                 return Err(Error::usage(format!(
-                    "cannot read lock {}: {e}",
+                    "cannot read lock {}: {e}\n  the lock was left untouched; replace it with a \
+                     regular file, or delete it and run `kst lock` to re-resolve",
                     path.display()
                 )));
             }
@@ -199,17 +209,9 @@ impl Lock {
                 path.display()
             ))
         };
+        // The lock may be any file (a committed symlink): its content is never quoted.
         let lock: Lock = serde_yaml_ng::from_str(text).map_err(|e| {
-            let loc = e
-                .location()
-                .map(|l| format!("{}:{}: ", l.line(), l.column()))
-                .unwrap_or_default();
-            let msg = e.to_string();
-            let msg = msg
-                .rsplit_once(" at line ")
-                .map(|(m, _)| m.to_string())
-                .unwrap_or(msg);
-            bad(format!("{loc}{msg}"))
+            bad(crate::malformed::yaml(&e, text, crate::malformed::Quote::Nothing).position_first())
         })?;
         if lock.version != VERSION {
             return Err(bad(format!(
@@ -220,25 +222,23 @@ impl Lock {
         // Ids are used as ids (sliced, compared, given to git): anything but 40 hex digits is
         // a damaged or hand-made lock.
         let is_id = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
-        for src in &lock.sources {
-            if let Some(c) = src.commit.as_deref().filter(|c| !is_id(c)) {
+        // The values are not quoted: the lock may be any file (SPEC 13.7).
+        for (i, src) in lock.sources.iter().enumerate() {
+            if src.commit.as_deref().is_some_and(|c| !is_id(c)) {
                 return Err(bad(format!(
-                    "{}: commit {c:?} is not a 40-digit commit id",
-                    src.url
+                    "sources[{i}]: the commit is not a 40-digit commit id"
                 )));
             }
-            if let Some(k) = src.skills.iter().find(|k| !is_id(&k.tree)) {
+            if let Some(j) = src.skills.iter().position(|k| !is_id(&k.tree)) {
                 return Err(bad(format!(
-                    "{}: skill {}: tree {:?} is not a 40-digit tree id",
-                    src.url, k.name, k.tree
+                    "sources[{i}].skills[{j}]: the tree is not a 40-digit tree id"
                 )));
             }
         }
-        for src in &lock.mcps {
-            if let Some(c) = src.commit.as_deref().filter(|c| !is_id(c)) {
+        for (i, src) in lock.mcps.iter().enumerate() {
+            if src.commit.as_deref().is_some_and(|c| !is_id(c)) {
                 return Err(bad(format!(
-                    "{}: commit {c:?} is not a 40-digit commit id",
-                    src.url
+                    "mcps[{i}]: the commit is not a 40-digit commit id"
                 )));
             }
         }

@@ -195,6 +195,14 @@ pub fn select(
         .collect();
     let caps = Caps::from_env();
     for f in picked.found {
+        if let Some(problem) = &f.problem {
+            broken.push(BrokenSkill {
+                name: f.name.clone(),
+                damaged: false,
+                error: format!("skill {:?}: {problem}", f.name),
+            });
+            continue;
+        }
         let listed = view
             .list(&f.path, &mut Budget::new(caps))
             .and_then(|t| t.check_link_chains().map(|()| t));

@@ -139,9 +139,11 @@ pub fn load(common: &Common, access: crate::trust::Access) -> Result<Context> {
             interactive: common.interactive,
         },
     )?;
-    let config = config::load(&path, common.offline)?;
+    let config = config::load_for(&path, common.offline, common.scope)?;
     let scope = ScopeCtx::new(&config, common.scope)?;
-    let old_lock = Lock::read(&scope.lock_path)?;
+    // In the project scope the lock is the project's: one leaving it (a symlink) is refused.
+    let within = (scope.scope == config::Scope::Project).then_some(scope.root.as_path());
+    let old_lock = Lock::read_within(&scope.lock_path, within)?;
     Ok(Context {
         config,
         scope,

@@ -17,7 +17,7 @@
 //! under HOME that no program loads code or settings from ([`check_global_destination`]).
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -28,8 +28,6 @@ use crate::dirs;
 use crate::error::{Error, Result};
 use crate::scope::normalise;
 
-/// Largest config (or extends) file the gate reads, like the config loader.
-pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 /// Largest trust record kst reads.
 const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -113,7 +111,7 @@ fn walk(
     if stack.contains(&canonical) || stack.len() >= config::MAX_EXTENDS_DEPTH {
         return Ok(Eff::Unset);
     }
-    let bytes = read_regular(&canonical, MAX_CONFIG_BYTES)
+    let bytes = crate::fsx::read_input_bytes(&canonical, crate::fsx::CONFIG_CAP, None)
         .map_err(|e| Error::usage(format!("{via}cannot read config {}: {e}", shown(path))))?;
     files.insert(canonical.to_string_lossy().into_owned(), digest(&bytes));
     let text = String::from_utf8_lossy(&bytes);
@@ -157,8 +155,9 @@ fn walk(
             *remote = true;
             Eff::Unknown
         } else {
-            // As `config::load` resolves a local parent: against this file's folder.
-            walk(&base.join(&p), files, remote, stack)?
+            // Resolved as `config::load` resolves a local parent, so the files hashed are the
+            // files loaded.
+            walk(&config::local_parent(&base, &p)?, files, remote, stack)?
         };
         if got != Eff::Unset {
             merged = got;
@@ -173,33 +172,6 @@ fn digest(bytes: &[u8]) -> String {
     let d = Sha256::digest(bytes);
     let hex: String = d.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
-}
-
-/// Read a regular file of at most `cap` bytes; anything else (a FIFO, a device, a folder, a
-/// bigger file) is refused before it can block or fill memory.
-fn read_regular(path: &Path, cap: u64) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let not_regular = || std::io::Error::other("not a regular file");
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(not_regular());
-    }
-    // O_NONBLOCK: a FIFO swapped in after the check must not block the open.
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(not_regular());
-    }
-    let mut out = Vec::new();
-    f.take(cap + 1).read_to_end(&mut out)?;
-    if out.len() as u64 > cap {
-        return Err(std::io::Error::other(format!(
-            "larger than {} KiB",
-            cap / 1024
-        )));
-    }
-    Ok(out)
 }
 
 /// A path for messages: control characters escaped (a cloned folder's name is outside input).
@@ -236,9 +208,9 @@ struct Record {
 
 fn read_record() -> Result<Record> {
     let path = record_path()?;
-    let bytes = match read_regular(&path, MAX_RECORD_BYTES) {
+    let bytes = match crate::fsx::read_input_bytes(&path, MAX_RECORD_BYTES, None) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Record::default()),
+        Err(crate::fsx::ReadError::NotFound) => return Ok(Record::default()),
         Err(e) => {
             return Err(Error::usage(format!(
                 "cannot read the trust record {}: {e}",
@@ -740,20 +712,12 @@ mod tests {
     }
 
     #[test]
-    fn only_regular_files_under_the_cap_are_read() {
+    fn a_fifo_parent_is_refused_not_waited_on() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let e = read_regular(&fifo, 10).unwrap_err();
-        assert!(e.to_string().contains("not a regular file"), "{e}");
-        assert!(read_regular(Path::new("/dev/zero"), 10).is_err());
-        assert!(read_regular(dir.path(), 10).is_err());
-        let big = dir.path().join("big.yaml");
-        std::fs::write(&big, [b'#'; 11]).unwrap();
-        assert!(read_regular(&big, 10).is_err());
-        assert_eq!(read_regular(&big, 11).unwrap().len(), 11);
         // A config whose parent is a FIFO is refused, not waited on.
         std::fs::write(dir.path().join("k.yaml"), "extends: fifo\n").unwrap();
         let e = chain(&dir.path().join("k.yaml")).unwrap_err().to_string();

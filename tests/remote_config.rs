@@ -24,7 +24,8 @@ fn stderr(a: &assert_cmd::assert::Assert) -> String {
 #[test]
 fn extends_merges_parents_then_child() {
     let env = TestEnv::new();
-    let team = env.path("team");
+    // In the project scope `extends` names files inside the project (SPEC 3).
+    let team = env.project_path("team");
     local_pack(&team.join("pack"), &["pdf", "docx"]);
     local_pack(&env.project_path("mine"), &["notes"]);
     write_file(
@@ -33,7 +34,7 @@ fn extends_merges_parents_then_child() {
     );
     write_file(
         env.project_path("kasetto.yaml"),
-        "extends: ../team/base.yaml\nagent: claude-code\nscope: project\nskills:\n  - source: ../team/pack\n    skills: [pdf, docx]\n  - source: ./mine\n    skills: \"*\"\n",
+        "extends: ./team/base.yaml\nagent: claude-code\nscope: project\nskills:\n  - source: ./team/pack\n    skills: [pdf, docx]\n  - source: ./mine\n    skills: \"*\"\n",
     );
     env.kst().arg("sync").assert().success();
     // The child's scope and agent won; its entry with the parent's identity replaced it.
@@ -47,20 +48,20 @@ fn extends_merges_parents_then_child() {
     assert!(!env.project_path(".cursor").exists());
     let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
     // The parent's local source is spelled relative to the project, once.
-    assert_eq!(lock.matches("url: ../team/pack").count(), 1, "{lock}");
+    assert_eq!(lock.matches("url: ./team/pack").count(), 1, "{lock}");
 }
 
 #[test]
 fn extends_parent_entries_are_inherited() {
     let env = TestEnv::new();
-    local_pack(&env.path("team/pack"), &["pdf"]);
+    local_pack(&env.project_path("team/pack"), &["pdf"]);
     write_file(
-        env.path("team/base.yaml"),
+        env.project_path("team/base.yaml"),
         "agent: claude-code\nskills:\n  - source: ./pack\n    skills: \"*\"\n",
     );
     write_file(
         env.project_path("kasetto.yaml"),
-        "extends: [../team/base.yaml]\nscope: project\n",
+        "extends: [./team/base.yaml]\nscope: project\n",
     );
     env.kst().arg("sync").assert().success();
     assert!(env.project_path(".claude/skills/pdf/SKILL.md").is_file());

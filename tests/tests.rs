@@ -18,4 +18,5 @@ mod ssh;
 mod sync_git;
 mod sync_local;
 mod trust;
+mod untrusted_files;
 mod verify_lock;

@@ -14,4 +14,4 @@ pub use fetch::{
     CapKind, Corrupt, FetchCapExceeded, FetchCaps, FetchMode, MissingCommit, Progress, Resolution,
     Want, list_remote, resolve,
 };
-pub use pack::GitPack;
+pub use pack::{GitPack, MAX_SKILL_MD};

@@ -13,7 +13,7 @@ pub struct GitPack<'r> {
 }
 
 /// SKILL.md files larger than this are not parsed for frontmatter.
-const MAX_SKILL_MD: usize = 1 << 20;
+pub const MAX_SKILL_MD: usize = 1 << 20;
 
 impl<'r> GitPack<'r> {
     pub fn new(repo: &'r Repository, commit: Oid) -> Result<Self> {

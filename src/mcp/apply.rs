@@ -32,10 +32,10 @@ fn write_file(f: &FilePlan, confine: Option<&Path>) -> Result<()> {
     crate::mcp::plan::check_confined(&f.target.target.abs, confine)
         .map_err(|e| anyhow::anyhow!("{}: {e}; left unchanged", f.target.target.abs.display()))?;
     let path = write_path(&f.target.target.abs)?;
-    let before = match std::fs::read_to_string(&path) {
+    let before = match crate::fsx::read_input(&path, crate::fsx::SETTINGS_CAP, None) {
         Ok(t) => Some(t),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(crate::fsx::ReadError::NotFound) => None,
+        Err(e) => anyhow::bail!("cannot read {}: {e}; left unchanged", path.display()),
     };
     let mut sf = SettingsFile::parse(f.target.format, before.as_deref()).map_err(|e| {
         anyhow::anyhow!("{} no longer parses ({e}); left unchanged", path.display())

@@ -249,9 +249,9 @@ fn known_target(rel: &str, global: bool, home: &Path, root: &Path) -> Option<Mcp
 /// Read and parse a settings file (following a symlink: the agent reads the target).
 fn load(t: &McpTarget, confine: Option<&Path>) -> Result<SettingsFile, String> {
     check_confined(&t.target.abs, confine)?;
-    let text = match std::fs::read_to_string(&t.target.abs) {
+    let text = match crate::fsx::read_input(&t.target.abs, crate::fsx::SETTINGS_CAP, None) {
         Ok(s) => Some(s),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(crate::fsx::ReadError::NotFound) => {
             if std::fs::symlink_metadata(&t.target.abs).is_ok() {
                 return Err("it is a symlink to a missing file".into());
             }

@@ -24,31 +24,17 @@ pub struct SettingsFile {
     doc: Doc,
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.len() - before.rfind('\n').map(|i| i + 1).unwrap_or(0) + 1;
-    (line, col)
-}
-
 impl SettingsFile {
     /// Parse a settings file; `None` is a file that does not exist yet.
     pub fn parse(format: McpFormat, text: Option<&str>) -> Result<SettingsFile, String> {
         let doc = match format {
             McpFormat::CodexToml => {
-                let doc: DocumentMut =
-                    text.unwrap_or("")
-                        .parse()
-                        .map_err(|e: toml_edit::TomlError| {
-                            let (l, c) = line_col(
-                                text.unwrap_or(""),
-                                e.span().map(|s| s.start).unwrap_or(0),
-                            );
-                            format!(
-                                "line {l}, column {c}: {}",
-                                e.message().lines().next().unwrap_or("invalid TOML")
-                            )
-                        })?;
+                let src = text.unwrap_or("");
+                // toml_edit's Display prints the offending line: never shown (SPEC 13.7).
+                let doc: DocumentMut = src.parse().map_err(|e: toml_edit::TomlError| {
+                    crate::malformed::toml(&e, src, crate::malformed::Quote::Nothing)
+                        .position_first()
+                })?;
                 if let Some(item) = doc.get("mcp_servers")
                     && !item.is_table()
                 {
@@ -64,8 +50,11 @@ impl SettingsFile {
                     Some(t) if !t.trim().is_empty() => t,
                     _ => "{}\n",
                 };
-                let root = CstRootNode::parse(text, &crate::mcp::pack::jsonc_options())
-                    .map_err(|e| e.to_string())?;
+                let root =
+                    CstRootNode::parse(text, &crate::mcp::pack::jsonc_options()).map_err(|e| {
+                        crate::malformed::jsonc(&e, text, crate::malformed::Quote::Nothing)
+                            .position_first()
+                    })?;
                 let Some(obj) = root.object_value() else {
                     return Err("the top level is not a JSON object".into());
                 };
