@@ -163,7 +163,8 @@ pub struct ResolvedSource {
 /// A source that could not be resolved at all; its installed skills are kept as they are.
 #[derive(Debug)]
 pub struct FailedSource {
-    pub entry: SkillSource,
+    /// Boxed: the config entry is large, and this is the error side of every resolver's result.
+    pub entry: Box<SkillSource>,
     pub url: String,
     pub error: String,
 }
@@ -250,7 +251,7 @@ pub fn local(
         unreachable!("local() called on a git source")
     };
     let fail = |error: String| FailedSource {
-        entry: entry.clone(),
+        entry: Box::new(entry.clone()),
         url: spelled.clone(),
         error,
     };
@@ -319,7 +320,7 @@ pub fn git(
     progress: Progress,
 ) -> Result<ResolvedSource, FailedSource> {
     let fail = |e: anyhow::Error| FailedSource {
-        entry: entry.clone(),
+        entry: Box::new(entry.clone()),
         url: url.canonical().to_string(),
         error: format!("{}: {}: {e:#}", entry.at, url.canonical()),
     };

@@ -125,6 +125,9 @@ impl Context {
 /// Find and load the config, decide the scope, read its lock. A working-directory config must
 /// be trusted before it is even loaded when the command would write to, or fetch for, the
 /// global scope ([`crate::trust::gate`]).
+/// One fetched source: its canonical URL, and whether it was downloaded (with the commit) or why not.
+type FetchOutcome = (String, std::result::Result<(bool, String), String>);
+
 pub fn load(common: &Common, access: crate::trust::Access) -> Result<Context> {
     let cwd = std::env::current_dir()
         .map_err(|e| Error::usage(format!("cannot read the current folder: {e}")))?;
@@ -677,7 +680,7 @@ pub fn fetch(common: &Common, printer: &Printer) -> Result<()> {
     });
     let mut problems = 0;
     let mut rows = Vec::new();
-    let mut outcomes: Vec<(String, std::result::Result<(bool, String), String>)> = jobs
+    let mut outcomes: Vec<FetchOutcome> = jobs
         .iter()
         .zip(results)
         .map(|(&(_, url, _), r)| (url.canonical().to_string(), r))

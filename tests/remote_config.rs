@@ -484,7 +484,10 @@ fn remote_config_token_is_chosen_afresh_for_the_host_a_redirect_leads_to() {
     assert!(err.contains("redirected to"), "{err}");
     assert!(env.project_path(".claude/skills/pdf/SKILL.md").is_file());
     let front_auth = basic_auth_header("x-access-token", TOKEN);
-    assert_eq!(front.seen_authorizations(), [front_auth.clone()]);
+    assert_eq!(
+        front.seen_authorizations(),
+        std::slice::from_ref(&front_auth)
+    );
     let log = target.request_log();
     assert!(
         log.iter()
