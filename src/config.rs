@@ -44,6 +44,8 @@ pub struct Config {
     /// `mcps:` entries (SPEC 10), merged across `extends` by identity; in order, because the
     /// first pack providing a server name wins.
     pub mcps: Vec<crate::mcp::McpSource>,
+    /// `secrets:` (SPEC 10c): where MCP secrets come from, what a missing one does.
+    pub secrets: crate::mcp::secrets::SecretsConfig,
 }
 
 /// One entry of `skills:`.
@@ -104,6 +106,8 @@ struct RawConfig {
     skills: Vec<RawSkillSource>,
     #[serde(default)]
     mcps: Vec<crate::mcp::config::RawMcpSource>,
+    #[serde(default)]
+    secrets: Option<crate::mcp::secrets::RawSecrets>,
 }
 
 #[derive(Deserialize)]
@@ -418,6 +422,7 @@ struct Layer {
     extends: Vec<String>,
     skills: Vec<SkillSource>,
     mcps: Vec<crate::mcp::McpSource>,
+    secrets: Option<crate::mcp::secrets::SecretsConfig>,
 }
 
 /// Load `spelled` (a path or URL) and its parents, merged. `chain` holds the files being
@@ -536,6 +541,7 @@ fn merge(parent: Layer, child: Layer) -> Layer {
         extends: Vec::new(),
         skills,
         mcps,
+        secrets: crate::mcp::secrets::SecretsConfig::merge(parent.secrets, child.secrets),
     }
 }
 
@@ -607,6 +613,7 @@ fn parse_layer(label: &str, base: Option<&Path>, root_dir: &Path, text: &str) ->
             });
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
     let mcps = crate::mcp::config::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
+    let secrets = raw.secrets.map(|s| s.build(label, base)).transpose()?;
     Ok(Layer {
         agents,
         destination,
@@ -615,6 +622,7 @@ fn parse_layer(label: &str, base: Option<&Path>, root_dir: &Path, text: &str) ->
         extends,
         skills,
         mcps,
+        secrets,
     })
 }
 
@@ -709,6 +717,7 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
         scope: layer.scope.unwrap_or(Scope::Global),
         skills: layer.skills,
         mcps: layer.mcps,
+        secrets: layer.secrets.unwrap_or_default(),
     })
 }
 

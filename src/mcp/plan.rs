@@ -46,7 +46,7 @@ pub enum Reason {
     Conflict,
     /// kst wrote it and the user changed it since.
     ModifiedLocally,
-    /// A `${kst_NAME}` secret is not set (`--allow-missing-secrets`).
+    /// A secret is not set (`secrets.on_missing: skip`, `--allow-missing-secrets`).
     MissingSecret,
 }
 
@@ -110,10 +110,12 @@ impl ServerItem {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Edit {
-    /// Add or replace the entry; the value is in placeholder form, filled in at write time.
+    /// Add or replace the entry; the value is in placeholder form, filled in at write time
+    /// with `secrets` (resolved once, by the plan; `Debug` never shows a value).
     Upsert {
         name: String,
         value: Value,
+        secrets: BTreeMap<String, secrets::Secret>,
     },
     Remove {
         name: String,
@@ -143,15 +145,30 @@ pub struct McpPlan {
     pub(crate) confine: Option<PathBuf>,
 }
 
-/// What to do about `${kst_NAME}` placeholders whose variable is not set.
+/// What to do about secret placeholders whose value is not found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretPolicy {
-    /// The server fails (exit 1) and nothing is written for it.
+    /// What the config's `secrets.on_missing` says (default: the server fails, exit 1).
     Require,
-    /// `--allow-missing-secrets`: the server is skipped, with a warning.
+    /// `--allow-missing-secrets` (= `on_missing: skip`): the server is skipped, with a warning.
     AllowMissing,
-    /// `kst lock`: nothing is written, so values are not needed; plan as if they were set.
+    /// `kst lock`: nothing is written, so values are not needed; plan as if they were set
+    /// (placeholders are still checked for form: an unknown tag fails).
     Ignore,
+}
+
+impl SecretPolicy {
+    /// The resolver for this policy and the config's `secrets:`.
+    pub fn resolver(self, cfg: &secrets::SecretsConfig) -> secrets::Resolver {
+        let mode = match self {
+            SecretPolicy::Require => {
+                secrets::Mode::Resolve(cfg.on_missing.unwrap_or(secrets::OnMissing::Fail))
+            }
+            SecretPolicy::AllowMissing => secrets::Mode::Resolve(secrets::OnMissing::Skip),
+            SecretPolicy::Ignore => secrets::Mode::Check,
+        };
+        secrets::Resolver::new(cfg.clone(), mode)
+    }
 }
 
 /// Everything the plan needs.
@@ -162,7 +179,7 @@ pub struct Inputs<'a> {
     pub global: bool,
     pub home: &'a Path,
     pub scope_root: &'a Path,
-    pub secrets: SecretPolicy,
+    pub secrets: &'a secrets::Resolver,
     /// Where the definitions kst wrote are remembered (None: no cache, nothing remembered).
     pub cache_root: Option<PathBuf>,
     /// Project scope: the project folder. A settings file (or a folder on its way) that is a
@@ -388,8 +405,15 @@ pub fn build(inp: Inputs) -> McpPlan {
                 providers.insert(name.clone(), format!("{} ({})", r.url, pack.file));
 
                 let names = secrets::names_in(&Value::Object(server.def.clone()));
-                let (values, mut missing) = secrets::lookup(&names);
-                if inp.secrets == SecretPolicy::Ignore {
+                let res = inp.secrets.resolve(&names);
+                let values = res.values;
+                let on_missing = match inp.secrets.mode() {
+                    secrets::Mode::Resolve(m) => m,
+                    // `kst lock`: values are not needed.
+                    secrets::Mode::Check => secrets::OnMissing::Warn,
+                };
+                let mut missing = res.missing;
+                if inp.secrets.mode() == secrets::Mode::Check {
                     missing.clear();
                 }
                 let ii = plan.items.len();
@@ -406,14 +430,22 @@ pub fn build(inp: Inputs) -> McpPlan {
                         record: prev.clone(),
                         prev: prev.clone(),
                     };
-                    if !missing.is_empty() {
-                        if inp.secrets == SecretPolicy::AllowMissing {
+                    // A placeholder that cannot be resolved (a failing manager CLI, an unknown
+                    // tag, an unusable credentials file) fails the server whatever on_missing
+                    // says: nothing is written for it, never the placeholder.
+                    if !res.errors.is_empty() {
+                        dest.error = Some(res.errors.join("; "));
+                        item.dests.push(dest);
+                        continue;
+                    }
+                    if !missing.is_empty() && on_missing != secrets::OnMissing::Warn {
+                        if on_missing == secrets::OnMissing::Skip {
                             dest.action = Action::Skipped;
                             dest.reason = Some(Reason::MissingSecret);
                         } else {
                             dest.error = Some(format!(
-                                "{} is not set (used as a ${{kst_…}} secret); set it, or pass --allow-missing-secrets to skip this server",
-                                missing.join(", ")
+                                "{}; or pass --allow-missing-secrets (or set `secrets: {{ on_missing: skip }}`) to skip this server",
+                                missing.join("; ")
                             ));
                         }
                         item.dests.push(dest);
@@ -479,16 +511,24 @@ pub fn build(inp: Inputs) -> McpPlan {
                             Edit::Upsert {
                                 name: name.clone(),
                                 value: rendered,
+                                secrets: values.clone(),
                             },
                         ));
                     }
                     item.dests.push(dest);
                 }
-                if !missing.is_empty() && inp.secrets == SecretPolicy::AllowMissing {
-                    item.warnings.push(format!(
-                        "{} is not set; server not written (--allow-missing-secrets)",
-                        missing.join(", ")
-                    ));
+                if !missing.is_empty() && res.errors.is_empty() {
+                    match on_missing {
+                        secrets::OnMissing::Skip => item.warnings.push(format!(
+                            "{}; server not written (--allow-missing-secrets / on_missing: skip)",
+                            missing.join("; ")
+                        )),
+                        secrets::OnMissing::Warn => item.warnings.push(format!(
+                            "{}; server written with the placeholder left in place (on_missing: warn): it will not authenticate until the secret is set and kst syncs again",
+                            missing.join("; ")
+                        )),
+                        secrets::OnMissing::Fail => {}
+                    }
                 }
                 for d in &item.dests {
                     match d.reason {
