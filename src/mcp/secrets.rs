@@ -506,12 +506,12 @@ impl Resolver {
                     TAGS.join(", ")
                 ));
             }
-            Ref::Tagged { tag, .. } if (tag == "kp" || tag == "keepass") => {
-                if self.cfg.keepass.is_none() {
-                    return Outcome::Failed(format!(
-                        "{at} needs a KeePass database: add `secrets: {{ keepass: {{ database: PATH }} }}` to the config"
-                    ));
-                }
+            Ref::Tagged { tag, .. }
+                if (tag == "kp" || tag == "keepass") && self.cfg.keepass.is_none() =>
+            {
+                return Outcome::Failed(format!(
+                    "{at} needs a KeePass database: add `secrets: {{ keepass: {{ database: PATH }} }}` to the config"
+                ));
             }
             _ => {}
         }
