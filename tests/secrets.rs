@@ -449,8 +449,9 @@ fn the_lookup_chain_is_the_variable_as_written_then_upper_cased_then_credentials
         "kst_gh_pat: from-team-file\norg: {ci: {token: from-team-nested}}\n",
         0o600,
     );
+    // `--update`: the value source changes between runs (a plain sync keeps what is installed).
     let sync = |vars: &[(&str, &str)]| {
-        let r = kst(&env, None, vars, &["sync"]);
+        let r = kst(&env, None, vars, &["sync", "--update"]);
         assert_eq!(r.code, 0, "{r:?}");
     };
     sync(&[("kst_gh_pat", "as-written"), ("KST_GH_PAT", "upper")]);
@@ -584,4 +585,55 @@ fn an_unknown_tag_fails_the_pack_and_is_never_written() {
     let r = kst(&env, None, &[], &["sync"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("starts with `-`"), "{r:?}");
+}
+
+#[test]
+fn a_rotated_secret_is_written_on_update_only_and_a_plain_sync_runs_no_manager() {
+    let env = TestEnv::new();
+    let fake = Fake::new();
+    project(
+        &env,
+        &[("a", "${kst_rot}"), ("b", "${kst:pass:team/b}")],
+        "",
+    );
+    fake.set("pass", "answer", "pass-v1\n");
+    let r = kst(&env, Some(&fake), &[("KST_ROT", "rot-v1")], &["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(written(&env, "a").as_deref(), Some("rot-v1"));
+    assert_eq!(written(&env, "b").as_deref(), Some("pass-v1"));
+
+    // New values: a plain sync keeps what is installed, and asks no manager (no prompt).
+    fs::remove_file(fake.log.join("pass.argv")).unwrap();
+    fake.set("pass", "answer", "pass-v2\n");
+    let before = fs::read(env.project_path(".mcp.json")).unwrap();
+    let r = kst(&env, Some(&fake), &[("KST_ROT", "rot-v2")], &["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(fs::read(env.project_path(".mcp.json")).unwrap(), before);
+    assert!(
+        fake.got("pass", "argv").is_none(),
+        "pass ran on a no-op sync"
+    );
+    // Nor does an installed entry need its secret to be set at all.
+    let r = kst(&env, None, &[], &["sync"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(fs::read(env.project_path(".mcp.json")).unwrap(), before);
+
+    // `--update NAME` writes that server's new value; `--update` all of them.
+    let r = kst(
+        &env,
+        Some(&fake),
+        &[("KST_ROT", "rot-v2")],
+        &["sync", "--update", "a"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(written(&env, "a").as_deref(), Some("rot-v2"));
+    assert_eq!(written(&env, "b").as_deref(), Some("pass-v1"));
+    let r = kst(
+        &env,
+        Some(&fake),
+        &[("KST_ROT", "rot-v2")],
+        &["sync", "--update"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(written(&env, "b").as_deref(), Some("pass-v2"));
 }

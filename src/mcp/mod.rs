@@ -53,6 +53,7 @@ pub fn plan_sync(
         home: &home,
         scope_root: &ctx.scope.root,
         secrets: &resolver,
+        update,
         cache_root,
         confine: (ctx.scope.scope == Scope::Project).then(|| plan::real_path(&ctx.scope.root)),
     }))

@@ -488,44 +488,29 @@ impl Resolver {
         o
     }
 
+    /// Form errors of `placeholders` (unknown tags, malformed placeholders, bad references):
+    /// found without resolving anything, and reported in every mode.
+    pub fn check(&self, placeholders: &BTreeSet<String>) -> Vec<String> {
+        placeholders
+            .iter()
+            .filter_map(|p| self.form_error(p))
+            .collect()
+    }
+
+    fn form_error(&self, text: &str) -> Option<String> {
+        match self.static_outcome(text) {
+            Some(Outcome::Failed(e)) => Some(e),
+            _ => None,
+        }
+    }
+
     fn outcome_uncached(&self, text: &str) -> Outcome {
+        if let Some(o) = self.static_outcome(text) {
+            return o;
+        }
         let at = shown(text);
-        let r = parse(text);
-        // Form errors need no secret: they are reported in every mode.
-        match &r {
-            Ref::Malformed => {
-                return Outcome::Failed(format!(
-                    "{at} is not a secret placeholder kst understands; write ${{kst_NAME}} or ${{kst:TAG:REF}} (tags: {})",
-                    TAGS.join(", ")
-                ));
-            }
-            Ref::Tagged { tag, .. } if !TAGS.contains(&tag.as_str()) => {
-                return Outcome::Failed(format!(
-                    "{at}: unknown secret tag {:?}; known tags: {} (or ${{kst_NAME}} for the environment and credentials.yaml)",
-                    shown(tag),
-                    TAGS.join(", ")
-                ));
-            }
-            Ref::Tagged { tag, .. }
-                if (tag == "kp" || tag == "keepass") && self.cfg.keepass.is_none() =>
-            {
-                return Outcome::Failed(format!(
-                    "{at} needs a KeePass database: add `secrets: {{ keepass: {{ database: PATH }} }}` to the config"
-                ));
-            }
-            _ => {}
-        }
-        if let Ref::Tagged { payload, .. } = &r
-            && let Err(e) = managers::check_payload(&r, payload)
-        {
-            return Outcome::Failed(format!("{at}: {e}"));
-        }
-        if self.mode == Mode::Check {
-            // Stands in for a value; never written (`kst lock` writes no settings file).
-            return Outcome::Missing(String::new());
-        }
-        match r {
-            Ref::Malformed => unreachable!("handled above"),
+        match parse(text) {
+            Ref::Malformed => unreachable!("a form error"),
             Ref::Chain(name) => self.chain(&name, &at),
             Ref::Tagged { tag, payload } => match tag.as_str() {
                 "env" => match non_empty_var(&payload) {
@@ -547,6 +532,45 @@ impl Resolver {
                 },
             },
         }
+    }
+
+    /// What can be said without resolving: a form error, or (`kst lock`) nothing to resolve.
+    fn static_outcome(&self, text: &str) -> Option<Outcome> {
+        let at = shown(text);
+        let r = parse(text);
+        match &r {
+            Ref::Malformed => {
+                return Some(Outcome::Failed(format!(
+                    "{at} is not a secret placeholder kst understands; write ${{kst_NAME}} or ${{kst:TAG:REF}} (tags: {})",
+                    TAGS.join(", ")
+                )));
+            }
+            Ref::Tagged { tag, .. } if !TAGS.contains(&tag.as_str()) => {
+                return Some(Outcome::Failed(format!(
+                    "{at}: unknown secret tag {:?}; known tags: {} (or ${{kst_NAME}} for the environment and credentials.yaml)",
+                    shown(tag),
+                    TAGS.join(", ")
+                )));
+            }
+            Ref::Tagged { tag, .. }
+                if (tag == "kp" || tag == "keepass") && self.cfg.keepass.is_none() =>
+            {
+                return Some(Outcome::Failed(format!(
+                    "{at} needs a KeePass database: add `secrets: {{ keepass: {{ database: PATH }} }}` to the config"
+                )));
+            }
+            _ => {}
+        }
+        if let Ref::Tagged { payload, .. } = &r
+            && let Err(e) = managers::check_payload(&r, payload)
+        {
+            return Some(Outcome::Failed(format!("{at}: {e}")));
+        }
+        if self.mode == Mode::Check {
+            // Stands in for a value; never written (`kst lock` writes no settings file).
+            return Some(Outcome::Missing(String::new()));
+        }
+        None
     }
 
     /// `${kst_name}`: `kst_name`, `KST_NAME`, then the credentials files.
