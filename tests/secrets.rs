@@ -476,6 +476,18 @@ fn the_lookup_chain_is_the_variable_as_written_then_upper_cased_then_credentials
     sync(&[("MY_VAR", "verbatim-var"), ("KST_MY_VAR", "not-this")]);
     assert_eq!(written(&env, "c").as_deref(), Some("verbatim-var"));
     assert_eq!(written(&env, "d").as_deref(), Some("from-team-nested"));
+
+    // Values read from files appear in no output, even at the highest verbosity.
+    for args in [
+        &["sync", "--update", "-vvv"][..],
+        &["sync", "--update", "--json"],
+    ] {
+        let r = kst(&env, None, &[("MY_VAR", "verbatim-var")], args);
+        assert_eq!(r.code, 0, "{r:?}");
+        for v in ["from-team-nested", "from-team-file"] {
+            assert!(!r.stdout.contains(v) && !r.stderr.contains(v), "{r:?}");
+        }
+    }
 }
 
 #[test]
@@ -605,10 +617,13 @@ fn a_rotated_secret_is_written_on_update_only_and_a_plain_sync_runs_no_manager()
     // New values: a plain sync keeps what is installed, and asks no manager (no prompt).
     fs::remove_file(fake.log.join("pass.argv")).unwrap();
     fake.set("pass", "answer", "pass-v2\n");
-    let before = fs::read(env.project_path(".mcp.json")).unwrap();
+    let before = fs::read_to_string(env.project_path(".mcp.json")).unwrap();
     let r = kst(&env, Some(&fake), &[("KST_ROT", "rot-v2")], &["sync"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(fs::read(env.project_path(".mcp.json")).unwrap(), before);
+    assert_eq!(
+        fs::read_to_string(env.project_path(".mcp.json")).unwrap(),
+        before
+    );
     assert!(
         fake.got("pass", "argv").is_none(),
         "pass ran on a no-op sync"
@@ -616,7 +631,10 @@ fn a_rotated_secret_is_written_on_update_only_and_a_plain_sync_runs_no_manager()
     // Nor does an installed entry need its secret to be set at all.
     let r = kst(&env, None, &[], &["sync"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(fs::read(env.project_path(".mcp.json")).unwrap(), before);
+    assert_eq!(
+        fs::read_to_string(env.project_path(".mcp.json")).unwrap(),
+        before
+    );
 
     // `--update NAME` writes that server's new value; `--update` all of them.
     let r = kst(
