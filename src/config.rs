@@ -48,6 +48,8 @@ pub struct Config {
     /// The local files read to build it: the config itself, then its local `extends` parents
     /// (absolute, as spelled). In the project scope each must lie inside the project.
     pub files: Vec<PathBuf>,
+    /// `secrets:` (SPEC 10c): where MCP secrets come from, what a missing one does.
+    pub secrets: crate::mcp::secrets::SecretsConfig,
 }
 
 /// One entry of `skills:`.
@@ -108,6 +110,8 @@ struct RawConfig {
     skills: Vec<RawSkillSource>,
     #[serde(default)]
     mcps: Vec<crate::mcp::config::RawMcpSource>,
+    #[serde(default)]
+    secrets: Option<crate::mcp::secrets::RawSecrets>,
 }
 
 #[derive(Deserialize)]
@@ -461,6 +465,7 @@ struct Layer {
     extends: Vec<String>,
     skills: Vec<SkillSource>,
     mcps: Vec<crate::mcp::McpSource>,
+    secrets: Option<crate::mcp::secrets::SecretsConfig>,
 }
 
 /// Loads a config and its `extends` parents.
@@ -640,6 +645,7 @@ fn merge(parent: Layer, child: Layer) -> Layer {
         extends: Vec::new(),
         skills,
         mcps,
+        secrets: crate::mcp::secrets::SecretsConfig::merge(parent.secrets, child.secrets),
     }
 }
 
@@ -740,6 +746,7 @@ fn check_layer(
             });
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
     let mcps = crate::mcp::config::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
+    let secrets = raw.secrets.map(|s| s.build(label, base)).transpose()?;
     Ok(Layer {
         agents,
         destination,
@@ -748,6 +755,7 @@ fn check_layer(
         extends,
         skills,
         mcps,
+        secrets,
     })
 }
 
@@ -847,6 +855,7 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
         skills: layer.skills,
         mcps: layer.mcps,
         files: Vec::new(),
+        secrets: layer.secrets.unwrap_or_default(),
     })
 }
 

@@ -342,12 +342,33 @@ pub(crate) fn base64(b: &[u8]) -> String {
     out
 }
 
+/// Secret values kst learned while running (MCP secrets from credentials files and secret
+/// managers), scrubbed like the environment's.
+static REGISTERED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Add a secret value to those [`scrub`] removes (values shorter than 6 bytes are not).
+pub fn register_secret(value: &str) {
+    let v = value.trim();
+    if v.len() < 6 {
+        return;
+    }
+    let mut list = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
+    if !list.iter().any(|s| s == v) {
+        list.push(v.to_string());
+        list.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+}
+
 /// Replace every known secret value in `text` with `***`. Applied to everything kst prints
 /// and logs (the environment does not change while kst runs, so the list is read once).
 pub fn scrub(text: &str) -> String {
     static SECRETS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let mut out = text.to_string();
-    for s in SECRETS.get_or_init(known_secrets) {
+    let registered = REGISTERED.lock().unwrap_or_else(|e| e.into_inner());
+    for s in registered
+        .iter()
+        .chain(SECRETS.get_or_init(known_secrets).iter())
+    {
         if out.contains(s.as_str()) {
             out = out.replace(s.as_str(), "***");
         }
@@ -367,6 +388,20 @@ pub fn sanitise_child(cmd: &mut Command) {
                 .iter()
                 .any(|w| upper.contains(w))
         {
+            cmd.env_remove(&k);
+        }
+    }
+}
+
+/// A secret manager's CLI (`op`, `vault`, …; SPEC 10c) keeps the user's environment — it needs
+/// its own session variables (`VAULT_TOKEN`, `AWS_SECRET_ACCESS_KEY`, …) — minus the git-host
+/// token variables of SPEC 11 ([`TOKEN_VARS`], `KASETTO_TOKEN_<HOST>`) and every `KST_…` /
+/// `kst_…` MCP secret (including the KeePass password, which goes on stdin).
+pub fn sanitise_secret_manager(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().into_owned();
+        let upper = k.to_ascii_uppercase();
+        if TOKEN_VARS.contains(&k.as_str()) || TOKEN_PREFIXES.iter().any(|p| upper.starts_with(p)) {
             cmd.env_remove(&k);
         }
     }

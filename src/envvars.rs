@@ -15,6 +15,10 @@ pub const PI_CODING_AGENT_DIR: &str = "PI_CODING_AGENT_DIR";
 pub const KASETTO_VSCODE_USER_DIR: &str = "KASETTO_VSCODE_USER_DIR";
 /// Prefix of the variables that fill `${kst_NAME}` placeholders in MCP packs (`KST_NAME`).
 pub const KST_SECRET_PREFIX: &str = "KST_";
+/// Secret managers (SPEC 10c): seconds a manager's CLI may take (default 30), and the most
+/// bytes of answer read from it (default 1 MiB).
+pub const KASETTO_SECRETS_TIMEOUT: &str = "KASETTO_SECRETS_TIMEOUT";
+pub const KASETTO_SECRETS_MAX_BYTES: &str = "KASETTO_SECRETS_MAX_BYTES";
 /// Caps of SPEC 13.4, overridable for users with unusual skills.
 pub const KASETTO_MAX_FILE_BYTES: &str = "KASETTO_MAX_FILE_BYTES";
 pub const KASETTO_MAX_SKILL_BYTES: &str = "KASETTO_MAX_SKILL_BYTES";

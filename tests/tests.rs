@@ -13,6 +13,7 @@ mod mcp_sync;
 mod parsers;
 mod perf_smoke;
 mod remote_config;
+mod secrets;
 mod selftest;
 mod ssh;
 mod sync_git;

@@ -4,11 +4,11 @@
 //! with [`fsx::write_atomic`]: a temp file in the same folder, fsync, rename. New files are
 //! created `0600`; existing ones keep their mode. A symlinked settings file stays a symlink:
 //! the write goes to the file it points to (atomically, next to that file). Secrets are filled
-//! in here, and only here, from `KST_NAME`.
+//! in here, and only here, with the values the plan resolved.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use crate::fsx;
 use crate::mcp::plan::{Edit, FilePlan, McpPlan};
@@ -42,12 +42,12 @@ fn write_file(f: &FilePlan, confine: Option<&Path>) -> Result<()> {
     })?;
     for (_, _, edit) in &f.edits {
         match edit {
-            Edit::Upsert { name, value } => {
-                let (values, missing) = secrets::lookup(&secrets::names_in(value));
-                if !missing.is_empty() {
-                    bail!("{} is not set", missing.join(", "));
-                }
-                sf.upsert(name, &secrets::substitute(value, &values));
+            Edit::Upsert {
+                name,
+                value,
+                secrets: values,
+            } => {
+                sf.upsert(name, &secrets::substitute(value, values));
             }
             Edit::Remove { name } => {
                 sf.remove(name);

@@ -9,7 +9,8 @@
 //! What this module must never do: touch a server entry kst did not write, change a byte of a
 //! settings file that does not parse, or put a secret anywhere but the agent's settings file
 //! (not the lock, not the cache, not output or logs). Secrets live in packs as `${kst_NAME}`
-//! placeholders and are only filled in, from `KST_NAME`, when the file is written.
+//! and `${kst:TAG:REF}` placeholders ([`secrets`]), resolved once per run by the plan and
+//! filled in only when the file is written.
 
 pub mod apply;
 pub mod config;
@@ -43,6 +44,7 @@ pub fn plan_sync(
     let cache_root = crate::git::Cache::open()
         .ok()
         .map(|c| c.root().to_path_buf());
+    let resolver = secrets.resolver(&ctx.config.secrets);
     Ok(plan::build(plan::Inputs {
         resolved,
         old: &ctx.old_lock,
@@ -50,7 +52,8 @@ pub fn plan_sync(
         global: ctx.scope.scope == Scope::Global,
         home: &home,
         scope_root: &ctx.scope.root,
-        secrets,
+        secrets: &resolver,
+        update,
         cache_root,
         confine: (ctx.scope.scope == Scope::Project).then(|| plan::real_path(&ctx.scope.root)),
     }))

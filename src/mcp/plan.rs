@@ -9,8 +9,8 @@
 //! | not ours | exactly what kst would write now | `unchanged` (adopted: a crash before the lock) |
 //! | not ours | any other entry of that name | `skipped` (conflict) — never touched |
 //! | ours | nothing (the user deleted it) | `repaired` |
-//! | ours | exactly what kst would write now | `unchanged` |
-//! | ours | what kst wrote (now or before, any secret values) | `updated` |
+//! | ours | what kst writes now, any secret values | `unchanged` (new secret values: `--update`) |
+//! | ours | what kst wrote before (any secret values) | `updated` |
 //! | ours | anything else (the user edited it) | `skipped` (modified locally) — left alone |
 //!
 //! Entries the lock tracks that nothing claims any more are removed when they are still what
@@ -46,7 +46,7 @@ pub enum Reason {
     Conflict,
     /// kst wrote it and the user changed it since.
     ModifiedLocally,
-    /// A `${kst_NAME}` secret is not set (`--allow-missing-secrets`).
+    /// A secret is not set (`secrets.on_missing: skip`, `--allow-missing-secrets`).
     MissingSecret,
 }
 
@@ -110,10 +110,12 @@ impl ServerItem {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Edit {
-    /// Add or replace the entry; the value is in placeholder form, filled in at write time.
+    /// Add or replace the entry; the value is in placeholder form, filled in at write time
+    /// with `secrets` (resolved once, by the plan; `Debug` never shows a value).
     Upsert {
         name: String,
         value: Value,
+        secrets: BTreeMap<String, secrets::Secret>,
     },
     Remove {
         name: String,
@@ -143,15 +145,30 @@ pub struct McpPlan {
     pub(crate) confine: Option<PathBuf>,
 }
 
-/// What to do about `${kst_NAME}` placeholders whose variable is not set.
+/// What to do about secret placeholders whose value is not found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretPolicy {
-    /// The server fails (exit 1) and nothing is written for it.
+    /// What the config's `secrets.on_missing` says (default: the server fails, exit 1).
     Require,
-    /// `--allow-missing-secrets`: the server is skipped, with a warning.
+    /// `--allow-missing-secrets` (= `on_missing: skip`): the server is skipped, with a warning.
     AllowMissing,
-    /// `kst lock`: nothing is written, so values are not needed; plan as if they were set.
+    /// `kst lock`: nothing is written, so values are not needed; plan as if they were set
+    /// (placeholders are still checked for form: an unknown tag fails).
     Ignore,
+}
+
+impl SecretPolicy {
+    /// The resolver for this policy and the config's `secrets:`.
+    pub fn resolver(self, cfg: &secrets::SecretsConfig) -> secrets::Resolver {
+        let mode = match self {
+            SecretPolicy::Require => {
+                secrets::Mode::Resolve(cfg.on_missing.unwrap_or(secrets::OnMissing::Fail))
+            }
+            SecretPolicy::AllowMissing => secrets::Mode::Resolve(secrets::OnMissing::Skip),
+            SecretPolicy::Ignore => secrets::Mode::Check,
+        };
+        secrets::Resolver::new(cfg.clone(), mode)
+    }
 }
 
 /// Everything the plan needs.
@@ -162,7 +179,9 @@ pub struct Inputs<'a> {
     pub global: bool,
     pub home: &'a Path,
     pub scope_root: &'a Path,
-    pub secrets: SecretPolicy,
+    pub secrets: &'a secrets::Resolver,
+    /// `--update [NAME…]`: owned entries get the secrets' current values.
+    pub update: &'a Option<Vec<String>>,
     /// Where the definitions kst wrote are remembered (None: no cache, nothing remembered).
     pub cache_root: Option<PathBuf>,
     /// Project scope: the project folder. A settings file (or a folder on its way) that is a
@@ -388,10 +407,23 @@ pub fn build(inp: Inputs) -> McpPlan {
                 providers.insert(name.clone(), format!("{} ({})", r.url, pack.file));
 
                 let names = secrets::names_in(&Value::Object(server.def.clone()));
-                let (values, mut missing) = secrets::lookup(&names);
-                if inp.secrets == SecretPolicy::Ignore {
-                    missing.clear();
-                }
+                // Placeholders kst cannot understand fail the server before anything else.
+                let form_errors = inp.secrets.check(&names);
+                let on_missing = match inp.secrets.mode() {
+                    secrets::Mode::Resolve(m) => m,
+                    // `kst lock`: values are not needed.
+                    secrets::Mode::Check => secrets::OnMissing::Warn,
+                };
+                // `--update`, or `--update NAME` naming this server or its pack: a new secret
+                // value is written only then.
+                let refresh = match inp.update {
+                    None => false,
+                    Some(n) if n.is_empty() => true,
+                    Some(n) => n.contains(name) || picks_named(&r.entry, n),
+                };
+                // Values are resolved only when an entry is to be written or compared, once
+                // per server (a manager's CLI may prompt).
+                let mut res: Option<secrets::Resolution> = None;
                 let ii = plan.items.len();
                 for t in &tgts {
                     claimed.insert((name.clone(), t.target.rel.clone()));
@@ -406,16 +438,11 @@ pub fn build(inp: Inputs) -> McpPlan {
                         record: prev.clone(),
                         prev: prev.clone(),
                     };
-                    if !missing.is_empty() {
-                        if inp.secrets == SecretPolicy::AllowMissing {
-                            dest.action = Action::Skipped;
-                            dest.reason = Some(Reason::MissingSecret);
-                        } else {
-                            dest.error = Some(format!(
-                                "{} is not set (used as a ${{kst_…}} secret); set it, or pass --allow-missing-secrets to skip this server",
-                                missing.join(", ")
-                            ));
-                        }
+                    // A placeholder that cannot be resolved (an unknown tag, a malformed one)
+                    // fails the server whatever on_missing says: nothing is written for it,
+                    // never the placeholder.
+                    if !form_errors.is_empty() {
+                        dest.error = Some(form_errors.join("; "));
                         item.dests.push(dest);
                         continue;
                     }
@@ -436,7 +463,77 @@ pub fn build(inp: Inputs) -> McpPlan {
                         }
                     };
                     let on_disk = sf.get(name);
-                    let want = secrets::substitute(&rendered, &values);
+                    // First what can be decided without secret values.
+                    let ours_now = on_disk
+                        .as_ref()
+                        .is_some_and(|d| secrets::matches(d, &rendered));
+                    let decided = match (&prev, &on_disk) {
+                        (None, Some(_)) if !ours_now => {
+                            Some((Action::Skipped, Some(Reason::Conflict), None))
+                        }
+                        // kst's entry for this very definition, whatever the secrets' values:
+                        // a rotated secret is written on `--update` only (SPEC 10c). An entry
+                        // still holding a placeholder (`on_missing: warn`) is filled in.
+                        (Some(h), Some(d))
+                            if ours_now
+                                && *h == hash
+                                && !refresh
+                                && !holds_placeholder(d, &names) =>
+                        {
+                            Some((Action::Unchanged, None, Some(hash.clone())))
+                        }
+                        (Some(h), Some(d))
+                            if !ours_now
+                                && !was_written_by_us(
+                                    d,
+                                    h,
+                                    t.format,
+                                    inp.cache_root.as_deref(),
+                                ) =>
+                        {
+                            Some((
+                                Action::Skipped,
+                                Some(Reason::ModifiedLocally),
+                                Some(h.clone()),
+                            ))
+                        }
+                        _ => None,
+                    };
+                    if let Some((action, reason, record)) = decided {
+                        dest.action = action;
+                        dest.reason = reason;
+                        dest.record = record;
+                        item.dests.push(dest);
+                        continue;
+                    }
+                    let res = res.get_or_insert_with(|| {
+                        let mut r = inp.secrets.resolve(&names);
+                        if inp.secrets.mode() == secrets::Mode::Check {
+                            r.missing.clear();
+                        }
+                        r
+                    });
+                    // A failing manager CLI or an unusable credentials file fails the server
+                    // whatever on_missing says.
+                    if !res.errors.is_empty() {
+                        dest.error = Some(res.errors.join("; "));
+                        item.dests.push(dest);
+                        continue;
+                    }
+                    if !res.missing.is_empty() && on_missing != secrets::OnMissing::Warn {
+                        if on_missing == secrets::OnMissing::Skip {
+                            dest.action = Action::Skipped;
+                            dest.reason = Some(Reason::MissingSecret);
+                        } else {
+                            dest.error = Some(format!(
+                                "{}; or pass --allow-missing-secrets (or set `secrets: {{ on_missing: skip }}`) to skip this server",
+                                res.missing.join("; ")
+                            ));
+                        }
+                        item.dests.push(dest);
+                        continue;
+                    }
+                    let want = secrets::substitute(&rendered, &res.values);
                     let (action, reason, record) = match (&prev, &on_disk) {
                         (None, None) => (Action::Added, None, Some(hash.clone())),
                         // Exactly what kst would write now, but not in the lock: a run that
@@ -453,21 +550,11 @@ pub fn build(inp: Inputs) -> McpPlan {
                         }
                         (None, Some(_)) => (Action::Skipped, Some(Reason::Conflict), None),
                         (Some(_), None) => (Action::Repaired, None, Some(hash.clone())),
-                        (Some(h), Some(d)) => {
-                            if *d == want {
-                                (Action::Unchanged, None, Some(hash.clone()))
-                            } else if secrets::matches(d, &rendered)
-                                || was_written_by_us(d, h, t.format, inp.cache_root.as_deref())
-                            {
-                                (Action::Updated, None, Some(hash.clone()))
-                            } else {
-                                (
-                                    Action::Skipped,
-                                    Some(Reason::ModifiedLocally),
-                                    Some(h.clone()),
-                                )
-                            }
+                        (Some(_), Some(d)) if *d == want => {
+                            (Action::Unchanged, None, Some(hash.clone()))
                         }
+                        // Ours (checked above), now or before: replaced.
+                        (Some(_), Some(_)) => (Action::Updated, None, Some(hash.clone())),
                     };
                     dest.action = action;
                     dest.reason = reason;
@@ -479,16 +566,27 @@ pub fn build(inp: Inputs) -> McpPlan {
                             Edit::Upsert {
                                 name: name.clone(),
                                 value: rendered,
+                                secrets: res.values.clone(),
                             },
                         ));
                     }
                     item.dests.push(dest);
                 }
-                if !missing.is_empty() && inp.secrets == SecretPolicy::AllowMissing {
-                    item.warnings.push(format!(
-                        "{} is not set; server not written (--allow-missing-secrets)",
-                        missing.join(", ")
-                    ));
+                if let Some(res) = &res
+                    && !res.missing.is_empty()
+                    && res.errors.is_empty()
+                {
+                    match on_missing {
+                        secrets::OnMissing::Skip => item.warnings.push(format!(
+                            "{}; server not written (--allow-missing-secrets / on_missing: skip)",
+                            res.missing.join("; ")
+                        )),
+                        secrets::OnMissing::Warn => item.warnings.push(format!(
+                            "{}; server written with the placeholder left in place (on_missing: warn): it will not authenticate until the secret is set and kst syncs again",
+                            res.missing.join("; ")
+                        )),
+                        secrets::OnMissing::Fail => {}
+                    }
                 }
                 for d in &item.dests {
                     match d.reason {
@@ -590,6 +688,18 @@ pub fn build(inp: Inputs) -> McpPlan {
     }
     plan.lock = plan.lock_entries();
     plan
+}
+
+/// Does `entry` pick a pack by one of `names`?
+fn picks_named(entry: &crate::mcp::McpSource, names: &[String]) -> bool {
+    matches!(&entry.kind, crate::mcp::McpSourceKind::Pack { selection: crate::mcp::PackSelection::Named(p), .. }
+        if p.iter().any(|p| names.contains(&p.name)))
+}
+
+/// Does the entry `d` still hold one of the placeholders `names` as text (written under
+/// `on_missing: warn`)?
+fn holds_placeholder(d: &Value, names: &BTreeSet<String>) -> bool {
+    !names.is_empty() && secrets::names_in(d).iter().any(|n| names.contains(n))
 }
 
 /// Is the entry `d` one kst wrote from the definition with hash `h` (whatever the secrets)?

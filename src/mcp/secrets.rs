@@ -1,21 +1,45 @@
-//! `${kst_NAME}` placeholders (SPEC 10): filled from the environment variable `KST_NAME` only
-//! when a settings file is written, so a secret's value exists in exactly one file on disk —
-//! the agent's settings file — and never in the lock, the cache, output or logs.
+//! Secret placeholders in MCP packs (SPEC 10c): `${kst_NAME}` and `${kst:TAG:PAYLOAD}`, filled
+//! in only when a settings file is written, so a secret's value exists in exactly one file on
+//! disk — the agent's settings file — and never in the lock, the cache, output or logs.
+//!
+//! - `${kst_name}`: the first hit of the variable `kst_name` as written, the variable
+//!   `KST_NAME`, the key `kst_name` (any case; `__` in the name descends into nested keys) of
+//!   `$XDG_CONFIG_HOME/kasetto/credentials.yaml`, then of each file of `secrets.files`.
+//! - `${kst:env:NAME}` reads `NAME` verbatim; `${kst:crd:a/b}` reads the credentials files.
+//! - The manager tags (`op`, `vault`, `kp`, `aws`, `gcp`, `az`, `pass`, `keychain`) run the
+//!   manager's own CLI ([`managers`]).
 //!
 //! What kst owns is tracked in placeholder form. To recognise its own entry in a settings file
-//! (where the placeholder has been replaced by a value), [`matches`] compares an entry with a
+//! (where a placeholder has been replaced by a value), [`matches`] compares an entry with a
 //! template, letting each placeholder stand for any text.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
+mod credfile;
+mod managers;
 
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
 use serde_json::Value;
 
-const OPEN: &str = "${kst_";
+const OPEN: &str = "${kst";
 
-/// A secret's value. Its `Debug` never shows the value.
+/// The tags `${kst:TAG:…}` understands.
+pub const TAGS: &[&str] = &[
+    "env", "crd", "op", "vault", "kp", "keepass", "aws", "gcp", "az", "pass", "keychain",
+];
+
+/// A secret's value. Its `Debug` never shows the value; it has no `Display`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+impl Secret {
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -23,42 +47,89 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The environment variable a placeholder name is read from.
+/// The environment variable a chain placeholder `${kst_name}` is read from after `kst_name`.
 pub fn env_var(name: &str) -> String {
-    format!("{}{name}", crate::envvars::KST_SECRET_PREFIX)
+    format!(
+        "{}{}",
+        crate::envvars::KST_SECRET_PREFIX,
+        name.to_ascii_uppercase()
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Placeholders.
+
+/// What a placeholder asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ref {
+    /// `${kst_name}`: the lookup chain.
+    Chain(String),
+    /// `${kst:tag:payload}`.
+    Tagged { tag: String, payload: String },
+    /// `${kst…}` that is neither: an error, never written literally.
+    Malformed,
+}
+
+/// Parse a placeholder's full text (`${kst_…}` or `${kst:…}`).
+pub fn parse(text: &str) -> Ref {
+    let inner = text
+        .strip_prefix(OPEN)
+        .and_then(|t| t.strip_suffix('}'))
+        .unwrap_or("");
+    if let Some(name) = inner.strip_prefix('_') {
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        return if ok {
+            Ref::Chain(name.to_string())
+        } else {
+            Ref::Malformed
+        };
+    }
+    if let Some(rest) = inner.strip_prefix(':')
+        && let Some((tag, payload)) = rest.split_once(':')
+        && !tag.is_empty()
+        && tag.chars().all(|c| c.is_ascii_alphanumeric())
+        && !payload.is_empty()
+        && !payload.chars().any(|c| c.is_control())
+    {
+        return Ref::Tagged {
+            tag: tag.to_string(),
+            payload: payload.to_string(),
+        };
+    }
+    Ref::Malformed
 }
 
 #[derive(Debug, PartialEq)]
 enum Seg<'a> {
     Text(&'a str),
+    /// The placeholder's full text, `${kst…}` included.
     Placeholder(&'a str),
 }
 
-/// Split a string into text and placeholders. `${kst_` not followed by `NAME}` is text.
+/// Split a string into text and placeholders: `${kst_` or `${kst:` up to the next `}`.
+/// An opening without a closing brace is text.
 fn segments(s: &str) -> Vec<Seg<'_>> {
     let mut out = Vec::new();
-    let mut rest = s;
     let mut text_start = 0usize;
-    let mut offset = 0usize;
-    while let Some(i) = rest.find(OPEN) {
-        let after = &rest[i + OPEN.len()..];
-        let name_len = after
-            .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
-            .count();
-        if name_len > 0 && after.as_bytes().get(name_len) == Some(&b'}') {
-            let start = offset + i;
-            if start > text_start {
-                out.push(Seg::Text(&s[text_start..start]));
+    let mut at = 0usize;
+    while let Some(i) = s[at..].find(OPEN) {
+        let start = at + i;
+        let after = &s[start + OPEN.len()..];
+        let opener = matches!(after.as_bytes().first(), Some(b'_' | b':'));
+        match (opener, after.find('}')) {
+            (true, Some(close)) => {
+                if start > text_start {
+                    out.push(Seg::Text(&s[text_start..start]));
+                }
+                let end = start + OPEN.len() + close + 1;
+                out.push(Seg::Placeholder(&s[start..end]));
+                text_start = end;
+                at = end;
             }
-            let name_start = start + OPEN.len();
-            out.push(Seg::Placeholder(&s[name_start..name_start + name_len]));
-            text_start = name_start + name_len + 1;
-            offset = text_start;
-            rest = &s[offset..];
-        } else {
-            offset += i + OPEN.len();
-            rest = &s[offset..];
+            _ => at = start + OPEN.len(),
         }
     }
     if text_start < s.len() {
@@ -79,50 +150,34 @@ fn walk_strings<'a>(v: &'a Value, f: &mut impl FnMut(&'a str)) {
     }
 }
 
-/// The placeholder names used anywhere in `v` (keys included).
+/// The placeholders (their full text) used anywhere in `v`, keys included.
 pub fn names_in(v: &Value) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     walk_strings(v, &mut |s| {
         for seg in segments(s) {
-            if let Seg::Placeholder(n) = seg {
-                out.insert(n.to_string());
+            if let Seg::Placeholder(p) = seg {
+                out.insert(p.to_string());
             }
         }
     });
     out
 }
 
-/// Read the values of `names` from the environment. Returns the values found and the
-/// variables that are missing (unset or empty).
-pub fn lookup(names: &BTreeSet<String>) -> (BTreeMap<String, Secret>, Vec<String>) {
-    let mut found = BTreeMap::new();
-    let mut missing = Vec::new();
-    for n in names {
-        match std::env::var(env_var(n)) {
-            Ok(v) if !v.is_empty() => {
-                found.insert(n.clone(), Secret(v));
-            }
-            _ => missing.push(env_var(n)),
-        }
-    }
-    (found, missing)
-}
-
 fn fill(s: &str, values: &BTreeMap<String, Secret>) -> String {
     segments(s)
         .into_iter()
         .map(|seg| match seg {
-            Seg::Text(t) => t.to_string(),
-            Seg::Placeholder(n) => match values.get(n) {
-                Some(Secret(v)) => v.clone(),
-                // Not provided (allowed-missing): keep the placeholder visible.
-                None => format!("{OPEN}{n}}}"),
+            Seg::Text(t) => t,
+            Seg::Placeholder(p) => match values.get(p) {
+                Some(Secret(v)) => v.as_str(),
+                // Not provided (`on_missing: warn`): the placeholder stays visible.
+                None => p,
             },
         })
         .collect()
 }
 
-/// `v` with every placeholder replaced by its value.
+/// `v` with every placeholder replaced by its value (placeholders without a value are kept).
 pub fn substitute(v: &Value, values: &BTreeMap<String, Secret>) -> Value {
     match v {
         Value::String(s) => Value::String(fill(s, values)),
@@ -184,6 +239,422 @@ fn str_matches(actual: &str, template: &str) -> bool {
     true
 }
 
+// ---------------------------------------------------------------------------------------------
+// The `secrets:` config block.
+
+/// What a placeholder without a value does to its server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMissing {
+    /// The server fails (`!`, exit 1); nothing is written for it. Kasetto spells it `error`.
+    Fail,
+    /// The server is written with the placeholder left as it is, with a warning (Kasetto's
+    /// `warn`); the next sync with the secret set fills it in.
+    Warn,
+    /// The server is not written, with a warning; what kst wrote before stays
+    /// (`--allow-missing-secrets`).
+    Skip,
+}
+
+impl<'de> Deserialize<'de> for OnMissing {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "fail" | "error" => Ok(OnMissing::Fail),
+            "warn" => Ok(OnMissing::Warn),
+            "skip" => Ok(OnMissing::Skip),
+            _ => Err(serde::de::Error::custom(format!(
+                "unknown on_missing {:?}; use fail, warn or skip",
+                s.escape_debug().to_string()
+            ))),
+        }
+    }
+}
+
+/// `secrets:` as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecrets {
+    #[serde(default, alias = "on-missing")]
+    on_missing: Option<OnMissing>,
+    #[serde(default)]
+    files: Vec<String>,
+    #[serde(default)]
+    keepass: Option<RawKeePass>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeePass {
+    database: String,
+    #[serde(default, alias = "key-file")]
+    key_file: Option<String>,
+}
+
+/// `secrets:`, with its paths made absolute. It names where secrets are, never a value.
+#[derive(Debug, Clone, Default)]
+pub struct SecretsConfig {
+    pub on_missing: Option<OnMissing>,
+    /// Extra credentials files, searched after `credentials.yaml`.
+    pub files: Vec<PathBuf>,
+    pub keepass: Option<KeePass>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeePass {
+    pub database: PathBuf,
+    pub key_file: Option<PathBuf>,
+}
+
+/// `~/x` → HOME, relative → the config's folder; a remote config may only name absolute or
+/// `~/` paths.
+fn config_path(raw: &str, label: &str, base: Option<&Path>) -> crate::error::Result<PathBuf> {
+    if raw.is_empty() || raw.chars().any(|c| c.is_control()) {
+        return Err(crate::error::Error::usage(format!(
+            "{label}: secrets: {:?} is not a usable path",
+            raw.escape_debug().to_string()
+        )));
+    }
+    if let Some(rest) = raw.strip_prefix("~/") {
+        return Ok(crate::dirs::home()?.join(rest));
+    }
+    let p = Path::new(raw);
+    match base {
+        _ if p.is_absolute() => Ok(p.to_path_buf()),
+        Some(b) => Ok(b.join(p)),
+        None => Err(crate::error::Error::usage(format!(
+            "{label}: a remote config cannot name a relative secrets path ({raw:?}); use an absolute or ~/ path"
+        ))),
+    }
+}
+
+impl RawSecrets {
+    /// Validate and make paths absolute (relative to `base`, the config's folder).
+    pub fn build(self, label: &str, base: Option<&Path>) -> crate::error::Result<SecretsConfig> {
+        let mut files = Vec::new();
+        for f in &self.files {
+            files.push(config_path(f, label, base)?);
+        }
+        let keepass = match self.keepass {
+            None => None,
+            Some(k) => Some(KeePass {
+                database: config_path(&k.database, label, base)?,
+                key_file: match k.key_file {
+                    Some(kf) => Some(config_path(&kf, label, base)?),
+                    None => None,
+                },
+            }),
+        };
+        Ok(SecretsConfig {
+            on_missing: self.on_missing,
+            files,
+            keepass,
+        })
+    }
+}
+
+impl SecretsConfig {
+    /// `child` over `parent` (`extends`): settings replace, files add up (parent's first).
+    pub fn merge(parent: Option<Self>, child: Option<Self>) -> Option<Self> {
+        match (parent, child) {
+            (p, None) => p,
+            (None, c) => c,
+            (Some(p), Some(c)) => {
+                let mut files = p.files;
+                for f in c.files {
+                    if !files.contains(&f) {
+                        files.push(f);
+                    }
+                }
+                Some(SecretsConfig {
+                    on_missing: c.on_missing.or(p.on_missing),
+                    files,
+                    keepass: c.keepass.or(p.keepass),
+                })
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolving.
+
+/// What the caller wants done with placeholders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Resolve them; a missing one does what `on_missing` says.
+    Resolve(OnMissing),
+    /// `kst lock`: nothing is written, so values are not needed. Placeholders are only checked
+    /// for form (an unknown tag is still an error).
+    Check,
+}
+
+#[derive(Clone)]
+enum Outcome {
+    Found(Secret),
+    /// Not found; where kst looked.
+    Missing(String),
+    /// A hard error (a failing CLI, an unreadable credentials file, an unknown tag).
+    Failed(String),
+}
+
+/// The placeholders of one server, resolved.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    /// Placeholder text → value.
+    pub values: BTreeMap<String, Secret>,
+    /// One line per missing placeholder: what was looked for, and where.
+    pub missing: Vec<String>,
+    /// One line per placeholder that failed hard.
+    pub errors: Vec<String>,
+}
+
+/// Resolves placeholders for one run. Each distinct placeholder is resolved at most once per
+/// run (a manager CLI may prompt), and each credentials file is read at most once.
+pub struct Resolver {
+    mode: Mode,
+    cfg: SecretsConfig,
+    /// `$XDG_CONFIG_HOME/kasetto/credentials.yaml`.
+    default_file: Option<PathBuf>,
+    memo: RefCell<HashMap<String, Outcome>>,
+    files: RefCell<HashMap<PathBuf, Result<Option<credfile::CredFile>, String>>>,
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Resolver")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The default credentials file.
+pub fn credentials_path() -> Option<PathBuf> {
+    crate::dirs::config_home()
+        .ok()
+        .map(|d| d.join("kasetto").join("credentials.yaml"))
+}
+
+fn shown(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+impl Resolver {
+    pub fn new(cfg: SecretsConfig, mode: Mode) -> Self {
+        Resolver {
+            mode,
+            cfg,
+            default_file: credentials_path(),
+            memo: RefCell::new(HashMap::new()),
+            files: RefCell::new(HashMap::new()),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Resolve every placeholder of `placeholders` (full texts, from [`names_in`]).
+    pub fn resolve(&self, placeholders: &BTreeSet<String>) -> Resolution {
+        let mut out = Resolution::default();
+        for p in placeholders {
+            match self.outcome(p) {
+                Outcome::Found(v) => {
+                    out.values.insert(p.clone(), v);
+                }
+                Outcome::Missing(m) => out.missing.push(m),
+                Outcome::Failed(e) => out.errors.push(e),
+            }
+        }
+        out
+    }
+
+    fn outcome(&self, text: &str) -> Outcome {
+        if let Some(o) = self.memo.borrow().get(text) {
+            return o.clone();
+        }
+        let o = self.outcome_uncached(text);
+        if let Outcome::Found(v) = &o {
+            crate::credentials::register_secret(v.expose());
+        }
+        self.memo.borrow_mut().insert(text.to_string(), o.clone());
+        o
+    }
+
+    /// Form errors of `placeholders` (unknown tags, malformed placeholders, bad references):
+    /// found without resolving anything, and reported in every mode.
+    pub fn check(&self, placeholders: &BTreeSet<String>) -> Vec<String> {
+        placeholders
+            .iter()
+            .filter_map(|p| self.form_error(p))
+            .collect()
+    }
+
+    fn form_error(&self, text: &str) -> Option<String> {
+        match self.static_outcome(text) {
+            Some(Outcome::Failed(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn outcome_uncached(&self, text: &str) -> Outcome {
+        if let Some(o) = self.static_outcome(text) {
+            return o;
+        }
+        let at = shown(text);
+        match parse(text) {
+            Ref::Malformed => unreachable!("a form error"),
+            Ref::Chain(name) => self.chain(&name, &at),
+            Ref::Tagged { tag, payload } => match tag.as_str() {
+                "env" => match non_empty_var(&payload) {
+                    Some(v) => Outcome::Found(v),
+                    None => Outcome::Missing(format!(
+                        "{at}: the variable {} is not set",
+                        shown(&payload)
+                    )),
+                },
+                "crd" => {
+                    let path: Vec<&str> = payload.split('/').filter(|s| !s.is_empty()).collect();
+                    self.in_files(&path, None, &at, || {
+                        format!("{at}: no key {} in", shown(&path.join(".")))
+                    })
+                }
+                _ => match managers::fetch(&tag, &payload, &self.cfg, &self.known_values()) {
+                    Ok(v) => Outcome::Found(v),
+                    Err(e) => Outcome::Failed(format!("{at}: {e}")),
+                },
+            },
+        }
+    }
+
+    /// What can be said without resolving: a form error, or (`kst lock`) nothing to resolve.
+    fn static_outcome(&self, text: &str) -> Option<Outcome> {
+        let at = shown(text);
+        let r = parse(text);
+        match &r {
+            Ref::Malformed => {
+                return Some(Outcome::Failed(format!(
+                    "{at} is not a secret placeholder kst understands; write ${{kst_NAME}} or ${{kst:TAG:REF}} (tags: {})",
+                    TAGS.join(", ")
+                )));
+            }
+            Ref::Tagged { tag, .. } if !TAGS.contains(&tag.as_str()) => {
+                return Some(Outcome::Failed(format!(
+                    "{at}: unknown secret tag {:?}; known tags: {} (or ${{kst_NAME}} for the environment and credentials.yaml)",
+                    shown(tag),
+                    TAGS.join(", ")
+                )));
+            }
+            Ref::Tagged { tag, .. }
+                if (tag == "kp" || tag == "keepass") && self.cfg.keepass.is_none() =>
+            {
+                return Some(Outcome::Failed(format!(
+                    "{at} needs a KeePass database: add `secrets: {{ keepass: {{ database: PATH }} }}` to the config"
+                )));
+            }
+            _ => {}
+        }
+        if let Ref::Tagged { payload, .. } = &r
+            && let Err(e) = managers::check_payload(&r, payload)
+        {
+            return Some(Outcome::Failed(format!("{at}: {e}")));
+        }
+        if self.mode == Mode::Check {
+            // Stands in for a value; never written (`kst lock` writes no settings file).
+            return Some(Outcome::Missing(String::new()));
+        }
+        None
+    }
+
+    /// `${kst_name}`: `kst_name`, `KST_NAME`, then the credentials files.
+    fn chain(&self, name: &str, at: &str) -> Outcome {
+        let as_written = format!("kst_{name}");
+        let upper = env_var(name);
+        for var in [&as_written, &upper] {
+            if let Some(v) = non_empty_var(var) {
+                return Outcome::Found(v);
+            }
+        }
+        let nested: Vec<&str> = name.split("__").filter(|s| !s.is_empty()).collect();
+        self.in_files(&nested, Some(&as_written), at, || {
+            format!(
+                "{upper} is not set ({at}: looked for the variables {} and {upper}, and the key {upper} in",
+                shown(&as_written)
+            )
+        })
+    }
+
+    /// Look `path` (and first the flat key `flat`, any case) up in each credentials file.
+    fn in_files(
+        &self,
+        path: &[&str],
+        flat: Option<&str>,
+        at: &str,
+        missing: impl Fn() -> String,
+    ) -> Outcome {
+        let all: Vec<PathBuf> = self
+            .default_file
+            .iter()
+            .chain(self.cfg.files.iter())
+            .cloned()
+            .collect();
+        for f in &all {
+            let mut files = self.files.borrow_mut();
+            let loaded = files
+                .entry(f.clone())
+                .or_insert_with(|| credfile::CredFile::load(f));
+            match loaded {
+                Err(e) => return Outcome::Failed(format!("{at}: {e}")),
+                Ok(None) => {}
+                Ok(Some(cf)) => {
+                    if let Some(v) = flat.and_then(|k| cf.get(&[k])).or_else(|| cf.get(path)) {
+                        return Outcome::Found(v);
+                    }
+                }
+            }
+        }
+        let list: Vec<String> = all
+            .iter()
+            .map(|p| shown(&p.display().to_string()))
+            .collect();
+        Outcome::Missing(format!(
+            "{} {}); set it, or add it to a credentials file",
+            missing(),
+            if list.is_empty() {
+                "no credentials file".to_string()
+            } else {
+                list.join(", ")
+            }
+        ))
+    }
+
+    /// The values resolved so far (to scrub them from a CLI's messages).
+    fn known_values(&self) -> Vec<String> {
+        self.memo
+            .borrow()
+            .values()
+            .filter_map(|o| match o {
+                Outcome::Found(v) => Some(v.0.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn non_empty_var(name: &str) -> Option<Secret> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(Secret)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,38 +666,77 @@ mod tests {
             segments("Bearer ${kst_TOKEN} x"),
             [
                 Seg::Text("Bearer "),
-                Seg::Placeholder("TOKEN"),
+                Seg::Placeholder("${kst_TOKEN}"),
                 Seg::Text(" x")
             ]
         );
-        assert_eq!(segments("${kst_}${kst_A"), [Seg::Text("${kst_}${kst_A")]);
+        assert_eq!(
+            segments("${kst_}${kst_A"),
+            [Seg::Placeholder("${kst_}"), Seg::Text("${kst_A")]
+        );
         assert_eq!(segments("${env:HOME}"), [Seg::Text("${env:HOME}")]);
-        let v = json!({"env": {"T": "${kst_GH_TOKEN}"}, "args": ["--k=${kst_K}${kst_GH_TOKEN}"]});
+        assert_eq!(segments("${kstX}"), [Seg::Text("${kstX}")]);
+        assert_eq!(
+            segments("a${kst:op:V/i/f}b"),
+            [
+                Seg::Text("a"),
+                Seg::Placeholder("${kst:op:V/i/f}"),
+                Seg::Text("b")
+            ]
+        );
+        let v =
+            json!({"env": {"T": "${kst_GH_TOKEN}"}, "args": ["--k=${kst_K}${kst:vault:s/a#f}"]});
         let names: Vec<String> = names_in(&v).into_iter().collect();
-        assert_eq!(names, ["GH_TOKEN", "K"]);
+        assert_eq!(names, ["${kst:vault:s/a#f}", "${kst_GH_TOKEN}", "${kst_K}"]);
+    }
+
+    #[test]
+    fn parse_forms() {
+        assert_eq!(parse("${kst_gh_pat}"), Ref::Chain("gh_pat".into()));
+        assert_eq!(
+            parse("${kst:op://V/i/f}"),
+            Ref::Tagged {
+                tag: "op".into(),
+                payload: "//V/i/f".into()
+            }
+        );
+        assert_eq!(parse("${kst_}"), Ref::Malformed);
+        assert_eq!(parse("${kst_a b}"), Ref::Malformed);
+        assert_eq!(parse("${kst:op}"), Ref::Malformed);
+        assert_eq!(parse("${kst::x}"), Ref::Malformed);
+        assert_eq!(parse("${kst:op:}"), Ref::Malformed);
     }
 
     #[test]
     fn substitute_then_match() {
-        let t = json!({"args": ["--token=${kst_T}", "plain"], "n": 3});
+        let t = json!({"args": ["--token=${kst_T}", "plain", "${kst:op:V/i/f}"], "n": 3});
         let mut values = BTreeMap::new();
-        values.insert("T".to_string(), Secret("s3cr3t".into()));
+        values.insert("${kst_T}".to_string(), Secret("s3cr3t".into()));
+        values.insert("${kst:op:V/i/f}".to_string(), Secret("0p".into()));
         let filled = substitute(&t, &values);
-        assert_eq!(filled, json!({"args": ["--token=s3cr3t", "plain"], "n": 3}));
+        assert_eq!(
+            filled,
+            json!({"args": ["--token=s3cr3t", "plain", "0p"], "n": 3})
+        );
         assert!(matches(&filled, &t));
         assert!(matches(
-            &json!({"args": ["--token=other", "plain"], "n": 3}),
+            &json!({"args": ["--token=other", "plain", "x"], "n": 3}),
+            &t
+        ));
+        // A placeholder left in place (on_missing: warn) matches too.
+        assert!(matches(&substitute(&t, &BTreeMap::new()), &t));
+        assert!(!matches(
+            &json!({"args": ["--tokn=s3cr3t", "plain", "0p"], "n": 3}),
             &t
         ));
         assert!(!matches(
-            &json!({"args": ["--tokn=s3cr3t", "plain"], "n": 3}),
+            &json!({"args": ["--token=s3cr3t", "edited", "0p"], "n": 3}),
             &t
         ));
         assert!(!matches(
-            &json!({"args": ["--token=s3cr3t", "edited"], "n": 3}),
+            &json!({"args": ["--token=s3cr3t", "plain", "0p"]}),
             &t
         ));
-        assert!(!matches(&json!({"args": ["--token=s3cr3t", "plain"]}), &t));
         assert!(str_matches("ab-x-cd", "ab${kst_A}-${kst_B}cd"));
         assert!(!str_matches("abcd", "ab${kst_A}-${kst_B}cd"));
         assert!(
