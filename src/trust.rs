@@ -5,7 +5,9 @@
 //! may write to the **global** scope (the user's own skills folders, global lock and agent
 //! settings) only once the user trusts that exact file: `kst trust` records the sha256 of its
 //! content and of every local `extends` file (recursively) in `$XDG_DATA_HOME/kasetto/
-//! trusted.yaml`, keyed by the config's canonical path. A changed file is a stranger again.
+//! trusted.yaml`, keyed by the config's absolute path (not resolved through a symlink: a link
+//! to a trusted config, elsewhere, is that config in a folder the user never trusted). A
+//! changed file is a stranger again.
 //! `--global` trusts it for one run; on a terminal kst asks once.
 //!
 //! The gate runs before the config is loaded (loading follows `https://` extends), so an
@@ -105,10 +107,15 @@ fn walk(
     } else {
         format!("{} extends: ", shown(stack.last().expect("not empty")))
     };
+    // The path as the loader spells it: relative parents resolve against *its* folder, not
+    // against the folder a symlink leads to, or the files hashed would not be the files loaded.
+    let spelled = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let canonical = std::fs::canonicalize(path)
         .map_err(|e| Error::usage(format!("{via}cannot read config {}: {e}", shown(path))))?;
     // A cycle or an over-deep chain is the loader's to report; the files are hashed already.
-    if stack.contains(&canonical) || stack.len() >= config::MAX_EXTENDS_DEPTH {
+    // A cycle is judged as the loader judges it, by the path as spelled: a file reached again
+    // through a symlink is loaded again, against another folder, so it is walked again here.
+    if stack.contains(&spelled) || stack.len() >= config::MAX_EXTENDS_DEPTH {
         return Ok(Eff::Unset);
     }
     let bytes = crate::fsx::read_input_bytes(&canonical, crate::fsx::CONFIG_CAP, None)
@@ -143,11 +150,11 @@ fn walk(
             .collect(),
         _ => Vec::new(),
     };
-    let base = canonical
+    let base = spelled
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    stack.push(canonical);
+    stack.push(spelled);
     // Parents merge left to right and the file itself is applied last (as `config::load`).
     let mut merged = Eff::Unset;
     for p in parents {
@@ -201,7 +208,7 @@ pub fn record_path() -> Result<PathBuf> {
 #[serde(deny_unknown_fields)]
 struct Record {
     schema: u32,
-    /// Config (canonical path) → the files its trust covers (canonical path → digest).
+    /// Config (absolute path) → the files its trust covers (canonical path → digest).
     #[serde(default)]
     trusted: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -250,10 +257,14 @@ fn write_record(r: &Record) -> Result<()> {
     crate::fsx::write_atomic(&path, text.as_bytes(), Some(0o600)).map_err(Error::Failed)
 }
 
+/// The record's key for a config: its absolute path as found, *not* resolved through a
+/// symlink. The config's folder is where its relative paths (local sources, `extends`) and,
+/// in the project scope, the project are: a `./kasetto.yaml` that links to a config trusted
+/// elsewhere is that config used from another folder, which the user never trusted.
 fn key_of(path: &Path) -> Result<String> {
-    std::fs::canonicalize(path)
-        .map(|p| p.to_string_lossy().into_owned())
-        .map_err(|e| Error::usage(format!("cannot read config {}: {e}", shown(path))))
+    let abs = std::path::absolute(path)
+        .map_err(|e| Error::usage(format!("cannot read config {}: {e}", shown(path))))?;
+    Ok(normalise(&abs).to_string_lossy().into_owned())
 }
 
 /// How the recorded trust compares with the files as they are now.
@@ -302,9 +313,7 @@ pub fn trust(path: &Path, dry_run: bool) -> Result<Chain> {
 /// Forget the trust of the config at `path` (unless `dry_run`); false if it was not trusted.
 pub fn revoke(path: &Path, dry_run: bool) -> Result<bool> {
     // A config deleted since can still be revoked by the path it had.
-    let key = std::fs::canonicalize(path)
-        .unwrap_or_else(|_| normalise(&std::path::absolute(path).unwrap_or(path.to_path_buf())));
-    let key = key.to_string_lossy().into_owned();
+    let key = key_of(path)?;
     let mut record = read_record()?;
     if record.trusted.remove(&key).is_none() {
         return Ok(false);

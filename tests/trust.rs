@@ -287,6 +287,82 @@ fn trust_then_sync_and_a_changed_file_asks_again() {
     assert_snapshots_eq(&home, &read_tree_snapshot(env.home()));
 }
 
+/// The trust covers the files the loader reads, found as the loader finds them: a relative
+/// `extends` in a parent reached through a symlink is resolved against the link's folder (as
+/// the loader does), a file reached again through a symlink is walked again (the loader loads
+/// it again, against another folder), and a `./kasetto.yaml` linking to a config trusted
+/// elsewhere is a config the user never trusted in this folder.
+#[test]
+fn files_reached_through_symlinks_are_covered_by_the_trust() {
+    let env = TestEnv::new();
+    local_pack(&env.project_path("pack"), &["pdf", "evil"]);
+    let pdf = "agent: claude-code\nskills:\n  - source: ../pack\n    skills: [pdf]\n";
+    let evil = "agent: claude-code\nskills:\n  - source: ../pack\n    skills: [evil]\n";
+
+    // 1. `vendor/base.yaml` links to `other/base.yaml`, which extends `more.yaml`: the
+    //    loader reads `vendor/more.yaml`, so that is the file trusted and watched.
+    write_file(env.project_path("other/base.yaml"), "extends: more.yaml\n");
+    write_file(env.project_path("other/more.yaml"), pdf);
+    write_file(env.project_path("vendor/more.yaml"), pdf);
+    std::os::unix::fs::symlink("../other/base.yaml", env.project_path("vendor/base.yaml"))
+        .unwrap();
+    cloned_config(&env, "extends: vendor/base.yaml\n");
+    code(&run(&env, &["trust"]), 0);
+    code(&run(&env, &["sync"]), 0);
+    assert!(env.home_path(".claude/skills/pdf/SKILL.md").is_file());
+    let home = read_tree_snapshot(env.home());
+    // A later pull changes only the file the loader reads: asked again.
+    write_file(env.project_path("vendor/more.yaml"), evil);
+    let o = run(&env, &["sync"]);
+    assert_untrusted(&env, &o);
+    assert!(stderr(&o).contains("vendor/more.yaml"), "{}", stderr(&o));
+    assert_snapshots_eq(&home, &read_tree_snapshot(env.home()));
+
+    // 2. `q/kasetto.yaml` links back to `kasetto.yaml`: the loader reads it again from `q/`,
+    //    so its `extends: q/kasetto.yaml` then names `q/q/kasetto.yaml`, a file of its own.
+    fs::remove_dir_all(env.project_path("vendor")).unwrap();
+    fs::remove_dir_all(env.project_path("other")).unwrap();
+    cloned_config(&env, "extends: q/kasetto.yaml\n");
+    fs::create_dir_all(env.project_path("q")).unwrap();
+    std::os::unix::fs::symlink("../kasetto.yaml", env.project_path("q/kasetto.yaml")).unwrap();
+    write_file(
+        env.project_path("q/q/kasetto.yaml"),
+        "agent: claude-code\nskills:\n  - source: ../../pack\n    skills: [pdf]\n",
+    );
+    code(&run(&env, &["trust"]), 0);
+    code(&run(&env, &["sync"]), 0);
+    let home = read_tree_snapshot(env.home());
+    write_file(
+        env.project_path("q/q/kasetto.yaml"),
+        "agent: claude-code\nskills:\n  - source: ../../pack\n    skills: [evil]\n",
+    );
+    let o = run(&env, &["sync"]);
+    assert_untrusted(&env, &o);
+    assert!(stderr(&o).contains("q/q/kasetto.yaml"), "{}", stderr(&o));
+    assert_snapshots_eq(&home, &read_tree_snapshot(env.home()));
+
+    // 3. A config the user trusted elsewhere, linked from this project: its `./pack` would be
+    //    this project's. Not trusted here.
+    write_file(
+        env.path("mine/kasetto.yaml"),
+        "agent: claude-code\nskills:\n  - source: ./pack\n    skills: \"*\"\n",
+    );
+    local_pack(&env.path("mine/pack"), &["pdf"]);
+    code(
+        &run(&env, &["trust", env.path("mine/kasetto.yaml").to_str().unwrap()]),
+        0,
+    );
+    fs::remove_file(env.project_path("kasetto.yaml")).unwrap();
+    std::os::unix::fs::symlink(
+        env.path("mine/kasetto.yaml"),
+        env.project_path("kasetto.yaml"),
+    )
+    .unwrap();
+    assert_untrusted(&env, &run(&env, &["sync"]));
+    assert_snapshots_eq(&home, &read_tree_snapshot(env.home()));
+    assert!(!env.home_path(".claude/skills/evil").exists());
+}
+
 #[test]
 fn global_flag_trusts_for_one_run_and_records_nothing() {
     let env = TestEnv::new();
