@@ -551,6 +551,23 @@ const UNDER_HOME: &[(&str, &str)] = &[
         "Python and others load code from ~/.local/lib",
     ),
     (".local/bin", "programs there are on PATH"),
+    (
+        ".local/share/nvim",
+        "Neovim loads code from ~/.local/share/nvim/site",
+    ),
+    (".local/share/systemd", "systemd user units start programs"),
+    (".local/share/fish", "fish runs start-up code from there"),
+    (
+        ".local/share/applications",
+        "desktop entries there start programs",
+    ),
+    (".vscode", "VS Code loads extensions from there"),
+    (".vscode-server", "VS Code loads extensions from there"),
+    (".vscode-oss", "VS Code loads extensions from there"),
+    (".cursor/extensions", "Cursor loads extensions from there"),
+    (".windsurf/extensions", "Windsurf loads extensions from there"),
+    (".rustup", "programs there are run by cargo and rustc"),
+    (".mozilla", "Firefox loads settings and extensions from there"),
     ("bin", "programs there are on PATH"),
     (".cargo", "programs there are on PATH"),
     ("go/bin", "programs there are on PATH"),
@@ -599,7 +616,10 @@ pub fn check_global_destination(dest: &Path, at: &str, home: &Path) -> Result<()
     if let (Some(cd), Ok(ch)) = (canonical_prefix(&d), std::fs::canonicalize(&h)) {
         forms.push((cd, ch));
     }
-    let own = own_folders();
+    // Compared as case-insensitive file systems (macOS, Windows) see names: there
+    // `~/Library/launchagents` is `~/Library/LaunchAgents` and `~/.SSH` is `~/.ssh`.
+    let forms: Vec<(PathBuf, PathBuf)> = forms.iter().map(|(p, h)| (fold(p), fold(h))).collect();
+    let own: Vec<(PathBuf, PathBuf)> = own_folders().into_iter().map(|o| (fold(&o), o)).collect();
     for (path, home) in &forms {
         let names: Vec<String> = path
             .components()
@@ -618,28 +638,44 @@ pub fn check_global_destination(dest: &Path, at: &str, home: &Path) -> Result<()
         let Ok(rel) = path.strip_prefix(home) else {
             continue;
         };
-        for (place, why) in UNDER_HOME {
-            let place = Path::new(place);
+        for (spelled, why) in UNDER_HOME {
+            let place = fold(Path::new(spelled));
+            let (place, shown_place) = (place.as_path(), Path::new(spelled));
             if rel.starts_with(place) {
-                return Err(refuse(format!("is inside ~/{}: {why}", place.display())));
+                return Err(refuse(format!("is inside ~/{}: {why}", shown_place.display())));
             }
             if place.starts_with(rel) {
                 return Err(refuse(format!(
                     "contains ~/{} ({why}); a skill named like it would land there",
-                    place.display()
+                    shown_place.display()
                 )));
             }
         }
-        for o in &own {
+        for (o, spelled) in &own {
             if path.starts_with(o) || o.starts_with(path) {
                 return Err(refuse(format!(
                     "is or contains kst's own folder {}",
-                    shown(o)
+                    shown(spelled)
                 )));
             }
         }
     }
     Ok(())
+}
+
+/// A path spelled as a case-insensitive file system compares it: each name lower-cased, and
+/// without the trailing dots and spaces Windows ignores (`.ssh.` is `.ssh` there).
+fn fold(p: &Path) -> PathBuf {
+    p.components()
+        .map(|c| match c {
+            std::path::Component::Normal(n) => {
+                let n = n.to_string_lossy().to_lowercase();
+                let t = n.trim_end_matches(['.', ' ']);
+                std::ffi::OsString::from(if t.is_empty() { n.as_str() } else { t })
+            }
+            other => other.as_os_str().to_os_string(),
+        })
+        .collect()
 }
 
 /// kst's own folders: its data (global lock, trust record), its XDG config, its cache.
@@ -769,6 +805,17 @@ mod tests {
             "venv/lib/python3.11",
             "x/dist-packages",
             "Library/LaunchAgents",
+            "Library/launchagents",
+            ".SSH/keys",
+            ".ssh./x",
+            "work/repo/.GIT/hooks",
+            "venv/Lib/Python3.11",
+            ".local/share",
+            ".local/share/nvim/site/pack/x/start",
+            ".local/share/systemd/user",
+            ".local/share/fish/vendor_conf.d",
+            ".vscode/extensions",
+            ".cursor/extensions",
             "bin",
             "",
             "../elsewhere",
@@ -785,9 +832,27 @@ mod tests {
             "skills",
             ".config/my-skills",
             ".local/share/skills",
+            ".cursor/skills",
             "work/skills",
         ] {
             assert!(!refused(rel), "{rel:?} was refused");
+        }
+    }
+
+    #[test]
+    fn every_agents_own_skills_folder_is_accepted_as_a_destination() {
+        let home = Path::new("/nonexistent-home-for-kst-tests/u");
+        for a in crate::agents::AGENTS {
+            let d = a.skills_dir(true, home);
+            let d = if d.is_absolute() { d } else { home.join(d) };
+            if d.starts_with(home) {
+                assert!(
+                    check_global_destination(&d, "k.yaml:1", home).is_ok(),
+                    "{} ({}) is refused",
+                    a.id,
+                    d.display()
+                );
+            }
         }
     }
 
