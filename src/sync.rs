@@ -45,6 +45,9 @@ pub struct Context {
     pub config: Config,
     pub scope: ScopeCtx,
     pub old_lock: Lock,
+    /// Why no secret may be resolved for this config (it was found in the working directory
+    /// and is not trusted); `None` when secrets may be resolved.
+    pub secrets_refused: Option<String>,
 }
 
 impl Context {
@@ -142,6 +145,9 @@ pub fn load(common: &Common, access: crate::trust::Access) -> Result<Context> {
             interactive: common.interactive,
         },
     )?;
+    // Secrets are the user's (the environment, credentials files, secret managers), whatever
+    // the scope: a config kst found by itself may have them resolved only once trusted.
+    let secrets_refused = crate::trust::secrets_refusal(&path, origin, common.scope)?;
     let config = config::load_for(&path, common.offline, common.scope)?;
     let scope = ScopeCtx::new(&config, common.scope)?;
     // In the project scope the lock is the project's: one leaving it (a symlink) is refused.
@@ -151,6 +157,7 @@ pub fn load(common: &Common, access: crate::trust::Access) -> Result<Context> {
         config,
         scope,
         old_lock,
+        secrets_refused,
     })
 }
 

@@ -150,10 +150,7 @@ fn walk(
             .collect(),
         _ => Vec::new(),
     };
-    let base = spelled
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
+    let base = spelled.parent().map(Path::to_path_buf).unwrap_or_default();
     stack.push(spelled);
     // Parents merge left to right and the file itself is applied last (as `config::load`).
     let mut merged = Eff::Unset;
@@ -455,6 +452,32 @@ pub fn gate(path: &Path, origin: Origin, run: &Run) -> Result<()> {
     )))
 }
 
+/// Why secrets may not be resolved for the config at `path`, if they may not. Secret
+/// placeholders read the user's environment, credentials files and secret-manager sessions and
+/// write the values into settings files, where the config's own server definitions send them
+/// on (a header to a URL of its choosing): a config kst found by itself in the working
+/// directory (a cloned project's) may have them resolved only once the user trusts it, in the
+/// project scope too. `--global` trusts it for the run.
+pub fn secrets_refusal(
+    path: &Path,
+    origin: Origin,
+    scope_flag: Option<Scope>,
+) -> Result<Option<String>> {
+    if origin != Origin::WorkingDir || scope_flag == Some(Scope::Global) {
+        return Ok(None);
+    }
+    let chain = chain(path)?;
+    if standing(&read_record()?, &key_of(path)?, &chain) == Standing::Trusted {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "not resolved: {} was found in the working directory and is not trusted, and secrets \
+         (your environment, credentials files and secret managers) are resolved only for a \
+         config you trust. Read it, then run `kst trust`, or name it with --config",
+        shown(path)
+    )))
+}
+
 /// Ask on the terminal; true for yes.
 fn ask(why: &str, home: &Path) -> Result<bool> {
     let mut err = std::io::stderr();
@@ -565,9 +588,15 @@ const UNDER_HOME: &[(&str, &str)] = &[
     (".vscode-server", "VS Code loads extensions from there"),
     (".vscode-oss", "VS Code loads extensions from there"),
     (".cursor/extensions", "Cursor loads extensions from there"),
-    (".windsurf/extensions", "Windsurf loads extensions from there"),
+    (
+        ".windsurf/extensions",
+        "Windsurf loads extensions from there",
+    ),
     (".rustup", "programs there are run by cargo and rustc"),
-    (".mozilla", "Firefox loads settings and extensions from there"),
+    (
+        ".mozilla",
+        "Firefox loads settings and extensions from there",
+    ),
     ("bin", "programs there are on PATH"),
     (".cargo", "programs there are on PATH"),
     ("go/bin", "programs there are on PATH"),
@@ -642,7 +671,10 @@ pub fn check_global_destination(dest: &Path, at: &str, home: &Path) -> Result<()
             let place = fold(Path::new(spelled));
             let (place, shown_place) = (place.as_path(), Path::new(spelled));
             if rel.starts_with(place) {
-                return Err(refuse(format!("is inside ~/{}: {why}", shown_place.display())));
+                return Err(refuse(format!(
+                    "is inside ~/{}: {why}",
+                    shown_place.display()
+                )));
             }
             if place.starts_with(rel) {
                 return Err(refuse(format!(

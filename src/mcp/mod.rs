@@ -44,7 +44,9 @@ pub fn plan_sync(
     let cache_root = crate::git::Cache::open()
         .ok()
         .map(|c| c.root().to_path_buf());
-    let resolver = secrets.resolver(&ctx.config.secrets);
+    let resolver = secrets
+        .resolver(&ctx.config.secrets)
+        .refusing(ctx.secrets_refused.clone());
     Ok(plan::build(plan::Inputs {
         resolved,
         old: &ctx.old_lock,
