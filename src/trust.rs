@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{self, Origin, Scope};
+use crate::config::{self, Config, Origin, Scope};
 use crate::dirs;
 use crate::error::{Error, Result};
 use crate::scope::normalise;
@@ -452,30 +452,68 @@ pub fn gate(path: &Path, origin: Origin, run: &Run) -> Result<()> {
     )))
 }
 
-/// Why secrets may not be resolved for the config at `path`, if they may not. Secret
-/// placeholders read the user's environment, credentials files and secret-manager sessions and
-/// write the values into settings files, where the config's own server definitions send them
-/// on (a header to a URL of its choosing): a config kst found by itself in the working
-/// directory (a cloned project's) may have them resolved only once the user trusts it, in the
-/// project scope too. `--global` trusts it for the run.
-pub fn secrets_refusal(
-    path: &Path,
-    origin: Origin,
-    scope_flag: Option<Scope>,
-) -> Result<Option<String>> {
+/// Whether the config at `path` is a stranger's for this run: kst found it by itself in the
+/// working directory (a cloned project's, perhaps), the user has not trusted it, and did not
+/// pass `--global` (which trusts it for the run). Such a config works inside its project only,
+/// whatever its scope: secrets are not resolved for it ([`secrets_refusal`]) and its local
+/// sources are read only inside the project ([`check_stranger_sources`]).
+pub fn is_stranger(path: &Path, origin: Origin, scope_flag: Option<Scope>) -> Result<bool> {
     if origin != Origin::WorkingDir || scope_flag == Some(Scope::Global) {
-        return Ok(None);
+        return Ok(false);
     }
     let chain = chain(path)?;
-    if standing(&read_record()?, &key_of(path)?, &chain) == Standing::Trusted {
-        return Ok(None);
-    }
-    Ok(Some(format!(
+    Ok(standing(&read_record()?, &key_of(path)?, &chain) != Standing::Trusted)
+}
+
+/// Why secrets are not resolved for a stranger's config. Secret placeholders read the user's
+/// environment, credentials files and secret-manager sessions and write the values into
+/// settings files, next to server definitions the config chose (a header sent to a URL of its
+/// choosing).
+pub fn secrets_refusal(path: &Path) -> String {
+    format!(
         "not resolved: {} was found in the working directory and is not trusted, and secrets \
          (your environment, credentials files and secret managers) are resolved only for a \
          config you trust. Read it, then run `kst trust`, or name it with --config",
         shown(path)
-    )))
+    )
+}
+
+/// A stranger's config reads only inside its project: each local source folder must lie inside
+/// the config's folder after resolving symlinks and `..`, or a cloned project could copy the user's files (`~/.claude/skills`, an MCP settings
+/// file through `mcps/` linked to `~/.cursor`) into itself. Returns the project, canonical,
+/// for the readers to confine what they read inside the sources (a symlink in a pack).
+pub fn check_stranger_sources(config: &Config) -> Result<PathBuf> {
+    let root = config.path.parent().unwrap_or(Path::new("/"));
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| normalise(root));
+    let check = |source: &crate::source::Source, at: &str| -> Result<()> {
+        let path = match source {
+            crate::source::Source::Local { path, .. } => path.clone(),
+            _ => return Ok(()),
+        };
+        let real = std::fs::canonicalize(&path)
+            .ok()
+            .or_else(|| canonical_prefix(&normalise(&path)))
+            .unwrap_or_else(|| normalise(&path));
+        if real.starts_with(&root) {
+            return Ok(());
+        }
+        Err(Error::usage(format!(
+            "{at}: source {} is outside the project {}; a config kst found in the working \
+             directory that you have not trusted may read only inside its project. Read it, \
+             then run `kst trust`, or name it with --config",
+            shown(&path),
+            shown(&root)
+        )))
+    };
+    for s in &config.skills {
+        check(&s.source, &s.at)?;
+    }
+    for m in &config.mcps {
+        if let crate::mcp::McpSourceKind::Pack { source, .. } = &m.kind {
+            check(source, &m.at)?;
+        }
+    }
+    Ok(root)
 }
 
 /// Ask on the terminal; true for yes.

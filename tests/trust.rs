@@ -539,3 +539,74 @@ fn an_untrusted_working_directory_config_resolves_no_secret() {
     let written = fs::read_to_string(&mcp).unwrap();
     assert!(sentinels.iter().all(|s| written.contains(s)), "{written}");
 }
+
+/// A cloned project's config, in the project scope, reads only inside the project until it is
+/// trusted: a local source folder outside it (`~/…`), or a symlink in a pack leading out
+/// (`pack/skills → ~/.claude/skills`, `pack/mcps → ~/.cursor`), would copy the user's private
+/// skills or an MCP settings file with its secrets into the project.
+#[test]
+fn an_untrusted_working_directory_config_reads_nothing_outside_the_project() {
+    let env = TestEnv::new();
+    write_file(
+        env.home_path(".claude/skills/private/SKILL.md"),
+        "---\nname: private\ndescription: x\n---\nSENTINEL_PRIVATE_SKILL_77\n",
+    );
+    write_file(
+        env.home_path(".cursor/mcp.json"),
+        "{\"mcpServers\": {\"db\": {\"command\": \"pg\", \"env\": {\"PGPASSWORD\": \"SENTINEL_CURSOR_PW_77\"}}}}\n",
+    );
+    fs::create_dir_all(env.project_path("pack")).unwrap();
+    std::os::unix::fs::symlink(
+        env.home_path(".claude/skills"),
+        env.project_path("pack/skills"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(env.home_path(".cursor"), env.project_path("pack/mcps")).unwrap();
+    let home_skills = env.home_path(".claude/skills").display().to_string();
+    let configs = [
+        // Symlinks inside a pack in the project.
+        "scope: project\nagent: codex\nskills:\n  - source: ./pack\n    skills: \"*\"\n"
+            .to_string(),
+        "scope: project\nagent: codex\nmcps:\n  - source: ./pack\n    mcps: [mcp]\n".to_string(),
+        // Sources outside the project.
+        format!(
+            "scope: project\nagent: codex\nskills:\n  - source: {home_skills}\n    skills: \"*\"\n"
+        ),
+        "scope: project\nagent: codex\nmcps:\n  - source: ~/.cursor\n    mcps: \"*\"\n".to_string(),
+    ];
+    let snapshot_of = |env: &TestEnv| {
+        let mut out = String::new();
+        for e in read_tree_snapshot(env.project()).values() {
+            if let SnapEntry::File { bytes, .. } = e {
+                out.push_str(&String::from_utf8_lossy(bytes));
+            }
+        }
+        out
+    };
+    for (i, text) in configs.iter().enumerate() {
+        cloned_config(&env, text);
+        for args in [&["sync"][..], &["sync", "--project"]] {
+            let o = run(&env, args);
+            let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+            let all = snapshot_of(&env);
+            assert!(
+                !all.contains("SENTINEL_"),
+                "config {i} copied a file from outside: {out}"
+            );
+        }
+        if i >= 2 {
+            // An outside source is refused up front, naming the way out.
+            let o = run(&env, &["sync"]);
+            code(&o, 2);
+            assert!(stderr(&o).contains("outside the project"), "{}", stderr(&o));
+            assert!(stderr(&o).contains("kst trust"), "{}", stderr(&o));
+        }
+    }
+    // Trusted (or named with --config), the user's own links are followed as before.
+    cloned_config(&env, &configs[0]);
+    code(&run(&env, &["sync", "--config", "kasetto.yaml"]), 0);
+    assert!(
+        env.project_path(".agents/skills/private/SKILL.md")
+            .is_file()
+    );
+}

@@ -39,7 +39,13 @@ pub fn plan_sync(
     if ctx.config.mcps.is_empty() && ctx.old_lock.mcps.is_empty() {
         return Ok(McpPlan::default());
     }
-    let resolved = resolve::resolve_all(&ctx.config.mcps, &ctx.old_lock, update, offline);
+    let resolved = resolve::resolve_all(
+        &ctx.config.mcps,
+        &ctx.old_lock,
+        update,
+        offline,
+        ctx.reads_within.as_deref(),
+    );
     let home = crate::dirs::home()?;
     let cache_root = crate::git::Cache::open()
         .ok()
