@@ -461,8 +461,13 @@ pub fn is_stranger(path: &Path, origin: Origin, scope_flag: Option<Scope>) -> Re
     if origin != Origin::WorkingDir || scope_flag == Some(Scope::Global) {
         return Ok(false);
     }
-    let chain = chain(path)?;
-    Ok(standing(&read_record()?, &key_of(path)?, &chain) != Standing::Trusted)
+    let record = read_record()?;
+    let key = key_of(path)?;
+    // Never trusted: a stranger, without reading its `extends` files.
+    if !record.trusted.contains_key(&key) {
+        return Ok(true);
+    }
+    Ok(standing(&record, &key, &chain(path)?) != Standing::Trusted)
 }
 
 /// Why secrets are not resolved for a stranger's config. Secret placeholders read the user's
