@@ -88,7 +88,8 @@ pub fn chain(path: &Path) -> Result<Chain> {
     let mut files = BTreeMap::new();
     let mut remote = false;
     let mut stack = Vec::new();
-    let scope = walk(path, &mut files, &mut remote, &mut stack)?;
+    let mut reads = 0;
+    let scope = walk(path, &mut files, &mut remote, &mut stack, &mut reads)?;
     Ok(Chain {
         files,
         scope,
@@ -101,7 +102,14 @@ fn walk(
     files: &mut BTreeMap<String, String>,
     remote: &mut bool,
     stack: &mut Vec<PathBuf>,
+    reads: &mut usize,
 ) -> Result<Eff> {
+    // Bounded like the loader ([`config::MAX_EXTENDS_FILES`]): repeats and wide trees count.
+    *reads += 1;
+    if *reads > config::MAX_EXTENDS_FILES {
+        let first = stack.first().map(PathBuf::as_path).unwrap_or(path);
+        return Err(config::too_many_extends(&shown(first)));
+    }
     let via = if stack.is_empty() {
         String::new()
     } else {
@@ -161,7 +169,13 @@ fn walk(
         } else {
             // Resolved as `config::load` resolves a local parent, so the files hashed are the
             // files loaded.
-            walk(&config::local_parent(&base, &p)?, files, remote, stack)?
+            walk(
+                &config::local_parent(&base, &p)?,
+                files,
+                remote,
+                stack,
+                reads,
+            )?
         };
         if got != Eff::Unset {
             merged = got;
