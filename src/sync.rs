@@ -45,6 +45,11 @@ pub struct Context {
     pub config: Config,
     pub scope: ScopeCtx,
     pub old_lock: Lock,
+    /// Why no secret may be resolved for this config (it was found in the working directory
+    /// and is not trusted); `None` when secrets may be resolved.
+    pub secrets_refused: Option<String>,
+    /// For such a config, the project (canonical): local sources are read only inside it.
+    pub reads_within: Option<std::path::PathBuf>,
 }
 
 impl Context {
@@ -142,7 +147,17 @@ pub fn load(common: &Common, access: crate::trust::Access) -> Result<Context> {
             interactive: common.interactive,
         },
     )?;
+    // Secrets are the user's (the environment, credentials files, secret managers), whatever
+    // the scope: a config kst found by itself may have them resolved only once trusted.
+    let stranger = crate::trust::is_stranger(&path, origin, common.scope)?;
+    let secrets_refused = stranger.then(|| crate::trust::secrets_refusal(&path));
     let config = config::load_for(&path, common.offline, common.scope)?;
+    // Its local source folders must lie inside its project too.
+    let reads_within = if stranger {
+        Some(crate::trust::check_stranger_sources(&config)?)
+    } else {
+        None
+    };
     let scope = ScopeCtx::new(&config, common.scope)?;
     // In the project scope the lock is the project's: one leaving it (a symlink) is refused.
     let within = (scope.scope == config::Scope::Project).then_some(scope.root.as_path());
@@ -151,6 +166,8 @@ pub fn load(common: &Common, access: crate::trust::Access) -> Result<Context> {
         config,
         scope,
         old_lock,
+        secrets_refused,
+        reads_within,
     })
 }
 
@@ -189,7 +206,9 @@ pub fn resolve_all(
                 let cache = cache.as_ref();
                 let bars = bars.as_ref();
                 s.spawn(move || match &entry.source {
-                    Source::Local { .. } => resolve::local(entry, locked, update),
+                    Source::Local { .. } => {
+                        resolve::local(entry, locked, update, ctx.reads_within.as_deref())
+                    }
                     Source::Git(url) => {
                         let bar = bars.map(|m| progress_bar(m, url.canonical().as_str()));
                         let mut tick = |got: usize, total: usize, bytes: usize| {

@@ -39,12 +39,20 @@ pub fn plan_sync(
     if ctx.config.mcps.is_empty() && ctx.old_lock.mcps.is_empty() {
         return Ok(McpPlan::default());
     }
-    let resolved = resolve::resolve_all(&ctx.config.mcps, &ctx.old_lock, update, offline);
+    let resolved = resolve::resolve_all(
+        &ctx.config.mcps,
+        &ctx.old_lock,
+        update,
+        offline,
+        ctx.reads_within.as_deref(),
+    );
     let home = crate::dirs::home()?;
     let cache_root = crate::git::Cache::open()
         .ok()
         .map(|c| c.root().to_path_buf());
-    let resolver = secrets.resolver(&ctx.config.secrets);
+    let resolver = secrets
+        .resolver(&ctx.config.secrets)
+        .refusing(ctx.secrets_refused.clone());
     Ok(plan::build(plan::Inputs {
         resolved,
         old: &ctx.old_lock,
