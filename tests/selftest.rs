@@ -249,10 +249,23 @@ fn git_daemon_serves_fixture() {
 fn git_daemon_stop_refuses_connections() {
     let env = TestEnv::new();
     build_fixture(&env.remotes());
+    // A name no other test's daemon serves: the kernel may hand this port to another test's
+    // server once it is free, so what must hold is that nothing serves *this* repository.
+    let unique = format!("stop-{}.git", std::process::id());
+    std::fs::rename(env.remotes().join("pack.git"), env.remotes().join(&unique)).unwrap();
     let mut daemon = GitDaemon::start(env.remotes());
-    let port = daemon.port();
+    let url = daemon.url(&unique);
+    let ls = |env: &TestEnv| {
+        env.git()
+            .args(["ls-remote", &url])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(ls(&env), "the premise: the running daemon serves it");
     daemon.stop();
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(!ls(&env), "a stopped daemon still serves {url}");
 }
 
 #[test]
