@@ -145,6 +145,7 @@ impl ScopeCtx {
                 )));
             }
         }
+        crate::failpoint::hold("scope-locked");
         Ok(file)
     }
 }
