@@ -34,6 +34,7 @@ while read -r name file re filters; do
   if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then
     continue
   fi
+  mkdir -p "target/mutants/$name"
   args=(--file "$file" -j 1 --output "target/mutants/$name")
   [ "$re" = - ] || args+=(--re "$re")
   # shellcheck disable=SC2086 # the filters are words on purpose
