@@ -14,32 +14,38 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
-# name  file  mutant-name regex (- for the whole file)  test-name filters (substrings)
+# name, file, mutant-name regex (- for the whole file), test targets (lib: unit tests only,
+# which is fast; all: unit tests and the integration binary), test timeout in seconds, and
+# test-name filters (substrings; a test runs if its name contains one of them).
 modules() {
   cat <<'LIST'
-pathsafe      src/pathsafe.rs   -  pathsafe:: hostile:: config::tests sync_local::
-mcp-store     src/mcp/store.rs  -  mcp:: mcp_sync:: crash::
-mcp-ownership src/mcp/plan.rs   known_target|target_of|rel_of|check_confined|was_written_by_us  mcp:: mcp_sync::
-lock-paths    src/plan.rs       is_manageable  plan:: hostile:: sync_local:: crash::
-lock-parse    src/lock.rs       Lock::parse|Lock::read  lock:: sync_local:: parsers::
-fsx           src/fsx.rs        -  fsx:: crash:: hostile:: sync_local::
-tree          src/tree.rs       -  tree:: hostile:: sync_local:: sync_git::
-credentials   src/credentials.rs  -  credentials sync_git:: remote_config:: ssh::
-remote        src/remote.rs     -  remote remote_config::
+pathsafe      src/pathsafe.rs    -               lib  120  pathsafe:: config::
+mcp-store     src/mcp/store.rs   -               lib  120  mcp::
+mcp-ownership src/mcp/plan.rs    known_target|target_of|rel_of|check_confined|was_written_by_us  all  600  mcp:: mcp_sync::
+lock-paths    src/plan.rs        is_manageable   all  600  plan:: sync_local::hostile_lock sync_local::removed sync_local::untracked
+lock-parse    src/lock.rs        Lock::parse|Lock::read  lib  120  lock::
+fsx           src/fsx.rs         -               all  600  fsx:: crash:: hostile:: sync_local::
+tree          src/tree.rs        -               all  600  tree:: hostile:: sync_local::
+credentials   src/credentials.rs -               all  600  credentials sync_git:: remote_config::
+remote        src/remote.rs      -               all  600  remote
 LIST
 }
 
 status=0
-while read -r name file re filters; do
+while read -r name file re targets timeout filters; do
   if [ $# -gt 0 ] && ! printf '%s\n' "$@" | grep -qx "$name"; then
     continue
   fi
   mkdir -p "target/mutants/$name"
-  args=(--file "$file" -j 1 --output "target/mutants/$name")
+  # The tests pass on this tree (run them first): no baseline run, explicit timeouts.
+  args=(--file "$file" -j 1 --baseline skip --timeout "$timeout" --output "target/mutants/$name")
   [ "$re" = - ] || args+=(--re "$re")
-  # shellcheck disable=SC2086 # the filters are words on purpose
+  # Only the test targets named, for the build as well as the run.
+  args+=(-C --lib)
+  [ "$targets" = lib ] || args+=(-C --test=tests)
   echo "== $name: cargo mutants ${args[*]} -- -- $filters"
   start=$(date +%s)
+  # shellcheck disable=SC2086 # the filters are words on purpose
   nice -n 10 cargo mutants "${args[@]}" -- -- $filters || status=1
   echo "== $name: $(( $(date +%s) - start )) s"
 done < <(modules)
