@@ -799,6 +799,59 @@ fn project_symlink_leading_out_of_the_project_is_refused() {
 }
 
 #[test]
+fn symlink_swapped_in_after_planning_is_refused_at_write_time() {
+    // The plan read a plain `.mcp.json`; before kst writes it, it becomes a symlink to the
+    // user's global settings. The write checks confinement again and refuses.
+    use std::io::{BufRead, BufReader, Read};
+    let env = TestEnv::new();
+    setup(&env);
+    let outside = env.home_path(".claude.json");
+    write_file(&outside, "{\"mcpServers\": {}}\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kst"))
+        .env_clear()
+        .envs(env.hermetic_vars())
+        .current_dir(env.project())
+        .arg("sync")
+        .env("KST_GH_TOKEN", SECRET)
+        .env("KASETTO_FAILPOINT_HOLD", "mcp-apply")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("fail point mcp-apply reached") {
+        assert!(err.read_line(&mut said).unwrap() > 0, "{said}");
+    }
+    fs::remove_file(env.project_path(".mcp.json")).unwrap();
+    symlink(&outside, env.project_path(".mcp.json"));
+    drop(child.stdin.take());
+    err.read_to_string(&mut said).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(said.contains("leads out of the project"), "{said}");
+    assert_eq!(
+        fs::read_to_string(&outside).unwrap(),
+        "{\"mcpServers\": {}}\n"
+    );
+    // The other agents' files were written, and the lock does not claim the refused one.
+    assert_eq!(
+        entry(&env, ".codex/config.toml", McpFormat::CodexToml, "github"),
+        Some(expected_github(McpFormat::CodexToml, &["--ro"]))
+    );
+    let targets = lock_server(&lock(&env), "github").unwrap()["targets"].clone();
+    assert!(
+        !targets
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str() == Some(".mcp.json")),
+        "{targets:?}"
+    );
+}
+
+#[test]
 fn dry_run_writes_nothing_and_prints_the_plan() {
     let env = TestEnv::new();
     setup(&env);
