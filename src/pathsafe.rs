@@ -200,7 +200,13 @@ mod tests {
         assert_eq!(why("a\\b"), "contains a path separator");
         assert_eq!(why("a\0b"), "contains a NUL or control character");
         assert_eq!(why("a:b"), "contains ':' (NTFS stream or drive syntax)");
-        for git in [".git", "GIT~1", ".g\u{200c}it", "\u{feff}.git", ".git\u{206f}"] {
+        for git in [
+            ".git",
+            "GIT~1",
+            ".g\u{200c}it",
+            "\u{feff}.git",
+            ".git\u{206f}",
+        ] {
             assert_eq!(
                 why(git),
                 "names git's metadata folder (or an NTFS/HFS alias of it)",

@@ -205,7 +205,10 @@ fn concurrent_syncs_end_in_a_valid_state() {
         let mut said = String::new();
         c.stderr.take().unwrap().read_to_string(&mut said).unwrap();
         assert!(c.wait().unwrap().success(), "{said}");
-        assert!(said.contains(&waiting), "a second run waited silently:\n{said}");
+        assert!(
+            said.contains(&waiting),
+            "a second run waited silently:\n{said}"
+        );
     }
     assert_converged(&env, "v1");
 }

@@ -934,7 +934,9 @@ fn hostile_lock_cannot_make_kst_edit_other_files() {
     );
     config(&env, "  - source: ./pack\n    mcps: [x]\n");
     ok(sync(&env, &[]));
-    let locked = lock_server(&lock(&env), "evil").expect("evil is locked").clone();
+    let locked = lock_server(&lock(&env), "evil")
+        .expect("evil is locked")
+        .clone();
     let hash = locked["hash"].as_str().unwrap().to_string();
     let real: Vec<String> = locked["targets"]
         .as_sequence()
