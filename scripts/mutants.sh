@@ -24,7 +24,7 @@ mcp-store     src/mcp/store.rs   -               lib  120  mcp::
 mcp-ownership src/mcp/plan.rs    known_target|target_of|rel_of|check_confined|was_written_by_us  all  600  mcp:: mcp_sync::
 lock-paths    src/plan.rs        is_manageable   all  600  plan:: sync_local:: mcp_sync::dry_run mcp_sync::locked
 lock-parse    src/lock.rs        Lock::parse|Lock::read  lib  120  lock::
-fsx           src/fsx.rs         -               all  600  fsx:: crash:: hostile:: sync_local::
+fsx           src/fsx.rs         -               all  600  fsx:: crash:: hostile:: sync_local:: mcp_sync::new_settings mcp_sync::symlinked
 tree          src/tree.rs        -               all  600  tree:: hostile:: sync_local::
 credentials   src/credentials.rs -               all  600  credentials sync_git:: remote_config::
 remote        src/remote.rs      -               all  600  remote
