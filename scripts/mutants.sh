@@ -12,7 +12,11 @@
 # timeout.txt, unviable.txt). Exit status: non-zero if any module has a missed mutant.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# A target folder of its own. Sharing the ordinary one is faster (the dependencies are built
+# already) but unsafe: the workspace crate's artifacts are named the same for the copied tree
+# cargo-mutants builds, so the next ordinary `cargo test` may find the last *mutant's* library
+# "fresh" and test it. The first run here builds the dependencies once (several minutes).
+export CARGO_TARGET_DIR="$PWD/target/mutants-build"
 
 # name, file, mutant-name regex (- for the whole file), test targets (lib: unit tests only,
 # which is fast; all: unit tests and the integration binary), test timeout in seconds, and
