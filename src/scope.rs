@@ -154,6 +154,7 @@ impl ScopeCtx {
                 )));
             }
         }
+        crate::failpoint::hold("scope-locked");
         Ok(file)
     }
 }
