@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 # already) but unsafe: the workspace crate's artifacts are named the same for the copied tree
 # cargo-mutants builds, so the next ordinary `cargo test` may find the last *mutant's* library
 # "fresh" and test it. The first run here builds the dependencies once (several minutes).
-export CARGO_TARGET_DIR="$PWD/target/mutants-build"
+export CARGO_TARGET_DIR="${KST_MUTANTS_TARGET:-$PWD/target/mutants-build}"
 
 # name, file, mutant-name regex (- for the whole file), test targets (lib: unit tests only,
 # which is fast; all: unit tests and the integration binary), test timeout in seconds, and
@@ -28,10 +28,13 @@ mcp-store     src/mcp/store.rs   -               lib  120  mcp::
 mcp-ownership src/mcp/plan.rs    known_target|target_of|rel_of|check_confined|was_written_by_us  all  600  mcp:: mcp_sync::
 lock-paths    src/plan.rs        is_manageable   all  600  plan:: sync_local:: mcp_sync::dry_run mcp_sync::locked
 lock-parse    src/lock.rs        Lock::parse|Lock::read  lib  120  lock::
-fsx           src/fsx.rs         -               all  600  fsx:: crash:: hostile:: sync_local:: mcp_sync::new_settings mcp_sync::symlinked
-tree          src/tree.rs        -               all  600  tree:: hostile:: sync_local::
-credentials   src/credentials.rs -               all  600  credentials sync_git:: remote_config::
-remote        src/remote.rs      -               all  600  remote
+fsx           src/fsx.rs         write_atomic|create_private_dir|swap_into_place|exchange|remove_any|set_mode  all  600  fsx:: crash:: hostile:: sync_local:: mcp_sync::new_settings mcp_sync::symlinked
+tree          src/tree.rs        check_symlink|check_entries  all  600  tree:: hostile:: sync_local::
+credentials   src/credentials.rs secret_forms|register_secret  all  600  credentials secrets sync_git:: remote_config::
+remote        src/remote.rs      remote.rs:(14[0-9]|19[0-9]|20[0-9]):|token_host|token_for  all  600  remote
+source-urls   src/source.rs      is_loopback|DisplayUrl  lib  120  source::
+malformed     src/malformed.rs   token_ok|filter_literals|showable_key|redact_copies  lib  120  malformed::
+trust         src/trust.rs       gate|check_global_destination  all  600  trust
 LIST
 }
 

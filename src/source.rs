@@ -510,6 +510,20 @@ mod tests {
         }
     }
 
+    /// Every way out of a `DisplayUrl` — `Display`, `as_str`, `{:?}`, `--json` — holds the same
+    /// redacted text (a mutant that made `as_str` return anything else went unnoticed).
+    #[test]
+    fn every_form_of_a_display_url_is_the_redacted_one() {
+        let u = DisplayUrl::new("https://TOK@github.com/o/r?private_token=TOK");
+        let shown = "https://***@github.com/o/r";
+        assert_eq!(u.to_string(), shown);
+        assert_eq!(u.as_str(), shown);
+        assert_eq!(format!("{u:?}"), format!("{shown:?}"));
+        assert_eq!(serde_json::to_string(&u).unwrap(), format!("{shown:?}"));
+        let from = DisplayUrl::from(&Url::parse("https://u:TOK@h.example/p").unwrap());
+        assert_eq!(from.as_str(), "https://***@h.example/p");
+    }
+
     #[test]
     fn refusals() {
         let err = parse("https://user:secret@github.com/o/r", Path::new("/")).unwrap_err();
