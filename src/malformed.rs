@@ -540,6 +540,17 @@ mod tests {
         let m = y(&format!("\"{SECRET} x\": 1\n"), Quote::Nothing);
         assert!(!m.contains("SENTINEL"), "{m}");
         assert!(m.contains("unknown key (a key not shown)"), "{m}");
+        // Both conditions hold each on its own: a short key that is not a plain name, and a
+        // plain name that is too long, are not shown (a mutant joining them with `||` showed
+        // `pw=SEKRIT x`).
+        let m = y("\"pw=SEKRIT x\": 1\n", Quote::Nothing);
+        assert!(!m.contains("SEKRIT"), "{m}");
+        assert!(m.contains("unknown key (a key not shown)"), "{m}");
+        let long = "k".repeat(MAX_TOKEN + 1);
+        assert!(!showable_key(&long));
+        assert!(showable_key(&long[1..]));
+        assert!(!showable_key("a b"));
+        assert!(!showable_key(""));
     }
 
     #[test]
