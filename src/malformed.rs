@@ -611,6 +611,21 @@ mod tests {
         assert!(m.ends_with("bad server"), "{m}");
     }
 
+    /// The guard hides copies of *more than* `MAX_TOKEN` bytes: a 40-byte token the rules let a
+    /// message quote stays readable, 41 bytes do not (a window one or two bytes short went
+    /// unnoticed).
+    #[test]
+    fn copies_up_to_the_token_limit_are_kept_longer_ones_hidden() {
+        let run: String = (0..MAX_TOKEN + 1)
+            .map(|i| (b'a' + (i % 26) as u8) as char)
+            .collect();
+        let text = format!("x{run}y\n");
+        let short = format!("<{}>", &run[..MAX_TOKEN]);
+        assert_eq!(redact_copies(&short, &text), short);
+        let long = format!("<{run}>");
+        assert_eq!(redact_copies(&long, &text), "<<not shown>>");
+    }
+
     #[test]
     fn positions_are_stripped_and_controls_escaped() {
         assert_eq!(strip_positions("bad at line 3 column 4, x"), "bad, x");
