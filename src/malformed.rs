@@ -624,6 +624,8 @@ mod tests {
         assert_eq!(redact_copies(&short, &text), short);
         let long = format!("<{run}>");
         assert_eq!(redact_copies(&long, &text), "<<not shown>>");
+        // Exactly 41 bytes of message, and a file of exactly 41 bytes: hidden too.
+        assert_eq!(redact_copies(&run, &run), "<not shown>");
     }
 
     #[test]
