@@ -29,9 +29,9 @@ mcp-ownership src/mcp/plan.rs    known_target|target_of|rel_of|check_confined|wa
 lock-paths    src/plan.rs        is_manageable   all  600  plan:: sync_local:: mcp_sync::dry_run mcp_sync::locked
 lock-parse    src/lock.rs        Lock::parse|Lock::read  lib  120  lock::
 fsx           src/fsx.rs         write_atomic|create_private_dir|swap_into_place|exchange|remove_any|set_mode  all  600  fsx:: crash:: hostile:: sync_local:: mcp_sync::new_settings mcp_sync::symlinked
-tree          src/tree.rs        check_symlink|check_entries  all  600  tree:: hostile:: sync_local::
-credentials   src/credentials.rs secret_forms|register_secret  all  600  credentials secrets sync_git:: remote_config::
-remote        src/remote.rs      remote.rs:(14[0-9]|19[0-9]|20[0-9]):|token_host|token_for  all  600  remote
+tree          src/tree.rs        check_symlink|check_entries  all  600  tree:: hostile:: sync_local::install_keeps
+credentials   src/credentials.rs secret_forms|register_secret  lib  120  credentials::
+remote        src/remote.rs      remote.rs:(14[0-9]|19[0-9]|20[0-9]):|token_host|token_for  all  600  remote_config::
 source-urls   src/source.rs      is_loopback|DisplayUrl  lib  120  source::
 malformed     src/malformed.rs   token_ok|filter_literals|showable_key|redact_copies  lib  120  malformed::
 trust         src/trust.rs       gate|check_global_destination  all  600  trust
