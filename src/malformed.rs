@@ -626,6 +626,12 @@ mod tests {
         assert_eq!(redact_copies(&long, &text), "<<not shown>>");
         // Exactly 41 bytes of message, and a file of exactly 41 bytes: hidden too.
         assert_eq!(redact_copies(&run, &run), "<not shown>");
+        // Multi-byte characters: a window that ends inside one is widened to the next
+        // character, never narrowed (that would hide a 40-byte copy) nor cut mid-character.
+        let msg = "\u{e9}".repeat(25);
+        let forty = format!("x{}y", "\u{e9}".repeat(20));
+        assert_eq!(redact_copies(&msg, &forty), msg);
+        assert_eq!(redact_copies(&msg, &"\u{e9}".repeat(21)), "<not shown>");
     }
 
     #[test]
