@@ -553,6 +553,19 @@ mod tests {
         assert!(!showable_key(""));
     }
 
+    /// Of the config the user named, a token of up to `MAX_TOKEN` characters may be quoted —
+    /// exactly 40 too (a mutant refusing 40 went unnoticed) — and 41 may not.
+    #[test]
+    fn a_named_config_may_quote_a_token_of_up_to_forty_characters() {
+        let t40 = "k".repeat(MAX_TOKEN);
+        let t41 = "k".repeat(MAX_TOKEN + 1);
+        let text = format!("{t41}: 1\n");
+        let m = filter_literals(&format!("unknown variant `{t40}`"), &text, Quote::Named);
+        assert_eq!(m, format!("unknown variant `{t40}`"));
+        let m = filter_literals(&format!("unknown variant `{t41}`"), &text, Quote::Named);
+        assert_eq!(m, "unknown variant <not shown>");
+    }
+
     #[test]
     fn tokens_of_other_files_are_never_quoted() {
         let text = format!("agent: {}\n", &SECRET[..30]);
