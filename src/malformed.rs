@@ -566,6 +566,19 @@ mod tests {
         assert_eq!(m, "unknown variant <not shown>");
     }
 
+    /// Of any other file, only a little punctuation (at most 3 characters, no letter or
+    /// digit) may be quoted although it is in the file: a short word of the file is not, nor
+    /// is longer punctuation (each part of the rule on its own).
+    #[test]
+    fn only_short_punctuation_of_another_file_may_be_quoted() {
+        let text = "abc: ','\n----\n";
+        let f = |m: &str| filter_literals(m, text, Quote::Nothing);
+        assert_eq!(f("unknown `abc`"), "unknown <not shown>");
+        assert_eq!(f("expected `,`"), "expected `,`");
+        assert_eq!(f("bad `----`"), "bad <not shown>");
+        assert_eq!(f("expected `skills`"), "expected `skills`");
+    }
+
     #[test]
     fn tokens_of_other_files_are_never_quoted() {
         let text = format!("agent: {}\n", &SECRET[..30]);
