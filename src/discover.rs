@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use crate::config::{Pick, Selection};
 use crate::pathsafe;
+use crate::request::{Pick, Selection};
 use crate::tree::{self, Budget, Tree};
 
 /// Read-only access to a pack's files, by paths relative to the pack's root ('/'-separated).

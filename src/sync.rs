@@ -12,7 +12,6 @@ use crate::error::{Error, Outcome, Result};
 use crate::git::{Cache, FetchMode};
 use crate::install;
 use crate::lock::Lock;
-use crate::lock::Requested;
 use crate::plan::{self, Action, Plan};
 use crate::report::{self, Printer, Summary};
 use crate::resolve::{self, FailedSource, Origin, ResolvedSource};
@@ -275,18 +274,18 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
                     "{}: {} ({}) is not in the lock",
                     e.at,
                     e.source.identity(),
-                    Requested::from_reference(e)
+                    e.requested()
                 )
             })
             .collect();
-        missing.extend(crate::mcp::unlocked(&ctx));
+        missing.extend(mcp_unlocked(&ctx));
         if !missing.is_empty() {
             return Err(locked_error(&ctx, &missing));
         }
     }
     let (resolved, failed, mut plan) =
         ctx.resolve_and_plan(opts, common.offline, printer, opts.force)?;
-    let mut mcp_plan = crate::mcp::plan_sync(
+    let mut mcp_plan = plan_mcp(
         &ctx,
         &opts.update,
         common.offline,
@@ -373,11 +372,11 @@ pub fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()
             lock_changed,
             sources: report::json_sources(&resolved, &failed)
                 .into_iter()
-                .chain(mcp_plan.json_sources())
+                .chain(report::mcp_json_sources(&mcp_plan))
                 .collect(),
             items: report::json_items(&plan)
                 .into_iter()
-                .chain(mcp_plan.json_items())
+                .chain(report::mcp_json_items(&mcp_plan))
                 .collect(),
             summary,
         });
@@ -547,7 +546,7 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
     let (resolved, failed, mut plan) =
         ctx.resolve_and_plan(opts, common.offline, printer, false)?;
     // Secrets are not needed to lock: the lock holds the placeholder form.
-    let mcp_plan = crate::mcp::plan_sync(
+    let mcp_plan = plan_mcp(
         &ctx,
         &opts.update,
         common.offline,
@@ -592,7 +591,7 @@ pub fn lock(common: &Common, opts: &SyncOptions, check: bool, printer: &Printer)
             "written": write,
             "sources": report::json_sources(&resolved, &failed)
                 .into_iter()
-                .chain(mcp_plan.json_sources())
+                .chain(report::mcp_json_sources(&mcp_plan))
                 .collect::<Vec<_>>(),
         }));
     } else if drift.is_empty() {
@@ -726,4 +725,53 @@ pub fn fetch(common: &Common, printer: &Printer) -> Result<()> {
     } else {
         Ok(())
     }
+}
+
+/// Resolve the config's `mcps:` and plan every settings file edit, writing nothing.
+fn plan_mcp(
+    ctx: &Context,
+    update: &Option<Vec<String>>,
+    offline: bool,
+    secrets: crate::mcp::SecretPolicy,
+) -> Result<crate::mcp::McpPlan> {
+    if ctx.config.mcps.is_empty() && ctx.old_lock.mcps.is_empty() {
+        return Ok(crate::mcp::McpPlan::default());
+    }
+    let resolved =
+        crate::mcp::resolve::resolve_all(&ctx.config.mcps, &ctx.old_lock, update, offline);
+    let home = crate::dirs::home()?;
+    let cache_root = crate::git::Cache::open()
+        .ok()
+        .map(|c| c.root().to_path_buf());
+    let resolver = secrets.resolver(&ctx.config.secrets);
+    Ok(crate::mcp::plan::build(crate::mcp::plan::Inputs {
+        resolved,
+        old: &ctx.old_lock,
+        agents: &ctx.config.agents,
+        global: ctx.scope.scope == config::Scope::Global,
+        home: &home,
+        scope_root: &ctx.scope.root,
+        secrets: &resolver,
+        update,
+        cache_root,
+        confine: (ctx.scope.scope == config::Scope::Project)
+            .then(|| crate::mcp::plan::real_path(&ctx.scope.root)),
+    }))
+}
+
+/// `--locked`: config entries the lock does not know, as drift lines.
+fn mcp_unlocked(ctx: &Context) -> Vec<String> {
+    ctx.config
+        .mcps
+        .iter()
+        .filter(|e| crate::mcp::resolve::find_locked(&ctx.old_lock, e).is_none())
+        .map(|e| {
+            format!(
+                "{}: MCP {} ({}) is not in the lock",
+                e.at,
+                e.url(),
+                crate::mcp::resolve::requested_of(e)
+            )
+        })
+        .collect()
 }

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{self, Origin, Scope};
 use crate::dirs;
 use crate::error::{Error, Result};
-use crate::scope::normalise;
+use crate::pathsafe::normalise;
 
 /// Largest trust record kst reads.
 const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;

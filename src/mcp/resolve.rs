@@ -35,19 +35,13 @@ pub struct FailedMcp {
     pub error: String,
 }
 
-/// The request an entry makes, before resolution.
+/// The request an entry makes, before resolution (an inline pack is `local`).
 pub fn requested_of(entry: &McpSource) -> Requested {
     match &entry.kind {
         McpSourceKind::Inline { .. } => Requested::Local,
         McpSourceKind::Pack {
-            source: Source::Local { .. },
-            ..
-        } => Requested::Local,
-        McpSourceKind::Pack { reference, .. } => match reference {
-            Reference::Default => Requested::Default,
-            Reference::Branch(b) => Requested::Branch(b.clone()),
-            Reference::Ref(r) => Requested::Rev(r.clone()),
-        },
+            source, reference, ..
+        } => Requested::of(source, reference),
     }
 }
 
