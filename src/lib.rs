@@ -1,11 +1,17 @@
-//! Kasetto (git-native): keep AI coding agents' skills in sync with a declarative config,
-//! pinned to git commits and tree ids.
+//! Kasetto (git-native): keep AI coding agents' skills and MCP servers in sync with a
+//! declarative config, pinned to git commits and tree ids.
+//!
+//! Layers import downward only (docs/architecture.md): base ([`fsx`], [`pathsafe`], [`error`],
+//! [`envvars`], [`escape`], [`source`], [`request`]) → [`git`] → model ([`config`], [`lock`],
+//! [`agents`], [`scope`]) → resolve/plan per kind ([`resolve`], [`plan`], [`install`], [`mcp`])
+//! → [`pipeline`] and [`workspace`] → [`commands`] → [`cli`]. [`report`] prints.
 //!
 //! Data flows one way: [`config`] → [`resolve`] (+ git fetch) → [`plan`] → [`install`] →
-//! [`lock`]. [`report`] prints; [`cli`] parses flags and dispatches.
+//! [`lock`].
 
 pub mod agents;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod dirs;
@@ -21,6 +27,7 @@ pub mod lock;
 pub mod malformed;
 pub mod mcp;
 pub mod pathsafe;
+pub mod pipeline;
 pub mod plan;
 pub mod remote;
 pub mod report;
@@ -29,7 +36,6 @@ pub mod resolve;
 pub mod scope;
 pub mod source;
 pub mod statcache;
-pub mod sync;
 pub mod tree;
 pub mod trust;
-pub mod verify;
+pub mod workspace;

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use clap::Args;
 use serde::Serialize;
 
 use crate::discover::{DiskPack, PackView};
@@ -18,8 +19,15 @@ use crate::lock::{LockedSource, Requested};
 use crate::plan;
 use crate::report::Printer;
 use crate::source::{self, Source};
-use crate::sync::{self, Common};
 use crate::tree::{self, Budget, Caps, EntryKind, Tree};
+use crate::workspace::{Common, Workspace};
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also ask each remote whether locked tags and branches still point where the lock says
+    #[arg(long)]
+    pub remote: bool,
+}
 
 #[derive(Debug, Default, Serialize)]
 pub struct SkillCheck {
@@ -91,7 +99,7 @@ fn expected_listing(
     }
 }
 
-pub fn check_installed(ctx: &sync::Context) -> Vec<SkillCheck> {
+pub fn check_installed(ctx: &Workspace) -> Vec<SkillCheck> {
     let cache = Cache::open().ok();
     let config_dir = ctx.config.path.parent().unwrap_or(Path::new("."));
     let mut out = Vec::new();
@@ -167,7 +175,7 @@ pub fn check_installed(ctx: &sync::Context) -> Vec<SkillCheck> {
 }
 
 /// Ask each remote where the locked tags and branches point now.
-pub fn check_remotes(ctx: &sync::Context) -> Vec<RemoteCheck> {
+pub fn check_remotes(ctx: &Workspace) -> Vec<RemoteCheck> {
     let Ok(cache) = Cache::open() else {
         return Vec::new();
     };
@@ -229,8 +237,9 @@ pub fn check_remotes(ctx: &sync::Context) -> Vec<RemoteCheck> {
     out
 }
 
-pub fn verify(common: &Common, remote: bool, printer: &Printer) -> Result<()> {
-    let ctx = sync::load(
+pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
+    let remote = args.remote;
+    let ctx = Workspace::load(
         common,
         crate::trust::Access::Reads {
             network: remote && !common.offline,
