@@ -1,6 +1,6 @@
 //! The parts every config entry shares, whatever its kind (`skills:`, `mcps:`): the checked
-//! scalar shapes ([`NonEmpty`], [`RelPath`]), the item selection ([`Selection`]) and the
-//! `source:`/`ref:`/`branch:` triple ([`source_entry`]).
+//! scalar shapes (`NonEmpty`, `RelPath`), the item selection ([`Selection`]) and the
+//! `source:`/`ref:`/`branch:` triple (`source_entry`).
 //!
 //! A kind's config module builds its entries from these; it must never need the whole config
 //! loader (which imports every kind), so this module imports nothing above the base layer.

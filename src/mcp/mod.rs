@@ -21,6 +21,7 @@ pub mod resolve;
 pub mod secrets;
 pub mod settings;
 pub mod store;
+pub mod verify;
 
 pub use config::{McpSource, McpSourceKind, PackPick, PackSelection};
 pub use plan::{McpPlan, SecretPolicy, ServerItem};

@@ -258,7 +258,7 @@ pub fn targets(agents: &[&Agent], global: bool, home: &Path, root: &Path) -> Vec
 
 /// A lock path kst may edit: the settings file of some agent in this scope, nothing else. The
 /// lock is a file in the project; a hostile one must not make kst edit `~/.bashrc`.
-fn known_target(rel: &str, global: bool, home: &Path, root: &Path) -> Option<McpTarget> {
+pub(crate) fn known_target(rel: &str, global: bool, home: &Path, root: &Path) -> Option<McpTarget> {
     agents::AGENTS
         .iter()
         .map(|a| target_of(a, global, home, root))
@@ -266,7 +266,7 @@ fn known_target(rel: &str, global: bool, home: &Path, root: &Path) -> Option<Mcp
 }
 
 /// Read and parse a settings file (following a symlink: the agent reads the target).
-fn load(t: &McpTarget, confine: Option<&Path>) -> Result<SettingsFile, String> {
+pub(crate) fn load(t: &McpTarget, confine: Option<&Path>) -> Result<SettingsFile, String> {
     check_confined(&t.target.abs, confine)?;
     let text = match crate::fsx::read_input(&t.target.abs, crate::fsx::SETTINGS_CAP, None) {
         Ok(s) => Some(s),
@@ -703,14 +703,27 @@ fn holds_placeholder(d: &Value, names: &BTreeSet<String>) -> bool {
 }
 
 /// Is the entry `d` one kst wrote from the definition with hash `h` (whatever the secrets)?
-/// Needs that definition back from the store; entries without placeholders in the plain
-/// `mcpServers` shape can also be checked by hashing them directly.
+/// Not being able to tell counts as no: the safe side for a sync (see [`written_by_us`]).
 fn was_written_by_us(d: &Value, h: &str, format: McpFormat, cache_root: Option<&Path>) -> bool {
+    written_by_us(d, h, format, cache_root).unwrap_or(false)
+}
+
+/// Is the entry `d` one kst wrote from the definition with hash `h` (whatever the secrets)?
+/// Needs that definition back from the store; entries without placeholders in the plain
+/// `mcpServers` shape can also be recognised by hashing them directly. `None`: kst cannot tell
+/// (the definition is not in this machine's cache and the entry is no plain copy of it).
+pub(crate) fn written_by_us(
+    d: &Value,
+    h: &str,
+    format: McpFormat,
+    cache_root: Option<&Path>,
+) -> Option<bool> {
     if let Some(old) = cache_root.and_then(|root| store::get(root, h)) {
-        return secrets::matches(d, &render(format, &old).0);
+        return Some(secrets::matches(d, &render(format, &old).0));
     }
-    matches!(format, McpFormat::McpServers | McpFormat::ZCode)
-        && d.as_object().is_some_and(|m| store::hash(m) == h)
+    (matches!(format, McpFormat::McpServers | McpFormat::ZCode)
+        && d.as_object().is_some_and(|m| store::hash(m) == h))
+    .then_some(true)
 }
 
 fn key_of_locked(l: &LockedMcpSource, file: &str) -> LockKey {
