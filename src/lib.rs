@@ -2,7 +2,7 @@
 //! declarative config, pinned to git commits and tree ids.
 //!
 //! Layers import downward only (docs/architecture.md): base ([`fsx`], [`pathsafe`], [`error`],
-//! [`envvars`], [`escape`], [`source`], [`request`]) → [`git`] → model ([`config`], [`lock`],
+//! [`envvars`], [`escape`], [`printer`], [`source`], [`request`]) → [`git`] → model ([`config`], [`lock`],
 //! [`agents`], [`scope`]) → resolve/plan per kind ([`resolve`], [`plan`], [`install`], [`mcp`])
 //! → [`pipeline`] and [`workspace`] → [`commands`] → [`cli`]. [`report`] prints.
 //!
@@ -29,6 +29,7 @@ pub mod mcp;
 pub mod pathsafe;
 pub mod pipeline;
 pub mod plan;
+pub mod printer;
 pub mod remote;
 pub mod report;
 pub mod request;

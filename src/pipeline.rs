@@ -13,7 +13,7 @@ use crate::git::FetchMode;
 use crate::install;
 use crate::lock::Lock;
 use crate::plan::{self, Action, Plan};
-use crate::report::Printer;
+use crate::printer::Printer;
 use crate::resolve::{self, FailedSource, Origin, ResolvedSource};
 use crate::scope::ScopeCtx;
 use crate::source::Source;
@@ -143,7 +143,7 @@ pub fn resolve_skills(
                             if let Some(b) = &bar {
                                 b.set_length(total as u64);
                                 b.set_position(got as u64);
-                                b.set_message(crate::report::clean(&format!(
+                                b.set_message(crate::printer::clean(&format!(
                                     "{} ({} KiB)",
                                     url.canonical(),
                                     bytes / 1024
@@ -191,7 +191,7 @@ fn progress_bar(m: &indicatif::MultiProgress, url: &str) -> indicatif::ProgressB
             .expect("valid template")
             .progress_chars("=> "),
     );
-    bar.set_message(crate::report::clean(url));
+    bar.set_message(crate::printer::clean(url));
     bar
 }
 

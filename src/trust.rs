@@ -404,9 +404,9 @@ fn ask(why: &str, home: &Path) -> Result<bool> {
 }
 
 /// Whether kst may ask on this terminal.
-pub fn interactive(printer: &crate::report::Printer) -> bool {
+pub fn interactive(printer: &crate::printer::Printer) -> bool {
     !printer.json
-        && printer.verbosity >= crate::report::Verbosity::Normal
+        && printer.verbosity >= crate::printer::Verbosity::Normal
         && std::io::stdin().is_terminal()
         && std::io::stderr().is_terminal()
 }

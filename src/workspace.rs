@@ -12,7 +12,7 @@ use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::git::Cache;
 use crate::lock::Lock;
-use crate::report::Printer;
+use crate::printer::Printer;
 use crate::scope::ScopeCtx;
 
 /// Options shared by commands that read the config.

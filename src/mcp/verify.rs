@@ -1,5 +1,5 @@
 //! `kst verify` for MCP server entries (SPEC 2, 6): is each entry the lock records still the
-//! one kst wrote? The same ownership test a sync uses ([`super::plan::written_by_us`]), applied
+//! one kst wrote? The same ownership test a sync uses (`mcp::plan::written_by_us`), applied
 //! to the lock alone: offline, read-only, the config and the packs are not consulted.
 //!
 //! What this module must never do: write a settings file, read one the lock names but no agent
