@@ -272,6 +272,7 @@ pub fn load_for(path: &Path, offline: bool, scope_override: Option<Scope>) -> Re
         chain: Vec::new(),
         confine: (scope_override == Some(Scope::Project)).then(|| root_dir.clone()),
         files: Vec::new(),
+        reads: 0,
     };
     let layer = loader.layer(&spelled)?;
     let files = std::mem::take(&mut loader.files);
@@ -326,6 +327,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
 /// Maximum depth of an `extends` chain.
 pub const MAX_EXTENDS_DEPTH: usize = 8;
 
+/// Maximum number of files one load reads through `extends` (the config included). Depth alone
+/// does not bound the work: a file listing the same parent a thousand times, each listing its
+/// own a thousand times, would be read a thousand to the eighth power times.
+pub const MAX_EXTENDS_FILES: usize = 64;
+
+/// The error when a load would read more than [`MAX_EXTENDS_FILES`] files.
+pub(crate) fn too_many_extends(label: &str) -> Error {
+    Error::usage(format!(
+        "{label}: `extends` would read more than {MAX_EXTENDS_FILES} files (a parent listed \
+         many times, or a very wide tree of parents); list each parent once"
+    ))
+}
+
 /// One config file, parsed and validated on its own, before merging with its parents.
 struct Layer {
     agents: Option<Vec<&'static Agent>>,
@@ -351,11 +365,19 @@ struct Loader<'a> {
     confine: Option<PathBuf>,
     /// Every local file read.
     files: Vec<PathBuf>,
+    /// Files read so far, remote ones and repeats included ([`MAX_EXTENDS_FILES`]).
+    reads: usize,
 }
 
 impl Loader<'_> {
     /// Load `spelled` (a path or URL) and its parents, merged.
     fn layer(&mut self, spelled: &str) -> Result<Layer> {
+        self.reads += 1;
+        if self.reads > MAX_EXTENDS_FILES {
+            return Err(too_many_extends(
+                self.chain.first().map(String::as_str).unwrap_or(spelled),
+            ));
+        }
         let chain = &self.chain;
         // Only the config the user named may be quoted (a short token of it) in an error; a
         // parent may be any file at all (`extends: ~/.env`).

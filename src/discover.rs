@@ -4,7 +4,7 @@
 //! Discovery reads through [`PackView`], so the same rules apply to a local folder and to a
 //! git tree in the object database.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::pathsafe;
 use crate::request::{Pick, Selection};
@@ -228,6 +228,10 @@ pub fn pick(
 /// A local folder as a pack.
 pub struct DiskPack {
     pub root: PathBuf,
+    /// When set (a config found in the working directory that the user has not trusted), the
+    /// folder it may read from (the project, canonical): anything whose real path leaves it,
+    /// through a symlink in the pack, is read as absent (SPEC 3 "Trust").
+    pub within: Option<PathBuf>,
 }
 
 impl DiskPack {
@@ -238,14 +242,26 @@ impl DiskPack {
             self.root.join(rel)
         }
     }
+
+    /// Whether `p` may be read: always, or, when confined, if its real path is inside.
+    fn allowed(&self, p: &Path) -> bool {
+        match &self.within {
+            None => true,
+            Some(w) => std::fs::canonicalize(p).is_ok_and(|r| r.starts_with(w)),
+        }
+    }
 }
 
 impl PackView for DiskPack {
     fn is_file(&self, rel: &str) -> bool {
-        std::fs::symlink_metadata(self.at(rel)).is_ok_and(|m| m.is_file())
+        let p = self.at(rel);
+        std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) && self.allowed(&p)
     }
 
     fn subdirs(&self, rel: &str) -> Vec<String> {
+        if !self.allowed(&self.at(rel)) {
+            return Vec::new();
+        }
         let mut out: Vec<String> = std::fs::read_dir(self.at(rel))
             .into_iter()
             .flatten()
@@ -266,7 +282,15 @@ impl PackView for DiskPack {
     }
 
     fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
-        tree::read_disk(&self.at(rel), budget)
+        let p = self.at(rel);
+        if !self.allowed(&p) {
+            anyhow::bail!(
+                "{} leads outside the project (through a symlink); a config found in the working \
+                 directory that you have not trusted may read only inside its project",
+                p.display()
+            );
+        }
+        tree::read_disk(&p, budget)
     }
 }
 
@@ -291,6 +315,7 @@ mod tests {
         fs::write(r.join("skills/b/SKILL.md"), "---\nname: bee\n---\n").unwrap();
         let view = DiskPack {
             root: r.to_path_buf(),
+            within: None,
         };
         let (found, warnings) = discover(&view, "", "pack");
         let names: Vec<_> = found

@@ -136,7 +136,9 @@ pub fn resolve_skills(
                 let update = wants_update(opts, locked);
                 let bars = bars.as_ref();
                 s.spawn(move || match &entry.source {
-                    Source::Local { .. } => resolve::local(entry, locked, update),
+                    Source::Local { .. } => {
+                        resolve::local(entry, locked, update, ctx.reads_within.as_deref())
+                    }
                     Source::Git(url) => {
                         let bar = bars.map(|m| progress_bar(m, url.canonical().as_str()));
                         let mut tick = |got: usize, total: usize, bytes: usize| {
@@ -373,11 +375,18 @@ pub fn plan_mcp(
     if ctx.config.mcps.is_empty() && ctx.old_lock.mcps.is_empty() {
         return Ok(crate::mcp::McpPlan::default());
     }
-    let resolved =
-        crate::mcp::resolve::resolve_all(&ctx.config.mcps, &ctx.old_lock, update, offline);
+    let resolved = crate::mcp::resolve::resolve_all(
+        &ctx.config.mcps,
+        &ctx.old_lock,
+        update,
+        offline,
+        ctx.reads_within.as_deref(),
+    );
     let home = crate::dirs::home()?;
     let cache_root = ctx.cache().ok().map(|c| c.root().to_path_buf());
-    let resolver = secrets.resolver(&ctx.config.secrets);
+    let resolver = secrets
+        .resolver(&ctx.config.secrets)
+        .refusing(ctx.secrets_refused.clone());
     Ok(crate::mcp::plan::build(crate::mcp::plan::Inputs {
         resolved,
         old: &ctx.old_lock,

@@ -242,10 +242,13 @@ pub fn frozen_selection(
 }
 
 /// Resolve a local-folder source: re-read on every sync.
+/// `within`: the folder the source may be read from, when confined (an untrusted config found
+/// in the working directory may read only inside its project; see [`DiskPack::within`]).
 pub fn local(
     entry: &SkillSource,
     locked: Option<&LockedSource>,
     update: bool,
+    within: Option<&Path>,
 ) -> Result<ResolvedSource, FailedSource> {
     let Source::Local { spelled, path } = &entry.source else {
         unreachable!("local() called on a git source")
@@ -262,7 +265,10 @@ pub fn local(
             path.display()
         )));
     }
-    let view = DiskPack { root: path.clone() };
+    let view = DiskPack {
+        root: path.clone(),
+        within: within.map(Path::to_path_buf),
+    };
     let root = entry.sub_dir.clone().unwrap_or_default();
     if !root.is_empty() && !path.join(&root).is_dir() {
         return Err(fail(format!(

@@ -37,6 +37,9 @@ use git2::Oid;
 
 use crate::tree::BlobIds;
 
+/// Largest stat cache file read; a bigger one is ignored (the cache is an optimisation).
+const MAX_FILE: u64 = 256 << 20;
+
 const MAGIC: &[u8; 8] = b"KSTSTAT1";
 
 /// What `lstat` says about a file, as far as telling a change goes (git's `stat_data`).
@@ -124,13 +127,16 @@ impl StatCache {
     }
 
     fn old(&self) -> &HashMap<String, Section> {
-        self.old.get_or_init(|| match fs::read(&self.file) {
-            Ok(bytes) => decode(&bytes).unwrap_or_else(|| {
-                tracing::debug!("ignoring malformed stat cache {}", self.file.display());
-                HashMap::new()
-            }),
-            Err(_) => HashMap::new(),
-        })
+        // A cache may be restored from elsewhere (a CI cache): only a regular file, bounded.
+        self.old.get_or_init(
+            || match crate::fsx::read_input_bytes(&self.file, MAX_FILE, None) {
+                Ok(bytes) => decode(&bytes).unwrap_or_else(|| {
+                    tracing::debug!("ignoring malformed stat cache {}", self.file.display());
+                    HashMap::new()
+                }),
+                Err(_) => HashMap::new(),
+            },
+        )
     }
 
     /// Blob ids for the files of the installed skill `name`. Call [`SkillIds::keep`] once the
@@ -561,6 +567,25 @@ mod tests {
         // SAFETY: a valid NUL-terminated path and two timespecs, as utimensat(2) requires.
         let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) };
         assert_eq!(rc, 0, "utimensat: {}", std::io::Error::last_os_error());
+    }
+
+    /// A cache restored from elsewhere may hold a FIFO where the stat cache was: it is
+    /// ignored (everything is hashed again), never waited on (the guard fails the test
+    /// instead of hanging it).
+    #[test]
+    fn a_fifo_stat_cache_is_ignored_not_waited_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = StatCache::for_folder(tmp.path(), &tmp.path().join("skills"));
+        fs::create_dir_all(cache.file.parent().unwrap()).unwrap();
+        let c = std::ffi::CString::new(cache.file.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(cache.old().len()).unwrap());
+        let entries = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("reading a FIFO stat cache hung");
+        assert_eq!(entries, 0);
     }
 
     /// List the skill once with the file system's "now" pinned to `stamp`, starting from an

@@ -31,6 +31,11 @@ pub struct Workspace {
     pub config: Config,
     pub scope: ScopeCtx,
     pub old_lock: Lock,
+    /// Why no secret may be resolved for this config (it was found in the working directory
+    /// and is not trusted); `None` when secrets may be resolved.
+    pub secrets_refused: Option<String>,
+    /// For such a config, the project (canonical): local sources are read only inside it.
+    pub reads_within: Option<std::path::PathBuf>,
     /// Opened on first use: a config of local folders only never creates the cache.
     cache: OnceLock<Cache>,
 }
@@ -53,7 +58,18 @@ impl Workspace {
                 interactive: common.interactive,
             },
         )?;
+        // Secrets are the user's (the environment, credentials files, secret managers),
+        // whatever the scope: a config kst found by itself may have them resolved only once
+        // trusted.
+        let stranger = crate::trust::is_stranger(&path, origin, common.scope)?;
+        let secrets_refused = stranger.then(|| crate::trust::secrets_refusal(&path));
         let config = config::load_for(&path, common.offline, common.scope)?;
+        // Its local source folders must lie inside its project too.
+        let reads_within = if stranger {
+            Some(crate::trust::check_stranger_sources(&config)?)
+        } else {
+            None
+        };
         let scope = ScopeCtx::new(&config, common.scope)?;
         // In the project scope the lock is the project's: one leaving it (a symlink) is refused.
         let within = (scope.scope == config::Scope::Project).then_some(scope.root.as_path());
@@ -62,6 +78,8 @@ impl Workspace {
             config,
             scope,
             old_lock,
+            secrets_refused,
+            reads_within,
             cache: OnceLock::new(),
         })
     }

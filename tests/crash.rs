@@ -361,6 +361,8 @@ fn mcp_project(env: &TestEnv) {
         env.project_path("kasetto.yaml"),
         "agent: [claude-code, codex, cursor, github-copilot]\nscope: project\nmcps:\n  - source: ./pack\n    mcps: [srv]\n",
     );
+    // Secrets are resolved only for a config the user trusts.
+    env.trust_project_config();
 }
 
 fn mcp_pack(env: &TestEnv, arg: &str) {

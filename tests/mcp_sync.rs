@@ -95,6 +95,8 @@ fn config(env: &TestEnv, mcps: &str) {
         env.project_path("kasetto.yaml"),
         format!("agent: {AGENTS}\nscope: project\n{body}"),
     );
+    // Its servers' secrets are resolved only for a config the user trusts.
+    env.trust_project_config();
 }
 
 struct Run {
@@ -992,6 +994,7 @@ fn removing_an_agent_removes_our_entries_from_its_file_only() {
         env.project_path("kasetto.yaml"),
         "agent: [claude-code, github-copilot, opencode, zcode]\nscope: project\nmcps:\n  - source: ./pack\n    mcps: [github]\n",
     );
+    env.trust_project_config();
     let r = ok(sync(&env, &[]));
     assert!(
         r.stderr
@@ -1133,6 +1136,7 @@ fn verify_reports_a_locally_edited_mcp_entry() {
             "agent: {AGENTS}\nscope: project\nskills:\n  - source: ./pack\n    skills: [pdf]\nmcps:\n  - source: ./pack\n    mcps: [github]\n"
         ),
     );
+    env.trust_project_config();
     ok(sync(&env, &[]));
     ok(kst(&env, &["verify"], None));
     let file = ".codex/config.toml";

@@ -80,6 +80,7 @@ fn expected_listing(
         (_, true) => {
             let view = DiskPack {
                 root: config_dir.join(&src.url),
+                within: None,
             };
             view.list(path, &mut Budget::new(caps))
                 .ok()

@@ -286,6 +286,7 @@ mod tests {
         write(r, "mcps/notes.txt", "x");
         let view = DiskPack {
             root: r.to_path_buf(),
+            within: None,
         };
         assert_eq!(
             discover(&view, ""),

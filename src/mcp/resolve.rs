@@ -85,6 +85,7 @@ pub fn resolve_all(
     old: &Lock,
     update: &Option<Vec<String>>,
     offline: bool,
+    within: Option<&std::path::Path>,
 ) -> Vec<Result<ResolvedMcp, FailedMcp>> {
     let needs_cache = entries.iter().any(|e| {
         matches!(
@@ -127,7 +128,7 @@ pub fn resolve_all(
                 let locked = find_locked(old, entry);
                 let update = wants_update(update, entry, locked);
                 let cache = cache.as_ref();
-                s.spawn(move || resolve_one(entry, locked, update, cache, mode))
+                s.spawn(move || resolve_one(entry, locked, update, cache, mode, within))
             })
             .collect();
         handles
@@ -144,6 +145,7 @@ fn resolve_one(
     update: bool,
     cache: Option<&Cache>,
     mode: FetchMode,
+    within: Option<&std::path::Path>,
 ) -> Result<ResolvedMcp, FailedMcp> {
     let fail = |error: String| FailedMcp {
         entry: entry.clone(),
@@ -197,7 +199,10 @@ fn resolve_one(
                     path.display()
                 )));
             }
-            let view = DiskPack { root: path.clone() };
+            let view = DiskPack {
+                root: path.clone(),
+                within: within.map(std::path::Path::to_path_buf),
+            };
             Ok(done(
                 Requested::Local,
                 None,
