@@ -688,6 +688,16 @@ impl SkillSource {
         )
     }
 
+    /// Who this entry is, for finding its lock entry.
+    pub fn id(&self) -> crate::request::EntryId {
+        crate::request::EntryId {
+            url: self.source.identity().to_string(),
+            reference: self.reference.clone(),
+            local: matches!(self.source, Source::Local { .. }),
+            sub_dir: self.sub_dir.clone(),
+        }
+    }
+
     /// The request this entry makes, before resolution.
     pub fn requested(&self) -> crate::request::Requested {
         crate::request::Requested::of(&self.source, &self.reference)

@@ -200,11 +200,8 @@ fn progress_bar(m: &indicatif::MultiProgress, url: &str) -> indicatif::ProgressB
 /// Does `--update` apply to this source? All sources for a bare `--update`; with names, the
 /// sources whose lock entry provides one of them.
 fn wants_update(opts: &SyncOptions, locked: Option<&crate::lock::LockedSource>) -> bool {
-    match &opts.update {
-        None => false,
-        Some(names) if names.is_empty() => true,
-        Some(names) => locked.is_some_and(|l| l.skills.iter().any(|s| names.contains(&s.name))),
-    }
+    let skills = locked.into_iter().flat_map(|l| l.skills.iter());
+    crate::lock::update_moves(&opts.update, skills.map(|s| s.name.as_str()))
 }
 
 /// Carry out the plan: install, repair, remove. Failures become item errors and the lock is

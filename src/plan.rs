@@ -94,12 +94,7 @@ pub struct Plan {
 
 /// The lock entry a config entry corresponds to: same URL, same request, same sub-dir.
 pub fn find_locked<'a>(lock: &'a Lock, entry: &SkillSource) -> Option<&'a LockedSource> {
-    let local = matches!(entry.source, crate::source::Source::Local { .. });
-    lock.sources.iter().find(|l| {
-        l.url == entry.source.identity()
-            && l.requested.answers(&entry.reference, local)
-            && l.sub_dir == entry.sub_dir
-    })
+    crate::lock::find_entry(&lock.sources, &entry.id())
 }
 
 /// Where a skill folder is recorded in the lock: relative to the scope root when inside it.

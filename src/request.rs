@@ -139,3 +139,14 @@ impl Requested {
         }
     }
 }
+
+/// Who a config entry is, for finding its lock entry, whatever its kind: the source's identity
+/// (canonical URL, a local folder as spelled, `inline:NAME`), what it asked for, whether it is
+/// local (a local entry is recorded as `local` whatever its reference), and its discovery root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryId {
+    pub url: String,
+    pub reference: Reference,
+    pub local: bool,
+    pub sub_dir: Option<String>,
+}

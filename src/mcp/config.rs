@@ -48,6 +48,20 @@ pub fn inline_url(name: &str) -> String {
 }
 
 impl McpSource {
+    /// Who this entry is, for finding its lock entry (an inline pack is local).
+    pub fn id(&self) -> crate::request::EntryId {
+        let (url, reference, sub_dir) = self.identity();
+        crate::request::EntryId {
+            url,
+            reference,
+            local: match &self.kind {
+                McpSourceKind::Inline { .. } => true,
+                McpSourceKind::Pack { source, .. } => matches!(source, Source::Local { .. }),
+            },
+            sub_dir,
+        }
+    }
+
     /// The discovery root inside the source (packs only).
     pub fn sub_dir(&self) -> Option<&str> {
         match &self.kind {

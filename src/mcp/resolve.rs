@@ -47,11 +47,7 @@ pub fn requested_of(entry: &McpSource) -> Requested {
 
 /// The lock entry of a config entry: same URL, same request, same sub-dir.
 pub fn find_locked<'a>(lock: &'a Lock, entry: &McpSource) -> Option<&'a LockedMcpSource> {
-    let (url, reference, sub_dir) = entry.identity();
-    let local = requested_of(entry) == Requested::Local;
-    lock.mcps
-        .iter()
-        .find(|l| l.url == url && l.requested.answers(&reference, local) && l.sub_dir == sub_dir)
+    crate::lock::find_entry(&lock.mcps, &entry.id())
 }
 
 /// Does `--update [NAME…]` apply to this entry? Names match server names it provides and pack
@@ -61,20 +57,22 @@ pub fn wants_update(
     entry: &McpSource,
     locked: Option<&LockedMcpSource>,
 ) -> bool {
-    match update {
-        None => false,
-        Some(names) if names.is_empty() => true,
-        Some(names) => {
-            let serves = locked.is_some_and(|l| {
-                l.packs
-                    .iter()
-                    .any(|p| p.servers.keys().any(|s| names.contains(s)))
-            });
-            let picks = matches!(&entry.kind, McpSourceKind::Pack { selection: PackSelection::Named(p), .. }
-                if p.iter().any(|p| names.contains(&p.name)));
-            serves || picks
-        }
-    }
+    let servers = locked
+        .into_iter()
+        .flat_map(|l| l.packs.iter().flat_map(|p| p.servers.keys()));
+    let packs = match &entry.kind {
+        McpSourceKind::Pack {
+            selection: PackSelection::Named(p),
+            ..
+        } => p.as_slice(),
+        _ => &[],
+    };
+    crate::lock::update_moves(
+        update,
+        servers
+            .map(String::as_str)
+            .chain(packs.iter().map(|p| p.name.as_str())),
+    )
 }
 
 /// Resolve every entry, in config order (the order decides which pack wins a server name).
