@@ -358,6 +358,8 @@ pub trait LockedEntry {
     fn url(&self) -> &str;
     fn requested(&self) -> &Requested;
     fn sub_dir(&self) -> Option<&str>;
+    /// The pinned commit (absent for local folders and inline packs).
+    fn commit(&self) -> Option<&str>;
 }
 
 impl LockedEntry for LockedSource {
@@ -370,6 +372,9 @@ impl LockedEntry for LockedSource {
     fn sub_dir(&self) -> Option<&str> {
         self.sub_dir.as_deref()
     }
+    fn commit(&self) -> Option<&str> {
+        self.commit.as_deref()
+    }
 }
 
 impl LockedEntry for LockedMcpSource {
@@ -381,6 +386,9 @@ impl LockedEntry for LockedMcpSource {
     }
     fn sub_dir(&self) -> Option<&str> {
         self.sub_dir.as_deref()
+    }
+    fn commit(&self) -> Option<&str> {
+        self.commit.as_deref()
     }
 }
 

@@ -9,14 +9,14 @@ use anyhow::anyhow;
 
 use crate::config;
 use crate::error::Result;
-use crate::git::FetchMode;
+use crate::git::{Cache, FetchMode};
 use crate::install;
-use crate::lock::Lock;
+use crate::lock::{Lock, LockedEntry};
 use crate::plan::{self, Action, Plan};
 use crate::printer::Printer;
 use crate::resolve::{self, FailedSource, Origin, ResolvedSource};
 use crate::scope::ScopeCtx;
-use crate::source::Source;
+use crate::source::{GitUrl, Source};
 use crate::workspace::Workspace;
 
 #[derive(Debug, Clone, Default)]
@@ -414,4 +414,64 @@ fn mcp_unlocked(ctx: &Workspace) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// One locked git source for `kst fetch`, of any kind: where the config names it, how messages
+/// name its kind (`""` for skills, `"MCP "`), the URL to fetch from (the config's: it may carry
+/// an ssh user name), and its lock entry (`None`: not locked yet).
+pub struct LockedGit<'a> {
+    pub at: &'a str,
+    pub kind: &'static str,
+    pub url: &'a GitUrl,
+    pub locked: Option<&'a (dyn LockedEntry + Sync)>,
+}
+
+/// Whether the network was used and the commit, or why not.
+pub type FetchOutcome = std::result::Result<(bool, String), String>;
+
+/// Put the locked commit of each source into the cache, each on its own thread; nothing is
+/// resolved again (a locked branch stays where the lock says). Returns, per source, its
+/// canonical URL and the outcome.
+pub fn fetch_locked(
+    jobs: &[LockedGit],
+    cache: &Cache,
+    mode: FetchMode,
+) -> Vec<(String, FetchOutcome)> {
+    let results: Vec<FetchOutcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|job| s.spawn(move || fetch_one(job, cache, mode)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a fetch thread panicked"))
+            .collect()
+    });
+    jobs.iter()
+        .map(|j| j.url.canonical().to_string())
+        .zip(results)
+        .collect()
+}
+
+fn fetch_one(job: &LockedGit, cache: &Cache, mode: FetchMode) -> FetchOutcome {
+    let (at, kind, url) = (job.at, job.kind, job.url.canonical());
+    let Some(l) = job.locked else {
+        return Err(format!(
+            "{at}: {kind}{url} is not in the lock; run `kst lock` first"
+        ));
+    };
+    let commit = l
+        .commit()
+        .and_then(|c| git2::Oid::from_str(c).ok())
+        .ok_or_else(|| format!("{at}: the lock has no valid commit for {kind}{url}"))?;
+    let db = cache.database(url);
+    let _held = db.lock().map_err(|e| format!("{e:#}"))?;
+    let repo = db.open_or_init().map_err(|e| format!("{e:#}"))?;
+    let want = crate::git::Want::Locked {
+        commit,
+        requested: l.requested().clone(),
+    };
+    let r = crate::git::resolve(&repo, job.url, &want, mode, &mut |_, _, _| {})
+        .map_err(|e| format!("{at}: {url}: {e:#}"))?;
+    Ok((r.fetched, commit.to_string()))
 }
