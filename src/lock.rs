@@ -402,6 +402,23 @@ pub fn find_entry<'a, L: LockedEntry>(section: &'a [L], id: &EntryId) -> Option<
     })
 }
 
+/// Which revision to ask the cache for: the locked commit, unless `--update` moves the entry or
+/// the lock has none; then what the config asks for.
+pub fn want(
+    locked: Option<&dyn LockedEntry>,
+    update: bool,
+    reference: &crate::request::Reference,
+) -> anyhow::Result<crate::git::Want> {
+    match locked.and_then(|l| l.commit().map(|c| (l, c))) {
+        Some((l, c)) if !update => Ok(crate::git::Want::Locked {
+            commit: git2::Oid::from_str(c)
+                .map_err(|e| anyhow::anyhow!("the lock's commit {c:?} is not a SHA: {e}"))?,
+            requested: l.requested().clone(),
+        }),
+        _ => Ok(crate::git::Want::Deferred(reference.clone())),
+    }
+}
+
 /// Does `--update [NAME…]` move an entry? `None`: no `--update`; a bare `--update` moves every
 /// entry; with names, the entries that provide one of them (`provided`: the item names its lock
 /// entry records, and for MCP the packs it picks by name).

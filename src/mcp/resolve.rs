@@ -5,7 +5,7 @@ use git2::Oid;
 
 use crate::config::Reference;
 use crate::discover::{DiskPack, PackView};
-use crate::git::{Cache, FetchMode, GitPack, Want};
+use crate::git::{Cache, FetchMode, GitPack};
 use crate::lock::{Lock, LockedMcpSource, Requested};
 use crate::mcp::config::{McpSource, McpSourceKind, PackSelection};
 use crate::mcp::pack::{self, PackFile, Selected, Server};
@@ -243,30 +243,19 @@ fn git(
     mode: FetchMode,
 ) -> anyhow::Result<(Requested, Oid, bool, Selected)> {
     let db = cache.database(url.canonical());
-    let _held = db.lock()?;
-    // A damaged cache repository is moved aside and fetched once more, as for skills.
-    match git_in(
-        &db, url, reference, sub_dir, selection, locked, update, mode,
-    ) {
-        Err(e) if mode == FetchMode::Online && crate::resolve::looks_damaged(&e) => {
-            let aside = db.move_aside()?;
-            let mut out = git_in(
-                &db, url, reference, sub_dir, selection, locked, update, mode,
-            )?;
-            out.3.warnings.push(format!(
-                "cache repository for {} was unreadable ({e:#}); moved to {} and fetched again",
-                url.canonical(),
-                aside.display()
-            ));
-            Ok(out)
-        }
-        other => other,
-    }
+    let (mut out, warnings) = db.with_repair(url.canonical().as_str(), mode, |repo| {
+        git_in(
+            repo, url, reference, sub_dir, selection, locked, update, mode,
+        )
+        .map_err(|e| (e, false))
+    })?;
+    out.3.warnings.splice(0..0, warnings);
+    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn git_in(
-    db: &crate::git::GitDatabase,
+    repo: &git2::Repository,
     url: &GitUrl,
     reference: &Reference,
     sub_dir: &Option<String>,
@@ -275,17 +264,9 @@ fn git_in(
     update: bool,
     mode: FetchMode,
 ) -> anyhow::Result<(Requested, Oid, bool, Selected)> {
-    let repo = db.open_or_init()?;
-    let want = match locked.and_then(|l| l.commit.as_deref().map(|c| (l, c))) {
-        Some((l, c)) if !update => Want::Locked {
-            commit: Oid::from_str(c)
-                .map_err(|e| anyhow::anyhow!("the lock's commit {c:?} is not a SHA: {e}"))?,
-            requested: l.requested.clone(),
-        },
-        _ => Want::Deferred(reference.clone()),
-    };
-    let res = crate::git::resolve(&repo, url, &want, mode, &mut |_, _, _| {})?;
-    let view = GitPack::new(&repo, res.commit)?;
+    let want = crate::lock::want(locked.map(|l| l as _), update, reference)?;
+    let res = crate::git::resolve(repo, url, &want, mode, &mut |_, _, _| {})?;
+    let view = GitPack::new(repo, res.commit)?;
     let root = sub_dir.clone().unwrap_or_default();
     if !root.is_empty()
         && view
