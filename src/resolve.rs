@@ -258,25 +258,8 @@ pub fn local(
         url: spelled.clone(),
         error,
     };
-    if !path.is_dir() {
-        return Err(fail(format!(
-            "{}: local source {} is not a folder",
-            entry.at,
-            path.display()
-        )));
-    }
-    let view = DiskPack {
-        root: path.clone(),
-        within: within.map(Path::to_path_buf),
-    };
-    let root = entry.sub_dir.clone().unwrap_or_default();
-    if !root.is_empty() && !path.join(&root).is_dir() {
-        return Err(fail(format!(
-            "{}: sub-dir {root:?} does not exist in {}",
-            entry.at,
-            path.display()
-        )));
-    }
+    let (view, root) = DiskPack::open(path, entry.sub_dir.as_deref(), within)
+        .map_err(|e| fail(format!("{}: {e}", entry.at)))?;
     let fallback = root_name(&root, spelled);
     let selection = frozen_selection(entry, locked, update);
     let (skills, broken, warnings) = select(&view, &root, &fallback, &selection);

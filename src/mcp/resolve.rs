@@ -184,23 +184,7 @@ fn resolve_one(
             selection,
             ..
         } => {
-            if !path.is_dir() {
-                return Err(fail(format!(
-                    "local source {} is not a folder",
-                    path.display()
-                )));
-            }
-            let root = sub_dir.clone().unwrap_or_default();
-            if !root.is_empty() && !path.join(&root).is_dir() {
-                return Err(fail(format!(
-                    "sub-dir {root:?} does not exist in {}",
-                    path.display()
-                )));
-            }
-            let view = DiskPack {
-                root: path.clone(),
-                within: within.map(std::path::Path::to_path_buf),
-            };
+            let (view, root) = DiskPack::open(path, sub_dir.as_deref(), within).map_err(fail)?;
             Ok(done(
                 Requested::Local,
                 None,
