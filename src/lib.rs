@@ -2,7 +2,7 @@
 //! declarative config, pinned to git commits and tree ids.
 //!
 //! Layers import downward only (docs/architecture.md): base ([`fsx`], [`pathsafe`], [`error`],
-//! [`envvars`], [`escape`], [`printer`], [`source`], [`request`]) → [`git`] → model ([`config`], [`lock`],
+//! [`envvars`], [`escape`], [`printer`], [`threads`], [`source`], [`request`]) → [`git`] → model ([`config`], [`lock`],
 //! [`agents`], [`scope`]) → resolve/plan per kind ([`resolve`], [`plan`], [`install`], [`mcp`])
 //! → [`pipeline`] and [`workspace`] → [`commands`] → [`cli`]. [`report`] prints.
 //!
@@ -37,6 +37,7 @@ pub mod resolve;
 pub mod scope;
 pub mod source;
 pub mod statcache;
+pub mod threads;
 pub mod tree;
 pub mod trust;
 pub mod workspace;

@@ -126,55 +126,45 @@ pub fn resolve_skills(
         None
     };
     let bars = printer.progress().then(indicatif::MultiProgress::new);
-    let results: Vec<Result<ResolvedSource, FailedSource>> = std::thread::scope(|s| {
-        let handles: Vec<_> = ctx
-            .config
-            .skills
-            .iter()
-            .map(|entry| {
-                let locked = plan::find_locked(&ctx.old_lock, entry);
-                let update = wants_update(opts, locked);
-                let bars = bars.as_ref();
-                s.spawn(move || match &entry.source {
-                    Source::Local { .. } => {
-                        resolve::local(entry, locked, update, ctx.reads_within.as_deref())
-                    }
-                    Source::Git(url) => {
-                        let bar = bars.map(|m| progress_bar(m, url.canonical().as_str()));
-                        let mut tick = |got: usize, total: usize, bytes: usize| {
-                            if let Some(b) = &bar {
-                                b.set_length(total as u64);
-                                b.set_position(got as u64);
-                                b.set_message(crate::printer::clean(&format!(
-                                    "{} ({} KiB)",
-                                    url.canonical(),
-                                    bytes / 1024
-                                )));
-                            }
-                        };
-                        let r = resolve::git(
-                            entry,
-                            url,
-                            locked,
-                            update,
-                            false,
-                            cache.expect("cache opened for git sources"),
-                            mode,
-                            &mut tick,
-                        );
-                        if let Some(b) = bar {
-                            b.finish_and_clear();
+    let results: Vec<Result<ResolvedSource, FailedSource>> =
+        crate::threads::each(&ctx.config.skills, "a resolver", |entry| {
+            let locked = plan::find_locked(&ctx.old_lock, entry);
+            let update = wants_update(opts, locked);
+            let bars = bars.as_ref();
+            match &entry.source {
+                Source::Local { .. } => {
+                    resolve::local(entry, locked, update, ctx.reads_within.as_deref())
+                }
+                Source::Git(url) => {
+                    let bar = bars.map(|m| progress_bar(m, url.canonical().as_str()));
+                    let mut tick = |got: usize, total: usize, bytes: usize| {
+                        if let Some(b) = &bar {
+                            b.set_length(total as u64);
+                            b.set_position(got as u64);
+                            b.set_message(crate::printer::clean(&format!(
+                                "{} ({} KiB)",
+                                url.canonical(),
+                                bytes / 1024
+                            )));
                         }
-                        r
+                    };
+                    let r = resolve::git(
+                        entry,
+                        url,
+                        locked,
+                        update,
+                        false,
+                        cache.expect("cache opened for git sources"),
+                        mode,
+                        &mut tick,
+                    );
+                    if let Some(b) = bar {
+                        b.finish_and_clear();
                     }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a resolver thread panicked"))
-            .collect()
-    });
+                    r
+                }
+            }
+        });
     let mut resolved = Vec::new();
     let mut failed = Vec::new();
     for r in results {
@@ -437,16 +427,7 @@ pub fn fetch_locked(
     cache: &Cache,
     mode: FetchMode,
 ) -> Vec<(String, FetchOutcome)> {
-    let results: Vec<FetchOutcome> = std::thread::scope(|s| {
-        let handles: Vec<_> = jobs
-            .iter()
-            .map(|job| s.spawn(move || fetch_one(job, cache, mode)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a fetch thread panicked"))
-            .collect()
-    });
+    let results = crate::threads::each(jobs, "a fetch", |job| fetch_one(job, cache, mode));
     jobs.iter()
         .map(|j| j.url.canonical().to_string())
         .zip(results)

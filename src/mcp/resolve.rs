@@ -119,20 +119,10 @@ pub fn resolve_all(
     } else {
         FetchMode::Online
     };
-    std::thread::scope(|s| {
-        let handles: Vec<_> = entries
-            .iter()
-            .map(|entry| {
-                let locked = find_locked(old, entry);
-                let update = wants_update(update, entry, locked);
-                let cache = cache.as_ref();
-                s.spawn(move || resolve_one(entry, locked, update, cache, mode, within))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("an MCP resolver thread panicked"))
-            .collect()
+    crate::threads::each(entries, "an MCP resolver", |entry| {
+        let locked = find_locked(old, entry);
+        let update = wants_update(update, entry, locked);
+        resolve_one(entry, locked, update, cache.as_ref(), mode, within)
     })
 }
 
