@@ -402,6 +402,18 @@ pub fn find_entry<'a, L: LockedEntry>(section: &'a [L], id: &EntryId) -> Option<
     })
 }
 
+/// The lock entries a source that failed as a whole keeps, whatever request recorded them: the
+/// same source and discovery root. A typo in a changed `branch:` (or a ref not cached offline)
+/// must not remove what an earlier request of the source installed (SECURITY.md rule 8).
+pub fn kept_by_failure<'a, L: LockedEntry>(
+    section: &'a [L],
+    id: &'a EntryId,
+) -> impl Iterator<Item = &'a L> {
+    section
+        .iter()
+        .filter(move |l| l.url() == id.url && l.sub_dir() == id.sub_dir.as_deref())
+}
+
 /// Which revision to ask the cache for: the locked commit, unless `--update` moves the entry or
 /// the lock has none; then what the config asks for.
 pub fn want(

@@ -395,13 +395,8 @@ pub fn build(inp: &Inputs) -> Plan {
     // whatever they were requested by: a typo in a changed `branch:` (or a ref not cached
     // offline) must not uninstall what the previous request installed.
     for f in inp.failed {
-        let url = f.entry.source.identity();
-        for prev in inp
-            .old
-            .sources
-            .iter()
-            .filter(|l| l.url == url && l.sub_dir == f.entry.sub_dir)
-        {
+        let id = f.entry.id();
+        for prev in crate::lock::kept_by_failure(&inp.old.sources, &id) {
             for s in &prev.skills {
                 kept.extend(s.installed.iter().cloned());
             }

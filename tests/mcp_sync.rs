@@ -1246,3 +1246,35 @@ fn verify_reads_no_file_a_hostile_lock_names_and_vouches_for_nothing_by_a_wrong_
     );
     assert_eq!(settings_snapshot(&env), before);
 }
+
+#[test]
+fn a_mistyped_branch_removes_no_server() {
+    // As for skills (SECURITY.md rule 8): a source that fails as a whole keeps what any earlier
+    // request of it wrote, so a typo in a changed `branch:` does not remove its servers.
+    let env = TestEnv::new();
+    seed(&env);
+    let mut repo = FixtureRepo::init(env.remotes().join("mcp-packs.git"));
+    repo.commit(
+        "main",
+        &[("mcps/github.json", FileSpec::from(github_pack(&["--v1"])))],
+    );
+    config(
+        &env,
+        &format!("  - source: {}\n    mcps: [github]\n", repo.file_url()),
+    );
+    ok(sync(&env, &[]));
+    let lock_before = read(&env, "kasetto.lock");
+    let files_before = settings_snapshot(&env);
+    config(
+        &env,
+        &format!(
+            "  - source: {}\n    branch: mian\n    mcps: [github]\n",
+            repo.file_url()
+        ),
+    );
+    let r = sync(&env, &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(!r.stderr.contains("- server github"), "{r:?}");
+    assert_eq!(settings_snapshot(&env), files_before);
+    assert_eq!(read(&env, "kasetto.lock"), lock_before);
+}

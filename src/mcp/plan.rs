@@ -333,8 +333,10 @@ pub fn build(inp: Inputs) -> McpPlan {
         let r = match r {
             Ok(r) => r,
             Err(f) => {
-                // A source that failed as a whole keeps its lock entry and its servers.
-                if let Some(prev) = find_locked(inp.old, &f.entry) {
+                // A source that failed as a whole keeps its lock entries and its servers,
+                // whatever request recorded them (as for skills).
+                let id = f.entry.id();
+                for prev in crate::lock::kept_by_failure(&inp.old.mcps, &id) {
                     for p in &prev.packs {
                         for (name, rec) in &p.servers {
                             claimed.extend(rec.targets.iter().map(|t| (name.clone(), t.clone())));
@@ -764,7 +766,13 @@ impl McpPlan {
                 .or_default()
                 .entry(name.clone())
                 .or_default();
-            v.extend(rec.targets.iter().map(|t| (t.clone(), rec.hash.clone())));
+            // A kept record may repeat one this run wrote (two requests of one source, one of
+            // them failed): each file once.
+            for tgt in &rec.targets {
+                if !v.iter().any(|(x, _)| x == tgt) {
+                    v.push((tgt.clone(), rec.hash.clone()));
+                }
+            }
         }
         let mut out: Vec<LockedMcpSource> = Vec::new();
         for (key, servers) in recs {
