@@ -572,4 +572,42 @@ mod tests {
                 .contains("version 7")
         );
     }
+
+    // Found by cargo-mutants (docs/testing.md): every id a lock carries (a source's commit, a
+    // skill's tree, an MCP source's commit) is exactly 40 hex digits — not 40 other
+    // characters, not fewer hex digits — and a lock that exists but cannot be read is an
+    // error, never an empty lock (which would forget what kst installed).
+    #[test]
+    fn ids_are_40_hex_digits_and_an_unreadable_lock_is_an_error() {
+        let id = "0123456789abcdef0123456789abcdef01234567";
+        let text = |commit: &str, tree: &str, mcp: &str| {
+            format!(
+                "version: 1\nsources:\n- url: https://h/r\n  requested: default\n  commit: \"{commit}\"\n  skills:\n  - name: s\n    path: s\n    tree: \"{tree}\"\n    installed: [.claude/skills/s]\nmcps:\n- url: https://h/m\n  requested: default\n  commit: \"{mcp}\"\n"
+            )
+        };
+        let p = Path::new("kasetto.lock");
+        let lock = Lock::parse(p, &text(id, id, id)).unwrap();
+        assert_eq!(lock.sources[0].skills[0].tree, id);
+        assert_eq!(lock.mcps[0].commit.as_deref(), Some(id));
+        let forty_not_hex = "g".repeat(40);
+        for bad in [forty_not_hex.as_str(), "0123abcd", &id[1..]] {
+            for (t, what) in [
+                (text(bad, id, id), "commit"),
+                (text(id, bad, id), "tree"),
+                (text(id, id, bad), "mcp commit"),
+            ] {
+                let e = Lock::parse(p, &t).expect_err(what);
+                assert!(matches!(e, Error::Usage(_)), "{what}: {e:?}");
+                assert!(e.to_string().contains("40-digit"), "{what}: {e}");
+            }
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kasetto.lock");
+        assert_eq!(Lock::read(&p).unwrap(), Lock::empty(), "a missing lock");
+        std::fs::create_dir(&p).unwrap();
+        let e = Lock::read(&p).unwrap_err();
+        assert!(matches!(e, Error::Usage(_)), "{e:?}");
+        assert!(e.to_string().contains("cannot read lock"), "{e}");
+    }
 }

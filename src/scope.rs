@@ -155,6 +155,7 @@ impl ScopeCtx {
                 )));
             }
         }
+        crate::failpoint::hold("scope-locked");
         Ok(file)
     }
 }

@@ -414,7 +414,7 @@ mod tests {
         fs::write(skill.join("SKILL.md"), "---\nname: demo\n---\n").unwrap();
         fs::write(skill.join("ref/a.md"), "alpha\n").unwrap();
         fs::write(skill.join("ref/b.md"), "bravo\n").unwrap();
-        settle();
+        settle(&folder);
         Setup {
             cache: tmp.path().join("cache"),
             folder,
@@ -422,10 +422,35 @@ mod tests {
         }
     }
 
-    /// Let the file system's clock move past everything written so far (a timestamp tick is
-    /// at most 10 ms on Linux), so that what was written is no longer racy.
-    fn settle() {
-        std::thread::sleep(Duration::from_millis(50));
+    /// Wait until the file system's clock (read as kst reads it, from a probe) has moved past
+    /// the last change (ctime) of every file under `root`, by the racy rule itself, so that
+    /// what was written is no longer racy. A checked condition, not a guess at the tick; a
+    /// file whose mtime was put in the future stays racy.
+    fn settle(root: &Path) {
+        fn newest_ctime(dir: &Path, newest: &mut (i64, i64)) {
+            for e in fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let m = fs::symlink_metadata(e.path()).unwrap();
+                *newest = (*newest).max((m.ctime(), m.ctime_nsec()));
+                if m.is_dir() {
+                    newest_ctime(&e.path(), newest);
+                }
+            }
+        }
+        let mut newest = (0, 0);
+        newest_ctime(root, &mut newest);
+        let last = StatData {
+            size: 0,
+            mtime: newest,
+            ctime: newest,
+            ino: 0,
+            dev: 0,
+            mode: 0,
+        };
+        let probe = root.with_file_name("settle-probe");
+        while !last.settled(probe_clock(&probe).unwrap()) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Set a file's mtime to `secs` seconds from now (negative: in the past).
@@ -521,7 +546,7 @@ mod tests {
         assert_eq!(run(&s).2, 1);
         // Once it is in the past, it settles.
         age(&f, -10);
-        settle();
+        settle(&s.folder);
         assert_eq!(run(&s).2, 1);
         assert_eq!(run(&s).2, 0);
     }

@@ -805,6 +805,59 @@ fn project_symlink_leading_out_of_the_project_is_refused() {
 }
 
 #[test]
+fn symlink_swapped_in_after_planning_is_refused_at_write_time() {
+    // The plan read a plain `.mcp.json`; before kst writes it, it becomes a symlink to the
+    // user's global settings. The write checks confinement again and refuses.
+    use std::io::{BufRead, BufReader, Read};
+    let env = TestEnv::new();
+    setup(&env);
+    let outside = env.home_path(".claude.json");
+    write_file(&outside, "{\"mcpServers\": {}}\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kst"))
+        .env_clear()
+        .envs(env.hermetic_vars())
+        .current_dir(env.project())
+        .arg("sync")
+        .env("KST_GH_TOKEN", SECRET)
+        .env("KASETTO_FAILPOINT_HOLD", "mcp-apply")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("fail point mcp-apply reached") {
+        assert!(err.read_line(&mut said).unwrap() > 0, "{said}");
+    }
+    fs::remove_file(env.project_path(".mcp.json")).unwrap();
+    symlink(&outside, env.project_path(".mcp.json"));
+    drop(child.stdin.take());
+    err.read_to_string(&mut said).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(said.contains("leads out of the project"), "{said}");
+    assert_eq!(
+        fs::read_to_string(&outside).unwrap(),
+        "{\"mcpServers\": {}}\n"
+    );
+    // The other agents' files were written, and the lock does not claim the refused one.
+    assert_eq!(
+        entry(&env, ".codex/config.toml", McpFormat::CodexToml, "github"),
+        Some(expected_github(McpFormat::CodexToml, &["--ro"]))
+    );
+    let targets = lock_server(&lock(&env), "github").unwrap()["targets"].clone();
+    assert!(
+        !targets
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str() == Some(".mcp.json")),
+        "{targets:?}"
+    );
+}
+
+#[test]
 fn dry_run_writes_nothing_and_prints_the_plan() {
     let env = TestEnv::new();
     setup(&env);
@@ -876,22 +929,83 @@ fn first_source_wins_between_packs() {
 
 #[test]
 fn hostile_lock_cannot_make_kst_edit_other_files() {
+    // The hostile lock carries the REAL hash of what kst writes for `evil`, and the files it
+    // names hold exactly that entry: ownership by hash holds, so only the rule "a lock can name
+    // only settings files of known agents in this scope" keeps kst out of them.
+    let env = TestEnv::new();
+    seed(&env);
+    write_file(
+        env.project_path("pack/mcps/x.json"),
+        "{\"mcpServers\": {\"evil\": {\"command\": \"x\"}}}\n",
+    );
+    config(&env, "  - source: ./pack\n    mcps: [x]\n");
+    ok(sync(&env, &[]));
+    let locked = lock_server(&lock(&env), "evil")
+        .expect("evil is locked")
+        .clone();
+    let hash = locked["hash"].as_str().unwrap().to_string();
+    let real: Vec<String> = locked["targets"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(real.len(), SEEDS.len(), "{real:?}");
+    assert_eq!(
+        entry(&env, ".mcp.json", McpFormat::McpServers, "evil"),
+        Some(json!({"command": "x"}))
+    );
+    // Exactly what kst wrote into `.mcp.json`, in files that are no agent's settings file of
+    // this scope: one in the project, one in a project subfolder, one beside the project, and
+    // claude-code's own file of the *global* scope (a known agent, the wrong scope).
+    let victim = "{\"mcpServers\": {\"evil\": {\"command\": \"x\"}}}\n";
+    let outside = env.path("outside.json");
+    let global = env.home_path(".claude.json");
+    let victims = [
+        env.project_path(".bashrc"),
+        env.project_path("notes/settings.json"),
+        outside.clone(),
+        global.clone(),
+    ];
+    for v in &victims {
+        write_file(v, victim);
+    }
+    write_file(
+        env.project_path("kasetto.lock"),
+        format!(
+            "version: 1\nmcps:\n- url: ./pack\n  requested: local\n  packs:\n  - file: mcps/x.json\n    servers:\n      evil:\n        hash: {hash}\n        targets: [{}, .bashrc, notes/settings.json, ../outside.json, {}]\n",
+            real.join(", "),
+            global.display()
+        ),
+    );
+    // The pack leaves the config: kst removes what the lock says it owns.
+    config(&env, "");
+    let r = sync(&env, &[]);
+    // Nothing but the agents' settings files was touched...
+    for v in &victims {
+        assert_eq!(
+            fs::read_to_string(v).unwrap(),
+            victim,
+            "{} was edited: {r:?}",
+            v.display()
+        );
+    }
+    // ...where the real hash does own the entries (so the hash is right): they are back to the
+    // user's own.
+    ok(r);
+    assert_seeds_intact(&env);
+}
+
+#[test]
+fn hostile_lock_with_a_wrong_hash_owns_nothing() {
     let env = TestEnv::new();
     seed(&env);
     config(&env, "");
     write_file(
-        env.project_path(".bashrc"),
-        "{\"mcpServers\": {\"evil\": {\"command\": \"x\"}}}\n",
-    );
-    write_file(
         env.project_path("kasetto.lock"),
-        "version: 1\nmcps:\n- url: ./pack\n  requested: local\n  packs:\n  - file: mcps/x.json\n    servers:\n      evil:\n        hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n        targets: [.bashrc, ../outside.json]\n      mine:\n        hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n        targets: [.mcp.json]\n",
+        "version: 1\nmcps:\n- url: ./pack\n  requested: local\n  packs:\n  - file: mcps/x.json\n    servers:\n      mine:\n        hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n        targets: [.mcp.json]\n",
     );
     ok(sync(&env, &[]));
-    assert_eq!(
-        read(&env, ".bashrc"),
-        "{\"mcpServers\": {\"evil\": {\"command\": \"x\"}}}\n"
-    );
     // A wrong hash is not ownership: the user's `mine` stays.
     assert_seeds_intact(&env);
 }

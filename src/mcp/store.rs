@@ -112,4 +112,27 @@ mod tests {
             .expect("reading a FIFO in the store hung");
         assert_eq!(got, None);
     }
+
+    // Found by cargo-mutants (docs/testing.md): the store path is built from a lock's hash,
+    // which a hostile lock controls; only exactly 64 hex digits make a path.
+    #[test]
+    fn only_a_real_hash_names_a_stored_file() {
+        let root = Path::new("/cache");
+        let hex = "0123456789abcdef".repeat(4);
+        assert_eq!(
+            path_for(root, &format!("sha256:{hex}")),
+            Some(root.join(format!("mcp/sha256-{hex}.json")))
+        );
+        let escape = format!("{:/<64}", "/../../../../../etc/x");
+        assert_eq!(escape.len(), 64);
+        for bad in [
+            format!("sha256:{escape}"),
+            "sha256:abc".to_string(),
+            format!("sha256:{hex}0"),
+            hex.clone(),
+            format!("sha1:{hex}"),
+        ] {
+            assert_eq!(path_for(root, &bad), None, "{bad:?}");
+        }
+    }
 }
