@@ -41,7 +41,10 @@ pub fn run(mut common: Common, args: SyncArgs, printer: &Printer) -> Result<()> 
         force: args.force,
         allow_missing_secrets: args.allow_missing_secrets,
     };
-    let (common, opts) = (&common, &opts);
+    sync(&common, &opts, printer)
+}
+
+fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
     let started = Instant::now();
     let ctx = Workspace::load(common, crate::trust::Access::Writes)?;
     let _guard = ctx.exclusive(printer)?;
