@@ -2,7 +2,7 @@
 //! declarative config, pinned to git commits and tree ids.
 //!
 //! Layers import downward only (docs/architecture.md): base ([`fsx`], [`pathsafe`], [`error`],
-//! [`envvars`], [`escape`], [`printer`], [`threads`], [`source`], [`request`]) → [`git`] → model ([`config`], [`lock`],
+//! [`envvars`], [`escape`], [`printer`], [`threads`], [`source`], [`request`], [`claims`]) → [`git`] → model ([`config`], [`lock`],
 //! [`agents`], [`scope`]) → resolve/plan per kind ([`resolve`], [`plan`], [`install`], [`mcp`])
 //! → [`pipeline`] and [`workspace`] → [`commands`] → [`cli`]. [`report`] prints.
 //!
@@ -10,6 +10,7 @@
 //! [`lock`].
 
 pub mod agents;
+pub mod claims;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::agents::{self, Agent, McpFormat};
+use crate::claims::Claims;
 use crate::lock::{Lock, LockedMcpPack, LockedMcpSource, LockedServer, Requested};
 use crate::mcp::format::render;
 use crate::mcp::resolve::{FailedMcp, ResolvedMcp, find_locked};
@@ -325,7 +326,7 @@ pub fn build(inp: Inputs) -> McpPlan {
         }
     }
     // (server, file) pairs this plan accounts for; the rest of `owned` is pruned.
-    let mut claimed: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut claims: Claims<(String, String)> = Claims::default();
     // Server name → who provides it (first source wins).
     let mut providers: HashMap<String, String> = HashMap::new();
 
@@ -339,7 +340,7 @@ pub fn build(inp: Inputs) -> McpPlan {
                 for prev in crate::lock::kept_by_failure(&inp.old.mcps, &id) {
                     for p in &prev.packs {
                         for (name, rec) in &p.servers {
-                            claimed.extend(rec.targets.iter().map(|t| (name.clone(), t.clone())));
+                            claims.keep(rec.targets.iter().map(|t| (name.clone(), t.clone())));
                             plan.kept.push((
                                 key_of_locked(prev, &p.file),
                                 name.clone(),
@@ -365,7 +366,7 @@ pub fn build(inp: Inputs) -> McpPlan {
             // A pack that cannot be read now keeps what it had installed before.
             if let Some(prev) = locked.and_then(|l| l.packs.iter().find(|p| p.file == b.file)) {
                 for (name, rec) in &prev.servers {
-                    claimed.extend(rec.targets.iter().map(|t| (name.clone(), t.clone())));
+                    claims.keep(rec.targets.iter().map(|t| (name.clone(), t.clone())));
                     plan.kept.push((key(&b.file), name.clone(), rec.clone()));
                 }
             }
@@ -406,7 +407,8 @@ pub fn build(inp: Inputs) -> McpPlan {
                     plan.items.push(item);
                     continue;
                 }
-                providers.insert(name.clone(), format!("{} ({})", r.url, pack.file));
+                let provider = format!("{} ({})", r.url, pack.file);
+                providers.insert(name.clone(), provider.clone());
 
                 let names = secrets::names_in(&Value::Object(server.def.clone()));
                 // Placeholders kst cannot understand fail the server before anything else.
@@ -428,7 +430,7 @@ pub fn build(inp: Inputs) -> McpPlan {
                 let mut res: Option<secrets::Resolution> = None;
                 let ii = plan.items.len();
                 for t in &tgts {
-                    claimed.insert((name.clone(), t.target.rel.clone()));
+                    claims.claim((name.clone(), t.target.rel.clone()), provider.clone());
                     let prev = owned
                         .get(&(name.clone(), t.target.rel.clone()))
                         .map(|o| o.0.clone());
@@ -611,12 +613,12 @@ pub fn build(inp: Inputs) -> McpPlan {
 
     // Prune: entries the old lock tracks that nothing claims or keeps.
     let mut gone: BTreeMap<(usize, String, String), Vec<(String, String)>> = BTreeMap::new();
-    for ((name, rel), (hash, si, file)) in &owned {
-        if !claimed.contains(&(name.clone(), rel.clone())) {
-            gone.entry((*si, file.clone(), name.clone()))
-                .or_default()
-                .push((rel.clone(), hash.clone()));
-        }
+    for key in claims.pruned(owned.keys()) {
+        let (name, rel) = key;
+        let (hash, si, file) = &owned[key];
+        gone.entry((*si, file.clone(), name.clone()))
+            .or_default()
+            .push((rel.clone(), hash.clone()));
     }
     for ((si, file, name), rels) in gone {
         let src = &inp.old.mcps[si];
