@@ -25,7 +25,7 @@ modules() {
   cat <<'LIST'
 pathsafe      src/pathsafe.rs    -               lib  120  pathsafe:: config::
 mcp-store     src/mcp/store.rs   -               lib  120  mcp::
-mcp-ownership src/mcp/plan.rs    known_target|target_of|rel_of|check_confined|was_written_by_us  all  600  mcp:: mcp_sync::
+mcp-ownership src/mcp/plan.rs    known_target|target_of|rel_of|check_confined|written_by_us  all  600  mcp:: mcp_sync::
 lock-paths    src/plan.rs        is_manageable   all  600  plan:: sync_local:: mcp_sync::dry_run mcp_sync::locked
 lock-parse    src/lock.rs        Lock::parse|Lock::read  lib  120  lock::
 fsx           src/fsx.rs         write_atomic|create_private_dir|swap_into_place|exchange|remove_any|set_mode  all  600  fsx:: crash:: hostile:: sync_local:: mcp_sync::new_settings mcp_sync::symlinked

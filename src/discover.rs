@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{Pick, Selection};
 use crate::pathsafe;
+use crate::request::{Pick, Selection};
 use crate::tree::{self, Budget, Tree};
 
 /// Read-only access to a pack's files, by paths relative to the pack's root ('/'-separated).
@@ -235,6 +235,31 @@ pub struct DiskPack {
 }
 
 impl DiskPack {
+    /// A local source folder as a pack, checked the same way for every kind: it is a folder,
+    /// and its discovery root (`sub_dir`, if any) is a folder inside it. Returns the pack and
+    /// the root (`""` for none); `within` as in [`DiskPack::within`].
+    pub fn open(
+        path: &Path,
+        sub_dir: Option<&str>,
+        within: Option<&Path>,
+    ) -> Result<(DiskPack, String), String> {
+        if !path.is_dir() {
+            return Err(format!("local source {} is not a folder", path.display()));
+        }
+        let root = sub_dir.unwrap_or_default().to_string();
+        if !root.is_empty() && !path.join(&root).is_dir() {
+            return Err(format!(
+                "sub-dir {root:?} does not exist in {}",
+                path.display()
+            ));
+        }
+        let pack = DiskPack {
+            root: path.to_path_buf(),
+            within: within.map(Path::to_path_buf),
+        };
+        Ok((pack, root))
+    }
+
     fn at(&self, rel: &str) -> PathBuf {
         if rel.is_empty() {
             self.root.clone()

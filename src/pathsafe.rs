@@ -6,6 +6,7 @@
 //! applied on every OS, because a lock written on Linux is installed on Windows and macOS too.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +118,21 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
         check_component(part.as_bytes()).map_err(|e| format!("{path:?}: {e}"))?;
     }
     Ok(())
+}
+
+/// Resolve `.` and `..` lexically (no file-system access, so no symlink is followed).
+pub fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

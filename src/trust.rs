@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{self, Config, Origin, Scope};
 use crate::dirs;
 use crate::error::{Error, Result};
-use crate::scope::normalise;
+use crate::pathsafe::normalise;
 
 /// Largest trust record kst reads.
 const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
@@ -335,66 +335,6 @@ pub fn revoke(path: &Path, dry_run: bool) -> Result<bool> {
     Ok(true)
 }
 
-/// `kst trust [PATH] [--revoke]`.
-pub fn command(
-    path: Option<&Path>,
-    revoke_it: bool,
-    dry_run: bool,
-    printer: &crate::report::Printer,
-) -> Result<()> {
-    let would = if dry_run { "would be " } else { "" };
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::usage(format!("cannot read the current folder: {e}")))?;
-    let mut path = match path {
-        Some(p) => cwd.join(p),
-        None => cwd.join("kasetto.yaml"),
-    };
-    if path.is_dir() {
-        path.push("kasetto.yaml");
-    }
-    let path = normalise(&path);
-    if revoke_it {
-        let was = revoke(&path, dry_run)?;
-        if printer.json {
-            printer.json(&serde_json::json!({
-                "schema": 1, "command": "trust", "dry_run": dry_run,
-                "config": path.display().to_string(), "trusted": false, "revoked": was,
-            }));
-        } else if was {
-            printer.line(&format!("{} {would}no longer trusted", shown(&path)));
-        } else {
-            printer.line(&format!("{} was not trusted", shown(&path)));
-        }
-        return Ok(());
-    }
-    let chain = trust(&path, dry_run)?;
-    if printer.json {
-        printer.json(&serde_json::json!({
-            "schema": 1, "command": "trust", "dry_run": dry_run,
-            "config": path.display().to_string(), "trusted": true, "files": chain.files,
-        }));
-    } else {
-        let others = chain.files.len().saturating_sub(1);
-        let (also, them) = match others {
-            0 => (String::new(), "it"),
-            1 => (" and 1 extends file".to_string(), "any of them"),
-            n => (format!(" and {n} extends files"), "any of them"),
-        };
-        printer.line(&format!(
-            "{}trusted {}{also} to write to the global scope; a change to {them} asks again",
-            if dry_run { "(dry run) would have " } else { "" },
-            shown(&path)
-        ));
-        if chain.remote {
-            printer.warn(
-                "it extends https:// configs; their content is not covered by the trust (the \
-                 destination rules still apply to them)",
-            );
-        }
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------------
 // The gate.
 
@@ -528,7 +468,7 @@ pub fn check_stranger_sources(config: &Config) -> Result<PathBuf> {
         check(&s.source, &s.at)?;
     }
     for m in &config.mcps {
-        if let crate::mcp::McpSourceKind::Pack { source, .. } = &m.kind {
+        if let crate::mcp::config::McpSourceKind::Pack { source, .. } = &m.kind {
             check(source, &m.at)?;
         }
     }
@@ -553,9 +493,9 @@ fn ask(why: &str, home: &Path) -> Result<bool> {
 }
 
 /// Whether kst may ask on this terminal.
-pub fn interactive(printer: &crate::report::Printer) -> bool {
+pub fn interactive(printer: &crate::printer::Printer) -> bool {
     !printer.json
-        && printer.verbosity >= crate::report::Verbosity::Normal
+        && printer.verbosity >= crate::printer::Verbosity::Normal
         && std::io::stdin().is_terminal()
         && std::io::stderr().is_terminal()
 }

@@ -1194,3 +1194,201 @@ fn damaged_cache_repository_is_moved_aside_and_fetched_again() {
         Some(expected_github(McpFormat::McpServers, &["--v1"]))
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// `kst verify` on MCP entries (issue 11): every kind the lock holds is checked.
+
+/// The `servers` rows of `kst verify --json`, as (path, status).
+fn verify_rows(r: &Run) -> Vec<(String, String)> {
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    let mut rows: Vec<(String, String)> = doc["servers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no servers: {r:?}"))
+        .iter()
+        .map(|s| {
+            assert_eq!(s["name"], "github", "{s}");
+            (
+                s["path"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn verify_passes_on_untouched_mcp_entries_without_any_skill() {
+    let env = TestEnv::new();
+    setup(&env);
+    ok(sync(&env, &[]));
+    let r = ok(kst(&env, &["verify"], None));
+    assert!(r.stderr.contains("5 MCP server entries"), "{r:?}");
+    let r = ok(kst(&env, &["verify", "--json"], None));
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["ok"], true, "{r:?}");
+    let mut want: Vec<(String, String)> = SEEDS
+        .iter()
+        .map(|(f, _, _)| (f.to_string(), "ok".to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(verify_rows(&r), want);
+}
+
+#[test]
+fn verify_reports_a_locally_edited_mcp_entry() {
+    let env = TestEnv::new();
+    setup(&env);
+    // With a skill too: the skill verifies, the edited server entry must still be reported.
+    write_file(
+        env.project_path("pack/skills/pdf/SKILL.md"),
+        skill_md("pdf", "pdf"),
+    );
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: {AGENTS}\nscope: project\nskills:\n  - source: ./pack\n    skills: [pdf]\nmcps:\n  - source: ./pack\n    mcps: [github]\n"
+        ),
+    );
+    env.trust_project_config();
+    ok(sync(&env, &[]));
+    ok(kst(&env, &["verify"], None));
+    let file = ".codex/config.toml";
+    let text = read(&env, file).replace("--ro", "--rw");
+    write_file(env.project_path(file), text);
+    let before = settings_snapshot(&env);
+
+    let r = kst(&env, &["verify"], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("server github at .codex/config.toml: modified"),
+        "{r:?}"
+    );
+    assert!(
+        !r.stderr.contains(".mcp.json"),
+        "only the edited file is named: {r:?}"
+    );
+
+    let r = kst(&env, &["verify", "--json"], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    for (path, status) in verify_rows(&r) {
+        let want = if path == file { "modified" } else { "ok" };
+        assert_eq!(status, want, "{path}: {r:?}");
+    }
+    // Verify reads; it never writes, and never shows a secret value.
+    assert_eq!(settings_snapshot(&env), before);
+    assert!(!r.stdout.contains(SECRET) && !r.stderr.contains(SECRET));
+}
+
+#[test]
+fn verify_reports_a_deleted_mcp_entry_as_missing() {
+    let env = TestEnv::new();
+    setup(&env);
+    ok(sync(&env, &[]));
+    let mut f = SettingsFile::parse(McpFormat::McpServers, Some(&read(&env, ".mcp.json"))).unwrap();
+    f.remove("github");
+    write_file(env.project_path(".mcp.json"), f.to_text());
+    let r = kst(&env, &["verify"], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("server github at .mcp.json: missing"),
+        "{r:?}"
+    );
+    let r = kst(&env, &["verify", "--json"], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(verify_rows(&r).contains(&(".mcp.json".to_string(), "missing".to_string())));
+}
+
+#[test]
+fn verify_cannot_vouch_for_an_entry_whose_definition_left_the_cache() {
+    // An entry with a secret filled in can only be recognised from the definition kst wrote it
+    // from (kept in the cache): without it, verify says it cannot tell (exit 1), and a sync
+    // records the definition again.
+    let env = TestEnv::new();
+    setup(&env);
+    ok(sync(&env, &[]));
+    fs::remove_dir_all(env.cache()).unwrap();
+    let r = kst(&env, &["verify", "--json"], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        verify_rows(&r).iter().all(|(_, s)| s == "unverifiable"),
+        "{r:?}"
+    );
+    let r = kst(&env, &["verify"], None);
+    assert!(r.stderr.contains("kst sync"), "{r:?}");
+    ok(sync(&env, &[]));
+    ok(kst(&env, &["verify"], None));
+}
+
+#[test]
+fn verify_reads_no_file_a_hostile_lock_names_and_vouches_for_nothing_by_a_wrong_hash() {
+    let env = TestEnv::new();
+    seed(&env);
+    config(&env, "");
+    let sentinel = "kst-verify-sentinel-51d2";
+    write_file(
+        env.project_path(".bashrc"),
+        format!("{{\"mcpServers\": {{\"evil\": {{\"command\": \"{sentinel}\"}}}}}}\n"),
+    );
+    write_file(
+        env.project_path("kasetto.lock"),
+        "version: 1\nmcps:\n- url: ./pack\n  requested: local\n  packs:\n  - file: mcps/x.json\n    servers:\n      evil:\n        hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n        targets: [.bashrc]\n      mine:\n        hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n        targets: [.mcp.json]\n",
+    );
+    let before = settings_snapshot(&env);
+    let r = kst(&env, &["verify", "--json"], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let status = |name: &str| {
+        doc["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status("evil").as_deref(), Some("error"), "{r:?}");
+    // The user's own `mine` is not vouched for as kst's entry, whatever the lock says: no
+    // definition with that hash was ever written by kst here.
+    assert_eq!(status("mine").as_deref(), Some("unverifiable"), "{r:?}");
+    let r = kst(&env, &["verify"], None);
+    assert!(
+        !r.stdout.contains(sentinel) && !r.stderr.contains(sentinel),
+        "{r:?}"
+    );
+    assert_eq!(settings_snapshot(&env), before);
+}
+
+#[test]
+fn a_mistyped_branch_removes_no_server() {
+    // As for skills (SECURITY.md rule 8): a source that fails as a whole keeps what any earlier
+    // request of it wrote, so a typo in a changed `branch:` does not remove its servers.
+    let env = TestEnv::new();
+    seed(&env);
+    let mut repo = FixtureRepo::init(env.remotes().join("mcp-packs.git"));
+    repo.commit(
+        "main",
+        &[("mcps/github.json", FileSpec::from(github_pack(&["--v1"])))],
+    );
+    config(
+        &env,
+        &format!("  - source: {}\n    mcps: [github]\n", repo.file_url()),
+    );
+    ok(sync(&env, &[]));
+    let lock_before = read(&env, "kasetto.lock");
+    let files_before = settings_snapshot(&env);
+    config(
+        &env,
+        &format!(
+            "  - source: {}\n    branch: mian\n    mcps: [github]\n",
+            repo.file_url()
+        ),
+    );
+    let r = sync(&env, &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(!r.stderr.contains("- server github"), "{r:?}");
+    assert_eq!(settings_snapshot(&env), files_before);
+    assert_eq!(read(&env, "kasetto.lock"), lock_before);
+}
