@@ -614,6 +614,33 @@ mod tests {
         assert_eq!(id.to_string(), expected, "the id-only walk agrees");
     }
 
+    /// A gitlink deep in a folder is skipped on install, so the folder's installed id is
+    /// recomputed from what is left (a mutant keeping the git subtree's id went unnoticed):
+    /// the tree installs exactly like the same tree without the gitlink.
+    #[test]
+    fn a_nested_gitlink_changes_no_installed_id() {
+        let link = |n: &str| Entry {
+            name: n.into(),
+            id: Oid::hash_object(ObjectType::Blob, b"x").unwrap(),
+            kind: EntryKind::Symlink { target: "x".into() },
+        };
+        let gitlink = Entry {
+            name: "sub".into(),
+            id: Oid::from_str("1111111111111111111111111111111111111111").unwrap(),
+            kind: EntryKind::Gitlink,
+        };
+        let dir = |t: Tree| Entry {
+            name: "d".into(),
+            id: t.id,
+            kind: EntryKind::Dir(t),
+        };
+        let with = Tree::from_entries(vec![dir(Tree::from_entries(vec![link("l"), gitlink]))]);
+        let without = Tree::from_entries(vec![dir(Tree::from_entries(vec![link("l")]))]);
+        assert_ne!(with.id, without.id);
+        assert_eq!(without.installed_id(), without.id);
+        assert_eq!(with.installed_id(), without.id);
+    }
+
     #[test]
     fn escaping_and_absolute_symlinks_are_refused() {
         assert!(check_symlink("", "l", "../x").is_err());
