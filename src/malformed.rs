@@ -579,6 +579,16 @@ mod tests {
         assert_eq!(f("expected `skills`"), "expected `skills`");
     }
 
+    /// A `"` quote ends only at an unescaped `"`: an escaped one inside does not cut the token
+    /// short (which would leave its tail in the message, unfiltered).
+    #[test]
+    fn an_escaped_quote_does_not_end_a_quoted_token() {
+        let m = filter_literals(r#"bad "x\"SEKRIT" here"#, "", Quote::Named);
+        assert_eq!(m, "bad <not shown> here");
+        let m = filter_literals(r#"bad "ok" here"#, "", Quote::Named);
+        assert_eq!(m, r#"bad "ok" here"#);
+    }
+
     #[test]
     fn tokens_of_other_files_are_never_quoted() {
         let text = format!("agent: {}\n", &SECRET[..30]);

@@ -647,6 +647,9 @@ mod tests {
         assert!(check_symlink("a", "l", "../../x").is_err());
         assert!(check_symlink("a", "l", "../b").is_ok());
         assert!(check_symlink("", "l", "/etc/passwd").is_err());
+        // A backslash and a NUL are each refused on their own.
+        assert!(check_symlink("", "l", "a\\b").is_err());
+        assert!(check_symlink("", "l", "a\0b").is_err());
         assert!(check_symlink("", "l", "a/../../x").is_err());
     }
 
