@@ -265,6 +265,8 @@ fn trust_then_sync_and_a_changed_file_asks_again() {
         "{}",
         stderr(&o)
     );
+    // Only the config itself changed: no list of changed files (that is for parents).
+    assert!(!stderr(&o).contains("(changed:"), "{}", stderr(&o));
     assert!(!env.home_path(".claude/skills/docx").exists());
     code(&run(&env, &["trust"]), 0);
     code(&run(&env, &["sync"]), 0);
