@@ -649,6 +649,9 @@ mod tests {
         assert!(check_symlink("", "l", "/etc/passwd").is_err());
         // A backslash and a NUL are each refused on their own.
         assert!(check_symlink("", "l", "a\\b").is_err());
+        // `.` and empty parts go nowhere: `./..` still leaves the skill.
+        assert!(check_symlink("", "l", "./../x").is_err());
+        assert!(check_symlink("a", "l", ".//../../x").is_err());
         assert!(check_symlink("", "l", "a\0b").is_err());
         assert!(check_symlink("", "l", "a/../../x").is_err());
     }

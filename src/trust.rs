@@ -832,6 +832,7 @@ mod tests {
             ".ssh",
             "work/repo/.git/hooks",
             "venv/lib/python3.11",
+            "venv/lib64/python3.11",
             "x/dist-packages",
             "Library/LaunchAgents",
             "Library/launchagents",
@@ -863,6 +864,9 @@ mod tests {
             ".local/share/skills",
             ".cursor/skills",
             "work/skills",
+            // Only `lib`/`lib64` followed by `python…` is a Python library folder.
+            "work/lib/skills",
+            "work/python-skills",
         ] {
             assert!(!refused(rel), "{rel:?} was refused");
         }

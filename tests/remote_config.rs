@@ -548,3 +548,35 @@ fn json_names_a_remote_config_without_its_query() {
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(json["config"], format!("{}/k.yaml", h.base_url()));
 }
+
+/// A server that answers 403 to an anonymous request (GitHub and GitLab do, for a private
+/// file) is asking for credentials: the error names the variable to set, like a 401 (a mutant
+/// that reported it as a plain "HTTP 403" went unnoticed).
+#[test]
+fn a_403_answer_names_the_token_variable_to_set() {
+    use std::io::{Read, Write};
+    let env = TestEnv::new();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            let mut buf = [0u8; 4096];
+            let mut got = Vec::new();
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(
+                b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/k.yaml");
+    let a = env.kst().args(["sync", "--config", &url]).assert().code(1);
+    let err = stderr(&a);
+    assert!(err.contains("answered 403"), "{err}");
+    assert!(err.contains("KASETTO_TOKEN_127_0_0_1"), "{err}");
+}
