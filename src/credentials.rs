@@ -1009,6 +1009,14 @@ mod tests {
         );
     }
 
+    /// A token of 6 bytes is scrubbed, one of 5 is not (it would scrub ordinary words).
+    #[test]
+    fn tokens_of_six_bytes_or_more_are_scrubbed() {
+        let forms = |v: &str| secret_forms(&[("GITHUB_TOKEN".to_string(), v.to_string())]);
+        assert!(forms("abc123").contains(&"abc123".to_string()));
+        assert!(!forms("abc12").contains(&"abc12".to_string()));
+    }
+
     #[test]
     fn the_scrubber_knows_every_form_a_token_is_sent_in() {
         let vars = [
