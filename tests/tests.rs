@@ -9,6 +9,7 @@ mod credentials;
 mod fast_noop;
 mod hostile;
 mod hostile_server;
+mod linear_cost;
 mod mcp_sync;
 mod parsers;
 mod perf_smoke;
