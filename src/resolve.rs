@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use git2::Oid;
 
 use crate::config::{Pick, Selection, SkillSource};
-use crate::discover::{self, DiskPack, PackView};
+use crate::discover::{self, PackView};
 use crate::git::{Cache, Corrupt, FetchMode, GitPack, Progress, Want};
 use crate::lock::{LockedSource, Requested};
 use crate::source::GitUrl;
@@ -262,7 +262,7 @@ pub fn local(
             path.display()
         )));
     }
-    let view = DiskPack { root: path.clone() };
+    let view = discover::CachedDiskPack::new(path.clone());
     let root = entry.sub_dir.clone().unwrap_or_default();
     if !root.is_empty() && !path.join(&root).is_dir() {
         return Err(fail(format!(

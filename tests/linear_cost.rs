@@ -110,3 +110,118 @@ fn a_monorepo_is_read_one_tree_at_a_time() {
         );
     }
 }
+
+/// A local folder of `n` skills (`pack/skills/<name>/`: SKILL.md, a nested file, a script),
+/// installed, settled past the racy window, and synced once more so the stat caches know every
+/// file.
+fn local_installed(env: &TestEnv, n: usize) {
+    let pack = env.project_path("pack/skills");
+    for i in 0..n {
+        let name = format!("skill-{i:03}");
+        write_file(
+            pack.join(&name).join("SKILL.md"),
+            skill_md(&name, "a skill"),
+        );
+        write_file(
+            pack.join(&name).join("reference/guide.md"),
+            "# guide\nline\n",
+        );
+        write_executable(
+            pack.join(&name).join("scripts/run.sh"),
+            "#!/bin/sh\necho hi\n",
+        );
+    }
+    config(env, "./pack");
+    sync_counted(env, &[]);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    sync_counted(env, &[]);
+}
+
+fn sync_json(env: &TestEnv) -> Vec<(String, String)> {
+    let out = env.kst().args(["sync", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut v: Vec<(String, String)> = doc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().to_string(),
+                i["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_local_noop_reads_no_source_file_but_the_skill_mds() {
+    // Before: listing a local source hashed every file of every skill on every sync.
+    let n = 20;
+    let env = TestEnv::new();
+    local_installed(&env, n);
+    let pack = env.project_path("pack");
+    let watch = crate::perf_smoke::OpenWatch::new(&pack);
+    let (_, reads) = sync_counted(&env, &[]);
+    let opened = watch.opened();
+    let others: Vec<_> = opened
+        .iter()
+        .filter(|p| p.file_name().is_none_or(|f| f != "SKILL.md"))
+        .collect();
+    assert!(others.is_empty(), "a no-op read source files: {others:?}");
+    // What is still read: each SKILL.md once, for its frontmatter (discovery), nothing else.
+    assert_eq!(opened.len(), n, "{opened:?}");
+    assert_eq!(reads, n, "file contents read on a local no-op");
+}
+
+#[test]
+fn a_same_size_edit_of_a_local_source_is_installed() {
+    // The edit keeps the size and even the mtime (as one within a timestamp tick would): the
+    // ctime moved, so the stat cache does not vouch for the file.
+    let env = TestEnv::new();
+    local_installed(&env, 2);
+    let src = env.project_path("pack/skills/skill-001/reference/guide.md");
+    let mtime = std::fs::metadata(&src).unwrap().modified().unwrap();
+    std::fs::write(&src, "# GUIDE\nline\n").unwrap();
+    crate::perf_smoke::set_mtime(&src, mtime);
+    assert_eq!(
+        sync_json(&env),
+        vec![
+            ("skill-000".into(), "unchanged".into()),
+            ("skill-001".into(), "updated".into())
+        ]
+    );
+    let installed = env.project_path(Path::new(SKILLS).join("skill-001/reference/guide.md"));
+    assert_eq!(
+        std::fs::read_to_string(installed).unwrap(),
+        "# GUIDE\nline\n"
+    );
+}
+
+#[test]
+fn a_racy_local_source_file_is_read_on_every_sync() {
+    // A file whose mtime is not older than the moment kst would record it (here: in the future)
+    // may change without its stat data moving: it is hashed on every sync, never cached.
+    let env = TestEnv::new();
+    local_installed(&env, 2);
+    let racy = env.project_path("pack/skills/skill-000/reference/guide.md");
+    crate::perf_smoke::set_mtime(
+        &racy,
+        std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+    );
+    let watch =
+        crate::perf_smoke::OpenWatch::new(&env.project_path("pack/skills/skill-000/reference"));
+    for round in 0..3 {
+        sync_counted(&env, &[]);
+        assert!(
+            watch.opened().contains(&racy),
+            "round {round}: the racy file was trusted from the stat cache"
+        );
+    }
+}

@@ -91,13 +91,13 @@ fn all_unchanged() -> Vec<(String, String)> {
 }
 
 /// An inotify watch on every folder under a root, reporting the files opened below it.
-struct OpenWatch {
+pub(crate) struct OpenWatch {
     fd: i32,
     dirs: std::collections::HashMap<i32, PathBuf>,
 }
 
 impl OpenWatch {
-    fn new(root: &Path) -> OpenWatch {
+    pub(crate) fn new(root: &Path) -> OpenWatch {
         // SAFETY: plain system calls on a descriptor we own.
         let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
         assert!(
@@ -134,7 +134,7 @@ impl OpenWatch {
     }
 
     /// Files (not folders: listing a folder opens it) opened or read since the last call.
-    fn opened(&self) -> BTreeSet<PathBuf> {
+    pub(crate) fn opened(&self) -> BTreeSet<PathBuf> {
         let mut out = BTreeSet::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -168,7 +168,7 @@ impl Drop for OpenWatch {
     }
 }
 
-fn set_mtime(path: &Path, t: SystemTime) {
+pub(crate) fn set_mtime(path: &Path, t: SystemTime) {
     fs::File::options()
         .write(true)
         .open(path)
