@@ -225,3 +225,56 @@ fn a_racy_local_source_file_is_read_on_every_sync() {
         );
     }
 }
+
+/// A server repository that is itself shallow: a bare mirror made with `git clone --depth 1`
+/// of a two-commit history.
+fn shallow_mirror(env: &TestEnv) -> String {
+    let mut repo = FixtureRepo::init(env.path("upstream.git"));
+    repo.commit("main", &skill_pack("skills", &[("pdf", "PDF tools")]));
+    repo.commit("main", &skill_pack("skills", &[("pdf", "PDF tools, v2")]));
+    let mirror = env.remotes().join("shallow.git");
+    env.git_ok(&[
+        "clone",
+        "--quiet",
+        "--bare",
+        "--depth",
+        "1",
+        &format!("file://{}", env.path("upstream.git").display()),
+        mirror.to_str().unwrap(),
+    ]);
+    assert!(mirror.join("shallow").is_file(), "the mirror is shallow");
+    "shallow.git".to_string()
+}
+
+#[test]
+fn a_shallow_server_repository_is_a_clear_error() {
+    // It advertises `shallow <id>` before its refs, which libgit2 1.9 cannot parse at any
+    // depth (a full fetch fails the same way, so there is nothing to retry): the error says
+    // what the likely cause is and what to do, and nothing is written.
+    let env = TestEnv::new();
+    let rel = shallow_mirror(&env);
+    let daemon = GitDaemon::start(env.remotes());
+    let http = HttpGitServer::start(env.remotes(), HttpOptions::default());
+    for url in [daemon.url(&rel), http.url(&rel)] {
+        config(&env, &url);
+        let out = env.kst().args(["sync"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{url}: {err}");
+        assert!(
+            err.contains("kasetto.yaml:4") && err.contains(url.trim_end_matches(".git")),
+            "{url}: the error names the config line and the source:\n{err}"
+        );
+        assert!(
+            err.contains("itself shallow") && err.contains("git fetch --unshallow"),
+            "{url}: the error names the cause and the fix:\n{err}"
+        );
+        assert!(
+            !env.project_path(".claude").exists(),
+            "{url}: nothing installed"
+        );
+        assert!(
+            !env.project_path("kasetto.lock").exists(),
+            "{url}: no lock written"
+        );
+    }
+}
