@@ -307,6 +307,9 @@ fn the_benchmark_harness_runs_and_prints_the_table() {
         large_kib: 16,
         runs: 1,
         cold_runs: 1,
+        // One file system and a ×2 scale step keep it small; the shapes are all there.
+        disks: vec![harness::Disk::Shm],
+        scale: 2,
         ..harness::Args::default()
     };
     let table = harness::run(&args).unwrap_or_else(|e| panic!("harness: {e:#}"));
@@ -315,11 +318,18 @@ fn the_benchmark_harness_runs_and_prints_the_table() {
         "cold sync, 2 repos, http://",
         "git clone --depth 1, one after another",
         "git clone --depth 1, all at once",
-        "warm no-op sync, 6 skills / 24 files",
+        "spread ×1, shm: warm no-op sync, 6 skills / 24 files",
+        "monorepo ×1, shm: warm no-op sync, 6 skills / 24 files",
+        "local ×1, shm: warm no-op sync, 6 skills / 24 files",
+        "monorepo ×2, shm: warm no-op sync, 12 skills / 48 files",
+        "local ×2, shm: offline re-sync into empty folders, 48 files",
         "git status --porcelain",
-        "offline re-sync into empty folders, 24 files",
+        "spread ×1, shm: offline re-sync into empty folders, 24 files",
         "cp -r",
+        "scale: monorepo no-op, 2× the skills",
+        "scale: local offline re-sync, 2× the skills",
         "peak RSS, any kst run above",
+        "peak RSS, the scale step's runs",
     ] {
         assert!(table.contains(row), "no {row:?} in:\n{table}");
     }
