@@ -1,12 +1,14 @@
-//! Command-line parsing (clap) and dispatch. Raw flags become validated options here; the
-//! commands themselves live in their own modules.
+//! Command-line parsing (clap) and dispatch: global flags become [`Common`] options and a
+//! [`Printer`], each command's own flags live with it in [`crate::commands`], and [`main`] maps
+//! the error kind to the exit code.
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::{self, lock::LockArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs};
 use crate::config::Scope;
 use crate::error::{Error, Result};
 use crate::report::{ColorChoice, Printer, Verbosity};
-use crate::sync::{self, Common, SyncOptions};
+use crate::workspace::Common;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -67,52 +69,6 @@ pub enum Command {
     Trust(TrustArgs),
 }
 
-#[derive(Debug, Args)]
-pub struct TrustArgs {
-    /// The config to trust (default: kasetto.yaml in the working directory)
-    #[arg(value_name = "PATH")]
-    pub path: Option<std::path::PathBuf>,
-    /// Forget the trust instead
-    #[arg(long)]
-    pub revoke: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct LockArgs {
-    /// Exit 1 if the lock would change; write nothing
-    #[arg(long)]
-    pub check: bool,
-    /// Re-resolve branch and default sources (all, or those providing NAME)
-    #[arg(short, long, num_args = 0.., value_name = "NAME")]
-    pub update: Option<Vec<String>>,
-}
-
-#[derive(Debug, Args)]
-pub struct VerifyArgs {
-    /// Also ask each remote whether locked tags and branches still point where the lock says
-    #[arg(long)]
-    pub remote: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct SyncArgs {
-    /// Re-resolve branch and default sources (all, or those providing NAME) and move their pins
-    #[arg(short, long, num_args = 0.., value_name = "NAME", conflicts_with_all = ["locked", "frozen"])]
-    pub update: Option<Vec<String>>,
-    /// Fail if the lock would change (installs exactly the locked commits)
-    #[arg(long)]
-    pub locked: bool,
-    /// --locked and --offline
-    #[arg(long)]
-    pub frozen: bool,
-    /// Replace folders at destinations that kst did not install
-    #[arg(long)]
-    pub force: bool,
-    /// Skip MCP servers whose ${kst_NAME} secrets are not set, instead of failing their pack
-    #[arg(long)]
-    pub allow_missing_secrets: bool,
-}
-
 impl GlobalArgs {
     pub fn printer(&self) -> Printer {
         let v = if self.quiet {
@@ -167,34 +123,14 @@ pub fn init_logging(g: &GlobalArgs) {
 
 pub fn run(cli: Cli) -> Result<()> {
     let printer = cli.global.printer();
-    let mut common = cli.global.common();
+    let common = cli.global.common();
     match cli.command {
-        Command::Sync(a) => {
-            if a.frozen {
-                common.offline = true;
-            }
-            let opts = SyncOptions {
-                update: a.update,
-                locked: a.locked || a.frozen,
-                force: a.force,
-                allow_missing_secrets: a.allow_missing_secrets,
-            };
-            sync::sync(&common, &opts, &printer)
-        }
-        Command::Lock(a) => {
-            let opts = SyncOptions {
-                update: a.update,
-                ..Default::default()
-            };
-            sync::lock(&common, &opts, a.check, &printer)
-        }
-        Command::Fetch => sync::fetch(&common, &printer),
-        Command::Verify(a) => crate::verify::verify(&common, a.remote, &printer),
-        Command::Trust(a) => {
-            crate::trust::command(a.path.as_deref(), a.revoke, common.dry_run, &printer)
-        }
+        Command::Sync(a) => commands::sync::run(common, a, &printer),
+        Command::Lock(a) => commands::lock::run(&common, a, &printer),
+        Command::Fetch => commands::fetch::run(&common, &printer),
+        Command::Verify(a) => commands::verify::run(&common, a, &printer),
+        Command::Trust(a) => commands::trust::run(&common, a, &printer),
     }
-    .map_err(|e: Error| e)
 }
 
 /// A server that accepts a connection and then says nothing must not hang kst forever.

@@ -9,15 +9,15 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use crate::agents::{self, Agent};
 use crate::dirs;
 use crate::envvars;
 use crate::error::{Error, Result};
+use crate::fsx;
 use crate::malformed::{self, Quote};
-use crate::source::{self, Source};
-use crate::{fsx, pathsafe};
+use crate::source::Source;
 
 /// Which set of folders and which lock a run works on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -44,13 +44,18 @@ pub struct Config {
     pub skills: Vec<SkillSource>,
     /// `mcps:` entries (SPEC 10), merged across `extends` by identity; in order, because the
     /// first pack providing a server name wins.
-    pub mcps: Vec<crate::mcp::McpSource>,
+    pub mcps: Vec<crate::mcp::config::McpSource>,
     /// The local files read to build it: the config itself, then its local `extends` parents
     /// (absolute, as spelled). In the project scope each must lie inside the project.
     pub files: Vec<PathBuf>,
     /// `secrets:` (SPEC 10c): where MCP secrets come from, what a missing one does.
     pub secrets: crate::mcp::secrets::SecretsConfig,
 }
+
+pub use crate::request::{Pick, Reference, Selection};
+
+pub mod entry;
+use entry::{NonEmpty, RelPath, source_entry};
 
 /// One entry of `skills:`.
 #[derive(Debug, Clone)]
@@ -62,34 +67,6 @@ pub struct SkillSource {
     pub selection: Selection,
     /// `file:line` of the entry, for messages.
     pub at: String,
-}
-
-/// What the config asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reference {
-    /// Neither `ref` nor `branch`: the remote's HEAD.
-    Default,
-    Branch(String),
-    /// `ref:` — a tag, a full or abbreviated SHA, or any ref name.
-    Ref(String),
-}
-
-/// Which items of a source to take — skills under `skills:`, MCP packs under `mcps:`: `"*"`,
-/// or a list of names and `{name, path}` maps. Names are checked like skill names (they become
-/// folder names or file names).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selection {
-    All,
-    Named(Vec<Pick>),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pick {
-    pub name: String,
-    /// `{name, path}`: a skill at `<path>/<name>`, a pack at `<path>/<name>.json` (or `path`
-    /// itself when it ends in `.json`), under the
-    /// discovery root.
-    pub path: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -177,113 +154,6 @@ pub fn unknown_agent(id: &str) -> String {
         "unknown agent {id:?}{hint}; valid agents: {}",
         valid.join(", ")
     )
-}
-
-pub(crate) struct NonEmpty(pub(crate) String);
-
-impl<'de> Deserialize<'de> for NonEmpty {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let t = s.trim();
-        if t.is_empty() || t.chars().any(|c| c.is_control()) {
-            return Err(de::Error::custom(
-                "must be a non-empty name without control characters",
-            ));
-        }
-        Ok(NonEmpty(t.to_string()))
-    }
-}
-
-/// A relative path inside a source, checked component by component.
-pub(crate) struct RelPath(pub(crate) String);
-
-impl<'de> Deserialize<'de> for RelPath {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        pathsafe::check_relative_path(&s).map_err(de::Error::custom)?;
-        let norm: Vec<&str> = s
-            .split('/')
-            .filter(|p| !p.is_empty() && *p != ".")
-            .collect();
-        Ok(RelPath(norm.join("/")))
-    }
-}
-
-impl<'de> Deserialize<'de> for Selection {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Selection;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"*\" or a list of names")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Selection, E> {
-                if v == "*" {
-                    Ok(Selection::All)
-                } else {
-                    Err(E::custom(format!(
-                        "must be \"*\" or a list of names, not {v:?} (write [{v}] for one)"
-                    )))
-                }
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<Selection, A::Error> {
-                let mut out: Vec<Pick> = Vec::new();
-                while let Some(p) = seq.next_element::<Pick>()? {
-                    if out.iter().any(|o| o.name == p.name) {
-                        return Err(de::Error::custom(format!("{:?} is listed twice", p.name)));
-                    }
-                    out.push(p);
-                }
-                Ok(Selection::Named(out))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for Pick {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Pick;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a name or {name, path}")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Pick, E> {
-                pathsafe::check_skill_name(v).map_err(E::custom)?;
-                Ok(Pick {
-                    name: v.to_string(),
-                    path: None,
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Pick, A::Error> {
-                let (mut name, mut path) = (None, None);
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "name" => {
-                            let n: String = map.next_value()?;
-                            pathsafe::check_skill_name(&n).map_err(de::Error::custom)?;
-                            name = Some(n);
-                        }
-                        "path" => path = Some(map.next_value::<RelPath>()?.0),
-                        other => return Err(de::Error::unknown_field(other, &["name", "path"])),
-                    }
-                }
-                let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
-                Ok(Pick {
-                    name,
-                    path: path.filter(|p| !p.is_empty()),
-                })
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -402,6 +272,7 @@ pub fn load_for(path: &Path, offline: bool, scope_override: Option<Scope>) -> Re
         chain: Vec::new(),
         confine: (scope_override == Some(Scope::Project)).then(|| root_dir.clone()),
         files: Vec::new(),
+        reads: 0,
     };
     let layer = loader.layer(&spelled)?;
     let files = std::mem::take(&mut loader.files);
@@ -456,6 +327,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
 /// Maximum depth of an `extends` chain.
 pub const MAX_EXTENDS_DEPTH: usize = 8;
 
+/// Maximum number of files one load reads through `extends` (the config included). Depth alone
+/// does not bound the work: a file listing the same parent a thousand times, each listing its
+/// own a thousand times, would be read a thousand to the eighth power times.
+pub const MAX_EXTENDS_FILES: usize = 64;
+
+/// The error when a load would read more than [`MAX_EXTENDS_FILES`] files.
+pub(crate) fn too_many_extends(label: &str) -> Error {
+    Error::usage(format!(
+        "{label}: `extends` would read more than {MAX_EXTENDS_FILES} files (a parent listed \
+         many times, or a very wide tree of parents); list each parent once"
+    ))
+}
+
 /// One config file, parsed and validated on its own, before merging with its parents.
 struct Layer {
     agents: Option<Vec<&'static Agent>>,
@@ -464,7 +348,7 @@ struct Layer {
     scope: Option<Scope>,
     extends: Vec<String>,
     skills: Vec<SkillSource>,
-    mcps: Vec<crate::mcp::McpSource>,
+    mcps: Vec<crate::mcp::config::McpSource>,
     secrets: Option<crate::mcp::secrets::SecretsConfig>,
 }
 
@@ -481,11 +365,19 @@ struct Loader<'a> {
     confine: Option<PathBuf>,
     /// Every local file read.
     files: Vec<PathBuf>,
+    /// Files read so far, remote ones and repeats included ([`MAX_EXTENDS_FILES`]).
+    reads: usize,
 }
 
 impl Loader<'_> {
     /// Load `spelled` (a path or URL) and its parents, merged.
     fn layer(&mut self, spelled: &str) -> Result<Layer> {
+        self.reads += 1;
+        if self.reads > MAX_EXTENDS_FILES {
+            return Err(too_many_extends(
+                self.chain.first().map(String::as_str).unwrap_or(spelled),
+            ));
+        }
         let chain = &self.chain;
         // Only the config the user named may be quoted (a short token of it) in an error; a
         // parent may be any file at all (`extends: ~/.env`).
@@ -759,79 +651,6 @@ fn check_layer(
     })
 }
 
-/// The `source:`, `ref:` and `branch:` of a `skills:` or `mcps:` entry, validated: a remote
-/// config may not name local folders, a parent's local folder is spelled relative to
-/// `root_dir` (so its lock identity does not depend on which file listed it), `ref` wins over
-/// `branch`, and neither applies to a local folder.
-pub(crate) fn source_entry(
-    raw: &str,
-    reference: Option<NonEmpty>,
-    branch: Option<NonEmpty>,
-    at: &str,
-    base: Option<&Path>,
-    root_dir: &Path,
-) -> Result<(Source, Reference)> {
-    let source = source::parse(raw, base.unwrap_or(root_dir)).map_err(|e| {
-        Error::usage(format!(
-            "{at}: source {:?}: {e}",
-            source::DisplayUrl::new(raw)
-        ))
-    })?;
-    let source = match source {
-        Source::Local { .. } if base.is_none() => {
-            return Err(Error::usage(format!(
-                "{at}: a remote config cannot name a local folder ({raw:?}); use a git URL"
-            )));
-        }
-        Source::Local { spelled, path } if base != Some(root_dir) => {
-            let spelled = if spelled.starts_with("~/") || Path::new(&spelled).is_absolute() {
-                spelled
-            } else {
-                relative_spelling(root_dir, &path)
-            };
-            Source::Local { spelled, path }
-        }
-        other => other,
-    };
-    let reference = match (reference, branch) {
-        // SPEC 3: `ref` wins over `branch`.
-        (Some(r), _) => Reference::Ref(r.0),
-        (None, Some(b)) => Reference::Branch(b.0),
-        (None, None) => Reference::Default,
-    };
-    if matches!(source, Source::Local { .. }) && reference != Reference::Default {
-        return Err(Error::usage(format!(
-            "{at}: {raw:?} is a local folder; `ref` and `branch` only apply to git sources (use file:// for a local repository)"
-        )));
-    }
-    Ok((source, reference))
-}
-
-/// `path` spelled relative to `root` (`../team/skills`), for lock identities.
-pub(crate) fn relative_spelling(root: &Path, path: &Path) -> String {
-    let norm = |p: &Path| -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for c in p.components() {
-            match c {
-                std::path::Component::ParentDir => {
-                    out.pop();
-                }
-                std::path::Component::CurDir => {}
-                other => out.push(other.as_os_str().to_string_lossy().into_owned()),
-            }
-        }
-        out
-    };
-    let (r, p) = (norm(root), norm(path));
-    let common = r.iter().zip(&p).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<String> = vec!["..".to_string(); r.len() - common];
-    parts.extend(p[common..].iter().cloned());
-    if parts.first().is_none_or(|f| f != "..") {
-        parts.insert(0, ".".into());
-    }
-    parts.join("/")
-}
-
 /// The merged layers as a usable config.
 fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
     let agents = layer.agents.unwrap_or_default();
@@ -867,6 +686,21 @@ impl SkillSource {
             self.reference.clone(),
             self.sub_dir.clone(),
         )
+    }
+
+    /// Who this entry is, for finding its lock entry.
+    pub fn id(&self) -> crate::request::EntryId {
+        crate::request::EntryId {
+            url: self.source.identity().to_string(),
+            reference: self.reference.clone(),
+            local: matches!(self.source, Source::Local { .. }),
+            sub_dir: self.sub_dir.clone(),
+        }
+    }
+
+    /// The request this entry makes, before resolution.
+    pub fn requested(&self) -> crate::request::Requested {
+        crate::request::Requested::of(&self.source, &self.reference)
     }
 }
 

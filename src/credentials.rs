@@ -679,7 +679,7 @@ impl Drop for ScrubbingStderr {
         // tracing-subscriber escapes ESC, DEL and C1 in messages and fields; the other C0
         // controls (CR, ...) are escaped here, its own colours (ESC) kept (SPEC 13.8).
         let text = scrub(&String::from_utf8_lossy(&self.0));
-        let text = crate::report::escape_controls_but_esc(&text);
+        let text = crate::escape::escape_controls_but_esc(&text);
         let _ = std::io::stderr().write_all(text.as_bytes());
     }
 }

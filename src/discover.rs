@@ -4,10 +4,10 @@
 //! Discovery reads through [`PackView`], so the same rules apply to a local folder and to a
 //! git tree in the object database.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::config::{Pick, Selection};
 use crate::pathsafe;
+use crate::request::{Pick, Selection};
 use crate::tree::{self, Budget, Tree};
 
 /// Read-only access to a pack's files, by paths relative to the pack's root ('/'-separated).
@@ -228,9 +228,38 @@ pub fn pick(
 /// A local folder as a pack.
 pub struct DiskPack {
     pub root: PathBuf,
+    /// When set (a config found in the working directory that the user has not trusted), the
+    /// folder it may read from (the project, canonical): anything whose real path leaves it,
+    /// through a symlink in the pack, is read as absent (SPEC 3 "Trust").
+    pub within: Option<PathBuf>,
 }
 
 impl DiskPack {
+    /// A local source folder as a pack, checked the same way for every kind: it is a folder,
+    /// and its discovery root (`sub_dir`, if any) is a folder inside it. Returns the pack and
+    /// the root (`""` for none); `within` as in [`DiskPack::within`].
+    pub fn open(
+        path: &Path,
+        sub_dir: Option<&str>,
+        within: Option<&Path>,
+    ) -> Result<(DiskPack, String), String> {
+        if !path.is_dir() {
+            return Err(format!("local source {} is not a folder", path.display()));
+        }
+        let root = sub_dir.unwrap_or_default().to_string();
+        if !root.is_empty() && !path.join(&root).is_dir() {
+            return Err(format!(
+                "sub-dir {root:?} does not exist in {}",
+                path.display()
+            ));
+        }
+        let pack = DiskPack {
+            root: path.to_path_buf(),
+            within: within.map(Path::to_path_buf),
+        };
+        Ok((pack, root))
+    }
+
     fn at(&self, rel: &str) -> PathBuf {
         if rel.is_empty() {
             self.root.clone()
@@ -238,14 +267,26 @@ impl DiskPack {
             self.root.join(rel)
         }
     }
+
+    /// Whether `p` may be read: always, or, when confined, if its real path is inside.
+    fn allowed(&self, p: &Path) -> bool {
+        match &self.within {
+            None => true,
+            Some(w) => std::fs::canonicalize(p).is_ok_and(|r| r.starts_with(w)),
+        }
+    }
 }
 
 impl PackView for DiskPack {
     fn is_file(&self, rel: &str) -> bool {
-        std::fs::symlink_metadata(self.at(rel)).is_ok_and(|m| m.is_file())
+        let p = self.at(rel);
+        std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) && self.allowed(&p)
     }
 
     fn subdirs(&self, rel: &str) -> Vec<String> {
+        if !self.allowed(&self.at(rel)) {
+            return Vec::new();
+        }
         let mut out: Vec<String> = std::fs::read_dir(self.at(rel))
             .into_iter()
             .flatten()
@@ -267,7 +308,27 @@ impl PackView for DiskPack {
     }
 
     fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
-        tree::read_disk(&self.at(rel), budget)
+        self.list_with(rel, budget, &tree::HashContents)
+    }
+}
+
+impl DiskPack {
+    /// [`PackView::list`], with each regular file's blob id from `ids`.
+    fn list_with(
+        &self,
+        rel: &str,
+        budget: &mut Budget,
+        ids: &dyn tree::BlobIds,
+    ) -> anyhow::Result<Tree> {
+        let p = self.at(rel);
+        if !self.allowed(&p) {
+            anyhow::bail!(
+                "{} leads outside the project (through a symlink); a config found in the working \
+                 directory that you have not trusted may read only inside its project",
+                p.display()
+            );
+        }
+        tree::read_disk_with(&p, budget, ids)
     }
 }
 
@@ -282,16 +343,18 @@ pub struct CachedDiskPack {
 }
 
 impl CachedDiskPack {
-    /// The folder `root`, with its stat cache under the cache root (none if there is no cache
-    /// root: then every file is hashed).
-    pub fn new(root: PathBuf) -> CachedDiskPack {
+    /// [`DiskPack::open`], with the folder's stat cache under the cache root (none if there is
+    /// no cache root: then every file is hashed).
+    pub fn open(
+        path: &Path,
+        sub_dir: Option<&str>,
+        within: Option<&Path>,
+    ) -> Result<(CachedDiskPack, String), String> {
+        let (disk, root) = DiskPack::open(path, sub_dir, within)?;
         let stat = crate::dirs::cache_root()
             .ok()
-            .map(|cache| crate::statcache::StatCache::for_source(&cache, &root));
-        CachedDiskPack {
-            disk: DiskPack { root },
-            stat,
-        }
+            .map(|cache| crate::statcache::StatCache::for_source(&cache, &disk.root));
+        Ok((CachedDiskPack { disk, stat }, root))
     }
 }
 
@@ -313,7 +376,7 @@ impl PackView for CachedDiskPack {
             return self.disk.list(rel, budget);
         };
         let ids = stat.skill(rel);
-        let tree = tree::read_disk_with(&self.disk.at(rel), budget, &ids)?;
+        let tree = self.disk.list_with(rel, budget, &ids)?;
         // Only a complete listing updates the skill's section.
         ids.keep();
         Ok(tree)
@@ -349,6 +412,7 @@ mod tests {
         fs::write(r.join("skills/b/SKILL.md"), "---\nname: bee\n---\n").unwrap();
         let view = DiskPack {
             root: r.to_path_buf(),
+            within: None,
         };
         let (found, warnings) = discover(&view, "", "pack");
         let names: Vec<_> = found

@@ -1,7 +1,9 @@
 //! Test-only crash points: `KASETTO_FAILPOINT=<name>` makes a debug build abort the process at
 //! that point, as a power cut or `kill -9` would, so tests can prove the next run recovers.
-//! Release builds compile every fail point to nothing: no environment variable can make a
-//! shipped kst crash on purpose.
+//! `KASETTO_FAILPOINT_HOLD=<name>` makes it stop there until its standard input is closed, so a
+//! test can order two processes without racing them (a run holding the scope lock while a
+//! second one starts). Release builds compile every fail point to nothing: no environment
+//! variable can make a shipped kst crash or wait on purpose.
 
 /// Abort here if `KASETTO_FAILPOINT` names this point (debug builds only).
 #[inline]
@@ -82,4 +84,19 @@ extern "C" fn print_counts() {
         COUNTS[Counter::TreeRead as usize].load(Relaxed),
         COUNTS[Counter::FileRead as usize].load(Relaxed),
     );
+}
+
+/// Stop here until standard input is closed if `KASETTO_FAILPOINT_HOLD` names this point
+/// (debug builds only). Says so on stderr first, so the test knows the point was reached; the
+/// test then does what must happen meanwhile and closes the pipe to let the run go on.
+pub fn hold(name: &str) {
+    if cfg!(debug_assertions) && std::env::var("KASETTO_FAILPOINT_HOLD").is_ok_and(|v| v == name) {
+        use std::io::{Read, Write};
+        let _ = writeln!(
+            std::io::stderr(),
+            "kst: fail point {name} reached; holding until stdin is closed (test build)"
+        );
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().lock().read_to_end(&mut sink);
+    }
 }

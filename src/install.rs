@@ -61,7 +61,7 @@ pub fn work_dir(folder: &Path, root: &Path) -> PathBuf {
 /// the scope's `root`.
 fn beside(folder: &Path, root: &Path) -> Option<PathBuf> {
     let (parent, name) = (folder.parent()?, folder.file_name()?);
-    let norm = crate::scope::normalise;
+    let norm = crate::pathsafe::normalise;
     norm(parent).starts_with(norm(root)).then(|| {
         parent.join(format!(
             "{}work-{}",

@@ -1,17 +1,25 @@
-//! Kasetto (git-native): keep AI coding agents' skills in sync with a declarative config,
-//! pinned to git commits and tree ids.
+//! Kasetto (git-native): keep AI coding agents' skills and MCP servers in sync with a
+//! declarative config, pinned to git commits and tree ids.
+//!
+//! Layers import downward only (docs/architecture.md): base ([`fsx`], [`pathsafe`], [`error`],
+//! [`envvars`], [`escape`], [`printer`], [`threads`], [`source`], [`request`], [`claims`]) → [`git`] → model ([`config`], [`lock`],
+//! [`agents`], [`scope`]) → resolve/plan per kind ([`resolve`], [`plan`], [`install`], [`mcp`])
+//! → [`pipeline`] and [`workspace`] → [`commands`] → [`cli`]. [`report`] prints.
 //!
 //! Data flows one way: [`config`] → [`resolve`] (+ git fetch) → [`plan`] → [`install`] →
-//! [`lock`]. [`report`] prints; [`cli`] parses flags and dispatches.
+//! [`lock`].
 
 pub mod agents;
+pub mod claims;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod dirs;
 pub mod discover;
 pub mod envvars;
 pub mod error;
+pub mod escape;
 pub mod failpoint;
 pub mod fsx;
 pub mod git;
@@ -20,14 +28,17 @@ pub mod lock;
 pub mod malformed;
 pub mod mcp;
 pub mod pathsafe;
+pub mod pipeline;
 pub mod plan;
+pub mod printer;
 pub mod remote;
 pub mod report;
+pub mod request;
 pub mod resolve;
 pub mod scope;
 pub mod source;
 pub mod statcache;
-pub mod sync;
+pub mod threads;
 pub mod tree;
 pub mod trust;
-pub mod verify;
+pub mod workspace;

@@ -6,6 +6,7 @@
 //! applied on every OS, because a lock written on Linux is installed on Windows and macOS too.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +120,21 @@ pub fn check_relative_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Resolve `.` and `..` lexically (no file-system access, so no symlink is followed).
+pub fn normalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +210,58 @@ mod tests {
         assert!(check_skill_name("../x").is_err());
         assert!(check_skill_name("con").is_err());
         assert!(check_skill_name(&"a".repeat(129)).is_err());
+    }
+
+    // Found by cargo-mutants (docs/testing.md): the length limit's edge, a bad character after
+    // a good first one, and each refusal's reason (the message tells the user what to fix, and
+    // several names would also be refused later for a worse reason).
+    #[test]
+    fn skill_name_edges() {
+        assert!(check_skill_name(&"a".repeat(128)).is_ok());
+        assert!(check_skill_name("a b").is_err());
+        assert!(check_skill_name("a+b").is_err());
+        assert!(check_skill_name("").is_err());
+    }
+
+    #[test]
+    fn each_refusal_says_why() {
+        let why = |n: &str| check_component(n.as_bytes()).unwrap_err().reason;
+        assert_eq!(why(""), "empty name");
+        assert_eq!(why("."), "relative path component");
+        assert_eq!(why(".."), "relative path component");
+        assert_eq!(why("a/b"), "contains a path separator");
+        assert_eq!(why("a\\b"), "contains a path separator");
+        assert_eq!(why("a\0b"), "contains a NUL or control character");
+        assert_eq!(why("a:b"), "contains ':' (NTFS stream or drive syntax)");
+        for git in [
+            ".git",
+            "GIT~1",
+            ".g\u{200c}it",
+            "\u{feff}.git",
+            ".git\u{206f}",
+        ] {
+            assert_eq!(
+                why(git),
+                "names git's metadata folder (or an NTFS/HFS alias of it)",
+                "{git:?}"
+            );
+        }
+        assert_eq!(why("x."), "ends with a dot or space (Windows strips them)");
+        assert_eq!(why("x "), "ends with a dot or space (Windows strips them)");
+        assert_eq!(why("aux.md"), "is a reserved device name on Windows");
+        assert_eq!(
+            check_component(b"\xff").unwrap_err().reason,
+            "not valid UTF-8"
+        );
+    }
+
+    #[test]
+    fn relative_paths() {
+        for good in ["skills", "a/b", "a/./b", "a/b/", "./a"] {
+            assert!(check_relative_path(good).is_ok(), "{good:?} refused");
+        }
+        for bad in ["/abs", "a\\b", "../x", "a/../b", "a/.git/b", "a/CON"] {
+            assert!(check_relative_path(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -5,12 +5,13 @@
 //! succeeds. Tracked-only: a path is replaced or removed only when the old lock says kst put
 //! it there; anything else at a destination is a conflict unless `--force`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
+use crate::claims::Claims;
 use crate::config::SkillSource;
 use crate::lock::{Lock, LockedSkill, LockedSource};
 use crate::resolve::{FailedSource, Repos, ResolvedSource};
@@ -94,12 +95,7 @@ pub struct Plan {
 
 /// The lock entry a config entry corresponds to: same URL, same request, same sub-dir.
 pub fn find_locked<'a>(lock: &'a Lock, entry: &SkillSource) -> Option<&'a LockedSource> {
-    let local = matches!(entry.source, crate::source::Source::Local { .. });
-    lock.sources.iter().find(|l| {
-        l.url == entry.source.identity()
-            && l.requested.answers(&entry.reference, local)
-            && l.sub_dir == entry.sub_dir
-    })
+    crate::lock::find_entry(&lock.sources, &entry.id())
 }
 
 /// Where a skill folder is recorded in the lock: relative to the scope root when inside it.
@@ -243,8 +239,7 @@ pub fn build(inp: &Inputs) -> Plan {
         ..Lock::empty()
     };
     // Paths this plan installs to (owner: "url skill") and paths it must leave alone.
-    let mut claimed: HashMap<String, String> = HashMap::new();
-    let mut kept: BTreeSet<String> = BTreeSet::new();
+    let mut claims: Claims<String> = Claims::default();
     // One stat cache per skills folder (machine-local, beside the git cache; never in the lock).
     let stats: Vec<StatCache> = match crate::dirs::cache_root() {
         Ok(root) => inp
@@ -288,7 +283,7 @@ pub fn build(inp: &Inputs) -> Plan {
             let mut installed = Vec::new();
             for (fi, folder) in inp.folders.iter().enumerate() {
                 let t = target(folder, &skill.name, inp.scope_root);
-                if let Some(owner) = claimed.get(&t.rel) {
+                if let Some(owner) = claims.owner(&t.rel) {
                     item.error = Some(format!(
                         "{} is already provided by {owner}; two sources cannot install the same skill name",
                         t.rel
@@ -327,7 +322,7 @@ pub fn build(inp: &Inputs) -> Plan {
                     None => (Action::Added, None),
                 };
                 if error.is_none() {
-                    claimed.insert(t.rel.clone(), format!("{} ({})", rs.url, skill.name));
+                    claims.claim(t.rel.clone(), format!("{} ({})", rs.url, skill.name));
                     installed.push(t.rel.clone());
                 }
                 item.dests.push(DestAction {
@@ -349,7 +344,7 @@ pub fn build(inp: &Inputs) -> Plan {
                 if let Some(prev) =
                     locked.and_then(|l| l.skills.iter().find(|s| s.name == skill.name))
                 {
-                    kept.extend(prev.installed.iter().cloned());
+                    claims.keep(prev.installed.iter().cloned());
                     ls.skills.push(prev.clone());
                 }
                 item.error = Some(format!(
@@ -378,7 +373,7 @@ pub fn build(inp: &Inputs) -> Plan {
         for b in &rs.broken {
             // A skill that cannot be installed now keeps what it had installed before.
             if let Some(prev) = locked.and_then(|l| l.skills.iter().find(|s| s.name == b.name)) {
-                kept.extend(prev.installed.iter().cloned());
+                claims.keep(prev.installed.iter().cloned());
                 ls.skills.push(prev.clone());
             }
             items.push(Item {
@@ -400,15 +395,10 @@ pub fn build(inp: &Inputs) -> Plan {
     // whatever they were requested by: a typo in a changed `branch:` (or a ref not cached
     // offline) must not uninstall what the previous request installed.
     for f in inp.failed {
-        let url = f.entry.source.identity();
-        for prev in inp
-            .old
-            .sources
-            .iter()
-            .filter(|l| l.url == url && l.sub_dir == f.entry.sub_dir)
-        {
+        let id = f.entry.id();
+        for prev in crate::lock::kept_by_failure(&inp.old.sources, &id) {
             for s in &prev.skills {
-                kept.extend(s.installed.iter().cloned());
+                claims.keep(s.installed.iter().cloned());
             }
             if !lock.sources.contains(prev) {
                 lock.sources.push(prev.clone());
@@ -419,10 +409,9 @@ pub fn build(inp: &Inputs) -> Plan {
     // Prune: every path the old lock tracks that nothing claims or keeps.
     for src in &inp.old.sources {
         for s in &src.skills {
-            let gone: Vec<&String> = s
-                .installed
-                .iter()
-                .filter(|p| !claimed.contains_key(*p) && !kept.contains(*p))
+            let gone: Vec<&String> = claims
+                .pruned(&s.installed)
+                .into_iter()
                 .filter(|p| {
                     let ok = is_manageable(p, inp.scope_root, inp.manageable);
                     if !ok {

@@ -3,174 +3,17 @@
 //! Logic never prints; it hands results to a [`Printer`]. Human output goes to stderr (like
 //! cargo), so stdout stays clean for `--json`. The JSON schema is documented in docs/json.md.
 
-use std::io::{IsTerminal, Write};
-
 use serde::Serialize;
 
-use crate::credentials::scrub;
+use std::io::Write;
 
+use crate::mcp::McpPlan;
 use crate::plan::{Action, Item, Plan};
 use crate::resolve::{FailedSource, ResolvedSource};
 
-/// Make text fit for a terminal (SPEC 13.8): every C0 control character except newline and tab,
-/// DEL, and every C1 control character (U+0080–U+009F, which some terminals take as 8-bit
-/// escape sequences: U+009B is CSI, U+009D is OSC) become visible escapes (`\x1b`, `\u{9b}`).
-/// So no escape sequence that came from outside — a ref name, a server message, a file or
-/// skill name, a frontmatter description, an error quoting any of them — can set the clipboard
-/// (OSC 52), clear the screen (CSI 2J), or rewrite a line (CR). Our own multi-line messages keep
-/// their newlines. Applied at the sinks: [`Printer`]'s lines, [`print_items`], the error `main`
-/// prints, progress bar messages and the log writer; JSON goes through [`json_text`].
-pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
-    escape_with(s, false)
-}
+pub use crate::escape::{escape_controls, escape_controls_but_esc};
 
-/// [`escape_controls`] for text whose escape characters are all our own: the log writer's
-/// input, where tracing-subscriber has already escaped ESC, DEL and C1 in every message and
-/// field, so an ESC still there is its own colouring.
-pub fn escape_controls_but_esc(s: &str) -> std::borrow::Cow<'_, str> {
-    escape_with(s, true)
-}
-
-fn needs_escape(c: char, keep_esc: bool) -> bool {
-    match c {
-        '\n' | '\t' => false,
-        '\x1b' => !keep_esc,
-        c => c.is_control(),
-    }
-}
-
-fn escape_with(s: &str, keep_esc: bool) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(|c| needs_escape(c, keep_esc)) {
-        return std::borrow::Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if !needs_escape(c, keep_esc) {
-            out.push(c);
-        } else if (c as u32) < 0x80 {
-            out.push_str(&format!("\\x{:02x}", c as u32));
-        } else {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-/// Outside text on its way to a human: secrets scrubbed, control characters escaped.
-pub fn clean(s: &str) -> String {
-    escape_controls(&scrub(s)).into_owned()
-}
-
-/// A JSON document as text, secrets scrubbed. serde_json escapes C0 controls in strings; DEL
-/// and C1 controls it leaves raw, so they are escaped here (`\u009b`): they can only occur
-/// inside strings, so the document stays valid and means the same.
-pub fn json_text<T: Serialize + ?Sized>(doc: &T) -> String {
-    let text = scrub(&serde_json::to_string_pretty(doc).unwrap_or_default());
-    if !text
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
-    {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if c.is_control() && !matches!(c, '\n' | '\t' | '\r') {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verbosity {
-    Quiet,
-    Normal,
-    Verbose,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorChoice {
-    Auto,
-    Always,
-    Never,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Printer {
-    pub verbosity: Verbosity,
-    pub json: bool,
-    pub color: bool,
-}
-
-impl Printer {
-    pub fn new(verbosity: Verbosity, json: bool, color: ColorChoice) -> Self {
-        let color = match color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => {
-                crate::envvars::non_empty(crate::envvars::NO_COLOR).is_none()
-                    && std::io::stderr().is_terminal()
-            }
-        };
-        Printer {
-            verbosity,
-            json,
-            color,
-        }
-    }
-
-    /// Whether progress bars may be drawn: a TTY, not quiet, not JSON.
-    pub fn progress(&self) -> bool {
-        !self.json && self.verbosity >= Verbosity::Normal && std::io::stderr().is_terminal()
-    }
-
-    /// `s`, cleaned ([`clean`]), in colour `code`: the only escape sequences printed are these.
-    fn paint(&self, code: &str, s: &str) -> String {
-        let s = clean(s);
-        if self.color {
-            format!("\x1b[{code}m{s}\x1b[0m")
-        } else {
-            s
-        }
-    }
-
-    /// A line for humans (stderr), unless quiet or JSON.
-    pub fn line(&self, s: &str) {
-        if !self.json && self.verbosity >= Verbosity::Normal {
-            let _ = writeln!(std::io::stderr(), "{}", clean(s));
-        }
-    }
-
-    pub fn warn(&self, s: &str) {
-        if !self.json && self.verbosity >= Verbosity::Normal {
-            let _ = writeln!(
-                std::io::stderr(),
-                "{} {}",
-                self.paint("33", "warning:"),
-                clean(s)
-            );
-        }
-    }
-
-    /// An error line; shown even when quiet (but not in JSON mode, where it is in the document).
-    pub fn error(&self, s: &str) {
-        if !self.json {
-            let _ = writeln!(
-                std::io::stderr(),
-                "{} {}",
-                self.paint("31", "error:"),
-                clean(s)
-            );
-        }
-    }
-
-    /// Print a JSON document on stdout.
-    pub fn json<T: Serialize>(&self, doc: &T) {
-        let _ = writeln!(std::io::stdout().lock(), "{}", json_text(doc));
-    }
-}
+pub use crate::printer::{ColorChoice, Printer, Verbosity, clean, json_text};
 
 fn symbol(a: Action) -> (&'static str, &'static str) {
     match a {
@@ -390,7 +233,7 @@ pub fn json_sources<'a>(
         .collect();
     out.extend(failed.iter().map(|f| JsonSource {
         url: &f.url,
-        requested: crate::lock::Requested::from_reference(&f.entry).to_string(),
+        requested: f.entry.requested().to_string(),
         sub_dir: f.entry.sub_dir.as_deref(),
         commit: None,
         fetch: None,
@@ -426,6 +269,66 @@ pub fn json_items(plan: &Plan) -> Vec<JsonItem<'_>> {
             warnings: &i.warnings,
         })
         .collect()
+}
+
+/// The MCP plan's items as JSON (`kind: server` or `mcp_pack`).
+pub fn mcp_json_items(plan: &McpPlan) -> Vec<JsonItem<'_>> {
+    plan.items
+        .iter()
+        .map(|i| JsonItem {
+            kind: if i.name.starts_with("pack ") {
+                "mcp_pack"
+            } else {
+                "server"
+            },
+            name: &i.name,
+            source: &i.source,
+            action: i.action(),
+            commit: i.commit.as_deref(),
+            tree: None,
+            description: None,
+            hash: i.hash.as_deref(),
+            destinations: i
+                .dests
+                .iter()
+                .map(|d| JsonDest {
+                    path: &d.target.rel,
+                    action: d.action,
+                    error: d.error.as_deref(),
+                    reason: d.reason,
+                })
+                .collect(),
+            error: i.error.as_deref(),
+            warnings: &i.warnings,
+        })
+        .collect()
+}
+
+/// The MCP plan's sources as JSON, resolved then failed.
+pub fn mcp_json_sources(plan: &McpPlan) -> Vec<JsonSource<'_>> {
+    let mut out: Vec<_> = plan
+        .resolved
+        .iter()
+        .map(|r| JsonSource {
+            url: &r.url,
+            requested: r.requested.to_string(),
+            sub_dir: r.entry.sub_dir(),
+            commit: r.commit.map(|c| c.to_string()),
+            fetch: Some(r.fetch),
+            error: None,
+            warnings: &r.selected.warnings,
+        })
+        .collect();
+    out.extend(plan.failed.iter().map(|f| JsonSource {
+        url: &f.url,
+        requested: f.requested.to_string(),
+        sub_dir: f.entry.sub_dir(),
+        commit: None,
+        fetch: None,
+        error: Some(&f.error),
+        warnings: &[],
+    }));
+    out
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use git2::Oid;
 
 use crate::config::{Pick, Selection, SkillSource};
 use crate::discover::{self, PackView};
-use crate::git::{Cache, Corrupt, FetchMode, GitPack, Progress, Want};
+use crate::git::{Cache, FetchMode, GitPack, Progress, Want, looks_damaged};
 use crate::lock::{LockedSource, Requested};
 use crate::source::GitUrl;
 use crate::source::Source;
@@ -242,10 +242,13 @@ pub fn frozen_selection(
 }
 
 /// Resolve a local-folder source: re-read on every sync.
+/// `within`: the folder the source may be read from, when confined (an untrusted config found
+/// in the working directory may read only inside its project; see [`DiskPack::within`]).
 pub fn local(
     entry: &SkillSource,
     locked: Option<&LockedSource>,
     update: bool,
+    within: Option<&Path>,
 ) -> Result<ResolvedSource, FailedSource> {
     let Source::Local { spelled, path } = &entry.source else {
         unreachable!("local() called on a git source")
@@ -255,22 +258,8 @@ pub fn local(
         url: spelled.clone(),
         error,
     };
-    if !path.is_dir() {
-        return Err(fail(format!(
-            "{}: local source {} is not a folder",
-            entry.at,
-            path.display()
-        )));
-    }
-    let view = discover::CachedDiskPack::new(path.clone());
-    let root = entry.sub_dir.clone().unwrap_or_default();
-    if !root.is_empty() && !path.join(&root).is_dir() {
-        return Err(fail(format!(
-            "{}: sub-dir {root:?} does not exist in {}",
-            entry.at,
-            path.display()
-        )));
-    }
+    let (view, root) = discover::CachedDiskPack::open(path, entry.sub_dir.as_deref(), within)
+        .map_err(|e| fail(format!("{}: {e}", entry.at)))?;
     let fallback = root_name(&root, spelled);
     let selection = frozen_selection(entry, locked, update);
     let (skills, broken, warnings) = select(&view, &root, &fallback, &selection);
@@ -325,15 +314,10 @@ pub fn git(
         error: format!("{}: {}: {e:#}", entry.at, url.canonical()),
     };
     let db = cache.database(url.canonical());
-    let _held = db.lock().map_err(fail)?;
-    let mut warnings = Vec::new();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let outcome = (|| -> Result<ResolvedSource, (anyhow::Error, bool)> {
-            let repo = db.open_or_init().map_err(|e| (e, true))?;
+    let (mut r, warnings) = db
+        .with_repair(url.canonical().as_str(), mode, |repo| {
             resolve_git_in(
-                &repo,
+                repo,
                 &db,
                 entry,
                 url,
@@ -343,27 +327,10 @@ pub fn git(
                 mode,
                 &mut *progress,
             )
-        })();
-        match outcome {
-            Ok(mut r) => {
-                r.warnings.splice(0..0, warnings);
-                return Ok(r);
-            }
-            Err((e, corrupt))
-                if (corrupt || looks_damaged(&e)) && attempt == 1 && mode == FetchMode::Online =>
-            {
-                let aside = db.move_aside().map_err(fail)?;
-                let msg = format!(
-                    "cache repository for {} was unreadable ({e:#}); moved to {} and fetching again",
-                    url.canonical(),
-                    aside.display()
-                );
-                tracing::warn!("{msg}");
-                warnings.push(msg);
-            }
-            Err((e, _)) => return Err(fail(e)),
-        }
-    }
+        })
+        .map_err(fail)?;
+    r.warnings.splice(0..0, warnings);
+    Ok(r)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -378,21 +345,8 @@ fn resolve_git_in(
     mode: FetchMode,
     progress: Progress,
 ) -> Result<ResolvedSource, (anyhow::Error, bool)> {
-    let want = match locked.and_then(|l| l.commit.as_deref().map(|c| (l, c))) {
-        Some((l, c)) if !update => {
-            let commit = Oid::from_str(c).map_err(|e| {
-                (
-                    anyhow::anyhow!("the lock's commit {c:?} is not a SHA: {e}"),
-                    false,
-                )
-            })?;
-            Want::Locked {
-                commit,
-                requested: l.requested.clone(),
-            }
-        }
-        _ => Want::Deferred(entry.reference.clone()),
-    };
+    let want = crate::lock::want(locked.map(|l| l as _), update, &entry.reference)
+        .map_err(|e| (e, false))?;
     let root = entry.sub_dir.clone().unwrap_or_default();
     // The fast path: a locked commit already in the cache, and every selected skill in the
     // lock. A commit's content cannot change, so the lock already says what each skill is;
@@ -531,33 +485,4 @@ fn from_lock(entry: &SkillSource, locked: &LockedSource, root: &str) -> Option<V
             ))
         })
         .collect()
-}
-
-/// Does an error say the cache repository itself is damaged (as opposed to the network or the
-/// remote)? libgit2 reports unreadable objects, packs and refs with these classes.
-pub(crate) fn looks_damaged(e: &anyhow::Error) -> bool {
-    use git2::ErrorClass as C;
-    // A commit the remote does not have, or a fetch stopped by a cap, is not damage, whatever
-    // libgit2 said on the way.
-    if e.chain().any(|c| {
-        c.downcast_ref::<crate::git::MissingCommit>().is_some()
-            || c.downcast_ref::<crate::git::FetchCapExceeded>().is_some()
-    }) {
-        return false;
-    }
-    e.chain().any(|c| {
-        c.downcast_ref::<Corrupt>().is_some()
-            || c.downcast_ref::<git2::Error>().is_some_and(|g| {
-                matches!(
-                    g.class(),
-                    C::Odb
-                        | C::Zlib
-                        | C::Object
-                        | C::Repository
-                        | C::Reference
-                        | C::Indexer
-                        | C::Tree
-                )
-            })
-    })
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::{Config, Scope};
 use crate::error::{Error, Result};
+use crate::pathsafe::normalise;
 use crate::{agents, dirs, lock};
 
 #[derive(Debug)]
@@ -154,6 +155,7 @@ impl ScopeCtx {
                 )));
             }
         }
+        crate::failpoint::hold("scope-locked");
         Ok(file)
     }
 }
@@ -161,19 +163,4 @@ impl ScopeCtx {
 fn dedup(v: &mut Vec<PathBuf>) {
     let mut seen = std::collections::HashSet::new();
     v.retain(|p| seen.insert(p.clone()));
-}
-
-/// Resolve `.` and `..` lexically (no file-system access, so no symlink is followed).
-pub fn normalise(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }

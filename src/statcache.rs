@@ -37,6 +37,9 @@ use git2::Oid;
 
 use crate::tree::BlobIds;
 
+/// Largest stat cache file read; a bigger one is ignored (the cache is an optimisation).
+const MAX_FILE: u64 = 256 << 20;
+
 const MAGIC: &[u8; 8] = b"KSTSTAT1";
 
 /// What `lstat` says about a file, as far as telling a change goes (git's `stat_data`).
@@ -134,13 +137,16 @@ impl StatCache {
     }
 
     fn old(&self) -> &HashMap<String, Section> {
-        self.old.get_or_init(|| match fs::read(&self.file) {
-            Ok(bytes) => decode(&bytes).unwrap_or_else(|| {
-                tracing::debug!("ignoring malformed stat cache {}", self.file.display());
-                HashMap::new()
-            }),
-            Err(_) => HashMap::new(),
-        })
+        // A cache may be restored from elsewhere (a CI cache): only a regular file, bounded.
+        self.old.get_or_init(
+            || match crate::fsx::read_input_bytes(&self.file, MAX_FILE, None) {
+                Ok(bytes) => decode(&bytes).unwrap_or_else(|| {
+                    tracing::debug!("ignoring malformed stat cache {}", self.file.display());
+                    HashMap::new()
+                }),
+                Err(_) => HashMap::new(),
+            },
+        )
     }
 
     /// Blob ids for the files of the installed skill `name`. Call [`SkillIds::keep`] once the
@@ -418,7 +424,7 @@ mod tests {
         fs::write(skill.join("SKILL.md"), "---\nname: demo\n---\n").unwrap();
         fs::write(skill.join("ref/a.md"), "alpha\n").unwrap();
         fs::write(skill.join("ref/b.md"), "bravo\n").unwrap();
-        settle();
+        settle(&folder);
         Setup {
             cache: tmp.path().join("cache"),
             folder,
@@ -426,10 +432,35 @@ mod tests {
         }
     }
 
-    /// Let the file system's clock move past everything written so far (a timestamp tick is
-    /// at most 10 ms on Linux), so that what was written is no longer racy.
-    fn settle() {
-        std::thread::sleep(Duration::from_millis(50));
+    /// Wait until the file system's clock (read as kst reads it, from a probe) has moved past
+    /// the last change (ctime) of every file under `root`, by the racy rule itself, so that
+    /// what was written is no longer racy. A checked condition, not a guess at the tick; a
+    /// file whose mtime was put in the future stays racy.
+    fn settle(root: &Path) {
+        fn newest_ctime(dir: &Path, newest: &mut (i64, i64)) {
+            for e in fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let m = fs::symlink_metadata(e.path()).unwrap();
+                *newest = (*newest).max((m.ctime(), m.ctime_nsec()));
+                if m.is_dir() {
+                    newest_ctime(&e.path(), newest);
+                }
+            }
+        }
+        let mut newest = (0, 0);
+        newest_ctime(root, &mut newest);
+        let last = StatData {
+            size: 0,
+            mtime: newest,
+            ctime: newest,
+            ino: 0,
+            dev: 0,
+            mode: 0,
+        };
+        let probe = root.with_file_name("settle-probe");
+        while !last.settled(probe_clock(&probe).unwrap()) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// Set a file's mtime to `secs` seconds from now (negative: in the past).
@@ -525,7 +556,7 @@ mod tests {
         assert_eq!(run(&s).2, 1);
         // Once it is in the past, it settles.
         age(&f, -10);
-        settle();
+        settle(&s.folder);
         assert_eq!(run(&s).2, 1);
         assert_eq!(run(&s).2, 0);
     }
@@ -571,6 +602,25 @@ mod tests {
         // SAFETY: a valid NUL-terminated path and two timespecs, as utimensat(2) requires.
         let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) };
         assert_eq!(rc, 0, "utimensat: {}", std::io::Error::last_os_error());
+    }
+
+    /// A cache restored from elsewhere may hold a FIFO where the stat cache was: it is
+    /// ignored (everything is hashed again), never waited on (the guard fails the test
+    /// instead of hanging it).
+    #[test]
+    fn a_fifo_stat_cache_is_ignored_not_waited_on() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = StatCache::for_folder(tmp.path(), &tmp.path().join("skills"));
+        fs::create_dir_all(cache.file.parent().unwrap()).unwrap();
+        let c = std::ffi::CString::new(cache.file.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(cache.old().len()).unwrap());
+        let entries = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("reading a FIFO stat cache hung");
+        assert_eq!(entries, 0);
     }
 
     /// List the skill once with the file system's "now" pinned to `stamp`, starting from an

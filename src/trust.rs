@@ -5,7 +5,9 @@
 //! may write to the **global** scope (the user's own skills folders, global lock and agent
 //! settings) only once the user trusts that exact file: `kst trust` records the sha256 of its
 //! content and of every local `extends` file (recursively) in `$XDG_DATA_HOME/kasetto/
-//! trusted.yaml`, keyed by the config's canonical path. A changed file is a stranger again.
+//! trusted.yaml`, keyed by the config's absolute path (not resolved through a symlink: a link
+//! to a trusted config, elsewhere, is that config in a folder the user never trusted). A
+//! changed file is a stranger again.
 //! `--global` trusts it for one run; on a terminal kst asks once.
 //!
 //! The gate runs before the config is loaded (loading follows `https://` extends), so an
@@ -23,10 +25,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::config::{self, Origin, Scope};
+use crate::config::{self, Config, Origin, Scope};
 use crate::dirs;
 use crate::error::{Error, Result};
-use crate::scope::normalise;
+use crate::pathsafe::normalise;
 
 /// Largest trust record kst reads.
 const MAX_RECORD_BYTES: u64 = 16 * 1024 * 1024;
@@ -86,7 +88,8 @@ pub fn chain(path: &Path) -> Result<Chain> {
     let mut files = BTreeMap::new();
     let mut remote = false;
     let mut stack = Vec::new();
-    let scope = walk(path, &mut files, &mut remote, &mut stack)?;
+    let mut reads = 0;
+    let scope = walk(path, &mut files, &mut remote, &mut stack, &mut reads)?;
     Ok(Chain {
         files,
         scope,
@@ -99,16 +102,28 @@ fn walk(
     files: &mut BTreeMap<String, String>,
     remote: &mut bool,
     stack: &mut Vec<PathBuf>,
+    reads: &mut usize,
 ) -> Result<Eff> {
+    // Bounded like the loader ([`config::MAX_EXTENDS_FILES`]): repeats and wide trees count.
+    *reads += 1;
+    if *reads > config::MAX_EXTENDS_FILES {
+        let first = stack.first().map(PathBuf::as_path).unwrap_or(path);
+        return Err(config::too_many_extends(&shown(first)));
+    }
     let via = if stack.is_empty() {
         String::new()
     } else {
         format!("{} extends: ", shown(stack.last().expect("not empty")))
     };
+    // The path as the loader spells it: relative parents resolve against *its* folder, not
+    // against the folder a symlink leads to, or the files hashed would not be the files loaded.
+    let spelled = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let canonical = std::fs::canonicalize(path)
         .map_err(|e| Error::usage(format!("{via}cannot read config {}: {e}", shown(path))))?;
     // A cycle or an over-deep chain is the loader's to report; the files are hashed already.
-    if stack.contains(&canonical) || stack.len() >= config::MAX_EXTENDS_DEPTH {
+    // A cycle is judged as the loader judges it, by the path as spelled: a file reached again
+    // through a symlink is loaded again, against another folder, so it is walked again here.
+    if stack.contains(&spelled) || stack.len() >= config::MAX_EXTENDS_DEPTH {
         return Ok(Eff::Unset);
     }
     let bytes = crate::fsx::read_input_bytes(&canonical, crate::fsx::CONFIG_CAP, None)
@@ -143,11 +158,8 @@ fn walk(
             .collect(),
         _ => Vec::new(),
     };
-    let base = canonical
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    stack.push(canonical);
+    let base = spelled.parent().map(Path::to_path_buf).unwrap_or_default();
+    stack.push(spelled);
     // Parents merge left to right and the file itself is applied last (as `config::load`).
     let mut merged = Eff::Unset;
     for p in parents {
@@ -157,7 +169,13 @@ fn walk(
         } else {
             // Resolved as `config::load` resolves a local parent, so the files hashed are the
             // files loaded.
-            walk(&config::local_parent(&base, &p)?, files, remote, stack)?
+            walk(
+                &config::local_parent(&base, &p)?,
+                files,
+                remote,
+                stack,
+                reads,
+            )?
         };
         if got != Eff::Unset {
             merged = got;
@@ -201,7 +219,7 @@ pub fn record_path() -> Result<PathBuf> {
 #[serde(deny_unknown_fields)]
 struct Record {
     schema: u32,
-    /// Config (canonical path) → the files its trust covers (canonical path → digest).
+    /// Config (absolute path) → the files its trust covers (canonical path → digest).
     #[serde(default)]
     trusted: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -250,10 +268,14 @@ fn write_record(r: &Record) -> Result<()> {
     crate::fsx::write_atomic(&path, text.as_bytes(), Some(0o600)).map_err(Error::Failed)
 }
 
+/// The record's key for a config: its absolute path as found, *not* resolved through a
+/// symlink. The config's folder is where its relative paths (local sources, `extends`) and,
+/// in the project scope, the project are: a `./kasetto.yaml` that links to a config trusted
+/// elsewhere is that config used from another folder, which the user never trusted.
 fn key_of(path: &Path) -> Result<String> {
-    std::fs::canonicalize(path)
-        .map(|p| p.to_string_lossy().into_owned())
-        .map_err(|e| Error::usage(format!("cannot read config {}: {e}", shown(path))))
+    let abs = std::path::absolute(path)
+        .map_err(|e| Error::usage(format!("cannot read config {}: {e}", shown(path))))?;
+    Ok(normalise(&abs).to_string_lossy().into_owned())
 }
 
 /// How the recorded trust compares with the files as they are now.
@@ -302,9 +324,7 @@ pub fn trust(path: &Path, dry_run: bool) -> Result<Chain> {
 /// Forget the trust of the config at `path` (unless `dry_run`); false if it was not trusted.
 pub fn revoke(path: &Path, dry_run: bool) -> Result<bool> {
     // A config deleted since can still be revoked by the path it had.
-    let key = std::fs::canonicalize(path)
-        .unwrap_or_else(|_| normalise(&std::path::absolute(path).unwrap_or(path.to_path_buf())));
-    let key = key.to_string_lossy().into_owned();
+    let key = key_of(path)?;
     let mut record = read_record()?;
     if record.trusted.remove(&key).is_none() {
         return Ok(false);
@@ -313,66 +333,6 @@ pub fn revoke(path: &Path, dry_run: bool) -> Result<bool> {
         write_record(&record)?;
     }
     Ok(true)
-}
-
-/// `kst trust [PATH] [--revoke]`.
-pub fn command(
-    path: Option<&Path>,
-    revoke_it: bool,
-    dry_run: bool,
-    printer: &crate::report::Printer,
-) -> Result<()> {
-    let would = if dry_run { "would be " } else { "" };
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::usage(format!("cannot read the current folder: {e}")))?;
-    let mut path = match path {
-        Some(p) => cwd.join(p),
-        None => cwd.join("kasetto.yaml"),
-    };
-    if path.is_dir() {
-        path.push("kasetto.yaml");
-    }
-    let path = normalise(&path);
-    if revoke_it {
-        let was = revoke(&path, dry_run)?;
-        if printer.json {
-            printer.json(&serde_json::json!({
-                "schema": 1, "command": "trust", "dry_run": dry_run,
-                "config": path.display().to_string(), "trusted": false, "revoked": was,
-            }));
-        } else if was {
-            printer.line(&format!("{} {would}no longer trusted", shown(&path)));
-        } else {
-            printer.line(&format!("{} was not trusted", shown(&path)));
-        }
-        return Ok(());
-    }
-    let chain = trust(&path, dry_run)?;
-    if printer.json {
-        printer.json(&serde_json::json!({
-            "schema": 1, "command": "trust", "dry_run": dry_run,
-            "config": path.display().to_string(), "trusted": true, "files": chain.files,
-        }));
-    } else {
-        let others = chain.files.len().saturating_sub(1);
-        let (also, them) = match others {
-            0 => (String::new(), "it"),
-            1 => (" and 1 extends file".to_string(), "any of them"),
-            n => (format!(" and {n} extends files"), "any of them"),
-        };
-        printer.line(&format!(
-            "{}trusted {}{also} to write to the global scope; a change to {them} asks again",
-            if dry_run { "(dry run) would have " } else { "" },
-            shown(&path)
-        ));
-        if chain.remote {
-            printer.warn(
-                "it extends https:// configs; their content is not covered by the trust (the \
-                 destination rules still apply to them)",
-            );
-        }
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -446,6 +406,75 @@ pub fn gate(path: &Path, origin: Origin, run: &Run) -> Result<()> {
     )))
 }
 
+/// Whether the config at `path` is a stranger's for this run: kst found it by itself in the
+/// working directory (a cloned project's, perhaps), the user has not trusted it, and did not
+/// pass `--global` (which trusts it for the run). Such a config works inside its project only,
+/// whatever its scope: secrets are not resolved for it ([`secrets_refusal`]) and its local
+/// sources are read only inside the project ([`check_stranger_sources`]).
+pub fn is_stranger(path: &Path, origin: Origin, scope_flag: Option<Scope>) -> Result<bool> {
+    if origin != Origin::WorkingDir || scope_flag == Some(Scope::Global) {
+        return Ok(false);
+    }
+    let record = read_record()?;
+    let key = key_of(path)?;
+    // Never trusted: a stranger, without reading its `extends` files.
+    if !record.trusted.contains_key(&key) {
+        return Ok(true);
+    }
+    Ok(standing(&record, &key, &chain(path)?) != Standing::Trusted)
+}
+
+/// Why secrets are not resolved for a stranger's config. Secret placeholders read the user's
+/// environment, credentials files and secret-manager sessions and write the values into
+/// settings files, next to server definitions the config chose (a header sent to a URL of its
+/// choosing).
+pub fn secrets_refusal(path: &Path) -> String {
+    format!(
+        "not resolved: {} was found in the working directory and is not trusted, and secrets \
+         (your environment, credentials files and secret managers) are resolved only for a \
+         config you trust. Read it, then run `kst trust`, or name it with --config",
+        shown(path)
+    )
+}
+
+/// A stranger's config reads only inside its project: each local source folder must lie inside
+/// the config's folder after resolving symlinks and `..`, or a cloned project could copy the user's files (`~/.claude/skills`, an MCP settings
+/// file through `mcps/` linked to `~/.cursor`) into itself. Returns the project, canonical,
+/// for the readers to confine what they read inside the sources (a symlink in a pack).
+pub fn check_stranger_sources(config: &Config) -> Result<PathBuf> {
+    let root = config.path.parent().unwrap_or(Path::new("/"));
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| normalise(root));
+    let check = |source: &crate::source::Source, at: &str| -> Result<()> {
+        let path = match source {
+            crate::source::Source::Local { path, .. } => path.clone(),
+            _ => return Ok(()),
+        };
+        let real = std::fs::canonicalize(&path)
+            .ok()
+            .or_else(|| canonical_prefix(&normalise(&path)))
+            .unwrap_or_else(|| normalise(&path));
+        if real.starts_with(&root) {
+            return Ok(());
+        }
+        Err(Error::usage(format!(
+            "{at}: source {} is outside the project {}; a config kst found in the working \
+             directory that you have not trusted may read only inside its project. Read it, \
+             then run `kst trust`, or name it with --config",
+            shown(&path),
+            shown(&root)
+        )))
+    };
+    for s in &config.skills {
+        check(&s.source, &s.at)?;
+    }
+    for m in &config.mcps {
+        if let crate::mcp::config::McpSourceKind::Pack { source, .. } = &m.kind {
+            check(source, &m.at)?;
+        }
+    }
+    Ok(root)
+}
+
 /// Ask on the terminal; true for yes.
 fn ask(why: &str, home: &Path) -> Result<bool> {
     let mut err = std::io::stderr();
@@ -464,9 +493,9 @@ fn ask(why: &str, home: &Path) -> Result<bool> {
 }
 
 /// Whether kst may ask on this terminal.
-pub fn interactive(printer: &crate::report::Printer) -> bool {
+pub fn interactive(printer: &crate::printer::Printer) -> bool {
     !printer.json
-        && printer.verbosity >= crate::report::Verbosity::Normal
+        && printer.verbosity >= crate::printer::Verbosity::Normal
         && std::io::stdin().is_terminal()
         && std::io::stderr().is_terminal()
 }
@@ -542,6 +571,29 @@ const UNDER_HOME: &[(&str, &str)] = &[
         "Python and others load code from ~/.local/lib",
     ),
     (".local/bin", "programs there are on PATH"),
+    (
+        ".local/share/nvim",
+        "Neovim loads code from ~/.local/share/nvim/site",
+    ),
+    (".local/share/systemd", "systemd user units start programs"),
+    (".local/share/fish", "fish runs start-up code from there"),
+    (
+        ".local/share/applications",
+        "desktop entries there start programs",
+    ),
+    (".vscode", "VS Code loads extensions from there"),
+    (".vscode-server", "VS Code loads extensions from there"),
+    (".vscode-oss", "VS Code loads extensions from there"),
+    (".cursor/extensions", "Cursor loads extensions from there"),
+    (
+        ".windsurf/extensions",
+        "Windsurf loads extensions from there",
+    ),
+    (".rustup", "programs there are run by cargo and rustc"),
+    (
+        ".mozilla",
+        "Firefox loads settings and extensions from there",
+    ),
     ("bin", "programs there are on PATH"),
     (".cargo", "programs there are on PATH"),
     ("go/bin", "programs there are on PATH"),
@@ -590,7 +642,10 @@ pub fn check_global_destination(dest: &Path, at: &str, home: &Path) -> Result<()
     if let (Some(cd), Ok(ch)) = (canonical_prefix(&d), std::fs::canonicalize(&h)) {
         forms.push((cd, ch));
     }
-    let own = own_folders();
+    // Compared as case-insensitive file systems (macOS, Windows) see names: there
+    // `~/Library/launchagents` is `~/Library/LaunchAgents` and `~/.SSH` is `~/.ssh`.
+    let forms: Vec<(PathBuf, PathBuf)> = forms.iter().map(|(p, h)| (fold(p), fold(h))).collect();
+    let own: Vec<(PathBuf, PathBuf)> = own_folders().into_iter().map(|o| (fold(&o), o)).collect();
     for (path, home) in &forms {
         let names: Vec<String> = path
             .components()
@@ -609,28 +664,47 @@ pub fn check_global_destination(dest: &Path, at: &str, home: &Path) -> Result<()
         let Ok(rel) = path.strip_prefix(home) else {
             continue;
         };
-        for (place, why) in UNDER_HOME {
-            let place = Path::new(place);
+        for (spelled, why) in UNDER_HOME {
+            let place = fold(Path::new(spelled));
+            let (place, shown_place) = (place.as_path(), Path::new(spelled));
             if rel.starts_with(place) {
-                return Err(refuse(format!("is inside ~/{}: {why}", place.display())));
+                return Err(refuse(format!(
+                    "is inside ~/{}: {why}",
+                    shown_place.display()
+                )));
             }
             if place.starts_with(rel) {
                 return Err(refuse(format!(
                     "contains ~/{} ({why}); a skill named like it would land there",
-                    place.display()
+                    shown_place.display()
                 )));
             }
         }
-        for o in &own {
+        for (o, spelled) in &own {
             if path.starts_with(o) || o.starts_with(path) {
                 return Err(refuse(format!(
                     "is or contains kst's own folder {}",
-                    shown(o)
+                    shown(spelled)
                 )));
             }
         }
     }
     Ok(())
+}
+
+/// A path spelled as a case-insensitive file system compares it: each name lower-cased, and
+/// without the trailing dots and spaces Windows ignores (`.ssh.` is `.ssh` there).
+fn fold(p: &Path) -> PathBuf {
+    p.components()
+        .map(|c| match c {
+            std::path::Component::Normal(n) => {
+                let n = n.to_string_lossy().to_lowercase();
+                let t = n.trim_end_matches(['.', ' ']);
+                std::ffi::OsString::from(if t.is_empty() { n.as_str() } else { t })
+            }
+            other => other.as_os_str().to_os_string(),
+        })
+        .collect()
 }
 
 /// kst's own folders: its data (global lock, trust record), its XDG config, its cache.
@@ -760,6 +834,17 @@ mod tests {
             "venv/lib/python3.11",
             "x/dist-packages",
             "Library/LaunchAgents",
+            "Library/launchagents",
+            ".SSH/keys",
+            ".ssh./x",
+            "work/repo/.GIT/hooks",
+            "venv/Lib/Python3.11",
+            ".local/share",
+            ".local/share/nvim/site/pack/x/start",
+            ".local/share/systemd/user",
+            ".local/share/fish/vendor_conf.d",
+            ".vscode/extensions",
+            ".cursor/extensions",
             "bin",
             "",
             "../elsewhere",
@@ -776,9 +861,27 @@ mod tests {
             "skills",
             ".config/my-skills",
             ".local/share/skills",
+            ".cursor/skills",
             "work/skills",
         ] {
             assert!(!refused(rel), "{rel:?} was refused");
+        }
+    }
+
+    #[test]
+    fn every_agents_own_skills_folder_is_accepted_as_a_destination() {
+        let home = Path::new("/nonexistent-home-for-kst-tests/u");
+        for a in crate::agents::AGENTS {
+            let d = a.skills_dir(true, home);
+            let d = if d.is_absolute() { d } else { home.join(d) };
+            if d.starts_with(home) {
+                assert!(
+                    check_global_destination(&d, "k.yaml:1", home).is_ok(),
+                    "{} ({}) is refused",
+                    a.id,
+                    d.display()
+                );
+            }
         }
     }
 

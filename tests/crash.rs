@@ -311,28 +311,93 @@ fn crash_at_every_point_of_an_update_recovers() {
     }
 }
 
+/// Read `child`'s stderr line by line until a line contains `needle`; the lines read. A child
+/// that ends first (EOF) fails the test with what it said.
+fn read_until(stderr: &mut impl std::io::BufRead, needle: &str, who: &str) -> String {
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).unwrap();
+        seen.push_str(&line);
+        if line.contains(needle) {
+            return seen;
+        }
+        assert!(n > 0, "{who} ended without saying {needle:?}:\n{seen}");
+    }
+}
+
+/// Wait until the kernel reports `child` blocked on a file lock (a `->` line of /proc/locks).
+/// A child that ends instead never waited: that fails the test.
+fn wait_until_blocked_on_a_lock(child: &mut std::process::Child, who: &str) {
+    let pid = child.id().to_string();
+    loop {
+        let locks = std::fs::read_to_string("/proc/locks").unwrap();
+        if locks.lines().any(|l| {
+            let mut f = l.split_whitespace().skip(1);
+            f.next() == Some("->") && f.nth(3) == Some(pid.as_str())
+        }) {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{who} did not wait for the scope lock: it ended ({status})");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn concurrent_syncs_end_in_a_valid_state() {
+    // No race: the first sync stops right after taking the scope lock (a debug-build fail
+    // point) until the test closes its stdin. Two more syncs start meanwhile; the kernel must
+    // show each blocked on the lock, nothing may be installed while the first one holds it,
+    // and each must say that it waited.
+    use std::io::{BufReader, Read};
+    use std::process::{Command, Stdio};
     let env = TestEnv::new();
     project(&env, "v1");
-    let spawn = || {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_kst"));
+    let spawn = |hold: bool| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kst"));
         c.env_clear()
             .envs(env.hermetic_vars())
             .current_dir(env.project())
-            .arg("sync");
-        c.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
+            .arg("sync")
+            .stdin(if hold { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if hold {
+            c.env("KASETTO_FAILPOINT_HOLD", "scope-locked");
+        }
+        c.spawn().unwrap()
     };
-    let children: Vec<_> = (0..4).map(|_| spawn()).collect();
-    for c in children {
-        let out = c.wait_with_output().unwrap();
+    let mut first = spawn(true);
+    let mut first_err = BufReader::new(first.stderr.take().unwrap());
+    let mut said = read_until(
+        &mut first_err,
+        "fail point scope-locked reached",
+        "the first sync",
+    );
+    let mut others: Vec<_> = (0..2).map(|_| spawn(false)).collect();
+    for (i, c) in others.iter_mut().enumerate() {
+        wait_until_blocked_on_a_lock(c, &format!("sync {}", i + 2));
+    }
+    let lock = env.project_path("kasetto.lock");
+    assert!(
+        !env.project_path(".claude/skills").exists() && !lock.exists(),
+        "something was installed while the first sync held the scope lock"
+    );
+    // Let the first one go; the others follow, one at a time.
+    drop(first.stdin.take());
+    first_err.read_to_string(&mut said).unwrap();
+    assert!(first.wait().unwrap().success(), "{said}");
+    assert!(!said.contains("waiting for another kst"), "{said}");
+    let waiting = format!("waiting for another kst to finish with {}", lock.display());
+    for mut c in others {
+        let mut said = String::new();
+        c.stderr.take().unwrap().read_to_string(&mut said).unwrap();
+        assert!(c.wait().unwrap().success(), "{said}");
         assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            said.contains(&waiting),
+            "a second run waited silently:\n{said}"
         );
     }
     assert_converged(&env, "v1");
@@ -361,6 +426,8 @@ fn mcp_project(env: &TestEnv) {
         env.project_path("kasetto.yaml"),
         "agent: [claude-code, codex, cursor, github-copilot]\nscope: project\nmcps:\n  - source: ./pack\n    mcps: [srv]\n",
     );
+    // Secrets are resolved only for a config the user trusts.
+    env.trust_project_config();
 }
 
 fn mcp_pack(env: &TestEnv, arg: &str) {

@@ -95,6 +95,8 @@ fn config(env: &TestEnv, mcps: &str) {
         env.project_path("kasetto.yaml"),
         format!("agent: {AGENTS}\nscope: project\n{body}"),
     );
+    // Its servers' secrets are resolved only for a config the user trusts.
+    env.trust_project_config();
 }
 
 struct Run {
@@ -803,6 +805,59 @@ fn project_symlink_leading_out_of_the_project_is_refused() {
 }
 
 #[test]
+fn symlink_swapped_in_after_planning_is_refused_at_write_time() {
+    // The plan read a plain `.mcp.json`; before kst writes it, it becomes a symlink to the
+    // user's global settings. The write checks confinement again and refuses.
+    use std::io::{BufRead, BufReader, Read};
+    let env = TestEnv::new();
+    setup(&env);
+    let outside = env.home_path(".claude.json");
+    write_file(&outside, "{\"mcpServers\": {}}\n");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kst"))
+        .env_clear()
+        .envs(env.hermetic_vars())
+        .current_dir(env.project())
+        .arg("sync")
+        .env("KST_GH_TOKEN", SECRET)
+        .env("KASETTO_FAILPOINT_HOLD", "mcp-apply")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("fail point mcp-apply reached") {
+        assert!(err.read_line(&mut said).unwrap() > 0, "{said}");
+    }
+    fs::remove_file(env.project_path(".mcp.json")).unwrap();
+    symlink(&outside, env.project_path(".mcp.json"));
+    drop(child.stdin.take());
+    err.read_to_string(&mut said).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{said}");
+    assert!(said.contains("leads out of the project"), "{said}");
+    assert_eq!(
+        fs::read_to_string(&outside).unwrap(),
+        "{\"mcpServers\": {}}\n"
+    );
+    // The other agents' files were written, and the lock does not claim the refused one.
+    assert_eq!(
+        entry(&env, ".codex/config.toml", McpFormat::CodexToml, "github"),
+        Some(expected_github(McpFormat::CodexToml, &["--ro"]))
+    );
+    let targets = lock_server(&lock(&env), "github").unwrap()["targets"].clone();
+    assert!(
+        !targets
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|t| t.as_str() == Some(".mcp.json")),
+        "{targets:?}"
+    );
+}
+
+#[test]
 fn dry_run_writes_nothing_and_prints_the_plan() {
     let env = TestEnv::new();
     setup(&env);
@@ -874,22 +929,83 @@ fn first_source_wins_between_packs() {
 
 #[test]
 fn hostile_lock_cannot_make_kst_edit_other_files() {
+    // The hostile lock carries the REAL hash of what kst writes for `evil`, and the files it
+    // names hold exactly that entry: ownership by hash holds, so only the rule "a lock can name
+    // only settings files of known agents in this scope" keeps kst out of them.
+    let env = TestEnv::new();
+    seed(&env);
+    write_file(
+        env.project_path("pack/mcps/x.json"),
+        "{\"mcpServers\": {\"evil\": {\"command\": \"x\"}}}\n",
+    );
+    config(&env, "  - source: ./pack\n    mcps: [x]\n");
+    ok(sync(&env, &[]));
+    let locked = lock_server(&lock(&env), "evil")
+        .expect("evil is locked")
+        .clone();
+    let hash = locked["hash"].as_str().unwrap().to_string();
+    let real: Vec<String> = locked["targets"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(real.len(), SEEDS.len(), "{real:?}");
+    assert_eq!(
+        entry(&env, ".mcp.json", McpFormat::McpServers, "evil"),
+        Some(json!({"command": "x"}))
+    );
+    // Exactly what kst wrote into `.mcp.json`, in files that are no agent's settings file of
+    // this scope: one in the project, one in a project subfolder, one beside the project, and
+    // claude-code's own file of the *global* scope (a known agent, the wrong scope).
+    let victim = "{\"mcpServers\": {\"evil\": {\"command\": \"x\"}}}\n";
+    let outside = env.path("outside.json");
+    let global = env.home_path(".claude.json");
+    let victims = [
+        env.project_path(".bashrc"),
+        env.project_path("notes/settings.json"),
+        outside.clone(),
+        global.clone(),
+    ];
+    for v in &victims {
+        write_file(v, victim);
+    }
+    write_file(
+        env.project_path("kasetto.lock"),
+        format!(
+            "version: 1\nmcps:\n- url: ./pack\n  requested: local\n  packs:\n  - file: mcps/x.json\n    servers:\n      evil:\n        hash: {hash}\n        targets: [{}, .bashrc, notes/settings.json, ../outside.json, {}]\n",
+            real.join(", "),
+            global.display()
+        ),
+    );
+    // The pack leaves the config: kst removes what the lock says it owns.
+    config(&env, "");
+    let r = sync(&env, &[]);
+    // Nothing but the agents' settings files was touched...
+    for v in &victims {
+        assert_eq!(
+            fs::read_to_string(v).unwrap(),
+            victim,
+            "{} was edited: {r:?}",
+            v.display()
+        );
+    }
+    // ...where the real hash does own the entries (so the hash is right): they are back to the
+    // user's own.
+    ok(r);
+    assert_seeds_intact(&env);
+}
+
+#[test]
+fn hostile_lock_with_a_wrong_hash_owns_nothing() {
     let env = TestEnv::new();
     seed(&env);
     config(&env, "");
     write_file(
-        env.project_path(".bashrc"),
-        "{\"mcpServers\": {\"evil\": {\"command\": \"x\"}}}\n",
-    );
-    write_file(
         env.project_path("kasetto.lock"),
-        "version: 1\nmcps:\n- url: ./pack\n  requested: local\n  packs:\n  - file: mcps/x.json\n    servers:\n      evil:\n        hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n        targets: [.bashrc, ../outside.json]\n      mine:\n        hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n        targets: [.mcp.json]\n",
+        "version: 1\nmcps:\n- url: ./pack\n  requested: local\n  packs:\n  - file: mcps/x.json\n    servers:\n      mine:\n        hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n        targets: [.mcp.json]\n",
     );
     ok(sync(&env, &[]));
-    assert_eq!(
-        read(&env, ".bashrc"),
-        "{\"mcpServers\": {\"evil\": {\"command\": \"x\"}}}\n"
-    );
     // A wrong hash is not ownership: the user's `mine` stays.
     assert_seeds_intact(&env);
 }
@@ -992,6 +1108,7 @@ fn removing_an_agent_removes_our_entries_from_its_file_only() {
         env.project_path("kasetto.yaml"),
         "agent: [claude-code, github-copilot, opencode, zcode]\nscope: project\nmcps:\n  - source: ./pack\n    mcps: [github]\n",
     );
+    env.trust_project_config();
     let r = ok(sync(&env, &[]));
     assert!(
         r.stderr
@@ -1076,4 +1193,202 @@ fn damaged_cache_repository_is_moved_aside_and_fetched_again() {
         entry(&env, ".mcp.json", McpFormat::McpServers, "github"),
         Some(expected_github(McpFormat::McpServers, &["--v1"]))
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// `kst verify` on MCP entries (issue 11): every kind the lock holds is checked.
+
+/// The `servers` rows of `kst verify --json`, as (path, status).
+fn verify_rows(r: &Run) -> Vec<(String, String)> {
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
+    let mut rows: Vec<(String, String)> = doc["servers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no servers: {r:?}"))
+        .iter()
+        .map(|s| {
+            assert_eq!(s["name"], "github", "{s}");
+            (
+                s["path"].as_str().unwrap().to_string(),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn verify_passes_on_untouched_mcp_entries_without_any_skill() {
+    let env = TestEnv::new();
+    setup(&env);
+    ok(sync(&env, &[]));
+    let r = ok(kst(&env, &["verify"], None));
+    assert!(r.stderr.contains("5 MCP server entries"), "{r:?}");
+    let r = ok(kst(&env, &["verify", "--json"], None));
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["ok"], true, "{r:?}");
+    let mut want: Vec<(String, String)> = SEEDS
+        .iter()
+        .map(|(f, _, _)| (f.to_string(), "ok".to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(verify_rows(&r), want);
+}
+
+#[test]
+fn verify_reports_a_locally_edited_mcp_entry() {
+    let env = TestEnv::new();
+    setup(&env);
+    // With a skill too: the skill verifies, the edited server entry must still be reported.
+    write_file(
+        env.project_path("pack/skills/pdf/SKILL.md"),
+        skill_md("pdf", "pdf"),
+    );
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: {AGENTS}\nscope: project\nskills:\n  - source: ./pack\n    skills: [pdf]\nmcps:\n  - source: ./pack\n    mcps: [github]\n"
+        ),
+    );
+    env.trust_project_config();
+    ok(sync(&env, &[]));
+    ok(kst(&env, &["verify"], None));
+    let file = ".codex/config.toml";
+    let text = read(&env, file).replace("--ro", "--rw");
+    write_file(env.project_path(file), text);
+    let before = settings_snapshot(&env);
+
+    let r = kst(&env, &["verify"], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("server github at .codex/config.toml: modified"),
+        "{r:?}"
+    );
+    assert!(
+        !r.stderr.contains(".mcp.json"),
+        "only the edited file is named: {r:?}"
+    );
+
+    let r = kst(&env, &["verify", "--json"], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    for (path, status) in verify_rows(&r) {
+        let want = if path == file { "modified" } else { "ok" };
+        assert_eq!(status, want, "{path}: {r:?}");
+    }
+    // Verify reads; it never writes, and never shows a secret value.
+    assert_eq!(settings_snapshot(&env), before);
+    assert!(!r.stdout.contains(SECRET) && !r.stderr.contains(SECRET));
+}
+
+#[test]
+fn verify_reports_a_deleted_mcp_entry_as_missing() {
+    let env = TestEnv::new();
+    setup(&env);
+    ok(sync(&env, &[]));
+    let mut f = SettingsFile::parse(McpFormat::McpServers, Some(&read(&env, ".mcp.json"))).unwrap();
+    f.remove("github");
+    write_file(env.project_path(".mcp.json"), f.to_text());
+    let r = kst(&env, &["verify"], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("server github at .mcp.json: missing"),
+        "{r:?}"
+    );
+    let r = kst(&env, &["verify", "--json"], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(verify_rows(&r).contains(&(".mcp.json".to_string(), "missing".to_string())));
+}
+
+#[test]
+fn verify_cannot_vouch_for_an_entry_whose_definition_left_the_cache() {
+    // An entry with a secret filled in can only be recognised from the definition kst wrote it
+    // from (kept in the cache): without it, verify says it cannot tell (exit 1), and a sync
+    // records the definition again.
+    let env = TestEnv::new();
+    setup(&env);
+    ok(sync(&env, &[]));
+    fs::remove_dir_all(env.cache()).unwrap();
+    let r = kst(&env, &["verify", "--json"], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        verify_rows(&r).iter().all(|(_, s)| s == "unverifiable"),
+        "{r:?}"
+    );
+    let r = kst(&env, &["verify"], None);
+    assert!(r.stderr.contains("kst sync"), "{r:?}");
+    ok(sync(&env, &[]));
+    ok(kst(&env, &["verify"], None));
+}
+
+#[test]
+fn verify_reads_no_file_a_hostile_lock_names_and_vouches_for_nothing_by_a_wrong_hash() {
+    let env = TestEnv::new();
+    seed(&env);
+    config(&env, "");
+    let sentinel = "kst-verify-sentinel-51d2";
+    write_file(
+        env.project_path(".bashrc"),
+        format!("{{\"mcpServers\": {{\"evil\": {{\"command\": \"{sentinel}\"}}}}}}\n"),
+    );
+    write_file(
+        env.project_path("kasetto.lock"),
+        "version: 1\nmcps:\n- url: ./pack\n  requested: local\n  packs:\n  - file: mcps/x.json\n    servers:\n      evil:\n        hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n        targets: [.bashrc]\n      mine:\n        hash: sha256:0000000000000000000000000000000000000000000000000000000000000000\n        targets: [.mcp.json]\n",
+    );
+    let before = settings_snapshot(&env);
+    let r = kst(&env, &["verify", "--json"], None);
+    assert_eq!(r.code, 1, "{r:?}");
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let status = |name: &str| {
+        doc["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .map(|s| s["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status("evil").as_deref(), Some("error"), "{r:?}");
+    // The user's own `mine` is not vouched for as kst's entry, whatever the lock says: no
+    // definition with that hash was ever written by kst here.
+    assert_eq!(status("mine").as_deref(), Some("unverifiable"), "{r:?}");
+    let r = kst(&env, &["verify"], None);
+    assert!(
+        !r.stdout.contains(sentinel) && !r.stderr.contains(sentinel),
+        "{r:?}"
+    );
+    assert_eq!(settings_snapshot(&env), before);
+}
+
+#[test]
+fn a_mistyped_branch_removes_no_server() {
+    // As for skills (SECURITY.md rule 8): a source that fails as a whole keeps what any earlier
+    // request of it wrote, so a typo in a changed `branch:` does not remove its servers.
+    let env = TestEnv::new();
+    seed(&env);
+    let mut repo = FixtureRepo::init(env.remotes().join("mcp-packs.git"));
+    repo.commit(
+        "main",
+        &[("mcps/github.json", FileSpec::from(github_pack(&["--v1"])))],
+    );
+    config(
+        &env,
+        &format!("  - source: {}\n    mcps: [github]\n", repo.file_url()),
+    );
+    ok(sync(&env, &[]));
+    let lock_before = read(&env, "kasetto.lock");
+    let files_before = settings_snapshot(&env);
+    config(
+        &env,
+        &format!(
+            "  - source: {}\n    branch: mian\n    mcps: [github]\n",
+            repo.file_url()
+        ),
+    );
+    let r = sync(&env, &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(!r.stderr.contains("- server github"), "{r:?}");
+    assert_eq!(settings_snapshot(&env), files_before);
+    assert_eq!(read(&env, "kasetto.lock"), lock_before);
 }

@@ -10,9 +10,11 @@ use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use kasetto::statcache::StatData;
 use serde_json::Value as Json;
 
 use crate::support::*;
@@ -44,14 +46,48 @@ fn installed(env: &TestEnv) {
         "agent: claude-code\nscope: project\nskills:\n  - source: ./pack\n    skills: \"*\"\n",
     );
     sync(env, "install");
-    settle();
+    settle(env);
     sync(env, "warm the stat cache");
 }
 
-/// Let the file system's clock move past everything written so far (a kernel timestamp tick
-/// is at most 10 ms), so those files are no longer racy.
-fn settle() {
-    std::thread::sleep(Duration::from_millis(50));
+/// Wait until the file system's clock has moved past the last change of every file under the
+/// test's folders, by kst's own racy rule ([`StatData::settled`]), so nothing written so far is
+/// racy for the next sync. A condition checked on a probe file's timestamp, not a guess at the
+/// timestamp tick: a few milliseconds on ext4 or tmpfs, two seconds on a whole-second file
+/// system. Only the kernel-set ctime is waited for, so a file whose mtime a test put in the
+/// future stays racy, as intended.
+fn settle(env: &TestEnv) {
+    fn newest_ctime(dir: &Path, newest: &mut (i64, i64)) {
+        for e in fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let m = fs::symlink_metadata(e.path()).unwrap();
+            *newest = (*newest).max((m.ctime(), m.ctime_nsec()));
+            if m.is_dir() {
+                newest_ctime(&e.path(), newest);
+            }
+        }
+    }
+    let mut newest = (0, 0);
+    newest_ctime(env.root(), &mut newest);
+    let last = StatData {
+        size: 0,
+        mtime: newest,
+        ctime: newest,
+        ino: 0,
+        dev: 0,
+        mode: 0,
+    };
+    let probe = env.path("settle-probe");
+    loop {
+        // A new file: its mtime is the file system's "now", as kst's own clock probe reads it.
+        let _ = fs::remove_file(&probe);
+        fs::write(&probe, b"now").unwrap();
+        let m = fs::metadata(&probe).unwrap();
+        if last.settled((m.mtime(), m.mtime_nsec())) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// `kst sync --json`, which must succeed; the document.
@@ -202,7 +238,7 @@ fn a_file_whose_stat_data_changed_is_read_again_and_only_it() {
     installed(&env);
     let touched = env.project_path(SKILLS).join("beta/reference/guide.md");
     set_mtime(&touched, SystemTime::now() - Duration::from_secs(60));
-    settle();
+    settle(&env);
     let watch = OpenWatch::new(&env.project_path(SKILLS));
     assert_eq!(actions(&sync(&env, "after touch")), all_unchanged());
     assert_eq!(watch.opened(), BTreeSet::from([touched]));
@@ -219,7 +255,7 @@ fn a_racy_file_is_read_on_every_sync() {
     installed(&env);
     let racy = env.project_path(SKILLS).join("alpha/SKILL.md");
     set_mtime(&racy, SystemTime::now() + Duration::from_secs(3600));
-    settle();
+    settle(&env);
     let watch = OpenWatch::new(&env.project_path(SKILLS));
     for round in 0..3 {
         assert_eq!(actions(&sync(&env, "racy")), all_unchanged());

@@ -124,6 +124,8 @@ fn project(env: &TestEnv, servers: &[(&str, &str)], extra_config: &str) {
         env.project_path("kasetto.yaml"),
         format!("agent: claude-code\nscope: project\nmcps:\n  - source: ./pack\n{extra_config}"),
     );
+    // Secrets are resolved only for a config the user trusts.
+    env.trust_project_config();
 }
 
 fn kst(env: &TestEnv, fake: Option<&Fake>, vars: &[(&str, &str)], args: &[&str]) -> Run {

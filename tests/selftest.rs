@@ -249,10 +249,23 @@ fn git_daemon_serves_fixture() {
 fn git_daemon_stop_refuses_connections() {
     let env = TestEnv::new();
     build_fixture(&env.remotes());
+    // A name no other test's daemon serves: the kernel may hand this port to another test's
+    // server once it is free, so what must hold is that nothing serves *this* repository.
+    let unique = format!("stop-{}.git", std::process::id());
+    std::fs::rename(env.remotes().join("pack.git"), env.remotes().join(&unique)).unwrap();
     let mut daemon = GitDaemon::start(env.remotes());
-    let port = daemon.port();
+    let url = daemon.url(&unique);
+    let ls = |env: &TestEnv| {
+        env.git()
+            .args(["ls-remote", &url])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(ls(&env), "the premise: the running daemon serves it");
     daemon.stop();
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert!(!ls(&env), "a stopped daemon still serves {url}");
 }
 
 #[test]
@@ -530,7 +543,20 @@ fn http_stop_refuses_connections() {
     let mut srv = HttpGitServer::start(env.remotes(), HttpOptions::default());
     let port = srv.port();
     srv.stop();
-    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    // The port may already belong to a server another test started (the kernel reuses freed
+    // ports), so "connect fails" alone would be a race: what must hold is that the stopped
+    // server serves nothing. A request that does connect is not seen by it.
+    if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let _ = s.write_all(b"GET /after-stop HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let _ = s.read_to_end(&mut Vec::new());
+    }
+    assert!(
+        srv.request_log().is_empty(),
+        "a stopped server served {:?}",
+        srv.request_log()
+    );
 }
 
 // --- fixture repos ---------------------------------------------------------

@@ -7,6 +7,7 @@ mod support;
 mod crash;
 mod credentials;
 mod fast_noop;
+mod fsx;
 mod hostile;
 mod hostile_server;
 mod linear_cost;

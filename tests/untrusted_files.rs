@@ -332,6 +332,38 @@ fn extends_of_dev_zero_is_refused_promptly() {
     );
 }
 
+/// Depth alone does not bound `extends`: three files each listing the next one 200 times
+/// would be read 8 million times (minutes of CPU from a cloned project, no trust needed in the
+/// project scope). The files a load reads are capped, in the loader and in the trust gate.
+#[test]
+fn a_wide_extends_tree_is_refused_promptly() {
+    let env = TestEnv::new();
+    let many = |p: &str| format!("extends: [{}]\n", vec![p; 200].join(", "));
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!("agent: codex\nscope: project\n{}", many("a.yaml")),
+    );
+    write_file(env.project_path("a.yaml"), many("b.yaml"));
+    write_file(env.project_path("b.yaml"), many("c.yaml"));
+    write_file(env.project_path("c.yaml"), "agent: codex\n");
+    // The project scope (the loader) and a config the user named.
+    refused(&env, &[], "would read more than 64 files");
+    refused(
+        &env,
+        &["--config", "kasetto.yaml"],
+        "would read more than 64 files",
+    );
+    // The trust gate walks the same tree before loading (the global scope).
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!("agent: codex\n{}", many("a.yaml")),
+    );
+    refused(&env, &[], "would read more than 64 files");
+    let r = kst(&env, &["trust"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("would read more than 64 files"), "{r:?}");
+}
+
 #[test]
 fn extends_of_a_fifo_does_not_hang() {
     let env = TestEnv::new();

@@ -166,6 +166,44 @@ impl GitDatabase {
     }
 
     /// Hold this repository's OS lock (waits for another process or thread fetching into it).
+    /// Run `attempt` on this repository (opened, or created empty), holding its lock. An
+    /// attempt that fails because the repository is damaged (it says so with `Err((e, true))`,
+    /// or the error [`looks_damaged`]) is run once more on a fresh repository when the network
+    /// may be used, the damaged one moved aside: a bad cache heals itself in one run. Returns
+    /// the value and the warning said about the move (`shown`: the URL for it).
+    pub fn with_repair<T>(
+        &self,
+        shown: &str,
+        mode: crate::git::FetchMode,
+        mut attempt: impl FnMut(&Repository) -> std::result::Result<T, (anyhow::Error, bool)>,
+    ) -> Result<(T, Vec<String>)> {
+        let _held = self.lock()?;
+        let mut warnings = Vec::new();
+        loop {
+            let outcome = match self.open_or_init() {
+                Ok(repo) => attempt(&repo),
+                Err(e) => Err((e, true)),
+            };
+            match outcome {
+                Ok(v) => return Ok((v, warnings)),
+                Err((e, damaged))
+                    if (damaged || looks_damaged(&e))
+                        && warnings.is_empty()
+                        && mode == crate::git::FetchMode::Online =>
+                {
+                    let aside = self.move_aside()?;
+                    let msg = format!(
+                        "cache repository for {shown} was unreadable ({e:#}); moved to {} and fetching again",
+                        aside.display()
+                    );
+                    tracing::warn!("{msg}");
+                    warnings.push(msg);
+                }
+                Err((e, _)) => return Err(e),
+            }
+        }
+    }
+
     pub fn lock(&self) -> Result<File> {
         let path = PathBuf::from(format!("{}.lock", self.path.display()));
         std::fs::create_dir_all(path.parent().expect("lock has a parent"))?;
@@ -179,4 +217,33 @@ impl GitDatabase {
             .with_context(|| format!("cannot lock {}", path.display()))?;
         Ok(f)
     }
+}
+
+/// Does an error say the cache repository itself is damaged (as opposed to the network or the
+/// remote)? libgit2 reports unreadable objects, packs and refs with these classes.
+pub fn looks_damaged(e: &anyhow::Error) -> bool {
+    use git2::ErrorClass as C;
+    // A commit the remote does not have, or a fetch stopped by a cap, is not damage, whatever
+    // libgit2 said on the way.
+    if e.chain().any(|c| {
+        c.downcast_ref::<crate::git::MissingCommit>().is_some()
+            || c.downcast_ref::<crate::git::FetchCapExceeded>().is_some()
+    }) {
+        return false;
+    }
+    e.chain().any(|c| {
+        c.downcast_ref::<crate::git::Corrupt>().is_some()
+            || c.downcast_ref::<git2::Error>().is_some_and(|g| {
+                matches!(
+                    g.class(),
+                    C::Odb
+                        | C::Zlib
+                        | C::Object
+                        | C::Repository
+                        | C::Reference
+                        | C::Indexer
+                        | C::Tree
+                )
+            })
+    })
 }

@@ -12,12 +12,12 @@
 use anyhow::{Context, Result, anyhow, bail};
 use git2::{AutotagOption, Direction, FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository};
 
-use crate::config::Reference;
+use crate::request::Reference;
 use std::cell::{Cell, RefCell};
 
 use crate::credentials::Auth;
 use crate::envvars;
-use crate::lock::Requested;
+use crate::request::Requested;
 use crate::source::GitUrl;
 
 /// What to resolve.

@@ -9,7 +9,7 @@ mod fetch;
 mod pack;
 pub mod setup;
 
-pub use cache::{Cache, GitDatabase};
+pub use cache::{Cache, GitDatabase, looks_damaged};
 pub use fetch::{
     CapKind, Corrupt, FetchCapExceeded, FetchCaps, FetchMode, MissingCommit, Progress, Resolution,
     Want, list_remote, resolve,

@@ -86,6 +86,9 @@ fn clean_stale_temps(plan: &McpPlan) {
 /// Write every changed file. A file that fails marks its steps as failed; the lock entries are
 /// then recomputed so the lock never claims an entry that was not written.
 pub fn apply(plan: &mut McpPlan) {
+    // Between planning and writing a settings file may change (a symlink swapped in): every
+    // write checks confinement again. Tests stop here to make that change.
+    crate::failpoint::hold("mcp-apply");
     clean_stale_temps(plan);
     for f in &plan.files {
         if let Err(e) = write_file(f, plan.confine.as_deref()) {

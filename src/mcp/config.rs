@@ -11,8 +11,11 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::config::{NonEmpty, Reference, RelPath};
+use crate::config::entry::{NonEmpty, RelPath};
 use crate::error::{Error, Result};
+use crate::mcp::pack::check_name;
+pub use crate::mcp::pack::{PackPick, PackSelection};
+use crate::request::Reference;
 use crate::source::Source;
 
 /// One entry of `mcps:`.
@@ -39,28 +42,34 @@ pub enum McpSourceKind {
     },
 }
 
-/// The `mcps:` selection of a pack source: the same shape as a skills selection.
-pub type PackSelection = crate::config::Selection;
-/// One named pack: `name` or `{name, path}`.
-pub type PackPick = crate::config::Pick;
-
-impl PackPick {
-    /// The pack file this pick names, relative to the discovery root.
-    pub fn file(&self) -> String {
-        match &self.path {
-            None => format!("mcps/{}.json", self.name),
-            Some(p) if p.ends_with(".json") => p.clone(),
-            Some(p) => format!("{p}/{}.json", self.name),
-        }
-    }
-}
-
 /// The URL recorded in the lock for an inline pack: there is no repository to name.
 pub fn inline_url(name: &str) -> String {
     format!("inline:{name}")
 }
 
 impl McpSource {
+    /// Who this entry is, for finding its lock entry (an inline pack is local).
+    pub fn id(&self) -> crate::request::EntryId {
+        let (url, reference, sub_dir) = self.identity();
+        crate::request::EntryId {
+            url,
+            reference,
+            local: match &self.kind {
+                McpSourceKind::Inline { .. } => true,
+                McpSourceKind::Pack { source, .. } => matches!(source, Source::Local { .. }),
+            },
+            sub_dir,
+        }
+    }
+
+    /// The discovery root inside the source (packs only).
+    pub fn sub_dir(&self) -> Option<&str> {
+        match &self.kind {
+            McpSourceKind::Pack { sub_dir, .. } => sub_dir.as_deref(),
+            McpSourceKind::Inline { .. } => None,
+        }
+    }
+
     /// `(source, ref-or-branch, sub-dir)` as for skills; inline packs are identified by name.
     pub fn identity(&self) -> (String, Reference, Option<String>) {
         match &self.kind {
@@ -104,26 +113,6 @@ pub(crate) struct RawMcpSource {
     name: Option<ServerName>,
     #[serde(default)]
     servers: Option<InlineServers>,
-}
-
-/// A server or inline-pack name: `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`. Names become keys in
-/// JSON and TOML files, so they are kept plain.
-pub fn check_name(name: &str) -> std::result::Result<(), String> {
-    let ok = name.len() <= 128
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?} is not a valid MCP server name (letters, digits, '.', '_', '-'; starting with a letter or digit; at most 128)"
-        ))
-    }
 }
 
 struct ServerName(String);
@@ -188,7 +177,7 @@ pub(crate) fn build(
         let at = format!("{label}:{line}");
         let kind = match (m.source, m.name, m.servers) {
             (Some(raw_source), None, None) => {
-                let (source, reference) = crate::config::source_entry(
+                let (source, reference) = crate::config::entry::source_entry(
                     &raw_source,
                     m.reference,
                     m.branch,

@@ -21,57 +21,8 @@ pub mod resolve;
 pub mod secrets;
 pub mod settings;
 pub mod store;
+pub mod verify;
 
 pub use config::{McpSource, McpSourceKind, PackPick, PackSelection};
 pub use plan::{McpPlan, SecretPolicy, ServerItem};
 pub use resolve::{FailedMcp, ResolvedMcp};
-
-use crate::config::Scope;
-use crate::error::Result;
-
-/// Resolve the config's `mcps:` and plan every settings file edit, writing nothing.
-pub fn plan_sync(
-    ctx: &crate::sync::Context,
-    update: &Option<Vec<String>>,
-    offline: bool,
-    secrets: plan::SecretPolicy,
-) -> Result<McpPlan> {
-    if ctx.config.mcps.is_empty() && ctx.old_lock.mcps.is_empty() {
-        return Ok(McpPlan::default());
-    }
-    let resolved = resolve::resolve_all(&ctx.config.mcps, &ctx.old_lock, update, offline);
-    let home = crate::dirs::home()?;
-    let cache_root = crate::git::Cache::open()
-        .ok()
-        .map(|c| c.root().to_path_buf());
-    let resolver = secrets.resolver(&ctx.config.secrets);
-    Ok(plan::build(plan::Inputs {
-        resolved,
-        old: &ctx.old_lock,
-        agents: &ctx.config.agents,
-        global: ctx.scope.scope == Scope::Global,
-        home: &home,
-        scope_root: &ctx.scope.root,
-        secrets: &resolver,
-        update,
-        cache_root,
-        confine: (ctx.scope.scope == Scope::Project).then(|| plan::real_path(&ctx.scope.root)),
-    }))
-}
-
-/// `--locked`: config entries the lock does not know, as drift lines.
-pub fn unlocked(ctx: &crate::sync::Context) -> Vec<String> {
-    ctx.config
-        .mcps
-        .iter()
-        .filter(|e| resolve::find_locked(&ctx.old_lock, e).is_none())
-        .map(|e| {
-            format!(
-                "{}: MCP {} ({}) is not in the lock",
-                e.at,
-                e.url(),
-                resolve::requested_of(e)
-            )
-        })
-        .collect()
-}

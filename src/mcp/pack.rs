@@ -7,8 +7,43 @@
 use serde_json::{Map, Value};
 
 use crate::discover::PackView;
-use crate::mcp::config::{PackSelection, check_name};
 use crate::tree::{Budget, Caps, EntryKind};
+
+/// The `mcps:` selection of a pack source: the same shape as a skills selection.
+pub type PackSelection = crate::request::Selection;
+/// One named pack: `name` or `{name, path}`.
+pub type PackPick = crate::request::Pick;
+
+impl PackPick {
+    /// The pack file this pick names, relative to the discovery root.
+    pub fn file(&self) -> String {
+        match &self.path {
+            None => format!("mcps/{}.json", self.name),
+            Some(p) if p.ends_with(".json") => p.clone(),
+            Some(p) => format!("{p}/{}.json", self.name),
+        }
+    }
+}
+
+/// A server or inline-pack name: `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`. Names become keys in
+/// JSON and TOML files, so they are kept plain.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    let ok = name.len() <= 128
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid MCP server name (letters, digits, '.', '_', '-'; starting with a letter or digit; at most 128)"
+        ))
+    }
+}
 
 /// One server definition, in the pack's (`mcpServers`) shape, placeholders unresolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -251,6 +286,7 @@ mod tests {
         write(r, "mcps/notes.txt", "x");
         let view = DiskPack {
             root: r.to_path_buf(),
+            within: None,
         };
         assert_eq!(
             discover(&view, ""),

@@ -24,6 +24,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::agents::{self, Agent, McpFormat};
+use crate::claims::Claims;
 use crate::lock::{Lock, LockedMcpPack, LockedMcpSource, LockedServer, Requested};
 use crate::mcp::format::render;
 use crate::mcp::resolve::{FailedMcp, ResolvedMcp, find_locked};
@@ -258,7 +259,7 @@ pub fn targets(agents: &[&Agent], global: bool, home: &Path, root: &Path) -> Vec
 
 /// A lock path kst may edit: the settings file of some agent in this scope, nothing else. The
 /// lock is a file in the project; a hostile one must not make kst edit `~/.bashrc`.
-fn known_target(rel: &str, global: bool, home: &Path, root: &Path) -> Option<McpTarget> {
+pub(crate) fn known_target(rel: &str, global: bool, home: &Path, root: &Path) -> Option<McpTarget> {
     agents::AGENTS
         .iter()
         .map(|a| target_of(a, global, home, root))
@@ -266,7 +267,7 @@ fn known_target(rel: &str, global: bool, home: &Path, root: &Path) -> Option<Mcp
 }
 
 /// Read and parse a settings file (following a symlink: the agent reads the target).
-fn load(t: &McpTarget, confine: Option<&Path>) -> Result<SettingsFile, String> {
+pub(crate) fn load(t: &McpTarget, confine: Option<&Path>) -> Result<SettingsFile, String> {
     check_confined(&t.target.abs, confine)?;
     let text = match crate::fsx::read_input(&t.target.abs, crate::fsx::SETTINGS_CAP, None) {
         Ok(s) => Some(s),
@@ -325,7 +326,7 @@ pub fn build(inp: Inputs) -> McpPlan {
         }
     }
     // (server, file) pairs this plan accounts for; the rest of `owned` is pruned.
-    let mut claimed: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut claims: Claims<(String, String)> = Claims::default();
     // Server name → who provides it (first source wins).
     let mut providers: HashMap<String, String> = HashMap::new();
 
@@ -333,11 +334,13 @@ pub fn build(inp: Inputs) -> McpPlan {
         let r = match r {
             Ok(r) => r,
             Err(f) => {
-                // A source that failed as a whole keeps its lock entry and its servers.
-                if let Some(prev) = find_locked(inp.old, &f.entry) {
+                // A source that failed as a whole keeps its lock entries and its servers,
+                // whatever request recorded them (as for skills).
+                let id = f.entry.id();
+                for prev in crate::lock::kept_by_failure(&inp.old.mcps, &id) {
                     for p in &prev.packs {
                         for (name, rec) in &p.servers {
-                            claimed.extend(rec.targets.iter().map(|t| (name.clone(), t.clone())));
+                            claims.keep(rec.targets.iter().map(|t| (name.clone(), t.clone())));
                             plan.kept.push((
                                 key_of_locked(prev, &p.file),
                                 name.clone(),
@@ -363,7 +366,7 @@ pub fn build(inp: Inputs) -> McpPlan {
             // A pack that cannot be read now keeps what it had installed before.
             if let Some(prev) = locked.and_then(|l| l.packs.iter().find(|p| p.file == b.file)) {
                 for (name, rec) in &prev.servers {
-                    claimed.extend(rec.targets.iter().map(|t| (name.clone(), t.clone())));
+                    claims.keep(rec.targets.iter().map(|t| (name.clone(), t.clone())));
                     plan.kept.push((key(&b.file), name.clone(), rec.clone()));
                 }
             }
@@ -404,7 +407,8 @@ pub fn build(inp: Inputs) -> McpPlan {
                     plan.items.push(item);
                     continue;
                 }
-                providers.insert(name.clone(), format!("{} ({})", r.url, pack.file));
+                let provider = format!("{} ({})", r.url, pack.file);
+                providers.insert(name.clone(), provider.clone());
 
                 let names = secrets::names_in(&Value::Object(server.def.clone()));
                 // Placeholders kst cannot understand fail the server before anything else.
@@ -426,7 +430,7 @@ pub fn build(inp: Inputs) -> McpPlan {
                 let mut res: Option<secrets::Resolution> = None;
                 let ii = plan.items.len();
                 for t in &tgts {
-                    claimed.insert((name.clone(), t.target.rel.clone()));
+                    claims.claim((name.clone(), t.target.rel.clone()), provider.clone());
                     let prev = owned
                         .get(&(name.clone(), t.target.rel.clone()))
                         .map(|o| o.0.clone());
@@ -609,12 +613,12 @@ pub fn build(inp: Inputs) -> McpPlan {
 
     // Prune: entries the old lock tracks that nothing claims or keeps.
     let mut gone: BTreeMap<(usize, String, String), Vec<(String, String)>> = BTreeMap::new();
-    for ((name, rel), (hash, si, file)) in &owned {
-        if !claimed.contains(&(name.clone(), rel.clone())) {
-            gone.entry((*si, file.clone(), name.clone()))
-                .or_default()
-                .push((rel.clone(), hash.clone()));
-        }
+    for key in claims.pruned(owned.keys()) {
+        let (name, rel) = key;
+        let (hash, si, file) = &owned[key];
+        gone.entry((*si, file.clone(), name.clone()))
+            .or_default()
+            .push((rel.clone(), hash.clone()));
     }
     for ((si, file, name), rels) in gone {
         let src = &inp.old.mcps[si];
@@ -703,14 +707,27 @@ fn holds_placeholder(d: &Value, names: &BTreeSet<String>) -> bool {
 }
 
 /// Is the entry `d` one kst wrote from the definition with hash `h` (whatever the secrets)?
-/// Needs that definition back from the store; entries without placeholders in the plain
-/// `mcpServers` shape can also be checked by hashing them directly.
+/// Not being able to tell counts as no: the safe side for a sync (see [`written_by_us`]).
 fn was_written_by_us(d: &Value, h: &str, format: McpFormat, cache_root: Option<&Path>) -> bool {
+    written_by_us(d, h, format, cache_root).unwrap_or(false)
+}
+
+/// Is the entry `d` one kst wrote from the definition with hash `h` (whatever the secrets)?
+/// Needs that definition back from the store; entries without placeholders in the plain
+/// `mcpServers` shape can also be recognised by hashing them directly. `None`: kst cannot tell
+/// (the definition is not in this machine's cache and the entry is no plain copy of it).
+pub(crate) fn written_by_us(
+    d: &Value,
+    h: &str,
+    format: McpFormat,
+    cache_root: Option<&Path>,
+) -> Option<bool> {
     if let Some(old) = cache_root.and_then(|root| store::get(root, h)) {
-        return secrets::matches(d, &render(format, &old).0);
+        return Some(secrets::matches(d, &render(format, &old).0));
     }
-    matches!(format, McpFormat::McpServers | McpFormat::ZCode)
-        && d.as_object().is_some_and(|m| store::hash(m) == h)
+    (matches!(format, McpFormat::McpServers | McpFormat::ZCode)
+        && d.as_object().is_some_and(|m| store::hash(m) == h))
+    .then_some(true)
 }
 
 fn key_of_locked(l: &LockedMcpSource, file: &str) -> LockKey {
@@ -751,7 +768,13 @@ impl McpPlan {
                 .or_default()
                 .entry(name.clone())
                 .or_default();
-            v.extend(rec.targets.iter().map(|t| (t.clone(), rec.hash.clone())));
+            // A kept record may repeat one this run wrote (two requests of one source, one of
+            // them failed): each file once.
+            for tgt in &rec.targets {
+                if !v.iter().any(|(x, _)| x == tgt) {
+                    v.push((tgt.clone(), rec.hash.clone()));
+                }
+            }
         }
         let mut out: Vec<LockedMcpSource> = Vec::new();
         for (key, servers) in recs {
@@ -803,7 +826,7 @@ impl McpPlan {
             if let Some(r) = self.resolved.iter().find(|r| {
                 r.url == s.url
                     && r.requested == s.requested
-                    && sub_dir_of(&r.entry) == s.sub_dir.as_deref()
+                    && r.entry.sub_dir() == s.sub_dir.as_deref()
             }) {
                 s.commit = r.commit.map(|c| c.to_string());
             }
@@ -845,135 +868,4 @@ impl McpPlan {
             })
             .collect()
     }
-
-    pub fn json_items(&self) -> Vec<crate::report::JsonItem<'_>> {
-        self.items
-            .iter()
-            .map(|i| crate::report::JsonItem {
-                kind: if i.name.starts_with("pack ") {
-                    "mcp_pack"
-                } else {
-                    "server"
-                },
-                name: &i.name,
-                source: &i.source,
-                action: i.action(),
-                commit: i.commit.as_deref(),
-                tree: None,
-                description: None,
-                hash: i.hash.as_deref(),
-                destinations: i
-                    .dests
-                    .iter()
-                    .map(|d| crate::report::JsonDest {
-                        path: &d.target.rel,
-                        action: d.action,
-                        error: d.error.as_deref(),
-                        reason: d.reason,
-                    })
-                    .collect(),
-                error: i.error.as_deref(),
-                warnings: &i.warnings,
-            })
-            .collect()
-    }
-
-    pub fn json_sources(&self) -> Vec<crate::report::JsonSource<'_>> {
-        let mut out: Vec<_> = self
-            .resolved
-            .iter()
-            .map(|r| crate::report::JsonSource {
-                url: &r.url,
-                requested: r.requested.to_string(),
-                sub_dir: sub_dir_of(&r.entry),
-                commit: r.commit.map(|c| c.to_string()),
-                fetch: Some(r.fetch),
-                error: None,
-                warnings: &r.selected.warnings,
-            })
-            .collect();
-        out.extend(self.failed.iter().map(|f| crate::report::JsonSource {
-            url: &f.url,
-            requested: f.requested.to_string(),
-            sub_dir: sub_dir_of(&f.entry),
-            commit: None,
-            fetch: None,
-            error: Some(&f.error),
-            warnings: &[],
-        }));
-        out
-    }
-}
-
-fn sub_dir_of(e: &crate::mcp::McpSource) -> Option<&str> {
-    match &e.kind {
-        crate::mcp::McpSourceKind::Pack { sub_dir, .. } => sub_dir.as_deref(),
-        crate::mcp::McpSourceKind::Inline { .. } => None,
-    }
-}
-
-/// What the lock's `mcps` would gain or lose, one line per difference (for `--locked` and
-/// `lock --check`).
-pub fn lock_drift(old: &[LockedMcpSource], new: &[LockedMcpSource]) -> Vec<String> {
-    let key = |s: &LockedMcpSource| (s.url.clone(), s.requested.clone(), s.sub_dir.clone());
-    let mut out = Vec::new();
-    for n in new {
-        match old.iter().find(|o| key(o) == key(n)) {
-            None => out.push(format!(
-                "MCP {} ({}) is not in the lock",
-                n.url, n.requested
-            )),
-            Some(o) if o == n => {}
-            Some(o) => {
-                if o.commit != n.commit {
-                    out.push(format!(
-                        "MCP {} ({}): locked commit {} but resolved {}",
-                        n.url,
-                        n.requested,
-                        o.commit.as_deref().unwrap_or("-"),
-                        n.commit.as_deref().unwrap_or("-")
-                    ));
-                }
-                let servers = |s: &LockedMcpSource| -> BTreeMap<String, LockedServer> {
-                    s.packs
-                        .iter()
-                        .flat_map(|p| p.servers.iter().map(|(k, v)| (k.clone(), v.clone())))
-                        .collect()
-                };
-                let (os, ns) = (servers(o), servers(n));
-                for (name, s) in &ns {
-                    match os.get(name) {
-                        None => out.push(format!(
-                            "MCP {} ({}): server {name} is not in the lock",
-                            n.url, n.requested
-                        )),
-                        Some(x) if x.hash != s.hash => out.push(format!(
-                            "MCP {} ({}): server {name} hash {} would become {}",
-                            n.url, n.requested, x.hash, s.hash
-                        )),
-                        Some(x) if x != s => out.push(format!(
-                            "MCP {} ({}): server {name} would be in {:?} instead of {:?}",
-                            n.url, n.requested, s.targets, x.targets
-                        )),
-                        _ => {}
-                    }
-                }
-                for name in os.keys().filter(|k| !ns.contains_key(*k)) {
-                    out.push(format!(
-                        "MCP {} ({}): server {name} would be removed from the lock",
-                        n.url, n.requested
-                    ));
-                }
-            }
-        }
-    }
-    for o in old {
-        if !new.iter().any(|n| key(n) == key(o)) {
-            out.push(format!(
-                "MCP {} ({}) would be removed from the lock",
-                o.url, o.requested
-            ));
-        }
-    }
-    out
 }

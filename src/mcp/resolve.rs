@@ -5,7 +5,7 @@ use git2::Oid;
 
 use crate::config::Reference;
 use crate::discover::{DiskPack, PackView};
-use crate::git::{Cache, FetchMode, GitPack, Want};
+use crate::git::{Cache, FetchMode, GitPack};
 use crate::lock::{Lock, LockedMcpSource, Requested};
 use crate::mcp::config::{McpSource, McpSourceKind, PackSelection};
 use crate::mcp::pack::{self, PackFile, Selected, Server};
@@ -35,29 +35,19 @@ pub struct FailedMcp {
     pub error: String,
 }
 
-/// The request an entry makes, before resolution.
+/// The request an entry makes, before resolution (an inline pack is `local`).
 pub fn requested_of(entry: &McpSource) -> Requested {
     match &entry.kind {
         McpSourceKind::Inline { .. } => Requested::Local,
         McpSourceKind::Pack {
-            source: Source::Local { .. },
-            ..
-        } => Requested::Local,
-        McpSourceKind::Pack { reference, .. } => match reference {
-            Reference::Default => Requested::Default,
-            Reference::Branch(b) => Requested::Branch(b.clone()),
-            Reference::Ref(r) => Requested::Rev(r.clone()),
-        },
+            source, reference, ..
+        } => Requested::of(source, reference),
     }
 }
 
 /// The lock entry of a config entry: same URL, same request, same sub-dir.
 pub fn find_locked<'a>(lock: &'a Lock, entry: &McpSource) -> Option<&'a LockedMcpSource> {
-    let (url, reference, sub_dir) = entry.identity();
-    let local = requested_of(entry) == Requested::Local;
-    lock.mcps
-        .iter()
-        .find(|l| l.url == url && l.requested.answers(&reference, local) && l.sub_dir == sub_dir)
+    crate::lock::find_entry(&lock.mcps, &entry.id())
 }
 
 /// Does `--update [NAME…]` apply to this entry? Names match server names it provides and pack
@@ -67,20 +57,22 @@ pub fn wants_update(
     entry: &McpSource,
     locked: Option<&LockedMcpSource>,
 ) -> bool {
-    match update {
-        None => false,
-        Some(names) if names.is_empty() => true,
-        Some(names) => {
-            let serves = locked.is_some_and(|l| {
-                l.packs
-                    .iter()
-                    .any(|p| p.servers.keys().any(|s| names.contains(s)))
-            });
-            let picks = matches!(&entry.kind, McpSourceKind::Pack { selection: PackSelection::Named(p), .. }
-                if p.iter().any(|p| names.contains(&p.name)));
-            serves || picks
-        }
-    }
+    let servers = locked
+        .into_iter()
+        .flat_map(|l| l.packs.iter().flat_map(|p| p.servers.keys()));
+    let packs = match &entry.kind {
+        McpSourceKind::Pack {
+            selection: PackSelection::Named(p),
+            ..
+        } => p.as_slice(),
+        _ => &[],
+    };
+    crate::lock::update_moves(
+        update,
+        servers
+            .map(String::as_str)
+            .chain(packs.iter().map(|p| p.name.as_str())),
+    )
 }
 
 /// Resolve every entry, in config order (the order decides which pack wins a server name).
@@ -91,6 +83,7 @@ pub fn resolve_all(
     old: &Lock,
     update: &Option<Vec<String>>,
     offline: bool,
+    within: Option<&std::path::Path>,
 ) -> Vec<Result<ResolvedMcp, FailedMcp>> {
     let needs_cache = entries.iter().any(|e| {
         matches!(
@@ -126,20 +119,10 @@ pub fn resolve_all(
     } else {
         FetchMode::Online
     };
-    std::thread::scope(|s| {
-        let handles: Vec<_> = entries
-            .iter()
-            .map(|entry| {
-                let locked = find_locked(old, entry);
-                let update = wants_update(update, entry, locked);
-                let cache = cache.as_ref();
-                s.spawn(move || resolve_one(entry, locked, update, cache, mode))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("an MCP resolver thread panicked"))
-            .collect()
+    crate::threads::each(entries, "an MCP resolver", |entry| {
+        let locked = find_locked(old, entry);
+        let update = wants_update(update, entry, locked);
+        resolve_one(entry, locked, update, cache.as_ref(), mode, within)
     })
 }
 
@@ -150,6 +133,7 @@ fn resolve_one(
     update: bool,
     cache: Option<&Cache>,
     mode: FetchMode,
+    within: Option<&std::path::Path>,
 ) -> Result<ResolvedMcp, FailedMcp> {
     let fail = |error: String| FailedMcp {
         entry: entry.clone(),
@@ -190,20 +174,7 @@ fn resolve_one(
             selection,
             ..
         } => {
-            if !path.is_dir() {
-                return Err(fail(format!(
-                    "local source {} is not a folder",
-                    path.display()
-                )));
-            }
-            let root = sub_dir.clone().unwrap_or_default();
-            if !root.is_empty() && !path.join(&root).is_dir() {
-                return Err(fail(format!(
-                    "sub-dir {root:?} does not exist in {}",
-                    path.display()
-                )));
-            }
-            let view = DiskPack { root: path.clone() };
+            let (view, root) = DiskPack::open(path, sub_dir.as_deref(), within).map_err(fail)?;
             Ok(done(
                 Requested::Local,
                 None,
@@ -246,30 +217,19 @@ fn git(
     mode: FetchMode,
 ) -> anyhow::Result<(Requested, Oid, bool, Selected)> {
     let db = cache.database(url.canonical());
-    let _held = db.lock()?;
-    // A damaged cache repository is moved aside and fetched once more, as for skills.
-    match git_in(
-        &db, url, reference, sub_dir, selection, locked, update, mode,
-    ) {
-        Err(e) if mode == FetchMode::Online && crate::resolve::looks_damaged(&e) => {
-            let aside = db.move_aside()?;
-            let mut out = git_in(
-                &db, url, reference, sub_dir, selection, locked, update, mode,
-            )?;
-            out.3.warnings.push(format!(
-                "cache repository for {} was unreadable ({e:#}); moved to {} and fetched again",
-                url.canonical(),
-                aside.display()
-            ));
-            Ok(out)
-        }
-        other => other,
-    }
+    let (mut out, warnings) = db.with_repair(url.canonical().as_str(), mode, |repo| {
+        git_in(
+            repo, url, reference, sub_dir, selection, locked, update, mode,
+        )
+        .map_err(|e| (e, false))
+    })?;
+    out.3.warnings.splice(0..0, warnings);
+    Ok(out)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn git_in(
-    db: &crate::git::GitDatabase,
+    repo: &git2::Repository,
     url: &GitUrl,
     reference: &Reference,
     sub_dir: &Option<String>,
@@ -278,17 +238,9 @@ fn git_in(
     update: bool,
     mode: FetchMode,
 ) -> anyhow::Result<(Requested, Oid, bool, Selected)> {
-    let repo = db.open_or_init()?;
-    let want = match locked.and_then(|l| l.commit.as_deref().map(|c| (l, c))) {
-        Some((l, c)) if !update => Want::Locked {
-            commit: Oid::from_str(c)
-                .map_err(|e| anyhow::anyhow!("the lock's commit {c:?} is not a SHA: {e}"))?,
-            requested: l.requested.clone(),
-        },
-        _ => Want::Deferred(reference.clone()),
-    };
-    let res = crate::git::resolve(&repo, url, &want, mode, &mut |_, _, _| {})?;
-    let view = GitPack::new(&repo, res.commit)?;
+    let want = crate::lock::want(locked.map(|l| l as _), update, reference)?;
+    let res = crate::git::resolve(repo, url, &want, mode, &mut |_, _, _| {})?;
+    let view = GitPack::new(repo, res.commit)?;
     let root = sub_dir.clone().unwrap_or_default();
     if !root.is_empty()
         && view
@@ -299,59 +251,4 @@ fn git_in(
     }
     let selected = pack::select(&view, &root, selection);
     Ok((res.requested, res.commit, res.fetched, selected))
-}
-
-/// Whether the network was used and the commit, or why the fetch failed.
-pub type FetchOutcome = Result<(bool, String), String>;
-
-/// `kst fetch`: put the locked commit of every git MCP source into the cache. Returns, per
-/// source, whether the network was used and the commit, or why it failed.
-pub fn fetch_locked(
-    entries: &[McpSource],
-    old: &Lock,
-    cache: &Cache,
-    mode: FetchMode,
-) -> Vec<(String, FetchOutcome)> {
-    entries
-        .iter()
-        .filter_map(|entry| match &entry.kind {
-            McpSourceKind::Pack {
-                source: Source::Git(url),
-                ..
-            } => Some((entry, url)),
-            _ => None,
-        })
-        .map(|(entry, url)| {
-            let canonical = url.canonical().to_string();
-            let outcome = (|| {
-                let locked = find_locked(old, entry).ok_or_else(|| {
-                    format!(
-                        "{}: MCP {canonical} is not in the lock; run `kst lock` first",
-                        entry.at
-                    )
-                })?;
-                let commit = locked
-                    .commit
-                    .as_deref()
-                    .and_then(|c| Oid::from_str(c).ok())
-                    .ok_or_else(|| {
-                        format!(
-                            "{}: the lock has no valid commit for MCP {canonical}",
-                            entry.at
-                        )
-                    })?;
-                let db = cache.database(url.canonical());
-                let _held = db.lock().map_err(|e| format!("{e:#}"))?;
-                let repo = db.open_or_init().map_err(|e| format!("{e:#}"))?;
-                let want = Want::Locked {
-                    commit,
-                    requested: locked.requested.clone(),
-                };
-                let r = crate::git::resolve(&repo, url, &want, mode, &mut |_, _, _| {})
-                    .map_err(|e| format!("{}: {canonical}: {e:#}", entry.at))?;
-                Ok((r.fetched, commit.to_string()))
-            })();
-            (canonical, outcome)
-        })
-        .collect()
 }

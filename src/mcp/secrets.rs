@@ -417,6 +417,9 @@ pub struct Resolver {
     default_file: Option<PathBuf>,
     memo: RefCell<HashMap<String, Outcome>>,
     files: RefCell<HashMap<PathBuf, Result<Option<credfile::CredFile>, String>>>,
+    /// Why nothing may be resolved in this run (an untrusted config found in the working
+    /// directory, [`crate::trust::secrets_refusal`]): every placeholder then fails its server.
+    refused: Option<String>,
 }
 
 impl fmt::Debug for Resolver {
@@ -454,7 +457,16 @@ impl Resolver {
             default_file: credentials_path(),
             memo: RefCell::new(HashMap::new()),
             files: RefCell::new(HashMap::new()),
+            refused: None,
         }
+    }
+
+    /// A resolver that resolves nothing, for the reason given: each placeholder fails its
+    /// server (whatever `on_missing` says), and no variable, credentials file or secret manager
+    /// is read. Form errors are still reported.
+    pub fn refusing(mut self, why: Option<String>) -> Self {
+        self.refused = why;
+        self
     }
 
     pub fn mode(&self) -> Mode {
@@ -509,6 +521,9 @@ impl Resolver {
             return o;
         }
         let at = shown(text);
+        if let Some(why) = &self.refused {
+            return Outcome::Failed(format!("{at}: {why}"));
+        }
         match parse(text) {
             Ref::Malformed => unreachable!("a form error"),
             Ref::Chain(name) => self.chain(&name, &at),

@@ -62,7 +62,8 @@ pub fn put(cache_root: &Path, def: &Map<String, Value>) {
 /// The definition with this hash, if this machine stored it and it is intact.
 pub fn get(cache_root: &Path, hash_: &str) -> Option<Map<String, Value>> {
     let p = path_for(cache_root, hash_)?;
-    let text = std::fs::read_to_string(p).ok()?;
+    // A cache may be restored from elsewhere (a CI cache): only a regular file, bounded.
+    let text = crate::fsx::read_input(&p, crate::fsx::SETTINGS_CAP, None).ok()?;
     let def: Map<String, Value> = serde_json::from_str(&text).ok()?;
     (hash(&def) == hash_).then_some(def)
 }
@@ -88,5 +89,50 @@ mod tests {
         let p = path_for(tmp.path(), &hash(a)).unwrap();
         std::fs::write(&p, r#"{"command":"evil"}"#).unwrap();
         assert_eq!(get(tmp.path(), &hash(a)), None);
+    }
+
+    /// A cache restored from elsewhere may hold a FIFO where a definition was: it is ignored,
+    /// never waited on (the guard fails the test instead of hanging it).
+    #[test]
+    fn a_fifo_in_the_store_is_ignored_not_waited_on() {
+        let def = json!({"command": "x"});
+        let def = def.as_object().unwrap().clone();
+        let tmp = tempfile::tempdir().unwrap();
+        let p = path_for(tmp.path(), &hash(&def)).unwrap();
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let root = tmp.path().to_path_buf();
+        let h = hash(&def);
+        std::thread::spawn(move || tx.send(get(&root, &h)).unwrap());
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("reading a FIFO in the store hung");
+        assert_eq!(got, None);
+    }
+
+    // Found by cargo-mutants (docs/testing.md): the store path is built from a lock's hash,
+    // which a hostile lock controls; only exactly 64 hex digits make a path.
+    #[test]
+    fn only_a_real_hash_names_a_stored_file() {
+        let root = Path::new("/cache");
+        let hex = "0123456789abcdef".repeat(4);
+        assert_eq!(
+            path_for(root, &format!("sha256:{hex}")),
+            Some(root.join(format!("mcp/sha256-{hex}.json")))
+        );
+        let escape = format!("{:/<64}", "/../../../../../etc/x");
+        assert_eq!(escape.len(), 64);
+        for bad in [
+            format!("sha256:{escape}"),
+            "sha256:abc".to_string(),
+            format!("sha256:{hex}0"),
+            hex.clone(),
+            format!("sha1:{hex}"),
+        ] {
+            assert_eq!(path_for(root, &bad), None, "{bad:?}");
+        }
     }
 }

@@ -114,6 +114,13 @@ impl TestEnv {
         self.bin(env!("CARGO_BIN_EXE_kst"))
     }
 
+    /// `kst trust` the project's `kasetto.yaml` as it is now, as a user does after reading
+    /// it: a config found in the working directory needs it to have secrets resolved (and to
+    /// work on the global scope). Call it again after each change to the file.
+    pub fn trust_project_config(&self) {
+        self.kst().arg("trust").assert().success();
+    }
+
     /// Same as `kst()` but for the `kasetto` alias binary.
     pub fn kasetto(&self) -> assert_cmd::Command {
         self.bin(env!("CARGO_BIN_EXE_kasetto"))

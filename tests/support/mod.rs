@@ -11,6 +11,7 @@ pub mod http_git;
 pub mod pack;
 pub mod repo;
 pub mod sshd;
+pub mod tools;
 
 pub use env::{
     SnapEntry, Snapshot, TestEnv, assert_snapshots_eq, find_bytes_in_tree, read_tree_snapshot,
@@ -23,3 +24,4 @@ pub use repo::{
     isolate_libgit2_config, skill_md, skill_pack,
 };
 pub use sshd::{SshAgent, Sshd, port_busy, sshd_or_skip, start_agent};
+pub use tools::{skip_or_fail_in_ci, tool_or_skip};

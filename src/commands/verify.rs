@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use clap::Args;
 use serde::Serialize;
 
 use crate::discover::{DiskPack, PackView};
@@ -18,8 +19,15 @@ use crate::lock::{LockedSource, Requested};
 use crate::plan;
 use crate::report::Printer;
 use crate::source::{self, Source};
-use crate::sync::{self, Common};
 use crate::tree::{self, Budget, Caps, EntryKind, Tree};
+use crate::workspace::{Common, Workspace};
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Also ask each remote whether locked tags and branches still point where the lock says
+    #[arg(long)]
+    pub remote: bool,
+}
 
 #[derive(Debug, Default, Serialize)]
 pub struct SkillCheck {
@@ -72,6 +80,7 @@ fn expected_listing(
         (_, true) => {
             let view = DiskPack {
                 root: config_dir.join(&src.url),
+                within: None,
             };
             view.list(path, &mut Budget::new(caps))
                 .ok()
@@ -91,8 +100,29 @@ fn expected_listing(
     }
 }
 
-pub fn check_installed(ctx: &sync::Context) -> Vec<SkillCheck> {
-    let cache = Cache::open().ok();
+/// Every MCP server entry of the lock, checked where this scope's agents read them.
+pub fn check_servers(ctx: &Workspace) -> Result<Vec<crate::mcp::verify::ServerCheck>> {
+    if ctx.old_lock.mcps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let home = crate::dirs::home()?;
+    let cache_root = ctx.cache().ok().map(|c| c.root().to_path_buf());
+    let project = ctx.scope.scope == crate::config::Scope::Project;
+    let confine = project.then(|| crate::mcp::plan::real_path(&ctx.scope.root));
+    Ok(crate::mcp::verify::check(
+        &ctx.old_lock,
+        &crate::mcp::verify::Place {
+            global: !project,
+            home: &home,
+            root: &ctx.scope.root,
+            cache_root: cache_root.as_deref(),
+            confine: confine.as_deref(),
+        },
+    ))
+}
+
+pub fn check_installed(ctx: &Workspace) -> Vec<SkillCheck> {
+    let cache = ctx.cache().ok();
     let config_dir = ctx.config.path.parent().unwrap_or(Path::new("."));
     let mut out = Vec::new();
     for src in &ctx.old_lock.sources {
@@ -126,13 +156,9 @@ pub fn check_installed(ctx: &sync::Context) -> Vec<SkillCheck> {
                     Ok(t) => {
                         c.status = "modified";
                         c.found_tree = Some(t.id.to_string());
-                        if let Some(want) = expected_listing(
-                            src,
-                            &skill.path,
-                            &skill.tree,
-                            cache.as_ref(),
-                            config_dir,
-                        ) {
+                        if let Some(want) =
+                            expected_listing(src, &skill.path, &skill.tree, cache, config_dir)
+                        {
                             if want.installed_id() == t.id {
                                 // Only gitlinks differ: what kst installs is exactly this.
                                 c.status = "ok";
@@ -167,7 +193,7 @@ pub fn check_installed(ctx: &sync::Context) -> Vec<SkillCheck> {
 }
 
 /// Ask each remote where the locked tags and branches point now.
-pub fn check_remotes(ctx: &sync::Context) -> Vec<RemoteCheck> {
+pub fn check_remotes(ctx: &Workspace) -> Vec<RemoteCheck> {
     let Ok(cache) = Cache::open() else {
         return Vec::new();
     };
@@ -229,26 +255,29 @@ pub fn check_remotes(ctx: &sync::Context) -> Vec<RemoteCheck> {
     out
 }
 
-pub fn verify(common: &Common, remote: bool, printer: &Printer) -> Result<()> {
-    let ctx = sync::load(
+pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
+    let remote = args.remote;
+    let ctx = Workspace::load(
         common,
         crate::trust::Access::Reads {
             network: remote && !common.offline,
         },
     )?;
-    if ctx.old_lock.sources.is_empty() {
+    if ctx.old_lock.sources.is_empty() && ctx.old_lock.mcps.is_empty() {
         return Err(Error::usage(format!(
             "{} has nothing to verify; run `kst sync` first",
             ctx.scope.lock_path.display()
         )));
     }
     let skills = check_installed(&ctx);
+    let servers = check_servers(&ctx)?;
     let remotes = if remote && !common.offline {
         check_remotes(&ctx)
     } else {
         Vec::new()
     };
     let drift = skills.iter().filter(|c| c.status != "ok").count()
+        + servers.iter().filter(|c| c.status != "ok").count()
         + remotes
             .iter()
             .filter(|r| {
@@ -259,7 +288,7 @@ pub fn verify(common: &Common, remote: bool, printer: &Printer) -> Result<()> {
         printer.json(&serde_json::json!({
             "schema": 1, "command": "verify", "ok": drift == 0,
             "lock": ctx.scope.lock_path.display().to_string(),
-            "skills": skills, "remote": remotes,
+            "skills": skills, "servers": servers, "remote": remotes,
         }));
     } else {
         for c in &skills {
@@ -307,15 +336,39 @@ pub fn verify(common: &Common, remote: bool, printer: &Printer) -> Result<()> {
                 )),
             }
         }
-        let n = skills.len();
+        for c in &servers {
+            if c.status == "ok" {
+                if printer.verbosity >= crate::report::Verbosity::Verbose {
+                    printer.line(&format!("= server {} {}", c.name, c.path));
+                }
+                continue;
+            }
+            printer.error(&format!("server {} at {}: {}", c.name, c.path, c.status));
+            if let Some(e) = &c.error {
+                printer.error(&format!("    {e}"));
+            }
+        }
+        let counted: Vec<String> = [
+            (skills.len(), "installed skill folders"),
+            (servers.len(), "MCP server entries"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
         if drift == 0 {
             printer.line(&format!(
-                "Verified {n} installed skill folders against {}",
+                "Verified {} against {}",
+                if counted.is_empty() {
+                    "0 installed items".to_string()
+                } else {
+                    counted.join(" and ")
+                },
                 ctx.scope.lock_path.display()
             ));
         } else {
             printer.error(&format!(
-                "{drift} problems found; run `kst sync` to repair installed skills"
+                "{drift} problems found; run `kst sync` to repair installed skills (an edited MCP entry is left alone: delete it, and `kst sync` writes kst's version again)"
             ));
         }
     }

@@ -1,0 +1,102 @@
+//! `kst lock [--check]`: resolve every source and record the lock; install nothing.
+
+use clap::Args;
+
+use crate::error::{Error, Outcome, Result};
+use crate::pipeline::{self, SyncOptions};
+use crate::plan::{self, Action};
+use crate::report::{self, Printer};
+use crate::workspace::{Common, Workspace};
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Exit 1 if the lock would change; write nothing
+    #[arg(long)]
+    pub check: bool,
+    /// Re-resolve branch and default sources (all, or those providing NAME)
+    #[arg(short, long, num_args = 0.., value_name = "NAME")]
+    pub update: Option<Vec<String>>,
+}
+
+/// `kst lock [--check]`: resolve every source and write the lock, installing nothing.
+/// `--check` writes nothing and exits 1 when the lock would change.
+pub fn run(common: &Common, args: LockArgs, printer: &Printer) -> Result<()> {
+    let opts = &SyncOptions {
+        update: args.update,
+        ..Default::default()
+    };
+    let check = args.check;
+    let ctx = Workspace::load(common, crate::trust::Access::Writes)?;
+    let _guard = ctx.exclusive(printer)?;
+    let (resolved, failed, mut plan) =
+        pipeline::resolve_and_plan(&ctx, opts, common.offline, printer, false)?;
+    // Secrets are not needed to lock: the lock holds the placeholder form.
+    let mcp_plan = pipeline::plan_mcp(
+        &ctx,
+        &opts.update,
+        common.offline,
+        crate::mcp::SecretPolicy::Ignore,
+    )?;
+    plan.lock.mcps = mcp_plan.lock.clone();
+    for f in &failed {
+        printer.error(&f.error);
+    }
+    for f in &mcp_plan.failed {
+        printer.error(&f.error);
+    }
+    let drift = ctx.old_lock.drift(&plan.lock);
+    // Skills that cannot be installed here (a folder kst did not install is in the way) are
+    // left out of the lock: say so, or machines would silently disagree about the lock.
+    let broken: Vec<plan::Item> = plan
+        .items
+        .iter()
+        .filter(|i| i.action() == Action::Broken)
+        .cloned()
+        .collect();
+    if !printer.json {
+        report::print_items(printer, &broken);
+    }
+    let write = !check && !common.dry_run && !drift.is_empty();
+    if write {
+        plan.lock.write(&ctx.scope.lock_path)?;
+    }
+    if printer.json {
+        printer.json(&serde_json::json!({
+            "schema": 1,
+            "command": "lock",
+            "check": check,
+            "dry_run": common.dry_run,
+            "lock": ctx.scope.lock_path.display().to_string(),
+            "changes": drift,
+            "broken": broken.iter().map(|i| serde_json::json!({
+                "name": i.name,
+                "source": i.source,
+                "error": i.error.clone().or_else(|| i.dests.iter().find_map(|d| d.error.clone())),
+            })).collect::<Vec<_>>(),
+            "written": write,
+            "sources": report::json_sources(&resolved, &failed)
+                .into_iter()
+                .chain(report::mcp_json_sources(&mcp_plan))
+                .collect::<Vec<_>>(),
+        }));
+    } else if drift.is_empty() {
+        printer.line(&format!("{} is up to date", ctx.scope.lock_path.display()));
+    } else {
+        let verb = if write { "updated" } else { "would change" };
+        printer.line(&format!("{} {verb}:", ctx.scope.lock_path.display()));
+        for d in &drift {
+            printer.line(&format!("  {d}"));
+        }
+    }
+    if check && !drift.is_empty() && !printer.json {
+        printer.error("the lock is out of date; run `kst lock` and commit the result");
+    }
+    if !failed.is_empty()
+        || !mcp_plan.failed.is_empty()
+        || !broken.is_empty()
+        || (check && !drift.is_empty())
+    {
+        return Err(Error::Reported(Outcome::Problems));
+    }
+    Ok(())
+}

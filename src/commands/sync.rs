@@ -1,0 +1,174 @@
+//! `kst sync`: config → resolve → plan → apply → lock, for every kind, and the report.
+
+use std::time::Instant;
+
+use anyhow::anyhow;
+use clap::Args;
+
+use crate::error::{Error, Outcome, Result};
+use crate::pipeline::{self, SyncOptions};
+use crate::plan::{self, Action};
+use crate::report::{self, Printer, Summary};
+use crate::workspace::{Common, Workspace};
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Re-resolve branch and default sources (all, or those providing NAME) and move their pins
+    #[arg(short, long, num_args = 0.., value_name = "NAME", conflicts_with_all = ["locked", "frozen"])]
+    pub update: Option<Vec<String>>,
+    /// Fail if the lock would change (installs exactly the locked commits)
+    #[arg(long)]
+    pub locked: bool,
+    /// --locked and --offline
+    #[arg(long)]
+    pub frozen: bool,
+    /// Replace folders at destinations that kst did not install
+    #[arg(long)]
+    pub force: bool,
+    /// Skip MCP servers whose ${kst_NAME} secrets are not set, instead of failing their pack
+    #[arg(long)]
+    pub allow_missing_secrets: bool,
+}
+
+/// `kst sync`: make every destination match the config and the lock, then record the lock.
+pub fn run(mut common: Common, args: SyncArgs, printer: &Printer) -> Result<()> {
+    if args.frozen {
+        common.offline = true;
+    }
+    let opts = SyncOptions {
+        update: args.update,
+        locked: args.locked || args.frozen,
+        force: args.force,
+        allow_missing_secrets: args.allow_missing_secrets,
+    };
+    sync(&common, &opts, printer)
+}
+
+fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
+    let started = Instant::now();
+    let ctx = Workspace::load(common, crate::trust::Access::Writes)?;
+    let _guard = ctx.exclusive(printer)?;
+    if opts.locked {
+        // Entries the lock does not know would have to be resolved: that is drift, found
+        // before any network use.
+        let missing = pipeline::unlocked(&ctx);
+        if !missing.is_empty() {
+            return Err(locked_error(&ctx, &missing));
+        }
+    }
+    let (resolved, failed, mut plan) =
+        pipeline::resolve_and_plan(&ctx, opts, common.offline, printer, opts.force)?;
+    let mut mcp_plan = pipeline::plan_mcp(
+        &ctx,
+        &opts.update,
+        common.offline,
+        if opts.allow_missing_secrets {
+            crate::mcp::SecretPolicy::AllowMissing
+        } else {
+            crate::mcp::SecretPolicy::Require
+        },
+    )?;
+    plan.lock.mcps = mcp_plan.lock.clone();
+
+    if opts.locked {
+        let drift = ctx.old_lock.drift(&plan.lock);
+        if !drift.is_empty() {
+            // A skill that cannot be installed (a conflict at its destination, say) also
+            // changes the lock; say why first, so the diagnosis is not "the lock is stale".
+            let mut why: Vec<String> = plan
+                .items
+                .iter()
+                .filter(|i| i.action() == Action::Broken)
+                .filter_map(|i| {
+                    i.error
+                        .clone()
+                        .or_else(|| i.dests.iter().find_map(|d| d.error.clone()))
+                })
+                .collect();
+            why.extend(drift);
+            return Err(locked_error(&ctx, &why));
+        }
+    }
+
+    for f in &failed {
+        printer.error(&f.error);
+    }
+    for r in &resolved {
+        for w in &r.warnings {
+            printer.warn(&format!("{}: {w}", r.url));
+        }
+    }
+    for f in &mcp_plan.failed {
+        printer.error(&f.error);
+    }
+    for r in &mcp_plan.resolved {
+        for w in &r.selected.warnings {
+            printer.warn(&format!("{}: {w}", r.url));
+        }
+    }
+
+    if !common.dry_run {
+        pipeline::apply_skills(&mut plan, &resolved, &ctx.scope, &ctx.old_lock);
+        crate::mcp::apply::apply(&mut mcp_plan);
+        plan.lock.mcps = mcp_plan.lock.clone();
+    }
+    // Equal values serialise equally: the (costly) text comparison is for an old lock that
+    // parsed differently but reads the same, e.g. one not in normal order.
+    let lock_changed = (plan.lock != ctx.old_lock && plan.lock.to_yaml() != ctx.old_lock.to_yaml())
+        || !ctx.scope.lock_path.exists();
+    if !common.dry_run
+        && lock_changed
+        && !(plan.lock.sources.is_empty()
+            && plan.lock.mcps.is_empty()
+            && !ctx.scope.lock_path.exists())
+    {
+        crate::failpoint::hit("sync-before-lock");
+        plan.lock.write(&ctx.scope.lock_path)?;
+    }
+
+    let server_items = mcp_plan.report_items();
+    let all_items: Vec<plan::Item> = plan.items.iter().chain(&server_items).cloned().collect();
+    let summary = Summary::of(
+        &all_items,
+        failed.len() + mcp_plan.failed.len(),
+        started.elapsed(),
+    );
+    if printer.json {
+        printer.json(&report::JsonSync {
+            schema: 1,
+            command: "sync",
+            dry_run: common.dry_run,
+            scope: ctx.scope.name(),
+            // A remote config's URL as spelled may carry a query (`?private_token=…`).
+            config: crate::source::DisplayUrl::new(&ctx.config.label).to_string(),
+            lock: ctx.scope.lock_path.display().to_string(),
+            lock_changed,
+            sources: report::json_sources(&resolved, &failed)
+                .into_iter()
+                .chain(report::mcp_json_sources(&mcp_plan))
+                .collect(),
+            items: report::json_items(&plan)
+                .into_iter()
+                .chain(report::mcp_json_items(&mcp_plan))
+                .collect(),
+            summary,
+        });
+    } else {
+        report::print_items(printer, &plan.items);
+        report::print_items(printer, &server_items);
+        printer.line(&summary.human(common.dry_run));
+    }
+    if summary.ok() {
+        Ok(())
+    } else {
+        Err(Error::Reported(Outcome::Problems))
+    }
+}
+
+fn locked_error(ctx: &Workspace, drift: &[String]) -> Error {
+    Error::Failed(anyhow!(
+        "--locked: the lock {} is out of date:\n  {}\nrun `kst sync` (or `kst lock`) and commit the updated lock",
+        ctx.scope.lock_path.display(),
+        drift.join("\n  ")
+    ))
+}

@@ -1,0 +1,197 @@
+//! The parts every config entry shares, whatever its kind (`skills:`, `mcps:`): the checked
+//! scalar shapes (`NonEmpty`, `RelPath`), the item selection ([`Selection`]) and the
+//! `source:`/`ref:`/`branch:` triple (`source_entry`).
+//!
+//! A kind's config module builds its entries from these; it must never need the whole config
+//! loader (which imports every kind), so this module imports nothing above the base layer.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::error::{Error, Result};
+use crate::pathsafe;
+use crate::request::{Pick, Reference, Selection};
+use crate::source::{self, Source};
+
+pub(crate) struct NonEmpty(pub(crate) String);
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let t = s.trim();
+        if t.is_empty() || t.chars().any(|c| c.is_control()) {
+            return Err(de::Error::custom(
+                "must be a non-empty name without control characters",
+            ));
+        }
+        Ok(NonEmpty(t.to_string()))
+    }
+}
+
+/// A relative path inside a source, checked component by component.
+pub(crate) struct RelPath(pub(crate) String);
+
+impl<'de> Deserialize<'de> for RelPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        pathsafe::check_relative_path(&s).map_err(de::Error::custom)?;
+        let norm: Vec<&str> = s
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        Ok(RelPath(norm.join("/")))
+    }
+}
+
+impl<'de> Deserialize<'de> for Selection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Selection;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("\"*\" or a list of names")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Selection, E> {
+                if v == "*" {
+                    Ok(Selection::All)
+                } else {
+                    Err(E::custom(format!(
+                        "must be \"*\" or a list of names, not {v:?} (write [{v}] for one)"
+                    )))
+                }
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Selection, A::Error> {
+                let mut out: Vec<Pick> = Vec::new();
+                while let Some(p) = seq.next_element::<Pick>()? {
+                    if out.iter().any(|o| o.name == p.name) {
+                        return Err(de::Error::custom(format!("{:?} is listed twice", p.name)));
+                    }
+                    out.push(p);
+                }
+                Ok(Selection::Named(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Pick {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Pick;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a name or {name, path}")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Pick, E> {
+                pathsafe::check_skill_name(v).map_err(E::custom)?;
+                Ok(Pick {
+                    name: v.to_string(),
+                    path: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Pick, A::Error> {
+                let (mut name, mut path) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "name" => {
+                            let n: String = map.next_value()?;
+                            pathsafe::check_skill_name(&n).map_err(de::Error::custom)?;
+                            name = Some(n);
+                        }
+                        "path" => path = Some(map.next_value::<RelPath>()?.0),
+                        other => return Err(de::Error::unknown_field(other, &["name", "path"])),
+                    }
+                }
+                let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
+                Ok(Pick {
+                    name,
+                    path: path.filter(|p| !p.is_empty()),
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The `source:`, `ref:` and `branch:` of a `skills:` or `mcps:` entry, validated: a remote
+/// config may not name local folders, a parent's local folder is spelled relative to
+/// `root_dir` (so its lock identity does not depend on which file listed it), `ref` wins over
+/// `branch`, and neither applies to a local folder.
+pub(crate) fn source_entry(
+    raw: &str,
+    reference: Option<NonEmpty>,
+    branch: Option<NonEmpty>,
+    at: &str,
+    base: Option<&Path>,
+    root_dir: &Path,
+) -> Result<(Source, Reference)> {
+    let source = source::parse(raw, base.unwrap_or(root_dir)).map_err(|e| {
+        Error::usage(format!(
+            "{at}: source {:?}: {e}",
+            source::DisplayUrl::new(raw)
+        ))
+    })?;
+    let source = match source {
+        Source::Local { .. } if base.is_none() => {
+            return Err(Error::usage(format!(
+                "{at}: a remote config cannot name a local folder ({raw:?}); use a git URL"
+            )));
+        }
+        Source::Local { spelled, path } if base != Some(root_dir) => {
+            let spelled = if spelled.starts_with("~/") || Path::new(&spelled).is_absolute() {
+                spelled
+            } else {
+                relative_spelling(root_dir, &path)
+            };
+            Source::Local { spelled, path }
+        }
+        other => other,
+    };
+    let reference = match (reference, branch) {
+        // SPEC 3: `ref` wins over `branch`.
+        (Some(r), _) => Reference::Ref(r.0),
+        (None, Some(b)) => Reference::Branch(b.0),
+        (None, None) => Reference::Default,
+    };
+    if matches!(source, Source::Local { .. }) && reference != Reference::Default {
+        return Err(Error::usage(format!(
+            "{at}: {raw:?} is a local folder; `ref` and `branch` only apply to git sources (use file:// for a local repository)"
+        )));
+    }
+    Ok((source, reference))
+}
+
+/// `path` spelled relative to `root` (`../team/skills`), for lock identities.
+pub(crate) fn relative_spelling(root: &Path, path: &Path) -> String {
+    let norm = |p: &Path| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for c in p.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other.as_os_str().to_string_lossy().into_owned()),
+            }
+        }
+        out
+    };
+    let (r, p) = (norm(root), norm(path));
+    let common = r.iter().zip(&p).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".to_string(); r.len() - common];
+    parts.extend(p[common..].iter().cloned());
+    if parts.first().is_none_or(|f| f != "..") {
+        parts.insert(0, ".".into());
+    }
+    parts.join("/")
+}

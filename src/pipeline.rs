@@ -1,0 +1,458 @@
+//! The pipeline one sync runs through, for every kind: resolve the sources (git, local
+//! folder, inline) → plan what should be where → apply the plan → the new lock.
+//!
+//! Each stage is a function of the previous one's value; nothing is written before the plan
+//! exists, and the lock is written last (by the command). The commands (`sync`, `lock`)
+//! choose which stages run and what is printed; this module never prints a result.
+
+use anyhow::anyhow;
+
+use crate::config;
+use crate::error::Result;
+use crate::git::{Cache, FetchMode};
+use crate::install;
+use crate::lock::{Lock, LockedEntry};
+use crate::plan::{self, Action, Plan};
+use crate::printer::Printer;
+use crate::resolve::{self, FailedSource, Origin, ResolvedSource};
+use crate::scope::ScopeCtx;
+use crate::source::{GitUrl, Source};
+use crate::workspace::Workspace;
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncOptions {
+    /// `--update`: None = no; Some(empty) = all; Some(names) = sources providing these skills.
+    pub update: Option<Vec<String>>,
+    pub locked: bool,
+    pub force: bool,
+    /// MCP servers whose `${kst_NAME}` secrets are unset are skipped instead of failing.
+    pub allow_missing_secrets: bool,
+}
+
+/// Resolve every source and plan the skills. A source taken from the lock whose skills
+/// could not be read when they had to be written (a damaged cache repository) is resolved
+/// once more in full — which moves a damaged repository aside and fetches again — and the
+/// plan is made again.
+pub fn resolve_and_plan(
+    ws: &Workspace,
+    opts: &SyncOptions,
+    offline: bool,
+    printer: &Printer,
+    force: bool,
+) -> Result<(Vec<ResolvedSource>, Vec<FailedSource>, Plan)> {
+    let (mut resolved, mut failed) = resolve_skills(ws, opts, offline, printer)?;
+    let plan = plan_skills(ws, &resolved, &failed, force);
+    if plan.reread.is_empty() {
+        return Ok((resolved, failed, plan));
+    }
+    let mode = if offline {
+        FetchMode::Offline
+    } else {
+        FetchMode::Online
+    };
+    let cache = ws.cache()?;
+    let mut again = Vec::new();
+    for (i, r) in resolved.drain(..).enumerate() {
+        let Source::Git(url) = &r.entry.source else {
+            again.push(Ok(r));
+            continue;
+        };
+        if !plan.reread.contains(&i) {
+            again.push(Ok(r));
+            continue;
+        }
+        let locked = plan::find_locked(&ws.old_lock, &r.entry);
+        let update = wants_update(opts, locked);
+        again.push(resolve::git(
+            &r.entry,
+            url,
+            locked,
+            update,
+            true,
+            cache,
+            mode,
+            &mut |_, _, _| {},
+        ));
+    }
+    for r in again {
+        match r {
+            Ok(r) => resolved.push(r),
+            Err(f) => failed.push(f),
+        }
+    }
+    let plan = plan_skills(ws, &resolved, &failed, force);
+    Ok((resolved, failed, plan))
+}
+
+/// The skills plan for resolved sources against this scope's lock and folders.
+pub fn plan_skills(
+    ws: &Workspace,
+    resolved: &[ResolvedSource],
+    failed: &[FailedSource],
+    force: bool,
+) -> Plan {
+    plan::build(&plan::Inputs {
+        resolved,
+        failed,
+        old: &ws.old_lock,
+        folders: &ws.scope.folders,
+        scope_root: &ws.scope.root,
+        manageable: &ws.scope.manageable,
+        force,
+    })
+}
+
+/// Resolve every source of the config; failures are collected, not fatal. Git sources are
+/// fetched concurrently, each on its own thread with its own repository handle.
+pub fn resolve_skills(
+    ctx: &Workspace,
+    opts: &SyncOptions,
+    offline: bool,
+    printer: &Printer,
+) -> Result<(Vec<ResolvedSource>, Vec<FailedSource>)> {
+    let mode = if offline {
+        FetchMode::Offline
+    } else {
+        FetchMode::Online
+    };
+    let needs_cache = ctx
+        .config
+        .skills
+        .iter()
+        .any(|e| matches!(e.source, Source::Git(_)));
+    let cache = if needs_cache {
+        Some(ctx.cache()?)
+    } else {
+        None
+    };
+    let bars = printer.progress().then(indicatif::MultiProgress::new);
+    let results: Vec<Result<ResolvedSource, FailedSource>> =
+        crate::threads::each(&ctx.config.skills, "a resolver", |entry| {
+            let locked = plan::find_locked(&ctx.old_lock, entry);
+            let update = wants_update(opts, locked);
+            let bars = bars.as_ref();
+            match &entry.source {
+                Source::Local { .. } => {
+                    resolve::local(entry, locked, update, ctx.reads_within.as_deref())
+                }
+                Source::Git(url) => {
+                    let bar = bars.map(|m| progress_bar(m, url.canonical().as_str()));
+                    let mut tick = |got: usize, total: usize, bytes: usize| {
+                        if let Some(b) = &bar {
+                            b.set_length(total as u64);
+                            b.set_position(got as u64);
+                            b.set_message(crate::printer::clean(&format!(
+                                "{} ({} KiB)",
+                                url.canonical(),
+                                bytes / 1024
+                            )));
+                        }
+                    };
+                    let r = resolve::git(
+                        entry,
+                        url,
+                        locked,
+                        update,
+                        false,
+                        cache.expect("cache opened for git sources"),
+                        mode,
+                        &mut tick,
+                    );
+                    if let Some(b) = bar {
+                        b.finish_and_clear();
+                    }
+                    r
+                }
+            }
+        });
+    let mut resolved = Vec::new();
+    let mut failed = Vec::new();
+    for r in results {
+        match r {
+            Ok(r) => resolved.push(r),
+            Err(f) => failed.push(f),
+        }
+    }
+    Ok((resolved, failed))
+}
+
+fn progress_bar(m: &indicatif::MultiProgress, url: &str) -> indicatif::ProgressBar {
+    let bar = m.add(indicatif::ProgressBar::new(0));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} objects")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(crate::printer::clean(url));
+    bar
+}
+
+/// Does `--update` apply to this source? All sources for a bare `--update`; with names, the
+/// sources whose lock entry provides one of them.
+fn wants_update(opts: &SyncOptions, locked: Option<&crate::lock::LockedSource>) -> bool {
+    let skills = locked.into_iter().flat_map(|l| l.skills.iter());
+    crate::lock::update_moves(&opts.update, skills.map(|s| s.name.as_str()))
+}
+
+/// Carry out the plan: install, repair, remove. Failures become item errors and the lock is
+/// adjusted so it never claims a folder that is not ours.
+pub fn apply_skills(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeCtx, old: &Lock) {
+    // Every skills folder this run may write or delete in: leftovers of an interrupted run
+    // (staging folders, trash) are removed first, and empty work folders at the end.
+    let mut touched: Vec<&std::path::Path> = scope.folders.iter().map(|f| f.as_path()).collect();
+    touched.extend(
+        plan.items
+            .iter()
+            .flat_map(|item| item.dests.iter())
+            .filter_map(|d| d.target.abs.parent()),
+    );
+    touched.sort();
+    touched.dedup();
+    let touched: Vec<std::path::PathBuf> = touched
+        .into_iter()
+        .filter(|folder| scope.symlinked_parent(&folder.join("-")).is_none())
+        .map(std::path::Path::to_path_buf)
+        .collect();
+    for folder in &touched {
+        install::clean_work_dirs(folder, &scope.root);
+    }
+    // Every install first, on all cores (install::install_all); their results are taken below.
+    let writes: Vec<(usize, usize)> = plan
+        .items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| item.origin.is_some())
+        .flat_map(|(ii, item)| {
+            item.dests.iter().enumerate().filter_map(move |(di, d)| {
+                (d.action.writes() && scope.symlinked_parent(&d.target.abs).is_none())
+                    .then_some((ii, di))
+            })
+        })
+        .collect();
+    let jobs: Vec<install::Job> = writes
+        .iter()
+        .map(|&(ii, di)| {
+            let item = &plan.items[ii];
+            let (si, ki) = item.origin.expect("filtered above");
+            install::Job {
+                // Every skill with a write was listed by the plan (else it is broken).
+                tree: resolved[si].skills[ki]
+                    .listing()
+                    .expect("a skill to install was listed in the plan"),
+                target: &item.dests[di].target.abs,
+                root: &scope.root,
+                db: match &resolved[si].origin {
+                    Origin::Git { db, .. } => Some(db.as_path()),
+                    Origin::Local(_) => None,
+                },
+            }
+        })
+        .collect();
+    let mut installed: std::collections::HashMap<(usize, usize), anyhow::Result<Vec<String>>> =
+        writes
+            .into_iter()
+            .zip(install::install_all(&jobs))
+            .collect();
+    drop(jobs);
+
+    // Paths whose step failed: a new install that did not happen is not ours; a removal that
+    // did not happen leaves a folder that is still ours and must stay in the lock.
+    let mut failed_adds: Vec<String> = Vec::new();
+    let mut failed_removals: Vec<String> = Vec::new();
+    for (ii, item) in plan.items.iter_mut().enumerate() {
+        for (di, d) in item.dests.iter_mut().enumerate() {
+            let result = match (d.action, item.origin) {
+                (a, _)
+                    if (a.writes() || a == Action::Removed)
+                        && let Some(link) = scope.symlinked_parent(&d.target.abs) =>
+                {
+                    Err(anyhow!(
+                        "{} is a symlink; inside a project kst never writes or deletes through a symlink \
+                     (a cloned project could point it anywhere); replace it with a real folder",
+                        link.display()
+                    ))
+                }
+                (a, Some(_)) if a.writes() => installed
+                    .remove(&(ii, di))
+                    .expect("installed above")
+                    .map(|w| item.warnings.extend(w)),
+                (Action::Removed, _) => crate::failpoint::fail("remove")
+                    .and_then(|()| install::remove(&d.target.abs, &scope.root)),
+                _ => Ok(()),
+            };
+            if let Err(e) = result {
+                d.error = Some(format!("{}: {e:#}", d.target.abs.display()));
+                match d.action {
+                    Action::Added if old.skill_installed_at(&d.target.rel).is_none() => {
+                        failed_adds.push(d.target.rel.clone())
+                    }
+                    Action::Removed => failed_removals.push(d.target.rel.clone()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    for s in &mut plan.lock.sources {
+        for k in &mut s.skills {
+            k.installed.retain(|p| !failed_adds.contains(p));
+        }
+    }
+    for rel in &failed_removals {
+        let Some((src, skill)) = old.skill_installed_at(rel) else {
+            continue;
+        };
+        let kept = crate::lock::LockedSkill {
+            installed: vec![rel.clone()],
+            ..skill.clone()
+        };
+        let same = |l: &crate::lock::LockedSource| {
+            l.url == src.url
+                && l.requested == src.requested
+                && l.sub_dir == src.sub_dir
+                && l.commit == src.commit
+        };
+        match plan.lock.sources.iter_mut().find(|l| same(l)) {
+            Some(l) => match l
+                .skills
+                .iter_mut()
+                .find(|k| k.name == skill.name && k.tree == skill.tree)
+            {
+                Some(k) => k.installed.push(rel.clone()),
+                None => l.skills.push(kept),
+            },
+            None => plan.lock.sources.push(crate::lock::LockedSource {
+                skills: vec![kept],
+                ..src.clone()
+            }),
+        }
+    }
+    plan.lock.normalise();
+    for folder in &touched {
+        install::drop_work_dir(folder, &scope.root);
+    }
+}
+
+/// `--locked`: config entries (of every kind) the lock does not know, as drift lines.
+pub fn unlocked(ws: &Workspace) -> Vec<String> {
+    let mut missing: Vec<String> = ws
+        .config
+        .skills
+        .iter()
+        .filter(|e| plan::find_locked(&ws.old_lock, e).is_none())
+        .map(|e| {
+            format!(
+                "{}: {} ({}) is not in the lock",
+                e.at,
+                e.source.identity(),
+                e.requested()
+            )
+        })
+        .collect();
+    missing.extend(mcp_unlocked(ws));
+    missing
+}
+
+/// Resolve the config's `mcps:` and plan every settings file edit, writing nothing.
+pub fn plan_mcp(
+    ctx: &Workspace,
+    update: &Option<Vec<String>>,
+    offline: bool,
+    secrets: crate::mcp::SecretPolicy,
+) -> Result<crate::mcp::McpPlan> {
+    if ctx.config.mcps.is_empty() && ctx.old_lock.mcps.is_empty() {
+        return Ok(crate::mcp::McpPlan::default());
+    }
+    let resolved = crate::mcp::resolve::resolve_all(
+        &ctx.config.mcps,
+        &ctx.old_lock,
+        update,
+        offline,
+        ctx.reads_within.as_deref(),
+    );
+    let home = crate::dirs::home()?;
+    let cache_root = ctx.cache().ok().map(|c| c.root().to_path_buf());
+    let resolver = secrets
+        .resolver(&ctx.config.secrets)
+        .refusing(ctx.secrets_refused.clone());
+    Ok(crate::mcp::plan::build(crate::mcp::plan::Inputs {
+        resolved,
+        old: &ctx.old_lock,
+        agents: &ctx.config.agents,
+        global: ctx.scope.scope == config::Scope::Global,
+        home: &home,
+        scope_root: &ctx.scope.root,
+        secrets: &resolver,
+        update,
+        cache_root,
+        confine: (ctx.scope.scope == config::Scope::Project)
+            .then(|| crate::mcp::plan::real_path(&ctx.scope.root)),
+    }))
+}
+
+/// `--locked`: config entries the lock does not know, as drift lines.
+fn mcp_unlocked(ctx: &Workspace) -> Vec<String> {
+    ctx.config
+        .mcps
+        .iter()
+        .filter(|e| crate::mcp::resolve::find_locked(&ctx.old_lock, e).is_none())
+        .map(|e| {
+            format!(
+                "{}: MCP {} ({}) is not in the lock",
+                e.at,
+                e.url(),
+                crate::mcp::resolve::requested_of(e)
+            )
+        })
+        .collect()
+}
+
+/// One locked git source for `kst fetch`, of any kind: where the config names it, how messages
+/// name its kind (`""` for skills, `"MCP "`), the URL to fetch from (the config's: it may carry
+/// an ssh user name), and its lock entry (`None`: not locked yet).
+pub struct LockedGit<'a> {
+    pub at: &'a str,
+    pub kind: &'static str,
+    pub url: &'a GitUrl,
+    pub locked: Option<&'a (dyn LockedEntry + Sync)>,
+}
+
+/// Whether the network was used and the commit, or why not.
+pub type FetchOutcome = std::result::Result<(bool, String), String>;
+
+/// Put the locked commit of each source into the cache, each on its own thread; nothing is
+/// resolved again (a locked branch stays where the lock says). Returns, per source, its
+/// canonical URL and the outcome.
+pub fn fetch_locked(
+    jobs: &[LockedGit],
+    cache: &Cache,
+    mode: FetchMode,
+) -> Vec<(String, FetchOutcome)> {
+    let results = crate::threads::each(jobs, "a fetch", |job| fetch_one(job, cache, mode));
+    jobs.iter()
+        .map(|j| j.url.canonical().to_string())
+        .zip(results)
+        .collect()
+}
+
+fn fetch_one(job: &LockedGit, cache: &Cache, mode: FetchMode) -> FetchOutcome {
+    let (at, kind, url) = (job.at, job.kind, job.url.canonical());
+    let Some(l) = job.locked else {
+        return Err(format!(
+            "{at}: {kind}{url} is not in the lock; run `kst lock` first"
+        ));
+    };
+    let commit = l
+        .commit()
+        .and_then(|c| git2::Oid::from_str(c).ok())
+        .ok_or_else(|| format!("{at}: the lock has no valid commit for {kind}{url}"))?;
+    let db = cache.database(url);
+    let _held = db.lock().map_err(|e| format!("{e:#}"))?;
+    let repo = db.open_or_init().map_err(|e| format!("{e:#}"))?;
+    let want = crate::git::Want::Locked {
+        commit,
+        requested: l.requested().clone(),
+    };
+    let r = crate::git::resolve(&repo, job.url, &want, mode, &mut |_, _, _| {})
+        .map_err(|e| format!("{at}: {url}: {e:#}"))?;
+    Ok((r.fetched, commit.to_string()))
+}

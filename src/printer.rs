@@ -1,0 +1,129 @@
+//! The printer: where every line and JSON document kst shows goes out (SPEC 12). Human output
+//! goes to stderr (like cargo), so stdout stays clean for `--json`; every line is scrubbed of
+//! secrets and escaped ([`clean`]) here, at the sink.
+//!
+//! A base module: any layer may hold a [`Printer`] (trust asks on the terminal through it); what
+//! to print about a plan is [`crate::report`]'s.
+
+use std::io::{IsTerminal, Write};
+
+use serde::Serialize;
+
+use crate::credentials::scrub;
+use crate::escape::escape_controls;
+
+/// Outside text on its way to a human: secrets scrubbed, control characters escaped.
+pub fn clean(s: &str) -> String {
+    escape_controls(&scrub(s)).into_owned()
+}
+
+/// A JSON document as text, secrets scrubbed. serde_json escapes C0 controls in strings; DEL
+/// and C1 controls it leaves raw, so they are escaped here (`\u009b`): they can only occur
+/// inside strings, so the document stays valid and means the same.
+pub fn json_text<T: Serialize + ?Sized>(doc: &T) -> String {
+    let text = scrub(&serde_json::to_string_pretty(doc).unwrap_or_default());
+    if !text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t' | '\r'))
+    {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && !matches!(c, '\n' | '\t' | '\r') {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Printer {
+    pub verbosity: Verbosity,
+    pub json: bool,
+    pub color: bool,
+}
+
+impl Printer {
+    pub fn new(verbosity: Verbosity, json: bool, color: ColorChoice) -> Self {
+        let color = match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                crate::envvars::non_empty(crate::envvars::NO_COLOR).is_none()
+                    && std::io::stderr().is_terminal()
+            }
+        };
+        Printer {
+            verbosity,
+            json,
+            color,
+        }
+    }
+
+    /// Whether progress bars may be drawn: a TTY, not quiet, not JSON.
+    pub fn progress(&self) -> bool {
+        !self.json && self.verbosity >= Verbosity::Normal && std::io::stderr().is_terminal()
+    }
+
+    /// `s`, cleaned ([`clean`]), in colour `code`: the only escape sequences printed are these.
+    pub(crate) fn paint(&self, code: &str, s: &str) -> String {
+        let s = clean(s);
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s
+        }
+    }
+
+    /// A line for humans (stderr), unless quiet or JSON.
+    pub fn line(&self, s: &str) {
+        if !self.json && self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(std::io::stderr(), "{}", clean(s));
+        }
+    }
+
+    pub fn warn(&self, s: &str) {
+        if !self.json && self.verbosity >= Verbosity::Normal {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{} {}",
+                self.paint("33", "warning:"),
+                clean(s)
+            );
+        }
+    }
+
+    /// An error line; shown even when quiet (but not in JSON mode, where it is in the document).
+    pub fn error(&self, s: &str) {
+        if !self.json {
+            let _ = writeln!(
+                std::io::stderr(),
+                "{} {}",
+                self.paint("31", "error:"),
+                clean(s)
+            );
+        }
+    }
+
+    /// Print a JSON document on stdout.
+    pub fn json<T: Serialize>(&self, doc: &T) {
+        let _ = writeln!(std::io::stdout().lock(), "{}", json_text(doc));
+    }
+}
