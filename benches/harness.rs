@@ -721,7 +721,12 @@ fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<u64> {
 /// serves it. The monorepo shape is one repo of N × M × `scale` skills; the local shape is the
 /// same files as a plain folder (no git).
 fn build_fixtures(w: &Work, args: &Args, shape: Shape, scale: usize) -> Result<Fixtures> {
-    let src = w.root.join("src");
+    // A local source lives inside the project: a config found in the working directory may
+    // read only there until it is trusted (SPEC 3 "Trust").
+    let src = match shape {
+        Shape::Local => w.project.join("packs"),
+        Shape::Spread | Shape::Monorepo => w.root.join("src"),
+    };
     rm_rf(&src)?;
     let mut fx = Fixtures {
         shape,
