@@ -18,8 +18,9 @@ use crate::workspace::Common;
     propagate_version = true
 )]
 pub struct Cli {
+    /// `None` for a bare `kst`: [`main`] prints the short help and exits 0.
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
     #[command(flatten)]
     pub global: GlobalArgs,
 }
@@ -41,15 +42,18 @@ pub struct GlobalArgs {
     /// Print one JSON document on stdout (schema: docs/json.md)
     #[arg(long, global = true)]
     pub json: bool,
-    /// Print only errors
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub quiet: bool,
+    /// Print only errors (repeatable, as in Kasetto: `-qq` is the same as `-q`)
+    #[arg(short, long, global = true, conflicts_with = "verbose", action = clap::ArgAction::Count)]
+    pub quiet: u8,
     /// More output: -v shows unchanged items and info logs, -vv debug, -vvv trace
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// When to use colors
     #[arg(long, global = true, value_enum, default_value = "auto")]
     pub color: ColorChoice,
+    /// Kasetto's deprecated spelling of `--color never`
+    #[arg(long, global = true, hide = true)]
+    pub plain: bool,
     /// Never use the network (also KASETTO_OFFLINE=1)
     #[arg(long, global = true)]
     pub offline: bool,
@@ -71,14 +75,19 @@ pub enum Command {
 
 impl GlobalArgs {
     pub fn printer(&self) -> Printer {
-        let v = if self.quiet {
+        let v = if self.quiet > 0 {
             Verbosity::Quiet
         } else if self.verbose > 0 {
             Verbosity::Verbose
         } else {
             Verbosity::Normal
         };
-        Printer::new(v, self.json, self.color)
+        let color = if self.plain {
+            ColorChoice::Never
+        } else {
+            self.color
+        };
+        Printer::new(v, self.json, color)
     }
 
     pub fn common(&self) -> Common {
@@ -103,7 +112,7 @@ pub fn init_logging(g: &GlobalArgs) {
     use tracing_subscriber::EnvFilter;
     let filter = match std::env::var(crate::envvars::KASETTO_LOG) {
         Ok(f) if !f.is_empty() => EnvFilter::new(f),
-        _ => EnvFilter::new(match (g.quiet, g.verbose) {
+        _ => EnvFilter::new(match (g.quiet > 0, g.verbose) {
             (true, _) => "error",
             (_, 0) => "warn",
             (_, 1) => "kasetto=info",
@@ -124,13 +133,28 @@ pub fn init_logging(g: &GlobalArgs) {
 pub fn run(cli: Cli) -> Result<()> {
     let printer = cli.global.printer();
     let common = cli.global.common();
-    match cli.command {
+    let Some(command) = cli.command else {
+        return print_short_help();
+    };
+    match command {
         Command::Sync(a) => commands::sync::run(common, a, &printer),
         Command::Lock(a) => commands::lock::run(&common, a, &printer),
         Command::Fetch => commands::fetch::run(&common, &printer),
         Command::Verify(a) => commands::verify::run(&common, a, &printer),
         Command::Trust(a) => commands::trust::run(&common, a, &printer),
     }
+}
+
+/// A bare `kst`: the short help (`-h`) on stdout; exit 0, as Kasetto does.
+fn print_short_help() -> Result<()> {
+    use clap::CommandFactory;
+    use std::io::Write;
+    let help = Cli::command().render_help();
+    let mut out = std::io::stdout().lock();
+    // A closed stdout (`kst | head -0`) is not an error worth a non-zero exit.
+    let _ = write!(out, "{help}");
+    let _ = out.flush();
+    Ok(())
 }
 
 /// A server that accepts a connection and then says nothing must not hang kst forever.

@@ -207,7 +207,7 @@ pub fn discover(explicit: Option<&str>, cwd: &Path) -> Result<(PathBuf, Origin)>
         return Ok((global, Origin::Xdg));
     }
     Err(Error::usage(format!(
-        "no kasetto.yaml found (looked in {} and {}); run `kst init` to create one, or pass --config",
+        "no kasetto.yaml found (looked in {} and {}); create kasetto.yaml in the project (docs/config.md), or pass --config PATH (or set KASETTO_CONFIG)",
         cwd.display(),
         kdir.display()
     )))

@@ -6,6 +6,8 @@ pub const KASETTO_LOG: &str = "KASETTO_LOG";
 pub const KASETTO_OFFLINE: &str = "KASETTO_OFFLINE";
 pub const KASETTO_ALLOW_HTTP: &str = "KASETTO_ALLOW_HTTP";
 pub const NO_COLOR: &str = "NO_COLOR";
+/// Colours even when stderr is not a terminal (`--color auto` only; NO_COLOR wins).
+pub const CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
 pub const HOME: &str = "HOME";
 pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";

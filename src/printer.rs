@@ -65,9 +65,11 @@ impl Printer {
         let color = match color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
+            // NO_COLOR wins; then CLICOLOR_FORCE (set, not `0`) forces colour without a TTY.
             ColorChoice::Auto => {
                 crate::envvars::non_empty(crate::envvars::NO_COLOR).is_none()
-                    && std::io::stderr().is_terminal()
+                    && (crate::envvars::flag(crate::envvars::CLICOLOR_FORCE)
+                        || std::io::stderr().is_terminal())
             }
         };
         Printer {

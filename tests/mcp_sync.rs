@@ -1392,3 +1392,28 @@ fn a_mistyped_branch_removes_no_server() {
     assert_eq!(settings_snapshot(&env), files_before);
     assert_eq!(read(&env, "kasetto.lock"), lock_before);
 }
+
+/// Kasetto documents `mcps: [github.json]`: a name already ending in `.json` names that file
+/// (`mcps/github.json`), not `mcps/github.json.json`.
+#[test]
+fn pack_name_ending_in_json_names_that_file() {
+    let env = TestEnv::new();
+    seed(&env);
+    write_file(
+        env.project_path("pack/mcps/github.json"),
+        github_pack(&["--ro"]),
+    );
+    config(&env, "  - source: ./pack\n    mcps: [github.json]\n");
+    ok(sync(&env, &[]));
+    for (file, format, _) in SEEDS {
+        assert_eq!(
+            entry(&env, file, *format, "github"),
+            Some(expected_github(*format, &["--ro"])),
+            "{file}"
+        );
+    }
+    assert_eq!(
+        lock(&env)["mcps"][0]["packs"][0]["file"],
+        "mcps/github.json"
+    );
+}

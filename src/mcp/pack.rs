@@ -17,10 +17,17 @@ pub type PackPick = crate::request::Pick;
 impl PackPick {
     /// The pack file this pick names, relative to the discovery root.
     pub fn file(&self) -> String {
+        // Kasetto documents `mcps: [github.json]`: a name already ending in `.json` names that
+        // file, not `github.json.json`.
+        let file = if self.name.ends_with(".json") {
+            self.name.clone()
+        } else {
+            format!("{}.json", self.name)
+        };
         match &self.path {
-            None => format!("mcps/{}.json", self.name),
+            None => format!("mcps/{file}"),
             Some(p) if p.ends_with(".json") => p.clone(),
-            Some(p) => format!("{p}/{}.json", self.name),
+            Some(p) => format!("{p}/{file}"),
         }
     }
 }
