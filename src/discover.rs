@@ -302,11 +302,24 @@ impl PackView for DiskPack {
         if !self.is_file(rel) {
             return None;
         }
+        crate::failpoint::count(crate::failpoint::Counter::FileRead);
         // Bounded like a git pack's SKILL.md; a bigger one is read as having no frontmatter.
         crate::fsx::read_input_bytes(&self.at(rel), crate::git::MAX_SKILL_MD as u64, None).ok()
     }
 
     fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
+        self.list_with(rel, budget, &tree::HashContents)
+    }
+}
+
+impl DiskPack {
+    /// [`PackView::list`], with each regular file's blob id from `ids`.
+    fn list_with(
+        &self,
+        rel: &str,
+        budget: &mut Budget,
+        ids: &dyn tree::BlobIds,
+    ) -> anyhow::Result<Tree> {
         let p = self.at(rel);
         if !self.allowed(&p) {
             anyhow::bail!(
@@ -315,7 +328,66 @@ impl PackView for DiskPack {
                 p.display()
             );
         }
-        tree::read_disk(&p, budget)
+        tree::read_disk_with(&p, budget, ids)
+    }
+}
+
+/// A local source folder as a pack, listed through a stat cache (SPEC 14: a no-op reads no
+/// file contents, for local sources too): a file whose `lstat` data are what they were when its
+/// contents were last hashed is not read again, with git's racy rule (`statcache`). What
+/// `kst verify` uses is [`DiskPack`], which reads every byte. The cache is written when this
+/// value is dropped.
+pub struct CachedDiskPack {
+    disk: DiskPack,
+    stat: Option<crate::statcache::StatCache>,
+}
+
+impl CachedDiskPack {
+    /// [`DiskPack::open`], with the folder's stat cache under the cache root (none if there is
+    /// no cache root: then every file is hashed).
+    pub fn open(
+        path: &Path,
+        sub_dir: Option<&str>,
+        within: Option<&Path>,
+    ) -> Result<(CachedDiskPack, String), String> {
+        let (disk, root) = DiskPack::open(path, sub_dir, within)?;
+        let stat = crate::dirs::cache_root()
+            .ok()
+            .map(|cache| crate::statcache::StatCache::for_source(&cache, &disk.root));
+        Ok((CachedDiskPack { disk, stat }, root))
+    }
+}
+
+impl PackView for CachedDiskPack {
+    fn is_file(&self, rel: &str) -> bool {
+        self.disk.is_file(rel)
+    }
+
+    fn subdirs(&self, rel: &str) -> Vec<String> {
+        self.disk.subdirs(rel)
+    }
+
+    fn read_file(&self, rel: &str) -> Option<Vec<u8>> {
+        self.disk.read_file(rel)
+    }
+
+    fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
+        let Some(stat) = &self.stat else {
+            return self.disk.list(rel, budget);
+        };
+        let ids = stat.skill(rel);
+        let tree = self.disk.list_with(rel, budget, &ids)?;
+        // Only a complete listing updates the skill's section.
+        ids.keep();
+        Ok(tree)
+    }
+}
+
+impl Drop for CachedDiskPack {
+    fn drop(&mut self) {
+        if let Some(stat) = &self.stat {
+            stat.save();
+        }
     }
 }
 

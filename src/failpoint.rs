@@ -30,6 +30,62 @@ pub fn fail(name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a debug build counts for tests that prove an amount of work structurally (never by
+/// timing): `KASETTO_DEBUG_COUNTERS=1` makes it print the counts to stderr when the process
+/// exits, as one line `kst-debug-counters: tree-reads=N file-reads=M`.
+#[derive(Debug, Clone, Copy)]
+pub enum Counter {
+    /// A tree object read from a cache repository's object database and indexed by name
+    /// (`git::pack`): once per tree per process.
+    TreeRead,
+    /// A file's contents read from disk to hash it or parse its frontmatter.
+    FileRead,
+}
+
+#[cfg(debug_assertions)]
+static COUNTS: [std::sync::atomic::AtomicUsize; 2] = [
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
+];
+
+/// Arrange for the counts to be printed at exit when `KASETTO_DEBUG_COUNTERS` is set (debug
+/// builds only). Called once at start-up (`git::setup::init`).
+pub fn init_counters() {
+    #[cfg(debug_assertions)]
+    {
+        static REGISTER: std::sync::Once = std::sync::Once::new();
+        REGISTER.call_once(|| {
+            if std::env::var_os("KASETTO_DEBUG_COUNTERS").is_some() {
+                // SAFETY: registers a plain `extern "C"` function that takes no arguments.
+                unsafe { libc::atexit(print_counts) };
+            }
+        });
+    }
+}
+
+/// Count one `c` (debug builds only; nothing in a release build).
+#[inline]
+pub fn count(c: Counter) {
+    #[cfg(debug_assertions)]
+    {
+        COUNTS[c as usize].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = c;
+}
+
+#[cfg(debug_assertions)]
+extern "C" fn print_counts() {
+    use std::io::Write;
+    use std::sync::atomic::Ordering::Relaxed;
+    let _ = writeln!(
+        std::io::stderr(),
+        "kst-debug-counters: tree-reads={} file-reads={}",
+        COUNTS[Counter::TreeRead as usize].load(Relaxed),
+        COUNTS[Counter::FileRead as usize].load(Relaxed),
+    );
+}
+
 /// Stop here until standard input is closed if `KASETTO_FAILPOINT_HOLD` names this point
 /// (debug builds only). Says so on stderr first, so the test knows the point was reached; the
 /// test then does what must happen meanwhile and closes the pipe to let the run go on.

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use git2::Oid;
 
 use crate::config::{Pick, Selection, SkillSource};
-use crate::discover::{self, DiskPack, PackView};
+use crate::discover::{self, PackView};
 use crate::git::{Cache, FetchMode, GitPack, Progress, Want, looks_damaged};
 use crate::lock::{LockedSource, Requested};
 use crate::source::GitUrl;
@@ -258,7 +258,7 @@ pub fn local(
         url: spelled.clone(),
         error,
     };
-    let (view, root) = DiskPack::open(path, entry.sub_dir.as_deref(), within)
+    let (view, root) = discover::CachedDiskPack::open(path, entry.sub_dir.as_deref(), within)
         .map_err(|e| fail(format!("{}: {e}", entry.at)))?;
     let fallback = root_name(&root, spelled);
     let selection = frozen_selection(entry, locked, update);
@@ -447,25 +447,15 @@ fn resolve_git_in(
 }
 
 /// Does every skill's locked tree id equal `<commit>:<path>` in the cache? Reads the commit and
-/// the trees on the way to each skill (libgit2 caches them), not the skills' own trees.
+/// the trees on the way to each skill, each once (`git::path_id`), not the skills' own trees.
 fn locked_trees_are_the_commits(
     repo: &git2::Repository,
     commit: Oid,
     skills: &[ResolvedSkill],
 ) -> bool {
-    let Ok(root) = repo.find_commit(commit).and_then(|c| c.tree()) else {
-        return false;
-    };
-    skills.iter().all(|s| {
-        let id = if s.path.is_empty() {
-            Some(root.id())
-        } else {
-            root.get_path(std::path::Path::new(&s.path))
-                .ok()
-                .map(|e| e.id())
-        };
-        id == Some(s.tree_id)
-    })
+    skills
+        .iter()
+        .all(|s| crate::git::path_id(repo, commit, &s.path).is_ok_and(|id| id == Some(s.tree_id)))
 }
 
 /// The selected skills of a source whose lock entry answers its config entry, from the lock

@@ -108,12 +108,22 @@ impl StatCache {
     /// The stat cache of the skills folder `folder`, kept under `cache_root`. Nothing is read
     /// until the first lookup.
     pub fn for_folder(cache_root: &Path, folder: &Path) -> StatCache {
-        let key = Oid::hash_object(
-            git2::ObjectType::Blob,
-            folder.as_os_str().as_encoded_bytes(),
-        )
-        .expect("hashing an in-memory buffer cannot fail")
-        .to_string();
+        Self::keyed(cache_root, folder.as_os_str().as_encoded_bytes())
+    }
+
+    /// The stat cache of the local source folder `folder` (sections keyed by each skill's path
+    /// inside it), kept under `cache_root`, apart from any skills folder's even when the source
+    /// is one: the two never share a file.
+    pub fn for_source(cache_root: &Path, folder: &Path) -> StatCache {
+        let mut key = b"local source\0".to_vec();
+        key.extend_from_slice(folder.as_os_str().as_encoded_bytes());
+        Self::keyed(cache_root, &key)
+    }
+
+    fn keyed(cache_root: &Path, key: &[u8]) -> StatCache {
+        let key = Oid::hash_object(git2::ObjectType::Blob, key)
+            .expect("hashing an in-memory buffer cannot fail")
+            .to_string();
         let dir = cache_root.join("stat");
         StatCache {
             file: dir.join(&key[..16]),

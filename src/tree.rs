@@ -370,6 +370,7 @@ impl BlobIds for HashContents {
 
 /// The git blob id of a regular file's contents (`git hash-object`).
 pub fn hash_file(path: &Path) -> anyhow::Result<Oid> {
+    crate::failpoint::count(crate::failpoint::Counter::FileRead);
     Oid::hash_file(ObjectType::Blob, path)
         .with_context(|| format!("cannot read {}", path.display()))
 }
@@ -489,6 +490,12 @@ fn hash_tree_bytes(buf: &[u8]) -> Oid {
 /// `.git` entries are skipped as git skips them.
 pub fn read_disk(root: &Path, budget: &mut Budget) -> anyhow::Result<Tree> {
     read_disk_at(root, "", budget, &HashContents)
+}
+
+/// [`read_disk`], taking each regular file's blob id from `ids` (the stat cache, for local
+/// source folders).
+pub fn read_disk_with(root: &Path, budget: &mut Budget, ids: &dyn BlobIds) -> anyhow::Result<Tree> {
+    read_disk_at(root, "", budget, ids)
 }
 
 fn read_disk_at(

@@ -127,13 +127,13 @@ fn all_unchanged() -> Vec<(String, String)> {
 }
 
 /// An inotify watch on every folder under a root, reporting the files opened below it.
-struct OpenWatch {
+pub(crate) struct OpenWatch {
     fd: i32,
     dirs: std::collections::HashMap<i32, PathBuf>,
 }
 
 impl OpenWatch {
-    fn new(root: &Path) -> OpenWatch {
+    pub(crate) fn new(root: &Path) -> OpenWatch {
         // SAFETY: plain system calls on a descriptor we own.
         let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
         assert!(
@@ -170,7 +170,7 @@ impl OpenWatch {
     }
 
     /// Files (not folders: listing a folder opens it) opened or read since the last call.
-    fn opened(&self) -> BTreeSet<PathBuf> {
+    pub(crate) fn opened(&self) -> BTreeSet<PathBuf> {
         let mut out = BTreeSet::new();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -204,7 +204,7 @@ impl Drop for OpenWatch {
     }
 }
 
-fn set_mtime(path: &Path, t: SystemTime) {
+pub(crate) fn set_mtime(path: &Path, t: SystemTime) {
     fs::File::options()
         .write(true)
         .open(path)
@@ -343,6 +343,9 @@ fn the_benchmark_harness_runs_and_prints_the_table() {
         large_kib: 16,
         runs: 1,
         cold_runs: 1,
+        // One file system and a ×2 scale step keep it small; the shapes are all there.
+        disks: vec![harness::Disk::Shm],
+        scale: 2,
         ..harness::Args::default()
     };
     let table = harness::run(&args).unwrap_or_else(|e| panic!("harness: {e:#}"));
@@ -351,11 +354,18 @@ fn the_benchmark_harness_runs_and_prints_the_table() {
         "cold sync, 2 repos, http://",
         "git clone --depth 1, one after another",
         "git clone --depth 1, all at once",
-        "warm no-op sync, 6 skills / 24 files",
+        "spread ×1, shm: warm no-op sync, 6 skills / 24 files",
+        "monorepo ×1, shm: warm no-op sync, 6 skills / 24 files",
+        "local ×1, shm: warm no-op sync, 6 skills / 24 files",
+        "monorepo ×2, shm: warm no-op sync, 12 skills / 48 files",
+        "local ×2, shm: offline re-sync into empty folders, 48 files",
         "git status --porcelain",
-        "offline re-sync into empty folders, 24 files",
+        "spread ×1, shm: offline re-sync into empty folders, 24 files",
         "cp -r",
+        "scale: monorepo no-op, 2× the skills",
+        "scale: local offline re-sync, 2× the skills",
         "peak RSS, any kst run above",
+        "peak RSS, the scale step's runs",
     ] {
         assert!(table.contains(row), "no {row:?} in:\n{table}");
     }

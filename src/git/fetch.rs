@@ -555,6 +555,19 @@ fn fetch(repo: &Repository, url: &GitUrl, refspecs: &[String], progress: Progres
     )
 }
 
+/// What to say when libgit2 cannot read the server's ref advertisement. A server repository
+/// that is itself shallow (a mirror made with `git clone --depth 1`) advertises `shallow <id>`
+/// lines before its refs; libgit2 1.9 refuses them (`transports/smart_pkt.c`, `shallow_pkt`:
+/// the line's newline makes its length check fail) whatever depth is asked for, so a full
+/// fetch fails the same way and no retry helps. The git CLI reads them.
+fn unreadable_advertisement_hint(e: &git2::Error) -> Option<&'static str> {
+    (e.class() == git2::ErrorClass::Net && e.message() == "invalid packet line").then_some(
+        "the server's answer could not be read. A server repository that is itself shallow \
+         (made with `git clone --depth 1`) answers this way, and libgit2 cannot fetch from it \
+         at any depth: serve a full clone (run `git fetch --unshallow` in that repository)",
+    )
+}
+
 /// The last resort, when a commit cannot be asked for by id or found on its ref: every branch
 /// and tag, with full history.
 fn fetch_everything(repo: &Repository, url: &GitUrl, progress: Progress) -> Result<()> {
@@ -619,6 +632,13 @@ fn fetch_depth(
         .into());
     }
     result
-        .map_err(|e| auth.borrow().explain(url, e))
+        .map_err(|e| {
+            let hint = unreadable_advertisement_hint(&e);
+            let e = auth.borrow().explain(url, e);
+            match hint {
+                Some(h) => e.context(h),
+                None => e,
+            }
+        })
         .with_context(|| format!("fetch from {} failed", url.canonical()))
 }

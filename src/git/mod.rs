@@ -14,4 +14,4 @@ pub use fetch::{
     CapKind, Corrupt, FetchCapExceeded, FetchCaps, FetchMode, MissingCommit, Progress, Resolution,
     Want, list_remote, resolve,
 };
-pub use pack::{GitPack, MAX_SKILL_MD};
+pub use pack::{GitPack, IndexEntry, MAX_SKILL_MD, TreeIndex, entry_at, path_id, tree_index};

@@ -10,8 +10,11 @@
 //! environment is left as git2 would have left it. Nothing about what is trusted changes.
 //!
 //! (libgit2's re-hashing of every object it reads is deliberately left on: it is what catches
-//! a tampered cache, e.g. a CI cache restored from another job, and it costs a no-op sync
-//! nothing measurable.)
+//! a tampered cache, e.g. a CI cache restored from another job, and what SECURITY.md 10's
+//! "damage is moved aside" rests on. What made it costly was reading the same large tree once
+//! per skill; `git::pack` now reads each tree once per process, so each object read is hashed
+//! once, and turning verification off would save only that one hash while installing unverified
+//! bytes from a damaged cache.)
 //!
 //! **Pack limits** (SPEC 13.7): a delta bomb is a few KiB of deltas that each copy their base
 //! many times over, so that resolving them builds objects of gigabytes. libgit2 checks the
@@ -53,6 +56,7 @@ pub fn init() {
         unsafe { std::env::set_var(SSL_CERT_FILE, b) };
     }
     let _ = DEFERRED_BUNDLE.set(bundle);
+    crate::failpoint::init_counters();
 }
 
 /// Give libgit2's TLS context the CA bundle that [`init`] deferred. Call before every

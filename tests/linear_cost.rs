@@ -1,0 +1,280 @@
+//! No quadratic step (SPEC 14, issue 15), checked structurally, never by timing: a debug build
+//! run with `KASETTO_DEBUG_COUNTERS=1` prints how many tree objects it read from the cache and
+//! how many files' contents it read (`failpoint::count`).
+
+use std::path::Path;
+
+use crate::support::*;
+
+const SKILLS: &str = ".claude/skills";
+
+/// (tree reads, file reads) printed by a debug kst run with `KASETTO_DEBUG_COUNTERS=1`.
+fn counters(out: &std::process::Output) -> (usize, usize) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find_map(|l| l.strip_prefix("kst-debug-counters: "))
+        .unwrap_or_else(|| panic!("no counters in the output:\n{err}"));
+    let get = |key: &str| -> usize {
+        line.split(' ')
+            .find_map(|kv| kv.strip_prefix(key))
+            .and_then(|v| v.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in {line:?}"))
+    };
+    (get("tree-reads"), get("file-reads"))
+}
+
+fn sync_counted(env: &TestEnv, args: &[&str]) -> (usize, usize) {
+    let out = env
+        .kst()
+        .arg("sync")
+        .args(args)
+        .env("KASETTO_DEBUG_COUNTERS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kst sync {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    counters(&out)
+}
+
+/// A monorepo: `n` skills under `skills/`, each with a SKILL.md and a nested file.
+fn monorepo(env: &TestEnv, n: usize) -> String {
+    let mut repo = FixtureRepo::init(env.remotes().join("mono.git"));
+    let mut files = Vec::new();
+    for i in 0..n {
+        let name = format!("skill-{i:03}");
+        files.push((
+            format!("skills/{name}/SKILL.md"),
+            FileSpec::File(skill_md(&name, "a skill").into_bytes()),
+        ));
+        files.push((
+            format!("skills/{name}/reference/guide.md"),
+            FileSpec::File(format!("# {name}\n").into_bytes()),
+        ));
+    }
+    repo.commit_files("main", &files);
+    format!("file://{}", env.remotes().join("mono.git").display())
+}
+
+fn config(env: &TestEnv, source: &str) {
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {source}\n    skills: \"*\"\n"
+        ),
+    );
+}
+
+#[test]
+fn a_monorepo_is_read_one_tree_at_a_time() {
+    // Before: `Tree::get_path("skills/<name>")` re-read the whole `skills` tree for every skill
+    // (libgit2 caches no tree over 4 KiB): O(skills × entries).
+    for n in [10, 60] {
+        let env = TestEnv::new();
+        config(&env, &monorepo(&env, n));
+        // Resolution reads the root, `skills/`, and each skill's folder once to find its
+        // SKILL.md; listing a skill reads its own folders (not counted: they are read once).
+        let (first, _) = sync_counted(&env, &[]);
+        assert!(
+            first <= n + 2,
+            "{n} skills: {first} tree reads on the first sync (at most {})",
+            n + 2
+        );
+        assert!(
+            env.project_path(Path::new(SKILLS).join("skill-000"))
+                .is_dir()
+        );
+        // The no-op checks every locked tree id against `<commit>:skills/<name>`: the root and
+        // `skills/` are read once, whatever the number of skills.
+        let (noop, _) = sync_counted(&env, &[]);
+        assert!(
+            noop <= 2,
+            "{n} skills: {noop} tree reads on a no-op (the root and skills/ only)"
+        );
+        // An offline re-sync into an empty folder lists every skill: still one read of
+        // `skills/`, not one per skill.
+        std::fs::remove_dir_all(env.project_path(SKILLS)).unwrap();
+        let (offline, _) = sync_counted(&env, &["--offline"]);
+        assert!(
+            offline <= 2,
+            "{n} skills: {offline} indexed tree reads on an offline re-sync"
+        );
+        assert!(
+            env.project_path(Path::new(SKILLS).join("skill-000/reference/guide.md"))
+                .is_file()
+        );
+    }
+}
+
+/// A local folder of `n` skills (`pack/skills/<name>/`: SKILL.md, a nested file, a script),
+/// installed, settled past the racy window, and synced once more so the stat caches know every
+/// file.
+fn local_installed(env: &TestEnv, n: usize) {
+    let pack = env.project_path("pack/skills");
+    for i in 0..n {
+        let name = format!("skill-{i:03}");
+        write_file(
+            pack.join(&name).join("SKILL.md"),
+            skill_md(&name, "a skill"),
+        );
+        write_file(
+            pack.join(&name).join("reference/guide.md"),
+            "# guide\nline\n",
+        );
+        write_executable(
+            pack.join(&name).join("scripts/run.sh"),
+            "#!/bin/sh\necho hi\n",
+        );
+    }
+    config(env, "./pack");
+    sync_counted(env, &[]);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    sync_counted(env, &[]);
+}
+
+fn sync_json(env: &TestEnv) -> Vec<(String, String)> {
+    let out = env.kst().args(["sync", "--json"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut v: Vec<(String, String)> = doc["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["name"].as_str().unwrap().to_string(),
+                i["action"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_local_noop_reads_no_source_file_but_the_skill_mds() {
+    // Before: listing a local source hashed every file of every skill on every sync.
+    let n = 20;
+    let env = TestEnv::new();
+    local_installed(&env, n);
+    let pack = env.project_path("pack");
+    let watch = crate::perf_smoke::OpenWatch::new(&pack);
+    let (_, reads) = sync_counted(&env, &[]);
+    let opened = watch.opened();
+    let others: Vec<_> = opened
+        .iter()
+        .filter(|p| p.file_name().is_none_or(|f| f != "SKILL.md"))
+        .collect();
+    assert!(others.is_empty(), "a no-op read source files: {others:?}");
+    // What is still read: each SKILL.md once, for its frontmatter (discovery), nothing else.
+    assert_eq!(opened.len(), n, "{opened:?}");
+    assert_eq!(reads, n, "file contents read on a local no-op");
+}
+
+#[test]
+fn a_same_size_edit_of_a_local_source_is_installed() {
+    // The edit keeps the size and even the mtime (as one within a timestamp tick would): the
+    // ctime moved, so the stat cache does not vouch for the file.
+    let env = TestEnv::new();
+    local_installed(&env, 2);
+    let src = env.project_path("pack/skills/skill-001/reference/guide.md");
+    let mtime = std::fs::metadata(&src).unwrap().modified().unwrap();
+    std::fs::write(&src, "# GUIDE\nline\n").unwrap();
+    crate::perf_smoke::set_mtime(&src, mtime);
+    assert_eq!(
+        sync_json(&env),
+        vec![
+            ("skill-000".into(), "unchanged".into()),
+            ("skill-001".into(), "updated".into())
+        ]
+    );
+    let installed = env.project_path(Path::new(SKILLS).join("skill-001/reference/guide.md"));
+    assert_eq!(
+        std::fs::read_to_string(installed).unwrap(),
+        "# GUIDE\nline\n"
+    );
+}
+
+#[test]
+fn a_racy_local_source_file_is_read_on_every_sync() {
+    // A file whose mtime is not older than the moment kst would record it (here: in the future)
+    // may change without its stat data moving: it is hashed on every sync, never cached.
+    let env = TestEnv::new();
+    local_installed(&env, 2);
+    let racy = env.project_path("pack/skills/skill-000/reference/guide.md");
+    crate::perf_smoke::set_mtime(
+        &racy,
+        std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+    );
+    let watch =
+        crate::perf_smoke::OpenWatch::new(&env.project_path("pack/skills/skill-000/reference"));
+    for round in 0..3 {
+        sync_counted(&env, &[]);
+        assert!(
+            watch.opened().contains(&racy),
+            "round {round}: the racy file was trusted from the stat cache"
+        );
+    }
+}
+
+/// A server repository that is itself shallow: a bare mirror made with `git clone --depth 1`
+/// of a two-commit history.
+fn shallow_mirror(env: &TestEnv) -> String {
+    let mut repo = FixtureRepo::init(env.path("upstream.git"));
+    repo.commit("main", &skill_pack("skills", &[("pdf", "PDF tools")]));
+    repo.commit("main", &skill_pack("skills", &[("pdf", "PDF tools, v2")]));
+    let mirror = env.remotes().join("shallow.git");
+    env.git_ok(&[
+        "clone",
+        "--quiet",
+        "--bare",
+        "--depth",
+        "1",
+        &format!("file://{}", env.path("upstream.git").display()),
+        mirror.to_str().unwrap(),
+    ]);
+    assert!(mirror.join("shallow").is_file(), "the mirror is shallow");
+    "shallow.git".to_string()
+}
+
+#[test]
+fn a_shallow_server_repository_is_a_clear_error() {
+    // It advertises `shallow <id>` before its refs, which libgit2 1.9 cannot parse at any
+    // depth (a full fetch fails the same way, so there is nothing to retry): the error says
+    // what the likely cause is and what to do, and nothing is written.
+    let env = TestEnv::new();
+    let rel = shallow_mirror(&env);
+    let daemon = GitDaemon::start(env.remotes());
+    let http = HttpGitServer::start(env.remotes(), HttpOptions::default());
+    for url in [daemon.url(&rel), http.url(&rel)] {
+        config(&env, &url);
+        let out = env.kst().args(["sync"]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{url}: {err}");
+        assert!(
+            err.contains("kasetto.yaml:4") && err.contains(url.trim_end_matches(".git")),
+            "{url}: the error names the config line and the source:\n{err}"
+        );
+        assert!(
+            err.contains("itself shallow") && err.contains("git fetch --unshallow"),
+            "{url}: the error names the cause and the fix:\n{err}"
+        );
+        assert!(
+            !env.project_path(".claude").exists(),
+            "{url}: nothing installed"
+        );
+        assert!(
+            !env.project_path("kasetto.lock").exists(),
+            "{url}: no lock written"
+        );
+    }
+}
