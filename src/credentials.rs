@@ -1009,6 +1009,19 @@ mod tests {
         );
     }
 
+    /// A value registered at run time (a credential helper's password) is scrubbed from then
+    /// on, from 6 bytes; a shorter one is not (`register_secret` had no test at all).
+    #[test]
+    fn a_registered_secret_is_scrubbed_from_six_bytes() {
+        register_secret("  h11-registered-secret  ");
+        let out = scrub("x h11-registered-secret y");
+        assert!(!out.contains("h11-registered-secret"), "{out}");
+        register_secret("r6x8z1");
+        assert!(!scrub("r6x8z1").contains("r6x8z1"));
+        register_secret("q5x7z");
+        assert_eq!(scrub("q5x7z"), "q5x7z");
+    }
+
     /// A token of 6 bytes is scrubbed, one of 5 is not (it would scrub ordinary words).
     #[test]
     fn tokens_of_six_bytes_or_more_are_scrubbed() {
