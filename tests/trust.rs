@@ -139,6 +139,38 @@ fn global_destinations_must_be_under_home_and_away_from_code_loading_places() {
     assert!(env.home_path("my-skills/pdf/SKILL.md").is_file());
 }
 
+/// kst's own folders (data, config, cache) are no destination either, whether the destination
+/// lies inside one of them or contains one (a skill named like it would land on it). The XDG
+/// data folder is put under HOME here, where a user may well keep it.
+#[test]
+fn a_global_destination_is_not_inside_nor_around_kst_s_own_folders() {
+    let env = TestEnv::new();
+    local_pack(&env.path("pack"), &["pdf"]);
+    let cfg = env.path("mine.yaml");
+    let data = env.home_path("mydata");
+    for dest in ["~/mydata/kasetto/skills", "~/mydata"] {
+        write_file(
+            &cfg,
+            format!(
+                "agent: claude-code\nscope: global\ndestination: {dest}\nskills:\n  - source: ./pack\n    skills: \"*\"\n"
+            ),
+        );
+        let o = env
+            .kst()
+            .args(["sync", "--config", cfg.to_str().unwrap()])
+            .env("XDG_DATA_HOME", &data)
+            .output()
+            .unwrap();
+        code(&o, 2);
+        let err = stderr(&o);
+        assert!(
+            err.contains("is or contains kst's own folder"),
+            "{dest}: {err}"
+        );
+    }
+    assert!(!data.join("kasetto/skills").exists());
+}
+
 #[test]
 fn untrusted_working_directory_config_writes_nothing_anywhere() {
     let env = TestEnv::new();
