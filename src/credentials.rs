@@ -715,25 +715,30 @@ mod tests {
         Some((user.to_string(), from.to_string()))
     }
 
+    /// Every family token variable of SPEC 11, each with its own value.
+    const FAMILY_VARS: [(&str, &str); 13] = [
+        ("GITHUB_TOKEN", "a"),
+        ("GH_TOKEN", "b"),
+        ("GH_ENTERPRISE_TOKEN", "c"),
+        ("GITHUB_ENTERPRISE_TOKEN", "d"),
+        ("GITLAB_TOKEN", "e"),
+        ("CI_JOB_TOKEN", "f"),
+        ("BITBUCKET_EMAIL", "me@x"),
+        ("BITBUCKET_TOKEN", "g"),
+        ("BITBUCKET_USERNAME", "me"),
+        ("BITBUCKET_APP_PASSWORD", "h"),
+        ("GITEA_TOKEN", "i"),
+        ("CODEBERG_TOKEN", "j"),
+        ("FORGEJO_TOKEN", "k"),
+    ];
+
     #[test]
     fn the_spec_token_table() {
-        let all = [
-            ("GITHUB_TOKEN", "a"),
-            ("GH_TOKEN", "b"),
-            ("GH_ENTERPRISE_TOKEN", "c"),
-            ("GITHUB_ENTERPRISE_TOKEN", "d"),
-            ("GITLAB_TOKEN", "e"),
-            ("CI_JOB_TOKEN", "f"),
-            ("BITBUCKET_EMAIL", "me@x"),
-            ("BITBUCKET_TOKEN", "g"),
-            ("BITBUCKET_USERNAME", "me"),
-            ("BITBUCKET_APP_PASSWORD", "h"),
-            ("GITEA_TOKEN", "i"),
-            ("CODEBERG_TOKEN", "j"),
-            ("FORGEJO_TOKEN", "k"),
+        let mut all = FAMILY_VARS.to_vec();
+        all.extend([
             ("GH_HOST", "GHE.Corp.example"),
             ("KASETTO_TOKEN_GIT_EXAMPLE_COM", "l"),
-        ];
+        ]);
         assert_eq!(
             pick("github.com", &all),
             some("x-access-token", "GITHUB_TOKEN")
@@ -853,21 +858,7 @@ mod tests {
 
     #[test]
     fn family_tokens_go_only_to_their_public_host_or_the_host_variable() {
-        let all = [
-            ("GITHUB_TOKEN", "a"),
-            ("GH_TOKEN", "b"),
-            ("GH_ENTERPRISE_TOKEN", "c"),
-            ("GITHUB_ENTERPRISE_TOKEN", "d"),
-            ("GITLAB_TOKEN", "e"),
-            ("CI_JOB_TOKEN", "f"),
-            ("BITBUCKET_EMAIL", "me@x"),
-            ("BITBUCKET_TOKEN", "g"),
-            ("BITBUCKET_USERNAME", "me"),
-            ("BITBUCKET_APP_PASSWORD", "h"),
-            ("GITEA_TOKEN", "i"),
-            ("CODEBERG_TOKEN", "j"),
-            ("FORGEJO_TOKEN", "k"),
-        ];
+        let all = FAMILY_VARS;
         // Look-alikes of a family get nothing, with no host variable set...
         for host in [
             "gitlab.attacker.example",

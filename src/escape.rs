@@ -14,6 +14,20 @@ pub fn escape_controls(s: &str) -> std::borrow::Cow<'_, str> {
     escape_with(s, false)
 }
 
+/// A one-line piece of outside text for a message (a path, a secret tag, a key): like
+/// [`escape_controls`], and newline and tab escaped too, so it cannot break the message's line.
+pub fn escape_line(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
 /// [`escape_controls`] for text whose escape characters are all our own: the log writer's
 /// input, where tracing-subscriber has already escaped ESC, DEL and C1 in every message and
 /// field, so an ESC still there is its own colouring.
@@ -44,4 +58,16 @@ fn escape_with(s: &str, keep_esc: bool) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_piece_keeps_no_control_character_at_all() {
+        let out = escape_line("a\nb\tc\u{1b}[2J\u{9b}d\u{7f}");
+        assert!(!out.chars().any(char::is_control), "{out:?}");
+        assert_eq!(out, "a\\nb\\tc\\u{1b}[2J\\u{9b}d\\u{7f}");
+    }
 }

@@ -194,17 +194,7 @@ fn digest(bytes: &[u8]) -> String {
 
 /// A path for messages: control characters escaped (a cloned folder's name is outside input).
 pub fn shown(p: &Path) -> String {
-    p.display()
-        .to_string()
-        .chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    crate::escape::escape_line(&p.display().to_string())
 }
 
 // ---------------------------------------------------------------------------------------------

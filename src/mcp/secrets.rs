@@ -438,15 +438,7 @@ pub fn credentials_path() -> Option<PathBuf> {
 }
 
 fn shown(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    crate::escape::escape_line(text)
 }
 
 impl Resolver {
