@@ -221,7 +221,7 @@ pub fn apply_skills(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeC
         .items
         .iter()
         .enumerate()
-        .filter(|(_, item)| item.origin.is_some())
+        .filter(|(_, item)| item.extra.is_some())
         .flat_map(|(ii, item)| {
             item.dests.iter().enumerate().filter_map(move |(di, d)| {
                 (d.action.writes() && scope.symlinked_parent(&d.target.abs).is_none())
@@ -233,7 +233,7 @@ pub fn apply_skills(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeC
         .iter()
         .map(|&(ii, di)| {
             let item = &plan.items[ii];
-            let (si, ki) = item.origin.expect("filtered above");
+            let (si, ki) = item.extra.expect("filtered above");
             install::Job {
                 // Every skill with a write was listed by the plan (else it is broken).
                 tree: resolved[si].skills[ki]
@@ -261,7 +261,7 @@ pub fn apply_skills(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeC
     let mut failed_removals: Vec<String> = Vec::new();
     for (ii, item) in plan.items.iter_mut().enumerate() {
         for (di, d) in item.dests.iter_mut().enumerate() {
-            let result = match (d.action, item.origin) {
+            let result = match (d.action, item.extra) {
                 (a, _)
                     if (a.writes() || a == Action::Removed)
                         && let Some(link) = scope.symlinked_parent(&d.target.abs) =>
