@@ -23,12 +23,32 @@ pub enum Kind {
 impl Kind {
     /// What the summary calls `n` items of this kind (`3 skills`, `1 server`).
     pub fn count(self, n: usize) -> String {
-        let (one, many) = match self {
-            Kind::Skill => ("skill", "skills"),
-            Kind::Server => ("server", "servers"),
-            Kind::McpPack => ("MCP pack", "MCP packs"),
-        };
-        format!("{n} {}", if n == 1 { one } else { many })
+        format!("{n} {}{}", self.noun(), if n == 1 { "" } else { "s" })
+    }
+
+    /// What a lock message puts before a source of this kind (`MCP https://…`).
+    pub fn source_prefix(self) -> &'static str {
+        match self {
+            Kind::Skill => "",
+            Kind::Server | Kind::McpPack => "MCP ",
+        }
+    }
+
+    /// What the lock's id of an item of this kind is called.
+    pub fn id_name(self) -> &'static str {
+        match self {
+            Kind::Skill => "tree",
+            Kind::Server | Kind::McpPack => "hash",
+        }
+    }
+
+    /// One item of this kind, in messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Skill => "skill",
+            Kind::Server => "server",
+            Kind::McpPack => "MCP pack",
+        }
     }
 
     /// The word before an item's name in a human line (`server github`); skills and packs
