@@ -29,6 +29,7 @@ pub mod lock;
 pub mod malformed;
 pub mod mcp;
 pub mod pathsafe;
+pub mod pin;
 pub mod pipeline;
 pub mod plan;
 pub mod printer;

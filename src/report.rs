@@ -177,7 +177,7 @@ pub struct JsonSource<'a> {
     pub requested: String,
     pub sub_dir: Option<&'a str>,
     pub commit: Option<String>,
-    pub fetch: Option<crate::resolve::Fetch>,
+    pub fetch: Option<crate::pin::Fetch>,
     pub error: Option<&'a str>,
     pub warnings: &'a [String],
 }
