@@ -24,6 +24,7 @@ pub mod failpoint;
 pub mod fsx;
 pub mod git;
 pub mod install;
+pub mod instructions;
 pub mod lock;
 pub mod malformed;
 pub mod mcp;
