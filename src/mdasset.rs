@@ -64,75 +64,110 @@ pub fn flat_name(name: &str) -> String {
     name.replace(':', "-")
 }
 
-/// Every item under `<root>/<kind.folder>`, sorted by path, each checked. Items whose flat
-/// names collide (`a:b` and `a-b`, or names differing only in case) keep the first and mark
-/// the others broken, since some agents would write them to one file.
+/// Every item under `<root>/<kind.folder>`, each checked: a folder's files by name, then its
+/// subfolders by name. Items whose flat names collide (`a:b` and `a-b`, or names differing
+/// only in case) keep the first and mark the others broken, since some agents would write them
+/// to one file. At most [`MAX_ITEMS`] items and [`MAX_DEPTH`] folders deep, with a warning.
 pub fn discover(view: &dyn PackView, root: &str, kind: &Kind) -> (Vec<Item>, Vec<String>) {
-    let mut items = Vec::new();
-    let mut warnings = Vec::new();
-    let base = join_rel(root, kind.folder);
-    walk(view, &base, &[], kind, &mut items, &mut warnings);
-    mark_collisions(&mut items, kind);
-    (items, warnings)
+    discover_at_most(view, root, kind, MAX_ITEMS)
 }
 
-fn walk(
+fn discover_at_most(
     view: &dyn PackView,
-    dir: &str,
-    ns: &[String],
+    root: &str,
     kind: &Kind,
-    items: &mut Vec<Item>,
-    warnings: &mut Vec<String>,
-) {
-    for file in view.files(dir) {
-        let Some((stem, _)) = split_ext(&file, kind.exts) else {
-            continue;
-        };
-        if items.len() >= MAX_ITEMS {
-            warnings.push(format!(
-                "{dir}: more than {MAX_ITEMS} {noun}s; the rest are not read",
-                noun = kind.noun
+    limit: usize,
+) -> (Vec<Item>, Vec<String>) {
+    let mut w = Walk {
+        view,
+        kind,
+        limit,
+        items: Vec::new(),
+        warnings: Vec::new(),
+        full: false,
+    };
+    w.walk(&join_rel(root, kind.folder), &[]);
+    mark_collisions(&mut w.items, kind);
+    (w.items, w.warnings)
+}
+
+struct Walk<'v> {
+    view: &'v dyn PackView,
+    kind: &'v Kind,
+    limit: usize,
+    items: Vec<Item>,
+    warnings: Vec<String>,
+    /// An item beyond the limit was found: the walk stops.
+    full: bool,
+}
+
+impl Walk<'_> {
+    /// Add an item; false (after one warning) when the limit is reached.
+    fn push(&mut self, item: Item) -> bool {
+        if self.items.len() >= self.limit {
+            self.full = true;
+            self.warnings.push(format!(
+                "more than {} {}s in {}; the rest are not read",
+                self.limit, self.kind.noun, self.kind.folder
             ));
-            return;
+            return false;
         }
-        let mut parts = ns.to_vec();
-        parts.push(stem.to_string());
-        let name = parts.join(":");
-        let problem = pathsafe::check_component(file.as_bytes())
-            .and_then(|_| pathsafe::check_component(stem.as_bytes()))
-            .err()
-            .map(|e| format!("{} {name:?}: {e}", kind.noun));
-        items.push(Item {
-            name,
-            path: join_rel(dir, &file),
-            problem,
-        });
+        self.items.push(item);
+        true
     }
-    for sub in view.subdirs(dir) {
-        let mut parts = ns.to_vec();
-        parts.push(sub.clone());
-        let name = parts.join(":");
-        let path = join_rel(dir, &sub);
-        if let Err(e) = pathsafe::check_component(sub.as_bytes()) {
-            // Not entered: a folder named `..` or `a/b` must not be joined to a path.
-            items.push(Item {
+
+    fn walk(&mut self, dir: &str, ns: &[String]) {
+        let noun = self.kind.noun;
+        for file in self.view.files(dir) {
+            let Some((stem, _)) = split_ext(&file, self.kind.exts) else {
+                continue;
+            };
+            let mut parts = ns.to_vec();
+            parts.push(stem.to_string());
+            let name = parts.join(":");
+            let problem = pathsafe::check_component(file.as_bytes())
+                .and_then(|_| pathsafe::check_component(stem.as_bytes()))
+                .err()
+                .map(|e| format!("{noun} {name:?}: {e}"));
+            let item = Item {
                 name,
-                path,
-                problem: Some(format!(
-                    "folder of {noun}s {e}; the {noun}s inside it are skipped",
-                    noun = kind.noun
-                )),
-            });
-            continue;
+                path: join_rel(dir, &file),
+                problem,
+            };
+            if !self.push(item) {
+                return;
+            }
         }
-        if parts.len() > MAX_DEPTH {
-            warnings.push(format!(
-                "{path}: {noun}s nested deeper than {MAX_DEPTH} folders are not read",
-                noun = kind.noun
-            ));
-            continue;
+        for sub in self.view.subdirs(dir) {
+            let mut parts = ns.to_vec();
+            parts.push(sub.clone());
+            let name = parts.join(":");
+            let path = join_rel(dir, &sub);
+            if let Err(e) = pathsafe::check_component(sub.as_bytes()) {
+                // Not entered: a folder named `..` or `a/b` must not be joined to a path.
+                let item = Item {
+                    name,
+                    path,
+                    problem: Some(format!(
+                        "folder of {noun}s {e}; the {noun}s inside it are skipped"
+                    )),
+                };
+                if !self.push(item) {
+                    return;
+                }
+                continue;
+            }
+            if parts.len() > MAX_DEPTH {
+                self.warnings.push(format!(
+                    "{path}: {noun}s nested deeper than {MAX_DEPTH} folders are not read"
+                ));
+                continue;
+            }
+            self.walk(&path, &parts);
+            if self.full {
+                return;
+            }
         }
-        walk(view, &path, &parts, kind, items, warnings);
     }
 }
 
@@ -489,6 +524,33 @@ mod tests {
         assert!(!items.iter().any(|i| i.name.ends_with(":inner")));
         // Messages escape what they quote.
         assert!(!by("a\u{7}b").problem.as_ref().unwrap().contains('\u{7}'));
+    }
+
+    #[test]
+    fn discovery_is_bounded_in_count_and_depth() {
+        let deep = format!("commands/{}/x.md", ["d"; MAX_DEPTH + 1].join("/"));
+        let ok = format!("commands/{}/y.md", ["d"; MAX_DEPTH].join("/"));
+        let (_t, v) = pack(&[
+            "commands/a.md",
+            "commands/b.md",
+            "commands/c.md",
+            "commands/s/d.md",
+            "commands/t/e.md",
+            &deep,
+            &ok,
+        ]);
+        let (items, warnings) = discover_at_most(&v, "", &CMD, 4);
+        assert_eq!(items.len(), 4);
+        assert_eq!(items[3].name, "d:d:d:d:d:d:d:d:d:d:d:d:d:d:d:d:y");
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("nested deeper than 16"),
+            "{warnings:?}"
+        );
+        assert!(warnings[1].contains("more than 4 commands"), "{warnings:?}");
+        let (items, warnings) = discover(&v, "", &CMD);
+        assert_eq!(items.len(), 6);
+        assert_eq!(warnings.len(), 1);
     }
 
     #[test]
