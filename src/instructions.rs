@@ -41,6 +41,28 @@ pub fn pick(view: &dyn PackView, root: &str, selection: &Selection) -> Picked {
     mdasset::pick(view, root, &KIND, selection)
 }
 
+/// The distinct places instructions go for `agents` in one scope, in the agents' order, each
+/// with the ids of the agents that read it: codex, opencode, amp, zcode and pi all read the
+/// project's `AGENTS.md`, which gets one block per instruction, not one per agent. Agents with
+/// no place in the scope are left out.
+pub fn targets(
+    agents: &[&crate::agents::Agent],
+    global: bool,
+    home: &std::path::Path,
+) -> Vec<(crate::agents::InstructionTarget, Vec<&'static str>)> {
+    let mut out: Vec<(crate::agents::InstructionTarget, Vec<&'static str>)> = Vec::new();
+    for a in agents {
+        let Some(t) = a.instructions_target(global, home) else {
+            continue;
+        };
+        match out.iter_mut().find(|(seen, _)| *seen == t) {
+            Some((_, ids)) => ids.push(a.id),
+            None => out.push((t, vec![a.id])),
+        }
+    }
+    out
+}
+
 /// The id of an instruction's block: `NAME-` and the first 8 hex digits of
 /// sha256(`SOURCE::NAME`), SOURCE as written in the config. Two sources' same-named
 /// instructions get different blocks.
@@ -435,6 +457,46 @@ mod tests {
             "house:security-7d228f07"
         );
         assert_eq!(block_id("./local-rules", "style"), "style-e0e26c0c");
+    }
+
+    #[test]
+    fn agents_sharing_a_file_share_its_targets() {
+        use crate::agents::{InstructionTarget as T, find};
+        let ids = [
+            "codex",
+            "claude-code",
+            "opencode",
+            "cursor",
+            "warp",
+            "pi",
+            "continue",
+        ];
+        let agents: Vec<_> = ids.iter().map(|i| find(i).unwrap()).collect();
+        let home = std::path::Path::new("/h");
+        let p = std::path::PathBuf::from;
+        assert_eq!(
+            targets(&agents, false, home),
+            [
+                (
+                    T::Aggregate(p("AGENTS.md")),
+                    vec!["codex", "opencode", "pi"]
+                ),
+                (T::Aggregate(p("CLAUDE.md")), vec!["claude-code"]),
+                (
+                    T::PerRule(p(".cursor/rules"), RuleFormat::CursorMdc),
+                    vec!["cursor"]
+                ),
+                (T::Aggregate(p("WARP.md")), vec!["warp"]),
+                (
+                    T::PerRule(p(".continue/rules"), RuleFormat::Markdown),
+                    vec!["continue"]
+                ),
+            ]
+        );
+        // Globally each has its own file; warp and continue have none.
+        let global = targets(&agents, true, home);
+        assert_eq!(global.len(), 5);
+        assert!(global.iter().all(|(_, ids)| ids.len() == 1));
     }
 
     #[test]
