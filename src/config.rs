@@ -50,6 +50,8 @@ pub struct Config {
     pub files: Vec<PathBuf>,
     /// `secrets:` (SPEC 10c): where MCP secrets come from, what a missing one does.
     pub secrets: crate::mcp::secrets::SecretsConfig,
+    /// `audit:` (SPEC 16): the sync gate.
+    pub audit: crate::audit::config::AuditConfig,
 }
 
 pub use crate::request::{Pick, Reference, Selection};
@@ -89,6 +91,8 @@ struct RawConfig {
     mcps: Vec<crate::mcp::config::RawMcpSource>,
     #[serde(default)]
     secrets: Option<crate::mcp::secrets::RawSecrets>,
+    #[serde(default)]
+    audit: Option<crate::audit::config::RawAudit>,
 }
 
 #[derive(Deserialize)]
@@ -350,6 +354,7 @@ struct Layer {
     skills: Vec<SkillSource>,
     mcps: Vec<crate::mcp::config::McpSource>,
     secrets: Option<crate::mcp::secrets::SecretsConfig>,
+    audit: Option<crate::audit::config::AuditConfig>,
 }
 
 /// Loads a config and its `extends` parents.
@@ -538,6 +543,7 @@ fn merge(parent: Layer, child: Layer) -> Layer {
         skills,
         mcps,
         secrets: crate::mcp::secrets::SecretsConfig::merge(parent.secrets, child.secrets),
+        audit: crate::audit::config::AuditConfig::merge(parent.audit, child.audit),
     }
 }
 
@@ -639,6 +645,7 @@ fn check_layer(
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
     let mcps = crate::mcp::config::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
     let secrets = raw.secrets.map(|s| s.build(label, base)).transpose()?;
+    let audit = raw.audit.map(crate::audit::config::RawAudit::build);
     Ok(Layer {
         agents,
         destination,
@@ -648,6 +655,7 @@ fn check_layer(
         skills,
         mcps,
         secrets,
+        audit,
     })
 }
 
@@ -675,6 +683,7 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
         mcps: layer.mcps,
         files: Vec::new(),
         secrets: layer.secrets.unwrap_or_default(),
+        audit: layer.audit.unwrap_or_default(),
     })
 }
 
