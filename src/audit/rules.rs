@@ -721,8 +721,8 @@ pub fn pipe_to_shell(line: &str) -> Option<&'static str> {
     ]
     .iter()
     .any(|t| contains_word(&lower, t));
-    let decoder = contains_word(&lower, "base64")
-        && (lower.contains(" -d") || lower.contains("--decode") || lower.contains(" -D"));
+    let decoder =
+        contains_word(&lower, "base64") && (lower.contains(" -d") || lower.contains("--decode"));
     if !(downloader || decoder) {
         return None;
     }
@@ -1784,6 +1784,18 @@ mod tests {
                 x.reason
             );
         }
+    }
+
+    #[test]
+    fn hidden_unicode_in_a_server_definition() {
+        assert_eq!(
+            server(json!({"command": "srv", "args": ["--name", "a\u{202E}b"]})),
+            [("bidi-control", Severity::High)]
+        );
+        assert_eq!(
+            server(json!({"command": "srv", "env": {"NOTE": "x\u{E0041}"}})),
+            [("invisible-characters", Severity::High)]
+        );
     }
 
     #[test]

@@ -41,7 +41,8 @@ pub fn scan_cap() -> u64 {
 }
 
 /// Every installed item of `lock`, in this workspace's scope. `names` (if not empty) keeps
-/// only items with one of these names; the second value lists the names that matched nothing.
+/// only items with one of these names (or MCP servers of a pack with that name); the second
+/// value lists the names that matched nothing.
 pub fn items(ctx: &Workspace, lock: &Lock, names: &[String]) -> (Vec<Item>, Vec<String>) {
     let wanted = |n: &str| names.is_empty() || names.iter().any(|x| x == n);
     let mut out = Vec::new();
@@ -52,10 +53,18 @@ pub fn items(ctx: &Workspace, lock: &Lock, names: &[String]) -> (Vec<Item>, Vec<
             }
         }
     }
+    let mut matched: Vec<&str> = Vec::new();
     for src in &lock.mcps {
         for pack in &src.packs {
+            // A pack's name (`mcps/github.json` → `github`) picks all its servers.
+            let stem = pack.file.rsplit('/').next().unwrap_or("");
+            let stem = stem.strip_suffix(".json").unwrap_or(stem);
+            let whole_pack = !names.is_empty() && names.iter().any(|n| n == stem);
+            if whole_pack {
+                matched.push(stem);
+            }
             for (name, rec) in &pack.servers {
-                if wanted(name) {
+                if whole_pack || wanted(name) {
                     out.push(server_item(
                         ctx,
                         src,
@@ -70,7 +79,7 @@ pub fn items(ctx: &Workspace, lock: &Lock, names: &[String]) -> (Vec<Item>, Vec<
     }
     let missing = names
         .iter()
-        .filter(|n| !out.iter().any(|i| &i.name == *n))
+        .filter(|n| !out.iter().any(|i| &i.name == *n) && !matched.contains(&n.as_str()))
         .cloned()
         .collect();
     (out, missing)
