@@ -248,3 +248,51 @@ pub fn sarif(scope_root: &Path, reports: &[ItemReport]) -> Value {
         }]
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{Finding, Item, Kind};
+
+    fn one(file: &str) -> Vec<ItemReport> {
+        let item = Item {
+            kind: Kind::Skill,
+            name: "s".into(),
+            source: "./pack".into(),
+            installed: vec![],
+            entries: vec![],
+            unverified: vec![],
+        };
+        vec![ItemReport::of(
+            &item,
+            vec![Finding {
+                rule: "pipe-to-shell",
+                severity: Severity::High,
+                file: file.into(),
+                line: 4,
+                reason: "r".into(),
+            }],
+        )]
+    }
+
+    #[test]
+    fn sarif_locations_are_encoded_uris_relative_to_the_scope_root_or_absolute() {
+        assert_eq!(uri_path("a b/ü#x.md"), "a%20b/%C3%BC%23x.md");
+        let s = sarif(Path::new("/home/me"), &one(".claude/skills/s/a b.sh"));
+        let run = &s["runs"][0];
+        assert_eq!(
+            run["originalUriBaseIds"]["SCOPEROOT"]["uri"],
+            "file:///home/me/"
+        );
+        let loc = &run["results"][0]["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], ".claude/skills/s/a%20b.sh");
+        assert_eq!(loc["artifactLocation"]["uriBaseId"], "SCOPEROOT");
+        assert_eq!(loc["region"]["startLine"], 4);
+        assert_eq!(run["results"][0]["level"], "error");
+        // A destination outside the scope root is recorded absolute in the lock.
+        let s = sarif(Path::new("/home/me"), &one("/srv/skills/s/i.sh"));
+        let loc = &s["runs"][0]["results"][0]["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], "file:///srv/skills/s/i.sh");
+        assert!(loc["artifactLocation"].get("uriBaseId").is_none());
+    }
+}
