@@ -44,19 +44,22 @@ pub struct Config {
     pub skills: Vec<SkillSource>,
     /// `mcps:` entries (SPEC 10), merged across `extends` by identity; in order, because the
     /// first pack providing a server name wins.
-    pub mcps: Vec<crate::mcp::config::McpSource>,
+    pub mcps: Vec<mcp::McpSource>,
     /// The local files read to build it: the config itself, then its local `extends` parents
     /// (absolute, as spelled). In the project scope each must lie inside the project.
     pub files: Vec<PathBuf>,
     /// `secrets:` (SPEC 10c): where MCP secrets come from, what a missing one does.
-    pub secrets: crate::mcp::secrets::SecretsConfig,
+    pub secrets: secrets::SecretsConfig,
     /// `audit:` (SPEC 16): the sync gate.
-    pub audit: crate::audit::config::AuditConfig,
+    pub audit: audit::AuditConfig,
 }
 
 pub use crate::request::{Pick, Reference, Selection};
 
+pub mod audit;
 pub mod entry;
+pub mod mcp;
+pub mod secrets;
 use entry::{NonEmpty, RelPath, source_entry};
 
 /// One entry of `skills:`.
@@ -88,11 +91,10 @@ struct RawConfig {
     #[serde(default)]
     skills: Vec<RawSkillSource>,
     #[serde(default)]
-    mcps: Vec<crate::mcp::config::RawMcpSource>,
+    mcps: Vec<mcp::RawMcpSource>,
     #[serde(default)]
-    secrets: Option<crate::mcp::secrets::RawSecrets>,
-    #[serde(default)]
-    audit: Option<crate::audit::config::RawAudit>,
+    secrets: Option<secrets::RawSecrets>,
+    audit: Option<audit::RawAudit>,
 }
 
 #[derive(Deserialize)]
@@ -352,9 +354,9 @@ struct Layer {
     scope: Option<Scope>,
     extends: Vec<String>,
     skills: Vec<SkillSource>,
-    mcps: Vec<crate::mcp::config::McpSource>,
-    secrets: Option<crate::mcp::secrets::SecretsConfig>,
-    audit: Option<crate::audit::config::AuditConfig>,
+    mcps: Vec<mcp::McpSource>,
+    secrets: Option<secrets::SecretsConfig>,
+    audit: Option<audit::AuditConfig>,
 }
 
 /// Loads a config and its `extends` parents.
@@ -542,8 +544,8 @@ fn merge(parent: Layer, child: Layer) -> Layer {
         extends: Vec::new(),
         skills,
         mcps,
-        secrets: crate::mcp::secrets::SecretsConfig::merge(parent.secrets, child.secrets),
-        audit: crate::audit::config::AuditConfig::merge(parent.audit, child.audit),
+        secrets: secrets::SecretsConfig::merge(parent.secrets, child.secrets),
+        audit: audit::AuditConfig::merge(parent.audit, child.audit),
     }
 }
 
@@ -643,9 +645,9 @@ fn check_layer(
                 None => label.to_string(),
             });
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
-    let mcps = crate::mcp::config::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
+    let mcps = mcp::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
     let secrets = raw.secrets.map(|s| s.build(label, base)).transpose()?;
-    let audit = raw.audit.map(crate::audit::config::RawAudit::build);
+    let audit = raw.audit.map(audit::RawAudit::build);
     Ok(Layer {
         agents,
         destination,

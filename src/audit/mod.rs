@@ -3,7 +3,8 @@
 //! The flow: [`scan`] turns the lock into a list of [`Item`]s — an item kind, its name, where it
 //! is installed, and the files (path + bytes) or MCP definitions (placeholder form) to look at —
 //! [`rules`] turns each item into [`Finding`]s, [`output`] prints them (text, JSON, SARIF), and
-//! [`Gate`] decides whether a run fails. [`osv`] is the one online check (`--online`).
+//! [`Gate`] decides whether a run fails. [`osv`] is the one online check (`--online`). The
+//! `audit:` config keys are the model's ([`crate::config::audit`]).
 //!
 //! A new kind of item (commands, instructions) plugs in as one more producer of [`Item`]s in
 //! [`scan`]: the rules only see a kind, a name, paths and bytes.
@@ -13,7 +14,6 @@
 //! a reason that came from a file (a flag name, a package name) is short and escaped. MCP
 //! definitions are read in placeholder form, never with a resolved secret value.
 
-pub mod config;
 pub mod osv;
 pub mod output;
 pub mod rules;
@@ -52,14 +52,7 @@ impl Severity {
     }
 }
 
-/// A gate threshold, as Kasetto spells it: `low | medium | high | critical` (case-insensitive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Threshold {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
+pub use crate::config::audit::Threshold;
 
 impl Threshold {
     pub fn severity(self) -> Severity {
@@ -68,16 +61,6 @@ impl Threshold {
             Threshold::Medium => Severity::Medium,
             Threshold::High => Severity::High,
             Threshold::Critical => Severity::Critical,
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Threshold> {
-        match s.to_ascii_lowercase().as_str() {
-            "low" => Some(Threshold::Low),
-            "medium" => Some(Threshold::Medium),
-            "high" => Some(Threshold::High),
-            "critical" => Some(Threshold::Critical),
-            _ => None,
         }
     }
 }

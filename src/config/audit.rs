@@ -10,7 +10,27 @@
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
-use super::Threshold;
+/// A gate threshold, as Kasetto spells it: `low | medium | high | critical` (case-insensitive
+/// here; `audit::Severity` adds `info` for findings that never gate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Threshold {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Threshold {
+    pub fn parse(s: &str) -> Option<Threshold> {
+        match s.to_ascii_lowercase().as_str() {
+            "low" => Some(Threshold::Low),
+            "medium" => Some(Threshold::Medium),
+            "high" => Some(Threshold::High),
+            "critical" => Some(Threshold::Critical),
+            _ => None,
+        }
+    }
+}
 
 /// `audit:` as written.
 #[derive(Debug, Deserialize)]
