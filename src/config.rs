@@ -54,10 +54,13 @@ pub struct Config {
     pub files: Vec<PathBuf>,
     /// `secrets:` (SPEC 10c): where MCP secrets come from, what a missing one does.
     pub secrets: secrets::SecretsConfig,
+    /// `audit:` (SPEC 16): the sync gate.
+    pub audit: audit::AuditConfig,
 }
 
 pub use crate::request::{Pick, Reference, Selection};
 
+pub mod audit;
 pub mod entry;
 pub mod mcp;
 pub mod secrets;
@@ -99,6 +102,7 @@ struct RawConfig {
     mcps: Vec<mcp::RawMcpSource>,
     #[serde(default)]
     secrets: Option<secrets::RawSecrets>,
+    audit: Option<audit::RawAudit>,
 }
 
 #[derive(Deserialize)]
@@ -398,6 +402,7 @@ struct Layer {
     instructions: Vec<SkillSource>,
     mcps: Vec<mcp::McpSource>,
     secrets: Option<secrets::SecretsConfig>,
+    audit: Option<audit::AuditConfig>,
 }
 
 /// Loads a config and its `extends` parents.
@@ -595,6 +600,7 @@ fn merge(parent: Layer, child: Layer) -> Layer {
         instructions,
         mcps,
         secrets: secrets::SecretsConfig::merge(parent.secrets, child.secrets),
+        audit: audit::AuditConfig::merge(parent.audit, child.audit),
     }
 }
 
@@ -682,6 +688,7 @@ fn check_layer(
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
     let mcps = mcp::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
     let secrets = raw.secrets.map(|s| s.build(label, base)).transpose()?;
+    let audit = raw.audit.map(audit::RawAudit::build);
     Ok(Layer {
         agents,
         destination,
@@ -693,6 +700,7 @@ fn check_layer(
         instructions,
         mcps,
         secrets,
+        audit,
     })
 }
 
@@ -776,6 +784,7 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
         mcps: layer.mcps,
         files: Vec::new(),
         secrets: layer.secrets.unwrap_or_default(),
+        audit: layer.audit.unwrap_or_default(),
     })
 }
 
