@@ -54,7 +54,9 @@ pub struct Config {
 
 pub use crate::request::{Pick, Reference, Selection};
 
+pub mod edit;
 pub mod entry;
+pub mod target;
 use entry::{NonEmpty, RelPath, source_entry};
 
 /// One entry of `skills:`.
