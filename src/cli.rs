@@ -5,6 +5,9 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{self, lock::LockArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs};
+use crate::commands::{
+    add::AddArgs, completions::CompletionsArgs, init::InitArgs, remove::RemoveArgs,
+};
 use crate::config::Scope;
 use crate::error::{Error, Result};
 use crate::report::{ColorChoice, Printer, Verbosity};
@@ -71,6 +74,15 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Trust a kasetto.yaml found in the working directory to write to the global scope
     Trust(TrustArgs),
+    /// Write a commented starter kasetto.yaml (with --global: the global config)
+    Init(InitArgs),
+    /// Add a source to the config (keeping its comments and layout), then sync
+    Add(AddArgs),
+    /// Remove a source, or names from it, from the config, then sync (prunes what it installed)
+    #[command(visible_alias = "rm")]
+    Remove(RemoveArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(CompletionsArgs),
 }
 
 impl GlobalArgs {
@@ -142,6 +154,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fetch => commands::fetch::run(&common, &printer),
         Command::Verify(a) => commands::verify::run(&common, a, &printer),
         Command::Trust(a) => commands::trust::run(&common, a, &printer),
+        Command::Init(a) => commands::init::run(&common, a, &printer),
+        Command::Add(a) => commands::add::run(common, a, &printer),
+        Command::Remove(a) => commands::remove::run(common, a, &printer),
+        Command::Completions(a) => commands::completions::run(a),
     }
 }
 
