@@ -4,6 +4,7 @@
 
 mod support;
 
+mod cli_edit;
 mod cli_habits;
 mod crash;
 mod credentials;
