@@ -332,7 +332,15 @@ pub fn check_text(path: &Path, text: &str) -> Result<()> {
     let base = path.parent().unwrap_or(Path::new("."));
     let label = path.display().to_string();
     let layer = parse_layer(&label, Some(base), base, text, Quote::Named)?;
-    finish(path.to_path_buf(), label, Layer { extends: Vec::new(), ..layer }).map(|_| ())
+    finish(
+        path.to_path_buf(),
+        label,
+        Layer {
+            extends: Vec::new(),
+            ..layer
+        },
+    )
+    .map(|_| ())
 }
 
 /// Maximum depth of an `extends` chain.

@@ -76,7 +76,10 @@ fn init_writes_a_starter_config_that_syncs_as_written() {
     assert!(stderr(&a).contains("--force"), "{}", stderr(&a));
     assert_eq!(read(&env, "kasetto.yaml"), "agent: codex\n");
     // --force replaces it; the user's example folder is left alone.
-    write_file(env.project_path("my-skills/hello/SKILL.md"), skill_md("hello", "mine"));
+    write_file(
+        env.project_path("my-skills/hello/SKILL.md"),
+        skill_md("hello", "mine"),
+    );
     env.kst().args(["init", "--force"]).assert().success();
     assert_eq!(read(&env, "kasetto.yaml"), text);
     assert!(read(&env, "my-skills/hello/SKILL.md").contains("mine"));
@@ -137,12 +140,19 @@ fn add_and_remove_keep_every_other_byte_of_the_config() {
     assert!(installed(&env, "c"), "synced after the edit");
 
     // A name added to an existing entry: that entry is rewritten, the rest is byte-identical.
-    let a = env.kst().args(["add", "./pack", "b", "--json"]).assert().success();
+    let a = env
+        .kst()
+        .args(["add", "./pack", "b", "--json"])
+        .assert()
+        .success();
     let doc = stdout_json(&a);
     assert_eq!(doc["command"], "add");
     assert_eq!(doc["edits"][0]["action"], "extended");
     assert_eq!(doc["edits"][0]["names"], serde_json::json!(["b"]));
-    assert_eq!(doc["sync"]["command"], "sync", "the sync's report inside: {doc}");
+    assert_eq!(
+        doc["sync"]["command"], "sync",
+        "the sync's report inside: {doc}"
+    );
     let extended = added.replacen(
         "  - source: ./pack   # local\n    skills: [a]      # only a for now\n",
         "  - source: ./pack\n    skills:\n      - a\n      - b\n",
@@ -168,7 +178,10 @@ fn add_and_remove_keep_every_other_byte_of_the_config() {
     assert_eq!(read(&env, "kasetto.yaml"), back);
 
     // Removing the last name removes the entry; the list stays, empty.
-    env.kst().args(["rm", "./pack", "--skill", "a"]).assert().success();
+    env.kst()
+        .args(["rm", "./pack", "--skill", "a"])
+        .assert()
+        .success();
     let empty = CONFIG.replacen(
         "skills:\n  # the pack we all use\n  - source: ./pack   # local\n    skills: [a]      # only a for now\n",
         "skills: []\n  # the pack we all use\n",
@@ -187,7 +200,10 @@ fn remove_errors_leave_the_file_unchanged() {
     let a = env.kst().args(["remove", "./nope"]).assert().code(2);
     let err = stderr(&a);
     assert!(err.contains("is not a source"), "{err}");
-    assert!(err.contains("Configured sources:") && err.contains("./pack"), "{err}");
+    assert!(
+        err.contains("Configured sources:") && err.contains("./pack"),
+        "{err}"
+    );
     // A name the entry does not list; a name out of a "*" entry.
     let a = env.kst().args(["rm", "./pack", "zzz"]).assert().code(2);
     assert!(stderr(&a).contains("it lists: a"), "{}", stderr(&a));
@@ -215,11 +231,18 @@ fn add_errors_leave_the_file_unchanged() {
     let a = env.kst().args(["add", "./more", "zzz"]).assert().failure();
     assert!(stderr(&a).contains("zzz"), "{}", stderr(&a));
     // A kind this kst does not read yet.
-    let a = env.kst().args(["add", "./more", "--command", "x"]).assert().code(2);
+    let a = env
+        .kst()
+        .args(["add", "./more", "--command", "x"])
+        .assert()
+        .code(2);
     assert!(stderr(&a).contains("not supported yet"), "{}", stderr(&a));
     // A local folder with a ref.
     env.kst().args(["add", "./more@v1"]).assert().failure();
-    env.kst().args(["add", "./more", "--ref", "v1"]).assert().code(2);
+    env.kst()
+        .args(["add", "./more", "--ref", "v1"])
+        .assert()
+        .code(2);
     assert_eq!(read(&env, "kasetto.yaml"), CONFIG);
     assert!(!env.project_path("kasetto.lock").exists());
 
@@ -240,7 +263,12 @@ fn add_errors_leave_the_file_unchanged() {
     // A remote config cannot be edited (said before any network use).
     let a = env
         .kst()
-        .args(["add", "./more", "--config", "http://127.0.0.1:9/kasetto.yaml"])
+        .args([
+            "add",
+            "./more",
+            "--config",
+            "http://127.0.0.1:9/kasetto.yaml",
+        ])
         .assert()
         .code(2);
     assert!(stderr(&a).contains("remote config"), "{}", stderr(&a));
@@ -268,7 +296,10 @@ fn add_dry_run_and_no_sync() {
     assert_eq!(doc["dry_run"], true);
     assert_eq!(doc["edits"][0]["action"], "added");
     assert_eq!(read(&env, "kasetto.yaml"), CONFIG);
-    env.kst().args(["add", "./more", "--no-sync"]).assert().success();
+    env.kst()
+        .args(["add", "./more", "--no-sync"])
+        .assert()
+        .success();
     assert!(read(&env, "kasetto.yaml").contains("./more"));
     assert!(!installed(&env, "c"), "--no-sync installs nothing");
     assert!(!env.project_path("kasetto.lock").exists());
@@ -310,7 +341,10 @@ fn add_keeps_trust_and_never_grants_it() {
     assert!(stderr(&a).contains("kst trust"), "{}", stderr(&a));
     assert_eq!(read(&env, "kasetto.yaml"), global);
     // --no-sync edits the file, but does not make it trusted.
-    env.kst().args(["add", "./more", "--no-sync"]).assert().success();
+    env.kst()
+        .args(["add", "./more", "--no-sync"])
+        .assert()
+        .success();
     env.kst().arg("sync").assert().code(2);
     // Trusted: add edits it and it stays trusted for the next plain sync.
     env.trust_project_config();
@@ -385,7 +419,10 @@ fn add_a_git_pack_with_at_ref_and_remove_it() {
         .success();
     let a = env.kst().args(["rm", &url]).assert().code(2);
     assert!(stderr(&a).contains("--ref v1"), "{}", stderr(&a));
-    env.kst().args(["rm", &format!("{url}@v1")]).assert().success();
+    env.kst()
+        .args(["rm", &format!("{url}@v1")])
+        .assert()
+        .success();
     assert!(!installed(&env, "pdf"));
     assert!(installed(&env, "docx"));
     assert_eq!(
@@ -483,7 +520,11 @@ fn completions_for_every_shell() {
         assert!(out.contains("kst"), "{shell}: {out}");
         assert!(out.contains("remove") && out.contains("init"), "{shell}");
     }
-    let a = env.kasetto().args(["completions", "bash"]).assert().success();
+    let a = env
+        .kasetto()
+        .args(["completions", "bash"])
+        .assert()
+        .success();
     assert!(String::from_utf8_lossy(&a.get_output().stdout).contains("_kasetto"));
     env.kst().args(["completions", "tcsh"]).assert().code(2);
 }

@@ -402,9 +402,8 @@ fn synced_after(e: Error, ed: &Editable) -> Error {
 
 /// `kst add`.
 pub fn run(common: Common, args: AddArgs, printer: &Printer) -> Result<()> {
-    let target = target::parse(&args.source).map_err(|e| {
-        Error::usage(format!("{}: {e}", DisplayUrl::new(&args.source)))
-    })?;
+    let target = target::parse(&args.source)
+        .map_err(|e| Error::usage(format!("{}: {e}", DisplayUrl::new(&args.source))))?;
     if target.shorthand && (args.reference.is_some() || args.branch.is_some()) {
         return Err(Error::usage(
             "pass the ref either as SOURCE@REF or with --ref/--branch, not both",
@@ -516,7 +515,11 @@ pub fn run(common: Common, args: AddArgs, printer: &Printer) -> Result<()> {
             }
         };
         let Some(value) = value else {
-            changes.push(change("unchanged", Vec::new(), json_selection(had.as_deref())));
+            changes.push(change(
+                "unchanged",
+                Vec::new(),
+                json_selection(had.as_deref()),
+            ));
             continue;
         };
         let mut entry = existing.value.clone();
@@ -554,9 +557,9 @@ fn json_selection(names: Option<&[String]>) -> serde_json::Value {
 fn non_empty(v: &Option<String>, flag: &str) -> Result<Option<NonEmpty>> {
     v.as_deref()
         .map(|s| {
-            NonEmpty::deserialize(serde::de::value::StrDeserializer::<
-                serde::de::value::Error,
-            >::new(s))
+            NonEmpty::deserialize(
+                serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s),
+            )
             .map_err(|e| Error::usage(format!("{flag} {:?}: {e}", crate::escape::escape_line(s))))
         })
         .transpose()
@@ -596,12 +599,8 @@ fn check_resolves(
                 .collect(),
         ),
     };
-    let unchanged = |what: String| {
-        Error::Failed(anyhow!(
-            "{what}\n{} was not changed",
-            shown(&ed.path)
-        ))
-    };
+    let unchanged =
+        |what: String| Error::Failed(anyhow!("{what}\n{} was not changed", shown(&ed.path)));
     let mode = if common.offline {
         crate::git::FetchMode::Offline
     } else {
@@ -619,7 +618,16 @@ fn check_resolves(
             let resolved = match &entry.source {
                 Source::Git(url) => {
                     let cache = crate::git::Cache::open().map_err(Error::Failed)?;
-                    crate::resolve::git(&entry, url, None, false, true, &cache, mode, &mut |_, _, _| {})
+                    crate::resolve::git(
+                        &entry,
+                        url,
+                        None,
+                        false,
+                        true,
+                        &cache,
+                        mode,
+                        &mut |_, _, _| {},
+                    )
                 }
                 Source::Local { .. } => {
                     crate::resolve::local(&entry, None, false, ed.within.as_deref())
@@ -722,7 +730,8 @@ mod tests {
         assert!(supported(Kind::Mcps).is_ok());
         // Whether commands/instructions are supported follows the parser, both ways.
         for kind in [Kind::Commands, Kind::Instructions] {
-            let parses = config::parse(Path::new("/k.yaml"), &format!("{}: []\n", kind.key())).is_ok();
+            let parses =
+                config::parse(Path::new("/k.yaml"), &format!("{}: []\n", kind.key())).is_ok();
             match supported(kind) {
                 Ok(()) => assert!(parses),
                 Err(e) => {

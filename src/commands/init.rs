@@ -147,8 +147,7 @@ pub fn run(common: &Common, args: InitArgs, printer: &Printer) -> Result<()> {
             crate::fsx::write_atomic(&skill, EXAMPLE_SKILL.as_bytes(), None)
                 .map_err(Error::Failed)?;
         }
-        crate::fsx::write_atomic(&path, template(scope).as_bytes(), None)
-            .map_err(Error::Failed)?;
+        crate::fsx::write_atomic(&path, template(scope).as_bytes(), None).map_err(Error::Failed)?;
         if trusted {
             crate::trust::trust(&path, false)?;
         }

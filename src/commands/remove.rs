@@ -101,7 +101,9 @@ pub fn run(common: Common, args: RemoveArgs, printer: &Printer) -> Result<()> {
                 e.source()
                     .is_some_and(|s| same_source(s, &target.source, &base))
                     && want_ref.as_ref().is_none_or(|r| entry_reference(e) == *r)
-                    && want_sub.as_ref().is_none_or(|d| e.sub_dir().as_ref() == Some(d))
+                    && want_sub
+                        .as_ref()
+                        .is_none_or(|d| e.sub_dir().as_ref() == Some(d))
             })
             .cloned()
             .collect()
@@ -249,7 +251,9 @@ fn unknown(ed: &crate::commands::add::Editable, typed: &str, kind: Option<Kind>)
         .filter(|at| !at.starts_with(&ed.path.display().to_string()))
         .collect();
     let list = configured(&ed.doc);
-    let place = kind.map(|k| format!(" under `{}:`", k.key())).unwrap_or_default();
+    let place = kind
+        .map(|k| format!(" under `{}:`", k.key()))
+        .unwrap_or_default();
     let mut msg = format!(
         "{} is not a source{place} in {}",
         DisplayUrl::new(typed),
@@ -264,10 +268,7 @@ fn unknown(ed: &crate::commands::add::Editable, typed: &str, kind: Option<Kind>)
     if list.is_empty() {
         msg.push_str("; the file lists no source");
     } else {
-        msg.push_str(&format!(
-            ". Configured sources:\n  {}",
-            list.join("\n  ")
-        ));
+        msg.push_str(&format!(". Configured sources:\n  {}", list.join("\n  ")));
     }
     msg.push_str("\nNothing was changed");
     Error::usage(msg)

@@ -593,7 +593,11 @@ mcps:
         let out = doc.apply(&Edit::Remove(Kind::Mcps, 0)).unwrap().text();
         assert_eq!(
             out,
-            CONFIG.replacen("mcps:\n- source: ./servers\n  mcps: \"*\"\n", "mcps: []\n", 1)
+            CONFIG.replacen(
+                "mcps:\n- source: ./servers\n  mcps: \"*\"\n",
+                "mcps: []\n",
+                1
+            )
         );
     }
 

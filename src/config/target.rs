@@ -132,7 +132,10 @@ fn browser(source: &str) -> Result<Option<Target>, String> {
         ));
     };
     let rest: Vec<&str> = segs[ref_at + 1..].to_vec();
-    if rest.iter().any(|p| *p == "." || *p == ".." || p.contains('%')) {
+    if rest
+        .iter()
+        .any(|p| *p == "." || *p == ".." || p.contains('%'))
+    {
         return Err(format!(
             "{source:?}: its path has `.`, `..` or %-escapes; pass the repository URL with --sub-dir instead"
         ));
@@ -230,7 +233,9 @@ mod tests {
         assert_eq!(b.name.as_deref(), Some("edit-article"));
 
         let sha = "0123456789abcdef0123456789abcdef01234567";
-        let c = t(&format!("https://github.com/org/skills/blob/{sha}/pdf/SKILL.md"));
+        let c = t(&format!(
+            "https://github.com/org/skills/blob/{sha}/pdf/SKILL.md"
+        ));
         assert_eq!(c.reference, Some(TargetRef::Ref(sha.into())));
         assert_eq!(c.sub_dir, None);
         assert_eq!(c.name.as_deref(), Some("pdf"));
