@@ -528,3 +528,24 @@ fn completions_for_every_shell() {
     assert!(String::from_utf8_lossy(&a.get_output().stdout).contains("_kasetto"));
     env.kst().args(["completions", "tcsh"]).assert().code(2);
 }
+
+/// Extending an entry whose picks have their own `path` resolves only the names added (the
+/// others are the sync's to find where their `path` says).
+#[test]
+fn add_a_name_to_an_entry_with_a_path_pick() {
+    let env = TestEnv::new();
+    local_packs(&env);
+    write_file(
+        env.project_path("pack/nested/deep/SKILL.md"),
+        skill_md("deep", "deep"),
+    );
+    let config = CONFIG.replace("skills: [a]", "skills: [a, { name: deep, path: nested }]");
+    write_file(env.project_path("kasetto.yaml"), &config);
+    env.kst().args(["add", "./pack", "b"]).assert().success();
+    assert!(installed(&env, "b") && installed(&env, "deep") && installed(&env, "a"));
+    assert!(
+        read(&env, "kasetto.yaml").contains("      - { name: deep, path: nested }\n      - b\n"),
+        "{}",
+        read(&env, "kasetto.yaml")
+    );
+}

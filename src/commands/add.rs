@@ -527,8 +527,10 @@ pub fn run(common: Common, args: AddArgs, printer: &Printer) -> Result<()> {
         doc = doc
             .apply(&Edit::Replace(kind, existing.index, entry))
             .map_err(|e| ed.layout_error(e))?;
+        // Only what is new is resolved here: the names already listed (some with a `path` of
+        // their own) are the sync's to find.
+        checks.push((kind, (!added.is_empty()).then(|| added.clone())));
         changes.push(change("extended", added, json_selection(after.as_deref())));
-        checks.push((kind, after));
     }
 
     // Resolve each new or widened entry once, before anything is written.
