@@ -522,11 +522,15 @@ pub fn run(common: Common, args: AddArgs, printer: &Printer) -> Result<()> {
             ));
             continue;
         };
-        let mut entry = existing.value.clone();
-        entry.insert(Value::String(kind.key().into()), value);
-        doc = doc
-            .apply(&Edit::Replace(kind, existing.index, entry))
-            .map_err(|e| ed.layout_error(e))?;
+        let edit = match value {
+            Value::Sequence(items) => Edit::SetNames(kind, existing.index, items),
+            star => {
+                let mut entry = existing.value.clone();
+                entry.insert(Value::String(kind.key().into()), star);
+                Edit::Replace(kind, existing.index, entry)
+            }
+        };
+        doc = doc.apply(&edit).map_err(|e| ed.layout_error(e))?;
         // Only what is new is resolved here: the names already listed (some with a `path` of
         // their own) are the sync's to find.
         checks.push((kind, (!added.is_empty()).then(|| added.clone())));

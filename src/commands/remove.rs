@@ -208,10 +208,8 @@ pub fn run(common: Common, args: RemoveArgs, printer: &Printer) -> Result<()> {
             changes.push(change("removed", drop.clone(), serde_json::Value::Null));
         } else {
             let left: Vec<String> = items.iter().filter_map(pick_name).collect();
-            let mut value = entry.value.clone();
-            value.insert(Value::String(kind.key().into()), Value::Sequence(items));
             doc = doc
-                .apply(&Edit::Replace(kind, entry.index, value))
+                .apply(&Edit::SetNames(kind, entry.index, items))
                 .map_err(|e| ed.layout_error(e))?;
             changes.push(change("reduced", drop.clone(), serde_json::json!(left)));
         }

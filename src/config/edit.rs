@@ -4,9 +4,10 @@
 //! library edits a file while keeping all of that and is mature enough to trust with it, so this
 //! is a small line-level editor of one shape — the block lists `skills:`, `mcps:`,
 //! `commands:`, `instructions:` at the top level, whose items start with `- ` at one indent —
-//! with three edits: append an entry to a list, replace one entry's lines with a new rendering
-//! of that entry, remove one entry's lines. Nothing outside the edited entry's lines changes,
-//! byte for byte. Anything else (a flow list `skills: [...]`, a key kst cannot find on its own
+//! with four edits: append an entry to a list, set an entry's names in place (a one-line
+//! `[a, b]` list rewritten on its line, or lines added to and taken out of a block list), replace
+//! one entry's lines with a new rendering of that entry, remove one entry's lines. Nothing
+//! outside the edited lines changes, byte for byte. Anything else (a flow list `skills: [...]`, a key kst cannot find on its own
 //! line, a list whose items it cannot count) is refused with an error that says how to write it.
 //!
 //! Every edit is proven before it is returned: the new text is parsed again and must be the old
@@ -124,6 +125,10 @@ pub enum Edit {
     Replace(Kind, usize, Mapping),
     /// Remove the entry at this index.
     Remove(Kind, usize),
+    /// Set the selection (the names) of the entry at this index: in place when its selection is
+    /// a block list or a one-line flow list (the entry's other lines and comments kept), else
+    /// by rewriting the entry.
+    SetNames(Kind, usize, Vec<Value>),
 }
 
 impl Doc {
@@ -180,6 +185,25 @@ impl Doc {
     /// Apply one edit and prove it: the new text must parse to the old document with exactly
     /// this change.
     pub fn apply(&self, edit: &Edit) -> Result<Doc, String> {
+        if let Edit::SetNames(kind, index, items) = edit {
+            let entries = self.entries(*kind)?;
+            let entry = entries.get(*index).ok_or("no such entry")?;
+            let mut value = entry.value.clone();
+            value.insert(
+                Value::String(kind.key().into()),
+                Value::Sequence(items.clone()),
+            );
+            if let Some(lines) = self.names_in_place(entry, items) {
+                let mut expected = self.root.clone();
+                if let Some(Value::Sequence(s)) = expected.get_mut(kind.key()) {
+                    s[*index] = Value::Mapping(value.clone());
+                }
+                if let Ok(doc) = proven(lines, expected) {
+                    return Ok(doc);
+                }
+            }
+            return self.apply(&Edit::Replace(*kind, *index, value));
+        }
         let mut expected = self.root.clone();
         let mut lines = self.lines.clone();
         let nl = self.newline;
@@ -232,6 +256,7 @@ impl Doc {
                     _ => return Err("no such entry".into()),
                 }
             }
+            Edit::SetNames(..) => unreachable!("handled above"),
             Edit::Remove(kind, index) => {
                 let key = kind.key();
                 let list = self.list(*kind)?.ok_or("no such list")?;
@@ -250,15 +275,101 @@ impl Doc {
                 }
             }
         }
-        let doc = Doc::parse(&lines.concat())?;
-        if Value::Mapping(doc.root.clone()) != Value::Mapping(expected) {
-            return Err(
-                "the edited file would not read back as intended (an unusual layout); \
-                 edit it by hand"
-                    .into(),
+        proven(lines, expected)
+    }
+
+    /// The lines of the document with the entry's selection set to `items`, edited in place:
+    /// a one-line flow list is rewritten on its line (its comment kept), a block list loses the
+    /// lines of the names dropped and gains lines for the names added after its last one.
+    /// `None` when the selection is neither (`"*"`), or the list cannot be told apart.
+    fn names_in_place(&self, entry: &Entry, items: &[Value]) -> Option<Vec<String>> {
+        let key = entry.kind.key();
+        let list = self.list(entry.kind).ok()??;
+        let (start, end) = *list.items.get(entry.index)?;
+        let (_, keycol) = item_indents(&self.lines, start);
+        let old = match entry.value.get(key) {
+            Some(Value::Sequence(s)) => s.clone(),
+            _ => return None,
+        };
+        // The selection's own line: `key:` at the entry's key column.
+        let at = (start..=end).find(|&i| {
+            let line = self.lines[i].trim_end_matches(['\n', '\r']);
+            let indent = line.len() - line.trim_start_matches([' ', '-']).len();
+            let body = line.get(keycol..).unwrap_or("");
+            (indent == keycol || i == start) && key_rest(body, key).is_some()
+        })?;
+        let raw = &self.lines[at];
+        let trimmed = raw.trim_end_matches(['\n', '\r']);
+        let ending = &raw[trimmed.len()..];
+        let colon = keycol + trimmed.get(keycol..)?.find(':')?;
+        let rest = &trimmed[colon + 1..];
+        let value_part = strip_comment(rest);
+        let value = value_part.trim();
+        let mut lines = self.lines.clone();
+        if value.starts_with('[') && value.ends_with(']') {
+            let flows: Result<Vec<String>, String> = items.iter().map(flow).collect();
+            let lead = &value_part[..value_part.len() - value_part.trim_start().len()];
+            let pad = &value_part[value_part.trim_end().len()..];
+            let comment = &rest[value_part.len()..];
+            lines[at] = format!(
+                "{}{lead}[{}]{pad}{comment}{ending}",
+                &trimmed[..colon + 1],
+                flows.ok()?.join(", ")
             );
+            return Some(lines);
         }
-        Ok(doc)
+        if !value.is_empty() {
+            return None;
+        }
+        // A block list: its items at one indent, deeper than the key, up to the entry's end.
+        let mut spans: Vec<(usize, usize)> = Vec::new();
+        let mut dash: Option<usize> = None;
+        for i in at + 1..=end {
+            let line = self.lines[i].trim_end_matches(['\n', '\r']);
+            let t = line.trim_start_matches(' ');
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            let indent = line.len() - t.len();
+            if indent <= keycol {
+                break;
+            }
+            let d = *dash.get_or_insert(indent);
+            if indent == d && (t == "-" || t.starts_with("- ")) {
+                spans.push((i, i));
+            } else if indent > d
+                && let Some(last) = spans.last_mut()
+            {
+                last.1 = i;
+            } else {
+                return None;
+            }
+        }
+        let dash = dash?;
+        if spans.len() != old.len() || spans.is_empty() {
+            return None;
+        }
+        // Old items kept in order, the rest dropped; new items after them are appended.
+        let mut j = 0;
+        let mut dropped = Vec::new();
+        for (k, item) in old.iter().enumerate() {
+            if j < items.len() && items[j] == *item {
+                j += 1;
+            } else {
+                dropped.push(spans[k]);
+            }
+        }
+        let nl = self.newline;
+        let added: Result<Vec<String>, String> = items[j..]
+            .iter()
+            .map(|v| Ok(format!("{}- {}{nl}", " ".repeat(dash), flow(v)?)))
+            .collect();
+        let after = spans.last().expect("not empty").1 + 1;
+        lines.splice(after..after, added.ok()?);
+        for (a, b) in dropped.into_iter().rev() {
+            lines.drain(a..=b);
+        }
+        Some(lines)
     }
 
     /// Find the list `kind` in the text. `None` when the document has no such key.
@@ -332,6 +443,19 @@ impl Doc {
         }
         Ok(Some(List { key_line, items }))
     }
+}
+
+/// The document `lines` make, if it is `expected`: every edit is proven this way.
+fn proven(lines: Vec<String>, expected: Mapping) -> Result<Doc, String> {
+    let doc = Doc::parse(&lines.concat())?;
+    if Value::Mapping(doc.root.clone()) != Value::Mapping(expected) {
+        return Err(
+            "the edited file would not read back as intended (an unusual layout); \
+             edit it by hand"
+                .into(),
+        );
+    }
+    Ok(doc)
 }
 
 /// For a line `key:…` at the start of the line, what follows the colon.
@@ -598,6 +722,53 @@ mcps:
                 "mcps: []\n",
                 1
             )
+        );
+    }
+
+    #[test]
+    fn names_are_set_in_place_keeping_the_entry_comments() {
+        let doc = Doc::parse(CONFIG).unwrap();
+        let v = |n: &str| Value::String(n.into());
+        // A flow list: rewritten on its line, its comment kept.
+        let out = doc
+            .apply(&Edit::SetNames(Kind::Skills, 0, vec![v("pdf"), v("docx")]))
+            .unwrap()
+            .text();
+        assert_eq!(
+            out,
+            CONFIG.replacen("skills: [pdf]\n", "skills: [pdf, docx]\n", 1)
+        );
+        // A block list: a name added after the last one, a name dropped with its lines.
+        let deep = doc.entries(Kind::Skills).unwrap()[1].value["skills"][1].clone();
+        let out = doc
+            .apply(&Edit::SetNames(
+                Kind::Skills,
+                1,
+                vec![v("reviewer"), deep.clone(), v("new")],
+            ))
+            .unwrap()
+            .text();
+        assert_eq!(
+            out,
+            CONFIG.replacen(
+                "      - { name: deep, path: nested }\n",
+                "      - { name: deep, path: nested }\n      - new\n",
+                1
+            )
+        );
+        let out = doc
+            .apply(&Edit::SetNames(Kind::Skills, 1, vec![deep]))
+            .unwrap()
+            .text();
+        assert_eq!(out, CONFIG.replacen("      - reviewer     # mine\n", "", 1));
+        // "*": the entry is rewritten.
+        let out = doc
+            .apply(&Edit::SetNames(Kind::Mcps, 0, vec![v("github")]))
+            .unwrap()
+            .text();
+        assert!(
+            out.ends_with("mcps:\n- source: ./servers\n  mcps:\n    - github\n"),
+            "{out}"
         );
     }
 
