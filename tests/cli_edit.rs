@@ -241,6 +241,22 @@ fn add_errors_leave_the_file_unchanged() {
     assert_eq!(read(&env, "kasetto.yaml"), CONFIG);
     assert!(!env.project_path("kasetto.lock").exists());
 
+    // A password in the URL (a browser URL too) is refused and never echoed.
+    for url in [
+        "https://u:kst-sentinel-91ab@127.0.0.1:9/org/repo",
+        "https://u:kst-sentinel-91ab@127.0.0.1:9/org/repo/blob/main/README.md",
+        "https://u:kst-sentinel-91ab@127.0.0.1:9/org/repo/tree/main/x",
+    ] {
+        let a = env.kst().args(["add", url]).assert().code(2);
+        let out = format!(
+            "{}{}",
+            stderr(&a),
+            String::from_utf8_lossy(&a.get_output().stdout)
+        );
+        assert!(!out.contains("kst-sentinel-91ab"), "{out}");
+    }
+    assert_eq!(read(&env, "kasetto.yaml"), CONFIG);
+
     // A malformed config is not edited.
     let bad = format!("{CONFIG}skils: []\n");
     write_file(env.project_path("kasetto.yaml"), &bad);

@@ -46,9 +46,7 @@ pub fn parse(input: &str) -> Result<Target, String> {
     };
     if let Some(r) = at_ref {
         if target.reference.is_some() {
-            return Err(format!(
-                "{input:?} names a ref twice (in the URL's path and after `@`); keep one"
-            ));
+            return Err("it names a ref twice (in the URL's path and after `@`); keep one".into());
         }
         target.reference = Some(TargetRef::Ref(r.to_string()));
         target.shorthand = true;
@@ -77,9 +75,10 @@ fn split_at_ref(input: &str) -> Result<(&str, Option<&str>), String> {
             let at = path_start + k;
             let (source, reference) = (&input[..at], &input[at + 1..]);
             if reference.is_empty() {
-                return Err(format!(
-                    "{input:?} ends with `@` but names no ref; write SOURCE@REF (a tag, commit or ref)"
-                ));
+                return Err(
+                    "it ends with `@` but names no ref; write SOURCE@REF (a tag, commit or ref)"
+                        .into(),
+                );
             }
             Ok((source, Some(reference)))
         }
@@ -105,6 +104,10 @@ fn browser(source: &str) -> Result<Option<Target>, String> {
         // Not a URL at all: the source parser says why, with the same words as for a config.
         return Ok(None);
     };
+    if !url.username().is_empty() || url.password().is_some() {
+        // Credentials in a URL are refused by the source parser, with its own message.
+        return Ok(None);
+    }
     let segs: Vec<&str> = url
         .path_segments()
         .map(|s| s.filter(|p| !p.is_empty()).collect())
@@ -128,7 +131,7 @@ fn browser(source: &str) -> Result<Option<Target>, String> {
     };
     let Some(reference) = segs.get(ref_at).map(|r| r.to_string()) else {
         return Err(format!(
-            "{source:?} has no ref after /{kind}/; paste the URL of a folder or a SKILL.md"
+            "the URL has no ref after /{kind}/; paste the URL of a folder or a SKILL.md"
         ));
     };
     let rest: Vec<&str> = segs[ref_at + 1..].to_vec();
@@ -136,9 +139,10 @@ fn browser(source: &str) -> Result<Option<Target>, String> {
         .iter()
         .any(|p| *p == "." || *p == ".." || p.contains('%'))
     {
-        return Err(format!(
-            "{source:?}: its path has `.`, `..` or %-escapes; pass the repository URL with --sub-dir instead"
-        ));
+        return Err(
+            "its path has `.`, `..` or %-escapes; pass the repository URL with --sub-dir instead"
+                .into(),
+        );
     }
     let host = url.host_str().unwrap_or_default();
     let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
@@ -171,10 +175,11 @@ fn browser(source: &str) -> Result<Option<Target>, String> {
                 target.sub_dir = (!parent.is_empty()).then(|| parent.join("/"));
             }
             _ => {
-                return Err(format!(
-                    "{source:?} is a file's page, not a skill's SKILL.md; paste the URL of the \
+                return Err(
+                    "it is a file's page, not a skill's SKILL.md; paste the URL of the \
                      skill's SKILL.md or of a folder (…/tree/<ref>/<path>)"
-                ));
+                        .into(),
+                );
             }
         }
     } else {
@@ -264,5 +269,10 @@ mod tests {
         assert!(parse("https://github.com/org/skills/tree/main/x@v1").is_err());
         assert!(parse("https://github.com/org/skills/tree/main/a%20b").is_err());
         assert!(parse("https://github.com/org/skills/tree").is_err());
+        // Credentials are left in for the source parser to refuse, and never quoted here.
+        let u = t("https://user:pw@github.com/org/skills/tree/main/x");
+        assert_eq!(u.reference, None);
+        let e = parse("https://github.com/org/skills/blob/main/README.md").unwrap_err();
+        assert!(!e.contains("github.com"), "{e}");
     }
 }
