@@ -561,3 +561,21 @@ fn add_a_name_to_an_entry_with_a_path_pick() {
         read(&env, "kasetto.yaml")
     );
 }
+
+/// The exit code is the sync's: a sync that reports a broken item exits 1, and with `--json`
+/// the one document holds both the edit and the sync's report.
+#[test]
+fn add_exits_with_the_syncs_code() {
+    let env = TestEnv::new();
+    local_packs(&env);
+    write_file(env.project_path("kasetto.yaml"), CONFIG);
+    // A folder kst did not install where `c` would go: the sync reports it broken.
+    write_file(env.project_path(".claude/skills/c/notes.txt"), "mine\n");
+    let a = env.kst().args(["add", "./more", "--json"]).assert().code(1);
+    let doc = stdout_json(&a);
+    assert_eq!(doc["edits"][0]["action"], "added", "{doc}");
+    assert_eq!(doc["sync"]["command"], "sync", "{doc}");
+    assert!(doc["sync"]["summary"]["broken"].as_u64().unwrap() >= 1, "{doc}");
+    assert!(read(&env, "kasetto.yaml").contains("./more"));
+    assert_eq!(read(&env, ".claude/skills/c/notes.txt"), "mine\n");
+}
