@@ -133,7 +133,7 @@ fn add_and_remove_keep_every_other_byte_of_the_config() {
     env.kst().args(["add", "./more"]).assert().success();
     let added = CONFIG.replacen(
         "    skills: [a]      # only a for now\n",
-        "    skills: [a]      # only a for now\n  - source: ./more\n    skills: '*'\n",
+        "    skills: [a]      # only a for now\n  - source: ./more\n    skills: \"*\"\n",
         1,
     );
     assert_eq!(read(&env, "kasetto.yaml"), added);
@@ -328,7 +328,7 @@ fn add_and_remove_in_the_global_scope() {
     env.kst().args(["add", &pack]).assert().success();
     assert_eq!(
         fs::read_to_string(&cfg).unwrap(),
-        format!("# mine\nagent: claude-code\nskills:\n  - source: {pack}\n    skills: '*'\n")
+        format!("# mine\nagent: claude-code\nskills:\n  - source: {pack}\n    skills: \"*\"\n")
     );
     assert!(env.home_path(".claude/skills/c/SKILL.md").is_file());
     env.kst().args(["remove", &pack]).assert().success();
@@ -575,7 +575,10 @@ fn add_exits_with_the_syncs_code() {
     let doc = stdout_json(&a);
     assert_eq!(doc["edits"][0]["action"], "added", "{doc}");
     assert_eq!(doc["sync"]["command"], "sync", "{doc}");
-    assert!(doc["sync"]["summary"]["broken"].as_u64().unwrap() >= 1, "{doc}");
+    assert!(
+        doc["sync"]["summary"]["broken"].as_u64().unwrap() >= 1,
+        "{doc}"
+    );
     assert!(read(&env, "kasetto.yaml").contains("./more"));
     assert_eq!(read(&env, ".claude/skills/c/notes.txt"), "mine\n");
 }

@@ -554,6 +554,13 @@ fn scalar(v: &Value) -> Result<String, String> {
             if s.contains('\n') {
                 return Err("a value spans several lines".into());
             }
+            // `"*"` as configs usually spell it, rather than the emitter's `'*'`: the same
+            // string when there is nothing to escape.
+            if let Some(inner) = s.strip_prefix('\'').and_then(|r| r.strip_suffix('\''))
+                && !inner.contains(['\'', '"', '\\'])
+            {
+                return Ok(format!("\"{inner}\""));
+            }
             Ok(s.to_string())
         }
         _ => Err("an entry holds a nested value kst cannot rewrite; edit it by hand".into()),
@@ -659,7 +666,7 @@ mcps:
         // The mcps list is at indent 0: the new entry is too.
         let e = new_entry(Kind::Mcps, "./more", None, None, None, None);
         let out = doc.apply(&Edit::Append(Kind::Mcps, e)).unwrap().text();
-        assert_eq!(out, format!("{CONFIG}- source: ./more\n  mcps: '*'\n"));
+        assert_eq!(out, format!("{CONFIG}- source: ./more\n  mcps: \"*\"\n"));
     }
 
     #[test]
@@ -670,19 +677,19 @@ mcps:
             doc.apply(&Edit::Append(Kind::Skills, e.clone()))
                 .unwrap()
                 .text(),
-            "agent: codex # hi\nskills:\n  - source: ./s\n    skills: '*'\n"
+            "agent: codex # hi\nskills:\n  - source: ./s\n    skills: \"*\"\n"
         );
         let doc = Doc::parse("skills: []   # none yet\nagent: codex\n").unwrap();
         assert_eq!(
             doc.apply(&Edit::Append(Kind::Skills, e.clone()))
                 .unwrap()
                 .text(),
-            "skills:   # none yet\n  - source: ./s\n    skills: '*'\nagent: codex\n"
+            "skills:   # none yet\n  - source: ./s\n    skills: \"*\"\nagent: codex\n"
         );
         let doc = Doc::parse("agent: codex\r\nskills:\r\n").unwrap();
         assert_eq!(
             doc.apply(&Edit::Append(Kind::Skills, e)).unwrap().text(),
-            "agent: codex\r\nskills:\r\n  - source: ./s\r\n    skills: '*'\r\n"
+            "agent: codex\r\nskills:\r\n  - source: ./s\r\n    skills: \"*\"\r\n"
         );
     }
 
@@ -776,8 +783,8 @@ mcps:
     fn refuses_layouts_it_cannot_edit() {
         let e = new_entry(Kind::Skills, "./s", None, None, None, None);
         for text in [
-            "skills: [{source: ./a, skills: '*'}]\n",
-            "\"skills\":\n  - source: ./a\n    skills: '*'\n",
+            "skills: [{source: ./a, skills: \"*\"}]\n",
+            "\"skills\":\n  - source: ./a\n    skills: \"*\"\n",
             "skills:\n\t- source: ./a\n",
         ] {
             if let Ok(doc) = Doc::parse(text) {
