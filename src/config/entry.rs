@@ -203,12 +203,3 @@ pub trait ConfigEntry {
     fn at(&self) -> &str;
     fn id(&self) -> crate::request::EntryId;
 }
-
-impl ConfigEntry for crate::config::SkillSource {
-    fn at(&self) -> &str {
-        &self.at
-    }
-    fn id(&self) -> crate::request::EntryId {
-        crate::config::SkillSource::id(self)
-    }
-}
