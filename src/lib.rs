@@ -22,6 +22,7 @@ pub mod envvars;
 pub mod error;
 pub mod escape;
 pub mod failpoint;
+pub mod files;
 pub mod fsx;
 pub mod git;
 pub mod install;

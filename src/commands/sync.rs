@@ -85,6 +85,8 @@ fn sync(
         },
     )?;
     plan.lock.mcps = mcp_plan.lock.clone();
+    let mut file_plans = pipeline::plan_files(&ctx, &opts.update, common.offline, opts.force)?;
+    set_file_sections(&mut plan.lock, &file_plans);
 
     if opts.locked {
         let drift = ctx.old_lock.drift(&plan.lock);
@@ -122,29 +124,36 @@ fn sync(
             printer.warn(&format!("{}: {w}", r.url));
         }
     }
+    report::print_file_sources(printer, &file_plans);
 
     if !common.dry_run {
         pipeline::apply_skills(&mut plan, &resolved, &ctx.scope, &ctx.old_lock);
         crate::mcp::apply::apply(&mut mcp_plan);
         plan.lock.mcps = mcp_plan.lock.clone();
+        for fp in &mut file_plans {
+            crate::files::apply::apply(fp, &ctx.scope);
+        }
+        set_file_sections(&mut plan.lock, &file_plans);
     }
     // Equal values serialise equally: the (costly) text comparison is for an old lock that
     // parsed differently but reads the same, e.g. one not in normal order.
     let lock_changed = (plan.lock != ctx.old_lock && plan.lock.to_yaml() != ctx.old_lock.to_yaml())
         || !ctx.scope.lock_path.exists();
-    if !common.dry_run
-        && lock_changed
-        && !(plan.lock.sources.is_empty()
-            && plan.lock.mcps.is_empty()
-            && !ctx.scope.lock_path.exists())
-    {
+    if !common.dry_run && lock_changed && !(plan.lock.is_empty() && !ctx.scope.lock_path.exists()) {
         crate::failpoint::hit("sync-before-lock");
         plan.lock.write(&ctx.scope.lock_path)?;
     }
 
-    let mut summary = Summary::of(failed.len() + mcp_plan.failed.len(), started.elapsed());
+    let file_failures: usize = file_plans.iter().map(|f| f.failed.len()).sum();
+    let mut summary = Summary::of(
+        failed.len() + mcp_plan.failed.len() + file_failures,
+        started.elapsed(),
+    );
     summary.count(&plan.items);
     summary.count(&mcp_plan.items);
+    for fp in &file_plans {
+        summary.count(&fp.items);
+    }
     // The audit gate (SPEC 16) looks at what is installed now: after the lock is written, so
     // the lock and the files are consistent whatever it decides. A dry run installs nothing.
     let audited = match gate {
@@ -164,10 +173,12 @@ fn sync(
             sources: report::json_sources(&resolved, &failed)
                 .into_iter()
                 .chain(report::mcp_json_sources(&mcp_plan))
+                .chain(file_plans.iter().flat_map(report::file_json_sources))
                 .collect(),
             items: report::json_items(&plan.items)
                 .into_iter()
                 .chain(report::json_items(&mcp_plan.items))
+                .chain(file_plans.iter().flat_map(|f| report::json_items(&f.items)))
                 .collect(),
             summary: summary.clone(),
         })
@@ -180,6 +191,9 @@ fn sync(
     } else {
         report::print_items(printer, &plan.items);
         report::print_items(printer, &mcp_plan.items);
+        for fp in &file_plans {
+            report::print_items(printer, &fp.items);
+        }
         printer.line(&summary.human(common.dry_run));
         if let Some(a) = &audited {
             a.print(printer);
@@ -193,6 +207,15 @@ fn sync(
     } else {
         Err(Error::Reported(Outcome::Problems))
     }
+}
+
+/// The lock's `commands` and `instructions` from their plans (commands first).
+pub(crate) fn set_file_sections(
+    lock: &mut crate::lock::Lock,
+    plans: &[crate::files::plan::FilePlan],
+) {
+    lock.commands = plans[0].lock.clone();
+    lock.instructions = plans[1].lock.clone();
 }
 
 fn locked_error(ctx: &Workspace, drift: &[String]) -> Error {
