@@ -4,6 +4,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::list::ListArgs;
 use crate::commands::{self, lock::LockArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs};
 use crate::config::Scope;
 use crate::error::{Error, Result};
@@ -71,6 +72,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Trust a kasetto.yaml found in the working directory to write to the global scope
     Trust(TrustArgs),
+    /// List what the lock says is installed: kind, name, scope, source, commit, destinations
+    List(ListArgs),
 }
 
 impl GlobalArgs {
@@ -142,6 +145,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fetch => commands::fetch::run(&common, &printer),
         Command::Verify(a) => commands::verify::run(&common, a, &printer),
         Command::Trust(a) => commands::trust::run(&common, a, &printer),
+        Command::List(a) => commands::list::run(&common, a, &printer),
     }
 }
 

@@ -5,6 +5,8 @@
 mod support;
 
 mod cli_habits;
+mod cmd_fixtures;
+mod cmd_list;
 mod crash;
 mod credentials;
 mod fast_noop;

@@ -6,6 +6,7 @@
 //! new file here plus one variant in `cli::Command`.
 
 pub mod fetch;
+pub mod list;
 pub mod lock;
 pub mod sync;
 pub mod trust;
