@@ -4,6 +4,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::clean::CleanArgs;
 use crate::commands::list::ListArgs;
 use crate::commands::{self, lock::LockArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs};
 use crate::config::Scope;
@@ -74,6 +75,8 @@ pub enum Command {
     Trust(TrustArgs),
     /// List what the lock says is installed: kind, name, scope, source, commit, destinations
     List(ListArgs),
+    /// Remove everything the lock tracks in the scope and empty the lock (untracked files stay)
+    Clean(CleanArgs),
 }
 
 impl GlobalArgs {
@@ -146,6 +149,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(a) => commands::verify::run(&common, a, &printer),
         Command::Trust(a) => commands::trust::run(&common, a, &printer),
         Command::List(a) => commands::list::run(&common, a, &printer),
+        Command::Clean(a) => commands::clean::run(&common, a, &printer),
     }
 }
 

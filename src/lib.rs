@@ -25,6 +25,7 @@ pub mod fsx;
 pub mod git;
 pub mod install;
 pub mod lock;
+pub mod machine;
 pub mod malformed;
 pub mod mcp;
 pub mod pathsafe;

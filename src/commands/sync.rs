@@ -45,9 +45,23 @@ pub fn run(mut common: Common, args: SyncArgs, printer: &Printer) -> Result<()> 
 }
 
 fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
+    sync_as("sync", common, opts, printer, |_| Ok(()))
+}
+
+/// The sync pipeline for `command`, on the workspace as `prepare` leaves it (run under the
+/// scope's lock; an error stops the run before anything is written): `kst clean` empties the
+/// config's entries, so pruning is exactly what a sync does to an entry taken out.
+pub(crate) fn sync_as(
+    command: &'static str,
+    common: &Common,
+    opts: &SyncOptions,
+    printer: &Printer,
+    prepare: impl FnOnce(&mut Workspace) -> Result<()>,
+) -> Result<()> {
     let started = Instant::now();
-    let ctx = Workspace::load(common, crate::trust::Access::Writes)?;
+    let mut ctx = Workspace::load(common, crate::trust::Access::Writes)?;
     let _guard = ctx.exclusive(printer)?;
+    prepare(&mut ctx)?;
     if opts.locked {
         // Entries the lock does not know would have to be resolved: that is drift, found
         // before any network use.
@@ -136,7 +150,7 @@ fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
     if printer.json {
         printer.json(&report::JsonSync {
             schema: 1,
-            command: "sync",
+            command,
             dry_run: common.dry_run,
             scope: ctx.scope.name(),
             // A remote config's URL as spelled may carry a query (`?private_token=…`).
@@ -157,6 +171,17 @@ fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
         report::print_items(printer, &plan.items);
         report::print_items(printer, &server_items);
         printer.line(&summary.human(common.dry_run));
+    }
+    if !common.dry_run {
+        // For `kst doctor`: what the last real run of this scope did.
+        crate::machine::record_last_sync(&crate::machine::LastSync {
+            command: command.to_string(),
+            scope: ctx.scope.name().to_string(),
+            lock: ctx.scope.lock_path.display().to_string(),
+            finished: crate::machine::now(),
+            ok: summary.ok(),
+            summary: serde_json::to_value(summary).unwrap_or_default(),
+        });
     }
     if summary.ok() {
         Ok(())
