@@ -4,6 +4,7 @@
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::cache::CacheArgs;
 use crate::commands::clean::CleanArgs;
 use crate::commands::list::ListArgs;
 use crate::commands::{self, lock::LockArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs};
@@ -77,6 +78,8 @@ pub enum Command {
     List(ListArgs),
     /// Remove everything the lock tracks in the scope and empty the lock (untracked files stay)
     Clean(CleanArgs),
+    /// Show (dir), garbage-collect (prune) or empty (clear) the git cache
+    Cache(CacheArgs),
 }
 
 impl GlobalArgs {
@@ -150,6 +153,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Trust(a) => commands::trust::run(&common, a, &printer),
         Command::List(a) => commands::list::run(&common, a, &printer),
         Command::Clean(a) => commands::clean::run(&common, a, &printer),
+        Command::Cache(a) => commands::cache::run(&common, a, &printer),
     }
 }
 

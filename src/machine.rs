@@ -75,6 +75,30 @@ fn try_record_lock(lock: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Forget the locks that no longer exist (`kst cache prune`), under the same OS lock.
+pub fn forget_missing_locks() -> anyhow::Result<()> {
+    let Some(file) = locks_file() else {
+        return Ok(());
+    };
+    if !file.exists() {
+        return Ok(());
+    }
+    let guard = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(file.with_extension("json.lock"))?;
+    guard.lock()?;
+    let mut known = read_locks(&file);
+    let before = known.locks.len();
+    known.locks.retain(|p| Path::new(p).is_file());
+    if known.locks.len() != before {
+        let text = serde_json::to_string_pretty(&known)?;
+        crate::fsx::write_atomic(&file, text.as_bytes(), Some(0o600))?;
+    }
+    Ok(())
+}
+
 /// Every lock kst has written on this machine that still exists.
 pub fn known_locks() -> Vec<PathBuf> {
     let Some(file) = locks_file() else {
