@@ -80,6 +80,8 @@ pub enum Command {
     Clean(CleanArgs),
     /// Show (dir), garbage-collect (prune) or empty (clear) the git cache
     Cache(CacheArgs),
+    /// Check this scope for problems (paths, trust, last sync, installed items, leftovers)
+    Doctor,
 }
 
 impl GlobalArgs {
@@ -154,6 +156,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::List(a) => commands::list::run(&common, a, &printer),
         Command::Clean(a) => commands::clean::run(&common, a, &printer),
         Command::Cache(a) => commands::cache::run(&common, a, &printer),
+        Command::Doctor => commands::doctor::run(&common, &printer),
     }
 }
 

@@ -7,6 +7,7 @@ mod support;
 mod cli_habits;
 mod cmd_cache;
 mod cmd_clean;
+mod cmd_doctor;
 mod cmd_fixtures;
 mod cmd_list;
 mod crash;

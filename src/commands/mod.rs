@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod clean;
+pub mod doctor;
 pub mod fetch;
 pub mod list;
 pub mod lock;
