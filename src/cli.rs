@@ -82,6 +82,8 @@ pub enum Command {
     Cache(CacheArgs),
     /// Check this scope for problems (paths, trust, last sync, installed items, leftovers)
     Doctor,
+    /// Show what changed upstream since the locked commits (read-only)
+    Outdated,
 }
 
 impl GlobalArgs {
@@ -157,6 +159,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Clean(a) => commands::clean::run(&common, a, &printer),
         Command::Cache(a) => commands::cache::run(&common, a, &printer),
         Command::Doctor => commands::doctor::run(&common, &printer),
+        Command::Outdated => commands::outdated::run(&common, &printer),
     }
 }
 

@@ -10,6 +10,7 @@ mod cmd_clean;
 mod cmd_doctor;
 mod cmd_fixtures;
 mod cmd_list;
+mod cmd_outdated;
 mod crash;
 mod credentials;
 mod fast_noop;

@@ -11,6 +11,7 @@ pub mod doctor;
 pub mod fetch;
 pub mod list;
 pub mod lock;
+pub mod outdated;
 pub mod sync;
 pub mod trust;
 pub mod verify;
