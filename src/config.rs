@@ -704,6 +704,15 @@ impl SkillSource {
     }
 }
 
+impl entry::ConfigEntry for SkillSource {
+    fn at(&self) -> &str {
+        &self.at
+    }
+    fn id(&self) -> crate::request::EntryId {
+        SkillSource::id(self)
+    }
+}
+
 /// The line of each item of the top-level list `key:`, in order, for messages about entries.
 fn entry_lines(text: &str, key: &str) -> Vec<usize> {
     let mut out = Vec::new();

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::fsx;
+use crate::item::Kind;
 use crate::request::EntryId;
 pub use crate::request::Requested;
 
@@ -223,60 +224,8 @@ impl Lock {
     /// What this lock would gain or lose to become `new`: one line per difference, for
     /// `--locked` and `lock --check`.
     pub fn drift(&self, new: &Lock) -> Vec<String> {
-        let old = self;
-        let mut out = Vec::new();
-        let key = |s: &LockedSource| (s.url.clone(), s.requested.clone(), s.sub_dir.clone());
-        for n in &new.sources {
-            match old.sources.iter().find(|o| key(o) == key(n)) {
-                None => out.push(format!("{} ({}) is not in the lock", n.url, n.requested)),
-                Some(o) if o == n => {}
-                Some(o) => {
-                    if o.commit != n.commit {
-                        out.push(format!(
-                            "{} ({}): locked commit {} but resolved {}",
-                            n.url,
-                            n.requested,
-                            o.commit.as_deref().unwrap_or("-"),
-                            n.commit.as_deref().unwrap_or("-")
-                        ));
-                    }
-                    for s in &n.skills {
-                        match o.skills.iter().find(|x| x.name == s.name) {
-                            None => out.push(format!(
-                                "{} ({}): skill {} is not in the lock",
-                                n.url, n.requested, s.name
-                            )),
-                            Some(x) if x.tree != s.tree => out.push(format!(
-                                "{} ({}): skill {} tree {} would become {}",
-                                n.url, n.requested, s.name, x.tree, s.tree
-                            )),
-                            Some(x) if x != s => out.push(format!(
-                                "{} ({}): skill {} would be installed at {:?} instead of {:?}",
-                                n.url, n.requested, s.name, s.installed, x.installed
-                            )),
-                            _ => {}
-                        }
-                    }
-                    for x in &o.skills {
-                        if !n.skills.iter().any(|s| s.name == x.name) {
-                            out.push(format!(
-                                "{} ({}): skill {} would be removed from the lock",
-                                n.url, n.requested, x.name
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        for o in &old.sources {
-            if !new.sources.iter().any(|n| key(n) == key(o)) {
-                out.push(format!(
-                    "{} ({}) would be removed from the lock",
-                    o.url, o.requested
-                ));
-            }
-        }
-        out.extend(mcp_drift(&old.mcps, &new.mcps));
+        let mut out = section_drift(Kind::Skill, &self.sources, &new.sources);
+        out.extend(section_drift(Kind::Server, &self.mcps, &new.mcps));
         out
     }
 
@@ -289,71 +238,75 @@ impl Lock {
     }
 }
 
-/// What the lock's `mcps` would gain or lose, one line per difference (for `--locked` and
-/// `lock --check`).
-fn mcp_drift(old: &[LockedMcpSource], new: &[LockedMcpSource]) -> Vec<String> {
-    let key = |s: &LockedMcpSource| (s.url.clone(), s.requested.clone(), s.sub_dir.clone());
+/// What one section would gain or lose, one line per difference, for any kind: the source
+/// entries (by source, request and root), their commits, and their items (by name: the id and
+/// the destinations).
+fn section_drift<L: LockedEntry + PartialEq>(kind: Kind, old: &[L], new: &[L]) -> Vec<String> {
+    let key = |s: &L| {
+        (
+            s.url().to_owned(),
+            s.requested().clone(),
+            s.sub_dir().map(str::to_owned),
+        )
+    };
+    let (pre, noun, id) = (kind.source_prefix(), kind.noun(), kind.id_name());
     let mut out = Vec::new();
     for n in new {
-        match old.iter().find(|o| key(o) == key(n)) {
-            None => out.push(format!(
-                "MCP {} ({}) is not in the lock",
-                n.url, n.requested
-            )),
-            Some(o) if o == n => {}
-            Some(o) => {
-                if o.commit != n.commit {
-                    out.push(format!(
-                        "MCP {} ({}): locked commit {} but resolved {}",
-                        n.url,
-                        n.requested,
-                        o.commit.as_deref().unwrap_or("-"),
-                        n.commit.as_deref().unwrap_or("-")
-                    ));
-                }
-                let servers =
-                    |s: &LockedMcpSource| -> std::collections::BTreeMap<String, LockedServer> {
-                        s.packs
-                            .iter()
-                            .flat_map(|p| p.servers.iter().map(|(k, v)| (k.clone(), v.clone())))
-                            .collect()
-                    };
-                let (os, ns) = (servers(o), servers(n));
-                for (name, s) in &ns {
-                    match os.get(name) {
-                        None => out.push(format!(
-                            "MCP {} ({}): server {name} is not in the lock",
-                            n.url, n.requested
-                        )),
-                        Some(x) if x.hash != s.hash => out.push(format!(
-                            "MCP {} ({}): server {name} hash {} would become {}",
-                            n.url, n.requested, x.hash, s.hash
-                        )),
-                        Some(x) if x != s => out.push(format!(
-                            "MCP {} ({}): server {name} would be in {:?} instead of {:?}",
-                            n.url, n.requested, s.targets, x.targets
-                        )),
-                        _ => {}
-                    }
-                }
-                for name in os.keys().filter(|k| !ns.contains_key(*k)) {
-                    out.push(format!(
-                        "MCP {} ({}): server {name} would be removed from the lock",
-                        n.url, n.requested
-                    ));
-                }
+        let at = format!("{pre}{} ({})", n.url(), n.requested());
+        let Some(o) = old.iter().find(|o| key(o) == key(n)) else {
+            out.push(format!("{at} is not in the lock"));
+            continue;
+        };
+        if o == n {
+            continue;
+        }
+        if o.commit() != n.commit() {
+            out.push(format!(
+                "{at}: locked commit {} but resolved {}",
+                o.commit().unwrap_or("-"),
+                n.commit().unwrap_or("-")
+            ));
+        }
+        let (os, ns) = (o.items(), n.items());
+        for s in &ns {
+            let name = s.name;
+            match os.iter().find(|x| x.name == name) {
+                None => out.push(format!("{at}: {noun} {name} is not in the lock")),
+                Some(x) if x.id != s.id => out.push(format!(
+                    "{at}: {noun} {name} {id} {} would become {}",
+                    x.id, s.id
+                )),
+                Some(x) if x.dests != s.dests => out.push(format!(
+                    "{at}: {noun} {name} would be installed at {:?} instead of {:?}",
+                    s.dests, x.dests
+                )),
+                _ => {}
             }
         }
-    }
-    for o in old {
-        if !new.iter().any(|n| key(n) == key(o)) {
+        for x in os.iter().filter(|x| !ns.iter().any(|s| s.name == x.name)) {
             out.push(format!(
-                "MCP {} ({}) would be removed from the lock",
-                o.url, o.requested
+                "{at}: {noun} {} would be removed from the lock",
+                x.name
             ));
         }
     }
+    for o in old.iter().filter(|o| !new.iter().any(|n| key(n) == key(o))) {
+        out.push(format!(
+            "{pre}{} ({}) would be removed from the lock",
+            o.url(),
+            o.requested()
+        ));
+    }
     out
+}
+
+/// One item a lock section records, whatever its kind: its name, its id (a skill's tree, a
+/// server's hash) and where it is installed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LockedItem<'a> {
+    pub name: &'a str,
+    pub id: &'a str,
+    pub dests: &'a [String],
 }
 
 /// The source fields every lock section shares (SPEC 6), whatever the kind: what finding an
@@ -364,37 +317,54 @@ pub trait LockedEntry {
     fn sub_dir(&self) -> Option<&str>;
     /// The pinned commit (absent for local folders and inline packs).
     fn commit(&self) -> Option<&str>;
+    /// The items it records.
+    fn items(&self) -> Vec<LockedItem<'_>>;
 }
 
-impl LockedEntry for LockedSource {
-    fn url(&self) -> &str {
-        &self.url
-    }
-    fn requested(&self) -> &Requested {
-        &self.requested
-    }
-    fn sub_dir(&self) -> Option<&str> {
-        self.sub_dir.as_deref()
-    }
-    fn commit(&self) -> Option<&str> {
-        self.commit.as_deref()
-    }
+/// The source fields are the same in every section; only the items differ.
+macro_rules! locked_entry {
+    ($t:ty, |$s:ident| $items:expr) => {
+        impl LockedEntry for $t {
+            fn url(&self) -> &str {
+                &self.url
+            }
+            fn requested(&self) -> &Requested {
+                &self.requested
+            }
+            fn sub_dir(&self) -> Option<&str> {
+                self.sub_dir.as_deref()
+            }
+            fn commit(&self) -> Option<&str> {
+                self.commit.as_deref()
+            }
+            fn items(&self) -> Vec<LockedItem<'_>> {
+                let $s = self;
+                $items
+            }
+        }
+    };
 }
 
-impl LockedEntry for LockedMcpSource {
-    fn url(&self) -> &str {
-        &self.url
-    }
-    fn requested(&self) -> &Requested {
-        &self.requested
-    }
-    fn sub_dir(&self) -> Option<&str> {
-        self.sub_dir.as_deref()
-    }
-    fn commit(&self) -> Option<&str> {
-        self.commit.as_deref()
-    }
-}
+locked_entry!(LockedSource, |s| s
+    .skills
+    .iter()
+    .map(|k| LockedItem {
+        name: &k.name,
+        id: &k.tree,
+        dests: &k.installed,
+    })
+    .collect());
+
+locked_entry!(LockedMcpSource, |s| s
+    .packs
+    .iter()
+    .flat_map(|p| p.servers.iter())
+    .map(|(name, rec)| LockedItem {
+        name,
+        id: &rec.hash,
+        dests: &rec.targets,
+    })
+    .collect());
 
 /// The lock entry of a config entry, in one kind's section: the same source, a recorded request
 /// that answers the entry's reference, the same discovery root.
@@ -511,6 +481,61 @@ mod tests {
         assert!(update_moves(&Some(vec![]), []));
         assert!(update_moves(&Some(vec!["b".into()]), ["a", "b"]));
         assert!(!update_moves(&Some(vec!["c".into()]), ["a", "b"]));
+    }
+
+    #[test]
+    fn drift_is_one_rule_for_every_kind() {
+        let id = |c: char| c.to_string().repeat(40);
+        let server = |hash: &str, targets: &[&str]| LockedServer {
+            hash: hash.into(),
+            targets: targets.iter().map(|t| t.to_string()).collect(),
+        };
+        let mcp = |commit: String, servers: Vec<(&str, LockedServer)>| LockedMcpSource {
+            url: "https://h/m".into(),
+            requested: Requested::Default,
+            sub_dir: None,
+            commit: Some(commit),
+            packs: vec![LockedMcpPack {
+                file: ".mcp.json".into(),
+                servers: servers.into_iter().map(|(n, s)| (n.into(), s)).collect(),
+            }],
+        };
+        let old = Lock {
+            mcps: vec![mcp(
+                id('a'),
+                vec![
+                    ("gh", server("sha256:1", &[".mcp.json"])),
+                    ("db", server("sha256:2", &[".mcp.json"])),
+                ],
+            )],
+            ..Lock::empty()
+        };
+        let new = Lock {
+            mcps: vec![mcp(
+                id('b'),
+                vec![
+                    ("gh", server("sha256:9", &[".mcp.json"])),
+                    ("web", server("sha256:3", &[".mcp.json"])),
+                ],
+            )],
+            ..Lock::empty()
+        };
+        let d = old.drift(&new);
+        let at = "MCP https://h/m (default)";
+        assert_eq!(
+            d,
+            vec![
+                format!("{at}: locked commit {} but resolved {}", id('a'), id('b')),
+                format!("{at}: server gh hash sha256:1 would become sha256:9"),
+                format!("{at}: server web is not in the lock"),
+                format!("{at}: server db would be removed from the lock"),
+            ]
+        );
+        assert!(old.drift(&old).is_empty());
+        assert_eq!(
+            old.drift(&Lock::empty()),
+            vec![format!("{at} would be removed from the lock")]
+        );
     }
 
     #[test]

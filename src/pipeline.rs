@@ -8,9 +8,11 @@
 use anyhow::anyhow;
 
 use crate::config;
+use crate::config::entry::ConfigEntry;
 use crate::error::Result;
 use crate::git::{Cache, FetchMode};
 use crate::install;
+use crate::item::Kind;
 use crate::lock::{Lock, LockedEntry};
 use crate::plan::{self, Action, Plan};
 use crate::printer::Printer;
@@ -221,7 +223,7 @@ pub fn apply_skills(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeC
         .items
         .iter()
         .enumerate()
-        .filter(|(_, item)| item.origin.is_some())
+        .filter(|(_, item)| item.extra.is_some())
         .flat_map(|(ii, item)| {
             item.dests.iter().enumerate().filter_map(move |(di, d)| {
                 (d.action.writes() && scope.symlinked_parent(&d.target.abs).is_none())
@@ -233,7 +235,7 @@ pub fn apply_skills(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeC
         .iter()
         .map(|&(ii, di)| {
             let item = &plan.items[ii];
-            let (si, ki) = item.origin.expect("filtered above");
+            let (si, ki) = item.extra.expect("filtered above");
             install::Job {
                 // Every skill with a write was listed by the plan (else it is broken).
                 tree: resolved[si].skills[ki]
@@ -261,7 +263,7 @@ pub fn apply_skills(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeC
     let mut failed_removals: Vec<String> = Vec::new();
     for (ii, item) in plan.items.iter_mut().enumerate() {
         for (di, d) in item.dests.iter_mut().enumerate() {
-            let result = match (d.action, item.origin) {
+            let result = match (d.action, item.extra) {
                 (a, _)
                     if (a.writes() || a == Action::Removed)
                         && let Some(link) = scope.symlinked_parent(&d.target.abs) =>
@@ -334,22 +336,31 @@ pub fn apply_skills(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeC
 
 /// `--locked`: config entries (of every kind) the lock does not know, as drift lines.
 pub fn unlocked(ws: &Workspace) -> Vec<String> {
-    let mut missing: Vec<String> = ws
-        .config
-        .skills
+    let (config, lock) = (&ws.config, &ws.old_lock);
+    let mut missing = unlocked_in(Kind::Skill, &config.skills, &lock.sources);
+    missing.extend(unlocked_in(Kind::Server, &config.mcps, &lock.mcps));
+    missing
+}
+
+fn unlocked_in<E: ConfigEntry, L: LockedEntry>(
+    kind: Kind,
+    entries: &[E],
+    section: &[L],
+) -> Vec<String> {
+    entries
         .iter()
-        .filter(|e| plan::find_locked(&ws.old_lock, e).is_none())
-        .map(|e| {
+        .map(|e| (e, e.id()))
+        .filter(|(_, id)| crate::lock::find_entry(section, id).is_none())
+        .map(|(e, id)| {
             format!(
-                "{}: {} ({}) is not in the lock",
-                e.at,
-                e.source.identity(),
-                e.requested()
+                "{}: {}{} ({}) is not in the lock",
+                e.at(),
+                kind.source_prefix(),
+                id.url,
+                id.requested()
             )
         })
-        .collect();
-    missing.extend(mcp_unlocked(ws));
-    missing
+        .collect()
 }
 
 /// Resolve the config's `mcps:` and plan every settings file edit, writing nothing.
@@ -387,23 +398,6 @@ pub fn plan_mcp(
         confine: (ctx.scope.scope == config::Scope::Project)
             .then(|| crate::mcp::plan::real_path(&ctx.scope.root)),
     }))
-}
-
-/// `--locked`: config entries the lock does not know, as drift lines.
-fn mcp_unlocked(ctx: &Workspace) -> Vec<String> {
-    ctx.config
-        .mcps
-        .iter()
-        .filter(|e| crate::mcp::resolve::find_locked(&ctx.old_lock, e).is_none())
-        .map(|e| {
-            format!(
-                "{}: MCP {} ({}) is not in the lock",
-                e.at,
-                e.url(),
-                crate::mcp::resolve::requested_of(e)
-            )
-        })
-        .collect()
 }
 
 /// One locked git source for `kst fetch`, of any kind: where the config names it, how messages

@@ -9,8 +9,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use serde::Serialize;
-
 use crate::claims::Claims;
 use crate::config::SkillSource;
 use crate::lock::{Lock, LockedSkill, LockedSource};
@@ -19,69 +17,14 @@ use crate::statcache::StatCache;
 use crate::tree::{self, Budget, Caps};
 use git2::Oid;
 
-/// What happens (or happened) to one installed copy of a skill.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Unchanged,
-    /// Left alone on purpose (an MCP server that is not ours, or was edited by the user).
-    Skipped,
-    Removed,
-    Repaired,
-    Added,
-    Updated,
-    Broken,
-}
+pub use crate::item::{Action, Kind, Target};
 
-impl Action {
-    pub fn writes(self) -> bool {
-        matches!(self, Action::Added | Action::Updated | Action::Repaired)
-    }
-}
+/// One destination of a skill.
+pub type DestAction = crate::item::Dest;
 
-/// A skills folder path, absolute and as recorded in the lock (relative to the scope root).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub abs: PathBuf,
-    pub rel: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct DestAction {
-    pub target: Target,
-    pub action: Action,
-    pub error: Option<String>,
-}
-
-/// One skill, all its destinations.
-#[derive(Debug, Clone)]
-pub struct Item {
-    pub name: String,
-    pub source: String,
-    pub commit: Option<String>,
-    pub tree: Option<String>,
-    /// The `description` of the skill's SKILL.md frontmatter, when it has one.
-    pub description: Option<String>,
-    /// Index into the resolved sources and their skills, for items that install something.
-    pub origin: Option<(usize, usize)>,
-    pub dests: Vec<DestAction>,
-    pub error: Option<String>,
-    pub warnings: Vec<String>,
-}
-
-impl Item {
-    /// The most significant action over all destinations; any error makes it broken.
-    pub fn action(&self) -> Action {
-        if self.error.is_some() || self.dests.iter().any(|d| d.error.is_some()) {
-            return Action::Broken;
-        }
-        self.dests
-            .iter()
-            .map(|d| d.action)
-            .max()
-            .unwrap_or(Action::Unchanged)
-    }
-}
+/// One skill, all its destinations. `extra`: for a skill that installs something, its index
+/// into the resolved sources and their skills.
+pub type Item = crate::item::Item<Option<(usize, usize)>>;
 
 #[derive(Debug)]
 pub struct Plan {
@@ -270,15 +213,17 @@ pub fn build(inp: &Inputs) -> Plan {
                 Some(t.installed_id())
             };
             let mut item = Item {
+                kind: Kind::Skill,
                 name: skill.name.clone(),
                 source: rs.url.clone(),
                 commit: commit.clone(),
                 tree: Some(tree_id.clone()),
+                hash: None,
                 description: skill.description.clone(),
-                origin: Some((si, ki)),
                 dests: Vec::new(),
                 error: None,
                 warnings: Vec::new(),
+                extra: Some((si, ki)),
             };
             let mut installed = Vec::new();
             for (fi, folder) in inp.folders.iter().enumerate() {
@@ -326,9 +271,8 @@ pub fn build(inp: &Inputs) -> Plan {
                     installed.push(t.rel.clone());
                 }
                 item.dests.push(DestAction {
-                    target: t,
-                    action,
                     error,
+                    ..DestAction::new(t, action)
                 });
             }
             // A skill taken from the lock (resolve.rs's fast path) is read only now, when one of
@@ -351,7 +295,7 @@ pub fn build(inp: &Inputs) -> Plan {
                     "{e} (read from the cache repository for {})",
                     rs.url
                 ));
-                item.origin = None;
+                item.extra = None;
                 item.tree = None;
                 item.dests.clear();
                 items.push(item);
@@ -377,15 +321,17 @@ pub fn build(inp: &Inputs) -> Plan {
                 ls.skills.push(prev.clone());
             }
             items.push(Item {
+                kind: Kind::Skill,
                 name: b.name.clone(),
                 source: rs.url.clone(),
                 commit: commit.clone(),
                 tree: None,
+                hash: None,
                 description: None,
-                origin: None,
                 dests: Vec::new(),
                 error: Some(b.error.clone()),
                 warnings: Vec::new(),
+                extra: None,
             });
         }
         lock.sources.push(ls);
@@ -426,25 +372,26 @@ pub fn build(inp: &Inputs) -> Plan {
                 continue;
             }
             items.push(Item {
+                kind: Kind::Skill,
                 name: s.name.clone(),
                 source: src.url.clone(),
                 commit: src.commit.clone(),
                 tree: Some(s.tree.clone()),
+                hash: None,
                 description: None,
-                origin: None,
                 dests: gone
                     .into_iter()
-                    .map(|rel| DestAction {
-                        target: Target {
+                    .map(|rel| {
+                        let target = Target {
                             abs: abs_of(rel, inp.scope_root),
                             rel: rel.clone(),
-                        },
-                        action: Action::Removed,
-                        error: None,
+                        };
+                        DestAction::new(target, Action::Removed)
                     })
                     .collect(),
                 error: None,
                 warnings: Vec::new(),
+                extra: None,
             });
         }
     }

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use std::io::Write;
 
+use crate::item::{Action, Item, Kind, Reason};
 use crate::mcp::McpPlan;
-use crate::plan::{Action, Item, Plan};
 use crate::resolve::{FailedSource, ResolvedSource};
 
 pub use crate::escape::{escape_controls, escape_controls_but_esc};
@@ -30,8 +30,8 @@ fn short(c: &str) -> &str {
     &c[..c.len().min(7)]
 }
 
-/// Print the plan or the outcome of a sync, one line per change.
-pub fn print_items(p: &Printer, items: &[Item]) {
+/// Print the plan or the outcome of a sync, one line per change, for items of any kind.
+pub fn print_items<X, D>(p: &Printer, items: &[Item<X, D>]) {
     for item in items {
         let action = item.action();
         if action == Action::Unchanged && p.verbosity < Verbosity::Verbose {
@@ -63,7 +63,7 @@ pub fn print_items(p: &Printer, items: &[Item]) {
         let line = format!(
             "{} {}{word} {}{}",
             p.paint(code, sym),
-            clean(&item.name),
+            clean(&format!("{}{}", item.kind.label(), item.name)),
             p.paint("2", &format!("({at})")),
             clean(&arrow)
         );
@@ -76,10 +76,7 @@ pub fn print_items(p: &Printer, items: &[Item]) {
         if shown {
             let _ = writeln!(std::io::stderr(), "{line}");
         }
-        if let Some(e) = item
-            .error
-            .as_ref()
-            .or_else(|| item.dests.iter().find_map(|d| d.error.as_ref()))
+        if let Some(e) = item.first_error()
             && !p.json
         {
             let _ = writeln!(std::io::stderr(), "    {}", clean(e));
@@ -90,7 +87,7 @@ pub fn print_items(p: &Printer, items: &[Item]) {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy, Serialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct Summary {
     pub added: usize,
     pub updated: usize,
@@ -102,16 +99,24 @@ pub struct Summary {
     pub skipped: usize,
     pub failed_sources: usize,
     pub duration_ms: u128,
+    /// How many items of each kind the run covered (`{"skill": 3, "server": 2}`).
+    pub kinds: std::collections::BTreeMap<Kind, usize>,
 }
 
 impl Summary {
-    pub fn of(items: &[Item], failed_sources: usize, duration: std::time::Duration) -> Summary {
-        let mut s = Summary {
+    pub fn of(failed_sources: usize, duration: std::time::Duration) -> Summary {
+        Summary {
             failed_sources,
             duration_ms: duration.as_millis(),
             ..Default::default()
-        };
+        }
+    }
+
+    /// Count the items of one kind's plan.
+    pub fn count<X, D>(&mut self, items: &[Item<X, D>]) {
+        let s = self;
         for i in items {
+            *s.kinds.entry(i.kind).or_default() += 1;
             match i.action() {
                 Action::Added => s.added += 1,
                 Action::Updated => s.updated += 1,
@@ -122,7 +127,6 @@ impl Summary {
                 Action::Skipped => s.skipped += 1,
             }
         }
-        s
     }
 
     pub fn ok(&self) -> bool {
@@ -144,10 +148,16 @@ impl Summary {
                 parts.push(format!("{n} {w}"));
             }
         }
+        // Each kind by its own name: "3 skills, 2 servers up to date".
+        let mut kinds: Vec<String> = self.kinds.iter().map(|(k, n)| k.count(*n)).collect();
+        if kinds.is_empty() {
+            kinds.push(Kind::Skill.count(0));
+        }
+        let kinds = kinds.join(", ");
         let what = if parts.is_empty() {
-            format!("{} skills up to date", self.unchanged)
+            format!("{kinds} up to date")
         } else {
-            parts.join(", ")
+            format!("{} ({kinds})", parts.join(", "))
         };
         let secs = self.duration_ms as f64 / 1000.0;
         if dry_run {
@@ -167,7 +177,7 @@ pub struct JsonSource<'a> {
     pub requested: String,
     pub sub_dir: Option<&'a str>,
     pub commit: Option<String>,
-    pub fetch: Option<crate::resolve::Fetch>,
+    pub fetch: Option<crate::pin::Fetch>,
     pub error: Option<&'a str>,
     pub warnings: &'a [String],
 }
@@ -179,12 +189,12 @@ pub struct JsonDest<'a> {
     pub error: Option<&'a str>,
     /// MCP servers only: why the entry was skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<crate::mcp::plan::Reason>,
+    pub reason: Option<Reason>,
 }
 
 #[derive(Serialize)]
 pub struct JsonItem<'a> {
-    pub kind: &'static str,
+    pub kind: Kind,
     pub name: &'a str,
     pub source: &'a str,
     pub action: Action,
@@ -243,50 +253,18 @@ pub fn json_sources<'a>(
     out
 }
 
-pub fn json_items(plan: &Plan) -> Vec<JsonItem<'_>> {
-    plan.items
+/// Items of any kind as JSON.
+pub fn json_items<X, D>(items: &[Item<X, D>]) -> Vec<JsonItem<'_>> {
+    items
         .iter()
         .map(|i| JsonItem {
-            kind: "skill",
+            kind: i.kind,
             name: &i.name,
             source: &i.source,
             action: i.action(),
             commit: i.commit.as_deref(),
             tree: i.tree.as_deref(),
             description: i.description.as_deref(),
-            hash: None,
-            destinations: i
-                .dests
-                .iter()
-                .map(|d| JsonDest {
-                    path: &d.target.rel,
-                    action: d.action,
-                    error: d.error.as_deref(),
-                    reason: None,
-                })
-                .collect(),
-            error: i.error.as_deref(),
-            warnings: &i.warnings,
-        })
-        .collect()
-}
-
-/// The MCP plan's items as JSON (`kind: server` or `mcp_pack`).
-pub fn mcp_json_items(plan: &McpPlan) -> Vec<JsonItem<'_>> {
-    plan.items
-        .iter()
-        .map(|i| JsonItem {
-            kind: if i.name.starts_with("pack ") {
-                "mcp_pack"
-            } else {
-                "server"
-            },
-            name: &i.name,
-            source: &i.source,
-            action: i.action(),
-            commit: i.commit.as_deref(),
-            tree: None,
-            description: None,
             hash: i.hash.as_deref(),
             destinations: i
                 .dests
@@ -334,6 +312,46 @@ pub fn mcp_json_sources(plan: &McpPlan) -> Vec<JsonSource<'_>> {
 #[cfg(test)]
 mod escape_tests {
     use super::*;
+
+    #[test]
+    fn the_summary_names_each_kind() {
+        let item = |kind, action| Item {
+            kind,
+            name: "x".into(),
+            source: "s".into(),
+            commit: None,
+            tree: None,
+            hash: None,
+            description: None,
+            dests: vec![crate::item::Dest::new(
+                crate::item::Target {
+                    abs: "/x".into(),
+                    rel: "x".into(),
+                },
+                action,
+            )],
+            error: None,
+            warnings: Vec::new(),
+            extra: (),
+        };
+        let mut s = Summary::of(0, std::time::Duration::ZERO);
+        s.count(&[
+            item(Kind::Skill, Action::Unchanged),
+            item(Kind::Skill, Action::Unchanged),
+            item(Kind::Skill, Action::Unchanged),
+        ]);
+        s.count(&[item(Kind::Server, Action::Unchanged)]);
+        assert_eq!(
+            s.human(false),
+            "Synced: 3 skills, 1 server up to date in 0.00s"
+        );
+        s.count(&[item(Kind::Server, Action::Added)]);
+        assert_eq!(
+            s.human(true),
+            "Would sync: 1 added (3 skills, 2 servers) (dry run, nothing written) in 0.00s"
+        );
+        assert_eq!(s.kinds[&Kind::Server], 2);
+    }
 
     #[test]
     fn controls_from_outside_become_visible_escapes() {

@@ -131,8 +131,13 @@ impl Requested {
     /// The request an entry makes before resolution: a local folder is `local` whatever its
     /// reference; a `ref:` is shown as `rev` (resolution may find it is a tag).
     pub fn of(source: &Source, reference: &Reference) -> Requested {
-        match (source, reference) {
-            (Source::Local { .. }, _) => Requested::Local,
+        Requested::asked(matches!(source, Source::Local { .. }), reference)
+    }
+
+    /// [`Requested::of`], from whether the source is local.
+    pub fn asked(local: bool, reference: &Reference) -> Requested {
+        match (local, reference) {
+            (true, _) => Requested::Local,
             (_, Reference::Default) => Requested::Default,
             (_, Reference::Branch(b)) => Requested::Branch(b.clone()),
             (_, Reference::Ref(r)) => Requested::Rev(r.clone()),
@@ -149,4 +154,11 @@ pub struct EntryId {
     pub reference: Reference,
     pub local: bool,
     pub sub_dir: Option<String>,
+}
+
+impl EntryId {
+    /// The request the entry makes, before resolution.
+    pub fn requested(&self) -> Requested {
+        Requested::asked(self.local, &self.reference)
+    }
 }

@@ -11,7 +11,7 @@ use git2::Oid;
 
 use crate::config::{Pick, Selection, SkillSource};
 use crate::discover::{self, PackView};
-use crate::git::{Cache, FetchMode, GitPack, Progress, Want, looks_damaged};
+use crate::git::{Cache, FetchMode, GitPack, Progress, looks_damaged};
 use crate::lock::{LockedSource, Requested};
 use crate::source::GitUrl;
 use crate::source::Source;
@@ -28,17 +28,7 @@ pub enum Origin {
     },
 }
 
-/// How a source's content was obtained in this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fetch {
-    /// A local folder, read from disk.
-    Local,
-    /// The commit was already in the cache: no network.
-    Cached,
-    /// Fetched from the remote in this run.
-    Fetched,
-}
+pub use crate::pin::Fetch;
 
 #[derive(Debug)]
 pub struct ResolvedSkill {
@@ -308,46 +298,14 @@ pub fn git(
     mode: FetchMode,
     progress: Progress,
 ) -> Result<ResolvedSource, FailedSource> {
-    let fail = |e: anyhow::Error| FailedSource {
-        entry: Box::new(entry.clone()),
-        url: url.canonical().to_string(),
-        error: format!("{}: {}: {e:#}", entry.at, url.canonical()),
-    };
-    let db = cache.database(url.canonical());
-    let (mut r, warnings) = db
-        .with_repair(url.canonical().as_str(), mode, |repo| {
-            resolve_git_in(
-                repo,
-                &db,
-                entry,
-                url,
-                locked,
-                update,
-                full,
-                mode,
-                &mut *progress,
-            )
-        })
-        .map_err(fail)?;
-    r.warnings.splice(0..0, warnings);
-    Ok(r)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn resolve_git_in(
-    repo: &git2::Repository,
-    db: &crate::git::GitDatabase,
-    entry: &SkillSource,
-    url: &GitUrl,
-    locked: Option<&LockedSource>,
-    update: bool,
-    full: bool,
-    mode: FetchMode,
-    progress: Progress,
-) -> Result<ResolvedSource, (anyhow::Error, bool)> {
-    let want = crate::lock::want(locked.map(|l| l as _), update, &entry.reference)
-        .map_err(|e| (e, false))?;
     let root = entry.sub_dir.clone().unwrap_or_default();
+    let pinning = crate::pin::GitEntry {
+        url,
+        reference: &entry.reference,
+        sub_dir: entry.sub_dir.as_deref(),
+        locked: locked.map(|l| l as _),
+        update,
+    };
     // The fast path: a locked commit already in the cache, and every selected skill in the
     // lock. A commit's content cannot change, so the lock already says what each skill is;
     // only the commit and the trees *above* each skill are read, to prove the lock's tree ids
@@ -356,93 +314,78 @@ fn resolve_git_in(
     // later only if it must be written (plan.rs), and that listing is checked against the
     // locked tree id. Anything unreadable here falls back to the full path, which moves a
     // damaged cache repository aside and fetches again.
-    if let (Want::Locked { commit, requested }, Some(l), false) = (&want, locked, full)
-        && let Some(skills) = from_lock(entry, l, &root)
-        && locked_trees_are_the_commits(repo, *commit, &skills)
-    {
-        return Ok(ResolvedSource {
-            entry: entry.clone(),
-            url: url.canonical().to_string(),
-            requested: requested.clone(),
-            commit: Some(*commit),
-            origin: Origin::Git {
-                db: db.path.clone(),
-                commit: *commit,
-            },
-            fetch: Fetch::Cached,
+    let fast = |repo: &git2::Repository, commit: Oid, _: &Requested| {
+        let l = locked.filter(|_| !full)?;
+        let skills = from_lock(entry, l, &root)?;
+        locked_trees_are_the_commits(repo, commit, &skills).then_some((
             skills,
-            broken: Vec::new(),
-            warnings: Vec::new(),
-            from_lock: true,
-        });
-    }
-    let res = crate::git::resolve(repo, url, &want, mode, progress).map_err(|e| (e, false))?;
-    // From here on everything is local: a failure means the cache repository is damaged.
-    let pack = GitPack::new(repo, res.commit).map_err(|e| (e, true))?;
-    if !root.is_empty()
-        && pack.subdirs(&root).is_empty()
-        && !pack.is_file(&format!("{root}/SKILL.md"))
-    {
-        return Err((
-            anyhow::anyhow!("sub-dir {root:?} does not exist at commit {}", res.commit),
-            false,
-        ));
-    }
-    let selection = frozen_selection(entry, locked, update);
-    let (skills, broken, warnings) = select(
-        &pack,
-        &root,
-        &root_name(&root, url.canonical().as_str()),
-        &selection,
-    );
-    // A skill unreadable because the cache repository is damaged (a corrupt blob) makes the
-    // whole source go round again: moved aside and fetched afresh (see `git`).
-    if let Some(b) = broken.iter().find(|b| b.damaged) {
-        return Err((anyhow::anyhow!("{}", b.error), true));
-    }
-    // Moving the pin (`--update`, a moved default) to a commit that lacks a skill the lock has
-    // installed would leave that skill pinned to a commit that does not contain it. Keep the
-    // whole source at its locked commit instead, and say what to do.
-    if let Some(l) = locked {
-        let moved = l.commit.as_deref() != Some(res.commit.to_string().as_str());
-        let lost: Vec<&str> = broken
-            .iter()
-            .filter(|b| l.skills.iter().any(|s| s.name == b.name))
-            .map(|b| b.name.as_str())
-            .collect();
-        if moved && !lost.is_empty() {
-            return Err((
-                anyhow::anyhow!(
-                    "{} no longer exist(s) at {} ({}); the source stays at its locked commit {}. \
-                     Remove {} from the config to move on, or pin a ref that still has it",
-                    lost.join(", "),
-                    res.commit,
-                    res.requested,
-                    l.commit.as_deref().unwrap_or("-"),
-                    if lost.len() == 1 { "it" } else { "them" }
-                ),
-                false,
-            ));
+            Vec::new(),
+            Vec::new(),
+            true,
+        ))
+    };
+    let read = |r: crate::pin::Reading| {
+        let (res, pack) = (r.resolution, r.pack);
+        let selection = frozen_selection(entry, locked, update);
+        let (skills, broken, warnings) = select(
+            pack,
+            r.root,
+            &root_name(r.root, url.canonical().as_str()),
+            &selection,
+        );
+        // A skill unreadable because the cache repository is damaged (a corrupt blob) makes
+        // the whole source go round again: moved aside and fetched afresh.
+        if let Some(b) = broken.iter().find(|b| b.damaged) {
+            return Err((anyhow::anyhow!("{}", b.error), true));
         }
-    }
+        // Moving the pin (`--update`, a moved default) to a commit that lacks a skill the lock
+        // has installed would leave that skill pinned to a commit that does not contain it.
+        // Keep the whole source at its locked commit instead, and say what to do.
+        if let Some(l) = locked {
+            let moved = l.commit.as_deref() != Some(res.commit.to_string().as_str());
+            let lost: Vec<&str> = broken
+                .iter()
+                .filter(|b| l.skills.iter().any(|s| s.name == b.name))
+                .map(|b| b.name.as_str())
+                .collect();
+            if moved && !lost.is_empty() {
+                return Err((
+                    anyhow::anyhow!(
+                        "{} no longer exist(s) at {} ({}); the source stays at its locked commit {}. \
+                         Remove {} from the config to move on, or pin a ref that still has it",
+                        lost.join(", "),
+                        res.commit,
+                        res.requested,
+                        l.commit.as_deref().unwrap_or("-"),
+                        if lost.len() == 1 { "it" } else { "them" }
+                    ),
+                    false,
+                ));
+            }
+        }
+        Ok((skills, broken, warnings, false))
+    };
+    let (pin, (skills, broken, mut warnings, from_lock), repaired) =
+        crate::pin::git(&pinning, cache, mode, progress, fast, read).map_err(|e| FailedSource {
+            entry: Box::new(entry.clone()),
+            url: url.canonical().to_string(),
+            error: format!("{}: {}: {e:#}", entry.at, url.canonical()),
+        })?;
+    warnings.splice(0..0, repaired);
     Ok(ResolvedSource {
         entry: entry.clone(),
         url: url.canonical().to_string(),
-        requested: res.requested,
-        commit: Some(res.commit),
+        requested: pin.requested,
+        commit: Some(pin.commit),
         origin: Origin::Git {
-            db: db.path.clone(),
-            commit: res.commit,
+            db: cache.database(url.canonical()).path.clone(),
+            commit: pin.commit,
         },
-        fetch: if res.fetched {
-            Fetch::Fetched
-        } else {
-            Fetch::Cached
-        },
+        fetch: pin.fetch,
         skills,
         broken,
         warnings,
-        from_lock: false,
+        from_lock,
     })
 }
 

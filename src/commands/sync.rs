@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::error::{Error, Outcome, Result};
 use crate::pipeline::{self, SyncOptions};
-use crate::plan::{self, Action};
+use crate::plan::Action;
 use crate::report::{self, Printer, Summary};
 use crate::workspace::{Common, Workspace};
 
@@ -140,13 +140,9 @@ pub(crate) fn sync_as(
         plan.lock.write(&ctx.scope.lock_path)?;
     }
 
-    let server_items = mcp_plan.report_items();
-    let all_items: Vec<plan::Item> = plan.items.iter().chain(&server_items).cloned().collect();
-    let summary = Summary::of(
-        &all_items,
-        failed.len() + mcp_plan.failed.len(),
-        started.elapsed(),
-    );
+    let mut summary = Summary::of(failed.len() + mcp_plan.failed.len(), started.elapsed());
+    summary.count(&plan.items);
+    summary.count(&mcp_plan.items);
     if printer.json {
         printer.json(&report::JsonSync {
             schema: 1,
@@ -161,15 +157,15 @@ pub(crate) fn sync_as(
                 .into_iter()
                 .chain(report::mcp_json_sources(&mcp_plan))
                 .collect(),
-            items: report::json_items(&plan)
+            items: report::json_items(&plan.items)
                 .into_iter()
-                .chain(report::mcp_json_items(&mcp_plan))
+                .chain(report::json_items(&mcp_plan.items))
                 .collect(),
-            summary,
+            summary: summary.clone(),
         });
     } else {
         report::print_items(printer, &plan.items);
-        report::print_items(printer, &server_items);
+        report::print_items(printer, &mcp_plan.items);
         printer.line(&summary.human(common.dry_run));
     }
     if !common.dry_run {

@@ -195,3 +195,11 @@ pub(crate) fn relative_spelling(root: &Path, path: &Path) -> String {
     }
     parts.join("/")
 }
+
+/// What every kind's config entry answers, whatever else it holds: where it is written, and
+/// who it is (for finding its lock entry).
+pub trait ConfigEntry {
+    /// `file:line` of the entry, for messages.
+    fn at(&self) -> &str;
+    fn id(&self) -> crate::request::EntryId;
+}

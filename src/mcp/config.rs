@@ -93,6 +93,15 @@ impl McpSource {
     }
 }
 
+impl crate::config::entry::ConfigEntry for McpSource {
+    fn at(&self) -> &str {
+        &self.at
+    }
+    fn id(&self) -> crate::request::EntryId {
+        McpSource::id(self)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Raw shape, as written in YAML.
 

@@ -20,17 +20,17 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::agents::{self, Agent, McpFormat};
 use crate::claims::Claims;
+pub use crate::item::Reason;
+use crate::item::{Action, Dest, Item, Kind, Target};
 use crate::lock::{Lock, LockedMcpPack, LockedMcpSource, LockedServer, Requested};
 use crate::mcp::format::render;
 use crate::mcp::resolve::{FailedMcp, ResolvedMcp, find_locked};
 use crate::mcp::settings::SettingsFile;
 use crate::mcp::{secrets, store};
-use crate::plan::{Action, Target};
 
 /// A settings file of this scope, and its shape.
 #[derive(Debug, Clone)]
@@ -39,29 +39,17 @@ pub struct McpTarget {
     pub format: McpFormat,
 }
 
-/// Why a server was left alone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// An entry of that name exists and kst did not write it.
-    Conflict,
-    /// kst wrote it and the user changed it since.
-    ModifiedLocally,
-    /// A secret is not set (`secrets.on_missing: skip`, `--allow-missing-secrets`).
-    MissingSecret,
-}
-
-#[derive(Debug, Clone)]
-pub struct ServerDest {
-    pub target: Target,
-    pub action: Action,
-    pub reason: Option<Reason>,
-    pub error: Option<String>,
+/// What the lock says of one settings file of a server, before and after this run.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded {
     /// The hash to record for this file if the step succeeds (None: not ours afterwards).
     record: Option<String>,
     /// The hash the old lock recorded (kept if the step fails).
     prev: Option<String>,
 }
+
+/// One settings file of a server.
+pub type ServerDest = Dest<Recorded>;
 
 /// Where a server's record goes in the lock.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -73,39 +61,23 @@ struct LockKey {
     file: String,
 }
 
-/// One server (or one broken pack), all its settings files.
-#[derive(Debug, Clone)]
-pub struct ServerItem {
-    pub name: String,
-    pub source: String,
+/// A server's own planning state.
+#[derive(Debug, Clone, Default)]
+pub struct ServerExtra {
     /// The pack file it comes from (`inline` for inline packs).
     pub pack: String,
-    pub commit: Option<String>,
-    /// Hash of the definition (placeholder form).
-    pub hash: Option<String>,
-    pub dests: Vec<ServerDest>,
-    pub error: Option<String>,
-    pub warnings: Vec<String>,
     key: Option<LockKey>,
-    /// The definition, to remember in the store once written.
+    /// The definition (placeholder form), to remember in the store once written.
     def: Option<Map<String, Value>>,
 }
+
+/// One server (or one broken pack), all its settings files.
+pub type ServerItem = Item<ServerExtra, Recorded>;
 
 impl ServerItem {
     /// The definition (placeholder form), for servers from a pack.
     pub(crate) fn def(&self) -> Option<&Map<String, Value>> {
-        self.def.as_ref()
-    }
-
-    pub fn action(&self) -> Action {
-        if self.error.is_some() || self.dests.iter().any(|d| d.error.is_some()) {
-            return Action::Broken;
-        }
-        self.dests
-            .iter()
-            .map(|d| d.action)
-            .max()
-            .unwrap_or(Action::Unchanged)
+        self.extra.def.as_ref()
     }
 }
 
@@ -371,16 +343,21 @@ pub fn build(inp: Inputs) -> McpPlan {
                 }
             }
             plan.items.push(ServerItem {
+                kind: Kind::McpPack,
                 name: format!("pack {}", b.file),
                 source: r.url.clone(),
-                pack: b.file.clone(),
                 commit: commit.clone(),
+                tree: None,
                 hash: None,
+                description: None,
                 dests: Vec::new(),
                 error: Some(b.error.clone()),
                 warnings: Vec::new(),
-                key: None,
-                def: None,
+                extra: ServerExtra {
+                    pack: b.file.clone(),
+                    key: None,
+                    def: None,
+                },
             });
         }
         for pack in &r.selected.packs {
@@ -388,22 +365,27 @@ pub fn build(inp: Inputs) -> McpPlan {
                 let name = &server.name;
                 let hash = store::hash(&server.def);
                 let mut item = ServerItem {
+                    kind: Kind::Server,
                     name: name.clone(),
                     source: r.url.clone(),
-                    pack: pack.file.clone(),
                     commit: commit.clone(),
+                    tree: None,
                     hash: Some(hash.clone()),
+                    description: None,
                     dests: Vec::new(),
                     error: None,
                     warnings: Vec::new(),
-                    key: Some(key(&pack.file)),
-                    def: Some(server.def.clone()),
+                    extra: ServerExtra {
+                        pack: pack.file.clone(),
+                        key: Some(key(&pack.file)),
+                        def: Some(server.def.clone()),
+                    },
                 };
                 if let Some(owner) = providers.get(name) {
                     item.error = Some(format!(
                         "server {name:?} is already provided by {owner}; the first source wins"
                     ));
-                    item.key = None;
+                    item.extra.key = None;
                     plan.items.push(item);
                     continue;
                 }
@@ -439,8 +421,10 @@ pub fn build(inp: Inputs) -> McpPlan {
                         action: Action::Unchanged,
                         reason: None,
                         error: None,
-                        record: prev.clone(),
-                        prev: prev.clone(),
+                        extra: Recorded {
+                            record: prev.clone(),
+                            prev: prev.clone(),
+                        },
                     };
                     // A placeholder that cannot be resolved (an unknown tag, a malformed one)
                     // fails the server whatever on_missing says: nothing is written for it,
@@ -506,7 +490,7 @@ pub fn build(inp: Inputs) -> McpPlan {
                     if let Some((action, reason, record)) = decided {
                         dest.action = action;
                         dest.reason = reason;
-                        dest.record = record;
+                        dest.extra.record = record;
                         item.dests.push(dest);
                         continue;
                     }
@@ -562,7 +546,7 @@ pub fn build(inp: Inputs) -> McpPlan {
                     };
                     dest.action = action;
                     dest.reason = reason;
-                    dest.record = record;
+                    dest.extra.record = record;
                     if action.writes() {
                         edits.entry(t.target.rel.clone()).or_default().push((
                             ii,
@@ -623,16 +607,21 @@ pub fn build(inp: Inputs) -> McpPlan {
     for ((si, file, name), rels) in gone {
         let src = &inp.old.mcps[si];
         let mut item = ServerItem {
+            kind: Kind::Server,
             name: name.clone(),
             source: src.url.clone(),
-            pack: file.clone(),
             commit: src.commit.clone(),
+            tree: None,
             hash: None,
+            description: None,
             dests: Vec::new(),
             error: None,
             warnings: Vec::new(),
-            key: Some(key_of_locked(src, &file)),
-            def: None,
+            extra: ServerExtra {
+                pack: file.clone(),
+                key: Some(key_of_locked(src, &file)),
+                def: None,
+            },
         };
         let ii = plan.items.len();
         for (rel, hash) in rels {
@@ -652,8 +641,10 @@ pub fn build(inp: Inputs) -> McpPlan {
                 action: Action::Removed,
                 reason: None,
                 error: None,
-                record: None,
-                prev: Some(hash.clone()),
+                extra: Recorded {
+                    record: None,
+                    prev: Some(hash.clone()),
+                },
             };
             let file = file_of(&mut files, &t, inp.confine.as_deref());
             match &file.1 {
@@ -746,12 +737,12 @@ impl McpPlan {
     pub(crate) fn lock_entries(&self) -> Vec<LockedMcpSource> {
         let mut recs: BTreeMap<LockKey, BTreeMap<String, Vec<(String, String)>>> = BTreeMap::new();
         for item in &self.items {
-            let Some(key) = &item.key else { continue };
+            let Some(key) = &item.extra.key else { continue };
             for d in &item.dests {
                 let rec = if d.error.is_some() {
-                    &d.prev
+                    &d.extra.prev
                 } else {
-                    &d.record
+                    &d.extra.record
                 };
                 if let Some(h) = rec {
                     recs.entry(key.clone())
@@ -786,7 +777,7 @@ impl McpPlan {
                         let new_hash = self
                             .items
                             .iter()
-                            .find(|i| i.name == name && i.key.as_ref() == Some(&key))
+                            .find(|i| i.name == name && i.extra.key.as_ref() == Some(&key))
                             .and_then(|i| i.hash.clone());
                         // One hash per server: if some file still holds an older definition
                         // (modified locally), keep that one, so it is still recognised.
@@ -837,35 +828,5 @@ impl McpPlan {
         };
         lock.normalise();
         lock.mcps
-    }
-
-    /// The items as the report shows them (`server NAME`), for human lines and the summary.
-    pub fn report_items(&self) -> Vec<crate::plan::Item> {
-        self.items
-            .iter()
-            .map(|i| crate::plan::Item {
-                name: if i.name.starts_with("pack ") {
-                    i.name.clone()
-                } else {
-                    format!("server {}", i.name)
-                },
-                source: i.source.clone(),
-                commit: i.commit.clone(),
-                tree: None,
-                description: None,
-                origin: None,
-                dests: i
-                    .dests
-                    .iter()
-                    .map(|d| crate::plan::DestAction {
-                        target: d.target.clone(),
-                        action: d.action,
-                        error: d.error.clone(),
-                    })
-                    .collect(),
-                error: i.error.clone(),
-                warnings: i.warnings.clone(),
-            })
-            .collect()
     }
 }

@@ -3,15 +3,13 @@
 
 use git2::Oid;
 
-use crate::config::Reference;
-use crate::discover::{DiskPack, PackView};
-use crate::git::{Cache, FetchMode, GitPack};
+use crate::discover::DiskPack;
+use crate::git::{Cache, FetchMode};
 use crate::lock::{Lock, LockedMcpSource, Requested};
 use crate::mcp::config::{McpSource, McpSourceKind, PackSelection};
 use crate::mcp::pack::{self, PackFile, Selected, Server};
-use crate::resolve::Fetch;
-use crate::source::{GitUrl, Source};
-use crate::tree::{Budget, Caps};
+use crate::pin::Fetch;
+use crate::source::Source;
 
 /// The pack file name recorded for an inline pack.
 pub const INLINE_FILE: &str = "inline";
@@ -189,66 +187,19 @@ fn resolve_one(
             selection,
         } => {
             let cache = cache.expect("the cache is opened for git entries");
-            git(
-                url, reference, sub_dir, selection, locked, update, cache, mode,
-            )
-            .map(|(requested, commit, fetched, selected)| {
-                let fetch = if fetched {
-                    Fetch::Fetched
-                } else {
-                    Fetch::Cached
-                };
-                done(requested, Some(commit), fetch, selected)
-            })
-            .map_err(|e| fail(format!("{e:#}")))
+            let entry = crate::pin::GitEntry {
+                url,
+                reference,
+                sub_dir: sub_dir.as_deref(),
+                locked: locked.map(|l| l as _),
+                update,
+            };
+            let read = |r: crate::pin::Reading| Ok(pack::select(r.pack, r.root, selection));
+            let (pin, mut selected, repaired) =
+                crate::pin::git(&entry, cache, mode, &mut |_, _, _| {}, |_, _, _| None, read)
+                    .map_err(|e| fail(format!("{e:#}")))?;
+            selected.warnings.splice(0..0, repaired);
+            Ok(done(pin.requested, Some(pin.commit), pin.fetch, selected))
         }
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn git(
-    url: &GitUrl,
-    reference: &Reference,
-    sub_dir: &Option<String>,
-    selection: &PackSelection,
-    locked: Option<&LockedMcpSource>,
-    update: bool,
-    cache: &Cache,
-    mode: FetchMode,
-) -> anyhow::Result<(Requested, Oid, bool, Selected)> {
-    let db = cache.database(url.canonical());
-    let (mut out, warnings) = db.with_repair(url.canonical().as_str(), mode, |repo| {
-        git_in(
-            repo, url, reference, sub_dir, selection, locked, update, mode,
-        )
-        .map_err(|e| (e, false))
-    })?;
-    out.3.warnings.splice(0..0, warnings);
-    Ok(out)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn git_in(
-    repo: &git2::Repository,
-    url: &GitUrl,
-    reference: &Reference,
-    sub_dir: &Option<String>,
-    selection: &PackSelection,
-    locked: Option<&LockedMcpSource>,
-    update: bool,
-    mode: FetchMode,
-) -> anyhow::Result<(Requested, Oid, bool, Selected)> {
-    let want = crate::lock::want(locked.map(|l| l as _), update, reference)?;
-    let res = crate::git::resolve(repo, url, &want, mode, &mut |_, _, _| {})?;
-    let view = GitPack::new(repo, res.commit)?;
-    let root = sub_dir.clone().unwrap_or_default();
-    if !root.is_empty()
-        && view
-            .list(&root, &mut Budget::new(Caps::from_env()))
-            .is_err()
-    {
-        anyhow::bail!("sub-dir {root:?} does not exist at commit {}", res.commit);
-    }
-    let selected = pack::select(&view, &root, selection);
-    Ok((res.requested, res.commit, res.fetched, selected))
 }

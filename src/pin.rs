@@ -1,0 +1,124 @@
+//! Pinning a git source, for every kind: which commit to read (the lock's, unless `--update`
+//! moves it, else what the config asks for), fetching what is missing, and reading what the
+//! kind selects from that commit — with the cache repository held, and a damaged repository
+//! moved aside and fetched once more.
+//!
+//! A kind says only what it reads from the pinned commit (`read`), and may answer from the
+//! lock alone without reading the commit (`from_lock`, the skills' warm fast path).
+
+use git2::{Oid, Repository};
+
+use crate::git::{Cache, FetchMode, GitPack, Progress, Resolution, Want};
+use crate::lock::LockedEntry;
+use crate::request::{Reference, Requested};
+use crate::source::GitUrl;
+
+/// How a source's content was obtained in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fetch {
+    /// A local folder, read from disk.
+    Local,
+    /// The commit was already in the cache: no network.
+    Cached,
+    /// Fetched from the remote in this run.
+    Fetched,
+}
+
+impl Fetch {
+    fn of(fetched: bool) -> Fetch {
+        if fetched {
+            Fetch::Fetched
+        } else {
+            Fetch::Cached
+        }
+    }
+}
+
+/// A git source, pinned.
+#[derive(Debug, Clone)]
+pub struct Pinned {
+    pub requested: Requested,
+    pub commit: Oid,
+    pub fetch: Fetch,
+}
+
+/// What a kind's `read` is given: the repository, the pinned commit as a pack, and the
+/// discovery root (the entry's `sub-dir`, checked to be a folder at that commit).
+pub struct Reading<'a> {
+    pub repo: &'a Repository,
+    pub pack: &'a GitPack<'a>,
+    pub root: &'a str,
+    pub resolution: &'a Resolution,
+}
+
+/// A failed attempt; `true` when the cache repository looks damaged (then it is moved aside
+/// and the source fetched afresh, once).
+pub type Failure = (anyhow::Error, bool);
+
+/// The git source of one config entry, and what its lock entry and `--update` say.
+pub struct GitEntry<'a> {
+    pub url: &'a GitUrl,
+    pub reference: &'a Reference,
+    pub sub_dir: Option<&'a str>,
+    pub locked: Option<&'a dyn LockedEntry>,
+    /// `--update` moves this entry.
+    pub update: bool,
+}
+
+/// Pin `entry` and read it. `from_lock` is asked first, when the lock pins a commit and
+/// `--update` does not move it: `Some` answers without reading the commit (it must check what
+/// it relies on itself). Returns the pin, what `read` returned, and the warnings said about a
+/// repository moved aside.
+pub fn git<T>(
+    entry: &GitEntry,
+    cache: &Cache,
+    mode: FetchMode,
+    progress: Progress,
+    mut from_lock: impl FnMut(&Repository, Oid, &Requested) -> Option<T>,
+    mut read: impl FnMut(Reading) -> Result<T, Failure>,
+) -> anyhow::Result<(Pinned, T, Vec<String>)> {
+    let url = entry.url.canonical();
+    let db = cache.database(url);
+    let root = entry.sub_dir.unwrap_or_default();
+    let ((pin, value), warnings) = db.with_repair(url.as_str(), mode, |repo| {
+        let want = crate::lock::want(entry.locked, entry.update, entry.reference)
+            .map_err(|e| (e, false))?;
+        if let Want::Locked { commit, requested } = &want
+            && let Some(v) = from_lock(repo, *commit, requested)
+        {
+            let pin = Pinned {
+                requested: requested.clone(),
+                commit: *commit,
+                fetch: Fetch::Cached,
+            };
+            return Ok((pin, v));
+        }
+        let res = crate::git::resolve(repo, entry.url, &want, mode, &mut *progress)
+            .map_err(|e| (e, false))?;
+        // From here on everything is local: a failure means the cache repository is damaged.
+        let pack = GitPack::new(repo, res.commit).map_err(|e| (e, true))?;
+        let is_folder = crate::git::path_id(repo, res.commit, root)
+            .map_err(|e| (e.into(), true))?
+            .is_some_and(|id| repo.find_tree(id).is_ok());
+        if !is_folder {
+            return Err((
+                anyhow::anyhow!("sub-dir {root:?} does not exist at commit {}", res.commit),
+                false,
+            ));
+        }
+        let value = read(Reading {
+            repo,
+            pack: &pack,
+            root,
+            resolution: &res,
+        })?;
+        let pin = Pinned {
+            requested: res.requested.clone(),
+            commit: res.commit,
+            fetch: Fetch::of(res.fetched),
+        };
+        Ok((pin, value))
+    })?;
+    Ok((pin, value, warnings))
+}
