@@ -37,7 +37,7 @@ pub enum Kind {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Row {
     /// `skill` or `server` (the kinds of `kst sync --json`).
-    pub kind: &'static str,
+    pub kind: crate::item::Kind,
     pub name: String,
     pub scope: &'static str,
     /// The source as shown to people ([`DisplayUrl`]): no userinfo, no query, controls escaped.
@@ -61,7 +61,7 @@ pub fn rows(lock: &Lock, kind: Kind, scope: &'static str) -> Vec<Row> {
         for src in &lock.sources {
             for skill in &src.skills {
                 out.push(Row {
-                    kind: "skill",
+                    kind: crate::item::Kind::Skill,
                     name: skill.name.clone(),
                     scope,
                     source: DisplayUrl::new(&src.url).to_string(),
@@ -79,7 +79,7 @@ pub fn rows(lock: &Lock, kind: Kind, scope: &'static str) -> Vec<Row> {
             for pack in &src.packs {
                 for (name, server) in &pack.servers {
                     out.push(Row {
-                        kind: "server",
+                        kind: crate::item::Kind::Server,
                         name: name.clone(),
                         scope,
                         source: DisplayUrl::new(&src.url).to_string(),
@@ -107,7 +107,7 @@ struct JsonList<'a> {
 
 #[derive(Serialize)]
 struct JsonItem<'a> {
-    kind: &'static str,
+    kind: crate::item::Kind,
     name: &'a str,
     scope: &'static str,
     source: &'a str,
@@ -140,8 +140,8 @@ pub fn run(common: &Common, args: ListArgs, printer: &Printer) -> Result<()> {
                     requested: &r.requested,
                     commit: r.commit.as_deref(),
                     path: &r.path,
-                    tree: (r.kind == "skill").then_some(r.id.as_str()),
-                    hash: (r.kind == "server").then_some(r.id.as_str()),
+                    tree: (r.kind == crate::item::Kind::Skill).then_some(r.id.as_str()),
+                    hash: (r.kind == crate::item::Kind::Server).then_some(r.id.as_str()),
                     destinations: &r.destinations,
                 })
                 .collect(),
@@ -190,7 +190,12 @@ fn cells(r: &Row) -> [String; 6] {
         (None, _) => "-".to_string(),
     };
     [
-        r.kind.to_string(),
+        match r.kind {
+            crate::item::Kind::Skill => "skill",
+            crate::item::Kind::Server => "server",
+            crate::item::Kind::McpPack => "mcp_pack",
+        }
+        .to_string(),
         crate::escape::escape_line(&r.name),
         r.scope.to_string(),
         crate::escape::escape_line(&r.source),
@@ -277,7 +282,7 @@ mod tests {
 
     fn row(name: &str, source: &str, dests: &[&str]) -> Row {
         Row {
-            kind: "skill",
+            kind: crate::item::Kind::Skill,
             name: name.into(),
             scope: "project",
             source: source.into(),

@@ -14,6 +14,7 @@ use git2::{Oid, Repository};
 use serde::Serialize;
 
 use crate::error::{Error, Outcome, Result};
+use crate::item::Kind;
 use crate::lock::{Lock, Requested};
 use crate::report::Printer;
 use crate::source::GitUrl;
@@ -30,7 +31,7 @@ struct Target {
     sub_dir: Option<String>,
     commit: Oid,
     /// (kind, name, path inside the repository)
-    items: Vec<(&'static str, String, String)>,
+    items: Vec<(Kind, String, String)>,
 }
 
 /// The locked git sources and their items. The one walk over the lock.
@@ -48,7 +49,7 @@ fn targets(lock: &Lock) -> Vec<Target> {
             items: s
                 .skills
                 .iter()
-                .map(|k| ("skill", k.name.clone(), k.path.clone()))
+                .map(|k| (Kind::Skill, k.name.clone(), k.path.clone()))
                 .collect(),
         });
     }
@@ -64,7 +65,7 @@ fn targets(lock: &Lock) -> Vec<Target> {
             items: s
                 .packs
                 .iter()
-                .map(|p| ("mcp_pack", p.file.clone(), p.file.clone()))
+                .map(|p| (Kind::McpPack, p.file.clone(), p.file.clone()))
                 .collect(),
         });
     }
@@ -84,7 +85,7 @@ pub struct JsonCommit {
 #[derive(Debug, Serialize)]
 pub struct JsonItem {
     /// `skill` | `mcp_pack`
-    pub kind: &'static str,
+    pub kind: Kind,
     pub name: String,
     pub path: String,
     /// `up_to_date` | `changed` | `removed` (the path is gone upstream) | `unknown`
@@ -275,7 +276,7 @@ fn moved(
         "rewritten"
     };
     for (kind, name, path) in &t.items {
-        out.items.push(item(repo, t, latest, kind, name, path));
+        out.items.push(item(repo, t, latest, *kind, name, path));
     }
     Ok(())
 }
@@ -297,7 +298,7 @@ fn item(
     repo: &Repository,
     t: &Target,
     latest: Oid,
-    kind: &'static str,
+    kind: Kind,
     name: &str,
     path: &str,
 ) -> JsonItem {

@@ -176,7 +176,7 @@ pub(crate) fn sync_as(
             lock: ctx.scope.lock_path.display().to_string(),
             finished: crate::machine::now(),
             ok: summary.ok(),
-            summary: serde_json::to_value(summary).unwrap_or_default(),
+            summary: serde_json::to_value(&summary).unwrap_or_default(),
         });
     }
     if summary.ok() {
