@@ -135,11 +135,30 @@ fn last_sync_file(lock: &Path) -> Option<PathBuf> {
     data_dir().map(|d| d.join("last-sync").join(format!("{}.json", &key[..16])))
 }
 
-/// Keep the summary of a sync that just finished (logged, not fatal, on failure).
+/// Keep the summary of a sync that just finished (logged, not fatal, on failure). A sync that
+/// changed nothing and found no problem (skipped MCP entries are a standing state, not a
+/// change) leaves an ok record as it is: a no-op sync writes
+/// nothing, here either. So the record is the last sync that changed something or failed (or
+/// the first all-clear after a failure).
 pub fn record_last_sync(rec: &LastSync) {
     let Some(file) = last_sync_file(Path::new(&rec.lock)) else {
         return;
     };
+    let n = |k: &str| rec.summary[k].as_u64().unwrap_or(0);
+    let no_op = rec.ok
+        && [
+            "added",
+            "updated",
+            "repaired",
+            "removed",
+            "broken",
+            "failed_sources",
+        ]
+        .iter()
+        .all(|k| n(k) == 0);
+    if no_op && last_sync(Path::new(&rec.lock)).is_some_and(|old| old.ok) {
+        return;
+    }
     let text = serde_json::to_string_pretty(rec).unwrap_or_default();
     if let Err(e) = crate::fsx::write_atomic(&file, text.as_bytes(), Some(0o600)) {
         tracing::warn!("cannot record the last sync in {}: {e:#}", file.display());
