@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::commands::cache::CacheArgs;
 use crate::commands::clean::CleanArgs;
 use crate::commands::list::ListArgs;
-use crate::commands::{self, lock::LockArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs};
+use crate::commands::{
+    self, audit::AuditArgs, lock::LockArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs,
+};
 use crate::config::Scope;
 use crate::error::{Error, Result};
 use crate::report::{ColorChoice, Printer, Verbosity};
@@ -74,6 +76,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Trust a kasetto.yaml found in the working directory to write to the global scope
     Trust(TrustArgs),
+    /// Review installed skills and MCP servers for security risks (offline unless --online)
+    Audit(AuditArgs),
     /// List what the lock says is installed: kind, name, scope, source, commit, destinations
     List(ListArgs),
     /// Remove everything the lock tracks in the scope and empty the lock (untracked files stay)
@@ -155,6 +159,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fetch => commands::fetch::run(&common, &printer),
         Command::Verify(a) => commands::verify::run(&common, a, &printer),
         Command::Trust(a) => commands::trust::run(&common, a, &printer),
+        Command::Audit(a) => commands::audit::run(&common, a, &printer),
         Command::List(a) => commands::list::run(&common, a, &printer),
         Command::Clean(a) => commands::clean::run(&common, a, &printer),
         Command::Cache(a) => commands::cache::run(&common, a, &printer),

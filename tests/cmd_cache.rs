@@ -207,3 +207,30 @@ fn a_sync_waits_while_the_cache_is_being_pruned() {
     assert!(child.wait().unwrap().success(), "{rest:?}");
     assert!(env.home_path(".claude/skills/pdf/SKILL.md").is_file());
 }
+
+#[test]
+fn prune_keeps_a_repository_only_a_commands_section_references() {
+    let env = TestEnv::new();
+    let (_d, two) = two_locks(&env);
+    // The second lock names other.git in its `commands:` section only.
+    let lock = two.with_file_name("kasetto.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let field = |key: &str| {
+        text.lines()
+            .find_map(|l| l.trim().trim_start_matches("- ").strip_prefix(key))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let (url, commit) = (field("url:"), field("commit:"));
+    write_file(
+        &lock,
+        format!(
+            "version: 1\nsources: []\ncommands:\n  - url: {url}\n    requested: default\n    commit: {commit}\n    items:\n      - name: x\n        path: commands/x.md\n        blob: {}\n        installed: {{}}\n",
+            "c".repeat(40)
+        ),
+    );
+    let doc = json(&env, &["cache", "prune"], 0);
+    assert_eq!(doc["removed"], serde_json::json!([]), "{doc}");
+    assert_eq!(dbs(&env).len(), 2);
+}

@@ -195,3 +195,36 @@ fn list_error_paths_exit_2() {
     // An unknown kind is a usage error.
     env.kst().args(["list", "--type", "nope"]).assert().code(2);
 }
+
+#[test]
+fn list_shows_commands_and_instructions_the_lock_holds() {
+    let env = TestEnv::new();
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\nskills: []\n",
+    );
+    let blob = "b".repeat(40);
+    write_file(
+        env.project_path("kasetto.lock"),
+        format!(
+            "version: 1\nsources: []\ncommands:\n  - url: ./cmds\n    requested: local\n    items:\n      - name: \"git:commit\"\n        path: commands/git/commit.md\n        blob: {blob}\n        installed: {{ .claude/commands/git/commit.md: \"sha256:00\" }}\ninstructions:\n  - url: ./rules\n    requested: local\n    items:\n      - name: \"house:security\"\n        path: instructions/house/security.md\n        blob: {blob}\n        installed: {{ \"CLAUDE.md#house:security-1a2b3c4d\": \"sha256:00\" }}\n"
+        ),
+    );
+    let doc = json(&env, &["list"], 0);
+    assert_eq!(names(&doc, "command"), ["git:commit"], "{doc}");
+    assert_eq!(names(&doc, "instruction"), ["house:security"], "{doc}");
+    let cmd = &doc["items"][0];
+    assert_eq!(cmd["blob"], blob.as_str());
+    assert_eq!(
+        cmd["destinations"],
+        serde_json::json!([".claude/commands/git/commit.md"])
+    );
+    let doc = json(&env, &["list", "--type", "instructions"], 0);
+    assert_eq!(doc["items"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["items"][0]["kind"], "instruction");
+    let table = run(&env, &["list"], 0);
+    assert!(
+        table.contains("command") && table.contains("git:commit"),
+        "{table}"
+    );
+}

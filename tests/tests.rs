@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit;
 mod cli_habits;
 mod cmd_cache;
 mod cmd_clean;

@@ -68,7 +68,7 @@ fn dir(printer: &Printer) -> Result<()> {
     Ok(())
 }
 
-/// The git URLs a lock pins (skills and MCP sources with a commit). The one walk over the lock.
+/// The git URLs a lock pins (skill, MCP, command and instruction sources with a commit). The one walk over the lock.
 fn pinned_urls(lock: &Lock) -> Vec<&str> {
     let skills = lock
         .sources
@@ -80,7 +80,13 @@ fn pinned_urls(lock: &Lock) -> Vec<&str> {
         .iter()
         .filter(|s| s.commit.is_some())
         .map(|s| s.url.as_str());
-    skills.chain(mcps).collect()
+    let files = lock
+        .commands
+        .iter()
+        .chain(&lock.instructions)
+        .filter(|s| s.commit.is_some())
+        .map(|s| s.url.as_str());
+    skills.chain(mcps).chain(files).collect()
 }
 
 /// The cache repositories the known locks reference. A known lock that cannot be read stops

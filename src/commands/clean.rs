@@ -41,6 +41,8 @@ fn without_entries(ctx: &mut Workspace, force: bool) -> Result<()> {
         }
     }
     ctx.config.skills.clear();
+    ctx.config.commands.clear();
+    ctx.config.instructions.clear();
     ctx.config.mcps.clear();
     Ok(())
 }
@@ -50,7 +52,9 @@ pub fn run(common: &Common, args: CleanArgs, printer: &Printer) -> Result<()> {
         force: args.force,
         ..SyncOptions::default()
     };
-    crate::commands::sync::sync_as("clean", common, &opts, printer, |ctx| {
+    // Nothing is installed, so there is nothing to audit.
+    let no_audit = (None, true, false);
+    crate::commands::sync::sync_as("clean", common, &opts, no_audit, printer, |ctx| {
         without_entries(ctx, args.force)
     })
 }

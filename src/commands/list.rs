@@ -29,6 +29,12 @@ pub enum Kind {
     /// MCP servers
     #[value(alias = "mcps", alias = "server", alias = "servers")]
     Mcp,
+    /// Slash commands
+    #[value(alias = "commands")]
+    Command,
+    /// Instructions (rule files and blocks)
+    #[value(alias = "instructions")]
+    Instruction,
     /// Everything the lock holds
     All,
 }
@@ -36,7 +42,7 @@ pub enum Kind {
 /// One installed item, as the lock records it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Row {
-    /// `skill` or `server` (the kinds of `kst sync --json`).
+    /// `skill`, `server`, `command` or `instruction` (the kinds of `kst sync --json`).
     pub kind: crate::item::Kind,
     pub name: String,
     pub scope: &'static str,
@@ -48,14 +54,16 @@ pub struct Row {
     pub commit: Option<String>,
     /// Skills: the folder inside the source; servers: the pack file.
     pub path: String,
-    /// Skills: the git tree id; servers: the hash of the definition.
+    /// Skills: the git tree id; servers: the hash of the definition; commands and
+    /// instructions: the git blob id of the source file.
     pub id: String,
     /// Relative to the scope root (absolute only outside it), as in the lock.
     pub destinations: Vec<String>,
 }
 
 /// Every item of `lock` of the wanted kind, in lock order. The one walk over the lock.
-pub fn rows(lock: &Lock, kind: Kind, scope: &'static str) -> Vec<Row> {
+pub fn rows(lock: &Lock, want: Kind, scope: &'static str) -> Vec<Row> {
+    let kind = want;
     let mut out = Vec::new();
     if matches!(kind, Kind::Skill | Kind::All) {
         for src in &lock.sources {
@@ -93,6 +101,33 @@ pub fn rows(lock: &Lock, kind: Kind, scope: &'static str) -> Vec<Row> {
             }
         }
     }
+    for (kind, section) in [
+        (Kind::Command, &lock.commands),
+        (Kind::Instruction, &lock.instructions),
+    ] {
+        if want != Kind::All && want != kind {
+            continue;
+        }
+        for src in section {
+            for file in &src.items {
+                out.push(Row {
+                    kind: if kind == Kind::Command {
+                        crate::item::Kind::Command
+                    } else {
+                        crate::item::Kind::Instruction
+                    },
+                    name: file.name.clone(),
+                    scope,
+                    source: DisplayUrl::new(&src.url).to_string(),
+                    requested: src.requested.to_string(),
+                    commit: src.commit.clone(),
+                    path: file.path.clone(),
+                    id: file.blob.clone(),
+                    destinations: file.installed.keys().cloned().collect(),
+                });
+            }
+        }
+    }
     out
 }
 
@@ -118,6 +153,9 @@ struct JsonItem<'a> {
     tree: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hash: Option<&'a str>,
+    /// Commands and instructions: the source file's git blob id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blob: Option<&'a str>,
     destinations: &'a [String],
 }
 
@@ -142,6 +180,11 @@ pub fn run(common: &Common, args: ListArgs, printer: &Printer) -> Result<()> {
                     path: &r.path,
                     tree: (r.kind == crate::item::Kind::Skill).then_some(r.id.as_str()),
                     hash: (r.kind == crate::item::Kind::Server).then_some(r.id.as_str()),
+                    blob: matches!(
+                        r.kind,
+                        crate::item::Kind::Command | crate::item::Kind::Instruction
+                    )
+                    .then_some(r.id.as_str()),
                     destinations: &r.destinations,
                 })
                 .collect(),
@@ -194,6 +237,8 @@ fn cells(r: &Row) -> [String; 6] {
             crate::item::Kind::Skill => "skill",
             crate::item::Kind::Server => "server",
             crate::item::Kind::McpPack => "mcp_pack",
+            crate::item::Kind::Command => "command",
+            crate::item::Kind::Instruction => "instruction",
         }
         .to_string(),
         crate::escape::escape_line(&r.name),

@@ -53,6 +53,27 @@ fn targets(lock: &Lock) -> Vec<Target> {
                 .collect(),
         });
     }
+    for (kind, section) in [
+        (Kind::Command, &lock.commands),
+        (Kind::Instruction, &lock.instructions),
+    ] {
+        for s in section {
+            let Some(commit) = s.commit.as_deref().and_then(|c| Oid::from_str(c).ok()) else {
+                continue;
+            };
+            out.push(Target {
+                url: s.url.clone(),
+                requested: s.requested.clone(),
+                sub_dir: s.sub_dir.clone(),
+                commit,
+                items: s
+                    .items
+                    .iter()
+                    .map(|f| (kind, f.name.clone(), f.path.clone()))
+                    .collect(),
+            });
+        }
+    }
     for s in &lock.mcps {
         let Some(commit) = s.commit.as_deref().and_then(|c| Oid::from_str(c).ok()) else {
             continue;
@@ -84,7 +105,7 @@ pub struct JsonCommit {
 
 #[derive(Debug, Serialize)]
 pub struct JsonItem {
-    /// `skill` | `mcp_pack`
+    /// `skill` | `command` | `instruction` | `mcp_pack`
     pub kind: Kind,
     pub name: String,
     pub path: String,

@@ -28,6 +28,15 @@ pub struct SyncArgs {
     /// Skip MCP servers whose ${kst_NAME} secrets are not set, instead of failing their pack
     #[arg(long)]
     pub allow_missing_secrets: bool,
+    /// After syncing, audit what is installed; a finding at or above LEVEL (default high) exits 1
+    #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "high", ignore_case = true, value_enum, conflicts_with = "no_audit")]
+    pub audit: Option<crate::audit::Threshold>,
+    /// Skip the audit gate even if `audit.fail-on` is configured
+    #[arg(long)]
+    pub no_audit: bool,
+    /// With the audit gate on: also fail when an item could not be checked
+    #[arg(long)]
+    pub fail_on_unverified: bool,
 }
 
 /// `kst sync`: make every destination match the config and the lock, then record the lock.
@@ -41,11 +50,17 @@ pub fn run(mut common: Common, args: SyncArgs, printer: &Printer) -> Result<()> 
         force: args.force,
         allow_missing_secrets: args.allow_missing_secrets,
     };
-    sync(&common, &opts, printer)
+    let audit = (args.audit, args.no_audit, args.fail_on_unverified);
+    sync(&common, &opts, audit, printer)
 }
 
-fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
-    sync_as("sync", common, opts, printer, |_| Ok(()))
+fn sync(
+    common: &Common,
+    opts: &SyncOptions,
+    audit: (Option<crate::audit::Threshold>, bool, bool),
+    printer: &Printer,
+) -> Result<()> {
+    sync_as("sync", common, opts, audit, printer, |_| Ok(()))
 }
 
 /// The sync pipeline for `command`, on the workspace as `prepare` leaves it (run under the
@@ -55,11 +70,13 @@ pub(crate) fn sync_as(
     command: &'static str,
     common: &Common,
     opts: &SyncOptions,
+    audit: (Option<crate::audit::Threshold>, bool, bool),
     printer: &Printer,
     prepare: impl FnOnce(&mut Workspace) -> Result<()>,
 ) -> Result<()> {
     let started = Instant::now();
     let mut ctx = Workspace::load(common, crate::trust::Access::Writes)?;
+    let gate = crate::commands::audit::sync_gate(&ctx, audit.0, audit.1, audit.2);
     let _guard = ctx.exclusive(printer)?;
     prepare(&mut ctx)?;
     if opts.locked {
@@ -143,8 +160,14 @@ pub(crate) fn sync_as(
     let mut summary = Summary::of(failed.len() + mcp_plan.failed.len(), started.elapsed());
     summary.count(&plan.items);
     summary.count(&mcp_plan.items);
+    // The audit gate (SPEC 16) looks at what is installed now: after the lock is written, so
+    // the lock and the files are consistent whatever it decides. A dry run installs nothing.
+    let audited = match gate {
+        Some(g) if !common.dry_run => Some(crate::commands::audit::gate(&ctx, &plan.lock, g)?),
+        _ => None,
+    };
     if printer.json {
-        printer.json(&report::JsonSync {
+        let mut doc = serde_json::to_value(report::JsonSync {
             schema: 1,
             command,
             dry_run: common.dry_run,
@@ -162,11 +185,20 @@ pub(crate) fn sync_as(
                 .chain(report::json_items(&mcp_plan.items))
                 .collect(),
             summary: summary.clone(),
-        });
+        })
+        .unwrap_or_default();
+        doc["audit"] = audited
+            .as_ref()
+            .map(|a| a.doc.clone())
+            .unwrap_or(serde_json::Value::Null);
+        printer.json(&doc);
     } else {
         report::print_items(printer, &plan.items);
         report::print_items(printer, &mcp_plan.items);
         printer.line(&summary.human(common.dry_run));
+        if let Some(a) = &audited {
+            a.print(printer);
+        }
     }
     if !common.dry_run {
         // For `kst doctor`: what the last real run of this scope did.
@@ -178,6 +210,9 @@ pub(crate) fn sync_as(
             ok: summary.ok(),
             summary: serde_json::to_value(&summary).unwrap_or_default(),
         });
+    }
+    if audited.as_ref().is_some_and(|a| !a.verdict.passed) {
+        return Err(Error::Reported(Outcome::Problems));
     }
     if summary.ok() {
         Ok(())
