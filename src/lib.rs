@@ -42,6 +42,7 @@ pub mod report;
 pub mod request;
 pub mod resolve;
 pub mod scope;
+pub mod shared_file;
 pub mod slash;
 pub mod source;
 pub mod statcache;

@@ -5,6 +5,7 @@
 mod support;
 
 mod audit;
+mod cli_edit;
 mod cli_habits;
 mod cmd_cache;
 mod cmd_clean;
