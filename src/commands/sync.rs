@@ -60,10 +60,25 @@ fn sync(
     audit: (Option<crate::audit::Threshold>, bool, bool),
     printer: &Printer,
 ) -> Result<()> {
+    sync_as("sync", common, opts, audit, printer, |_| Ok(()))
+}
+
+/// The sync pipeline for `command`, on the workspace as `prepare` leaves it (run under the
+/// scope's lock; an error stops the run before anything is written): `kst clean` empties the
+/// config's entries, so pruning is exactly what a sync does to an entry taken out.
+pub(crate) fn sync_as(
+    command: &'static str,
+    common: &Common,
+    opts: &SyncOptions,
+    audit: (Option<crate::audit::Threshold>, bool, bool),
+    printer: &Printer,
+    prepare: impl FnOnce(&mut Workspace) -> Result<()>,
+) -> Result<()> {
     let started = Instant::now();
-    let ctx = Workspace::load(common, crate::trust::Access::Writes)?;
+    let mut ctx = Workspace::load(common, crate::trust::Access::Writes)?;
     let gate = crate::commands::audit::sync_gate(&ctx, audit.0, audit.1, audit.2);
     let _guard = ctx.exclusive(printer)?;
+    prepare(&mut ctx)?;
     if opts.locked {
         // Entries the lock does not know would have to be resolved: that is drift, found
         // before any network use.
@@ -163,7 +178,7 @@ fn sync(
     if printer.json {
         let mut doc = serde_json::to_value(report::JsonSync {
             schema: 1,
-            command: "sync",
+            command,
             dry_run: common.dry_run,
             scope: ctx.scope.name(),
             // A remote config's URL as spelled may carry a query (`?private_token=…`).
@@ -198,6 +213,17 @@ fn sync(
         if let Some(a) = &audited {
             a.print(printer);
         }
+    }
+    if !common.dry_run {
+        // For `kst doctor`: what the last real run of this scope did.
+        crate::machine::record_last_sync(&crate::machine::LastSync {
+            command: command.to_string(),
+            scope: ctx.scope.name().to_string(),
+            lock: ctx.scope.lock_path.display().to_string(),
+            finished: crate::machine::now(),
+            ok: summary.ok(),
+            summary: serde_json::to_value(&summary).unwrap_or_default(),
+        });
     }
     if audited.as_ref().is_some_and(|a| !a.verdict.passed) {
         return Err(Error::Reported(Outcome::Problems));
