@@ -28,6 +28,7 @@ pub mod item;
 pub mod lock;
 pub mod malformed;
 pub mod mcp;
+pub mod migrate;
 pub mod pathsafe;
 pub mod pin;
 pub mod pipeline;

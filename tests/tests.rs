@@ -11,6 +11,7 @@ mod fast_noop;
 mod fsx;
 mod hostile;
 mod hostile_server;
+mod kasetto_lock;
 mod linear_cost;
 mod mcp_sync;
 mod parsers;

@@ -48,6 +48,9 @@ fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
     let started = Instant::now();
     let ctx = Workspace::load(common, crate::trust::Access::Writes)?;
     let _guard = ctx.exclusive(printer)?;
+    if let Some(k) = ctx.kasetto.as_ref().filter(|_| opts.locked) {
+        return Err(k.refused("--locked"));
+    }
     if opts.locked {
         // Entries the lock does not know would have to be resolved: that is drift, found
         // before any network use.
@@ -69,6 +72,10 @@ fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
         },
     )?;
     plan.lock.mcps = mcp_plan.lock.clone();
+    if let Some(k) = &ctx.kasetto {
+        k.explain_skills(&mut plan.items);
+        k.explain_servers(&mut mcp_plan.items);
+    }
 
     if opts.locked {
         let drift = ctx.old_lock.drift(&plan.lock);
@@ -115,7 +122,8 @@ fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
     // Equal values serialise equally: the (costly) text comparison is for an old lock that
     // parsed differently but reads the same, e.g. one not in normal order.
     let lock_changed = (plan.lock != ctx.old_lock && plan.lock.to_yaml() != ctx.old_lock.to_yaml())
-        || !ctx.scope.lock_path.exists();
+        || !ctx.scope.lock_path.exists()
+        || ctx.kasetto.is_some();
     if !common.dry_run
         && lock_changed
         && !(plan.lock.sources.is_empty()
@@ -123,7 +131,15 @@ fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
             && !ctx.scope.lock_path.exists())
     {
         crate::failpoint::hit("sync-before-lock");
+        if let Some(k) = &ctx.kasetto {
+            k.backup()?;
+        }
         plan.lock.write(&ctx.scope.lock_path)?;
+    }
+    if let Some(k) = &ctx.kasetto {
+        for l in k.summary(common.dry_run) {
+            printer.line(&l);
+        }
     }
 
     let mut summary = Summary::of(failed.len() + mcp_plan.failed.len(), started.elapsed());
