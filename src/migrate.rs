@@ -14,16 +14,19 @@
 //!   Kasetto copies a symlink's target as a regular file, so a folder holding a symlink is not
 //!   one it wrote (and is never followed here);
 //! - an inline MCP pack (`<inline>`): SHA-256 of the compact JSON of its servers map with sorted
-//!   keys, recomputed from the entries in each `mcpServers` settings file.
+//!   keys, recomputed from the entries in each `mcpServers` settings file;
+//! - an MCP pack file of a local-folder source: SHA-256 of the file's bytes; where the file still
+//!   has that hash, Kasetto wrote its servers verbatim, so an entry equal to its server is
+//!   Kasetto's.
 //!
 //! A checked item becomes an entry of the lock kst plans against (the skill's git tree id as it
 //! is on disk; the server entry's own hash), so the usual rules apply from there: still in the
 //! config → kept or updated in place; gone from the config → pruned. Anything else Kasetto
 //! listed and that is still there is *modified locally*: it is not in that lock, so kst neither
-//! overwrites nor deletes it, and the sync reports it. MCP servers from pack files (whose hash
-//! is of the pack file, not of what was written) cannot be checked without the pack: kst's usual
-//! rule takes them over when the entry is exactly what kst writes now, and leaves any other one
-//! alone as a conflict. Commands and instructions are not installed by this kst yet: their
+//! overwrites nor deletes it, and the sync reports it. MCP servers from a git pack (whose hash
+//! is of a pack file Kasetto downloaded, which kst does not have), or from a local pack file that
+//! changed since, cannot be checked: kst's usual rule takes them over when the entry is exactly
+//! what kst writes now, and leaves any other one alone as a conflict. Commands and instructions are not installed by this kst yet: their
 //! entries are reported and left alone.
 //!
 //! The Kasetto lock is kept, byte for byte, as `kasetto.lock.kasetto-backup` next to the new
@@ -167,9 +170,17 @@ pub fn read(
     for asset in k.assets.values() {
         match asset.kind.as_str() {
             "mcp" if asset.source == INLINE => {
-                take_inline(asset, scope, config, &mut lock, &mut t)?
+                let at = Pack {
+                    url: crate::mcp::config::inline_url(&asset.name),
+                    file: crate::mcp::resolve::INLINE_FILE.to_owned(),
+                    defs: None,
+                };
+                take_servers(asset, &at, scope, config, &mut lock, &mut t)?;
             }
-            "mcp" => t.unchecked_servers.extend(names(&asset.destination)),
+            "mcp" => match local_pack(asset, scope, base) {
+                Some(at) => take_servers(asset, &at, scope, config, &mut lock, &mut t)?,
+                None => t.unchecked_servers.extend(names(&asset.destination)),
+            },
             other => t.other_assets.push(format!("{other} {}", asset.name)),
         }
     }
@@ -278,8 +289,54 @@ fn take_skill(
     }
 }
 
-fn take_inline(
+/// Where a Kasetto MCP asset came from, as kst's lock names it, and how what Kasetto wrote is
+/// checked: `defs: None` for an inline pack (Kasetto hashed the servers themselves), else the
+/// servers of the pack file whose bytes have Kasetto's hash.
+struct Pack {
+    url: String,
+    file: String,
+    defs: Option<Map<String, Value>>,
+}
+
+/// A pack file in a local-folder source (Kasetto's revision `local`) whose bytes are still the
+/// ones Kasetto hashed: then the entries Kasetto wrote were its servers, verbatim. Kasetto looks
+/// for `mcps/<file>`, `mcp.json` and `.mcp.json` at the source's root. `None`: not a local
+/// source, no such file, or the file changed since (what Kasetto wrote cannot be known).
+fn local_pack(asset: &KasettoAsset, scope: &ScopeCtx, base: &Path) -> Option<Pack> {
+    let Ok(crate::source::Source::Local { spelled, path }) =
+        crate::source::parse(&asset.source, base)
+    else {
+        return None;
+    };
+    if asset.name.contains('/') || asset.name.starts_with('.') && asset.name != ".mcp.json" {
+        return None;
+    }
+    // In the project scope only files of the project are read (a lock may name any path).
+    let within = (scope.scope == Scope::Project).then_some(scope.root.as_path());
+    let file = [format!("mcps/{}", asset.name), asset.name.clone()]
+        .into_iter()
+        .find(|f| {
+            crate::fsx::read_input_bytes(&path.join(f), crate::fsx::SETTINGS_CAP, within)
+                .is_ok_and(|b| hex(Sha256::digest(&b)) == asset.hash)
+        })?;
+    let bytes =
+        crate::fsx::read_input_bytes(&path.join(&file), crate::fsx::SETTINGS_CAP, within).ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let defs = v.get("mcpServers")?.as_object()?.clone();
+    Some(Pack {
+        url: spelled,
+        file,
+        defs: Some(defs),
+    })
+}
+
+fn hex(d: impl AsRef<[u8]>) -> String {
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn take_servers(
     asset: &KasettoAsset,
+    at: &Pack,
     scope: &ScopeCtx,
     config: &Config,
     lock: &mut Lock,
@@ -290,7 +347,7 @@ fn take_inline(
     let global = scope.scope == Scope::Global;
     let confine = (!global).then(|| crate::mcp::plan::real_path(&scope.root));
     let mut pack = LockedMcpPack {
-        file: crate::mcp::resolve::INLINE_FILE.to_owned(),
+        file: at.file.clone(),
         servers: BTreeMap::new(),
     };
     for target in crate::mcp::plan::targets(&config.agents, global, &home, &scope.root) {
@@ -310,12 +367,20 @@ fn take_inline(
             continue;
         }
         let rel = target.target.rel.clone();
-        let map: Map<String, Value> = found.iter().cloned().collect();
-        let ours = found.len() == servers.len()
-            && crate::mcp::store::hash(&map).strip_prefix("sha256:") == Some(asset.hash.as_str());
-        for (name, v) in found {
+        let inline_ok = || {
+            let map: Map<String, Value> = found.iter().cloned().collect();
+            found.len() == servers.len()
+                && crate::mcp::store::hash(&map).strip_prefix("sha256:")
+                    == Some(asset.hash.as_str())
+        };
+        let inline_ok = at.defs.is_none() && inline_ok();
+        for (name, v) in &found {
+            let ours = match &at.defs {
+                None => inline_ok,
+                Some(defs) => defs.get(name) == Some(v),
+            };
             let Some(def) = v.as_object().filter(|_| ours) else {
-                t.modified_servers.push((name, rel.clone()));
+                t.modified_servers.push((name.clone(), rel.clone()));
                 continue;
             };
             pack.servers
@@ -326,12 +391,12 @@ fn take_inline(
                 })
                 .targets
                 .push(rel.clone());
-            t.servers.push((name, rel.clone()));
+            t.servers.push((name.clone(), rel.clone()));
         }
     }
     if !pack.servers.is_empty() {
         lock.mcps.push(LockedMcpSource {
-            url: crate::mcp::config::inline_url(&asset.name),
+            url: at.url.clone(),
             requested: Requested::Local,
             sub_dir: None,
             commit: None,

@@ -443,3 +443,50 @@ fn a_global_kasetto_lock_is_taken_over() {
             .exists()
     );
 }
+
+/// MCP servers from a local pack file: Kasetto hashed the pack file's bytes. Where the file is
+/// still what Kasetto hashed, an entry equal to its server is Kasetto's and is taken over (here
+/// pruned at once: the config no longer lists its pack); an entry the user edited is reported as
+/// modified and kept.
+#[test]
+fn servers_of_an_unchanged_local_pack_are_taken_over_and_edited_ones_kept() {
+    let env = TestEnv::new();
+    let db = r#"{"mcpServers":{"db":{"command":"db-mcp"}}}"#;
+    let web = r#"{"mcpServers":{"web":{"command":"web-mcp","args":["-v"]}}}"#;
+    write_file(env.project_path("pack/mcps/db.json"), db);
+    write_file(env.project_path("pack/mcps/web.json"), web);
+    write_file(
+        env.project_path(".mcp.json"),
+        "{\"mcpServers\": {\"mine\": {\"command\": \"my-server\"}, \"db\": {\"command\": \"db-mcp\"}, \"web\": {\"command\": \"web-mcp\", \"args\": [\"-v\", \"--mine\"]}}}\n",
+    );
+    let asset = |file: &str, server: &str, bytes: &str| {
+        format!(
+            "  mcp::./pack::{file}:\n    kind: mcp\n    name: {file}\n    hash: {}\n    source: ./pack\n    destination: {server}\n    source_revision: local\n",
+            hex(Sha256::digest(bytes))
+        )
+    };
+    write_kasetto_lock(
+        &env.project_path("kasetto.lock"),
+        &[],
+        &[asset("db.json", "db", db), asset("web.json", "web", web)],
+    );
+    // The user dropped the db pack from the config before switching.
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\nmcps:\n  - source: ./pack\n    mcps: [web]\n",
+    );
+    let r = ok(kst(&env, &["sync"]));
+    assert!(
+        r.stderr.contains("kst took over 0 skills and 1 server"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains(".mcp.json: server \"web\" was modified since Kasetto installed it"),
+        "{r:?}"
+    );
+    let m = mcp_json(&env);
+    assert!(m["mcpServers"].get("db").is_none(), "{m}");
+    assert_eq!(m["mcpServers"]["web"]["args"][1], "--mine");
+    assert_eq!(m["mcpServers"]["mine"]["command"], "my-server");
+}
