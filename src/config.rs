@@ -55,6 +55,7 @@ pub struct Config {
 pub use crate::request::{Pick, Reference, Selection};
 
 pub mod entry;
+mod unknown;
 use entry::{NonEmpty, RelPath, source_entry};
 
 /// One entry of `skills:`.
@@ -557,7 +558,7 @@ fn parse_layer(
     let raw: RawConfig = if text.trim().is_empty() {
         serde_yaml_ng::from_str("{}").expect("empty mapping")
     } else {
-        serde_yaml_ng::from_str(text).map_err(|e| yaml_error(shown, text, quote, e))?
+        unknown::from_str(label, text).map_err(|e| yaml_error(shown, text, quote, e))?
     };
     let result = check_layer(raw, label, base, root_dir, text);
     if quote == Quote::Named {

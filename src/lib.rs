@@ -41,6 +41,7 @@ pub mod resolve;
 pub mod scope;
 pub mod source;
 pub mod statcache;
+pub mod suggest;
 pub mod threads;
 pub mod tree;
 pub mod trust;

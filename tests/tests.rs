@@ -5,6 +5,7 @@
 mod support;
 
 mod cli_habits;
+mod config_keys;
 mod crash;
 mod credentials;
 mod fast_noop;
