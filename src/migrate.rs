@@ -26,8 +26,8 @@
 //! overwrites nor deletes it, and the sync reports it. MCP servers from a git pack (whose hash
 //! is of a pack file Kasetto downloaded, which kst does not have), or from a local pack file that
 //! changed since, cannot be checked: kst's usual rule takes them over when the entry is exactly
-//! what kst writes now, and leaves any other one alone as a conflict. Commands and instructions are not installed by this kst yet: their
-//! entries are reported and left alone.
+//! what kst writes now, and leaves any other one alone as a conflict. Commands and instructions
+//! are not installed by this kst yet: their entries are reported and left alone.
 //!
 //! The Kasetto lock is kept, byte for byte, as `kasetto.lock.kasetto-backup` next to the new
 //! lock before kst writes its own ([`Takeover::backup`]).

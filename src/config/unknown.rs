@@ -49,7 +49,9 @@ pub(crate) fn from_str<T: DeserializeOwned>(
             .map(|k| format!(" (did you mean `{k}`?)"))
             .unwrap_or_default();
         tracing::warn!(
-            "{label}:{}: unknown key {} ignored ({}=1){hint}",
+            "{}:{}: unknown key {} ignored ({}=1){hint}",
+            // A remote config's URL as spelled may carry a token in its query.
+            crate::source::DisplayUrl::new(label),
             loc.line(),
             crate::malformed::key_shown(&key),
             crate::envvars::KASETTO_ALLOW_UNKNOWN_KEYS
