@@ -44,17 +44,19 @@ pub struct Config {
     pub skills: Vec<SkillSource>,
     /// `mcps:` entries (SPEC 10), merged across `extends` by identity; in order, because the
     /// first pack providing a server name wins.
-    pub mcps: Vec<crate::mcp::config::McpSource>,
+    pub mcps: Vec<mcp::McpSource>,
     /// The local files read to build it: the config itself, then its local `extends` parents
     /// (absolute, as spelled). In the project scope each must lie inside the project.
     pub files: Vec<PathBuf>,
     /// `secrets:` (SPEC 10c): where MCP secrets come from, what a missing one does.
-    pub secrets: crate::mcp::secrets::SecretsConfig,
+    pub secrets: secrets::SecretsConfig,
 }
 
 pub use crate::request::{Pick, Reference, Selection};
 
 pub mod entry;
+pub mod mcp;
+pub mod secrets;
 mod unknown;
 use entry::{NonEmpty, RelPath, source_entry};
 
@@ -87,9 +89,9 @@ struct RawConfig {
     #[serde(default)]
     skills: Vec<RawSkillSource>,
     #[serde(default)]
-    mcps: Vec<crate::mcp::config::RawMcpSource>,
+    mcps: Vec<mcp::RawMcpSource>,
     #[serde(default)]
-    secrets: Option<crate::mcp::secrets::RawSecrets>,
+    secrets: Option<secrets::RawSecrets>,
 }
 
 #[derive(Deserialize)]
@@ -349,8 +351,8 @@ struct Layer {
     scope: Option<Scope>,
     extends: Vec<String>,
     skills: Vec<SkillSource>,
-    mcps: Vec<crate::mcp::config::McpSource>,
-    secrets: Option<crate::mcp::secrets::SecretsConfig>,
+    mcps: Vec<mcp::McpSource>,
+    secrets: Option<secrets::SecretsConfig>,
 }
 
 /// Loads a config and its `extends` parents.
@@ -538,7 +540,7 @@ fn merge(parent: Layer, child: Layer) -> Layer {
         extends: Vec::new(),
         skills,
         mcps,
-        secrets: crate::mcp::secrets::SecretsConfig::merge(parent.secrets, child.secrets),
+        secrets: secrets::SecretsConfig::merge(parent.secrets, child.secrets),
     }
 }
 
@@ -638,7 +640,7 @@ fn check_layer(
                 None => label.to_string(),
             });
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
-    let mcps = crate::mcp::config::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
+    let mcps = mcp::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
     let secrets = raw.secrets.map(|s| s.build(label, base)).transpose()?;
     Ok(Layer {
         agents,

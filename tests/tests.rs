@@ -15,6 +15,7 @@ mod hostile_server;
 mod kasetto_lock;
 mod linear_cost;
 mod mcp_sync;
+mod md_assets;
 mod parsers;
 mod perf_smoke;
 mod remote_config;
