@@ -490,3 +490,86 @@ fn servers_of_an_unchanged_local_pack_are_taken_over_and_edited_ones_kept() {
     assert_eq!(m["mcpServers"]["web"]["args"][1], "--mine");
     assert_eq!(m["mcpServers"]["mine"]["command"], "my-server");
 }
+
+/// The real Kasetto 3.12 binary, if built by
+/// `cargo install kasetto --version 3.12.0 --root /tmp/ref-kasetto`.
+const REAL_KASETTO: &str = "/tmp/ref-kasetto/bin/kasetto";
+
+/// A project set up by the real Kasetto 3.12 (skills, a local MCP pack, an inline MCP pack), one
+/// skill edited afterwards: one `kst sync` takes over the rest; a config change prunes it.
+/// Needs the real binary: without it the test prints why it did nothing.
+#[test]
+fn a_project_set_up_by_the_real_kasetto_is_taken_over() {
+    if !Path::new(REAL_KASETTO).exists() {
+        eprintln!(
+            "NOTE: {REAL_KASETTO} is absent; this test checks nothing here (build it with \
+             `cargo install kasetto --version 3.12.0 --root /tmp/ref-kasetto`)"
+        );
+        return;
+    }
+    let env = TestEnv::new();
+    for s in ["alpha", "beta"] {
+        add_skill(&env, s);
+    }
+    write_file(
+        env.project_path("pack/mcps/db.json"),
+        r#"{"mcpServers":{"db":{"command":"db-mcp","args":["--ro"]}}}"#,
+    );
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\nskills:\n  - source: ./pack\n    skills: [alpha, beta]\nmcps:\n  - source: ./pack\n    mcps: [db]\n  - name: laptop\n    servers: { local-db: { command: pg-mcp, args: [\"--ro\"] } }\n",
+    );
+    let out = env
+        .cmd(REAL_KASETTO)
+        .arg("sync")
+        .env("KASETTO_NO_UPDATE_CHECK", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kasetto sync: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kasetto_lock = lock(&env);
+    assert!(kasetto_lock.contains("version: 3"), "{kasetto_lock}");
+    // The user edits beta after Kasetto installed it.
+    write_file(
+        env.project_path(SKILLS).join("beta/SKILL.md"),
+        "my own beta\n",
+    );
+    let beta = read_tree_snapshot(env.project_path(SKILLS).join("beta"));
+
+    let r = kst(&env, &["sync"]);
+    assert_eq!(r.code, 1, "beta is in the way: {r:?}");
+    assert!(
+        r.stderr
+            .contains("this is a Kasetto lock; kst took over 1 skill and 2 servers"),
+        "{r:?}\n{kasetto_lock}"
+    );
+    assert!(
+        r.stderr.contains("beta was modified since Kasetto"),
+        "{r:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(env.project_path("kasetto.lock.kasetto-backup")).unwrap(),
+        kasetto_lock
+    );
+    let text = fs::read_to_string(env.project_path(".mcp.json")).unwrap();
+    assert_eq!(text.matches("\"db\"").count(), 1, "{text}");
+    assert_eq!(text.matches("\"local-db\"").count(), 1, "{text}");
+
+    // The config drops alpha and both packs: what Kasetto installed is pruned, beta stays.
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\nskills: []\n",
+    );
+    let r = ok(kst(&env, &["sync"]));
+    assert!(!env.project_path(SKILLS).join("alpha").exists(), "{r:?}");
+    assert_snapshots_eq(
+        &beta,
+        &read_tree_snapshot(env.project_path(SKILLS).join("beta")),
+    );
+    let m = mcp_json(&env);
+    assert!(m["mcpServers"].get("db").is_none(), "{m}");
+    assert!(m["mcpServers"].get("local-db").is_none(), "{m}");
+}
