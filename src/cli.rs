@@ -4,7 +4,10 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{self, lock::LockArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs};
+use crate::commands::{
+    self, add::AddArgs, audit::AuditArgs, completions::CompletionsArgs, init::InitArgs,
+    lock::LockArgs, remove::RemoveArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs,
+};
 use crate::config::Scope;
 use crate::error::{Error, Result};
 use crate::report::{ColorChoice, Printer, Verbosity};
@@ -71,6 +74,17 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Trust a kasetto.yaml found in the working directory to write to the global scope
     Trust(TrustArgs),
+    /// Review installed skills and MCP servers for security risks (offline unless --online)
+    Audit(AuditArgs),
+    /// Write a commented starter kasetto.yaml (with --global: the global config)
+    Init(InitArgs),
+    /// Add a source to the config (keeping its comments and layout), then sync
+    Add(AddArgs),
+    /// Remove a source, or names from it, from the config, then sync (prunes what it installed)
+    #[command(visible_alias = "rm")]
+    Remove(RemoveArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(CompletionsArgs),
 }
 
 impl GlobalArgs {
@@ -142,6 +156,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fetch => commands::fetch::run(&common, &printer),
         Command::Verify(a) => commands::verify::run(&common, a, &printer),
         Command::Trust(a) => commands::trust::run(&common, a, &printer),
+        Command::Audit(a) => commands::audit::run(&common, a, &printer),
+        Command::Init(a) => commands::init::run(&common, a, &printer),
+        Command::Add(a) => commands::add::run(common, a, &printer),
+        Command::Remove(a) => commands::remove::run(common, a, &printer),
+        Command::Completions(a) => commands::completions::run(a),
     }
 }
 

@@ -10,6 +10,7 @@
 //! [`lock`].
 
 pub mod agents;
+pub mod audit;
 pub mod claims;
 pub mod cli;
 pub mod commands;
@@ -41,6 +42,7 @@ pub mod report;
 pub mod request;
 pub mod resolve;
 pub mod scope;
+pub mod shared_file;
 pub mod slash;
 pub mod source;
 pub mod statcache;

@@ -4,6 +4,8 @@
 
 mod support;
 
+mod audit;
+mod cli_edit;
 mod cli_habits;
 mod config_keys;
 mod crash;
