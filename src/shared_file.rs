@@ -53,4 +53,3 @@ pub fn write_path(path: &Path) -> Result<PathBuf> {
         _ => Ok(path.to_path_buf()),
     }
 }
-

@@ -1,6 +1,6 @@
 //! Config keys (SPEC 3): every key Kasetto 3.12 accepts loads (its `Config`, `SourceSpec`,
-//! `McpSpec`, `SecretsConfig`, `KeePassConfig` serde structs; `commands`, `instructions` and
-//! `audit` are covered where those are built); a key nobody knows is an error naming the file,
+//! `McpSpec`, `CommandSourceSpec`, `InstructionSourceSpec`, `AuditConfig`, `SecretsConfig`,
+//! `KeePassConfig` serde structs); a key nobody knows is an error naming the file,
 //! the line and the closest valid key, unless `KASETTO_ALLOW_UNKNOWN_KEYS=1`, which makes it a
 //! warning and ignores it.
 
@@ -39,8 +39,8 @@ fn pack(env: &TestEnv) {
     );
 }
 
-/// Every key of Kasetto 3.12's config (but the three other kinds') in one file, with both
-/// spellings where Kasetto has two (`sub-dir`/`sub_dir`): it loads; nothing is an unknown key.
+/// Every key of Kasetto 3.12's config in one file, with both spellings where Kasetto has two
+/// (`sub-dir`/`sub_dir`, `fail-on`/`fail_on`): it loads; nothing is an unknown key.
 #[test]
 fn every_kasetto_key_is_accepted() {
     let env = TestEnv::new();
@@ -81,6 +81,17 @@ mcps:
     mcps: \"*\"
   - name: laptop
     servers: { local-db: { command: pg-mcp, args: [\"--ro\"] } }
+commands:
+  - source: ./pack
+    sub-dir: .
+    commands: \"*\"
+instructions:
+  - source: ./pack
+    sub_dir: .
+    instructions: [x]
+audit:
+  fail-on: critical
+  fail_on_unverified: false
 secrets:
   on_missing: warn
   files: [./creds.yaml]
