@@ -573,3 +573,28 @@ fn a_project_set_up_by_the_real_kasetto_is_taken_over() {
     assert!(m["mcpServers"].get("db").is_none(), "{m}");
     assert!(m["mcpServers"].get("local-db").is_none(), "{m}");
 }
+
+/// A Kasetto lock kst cannot read (a version it does not know, a wrong shape) is an error
+/// (exit 2) that says it is a Kasetto lock; the lock is left byte-identical and no backup made.
+#[test]
+fn an_unreadable_kasetto_lock_is_an_error_and_left_untouched() {
+    for text in [
+        "version: 4\nskills: {}\nassets: {}\n",
+        "version: 3\nskills:\n  x: [1, 2]\n",
+    ] {
+        let env = TestEnv::new();
+        add_skill(&env, "alpha");
+        config(&env, &["alpha"], false);
+        write_file(env.project_path("kasetto.lock"), text);
+        let r = kst(&env, &["sync"]);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(
+            r.stderr
+                .contains("this is a Kasetto lock that kst cannot take over"),
+            "{r:?}"
+        );
+        assert_eq!(lock(&env), text);
+        assert!(!env.project_path("kasetto.lock.kasetto-backup").exists());
+        assert!(!env.project_path(SKILLS).exists());
+    }
+}
