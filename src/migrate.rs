@@ -509,6 +509,27 @@ impl Takeover {
         out
     }
 
+    /// The take-over in a sync's JSON document (`kasetto_lock`, docs/json.md).
+    pub fn json(&self, dry_run: bool) -> Value {
+        let servers = |v: &[(String, String)]| -> Vec<Value> {
+            v.iter()
+                .map(|(n, f)| serde_json::json!({ "name": n, "file": f }))
+                .collect()
+        };
+        serde_json::json!({
+            "path": self.path.display().to_string(),
+            "backup": (!dry_run).then(|| self.backup_path().display().to_string()),
+            "taken_over": { "skills": self.skills, "servers": servers(&self.servers) },
+            "modified_locally": {
+                "skills": self.modified_skills,
+                "servers": servers(&self.modified_servers),
+            },
+            "unchecked_servers": self.unchecked_servers,
+            "not_taken_over": self.other_assets,
+            "outside": self.outside,
+        })
+    }
+
     /// `kasetto.lock.kasetto-backup` next to the lock.
     pub fn backup_path(&self) -> PathBuf {
         let mut name = self.path.file_name().unwrap_or_default().to_os_string();

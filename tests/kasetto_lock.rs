@@ -315,6 +315,29 @@ fn dry_run_shows_the_takeover_and_writes_nothing() {
         "{r:?}"
     );
     assert_snapshots_eq(&before, &read_tree_snapshot(env.project()));
+    // And in JSON.
+    let r = kst(&env, &["sync", "--dry-run", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    let k = &doc["kasetto_lock"];
+    assert_eq!(
+        k["taken_over"]["skills"],
+        serde_json::json!([".claude/skills/alpha", ".claude/skills/gamma"]),
+        "{doc}"
+    );
+    assert_eq!(
+        k["taken_over"]["servers"],
+        serde_json::json!([{"name": "local-db", "file": ".mcp.json"}])
+    );
+    assert_eq!(
+        k["modified_locally"]["skills"],
+        serde_json::json!([".claude/skills/beta"])
+    );
+    assert_eq!(
+        k["modified_locally"]["servers"],
+        serde_json::json!([{"name": "tools", "file": ".mcp.json"}])
+    );
+    assert!(k["backup"].is_null(), "{doc}");
+    assert_snapshots_eq(&before, &read_tree_snapshot(env.project()));
 }
 
 /// `--locked` and `--frozen` refuse the take-over with the way out; so do `lock`, `verify`

@@ -192,6 +192,9 @@ fn sync(
             .as_ref()
             .map(|a| a.doc.clone())
             .unwrap_or(serde_json::Value::Null);
+        if let Some(k) = &ctx.kasetto {
+            doc["kasetto_lock"] = k.json(common.dry_run);
+        }
         printer.json(&doc);
     } else {
         report::print_items(printer, &plan.items);
