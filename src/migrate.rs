@@ -26,8 +26,9 @@
 //! overwrites nor deletes it, and the sync reports it. MCP servers from a git pack (whose hash
 //! is of a pack file Kasetto downloaded, which kst does not have), or from a local pack file that
 //! changed since, cannot be checked: kst's usual rule takes them over when the entry is exactly
-//! what kst writes now, and leaves any other one alone as a conflict. Commands and instructions
-//! are not installed by this kst yet: their entries are reported and left alone.
+//! what kst writes now, and leaves any other one alone as a conflict. Kasetto's commands and
+//! instructions entries are not taken over yet: they are reported, and kst's usual rules apply to
+//! their files (a file kst did not write is a conflict, left alone).
 //!
 //! The Kasetto lock is kept, byte for byte, as `kasetto.lock.kasetto-backup` next to the new
 //! lock before kst writes its own ([`Takeover::backup`]).
@@ -103,7 +104,7 @@ pub struct Takeover {
     pub modified_servers: Vec<(String, String)>,
     /// Servers of pack files, which kst's usual rule decides (see the module comment).
     pub unchecked_servers: Vec<String>,
-    /// Commands / instructions entries, not taken over by this kst.
+    /// Commands / instructions entries, not taken over (yet).
     pub other_assets: Vec<String>,
     /// Entries left alone because they name a place kst does not manage.
     pub outside: Vec<String>,
@@ -497,7 +498,7 @@ impl Takeover {
         }
         if !self.other_assets.is_empty() {
             out.push(format!(
-                "not taken over (this kst does not install them yet): {}",
+                "not taken over (kst does not take over Kasetto's commands and instructions yet; kst's usual rules apply to their files): {}",
                 self.other_assets.join(", ")
             ));
         }

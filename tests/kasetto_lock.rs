@@ -621,3 +621,28 @@ fn an_unreadable_kasetto_lock_is_an_error_and_left_untouched() {
         assert!(!env.project_path(SKILLS).exists());
     }
 }
+
+/// `kst doctor` reports a Kasetto lock waiting to be taken over, with the fix; it changes nothing.
+#[test]
+fn doctor_reports_a_kasetto_lock_waiting_to_be_taken_over() {
+    let env = TestEnv::new();
+    kasetto_project(&env);
+    let before = read_tree_snapshot(env.project());
+    let r = kst(&env, &["doctor", "--json"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    let p = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["problem"].as_str().unwrap().contains("is a Kasetto lock"))
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert!(
+        p["problem"].as_str().unwrap().contains(
+            "not taken over yet (2 skills and 1 MCP servers would be, 2 items are modified locally)"
+        ),
+        "{p}"
+    );
+    assert!(p["fix"].as_str().unwrap().starts_with("kst sync"), "{p}");
+    assert_snapshots_eq(&before, &read_tree_snapshot(env.project()));
+}
