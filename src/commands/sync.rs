@@ -162,7 +162,7 @@ pub(crate) fn sync_as(
     let lock_changed = (plan.lock != ctx.old_lock && plan.lock.to_yaml() != ctx.old_lock.to_yaml())
         || !ctx.scope.lock_path.exists()
         || ctx.kasetto.is_some();
-    if !common.dry_run && lock_changed && !(plan.lock.is_empty() && !ctx.scope.lock_path.exists()) {
+    if !common.dry_run && lock_changed && (!plan.lock.is_empty() || ctx.scope.lock_path.exists()) {
         crate::failpoint::hit("sync-before-lock");
         if let Some(k) = &ctx.kasetto {
             k.backup()?;
