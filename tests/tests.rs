@@ -17,6 +17,7 @@ mod config_keys;
 mod crash;
 mod credentials;
 mod fast_noop;
+mod files_crash;
 mod fsx;
 mod hostile;
 mod hostile_server;
