@@ -29,6 +29,8 @@ pub struct SyncOptions {
     pub force: bool,
     /// MCP servers whose `${kst_NAME}` secrets are unset are skipped instead of failing.
     pub allow_missing_secrets: bool,
+    /// `--accept`: take pin moves that add capability (`audit.review-updates`).
+    pub accept: bool,
 }
 
 /// Resolve every source and plan the skills. A source taken from the lock whose skills

@@ -35,4 +35,5 @@ mod sync_git;
 mod sync_local;
 mod trust;
 mod untrusted_files;
+mod update_review;
 mod verify_lock;

@@ -16,6 +16,7 @@
 
 pub mod osv;
 pub mod output;
+pub mod review;
 pub mod rules;
 pub mod scan;
 

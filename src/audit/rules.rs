@@ -920,7 +920,7 @@ fn check_allowed_tools(path: &str, text: &str) -> Vec<Finding> {
 }
 
 /// Tools of an `allowed-tools` value: separated by commas or spaces outside parentheses.
-fn split_tools(v: &str) -> Vec<String> {
+pub(crate) fn split_tools(v: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut depth = 0usize;

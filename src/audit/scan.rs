@@ -332,7 +332,7 @@ fn server_item(
 }
 
 /// The server's definition from its pack as the lock pins it, if it can be read offline.
-fn from_pack(
+pub(crate) fn from_pack(
     ctx: &Workspace,
     src: &LockedMcpSource,
     file: &str,

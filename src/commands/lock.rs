@@ -16,6 +16,9 @@ pub struct LockArgs {
     /// Re-resolve branch and default sources (all, or those providing NAME)
     #[arg(short, long, num_args = 0.., value_name = "NAME")]
     pub update: Option<Vec<String>>,
+    /// Take pin moves that add capability (needed with `audit.review-updates: true`)
+    #[arg(long)]
+    pub accept: bool,
 }
 
 /// `kst lock [--check]`: resolve every source and write the lock, installing nothing.
@@ -23,6 +26,7 @@ pub struct LockArgs {
 pub fn run(common: &Common, args: LockArgs, printer: &Printer) -> Result<()> {
     let opts = &SyncOptions {
         update: args.update,
+        accept: args.accept,
         ..Default::default()
     };
     let check = args.check;
@@ -62,7 +66,9 @@ pub fn run(common: &Common, args: LockArgs, printer: &Printer) -> Result<()> {
     if !printer.json {
         report::print_items(printer, &broken);
     }
-    let write = !check && !common.dry_run && !drift.is_empty();
+    // Update review (SPEC 16): a refused move leaves the lock as it was.
+    let review = crate::audit::review::UpdateReview::decide(&ctx, &plan.lock, opts.accept);
+    let write = !check && !common.dry_run && !drift.is_empty() && !review.refused;
     if write {
         plan.lock.write(&ctx.scope.lock_path)?;
     }
@@ -80,12 +86,15 @@ pub fn run(common: &Common, args: LockArgs, printer: &Printer) -> Result<()> {
                 "error": i.error.clone().or_else(|| i.dests.iter().find_map(|d| d.error.clone())),
             })).collect::<Vec<_>>(),
             "written": write,
+            "review": review.json(),
             "sources": report::json_sources(&resolved, &failed)
                 .into_iter()
                 .chain(report::mcp_json_sources(&mcp_plan))
                 .chain(file_plans.iter().flat_map(report::file_json_sources))
                 .collect::<Vec<_>>(),
         }));
+    } else if review.refused {
+        review.print(printer);
     } else if drift.is_empty() {
         printer.line(&format!("{} is up to date", ctx.scope.lock_path.display()));
     } else {
@@ -94,6 +103,7 @@ pub fn run(common: &Common, args: LockArgs, printer: &Printer) -> Result<()> {
         for d in &drift {
             printer.line(&format!("  {d}"));
         }
+        review.print(printer);
     }
     if check && !drift.is_empty() && !printer.json {
         printer.error("the lock is out of date; run `kst lock` and commit the result");
@@ -102,6 +112,7 @@ pub fn run(common: &Common, args: LockArgs, printer: &Printer) -> Result<()> {
         || !mcp_plan.failed.is_empty()
         || file_plans.iter().any(|f| !f.failed.is_empty())
         || !broken.is_empty()
+        || review.refused
         || (check && !drift.is_empty())
     {
         return Err(Error::Reported(Outcome::Problems));

@@ -37,6 +37,9 @@ pub struct SyncArgs {
     /// With the audit gate on: also fail when an item could not be checked
     #[arg(long)]
     pub fail_on_unverified: bool,
+    /// Take pin moves that add capability (needed with `audit.review-updates: true`)
+    #[arg(long)]
+    pub accept: bool,
 }
 
 /// `kst sync`: make every destination match the config and the lock, then record the lock.
@@ -49,6 +52,7 @@ pub fn run(mut common: Common, args: SyncArgs, printer: &Printer) -> Result<()> 
         locked: args.locked || args.frozen,
         force: args.force,
         allow_missing_secrets: args.allow_missing_secrets,
+        accept: args.accept,
     };
     let audit = (args.audit, args.no_audit, args.fail_on_unverified);
     sync(&common, &opts, audit, printer)
@@ -148,6 +152,27 @@ pub(crate) fn sync_as(
     }
     report::print_file_sources(printer, &file_plans);
 
+    // Update review (SPEC 16): what each moved pin adds, decided from the plan before anything
+    // is applied, so a refused run installs nothing and leaves the lock as it was.
+    let review = crate::audit::review::UpdateReview::decide(&ctx, &plan.lock, opts.accept);
+    if review.refused {
+        if printer.json {
+            printer.json(&serde_json::json!({
+                "schema": 1,
+                "command": command,
+                "dry_run": common.dry_run,
+                "scope": ctx.scope.name(),
+                "lock": ctx.scope.lock_path.display().to_string(),
+                "lock_changed": false,
+                "error": review.refusal(),
+                "review": review.json(),
+            }));
+        } else {
+            review.print(printer);
+        }
+        return Err(Error::Reported(Outcome::Problems));
+    }
+
     if !common.dry_run {
         pipeline::apply_skills(&mut plan, &resolved, &ctx.scope, &ctx.old_lock);
         crate::mcp::apply::apply(&mut mcp_plan);
@@ -214,6 +239,7 @@ pub(crate) fn sync_as(
             summary: summary.clone(),
         })
         .unwrap_or_default();
+        doc["review"] = review.json();
         doc["audit"] = audited
             .as_ref()
             .map(|a| a.doc.clone())
@@ -228,6 +254,7 @@ pub(crate) fn sync_as(
         for fp in &file_plans {
             report::print_items(printer, &fp.items);
         }
+        review.print(printer);
         printer.line(&summary.human(common.dry_run));
         if let Some(a) = &audited {
             a.print(printer);

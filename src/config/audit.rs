@@ -5,6 +5,7 @@
 //! audit:
 //!   fail-on: high              # low | medium | high | critical
 //!   fail-on-unverified: false  # also fail when an item could not be checked
+//!   review-updates: true       # a pin move that adds capability needs --accept
 //! ```
 
 use serde::Deserialize;
@@ -45,6 +46,9 @@ pub struct RawAudit {
     fail_on: Option<Threshold>,
     #[serde(default, rename = "fail-on-unverified", alias = "fail_on_unverified")]
     fail_on_unverified: Option<bool>,
+    /// A pin move that adds capability needs `--accept` (update review, SPEC 16).
+    #[serde(default, rename = "review-updates", alias = "review_updates")]
+    review_updates: Option<bool>,
 }
 
 fn threshold<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Threshold>, D::Error> {
@@ -65,6 +69,9 @@ fn threshold<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Threshold>, D::Er
 pub struct AuditConfig {
     pub fail_on: Option<Threshold>,
     pub fail_on_unverified: Option<bool>,
+    /// `review-updates: true`: `kst sync`/`kst lock` refuse a move that adds capability
+    /// without `--accept`.
+    pub review_updates: Option<bool>,
 }
 
 impl RawAudit {
@@ -72,6 +79,7 @@ impl RawAudit {
         AuditConfig {
             fail_on: self.fail_on,
             fail_on_unverified: self.fail_on_unverified,
+            review_updates: self.review_updates,
         }
     }
 }
@@ -85,6 +93,7 @@ impl AuditConfig {
             (Some(p), Some(c)) => Some(AuditConfig {
                 fail_on: c.fail_on.or(p.fail_on),
                 fail_on_unverified: c.fail_on_unverified.or(p.fail_on_unverified),
+                review_updates: c.review_updates.or(p.review_updates),
             }),
         }
     }
