@@ -92,6 +92,7 @@ instructions:
 audit:
   fail-on: critical
   fail_on_unverified: false
+  review_updates: false
 secrets:
   on_missing: warn
   files: [./creds.yaml]

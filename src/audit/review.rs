@@ -838,6 +838,14 @@ mod tests {
     }
 
     #[test]
+    fn an_item_that_could_not_be_compared_needs_accept() {
+        let mut r = item(Kind::Skill, "x", "s", "a", "b", false);
+        assert!(!r.needs_accept());
+        r.unverified.push("not in the cache".into());
+        assert!(r.needs_accept());
+    }
+
+    #[test]
     fn allowed_tools_changes_are_described() {
         let a = allowed_tools("---\nname: x\nallowed-tools: Read, Bash(git:*)\n---\n");
         assert_eq!(a.clone().unwrap().len(), 2);
