@@ -5,12 +5,14 @@
 mod support;
 
 mod cli_habits;
+mod commands_sync;
 mod crash;
 mod credentials;
 mod fast_noop;
 mod fsx;
 mod hostile;
 mod hostile_server;
+mod instructions_sync;
 mod linear_cost;
 mod mcp_sync;
 mod md_assets;
