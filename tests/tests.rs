@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit;
 mod cli_habits;
 mod commands_sync;
 mod crash;
