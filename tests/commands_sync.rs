@@ -540,6 +540,28 @@ fn an_edited_or_deleted_command_file_is_repaired_by_sync() {
 }
 
 #[test]
+fn a_changed_source_command_is_updated_everywhere() {
+    let env = TestEnv::new();
+    commands_setup(&env);
+    ok(kst(&env, &["sync"]));
+    let v2 = CMD_COMMIT.replace("staged changes", "staged files");
+    write_file(env.project_path("pack/commands/git/commit.md"), &v2);
+    let r = ok(kst(&env, &["sync", "--json"]));
+    let doc = r.json();
+    let cmds = items_of(&doc, "command");
+    assert_eq!(cmds["git:commit"]["action"], "updated", "{doc:#}");
+    assert_eq!(cmds["review"]["action"], "unchanged", "{doc:#}");
+    for (rel, want) in command_files(false) {
+        let want = want.replace("staged changes", "staged files");
+        assert_eq!(read(&env.project_path(rel)), want, "{rel}");
+    }
+    let lock = lock_yaml(&env.project_path("kasetto.lock"));
+    let (_, item) = &lock_items(&lock, "commands")["git:commit"];
+    assert_eq!(item["blob"].as_str(), Some(blob_id(v2.as_bytes()).as_str()));
+    ok(kst(&env, &["verify"]));
+}
+
+#[test]
 fn removing_the_commands_entry_deletes_only_kst_files() {
     let env = TestEnv::new();
     commands_setup(&env);
@@ -629,6 +651,7 @@ fn hostile_command_and_instruction_names_are_refused_per_item() {
     let inner = repo.write_raw_tree(&[("inner.md", MODE_BLOB, escape)]);
     let commands = repo.write_raw_tree(&[
         ("..", MODE_TREE, inner),
+        ("a/b.md", MODE_BLOB, escape),
         ("bell\x07.md", MODE_BLOB, escape),
         ("ok.md", MODE_BLOB, good),
         ("x..md", MODE_BLOB, escape),
@@ -670,7 +693,7 @@ fn hostile_command_and_instruction_names_are_refused_per_item() {
                 "{path} written from a `..` folder"
             );
             assert!(
-                !path.contains('\x07') && !path.contains('\x1b'),
+                !path.contains('\x07') && !path.contains('\x1b') && !path.ends_with("/b.md"),
                 "{path:?} written"
             );
         }
@@ -684,7 +707,11 @@ fn hostile_command_and_instruction_names_are_refused_per_item() {
         .filter(|(_, i)| i["action"] == "broken")
         .map(|(n, _)| n)
         .collect();
-    assert_eq!(broken.len(), 3, "`..`, bell and `x.` are broken: {doc:#}");
+    assert_eq!(
+        broken.len(),
+        4,
+        "`..`, `a/b`, bell and `x.` are broken: {doc:#}"
+    );
     for (n, i) in &cmds {
         if i["action"] == "broken" {
             assert!(i["error"].is_string(), "{n}: {i:#}");

@@ -121,6 +121,85 @@ fn the_users_claude_md_stays_byte_identical_around_kst_blocks() {
 }
 
 #[test]
+fn the_users_global_claude_md_stays_byte_identical_too() {
+    let env = TestEnv::new();
+    let pack = env.home_path("packs/team");
+    write_local_pack(&pack);
+    let source = pack.to_str().unwrap().to_string();
+    write_file(
+        env.xdg_config().join("kasetto/kasetto.yaml"),
+        format!(
+            "agent: [claude-code, cursor]\ninstructions:\n  - source: {source}\n    instructions: \"*\"\n"
+        ),
+    );
+    let claude = env.home_path(".claude/CLAUDE.md");
+    write_file(&claude, USER_CLAUDE);
+    ok(kst(&env, &["sync"]));
+    let got = std::fs::read(&claude).unwrap();
+    let crlf = blocks_of(&source, "\r\n");
+    assert_one_of(
+        &got,
+        &with_blocks(USER_CLAUDE, "\r\n", &crlf),
+        "~/.claude/CLAUDE.md",
+    );
+    assert_eq!(read(&env.home_path(".cursor/rules/style.mdc")), MDC_STYLE);
+    let lock = lock_yaml(&env.xdg_data().join("kasetto/kasetto.lock"));
+    let (_, style) = &lock_items(&lock, "instructions")["style"];
+    assert_eq!(
+        installed_of(style),
+        [
+            (
+                format!(".claude/CLAUDE.md#{}", block_id(&source, "style")),
+                sha256(crlf[0].as_bytes())
+            ),
+            (
+                ".cursor/rules/style.mdc".to_string(),
+                sha256(MDC_STYLE.as_bytes())
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    ok(kst(&env, &["verify"]));
+    write_file(
+        env.xdg_config().join("kasetto/kasetto.yaml"),
+        "agent: [claude-code, cursor]\n",
+    );
+    ok(kst(&env, &["sync"]));
+    assert_eq!(std::fs::read(&claude).unwrap(), USER_CLAUDE);
+    assert!(!env.home_path(".cursor/rules/style.mdc").exists());
+}
+
+#[test]
+fn a_changed_instruction_replaces_only_its_block() {
+    let env = TestEnv::new();
+    setup(&env, "[claude-code, cursor]");
+    write_file(env.project_path("CLAUDE.md"), USER_CLAUDE);
+    ok(kst(&env, &["sync"]));
+    let v1 = bytes(&env, "CLAUDE.md");
+    write_file(
+        env.project_path("pack/instructions/style.md"),
+        INS_STYLE.replace("Use tabs.", "Use tabs.\n\nAlign with spaces."),
+    );
+    let r = ok(kst(&env, &["sync", "--json"]));
+    let doc = r.json();
+    let ins = items_of(&doc, "instruction");
+    assert_eq!(ins["style"]["action"], "updated", "{doc:#}");
+    assert_eq!(ins["house:security"]["action"], "unchanged", "{doc:#}");
+    // The same file with the style block's text replaced in place, in CRLF.
+    let id = block_id("./pack", "style");
+    let old = block(&id, BLOCK_STYLE, "\r\n");
+    let new = block(&id, "Use tabs.\n\nAlign with spaces.", "\r\n");
+    let want = String::from_utf8(v1).unwrap().replace(&old, &new);
+    assert_eq!(read(&env.project_path("CLAUDE.md")), want);
+    assert_eq!(
+        read(&env.project_path(".cursor/rules/style.mdc")),
+        MDC_STYLE.replace("Use tabs.", "Use tabs.\n\nAlign with spaces.")
+    );
+    ok(kst(&env, &["verify"]));
+}
+
+#[test]
 fn agents_sharing_agents_md_get_one_block_per_instruction() {
     let env = TestEnv::new();
     let agents = "[codex, opencode, amp, zcode, pi]";
