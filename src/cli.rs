@@ -4,8 +4,12 @@
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::cache::CacheArgs;
+use crate::commands::clean::CleanArgs;
+use crate::commands::list::ListArgs;
 use crate::commands::{
-    self, audit::AuditArgs, lock::LockArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs,
+    self, add::AddArgs, audit::AuditArgs, completions::CompletionsArgs, init::InitArgs,
+    lock::LockArgs, remove::RemoveArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs,
 };
 use crate::config::Scope;
 use crate::error::{Error, Result};
@@ -75,6 +79,25 @@ pub enum Command {
     Trust(TrustArgs),
     /// Review installed skills and MCP servers for security risks (offline unless --online)
     Audit(AuditArgs),
+    /// Write a commented starter kasetto.yaml (with --global: the global config)
+    Init(InitArgs),
+    /// Add a source to the config (keeping its comments and layout), then sync
+    Add(AddArgs),
+    /// Remove a source, or names from it, from the config, then sync (prunes what it installed)
+    #[command(visible_alias = "rm")]
+    Remove(RemoveArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(CompletionsArgs),
+    /// List what the lock says is installed: kind, name, scope, source, commit, destinations
+    List(ListArgs),
+    /// Remove everything the lock tracks in the scope and empty the lock (untracked files stay)
+    Clean(CleanArgs),
+    /// Show (dir), garbage-collect (prune) or empty (clear) the git cache
+    Cache(CacheArgs),
+    /// Check this scope for problems (paths, trust, last sync, installed items, leftovers)
+    Doctor,
+    /// Show what changed upstream since the locked commits (read-only)
+    Outdated,
 }
 
 impl GlobalArgs {
@@ -147,6 +170,15 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(a) => commands::verify::run(&common, a, &printer),
         Command::Trust(a) => commands::trust::run(&common, a, &printer),
         Command::Audit(a) => commands::audit::run(&common, a, &printer),
+        Command::Init(a) => commands::init::run(&common, a, &printer),
+        Command::Add(a) => commands::add::run(common, a, &printer),
+        Command::Remove(a) => commands::remove::run(common, a, &printer),
+        Command::Completions(a) => commands::completions::run(a),
+        Command::List(a) => commands::list::run(&common, a, &printer),
+        Command::Clean(a) => commands::clean::run(&common, a, &printer),
+        Command::Cache(a) => commands::cache::run(&common, a, &printer),
+        Command::Doctor => commands::doctor::run(&common, &printer),
+        Command::Outdated => commands::outdated::run(&common, &printer),
     }
 }
 

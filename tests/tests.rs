@@ -5,11 +5,19 @@
 mod support;
 
 mod audit;
+mod cli_edit;
 mod cli_habits;
+mod cmd_cache;
+mod cmd_clean;
+mod cmd_doctor;
+mod cmd_fixtures;
+mod cmd_list;
+mod cmd_outdated;
 mod commands_sync;
 mod crash;
 mod credentials;
 mod fast_noop;
+mod files_crash;
 mod fsx;
 mod hostile;
 mod hostile_server;
