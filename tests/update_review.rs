@@ -274,3 +274,20 @@ fn a_move_that_adds_no_capability_needs_no_accept() {
     );
     assert_ne!(lock(&env), before);
 }
+
+#[test]
+fn outdated_shows_the_review_of_the_latest_commits() {
+    let env = TestEnv::new();
+    let _d = setup(&env, true);
+    let lock_before = lock(&env);
+    let a = env.kst().arg("outdated").assert().success();
+    assert_review_text(&stderr(&a));
+    let a = env.kst().args(["outdated", "--json"]).assert().success();
+    let out = stdout(&a);
+    assert!(!out.contains(SECRET));
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let items = doc["review"].as_array().unwrap();
+    assert!(items.iter().any(|i| i["name"] == "pdf"), "{doc:#}");
+    // Read-only: nothing moved.
+    assert_eq!(lock(&env), lock_before);
+}

@@ -715,6 +715,100 @@ fn server_changes(
 }
 
 // ---------------------------------------------------------------------------------------------
+// `kst outdated`: the lock as it would be at the latest commits
+
+/// One source `kst outdated` found behind: the lock entry's source, root and request, and the
+/// commit its moving ref points to now (in the cache).
+pub struct Move<'a> {
+    pub url: &'a str,
+    pub requested: &'a crate::lock::Requested,
+    pub sub_dir: Option<&'a str>,
+    pub latest: Oid,
+}
+
+/// `old` with each moved source pinned to its latest commit and its items' ids read there (an
+/// item whose path is gone upstream is left out: a removal adds nothing). Only what the lock
+/// already names is looked at — no new items are discovered, as `kst outdated` lists only those.
+pub fn moved_lock(ctx: &Workspace, old: &Lock, moves: &[Move]) -> Lock {
+    let mut new = old.clone();
+    let find = |url: &str, req: &crate::lock::Requested, sub: Option<&str>| {
+        moves
+            .iter()
+            .find(|m| m.url == url && m.requested == req && m.sub_dir == sub)
+            .map(|m| m.latest)
+    };
+    let id_at = |repo: &Repository, commit: Oid, sub: Option<&str>, path: &str| {
+        crate::git::path_id(repo, commit, path)
+            .ok()
+            .flatten()
+            .or_else(|| {
+                let sub = sub?;
+                crate::git::path_id(repo, commit, &crate::tree::join_rel(sub, path))
+                    .ok()
+                    .flatten()
+            })
+    };
+    for s in &mut new.sources {
+        let Some(latest) = find(&s.url, &s.requested, s.sub_dir.as_deref()) else {
+            continue;
+        };
+        let Ok(repo) = repo(ctx, &s.url) else {
+            continue;
+        };
+        s.commit = Some(latest.to_string());
+        let sub = s.sub_dir.clone();
+        s.skills
+            .retain_mut(|k| match id_at(&repo, latest, sub.as_deref(), &k.path) {
+                Some(id) => {
+                    k.tree = id.to_string();
+                    true
+                }
+                None => false,
+            });
+    }
+    for section in [&mut new.commands, &mut new.instructions] {
+        for s in section.iter_mut() {
+            let Some(latest) = find(&s.url, &s.requested, s.sub_dir.as_deref()) else {
+                continue;
+            };
+            let Ok(repo) = repo(ctx, &s.url) else {
+                continue;
+            };
+            s.commit = Some(latest.to_string());
+            let sub = s.sub_dir.clone();
+            s.items
+                .retain_mut(|k| match id_at(&repo, latest, sub.as_deref(), &k.path) {
+                    Some(id) => {
+                        k.blob = id.to_string();
+                        true
+                    }
+                    None => false,
+                });
+        }
+    }
+    for s in &mut new.mcps {
+        let Some(latest) = find(&s.url, &s.requested, s.sub_dir.as_deref()) else {
+            continue;
+        };
+        s.commit = Some(latest.to_string());
+        let at = s.clone();
+        for p in &mut s.packs {
+            let file = p.file.clone();
+            p.servers.retain(
+                |name, rec| match super::scan::from_pack(ctx, &at, &file, name) {
+                    Some(def) => {
+                        rec.hash = crate::mcp::store::hash(&def);
+                        true
+                    }
+                    None => false,
+                },
+            );
+        }
+    }
+    new
+}
+
+// ---------------------------------------------------------------------------------------------
 // The gate
 
 /// The review of a run's moves, and what the `review-updates` gate decided.

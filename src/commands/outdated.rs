@@ -152,15 +152,37 @@ pub fn run(common: &Common, printer: &Printer) -> Result<()> {
         }
     }
     let failed = sources.iter().filter(|s| s.status == "error").count();
+    // Update review (SPEC 16): what taking each moved ref would add, from the cache.
+    let moves: Vec<crate::audit::review::Move> = targets
+        .iter()
+        .zip(&sources)
+        .filter(|(_, s)| matches!(s.status, "behind" | "rewritten"))
+        .filter_map(|(t, s)| {
+            Some(crate::audit::review::Move {
+                url: &t.url,
+                requested: &t.requested,
+                sub_dir: t.sub_dir.as_deref(),
+                latest: Oid::from_str(s.latest.as_deref()?).ok()?,
+            })
+        })
+        .collect();
+    let review = if moves.is_empty() {
+        Vec::new()
+    } else {
+        let new = crate::audit::review::moved_lock(&ctx, &ctx.old_lock, &moves);
+        crate::audit::review::review(&ctx, &ctx.old_lock, &new)
+    };
     if printer.json {
         printer.json(&serde_json::json!({
             "schema": 1, "command": "outdated", "offline": common.offline,
             "scope": ctx.scope.name(),
             "lock": ctx.scope.lock_path.display().to_string(),
             "sources": sources,
+            "review": review,
         }));
     } else {
         print_human(printer, &sources, common.offline);
+        crate::audit::review::print(printer, &review);
     }
     if failed == 0 {
         Ok(())
