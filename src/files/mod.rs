@@ -272,6 +272,22 @@ pub fn places(
 ) -> Result<Vec<Place>, String> {
     let shown = |e: String| format!("{}: {e}", item.path);
     let mut out = Vec::new();
+    // A rendered file never lands on a file an agent reads instructions from (openhands
+    // reads commands from `.openhands/microagents/` and instructions from its `repo.md`):
+    // it would replace the user's text there, or fight kst's blocks at every sync.
+    let shared = known(Kind::Instruction, at.global, at.home, at.root).shared;
+    let file = |target: Target, bytes: Vec<u8>| -> Result<Place, String> {
+        let folded = crate::tree::fold(&target.rel);
+        if shared.iter().any(|s| crate::tree::fold(s) == folded) {
+            return Err(format!(
+                "{} {:?} would be written to {}, the file where an agent reads instructions; rename it",
+                kind.noun(),
+                item.name,
+                target.rel
+            ));
+        }
+        Ok(Place::File { target, bytes })
+    };
     match kind {
         Kind::Command => {
             let mut seen = Vec::new();
@@ -285,10 +301,7 @@ pub fn places(
                 seen.push((dir.clone(), format));
                 let (rel, bytes) =
                     crate::slash::render(&item.name, &item.bytes, format).map_err(shown)?;
-                out.push(Place::File {
-                    target: target_at(dir.join(rel), at.root),
-                    bytes,
-                });
+                out.push(file(target_at(dir.join(rel), at.root), bytes).map_err(shown)?);
             }
         }
         _ => {
@@ -298,10 +311,7 @@ pub fn places(
                         let (rel, bytes) =
                             crate::instructions::render_rule(&item.name, &item.bytes, format)
                                 .map_err(shown)?;
-                        out.push(Place::File {
-                            target: target_at(dir.join(rel), at.root),
-                            bytes,
-                        });
+                        out.push(file(target_at(dir.join(rel), at.root), bytes).map_err(shown)?);
                     }
                     InstructionTarget::Aggregate(file) => {
                         let body = crate::instructions::block_body(&item.bytes).map_err(shown)?;
@@ -357,9 +367,13 @@ impl Known {
     /// or a file inside a known folder (no `..`, no absolute escape). None: not a place kst
     /// may touch.
     pub fn place_of(&self, key: &str, root: &Path) -> Option<KnownPlace> {
-        if let Some((file, id)) = key.rsplit_once('#')
-            && self.shared.iter().any(|s| s == file)
-        {
+        // A block's id may hold a `#` (an instruction's name may): the file is the known
+        // shared file the key starts with, the id all that follows its `#`.
+        if let Some((file, id)) = self.shared.iter().find_map(|s| {
+            key.strip_prefix(s.as_str())
+                .and_then(|rest| rest.strip_prefix('#'))
+                .map(|id| (s, id))
+        }) {
             return Some(KnownPlace::Block {
                 target: target_at(PathBuf::from(file), root),
                 id: id.to_string(),
