@@ -131,3 +131,46 @@ fn commands_of_two_sources_differing_only_in_case_are_refused() {
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
+
+/// A hostile lock names a destination with a terminal escape and a newline: whatever kst says
+/// about it (verify, sync's prune) shows it escaped.
+#[test]
+fn a_hostile_lock_key_is_printed_escaped() {
+    let env = TestEnv::new();
+    write_file(env.project_path("pack/commands/x.md"), "X.\n");
+    write_file(env.project_path("pack/instructions/style.md"), "S.\n");
+    config(
+        &env,
+        "claude-code",
+        &format!("commands:\n  - source: ./pack\n    commands: \"*\"\n{INSTRUCTIONS}"),
+    );
+    env.kst().arg("sync").assert().success();
+    let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
+    let hostile: String = lock
+        .lines()
+        .map(|l| match l.trim_start().split_once(": sha256:") {
+            Some((key, sha)) => {
+                let bad = key.replacen(".claude", "\\e[31m.claude", 1).replace("CLAUDE.md#", "\\e]0;pwn\\a\\nCLAUDE.md#");
+                format!("      \"{bad}\": sha256:{sha}\n")
+            }
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert_eq!(hostile.matches("\\e").count(), 2, "{hostile}");
+    write_file(env.project_path("kasetto.lock"), &hostile);
+    for args in [&["verify"][..], &["verify", "--json"][..], &["sync", "--dry-run"][..]] {
+        let out = env.kst().args(args).output().unwrap();
+        for stream in [&out.stdout, &out.stderr] {
+            let text = String::from_utf8_lossy(stream);
+            assert!(
+                !stream.contains(&0x1b) && !stream.contains(&0x07),
+                "{args:?}: {text}"
+            );
+            // A newline in a key cannot start a line of kst's own output.
+            assert!(
+                !text.lines().any(|l| l.starts_with("CLAUDE.md#")),
+                "{args:?}: {text}"
+            );
+        }
+    }
+}
