@@ -174,3 +174,146 @@ fn a_hostile_lock_key_is_printed_escaped() {
         }
     }
 }
+
+fn snapshot_project(env: &TestEnv) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![env.project()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().flatten() {
+            let p = e.path();
+            let ft = e.file_type().unwrap();
+            let rel = p.strip_prefix(env.project()).unwrap().display().to_string();
+            if ft.is_dir() {
+                stack.push(p);
+                out.push((rel + "/", Vec::new()));
+            } else if ft.is_file() {
+                out.push((rel, std::fs::read(&p).unwrap()));
+            } else {
+                out.push((rel + "@", Vec::new()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `--dry-run` writes nothing (first install, an update, a prune); `--locked` refuses a
+/// commands or instructions section that would change, before writing anything.
+#[test]
+fn dry_run_and_locked_write_nothing() {
+    let env = TestEnv::new();
+    write_file(env.project_path("pack/commands/x.md"), "X v1.\n");
+    write_file(env.project_path("pack/instructions/style.md"), "S v1.\n");
+    write_file(env.project_path("pack/instructions/gone.md"), "G.\n");
+    write_file(env.project_path("CLAUDE.md"), "\u{feff}# Mine\r\n");
+    config(
+        &env,
+        "claude-code, cursor, codex",
+        &format!("commands:\n  - source: ./pack\n    commands: \"*\"\n{INSTRUCTIONS}"),
+    );
+    let before = snapshot_project(&env);
+    env.kst().args(["sync", "--dry-run"]).assert().success();
+    assert_eq!(before, snapshot_project(&env), "first install");
+    env.kst().arg("sync").assert().success();
+
+    write_file(env.project_path("pack/commands/x.md"), "X v2.\n");
+    write_file(env.project_path("pack/instructions/style.md"), "S v2.\n");
+    std::fs::remove_file(env.project_path("pack/instructions/gone.md")).unwrap();
+    let before = snapshot_project(&env);
+    env.kst().args(["sync", "--dry-run"]).assert().success();
+    assert_eq!(before, snapshot_project(&env), "update and prune");
+    let out = env.kst().args(["sync", "--locked"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(before, snapshot_project(&env), "--locked");
+}
+
+/// A CLAUDE.md that is a FIFO, too big, or a folder is refused with its name, never waited
+/// on or read whole, and left as it is; the rest of the sync goes on.
+#[test]
+fn a_fifo_huge_or_folder_claude_md_is_refused_and_left_alone() {
+    for what in ["fifo", "huge", "folder"] {
+        let env = TestEnv::new();
+        write_file(env.project_path("pack/commands/x.md"), "X.\n");
+        write_file(env.project_path("pack/instructions/style.md"), "S.\n");
+        config(
+            &env,
+            "claude-code",
+            &format!("commands:\n  - source: ./pack\n    commands: \"*\"\n{INSTRUCTIONS}"),
+        );
+        let claude = env.project_path("CLAUDE.md");
+        match what {
+            "fifo" => run_ok(env.cmd("mkfifo").arg(&claude)),
+            "huge" => {
+                write_file(&claude, vec![b'a'; 20 << 20]);
+                String::new()
+            }
+            _ => {
+                std::fs::create_dir(&claude).unwrap();
+                String::new()
+            }
+        };
+        let out = env
+            .kst()
+            .arg("sync")
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(err.contains("CLAUDE.md"), "{what}: {err}");
+        assert!(env.project_path(".claude/commands/x.md").is_file(), "{what}");
+        match what {
+            "huge" => assert_eq!(std::fs::metadata(&claude).unwrap().len(), 20 << 20),
+            "folder" => assert!(claude.is_dir()),
+            _ => {}
+        }
+    }
+}
+
+/// The user's text around kst's blocks: a block the user edited is kept when its instruction
+/// is removed (and no longer tracked); two sources' same-named instructions get one block each;
+/// `--force` does not take an edited block back.
+#[test]
+fn edited_blocks_and_same_named_instructions_keep_the_users_text() {
+    let env = TestEnv::new();
+    write_file(env.project_path("a/instructions/style.md"), "A style.\n");
+    write_file(env.project_path("b/instructions/style.md"), "B style.\n");
+    let user = "\u{feff}# Mine\r\nKeep.\r\n";
+    write_file(env.project_path("CLAUDE.md"), user);
+    config(
+        &env,
+        "claude-code, codex, opencode",
+        "instructions:\n  - source: ./a\n    instructions: \"*\"\n  - source: ./b\n    instructions: \"*\"\n",
+    );
+    env.kst().arg("sync").assert().success();
+    for f in ["CLAUDE.md", "AGENTS.md"] {
+        let text = std::fs::read_to_string(env.project_path(f)).unwrap();
+        assert_eq!(text.matches(" START -->").count(), 2, "{f}: {text}");
+        assert_eq!(text.matches("A style.").count(), 1, "{f}: {text}");
+        assert_eq!(text.matches("B style.").count(), 1, "{f}: {text}");
+    }
+    let text = std::fs::read_to_string(env.project_path("CLAUDE.md")).unwrap();
+    assert!(text.starts_with(user));
+    let edited = text.replace("A style.", "A style, my way.");
+    write_file(env.project_path("CLAUDE.md"), &edited);
+    let out = env.kst().args(["sync", "--force"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(env.project_path("CLAUDE.md")).unwrap(), edited);
+    let out = env.kst().arg("verify").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "the edit is reported");
+
+    // Source a removed: its edited block stays, its AGENTS.md block goes, b's stay.
+    config(
+        &env,
+        "claude-code, codex, opencode",
+        "instructions:\n  - source: ./b\n    instructions: \"*\"\n",
+    );
+    let out = env.kst().arg("sync").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let claude = std::fs::read_to_string(env.project_path("CLAUDE.md")).unwrap();
+    assert!(claude.starts_with(user) && claude.contains("A style, my way."), "{claude}");
+    assert!(claude.contains("B style."), "{claude}");
+    let agents = std::fs::read_to_string(env.project_path("AGENTS.md")).unwrap();
+    assert!(!agents.contains("A style.") && agents.contains("B style."), "{agents}");
+    env.kst().arg("verify").assert().success();
+}
