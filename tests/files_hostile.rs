@@ -317,3 +317,97 @@ fn edited_blocks_and_same_named_instructions_keep_the_users_text() {
     assert!(!agents.contains("A style.") && agents.contains("B style."), "{agents}");
     env.kst().arg("verify").assert().success();
 }
+
+/// A cloned project whose `.claude/commands`, a namespace folder in it, or `.cursor/rules` is
+/// a symlink out of it: nothing is written, repaired or pruned through the link.
+#[test]
+fn symlinked_command_and_rule_folders_are_never_written_through() {
+    for link in [".claude/commands", ".claude/commands/git", ".cursor/rules", ".claude"] {
+        let env = TestEnv::new();
+        write_file(env.project_path("pack/commands/git/commit.md"), "C.\n");
+        write_file(env.project_path("pack/instructions/style.md"), "S.\n");
+        config(
+            &env,
+            "claude-code, cursor",
+            &format!("commands:\n  - source: ./pack\n    commands: \"*\"\n{INSTRUCTIONS}"),
+        );
+        let outside = env.path("outside");
+        write_file(outside.join("commit.md"), "C.\n");
+        write_file(outside.join("style.mdc"), "mine\n");
+        if let Some(parent) = env.project_path(link).parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        symlink(&outside, env.project_path(link));
+        let before = std::fs::read_dir(&outside).unwrap().count();
+        let out = env.kst().args(["sync", "--force"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{link}: {}", stderr(&out));
+        assert!(stderr(&out).contains("symlink"), "{link}: {}", stderr(&out));
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), before, "{link}");
+        assert_eq!(std::fs::read(outside.join("style.mdc")).unwrap(), b"mine\n");
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The same folders replaced by a link to an exact copy after a sync (a `git pull` can do
+/// that): verify does not read through the link (it reports it), and an update or a prune
+/// writes and deletes nothing there.
+#[test]
+fn folders_turned_into_symlinks_after_a_sync_are_reported_and_left_alone() {
+    for link in [".claude/commands", ".claude/commands/git", ".cursor/rules"] {
+        let env = TestEnv::new();
+        write_file(env.project_path("pack/commands/git/commit.md"), "C.\n");
+        write_file(env.project_path("pack/instructions/style.md"), "S.\n");
+        config(
+            &env,
+            "claude-code, cursor",
+            &format!("commands:\n  - source: ./pack\n    commands: \"*\"\n{INSTRUCTIONS}"),
+        );
+        env.kst().arg("sync").assert().success();
+        let outside = env.path("outside");
+        copy_dir(&env.project_path(link), &outside);
+        std::fs::remove_dir_all(env.project_path(link)).unwrap();
+        symlink(&outside, env.project_path(link));
+        let snap = |env: &TestEnv| {
+            let mut v: Vec<_> = walk(&env.path("outside"));
+            v.sort();
+            v
+        };
+        let before = snap(&env);
+
+        let out = env.kst().arg("verify").output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{link}: {}", stderr(&out));
+        assert!(stderr(&out).contains("symlink"), "{link}: {}", stderr(&out));
+
+        write_file(env.project_path("pack/commands/git/commit.md"), "C2.\n");
+        write_file(env.project_path("pack/instructions/style.md"), "S2.\n");
+        let out = env.kst().args(["sync", "--force"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{link}: {}", stderr(&out));
+        assert_eq!(before, snap(&env), "{link}: written through");
+        std::fs::remove_dir_all(env.project_path("pack")).unwrap();
+        write_file(env.project_path("pack/README"), "empty\n");
+        let _ = env.kst().arg("sync").output().unwrap();
+        assert_eq!(before, snap(&env), "{link}: pruned through");
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push((e.path(), std::fs::read(e.path()).unwrap()));
+        }
+    }
+    out
+}

@@ -246,6 +246,36 @@ pub fn target_at(p: PathBuf, root: &Path) -> Target {
     Target { abs, rel }
 }
 
+/// In a project, the first folder between the project root and `target`'s parent that is a
+/// symlink (the rule of [`crate::scope::ScopeCtx::symlinked_parent`], for the plan and verify,
+/// which have no scope context): a rendered file there is not read, adopted, written or
+/// removed, since the link may lead anywhere.
+pub fn symlinked_folder(global: bool, root: &Path, target: &Path) -> Option<PathBuf> {
+    if global {
+        return None;
+    }
+    let rel = target.parent()?.strip_prefix(root).ok()?;
+    let mut at = root.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => return Some(at),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// The error for a rendered file under a symlinked project folder.
+pub fn symlinked_folder_error(link: &Path) -> String {
+    format!(
+        "{} is a symlink; inside a project kst never reads, writes or deletes through a symlink \
+         (a cloned project could point it anywhere); replace it with a real folder",
+        link.display()
+    )
+}
+
 /// Where the selected agents read this kind, in one scope.
 pub struct Places<'a> {
     pub agents: &'a [&'static Agent],

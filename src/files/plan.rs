@@ -334,6 +334,15 @@ pub fn build(inp: Inputs) -> FilePlan {
                 let rec = recorded(&key);
                 let is_file = matches!(place, Place::File { .. });
                 let d = match place {
+                    Place::File { target, .. }
+                        if let Some(link) =
+                            super::symlinked_folder(inp.places.global, root, &target.abs) =>
+                    {
+                        let mut d = step(target, Action::Broken, key.clone(), rec);
+                        d.extra.record = d.extra.prev.clone();
+                        d.error = Some(super::symlinked_folder_error(&link));
+                        d
+                    }
                     Place::File { target, bytes } => {
                         plan_file(target, bytes, key.clone(), rec, inp.force)
                     }
@@ -404,6 +413,15 @@ pub fn build(inp: Inputs) -> FilePlan {
                     continue;
                 };
                 let d = match place {
+                    KnownPlace::File(target)
+                        if let Some(link) =
+                            super::symlinked_folder(inp.places.global, root, &target.abs) =>
+                    {
+                        let mut d =
+                            step(target, Action::Removed, key.clone(), Some(sha.to_string()));
+                        d.error = Some(super::symlinked_folder_error(&link));
+                        Some(d)
+                    }
                     KnownPlace::File(target) => prune_file(target, key, sha, &mut item.warnings),
                     KnownPlace::Block { target, id } => {
                         let file = shared_of(&target);
