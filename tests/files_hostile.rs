@@ -411,3 +411,27 @@ fn walk(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     }
     out
 }
+
+/// A lock (hostile, or written before commands were kept off instructions files) that lists
+/// openhands' `repo.md` as a command file cannot make kst delete it, even when its bytes are
+/// what the lock says.
+#[test]
+fn a_lock_cannot_make_kst_delete_an_instructions_file_as_a_command() {
+    let env = TestEnv::new();
+    write_file(env.project_path("pack/commands/ok.md"), "Fine.\n");
+    write_file(env.project_path("pack/commands/other.md"), "Other.\n");
+    config(&env, "openhands", "commands:\n  - source: ./pack\n    commands: \"*\"\n");
+    env.kst().arg("sync").assert().success();
+    let dir = env.project_path(".openhands/microagents");
+    let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
+    write_file(
+        env.project_path("kasetto.lock"),
+        lock.replace(".openhands/microagents/ok.md", ".openhands/microagents/repo.md"),
+    );
+    std::fs::rename(dir.join("ok.md"), dir.join("repo.md")).unwrap();
+    // Both dropped from the config: a prune of what the lock lists.
+    config(&env, "openhands", "commands: []\n");
+    let _ = env.kst().arg("sync").output().unwrap();
+    assert!(!dir.join("other.md").exists(), "the prune did not run");
+    assert!(dir.join("repo.md").is_file(), "the instructions file was deleted");
+}

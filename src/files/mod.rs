@@ -305,10 +305,9 @@ pub fn places(
     // A rendered file never lands on a file an agent reads instructions from (openhands
     // reads commands from `.openhands/microagents/` and instructions from its `repo.md`):
     // it would replace the user's text there, or fight kst's blocks at every sync.
-    let shared = known(Kind::Instruction, at.global, at.home, at.root).shared;
+    let shared = known(kind, at.global, at.home, at.root).instruction_files;
     let file = |target: Target, bytes: Vec<u8>| -> Result<Place, String> {
-        let folded = crate::tree::fold(&target.rel);
-        if shared.iter().any(|s| crate::tree::fold(s) == folded) {
+        if shared.contains(&crate::tree::fold(&target.rel)) {
             return Err(format!(
                 "{} {:?} would be written to {}, the file where an agent reads instructions; rename it",
                 kind.noun(),
@@ -366,14 +365,22 @@ pub struct Known {
     pub folders: Vec<String>,
     /// Shared files holding blocks.
     pub shared: Vec<String>,
+    /// Every agent's instructions file in this scope, case-folded, whatever the kind: never a
+    /// rendered file's place, so never one a lock can make kst delete as one.
+    pub instruction_files: Vec<String>,
 }
 
 pub fn known(kind: Kind, global: bool, home: &Path, root: &Path) -> Known {
     let mut k = Known {
         folders: Vec::new(),
         shared: Vec::new(),
+        instruction_files: Vec::new(),
     };
     for a in crate::agents::AGENTS {
+        if let Some(InstructionTarget::Aggregate(f)) = a.instructions_target(global, home) {
+            k.instruction_files
+                .push(crate::tree::fold(&target_at(f, root).rel));
+        }
         match kind {
             Kind::Command => {
                 if let Some((dir, _)) = a.commands_dir(global, home) {
@@ -414,7 +421,8 @@ impl Known {
                 .and_then(|rest| rest.strip_prefix('/'))
                 .is_some_and(|rest| crate::pathsafe::check_relative_path(rest).is_ok())
         });
-        inside.then(|| KnownPlace::File(target_at(PathBuf::from(key), root)))
+        let ours = inside && !self.instruction_files.contains(&crate::tree::fold(key));
+        ours.then(|| KnownPlace::File(target_at(PathBuf::from(key), root)))
     }
 }
 
