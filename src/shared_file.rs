@@ -40,14 +40,15 @@ pub fn check_confined(abs: &Path, confine: Option<&Path>) -> Result<(), String> 
         if in_git {
             return Err(format!(
                 "it leads into a .git folder of the project (to {}); kst never edits git's own files",
-                real.display()
+                crate::escape::escape_line(&real.display().to_string())
             ));
         }
         Ok(())
     } else {
         Err(format!(
             "it leads out of the project through a symlink (to {}); in a project kst follows no symlink out of it",
-            real.display()
+            // A link's target is the project's text: one line, escaped.
+            crate::escape::escape_line(&real.display().to_string())
         ))
     }
 }

@@ -435,3 +435,21 @@ fn a_lock_cannot_make_kst_delete_an_instructions_file_as_a_command() {
     assert!(!dir.join("other.md").exists(), "the prune did not run");
     assert!(dir.join("repo.md").is_file(), "the instructions file was deleted");
 }
+
+/// A CLAUDE.md linking out of the project through a folder whose name holds a newline: the
+/// error names where it leads on one line, so the name cannot forge a line of output.
+#[test]
+fn a_link_target_is_named_on_one_line() {
+    let env = TestEnv::new();
+    write_file(env.project_path("pack/instructions/style.md"), "S.\n");
+    config(&env, "claude-code", INSTRUCTIONS);
+    let outside = env.path("out\nSynced: all fine");
+    write_file(outside.join("CLAUDE.md"), "theirs\n");
+    symlink(outside.join("CLAUDE.md"), env.project_path("CLAUDE.md"));
+    let out = env.kst().arg("sync").output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("leads out of the project"), "{err}");
+    assert!(!err.lines().any(|l| l.starts_with("Synced: all fine")), "{err}");
+    assert_eq!(std::fs::read(outside.join("CLAUDE.md")).unwrap(), b"theirs\n");
+}
