@@ -22,7 +22,10 @@ fn stderr(out: &std::process::Output) -> String {
 #[test]
 fn an_instruction_with_a_hash_in_its_name_is_verified_and_pruned() {
     let env = TestEnv::new();
-    write_file(env.project_path("pack/instructions/c#sharp.md"), "Use var.\n");
+    write_file(
+        env.project_path("pack/instructions/c#sharp.md"),
+        "Use var.\n",
+    );
     write_file(env.project_path("pack/instructions/keep.md"), "Keep me.\n");
     write_file(env.project_path("CLAUDE.md"), "# Mine\n");
     config(&env, "claude-code", INSTRUCTIONS);
@@ -37,8 +40,14 @@ fn an_instruction_with_a_hash_in_its_name_is_verified_and_pruned() {
     let out = env.kst().arg("sync").output().unwrap();
     assert!(out.status.success(), "prune: {}", stderr(&out));
     let text = std::fs::read_to_string(env.project_path("CLAUDE.md")).unwrap();
-    assert!(!text.contains("Use var."), "the block was not pruned: {text}");
-    assert!(text.starts_with("# Mine\n") && text.contains("Keep me."), "{text}");
+    assert!(
+        !text.contains("Use var."),
+        "the block was not pruned: {text}"
+    );
+    assert!(
+        text.starts_with("# Mine\n") && text.contains("Keep me."),
+        "{text}"
+    );
     let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
     assert!(!lock.contains("c#sharp"), "{lock}");
 }
@@ -81,9 +90,15 @@ fn a_shared_file_linked_into_dot_git_is_never_written() {
 #[test]
 fn a_command_is_never_written_over_an_instructions_file() {
     let env = TestEnv::new();
-    write_file(env.project_path("pack/commands/repo.md"), "Do the repo thing.\n");
+    write_file(
+        env.project_path("pack/commands/repo.md"),
+        "Do the repo thing.\n",
+    );
     write_file(env.project_path("pack/commands/ok.md"), "Fine.\n");
-    write_file(env.project_path("pack/instructions/style.md"), "Be brief.\n");
+    write_file(
+        env.project_path("pack/instructions/style.md"),
+        "Be brief.\n",
+    );
     let user = "# Our repo\nBuild with make.\n";
     write_file(env.project_path(".openhands/microagents/repo.md"), user);
     config(
@@ -150,7 +165,9 @@ fn a_hostile_lock_key_is_printed_escaped() {
         .lines()
         .map(|l| match l.trim_start().split_once(": sha256:") {
             Some((key, sha)) => {
-                let bad = key.replacen(".claude", "\\e[31m.claude", 1).replace("CLAUDE.md#", "\\e]0;pwn\\a\\nCLAUDE.md#");
+                let bad = key
+                    .replacen(".claude", "\\e[31m.claude", 1)
+                    .replace("CLAUDE.md#", "\\e]0;pwn\\a\\nCLAUDE.md#");
                 format!("      \"{bad}\": sha256:{sha}\n")
             }
             None => format!("{l}\n"),
@@ -158,7 +175,11 @@ fn a_hostile_lock_key_is_printed_escaped() {
         .collect();
     assert_eq!(hostile.matches("\\e").count(), 2, "{hostile}");
     write_file(env.project_path("kasetto.lock"), &hostile);
-    for args in [&["verify"][..], &["verify", "--json"][..], &["sync", "--dry-run"][..]] {
+    for args in [
+        &["verify"][..],
+        &["verify", "--json"][..],
+        &["sync", "--dry-run"][..],
+    ] {
         let out = env.kst().args(args).output().unwrap();
         for stream in [&out.stdout, &out.stderr] {
             let text = String::from_utf8_lossy(stream);
@@ -261,7 +282,10 @@ fn a_fifo_huge_or_folder_claude_md_is_refused_and_left_alone() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{what}: {err}");
         assert!(err.contains("CLAUDE.md"), "{what}: {err}");
-        assert!(env.project_path(".claude/commands/x.md").is_file(), "{what}");
+        assert!(
+            env.project_path(".claude/commands/x.md").is_file(),
+            "{what}"
+        );
         match what {
             "huge" => assert_eq!(std::fs::metadata(&claude).unwrap().len(), 20 << 20),
             "folder" => assert!(claude.is_dir()),
@@ -298,7 +322,10 @@ fn edited_blocks_and_same_named_instructions_keep_the_users_text() {
     write_file(env.project_path("CLAUDE.md"), &edited);
     let out = env.kst().args(["sync", "--force"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(std::fs::read_to_string(env.project_path("CLAUDE.md")).unwrap(), edited);
+    assert_eq!(
+        std::fs::read_to_string(env.project_path("CLAUDE.md")).unwrap(),
+        edited
+    );
     let out = env.kst().arg("verify").output().unwrap();
     assert_eq!(out.status.code(), Some(1), "the edit is reported");
 
@@ -311,10 +338,16 @@ fn edited_blocks_and_same_named_instructions_keep_the_users_text() {
     let out = env.kst().arg("sync").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let claude = std::fs::read_to_string(env.project_path("CLAUDE.md")).unwrap();
-    assert!(claude.starts_with(user) && claude.contains("A style, my way."), "{claude}");
+    assert!(
+        claude.starts_with(user) && claude.contains("A style, my way."),
+        "{claude}"
+    );
     assert!(claude.contains("B style."), "{claude}");
     let agents = std::fs::read_to_string(env.project_path("AGENTS.md")).unwrap();
-    assert!(!agents.contains("A style.") && agents.contains("B style."), "{agents}");
+    assert!(
+        !agents.contains("A style.") && agents.contains("B style."),
+        "{agents}"
+    );
     env.kst().arg("verify").assert().success();
 }
 
@@ -322,7 +355,12 @@ fn edited_blocks_and_same_named_instructions_keep_the_users_text() {
 /// a symlink out of it: nothing is written, repaired or pruned through the link.
 #[test]
 fn symlinked_command_and_rule_folders_are_never_written_through() {
-    for link in [".claude/commands", ".claude/commands/git", ".cursor/rules", ".claude"] {
+    for link in [
+        ".claude/commands",
+        ".claude/commands/git",
+        ".cursor/rules",
+        ".claude",
+    ] {
         let env = TestEnv::new();
         write_file(env.project_path("pack/commands/git/commit.md"), "C.\n");
         write_file(env.project_path("pack/instructions/style.md"), "S.\n");
@@ -342,7 +380,11 @@ fn symlinked_command_and_rule_folders_are_never_written_through() {
         let out = env.kst().args(["sync", "--force"]).output().unwrap();
         assert_eq!(out.status.code(), Some(1), "{link}: {}", stderr(&out));
         assert!(stderr(&out).contains("symlink"), "{link}: {}", stderr(&out));
-        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), before, "{link}");
+        assert_eq!(
+            std::fs::read_dir(&outside).unwrap().count(),
+            before,
+            "{link}"
+        );
         assert_eq!(std::fs::read(outside.join("style.mdc")).unwrap(), b"mine\n");
     }
 }
@@ -420,20 +462,30 @@ fn a_lock_cannot_make_kst_delete_an_instructions_file_as_a_command() {
     let env = TestEnv::new();
     write_file(env.project_path("pack/commands/ok.md"), "Fine.\n");
     write_file(env.project_path("pack/commands/other.md"), "Other.\n");
-    config(&env, "openhands", "commands:\n  - source: ./pack\n    commands: \"*\"\n");
+    config(
+        &env,
+        "openhands",
+        "commands:\n  - source: ./pack\n    commands: \"*\"\n",
+    );
     env.kst().arg("sync").assert().success();
     let dir = env.project_path(".openhands/microagents");
     let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
     write_file(
         env.project_path("kasetto.lock"),
-        lock.replace(".openhands/microagents/ok.md", ".openhands/microagents/repo.md"),
+        lock.replace(
+            ".openhands/microagents/ok.md",
+            ".openhands/microagents/repo.md",
+        ),
     );
     std::fs::rename(dir.join("ok.md"), dir.join("repo.md")).unwrap();
     // Both dropped from the config: a prune of what the lock lists.
     config(&env, "openhands", "commands: []\n");
     let _ = env.kst().arg("sync").output().unwrap();
     assert!(!dir.join("other.md").exists(), "the prune did not run");
-    assert!(dir.join("repo.md").is_file(), "the instructions file was deleted");
+    assert!(
+        dir.join("repo.md").is_file(),
+        "the instructions file was deleted"
+    );
 }
 
 /// A CLAUDE.md linking out of the project through a folder whose name holds a newline: the
@@ -450,6 +502,72 @@ fn a_link_target_is_named_on_one_line() {
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("leads out of the project"), "{err}");
-    assert!(!err.lines().any(|l| l.starts_with("Synced: all fine")), "{err}");
-    assert_eq!(std::fs::read(outside.join("CLAUDE.md")).unwrap(), b"theirs\n");
+    assert!(
+        !err.lines().any(|l| l.starts_with("Synced: all fine")),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(outside.join("CLAUDE.md")).unwrap(),
+        b"theirs\n"
+    );
+}
+
+/// A hostile lock names, with the right sha256, files outside the places commands go: `..`,
+/// an absolute path, the global scope's folder, a `#` trick. A prune removes none of them and
+/// verify reads none of them.
+#[test]
+fn a_hostile_lock_cannot_point_a_prune_outside_the_command_folders() {
+    let env = TestEnv::new();
+    write_file(env.project_path("pack/commands/ok.md"), "Fine.\n");
+    config(
+        &env,
+        "claude-code",
+        "commands:\n  - source: ./pack\n    commands: \"*\"\n",
+    );
+    env.kst().arg("sync").assert().success();
+    let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
+    let line = lock
+        .lines()
+        .find(|l| l.contains(".claude/commands/ok.md"))
+        .unwrap()
+        .to_string();
+    let sha = line.split_once(": ").unwrap().1.to_string();
+    let victims = [
+        env.path("victim.md"),
+        env.home_path(".claude/commands/ok.md"),
+        env.project_path("notes.md"),
+        env.project_path(".claude/settings.md"),
+    ];
+    for v in &victims {
+        write_file(v, "Fine.\n");
+    }
+    let keys = [
+        ".claude/commands/../../../victim.md".to_string(),
+        victims[0].display().to_string(),
+        victims[1].display().to_string(),
+        "notes.md".to_string(),
+        ".claude/commands/../settings.md".to_string(),
+        ".claude/commands#/../../notes.md".to_string(),
+        "CLAUDE.md#/../notes.md".to_string(),
+    ];
+    let extra: String = keys
+        .iter()
+        .map(|k| format!("      {k:?}: {sha}\n"))
+        .collect();
+    write_file(
+        env.project_path("kasetto.lock"),
+        lock.replace(&format!("{line}\n"), &format!("{line}\n{extra}")),
+    );
+    let out = env.kst().arg("verify").output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    config(&env, "claude-code", "commands: []\n");
+    let out = env.kst().arg("sync").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !env.project_path(".claude/commands/ok.md").exists(),
+        "prune did not run"
+    );
+    for v in &victims {
+        assert!(v.is_file(), "{} was deleted", v.display());
+    }
 }
