@@ -571,3 +571,50 @@ fn a_hostile_lock_cannot_point_a_prune_outside_the_command_folders() {
         assert!(v.is_file(), "{} was deleted", v.display());
     }
 }
+
+/// cline's commands folder `.clinerules/workflows` is inside its rules folder `.clinerules`:
+/// a lock whose instructions section lists a command file there (with its right sha256)
+/// cannot make an instructions prune delete it. Rule files lie directly in their folder.
+#[test]
+fn an_instructions_prune_cannot_delete_a_command_file_in_a_nested_folder() {
+    let env = TestEnv::new();
+    write_file(env.project_path("pack/commands/x.md"), "X.\n");
+    write_file(env.project_path("pack/instructions/style.md"), "S.\n");
+    let both = format!("commands:\n  - source: ./pack\n    commands: \"*\"\n{INSTRUCTIONS}");
+    config(&env, "cline", &both);
+    env.kst().arg("sync").assert().success();
+    let cmd = env.project_path(".clinerules/workflows/x.md");
+    assert!(cmd.is_file());
+    let lock = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
+    let cmd_line = lock
+        .lines()
+        .find(|l| l.contains(".clinerules/workflows/x.md"))
+        .unwrap()
+        .to_string();
+    let rule_line = lock
+        .lines()
+        .find(|l| l.contains(".clinerules/style.md"))
+        .unwrap()
+        .to_string();
+    write_file(
+        env.project_path("kasetto.lock"),
+        lock.replace(
+            &format!("{rule_line}\n"),
+            &format!("{cmd_line}\n{rule_line}\n"),
+        ),
+    );
+    config(
+        &env,
+        "cline",
+        "commands:\n  - source: ./pack\n    commands: \"*\"\ninstructions: []\n",
+    );
+    let _ = env.kst().arg("sync").output().unwrap();
+    assert!(
+        !env.project_path(".clinerules/style.md").exists(),
+        "prune did not run"
+    );
+    assert!(
+        cmd.is_file(),
+        "the command file was deleted by an instructions prune"
+    );
+}

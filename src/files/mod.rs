@@ -368,6 +368,9 @@ pub struct Known {
     /// Every agent's instructions file in this scope, case-folded, whatever the kind: never a
     /// rendered file's place, so never one a lock can make kst delete as one.
     pub instruction_files: Vec<String>,
+    /// Rule files lie directly in their folder (instructions' names are flattened): a key
+    /// deeper down (cline's `.clinerules/workflows/…` commands) is not one.
+    pub flat: bool,
 }
 
 pub fn known(kind: Kind, global: bool, home: &Path, root: &Path) -> Known {
@@ -375,6 +378,7 @@ pub fn known(kind: Kind, global: bool, home: &Path, root: &Path) -> Known {
         folders: Vec::new(),
         shared: Vec::new(),
         instruction_files: Vec::new(),
+        flat: kind != Kind::Command,
     };
     for a in crate::agents::AGENTS {
         if let Some(InstructionTarget::Aggregate(f)) = a.instructions_target(global, home) {
@@ -419,7 +423,10 @@ impl Known {
         let inside = self.folders.iter().any(|f| {
             key.strip_prefix(f.as_str())
                 .and_then(|rest| rest.strip_prefix('/'))
-                .is_some_and(|rest| crate::pathsafe::check_relative_path(rest).is_ok())
+                .is_some_and(|rest| {
+                    crate::pathsafe::check_relative_path(rest).is_ok()
+                        && !(self.flat && rest.contains('/'))
+                })
         });
         let ours = inside && !self.instruction_files.contains(&crate::tree::fold(key));
         ours.then(|| KnownPlace::File(target_at(PathBuf::from(key), root)))
