@@ -50,12 +50,15 @@ pub struct Config {
     pub files: Vec<PathBuf>,
     /// `secrets:` (SPEC 10c): where MCP secrets come from, what a missing one does.
     pub secrets: crate::mcp::secrets::SecretsConfig,
+    /// The global `trust:` (SPEC 16, signed pins); already applied to every git entry that
+    /// sets none of its own.
+    pub trust: Option<entry::Trust>,
 }
 
 pub use crate::request::{Pick, Reference, Selection};
 
 pub mod entry;
-use entry::{NonEmpty, RelPath, source_entry};
+use entry::{NonEmpty, RawTrust, RelPath, Trust, source_entry, trust_entry};
 
 /// One entry of `skills:`.
 #[derive(Debug, Clone)]
@@ -67,6 +70,8 @@ pub struct SkillSource {
     pub selection: Selection,
     /// `file:line` of the entry, for messages.
     pub at: String,
+    /// `trust:` (its own, else the global one): its git pins must be signed (SPEC 16).
+    pub trust: Option<Trust>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -89,6 +94,8 @@ struct RawConfig {
     mcps: Vec<crate::mcp::config::RawMcpSource>,
     #[serde(default)]
     secrets: Option<crate::mcp::secrets::RawSecrets>,
+    #[serde(default)]
+    trust: Option<RawTrust>,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +109,8 @@ struct RawSkillSource {
     #[serde(default, rename = "sub-dir", alias = "sub_dir")]
     sub_dir: Option<RelPath>,
     skills: Selection,
+    #[serde(default)]
+    trust: Option<RawTrust>,
 }
 
 /// `x` or `[x, y]`.
@@ -279,7 +288,8 @@ pub fn load_for(path: &Path, offline: bool, scope_override: Option<Scope>) -> Re
     let mut config = finish(anchor, spelled.into_owned(), layer)?;
     config.files = files;
     // A parent may have set `scope: project` after other parents were read: check them all.
-    if scope_override.unwrap_or(config.scope) == Scope::Project {
+    let project = scope_override.unwrap_or(config.scope) == Scope::Project;
+    if project {
         for f in &config.files {
             if let Err(e) = inside(f, &root_dir) {
                 // (A parent that vanished since it was read is outside too.)
@@ -287,6 +297,7 @@ pub fn load_for(path: &Path, offline: bool, scope_override: Option<Scope>) -> Re
             }
         }
     }
+    config.load_signers(project.then_some(root_dir.as_path()))?;
     Ok(config)
 }
 
@@ -321,7 +332,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
             "{label}: `extends` needs `config::load`"
         )));
     }
-    finish(path.to_path_buf(), label, layer)
+    let mut config = finish(path.to_path_buf(), label, layer)?;
+    config.load_signers(None)?;
+    Ok(config)
 }
 
 /// Maximum depth of an `extends` chain.
@@ -350,6 +363,7 @@ struct Layer {
     skills: Vec<SkillSource>,
     mcps: Vec<crate::mcp::config::McpSource>,
     secrets: Option<crate::mcp::secrets::SecretsConfig>,
+    trust: Option<Trust>,
 }
 
 /// Loads a config and its `extends` parents.
@@ -538,6 +552,7 @@ fn merge(parent: Layer, child: Layer) -> Layer {
         skills,
         mcps,
         secrets: crate::mcp::secrets::SecretsConfig::merge(parent.secrets, child.secrets),
+        trust: child.trust.or(parent.trust),
     }
 }
 
@@ -590,11 +605,13 @@ fn check_layer(
         let at = format!("{label}:{line}");
         let (source, reference) =
             source_entry(&s.source, s.reference, s.branch, &at, base, root_dir)?;
+        let git = matches!(source, Source::Git(_));
         skills.push(SkillSource {
             source,
             reference,
             sub_dir: s.sub_dir.map(|p| p.0).filter(|p| !p.is_empty()),
             selection: s.skills,
+            trust: trust_entry(s.trust, &at, base, Some(git))?,
             at,
         });
     }
@@ -639,6 +656,11 @@ fn check_layer(
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
     let mcps = crate::mcp::config::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
     let secrets = raw.secrets.map(|s| s.build(label, base)).transpose()?;
+    let trust_at = match top_level_key_line(text, "trust") {
+        Some(line) => format!("{label}:{line}"),
+        None => label.to_string(),
+    };
+    let trust = trust_entry(raw.trust, &trust_at, base, None)?;
     Ok(Layer {
         agents,
         destination,
@@ -648,6 +670,7 @@ fn check_layer(
         skills,
         mcps,
         secrets,
+        trust,
     })
 }
 
@@ -664,6 +687,16 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
             "{label}: `mcps` needs an `agent`: kst writes MCP servers into agents' settings files; add e.g. `agent: claude-code`"
         )));
     }
+    // The global `trust:` applies to every git entry that sets none of its own.
+    let (mut skills, mut mcps) = (layer.skills, layer.mcps);
+    if let Some(t) = &layer.trust {
+        for s in skills.iter_mut().filter(|s| matches!(s.source, Source::Git(_))) {
+            s.trust.get_or_insert_with(|| t.clone());
+        }
+        for m in mcps.iter_mut().filter(|m| m.is_git()) {
+            m.trust.get_or_insert_with(|| t.clone());
+        }
+    }
     Ok(Config {
         path,
         label,
@@ -671,11 +704,25 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
         destination: layer.destination,
         destination_at: layer.destination_at,
         scope: layer.scope.unwrap_or(Scope::Global),
-        skills: layer.skills,
-        mcps: layer.mcps,
+        skills,
+        mcps,
         files: Vec::new(),
         secrets: layer.secrets.unwrap_or_default(),
+        trust: layer.trust,
     })
+}
+
+impl Config {
+    /// Read every allowed-signers file the config names (SPEC 16); with `within` (the project,
+    /// in the project scope) each must lie inside it.
+    fn load_signers(&mut self, within: Option<&Path>) -> Result<()> {
+        let trusts = self
+            .trust
+            .iter_mut()
+            .chain(self.skills.iter_mut().filter_map(|s| s.trust.as_mut()))
+            .chain(self.mcps.iter_mut().filter_map(|m| m.trust.as_mut()));
+        entry::load_signers(trusts, within)
+    }
 }
 
 impl SkillSource {

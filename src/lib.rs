@@ -38,6 +38,7 @@ pub mod report;
 pub mod request;
 pub mod resolve;
 pub mod scope;
+pub mod signed;
 pub mod source;
 pub mod statcache;
 pub mod threads;

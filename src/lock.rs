@@ -39,6 +39,10 @@ pub struct LockedMcpSource {
     /// Absent for local folders and inline packs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The fingerprint (`SHA256:…`) of the key that signed the pin, for an entry with
+    /// `trust:` (SPEC 16); `kst verify` checks it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
     #[serde(default)]
     pub packs: Vec<LockedMcpPack>,
 }
@@ -71,6 +75,10 @@ pub struct LockedSource {
     /// Absent for local folders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The fingerprint (`SHA256:…`) of the key that signed the pin, for an entry with
+    /// `trust:` (SPEC 16); `kst verify` checks it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
     #[serde(default)]
     pub skills: Vec<LockedSkill>,
 }
@@ -435,6 +443,7 @@ mod tests {
             requested,
             sub_dir: sub_dir.map(String::from),
             commit: None,
+            signer: None,
             packs: Vec::new(),
         };
         let section = vec![
@@ -491,6 +500,7 @@ mod tests {
             requested: Requested::Default,
             sub_dir: None,
             commit: Some(commit),
+            signer: None,
             packs: vec![LockedMcpPack {
                 file: ".mcp.json".into(),
                 servers: servers.into_iter().map(|(n, s)| (n.into(), s)).collect(),
@@ -542,6 +552,7 @@ mod tests {
             requested: Requested::Tag("v1".into()),
             sub_dir: None,
             commit: Some("4f1c0c2e0c1b9a4e6d7c8b9a0f1e2d3c4b5a6978".into()),
+            signer: None,
             skills: vec![LockedSkill {
                 name: "pptx".into(),
                 path: "skills/pptx".into(),
@@ -554,6 +565,7 @@ mod tests {
             requested: Requested::Local,
             sub_dir: None,
             commit: None,
+            signer: None,
             skills: vec![LockedSkill {
                 name: "r".into(),
                 path: "r".into(),
