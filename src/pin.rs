@@ -94,7 +94,7 @@ pub fn git<T>(
         if let Want::Locked { commit, requested } = &want
             && let Some(v) = from_lock(repo, *commit, requested)
         {
-            let signer = signer(entry, repo, *commit, requested)?;
+            let signer = signer(entry, repo, *commit, requested, mode, &mut *progress)?;
             let pin = Pinned {
                 requested: requested.clone(),
                 commit: *commit,
@@ -105,7 +105,7 @@ pub fn git<T>(
         }
         let res = crate::git::resolve(repo, entry.url, &want, mode, &mut *progress)
             .map_err(|e| (e, false))?;
-        let signer = signer(entry, repo, res.commit, &res.requested)?;
+        let signer = signer(entry, repo, res.commit, &res.requested, mode, &mut *progress)?;
         // From here on everything is local: a failure means the cache repository is damaged.
         let pack = GitPack::new(repo, res.commit).map_err(|e| (e, true))?;
         let is_folder = crate::git::path_id(repo, res.commit, root)
@@ -135,17 +135,27 @@ pub fn git<T>(
 }
 
 /// The signer of the pin `commit`, verified against the entry's allowed signers; `None`
-/// without `trust:`.
+/// without `trust:`. A tag pin whose tag is not in the cache (its commit was fetched by id)
+/// has the tag fetched first, when the network may be used: a signed tag is the tag object.
 fn signer(
     entry: &GitEntry,
     repo: &Repository,
     commit: Oid,
     requested: &Requested,
+    mode: FetchMode,
+    progress: Progress,
 ) -> Result<Option<String>, Failure> {
     let Some(trust) = entry.trust else {
         return Ok(None);
     };
     let allowed = trust.signers().map_err(|e| (e, false))?;
+    if let Requested::Tag(t) = requested
+        && mode != FetchMode::Offline
+        && let Err(e) = crate::git::fetch_tag(repo, entry.url, t, progress)
+    {
+        // Not fatal here: the commit's own signature may still prove the pin.
+        tracing::debug!("fetching tag {t} for its signature: {e:#}");
+    }
     crate::signed::verify_pin(repo, commit, requested, allowed)
         .map(|s| Some(s.fingerprint))
         .map_err(|e| (e, false))

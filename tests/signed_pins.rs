@@ -285,6 +285,15 @@ fn a_signed_annotated_tag_pins_an_unsigned_commit() {
     );
     let verify = run(&env, &["verify"]);
     assert!(verify.status.success(), "{}", text(&verify));
+
+    // On a machine with an empty cache the locked commit is fetched by id: the tag object is
+    // fetched too, so the same pin is verified the same way.
+    fs::remove_dir_all(env.cache()).unwrap();
+    fs::remove_dir_all(env.project_path(SKILLS)).unwrap();
+    let out = run(&env, &["sync"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(installed(&env, "alpha"));
+    assert_eq!(lock_text(&env).unwrap(), lock);
 }
 
 #[test]

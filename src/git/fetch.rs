@@ -405,6 +405,16 @@ fn resolve_ref(
     )
 }
 
+/// Fetch the tag `refs/tags/<tag>` (its tag object, for a signed pin whose locked commit was
+/// fetched by id), unless the cache already has that ref.
+pub fn fetch_tag(repo: &Repository, url: &GitUrl, tag: &str, progress: Progress) -> Result<()> {
+    let name = format!("refs/tags/{tag}");
+    if repo.find_reference(&name).is_ok() {
+        return Ok(());
+    }
+    fetch(repo, url, &[format!("+{name}:{name}")], progress)
+}
+
 /// Fetch one commit by id; if the server refuses ids, fall back to the ref it was requested by,
 /// then to everything, deepening as needed.
 fn fetch_commit(
