@@ -44,12 +44,12 @@ pub struct Config {
     pub skills: Vec<SkillSource>,
     /// `mcps:` entries (SPEC 10), merged across `extends` by identity; in order, because the
     /// first pack providing a server name wins.
-    pub mcps: Vec<crate::mcp::config::McpSource>,
+    pub mcps: Vec<mcp::McpSource>,
     /// The local files read to build it: the config itself, then its local `extends` parents
     /// (absolute, as spelled). In the project scope each must lie inside the project.
     pub files: Vec<PathBuf>,
     /// `secrets:` (SPEC 10c): where MCP secrets come from, what a missing one does.
-    pub secrets: crate::mcp::secrets::SecretsConfig,
+    pub secrets: secrets::SecretsConfig,
     /// The global `trust:` (SPEC 16, signed pins); already applied to every git entry that
     /// sets none of its own.
     pub trust: Option<entry::Trust>,
@@ -58,6 +58,8 @@ pub struct Config {
 pub use crate::request::{Pick, Reference, Selection};
 
 pub mod entry;
+pub mod mcp;
+pub mod secrets;
 use entry::{NonEmpty, RawTrust, RelPath, Trust, source_entry, trust_entry};
 
 /// One entry of `skills:`.
@@ -91,9 +93,9 @@ struct RawConfig {
     #[serde(default)]
     skills: Vec<RawSkillSource>,
     #[serde(default)]
-    mcps: Vec<crate::mcp::config::RawMcpSource>,
+    mcps: Vec<mcp::RawMcpSource>,
     #[serde(default)]
-    secrets: Option<crate::mcp::secrets::RawSecrets>,
+    secrets: Option<secrets::RawSecrets>,
     #[serde(default)]
     trust: Option<RawTrust>,
 }
@@ -361,8 +363,8 @@ struct Layer {
     scope: Option<Scope>,
     extends: Vec<String>,
     skills: Vec<SkillSource>,
-    mcps: Vec<crate::mcp::config::McpSource>,
-    secrets: Option<crate::mcp::secrets::SecretsConfig>,
+    mcps: Vec<mcp::McpSource>,
+    secrets: Option<secrets::SecretsConfig>,
     trust: Option<Trust>,
 }
 
@@ -551,7 +553,7 @@ fn merge(parent: Layer, child: Layer) -> Layer {
         extends: Vec::new(),
         skills,
         mcps,
-        secrets: crate::mcp::secrets::SecretsConfig::merge(parent.secrets, child.secrets),
+        secrets: secrets::SecretsConfig::merge(parent.secrets, child.secrets),
         trust: child.trust.or(parent.trust),
     }
 }
@@ -654,7 +656,7 @@ fn check_layer(
                 None => label.to_string(),
             });
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
-    let mcps = crate::mcp::config::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
+    let mcps = mcp::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
     let secrets = raw.secrets.map(|s| s.build(label, base)).transpose()?;
     let trust_at = match top_level_key_line(text, "trust") {
         Some(line) => format!("{label}:{line}"),

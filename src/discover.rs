@@ -15,6 +15,9 @@ pub trait PackView {
     fn is_file(&self, rel: &str) -> bool;
     /// Names of the folders directly inside `rel` (`""` for the root), sorted.
     fn subdirs(&self, rel: &str) -> Vec<String>;
+    /// Names of the regular files directly inside `rel` (`""` for the root), sorted. Names
+    /// that are not UTF-8 are left out, as in [`PackView::subdirs`].
+    fn files(&self, rel: &str) -> Vec<String>;
     /// A small file's bytes (a `SKILL.md`), or None if it is not a regular file.
     fn read_file(&self, rel: &str) -> Option<Vec<u8>>;
     /// The full listing of the folder at `rel`, with its tree id, checked against SPEC 13.
@@ -298,6 +301,22 @@ impl PackView for DiskPack {
         out
     }
 
+    fn files(&self, rel: &str) -> Vec<String> {
+        if !self.allowed(&self.at(rel)) {
+            return Vec::new();
+        }
+        let mut out: Vec<String> = std::fs::read_dir(self.at(rel))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+            .filter(|n| self.allowed(&self.at(rel).join(n)))
+            .collect();
+        out.sort();
+        out
+    }
+
     fn read_file(&self, rel: &str) -> Option<Vec<u8>> {
         if !self.is_file(rel) {
             return None;
@@ -365,6 +384,10 @@ impl PackView for CachedDiskPack {
 
     fn subdirs(&self, rel: &str) -> Vec<String> {
         self.disk.subdirs(rel)
+    }
+
+    fn files(&self, rel: &str) -> Vec<String> {
+        self.disk.files(rel)
     }
 
     fn read_file(&self, rel: &str) -> Option<Vec<u8>> {

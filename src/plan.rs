@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use crate::claims::Claims;
+use crate::claims::{Claims, Tracked, exclusive};
 use crate::config::SkillSource;
 use crate::lock::{Lock, LockedSkill, LockedSource};
 use crate::resolve::{FailedSource, Repos, ResolvedSource};
@@ -237,35 +237,26 @@ pub fn build(inp: &Inputs) -> Plan {
                     break;
                 }
                 let tracked = installed_at.get(t.rel.as_str());
-                let mut disk_ok = || {
+                let disk_ok = || {
                     on_disk.get(&(si, ki, fi)).copied().unwrap_or_else(|| {
                         disk_matches(&t.abs, skill.tree_id, &mut installed_id, stats.get(fi))
                     })
                 };
-                let (action, error) = match tracked {
-                    Some(lk) if lk.tree == tree_id => {
-                        if disk_ok() {
-                            (Action::Unchanged, None)
-                        } else if std::fs::symlink_metadata(&t.abs).is_err() {
-                            // Locked but not on disk (a fresh machine, a wiped folder).
-                            (Action::Added, None)
-                        } else {
-                            (Action::Repaired, None)
-                        }
-                    }
-                    Some(_) => (Action::Updated, None),
-                    // Exactly the content kst would install, but not in the lock: a run that
-                    // crashed after installing and before writing the lock. Adopting it loses
-                    // nothing (the bytes are the same) and makes the next run converge.
-                    None if disk_ok() => (Action::Unchanged, None),
-                    None if std::fs::symlink_metadata(&t.abs).is_ok() && !inp.force => (
+                let tracked = match tracked {
+                    None => Tracked::No,
+                    Some(lk) if lk.tree == tree_id => Tracked::Same,
+                    Some(_) => Tracked::Other,
+                };
+                let exists = || std::fs::symlink_metadata(&t.abs).is_ok();
+                let (action, error) = match exclusive(tracked, disk_ok, exists, inp.force) {
+                    Some(action) => (action, None),
+                    None => (
                         Action::Broken,
                         Some(format!(
                             "{} exists and was not installed by kst; move it away, or pass --force to replace it",
                             t.abs.display()
                         )),
                     ),
-                    None => (Action::Added, None),
                 };
                 if error.is_none() {
                     claims.claim(t.rel.clone(), format!("{} ({})", rs.url, skill.name));
@@ -286,12 +277,7 @@ pub fn build(inp: &Inputs) -> Plan {
                 if rs.from_lock && !reread.contains(&si) {
                     reread.push(si);
                 }
-                if let Some(prev) =
-                    locked.and_then(|l| l.skills.iter().find(|s| s.name == skill.name))
-                {
-                    claims.keep(prev.installed.iter().cloned());
-                    ls.skills.push(prev.clone());
-                }
+                keep_what_it_had(locked, &skill.name, &mut claims, &mut ls);
                 item.error = Some(format!(
                     "{e} (read from the cache repository for {})",
                     rs.url
@@ -316,11 +302,7 @@ pub fn build(inp: &Inputs) -> Plan {
             items.push(item);
         }
         for b in &rs.broken {
-            // A skill that cannot be installed now keeps what it had installed before.
-            if let Some(prev) = locked.and_then(|l| l.skills.iter().find(|s| s.name == b.name)) {
-                claims.keep(prev.installed.iter().cloned());
-                ls.skills.push(prev.clone());
-            }
+            keep_what_it_had(locked, &b.name, &mut claims, &mut ls);
             items.push(Item {
                 kind: Kind::Skill,
                 name: b.name.clone(),
@@ -408,6 +390,20 @@ pub fn build(inp: &Inputs) -> Plan {
 }
 
 /// The absolute path of a lock's `installed` entry.
+/// A skill that cannot be installed now keeps what it had installed before: its lock record
+/// and its folders, as they were.
+fn keep_what_it_had(
+    locked: Option<&LockedSource>,
+    name: &str,
+    claims: &mut Claims<String>,
+    into: &mut LockedSource,
+) {
+    if let Some(prev) = locked.and_then(|l| l.skills.iter().find(|s| s.name == name)) {
+        claims.keep(prev.installed.iter().cloned());
+        into.skills.push(prev.clone());
+    }
+}
+
 pub fn abs_of(rel: &str, scope_root: &Path) -> PathBuf {
     let p = Path::new(rel);
     if p.is_absolute() {

@@ -13,6 +13,7 @@ mod hostile;
 mod hostile_server;
 mod linear_cost;
 mod mcp_sync;
+mod md_assets;
 mod parsers;
 mod perf_smoke;
 mod remote_config;

@@ -249,6 +249,23 @@ impl PackView for GitPack<'_> {
         out
     }
 
+    fn files(&self, rel: &str) -> Vec<String> {
+        let Some(t) = self
+            .tree_id_at(rel)
+            .and_then(|id| tree_index(self.repo, id).ok())
+        else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = t
+            .entries()
+            .iter()
+            .filter(|e| e.is_regular_file())
+            .filter_map(|e| std::str::from_utf8(&e.name).ok().map(str::to_owned))
+            .collect();
+        out.sort();
+        out
+    }
+
     fn read_file(&self, rel: &str) -> Option<Vec<u8>> {
         let e = self.entry(rel).filter(IndexEntry::is_regular_file)?;
         let (size, kind) = self.repo.odb().ok()?.read_header(e.id).ok()?;

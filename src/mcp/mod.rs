@@ -13,7 +13,7 @@
 //! filled in only when the file is written.
 
 pub mod apply;
-pub mod config;
+pub use crate::config::mcp as config;
 pub mod format;
 pub mod pack;
 pub mod plan;

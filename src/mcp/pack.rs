@@ -9,48 +9,7 @@ use serde_json::{Map, Value};
 use crate::discover::PackView;
 use crate::tree::{Budget, Caps, EntryKind};
 
-/// The `mcps:` selection of a pack source: the same shape as a skills selection.
-pub type PackSelection = crate::request::Selection;
-/// One named pack: `name` or `{name, path}`.
-pub type PackPick = crate::request::Pick;
-
-impl PackPick {
-    /// The pack file this pick names, relative to the discovery root.
-    pub fn file(&self) -> String {
-        // Kasetto documents `mcps: [github.json]`: a name already ending in `.json` names that
-        // file, not `github.json.json`.
-        let file = if self.name.ends_with(".json") {
-            self.name.clone()
-        } else {
-            format!("{}.json", self.name)
-        };
-        match &self.path {
-            None => format!("mcps/{file}"),
-            Some(p) if p.ends_with(".json") => p.clone(),
-            Some(p) => format!("{p}/{file}"),
-        }
-    }
-}
-
-/// A server or inline-pack name: `[A-Za-z0-9][A-Za-z0-9._-]{0,127}`. Names become keys in
-/// JSON and TOML files, so they are kept plain.
-pub fn check_name(name: &str) -> std::result::Result<(), String> {
-    let ok = name.len() <= 128
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{name:?} is not a valid MCP server name (letters, digits, '.', '_', '-'; starting with a letter or digit; at most 128)"
-        ))
-    }
-}
+pub use crate::config::mcp::{PackPick, PackSelection, check_name, check_server};
 
 /// One server definition, in the pack's (`mcpServers`) shape, placeholders unresolved.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,44 +32,6 @@ pub struct BrokenPack {
     /// The pack file (relative to the source root).
     pub file: String,
     pub error: String,
-}
-
-/// Validate one server definition: an object with a string `command` (a local process) or a
-/// string `url` (a remote server). Everything else is passed through to the agent as written.
-pub fn check_server(name: &str, def: &Value) -> Result<Map<String, Value>, String> {
-    let Some(obj) = def.as_object() else {
-        return Err(format!("server {name:?} must be an object"));
-    };
-    let command = obj.get("command");
-    let url = obj.get("url");
-    match (command, url) {
-        (Some(Value::String(c)), _) if !c.trim().is_empty() => {}
-        (None, Some(Value::String(u))) if !u.trim().is_empty() => {}
-        (Some(_), _) => return Err(format!("server {name:?}: `command` must be a string")),
-        (None, Some(_)) => return Err(format!("server {name:?}: `url` must be a string")),
-        (None, None) => {
-            return Err(format!(
-                "server {name:?} needs a `command` (local) or a `url` (remote)"
-            ));
-        }
-    }
-    if let Some(a) = obj.get("args")
-        && !a.as_array().is_some_and(|a| a.iter().all(Value::is_string))
-    {
-        return Err(format!("server {name:?}: `args` must be a list of strings"));
-    }
-    for key in ["env", "headers"] {
-        if let Some(e) = obj.get(key)
-            && !e
-                .as_object()
-                .is_some_and(|m| m.values().all(Value::is_string))
-        {
-            return Err(format!(
-                "server {name:?}: `{key}` must map names to strings"
-            ));
-        }
-    }
-    Ok(obj.clone())
 }
 
 /// Options for reading JSON written by people: comments and trailing commas (JSONC, as in VS

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::agents::{self, Agent, McpFormat};
-use crate::claims::Claims;
+use crate::claims::{Claims, keyed};
 pub use crate::item::Reason;
 use crate::item::{Action, Dest, Item, Kind, Target};
 use crate::lock::{Lock, LockedMcpPack, LockedMcpSource, LockedServer, Requested};
@@ -313,14 +313,8 @@ pub fn build(inp: Inputs) -> McpPlan {
                 let id = f.entry.id();
                 for prev in crate::lock::kept_by_failure(&inp.old.mcps, &id) {
                     for p in &prev.packs {
-                        for (name, rec) in &p.servers {
-                            claims.keep(rec.targets.iter().map(|t| (name.clone(), t.clone())));
-                            plan.kept.push((
-                                key_of_locked(prev, &p.file),
-                                name.clone(),
-                                rec.clone(),
-                            ));
-                        }
+                        let key = key_of_locked(prev, &p.file);
+                        keep_what_it_had(p, key, &mut claims, &mut plan.kept);
                     }
                 }
                 plan.failed.push(f);
@@ -340,10 +334,7 @@ pub fn build(inp: Inputs) -> McpPlan {
         for b in &r.selected.broken {
             // A pack that cannot be read now keeps what it had installed before.
             if let Some(prev) = locked.and_then(|l| l.packs.iter().find(|p| p.file == b.file)) {
-                for (name, rec) in &prev.servers {
-                    claims.keep(rec.targets.iter().map(|t| (name.clone(), t.clone())));
-                    plan.kept.push((key(&b.file), name.clone(), rec.clone()));
-                }
+                keep_what_it_had(prev, key(&b.file), &mut claims, &mut plan.kept);
             }
             plan.items.push(ServerItem {
                 kind: Kind::McpPack,
@@ -525,28 +516,15 @@ pub fn build(inp: Inputs) -> McpPlan {
                         continue;
                     }
                     let want = secrets::substitute(&rendered, &res.values);
-                    let (action, reason, record) = match (&prev, &on_disk) {
-                        (None, None) => (Action::Added, None, Some(hash.clone())),
-                        // Exactly what kst would write now, but not in the lock: a run that
-                        // crashed after writing the settings file and before writing the lock
-                        // (SPEC 8). Adopting it loses nothing (the definition is the same,
-                        // secret values included) and makes the next run converge; anything
-                        // that differs in any way stays the user's.
-                        (None, Some(d)) if *d == want => {
-                            tracing::info!(
-                                "{}: server {name:?} is exactly what kst would write; adopting it",
-                                t.target.rel
-                            );
-                            (Action::Unchanged, None, Some(hash.clone()))
-                        }
-                        (None, Some(_)) => (Action::Skipped, Some(Reason::Conflict), None),
-                        (Some(_), None) => (Action::Repaired, None, Some(hash.clone())),
-                        (Some(_), Some(d)) if *d == want => {
-                            (Action::Unchanged, None, Some(hash.clone()))
-                        }
-                        // Ours (checked above), now or before: replaced.
-                        (Some(_), Some(_)) => (Action::Updated, None, Some(hash.clone())),
-                    };
+                    let (action, reason) =
+                        keyed(prev.is_some(), on_disk.as_ref().map(|d| *d == want));
+                    if prev.is_none() && action == Action::Unchanged {
+                        tracing::info!(
+                            "{}: server {name:?} is exactly what kst would write; adopting it",
+                            t.target.rel
+                        );
+                    }
+                    let record = (reason.is_none()).then(|| hash.clone());
                     dest.action = action;
                     dest.reason = reason;
                     dest.extra.record = record;
@@ -686,6 +664,20 @@ pub fn build(inp: Inputs) -> McpPlan {
     }
     plan.lock = plan.lock_entries();
     plan
+}
+
+/// A pack that cannot be read now (or whose source failed) keeps what it had installed: its
+/// servers' lock records and their entries, as they were.
+fn keep_what_it_had(
+    pack: &LockedMcpPack,
+    key: LockKey,
+    claims: &mut Claims<(String, String)>,
+    kept: &mut Vec<(LockKey, String, LockedServer)>,
+) {
+    for (name, rec) in &pack.servers {
+        claims.keep(rec.targets.iter().map(|t| (name.clone(), t.clone())));
+        kept.push((key.clone(), name.clone(), rec.clone()));
+    }
 }
 
 /// Does `entry` pick a pack by one of `names`?
