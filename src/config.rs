@@ -692,7 +692,10 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
     // The global `trust:` applies to every git entry that sets none of its own.
     let (mut skills, mut mcps) = (layer.skills, layer.mcps);
     if let Some(t) = &layer.trust {
-        for s in skills.iter_mut().filter(|s| matches!(s.source, Source::Git(_))) {
+        for s in skills
+            .iter_mut()
+            .filter(|s| matches!(s.source, Source::Git(_)))
+        {
             s.trust.get_or_insert_with(|| t.clone());
         }
         for m in mcps.iter_mut().filter(|m| m.is_git()) {

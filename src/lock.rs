@@ -164,6 +164,31 @@ impl Lock {
                 )));
             }
         }
+        // A signer is printed and compared: only a key fingerprint as kst writes it.
+        let is_fingerprint = |s: &str| {
+            s.strip_prefix("SHA256:").is_some_and(|b| {
+                b.len() == 43
+                    && b.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+            })
+        };
+        let signers = [
+            (
+                "sources",
+                lock.sources.iter().map(|s| &s.signer).collect::<Vec<_>>(),
+            ),
+            ("mcps", lock.mcps.iter().map(|s| &s.signer).collect()),
+        ];
+        for (section, list) in signers {
+            if let Some(i) = list
+                .iter()
+                .position(|s| s.as_deref().is_some_and(|s| !is_fingerprint(s)))
+            {
+                return Err(bad(format!(
+                    "{section}[{i}]: the signer is not a SHA256 key fingerprint (SHA256:…)"
+                )));
+            }
+        }
         Ok(lock)
     }
 
@@ -271,6 +296,13 @@ fn section_drift<L: LockedEntry + PartialEq>(kind: Kind, old: &[L], new: &[L]) -
                 n.commit().unwrap_or("-")
             ));
         }
+        if o.signer() != n.signer() {
+            out.push(format!(
+                "{at}: signer {} would become {}",
+                o.signer().unwrap_or("(none)"),
+                n.signer().unwrap_or("(none)")
+            ));
+        }
         let (os, ns) = (o.items(), n.items());
         for s in &ns {
             let name = s.name;
@@ -321,6 +353,8 @@ pub trait LockedEntry {
     fn sub_dir(&self) -> Option<&str>;
     /// The pinned commit (absent for local folders and inline packs).
     fn commit(&self) -> Option<&str>;
+    /// The fingerprint of the key that signed the pin (signed pins, SPEC 16).
+    fn signer(&self) -> Option<&str>;
     /// The items it records.
     fn items(&self) -> Vec<LockedItem<'_>>;
 }
@@ -340,6 +374,9 @@ macro_rules! locked_entry {
             }
             fn commit(&self) -> Option<&str> {
                 self.commit.as_deref()
+            }
+            fn signer(&self) -> Option<&str> {
+                self.signer.as_deref()
             }
             fn items(&self) -> Vec<LockedItem<'_>> {
                 let $s = self;

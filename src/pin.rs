@@ -105,7 +105,14 @@ pub fn git<T>(
         }
         let res = crate::git::resolve(repo, entry.url, &want, mode, &mut *progress)
             .map_err(|e| (e, false))?;
-        let signer = signer(entry, repo, res.commit, &res.requested, mode, &mut *progress)?;
+        let signer = signer(
+            entry,
+            repo,
+            res.commit,
+            &res.requested,
+            mode,
+            &mut *progress,
+        )?;
         // From here on everything is local: a failure means the cache repository is damaged.
         let pack = GitPack::new(repo, res.commit).map_err(|e| (e, true))?;
         let is_folder = crate::git::path_id(repo, res.commit, root)

@@ -291,7 +291,10 @@ fn tag_signature(repo: &Repository, tag: Oid) -> Signed {
 
 fn parse_sig(armored: &[u8]) -> Result<SshSig, String> {
     if !armored.starts_with(b"-----BEGIN SSH SIGNATURE-----") {
-        return Err("is signed, but not with an SSH signature (GPG and X.509 signatures are not accepted)".into());
+        return Err(
+            "is signed, but not with an SSH signature (GPG and X.509 signatures are not accepted)"
+                .into(),
+        );
     }
     SshSig::from_pem(armored).map_err(|_| "has an SSH signature that does not parse".into())
 }
@@ -300,7 +303,8 @@ fn parse_sig(armored: &[u8]) -> Result<SshSig, String> {
 mod tests {
     use super::*;
 
-    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f";
 
     fn parse(text: &str) -> Result<AllowedSigners, String> {
         AllowedSigners::parse(Path::new("/p/allowed_signers"), text)
@@ -327,9 +331,15 @@ mod tests {
     fn refused_lines_name_the_line_not_the_content() {
         for (text, why) in [
             (format!("dev cert-authority {KEY}"), "cert-authority"),
-            (format!("dev valid-before=\"20300101\" {KEY}"), "valid-after"),
+            (
+                format!("dev valid-before=\"20300101\" {KEY}"),
+                "valid-after",
+            ),
             (format!("dev frobnicate {KEY}"), "unknown option"),
-            ("dev ssh-ed25519 AAAAsecretish".to_string(), "does not parse"),
+            (
+                "dev ssh-ed25519 AAAAsecretish".to_string(),
+                "does not parse",
+            ),
             ("lonely".to_string(), "no key"),
         ] {
             let e = parse(&format!("# ok\n{text}\n")).unwrap_err();

@@ -77,7 +77,11 @@ fn signed_tag(repo: &FixtureRepo, name: &str, target: Oid, key: &PrivateKey) -> 
     );
     let raw = format!("{body}{}", sign(key, "git", body.as_bytes()));
     let g = repo.git2();
-    let id = g.odb().unwrap().write(ObjectType::Tag, raw.as_bytes()).unwrap();
+    let id = g
+        .odb()
+        .unwrap()
+        .write(ObjectType::Tag, raw.as_bytes())
+        .unwrap();
     g.reference(&format!("refs/tags/{name}"), id, true, "fixture")
         .unwrap();
     id
@@ -128,7 +132,8 @@ fn lock_text(env: &TestEnv) -> Option<String> {
 }
 
 fn installed(env: &TestEnv, name: &str) -> bool {
-    env.project_path(format!("{SKILLS}/{name}/SKILL.md")).exists()
+    env.project_path(format!("{SKILLS}/{name}/SKILL.md"))
+        .exists()
 }
 
 #[test]
@@ -221,10 +226,17 @@ fn a_key_removed_from_allowed_signers_fails_even_the_locked_no_op() {
     assert!(first.status.success(), "{}", text(&first));
     let lock = lock_text(&env).unwrap();
 
-    write_file(env.project_path("keys/allowed_signers"), allowed_line(&other));
+    write_file(
+        env.project_path("keys/allowed_signers"),
+        allowed_line(&other),
+    );
     let out = run(&env, &["sync"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("not an allowed signer"), "{}", text(&out));
+    assert!(
+        text(&out).contains("not an allowed signer"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(lock_text(&env).unwrap(), lock);
 }
 
@@ -252,6 +264,20 @@ fn verify_catches_a_lock_whose_signer_was_edited() {
     assert!(said.contains("remotes/pack"), "{said}");
     assert!(said.contains("changed"), "{said}");
     assert!(said.contains(&fingerprint(&key)), "{said}");
+
+    // A signer that is not a fingerprint is a malformed lock (exit 2), never quoted.
+    write_file(
+        env.project_path("kasetto.lock"),
+        lock.replace(&fingerprint(&key), "SHA256:not-a-fingerprint-sentinel"),
+    );
+    let out = run(&env, &["verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("not a SHA256 key fingerprint"),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("sentinel"), "{}", text(&out));
 }
 
 #[test]
@@ -266,7 +292,12 @@ fn a_signed_annotated_tag_pins_an_unsigned_commit() {
 
     config(&env, "");
     let yaml = fs::read_to_string(env.project_path("kasetto.yaml")).unwrap();
-    let at = |r: &str| yaml.replace("    skills: \"*\"\n", &format!("    ref: {r}\n    skills: \"*\"\n"));
+    let at = |r: &str| {
+        yaml.replace(
+            "    skills: \"*\"\n",
+            &format!("    ref: {r}\n    skills: \"*\"\n"),
+        )
+    };
 
     write_file(env.project_path("kasetto.yaml"), at("v2"));
     let out = run(&env, &["sync"]);
@@ -373,4 +404,43 @@ fn the_allowed_signers_file_is_confined_to_the_project_and_must_parse() {
     let out = run(&env, &["sync"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("only to git sources"), "{}", text(&out));
+}
+
+#[test]
+fn adding_trust_to_a_locked_source_is_lock_drift_until_the_signer_is_recorded() {
+    let env = TestEnv::new();
+    let key = new_key();
+    let mut repo = FixtureRepo::init(env.remotes().join("pack.git"));
+    commit(&mut repo, "main", &skill("alpha"), Some(&key));
+    write_file(env.project_path("keys/allowed_signers"), allowed_line(&key));
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
+            url(&env)
+        ),
+    );
+    let first = run(&env, &["sync"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let unsigned_lock = lock_text(&env).unwrap();
+    assert!(!unsigned_lock.contains("signer:"), "{unsigned_lock}");
+
+    config(&env, "");
+    // The lock does not say who signed the pin: `--locked` and `lock --check` say so.
+    let locked = run(&env, &["sync", "--locked"]);
+    assert_eq!(locked.status.code(), Some(1), "{}", text(&locked));
+    assert!(text(&locked).contains("signer"), "{}", text(&locked));
+    assert_eq!(lock_text(&env).unwrap(), unsigned_lock);
+    let check = run(&env, &["lock", "--check"]);
+    assert!(!check.status.success(), "{}", text(&check));
+
+    let lock = run(&env, &["lock"]);
+    assert!(lock.status.success(), "{}", text(&lock));
+    let written = lock_text(&env).unwrap();
+    assert!(
+        written.contains(&format!("signer: {}", fingerprint(&key))),
+        "{written}"
+    );
+    let locked = run(&env, &["sync", "--locked"]);
+    assert!(locked.status.success(), "{}", text(&locked));
 }
