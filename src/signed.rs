@@ -268,8 +268,9 @@ fn commit_signature(repo: &Repository, commit: Oid) -> Signed {
     Ok((parse_sig(&sig)?, data.to_vec()))
 }
 
-/// A tag object's signature is appended to its message: everything before the line that
-/// starts `-----BEGIN SSH SIGNATURE-----` is what was signed.
+/// A tag object's signature is appended to its message: as git does, the last line that opens
+/// a signature (`-----BEGIN SSH SIGNATURE-----`, or a PGP/X.509 one) starts it, and everything
+/// before that line is what was signed.
 fn tag_signature(repo: &Repository, tag: Oid) -> Signed {
     let odb = repo
         .odb()
@@ -281,12 +282,19 @@ fn tag_signature(repo: &Repository, tag: Oid) -> Signed {
         return Err("is not a tag object".into());
     }
     let raw = obj.data();
-    const BEGIN: &[u8] = b"-----BEGIN SSH SIGNATURE-----";
+    const BEGINS: [&[u8]; 4] = [
+        b"-----BEGIN SSH SIGNATURE-----",
+        b"-----BEGIN PGP SIGNATURE-----",
+        b"-----BEGIN PGP MESSAGE-----",
+        b"-----BEGIN SIGNED MESSAGE-----",
+    ];
     let start = (0..raw.len())
-        .find(|&i| (i == 0 || raw[i - 1] == b'\n') && raw[i..].starts_with(BEGIN))
-        .ok_or_else(|| "is not signed with an SSH signature".to_string())?;
-    let sig = std::str::from_utf8(&raw[start..]).map_err(|_| "has a damaged signature")?;
-    Ok((parse_sig(sig.as_bytes())?, raw[..start].to_vec()))
+        .rev()
+        .find(|&i| {
+            (i == 0 || raw[i - 1] == b'\n') && BEGINS.iter().any(|b| raw[i..].starts_with(b))
+        })
+        .ok_or_else(|| "is not signed".to_string())?;
+    Ok((parse_sig(&raw[start..])?, raw[..start].to_vec()))
 }
 
 fn parse_sig(armored: &[u8]) -> Result<SshSig, String> {

@@ -45,6 +45,17 @@ fn commit(
     files: &[(String, FileSpec)],
     key: Option<&PrivateKey>,
 ) -> Oid {
+    commit_in(repo, branch, files, key, "git")
+}
+
+/// [`commit`], signed in `namespace`.
+fn commit_in(
+    repo: &mut FixtureRepo,
+    branch: &str,
+    files: &[(String, FileSpec)],
+    key: Option<&PrivateKey>,
+    namespace: &str,
+) -> Oid {
     let plain = repo.commit_files(branch, files);
     let Some(key) = key else { return plain };
     let g = repo.git2();
@@ -62,7 +73,7 @@ fn commit(
         .unwrap();
     let text = std::str::from_utf8(&buf).unwrap().to_string();
     let signed = g
-        .commit_signed(&text, &sign(key, "git", text.as_bytes()), None)
+        .commit_signed(&text, &sign(key, namespace, text.as_bytes()), None)
         .unwrap();
     repo.set_branch(branch, signed);
     signed
@@ -210,6 +221,14 @@ fn a_pin_signed_by_another_key_never_installs_and_keeps_what_was_there() {
     commit(&mut repo, "main", &two_skills(), None);
     let out = run(&env, &["sync", "--update"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(!installed(&env, "beta"));
+    assert_eq!(lock_text(&env).unwrap(), lock);
+
+    // And for the allowed key signing in another namespace than git's.
+    commit_in(&mut repo, "main", &two_skills(), Some(&key), "file");
+    let out = run(&env, &["sync", "--update"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("namespace"), "{}", text(&out));
     assert!(!installed(&env, "beta"));
     assert_eq!(lock_text(&env).unwrap(), lock);
 }
