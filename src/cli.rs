@@ -4,7 +4,9 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{self, lock::LockArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs};
+use crate::commands::{
+    self, audit::AuditArgs, lock::LockArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs,
+};
 use crate::config::Scope;
 use crate::error::{Error, Result};
 use crate::report::{ColorChoice, Printer, Verbosity};
@@ -71,6 +73,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Trust a kasetto.yaml found in the working directory to write to the global scope
     Trust(TrustArgs),
+    /// Review installed skills and MCP servers for security risks (offline unless --online)
+    Audit(AuditArgs),
 }
 
 impl GlobalArgs {
@@ -142,6 +146,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fetch => commands::fetch::run(&common, &printer),
         Command::Verify(a) => commands::verify::run(&common, a, &printer),
         Command::Trust(a) => commands::trust::run(&common, a, &printer),
+        Command::Audit(a) => commands::audit::run(&common, a, &printer),
     }
 }
 

@@ -42,6 +42,10 @@ pub struct Config {
     pub destination_at: Option<String>,
     pub scope: Scope,
     pub skills: Vec<SkillSource>,
+    /// `commands:` entries (SPEC 10a): the skills entry shape, `:`-namespaced names.
+    pub commands: Vec<SkillSource>,
+    /// `instructions:` entries (SPEC 10b): the skills entry shape, `:`-namespaced names.
+    pub instructions: Vec<SkillSource>,
     /// `mcps:` entries (SPEC 10), merged across `extends` by identity; in order, because the
     /// first pack providing a server name wins.
     pub mcps: Vec<mcp::McpSource>,
@@ -50,6 +54,8 @@ pub struct Config {
     pub files: Vec<PathBuf>,
     /// `secrets:` (SPEC 10c): where MCP secrets come from, what a missing one does.
     pub secrets: secrets::SecretsConfig,
+    /// `audit:` (SPEC 16): the sync gate.
+    pub audit: audit::AuditConfig,
     /// The global `trust:` (SPEC 16, signed pins); already applied to every git entry that
     /// sets none of its own.
     pub trust: Option<entry::Trust>,
@@ -57,12 +63,13 @@ pub struct Config {
 
 pub use crate::request::{Pick, Reference, Selection};
 
+pub mod audit;
 pub mod entry;
 pub mod mcp;
 pub mod secrets;
-use entry::{NonEmpty, RawTrust, RelPath, Trust, source_entry, trust_entry};
+use entry::{Namespaced, NonEmpty, RawTrust, RelPath, Trust, source_entry, trust_entry};
 
-/// One entry of `skills:`.
+/// One entry of `skills:`, `commands:` or `instructions:` (one shape for the three lists).
 #[derive(Debug, Clone)]
 pub struct SkillSource {
     pub source: Source,
@@ -93,9 +100,14 @@ struct RawConfig {
     #[serde(default)]
     skills: Vec<RawSkillSource>,
     #[serde(default)]
+    commands: Vec<RawSkillSource>,
+    #[serde(default)]
+    instructions: Vec<RawSkillSource>,
+    #[serde(default)]
     mcps: Vec<mcp::RawMcpSource>,
     #[serde(default)]
     secrets: Option<secrets::RawSecrets>,
+    audit: Option<audit::RawAudit>,
     #[serde(default)]
     trust: Option<RawTrust>,
 }
@@ -110,9 +122,45 @@ struct RawSkillSource {
     branch: Option<NonEmpty>,
     #[serde(default, rename = "sub-dir", alias = "sub_dir")]
     sub_dir: Option<RelPath>,
-    skills: Selection,
+    /// The selection, under the list's own key (`skills:` in a `skills:` entry, …).
+    #[serde(default)]
+    skills: Option<Selection>,
+    #[serde(default)]
+    commands: Option<Namespaced>,
     #[serde(default)]
     trust: Option<RawTrust>,
+    #[serde(default)]
+    instructions: Option<Namespaced>,
+}
+
+impl RawSkillSource {
+    /// The selection under `key`; a selection under another list's key is a mistake.
+    fn selection(self, key: &str, at: &str) -> Result<Selection> {
+        let (skills, commands, instructions) = (
+            self.skills,
+            self.commands.map(|n| n.0),
+            self.instructions.map(|n| n.0),
+        );
+        let mut given = [
+            ("skills", skills),
+            ("commands", commands),
+            ("instructions", instructions),
+        ];
+        if let Some((other, _)) = given.iter().find(|(k, v)| *k != key && v.is_some()) {
+            return Err(Error::usage(format!(
+                "{at}: `{other}:` does not belong in a `{key}:` entry; name what to install under `{key}:`"
+            )));
+        }
+        let slot = given
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+            .expect("a known key");
+        slot.1.take().ok_or_else(|| {
+            Error::usage(format!(
+                "{at}: missing field `{key}` (\"*\" or a list of names)"
+            ))
+        })
+    }
 }
 
 /// `x` or `[x, y]`.
@@ -363,8 +411,11 @@ struct Layer {
     scope: Option<Scope>,
     extends: Vec<String>,
     skills: Vec<SkillSource>,
+    commands: Vec<SkillSource>,
+    instructions: Vec<SkillSource>,
     mcps: Vec<mcp::McpSource>,
     secrets: Option<secrets::SecretsConfig>,
+    audit: Option<audit::AuditConfig>,
     trust: Option<Trust>,
 }
 
@@ -527,20 +578,27 @@ fn via(chain: &[String]) -> String {
 /// `child` over `parent`: scalars are replaced; list entries merge by identity (same identity
 /// replaces in place, new identities append).
 fn merge(parent: Layer, child: Layer) -> Layer {
-    let mut skills = parent.skills;
-    for s in child.skills {
-        match skills.iter().position(|p| p.identity() == s.identity()) {
-            Some(i) => skills[i] = s,
-            None => skills.push(s),
+    fn by_identity<T, I: PartialEq>(
+        mut parent: Vec<T>,
+        child: Vec<T>,
+        id: impl Fn(&T) -> I,
+    ) -> Vec<T> {
+        for c in child {
+            match parent.iter().position(|p| id(p) == id(&c)) {
+                Some(i) => parent[i] = c,
+                None => parent.push(c),
+            }
         }
+        parent
     }
-    let mut mcps = parent.mcps;
-    for m in child.mcps {
-        match mcps.iter().position(|p| p.identity() == m.identity()) {
-            Some(i) => mcps[i] = m,
-            None => mcps.push(m),
-        }
-    }
+    let skills = by_identity(parent.skills, child.skills, SkillSource::identity);
+    let commands = by_identity(parent.commands, child.commands, SkillSource::identity);
+    let instructions = by_identity(
+        parent.instructions,
+        child.instructions,
+        SkillSource::identity,
+    );
+    let mcps = by_identity(parent.mcps, child.mcps, mcp::McpSource::identity);
     Layer {
         agents: child.agents.or(parent.agents),
         destination_at: if child.destination.is_some() {
@@ -552,8 +610,11 @@ fn merge(parent: Layer, child: Layer) -> Layer {
         scope: child.scope.or(parent.scope),
         extends: Vec::new(),
         skills,
+        commands,
+        instructions,
         mcps,
         secrets: secrets::SecretsConfig::merge(parent.secrets, child.secrets),
+        audit: audit::AuditConfig::merge(parent.audit, child.audit),
         trust: child.trust.or(parent.trust),
     }
 }
@@ -600,32 +661,16 @@ fn check_layer(
     text: &str,
 ) -> Result<Layer> {
     let mcp_lines = entry_lines(text, "mcps");
-    let entry_lines = entry_lines(text, "skills");
-    let mut skills = Vec::new();
-    for (i, s) in raw.skills.into_iter().enumerate() {
-        let line = entry_lines.get(i).copied().unwrap_or(1);
-        let at = format!("{label}:{line}");
-        let (source, reference) =
-            source_entry(&s.source, s.reference, s.branch, &at, base, root_dir)?;
-        let git = matches!(source, Source::Git(_));
-        skills.push(SkillSource {
-            source,
-            reference,
-            sub_dir: s.sub_dir.map(|p| p.0).filter(|p| !p.is_empty()),
-            selection: s.skills,
-            trust: trust_entry(s.trust, &at, base, Some(git))?,
-            at,
-        });
-    }
-    // Two entries with one identity would fight over the same lock entry.
-    for (i, a) in skills.iter().enumerate() {
-        if let Some(b) = skills[..i].iter().find(|b| b.identity() == a.identity()) {
-            return Err(Error::usage(format!(
-                "{}: the same source is listed twice (first at {}); merge the two entries",
-                a.at, b.at
-            )));
-        }
-    }
+    let skills = entries(raw.skills, "skills", label, base, root_dir, text)?;
+    let commands = entries(raw.commands, "commands", label, base, root_dir, text)?;
+    let instructions = entries(
+        raw.instructions,
+        "instructions",
+        label,
+        base,
+        root_dir,
+        text,
+    )?;
     let agents = raw.agent.map(|OneOrMany(list)| {
         let mut out: Vec<&'static Agent> = Vec::new();
         for AgentId(a) in list {
@@ -658,6 +703,7 @@ fn check_layer(
     let extends = raw.extends.map(|OneOrMany(v)| v).unwrap_or_default();
     let mcps = mcp::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
     let secrets = raw.secrets.map(|s| s.build(label, base)).transpose()?;
+    let audit = raw.audit.map(audit::RawAudit::build);
     let trust_at = match top_level_key_line(text, "trust") {
         Some(line) => format!("{label}:{line}"),
         None => label.to_string(),
@@ -670,10 +716,60 @@ fn check_layer(
         scope: raw.scope,
         extends,
         skills,
+        commands,
+        instructions,
         mcps,
         secrets,
+        audit,
         trust,
     })
+}
+
+/// The entries of one of the lists with the skills entry shape (`skills`, `commands`,
+/// `instructions`), each with its `file:line`.
+fn entries(
+    raw: Vec<RawSkillSource>,
+    key: &str,
+    label: &str,
+    base: Option<&Path>,
+    root_dir: &Path,
+    text: &str,
+) -> Result<Vec<SkillSource>> {
+    let lines = entry_lines(text, key);
+    let mut out: Vec<SkillSource> = Vec::new();
+    for (i, mut s) in raw.into_iter().enumerate() {
+        let line = lines.get(i).copied().unwrap_or(1);
+        let at = format!("{label}:{line}");
+        let (source, reference) = source_entry(
+            &s.source,
+            s.reference.take(),
+            s.branch.take(),
+            &at,
+            base,
+            root_dir,
+        )?;
+        let sub_dir = s.sub_dir.take().map(|p| p.0).filter(|p| !p.is_empty());
+        let git = matches!(source, Source::Git(_));
+        let trust = trust_entry(s.trust.take(), &at, base, Some(git))?;
+        let selection = s.selection(key, &at)?;
+        let entry = SkillSource {
+            source,
+            reference,
+            sub_dir,
+            selection,
+            at,
+            trust,
+        };
+        // Two entries with one identity would fight over the same lock entry.
+        if let Some(b) = out.iter().find(|b| b.identity() == entry.identity()) {
+            return Err(Error::usage(format!(
+                "{}: the same source is listed twice (first at {}); merge the two entries",
+                entry.at, b.at
+            )));
+        }
+        out.push(entry);
+    }
+    Ok(out)
 }
 
 /// The merged layers as a usable config.
@@ -684,16 +780,29 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
             "{label}: no `agent` and no `destination`: kst does not know where to install skills; add e.g. `agent: claude-code`"
         )));
     }
+    for (list, what) in [
+        (&layer.commands, "commands"),
+        (&layer.instructions, "instructions"),
+    ] {
+        if agents.is_empty() && !list.is_empty() {
+            return Err(Error::usage(format!(
+                "{label}: `{what}` needs an `agent`: kst writes {what} into each agent's own place; add e.g. `agent: claude-code`"
+            )));
+        }
+    }
     if agents.is_empty() && !layer.mcps.is_empty() {
         return Err(Error::usage(format!(
             "{label}: `mcps` needs an `agent`: kst writes MCP servers into agents' settings files; add e.g. `agent: claude-code`"
         )));
     }
     // The global `trust:` applies to every git entry that sets none of its own.
-    let (mut skills, mut mcps) = (layer.skills, layer.mcps);
+    let (mut skills, mut commands, mut instructions, mut mcps) =
+        (layer.skills, layer.commands, layer.instructions, layer.mcps);
     if let Some(t) = &layer.trust {
         for s in skills
             .iter_mut()
+            .chain(commands.iter_mut())
+            .chain(instructions.iter_mut())
             .filter(|s| matches!(s.source, Source::Git(_)))
         {
             s.trust.get_or_insert_with(|| t.clone());
@@ -710,9 +819,12 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
         destination_at: layer.destination_at,
         scope: layer.scope.unwrap_or(Scope::Global),
         skills,
+        commands,
+        instructions,
         mcps,
         files: Vec::new(),
         secrets: layer.secrets.unwrap_or_default(),
+        audit: layer.audit.unwrap_or_default(),
         trust: layer.trust,
     })
 }
@@ -724,7 +836,13 @@ impl Config {
         let trusts = self
             .trust
             .iter_mut()
-            .chain(self.skills.iter_mut().filter_map(|s| s.trust.as_mut()))
+            .chain(
+                self.skills
+                    .iter_mut()
+                    .chain(self.commands.iter_mut())
+                    .chain(self.instructions.iter_mut())
+                    .filter_map(|s| s.trust.as_mut()),
+            )
             .chain(self.mcps.iter_mut().filter_map(|m| m.trust.as_mut()));
         entry::load_signers(trusts, within)
     }

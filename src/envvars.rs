@@ -28,6 +28,10 @@ pub const KASETTO_MAX_SKILL_FILES: &str = "KASETTO_MAX_SKILL_FILES";
 /// Caps on one fetch (SPEC 13.7): bytes received and objects in the pack (git/fetch.rs).
 pub const KASETTO_MAX_FETCH_BYTES: &str = "KASETTO_MAX_FETCH_BYTES";
 pub const KASETTO_MAX_FETCH_OBJECTS: &str = "KASETTO_MAX_FETCH_OBJECTS";
+/// `kst audit` (SPEC 16): bytes scanned per file (default 4 MiB), and the OSV endpoint that
+/// `--online` asks (default https://api.osv.dev).
+pub const KASETTO_AUDIT_MAX_BYTES: &str = "KASETTO_AUDIT_MAX_BYTES";
+pub const KASETTO_OSV_URL: &str = "KASETTO_OSV_URL";
 
 /// True when the variable is set to something other than empty, `0` or `false`.
 pub fn flag(name: &str) -> bool {

@@ -18,6 +18,8 @@ pub enum Kind {
     Server,
     /// An MCP pack file that failed as a whole (its servers are not known).
     McpPack,
+    Command,
+    Instruction,
 }
 
 impl Kind {
@@ -29,8 +31,8 @@ impl Kind {
     /// What a lock message puts before a source of this kind (`MCP https://…`).
     pub fn source_prefix(self) -> &'static str {
         match self {
-            Kind::Skill => "",
             Kind::Server | Kind::McpPack => "MCP ",
+            Kind::Skill | Kind::Command | Kind::Instruction => "",
         }
     }
 
@@ -39,6 +41,7 @@ impl Kind {
         match self {
             Kind::Skill => "tree",
             Kind::Server | Kind::McpPack => "hash",
+            Kind::Command | Kind::Instruction => "blob",
         }
     }
 
@@ -48,6 +51,8 @@ impl Kind {
             Kind::Skill => "skill",
             Kind::Server => "server",
             Kind::McpPack => "MCP pack",
+            Kind::Command => "command",
+            Kind::Instruction => "instruction",
         }
     }
 
@@ -56,6 +61,8 @@ impl Kind {
     pub fn label(self) -> &'static str {
         match self {
             Kind::Server => "server ",
+            Kind::Command => "command ",
+            Kind::Instruction => "instruction ",
             Kind::Skill | Kind::McpPack => "",
         }
     }

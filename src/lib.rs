@@ -10,6 +10,7 @@
 //! [`lock`].
 
 pub mod agents;
+pub mod audit;
 pub mod claims;
 pub mod cli;
 pub mod commands;

@@ -26,6 +26,43 @@ pub struct Lock {
     /// MCP packs (SPEC 10): which server entries kst wrote into which settings files.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mcps: Vec<LockedMcpSource>,
+    /// Slash commands (SPEC 10a): files kst rendered into agents' command folders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<LockedFileSource>,
+    /// Instructions (SPEC 10b): per-rule files, and blocks in shared files (`FILE#ID`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instructions: Vec<LockedFileSource>,
+}
+
+/// A `commands:` or `instructions:` source in the lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedFileSource {
+    pub url: String,
+    pub requested: Requested,
+    #[serde(default, rename = "sub-dir", skip_serializing_if = "Option::is_none")]
+    pub sub_dir: Option<String>,
+    /// Absent for local folders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The fingerprint (`SHA256:…`) of the key that signed the pin, for an entry with
+    /// `trust:` (SPEC 16); `kst verify` checks it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    #[serde(default)]
+    pub items: Vec<LockedFile>,
+}
+
+/// One command or instruction: its source file's git blob id and, per destination, the
+/// `sha256:` of what kst wrote there (a rendered file, or a marker block: `FILE#ID`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedFile {
+    pub name: String,
+    /// Inside the repository (or local folder).
+    pub path: String,
+    pub blob: String,
+    pub installed: std::collections::BTreeMap<String, String>,
 }
 
 /// An `mcps:` source in the lock. `url` is `inline:<name>` for an inline pack.
@@ -164,6 +201,23 @@ impl Lock {
                 )));
             }
         }
+        for (key, section) in [
+            ("commands", &lock.commands),
+            ("instructions", &lock.instructions),
+        ] {
+            for (i, src) in section.iter().enumerate() {
+                if src.commit.as_deref().is_some_and(|c| !is_id(c)) {
+                    return Err(bad(format!(
+                        "{key}[{i}]: the commit is not a 40-digit commit id"
+                    )));
+                }
+                if let Some(j) = src.items.iter().position(|k| !is_id(&k.blob)) {
+                    return Err(bad(format!(
+                        "{key}[{i}].items[{j}]: the blob is not a 40-digit blob id"
+                    )));
+                }
+            }
+        }
         // A signer is printed and compared: only a key fingerprint as kst writes it.
         let is_fingerprint = |s: &str| {
             s.strip_prefix("SHA256:").is_some_and(|b| {
@@ -178,6 +232,14 @@ impl Lock {
                 lock.sources.iter().map(|s| &s.signer).collect::<Vec<_>>(),
             ),
             ("mcps", lock.mcps.iter().map(|s| &s.signer).collect()),
+            (
+                "commands",
+                lock.commands.iter().map(|s| &s.signer).collect(),
+            ),
+            (
+                "instructions",
+                lock.instructions.iter().map(|s| &s.signer).collect(),
+            ),
         ];
         for (section, list) in signers {
             if let Some(i) = list
@@ -197,6 +259,8 @@ impl Lock {
             version: VERSION,
             sources: Vec::new(),
             mcps: Vec::new(),
+            commands: Vec::new(),
+            instructions: Vec::new(),
         }
     }
 
@@ -234,6 +298,26 @@ impl Lock {
         self.mcps.sort_by(|a, b| {
             (&a.url, &a.requested, &a.sub_dir).cmp(&(&b.url, &b.requested, &b.sub_dir))
         });
+        for section in [&mut self.commands, &mut self.instructions] {
+            for s in section.iter_mut() {
+                s.items
+                    .sort_by(|a, b| (&a.name, &a.path).cmp(&(&b.name, &b.path)));
+            }
+            // As for skills: a git source stays pinned even with nothing installed.
+            section.retain(|s| !s.items.is_empty() || s.commit.is_some());
+            section.sort_by(|a, b| {
+                (&a.url, &a.requested, &a.sub_dir).cmp(&(&b.url, &b.requested, &b.sub_dir))
+            });
+            section.dedup();
+        }
+    }
+
+    /// Is there nothing in it?
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+            && self.mcps.is_empty()
+            && self.commands.is_empty()
+            && self.instructions.is_empty()
     }
 
     pub fn to_yaml(&self) -> String {
@@ -255,6 +339,12 @@ impl Lock {
     pub fn drift(&self, new: &Lock) -> Vec<String> {
         let mut out = section_drift(Kind::Skill, &self.sources, &new.sources);
         out.extend(section_drift(Kind::Server, &self.mcps, &new.mcps));
+        out.extend(section_drift(Kind::Command, &self.commands, &new.commands));
+        out.extend(section_drift(
+            Kind::Instruction,
+            &self.instructions,
+            &new.instructions,
+        ));
         out
     }
 
@@ -316,6 +406,10 @@ fn section_drift<L: LockedEntry + PartialEq>(kind: Kind, old: &[L], new: &[L]) -
                     "{at}: {noun} {name} would be installed at {:?} instead of {:?}",
                     s.dests, x.dests
                 )),
+                Some(x) if x.written != s.written => out.push(format!(
+                    "{at}: {noun} {name} would be written differently at {:?}",
+                    s.dests
+                )),
                 _ => {}
             }
         }
@@ -342,7 +436,9 @@ fn section_drift<L: LockedEntry + PartialEq>(kind: Kind, old: &[L], new: &[L]) -
 pub struct LockedItem<'a> {
     pub name: &'a str,
     pub id: &'a str,
-    pub dests: &'a [String],
+    pub dests: Vec<&'a str>,
+    /// What kst wrote at each destination, where the lock records it (`sha256:…`).
+    pub written: Vec<&'a str>,
 }
 
 /// The source fields every lock section shares (SPEC 6), whatever the kind: what finding an
@@ -392,7 +488,8 @@ locked_entry!(LockedSource, |s| s
     .map(|k| LockedItem {
         name: &k.name,
         id: &k.tree,
-        dests: &k.installed,
+        dests: k.installed.iter().map(String::as_str).collect(),
+        written: Vec::new(),
     })
     .collect());
 
@@ -403,7 +500,19 @@ locked_entry!(LockedMcpSource, |s| s
     .map(|(name, rec)| LockedItem {
         name,
         id: &rec.hash,
-        dests: &rec.targets,
+        dests: rec.targets.iter().map(String::as_str).collect(),
+        written: Vec::new(),
+    })
+    .collect());
+
+locked_entry!(LockedFileSource, |s| s
+    .items
+    .iter()
+    .map(|k| LockedItem {
+        name: &k.name,
+        id: &k.blob,
+        dests: k.installed.keys().map(String::as_str).collect(),
+        written: k.installed.values().map(String::as_str).collect(),
     })
     .collect());
 

@@ -52,12 +52,7 @@ pub struct Picked {
 }
 
 /// Why a `:`-namespaced name cannot name files: the first unsafe component.
-pub fn check_name(name: &str) -> Result<(), String> {
-    for part in name.split(':') {
-        pathsafe::check_component(part.as_bytes()).map_err(|e| format!("name {name:?}: {e}"))?;
-    }
-    Ok(())
-}
+pub use crate::pathsafe::check_namespaced_name as check_name;
 
 /// The name as one flat file stem (`git:commit` → `git-commit`).
 pub fn flat_name(name: &str) -> String {

@@ -106,6 +106,15 @@ pub fn check_skill_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A `:`-namespaced name (`git:commit`, a command or an instruction): each part becomes a
+/// folder or file name, so each must be a safe path component.
+pub fn check_namespaced_name(name: &str) -> Result<(), String> {
+    for part in name.split(':') {
+        check_component(part.as_bytes()).map_err(|e| format!("name {name:?}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// A relative path written in config (`sub-dir`, `path`): each component must be safe.
 pub fn check_relative_path(path: &str) -> Result<(), String> {
     let trimmed = path.trim_matches('/');

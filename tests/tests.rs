@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit;
 mod cli_habits;
 mod crash;
 mod credentials;

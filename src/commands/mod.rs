@@ -5,6 +5,7 @@
 //! to git, or maps errors to exit codes itself ([`crate::cli`] does that). A new command is one
 //! new file here plus one variant in `cli::Command`.
 
+pub mod audit;
 pub mod fetch;
 pub mod lock;
 pub mod sync;

@@ -28,6 +28,15 @@ pub struct SyncArgs {
     /// Skip MCP servers whose ${kst_NAME} secrets are not set, instead of failing their pack
     #[arg(long)]
     pub allow_missing_secrets: bool,
+    /// After syncing, audit what is installed; a finding at or above LEVEL (default high) exits 1
+    #[arg(long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "high", ignore_case = true, value_enum, conflicts_with = "no_audit")]
+    pub audit: Option<crate::audit::Threshold>,
+    /// Skip the audit gate even if `audit.fail-on` is configured
+    #[arg(long)]
+    pub no_audit: bool,
+    /// With the audit gate on: also fail when an item could not be checked
+    #[arg(long)]
+    pub fail_on_unverified: bool,
 }
 
 /// `kst sync`: make every destination match the config and the lock, then record the lock.
@@ -41,12 +50,19 @@ pub fn run(mut common: Common, args: SyncArgs, printer: &Printer) -> Result<()> 
         force: args.force,
         allow_missing_secrets: args.allow_missing_secrets,
     };
-    sync(&common, &opts, printer)
+    let audit = (args.audit, args.no_audit, args.fail_on_unverified);
+    sync(&common, &opts, audit, printer)
 }
 
-fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
+fn sync(
+    common: &Common,
+    opts: &SyncOptions,
+    audit: (Option<crate::audit::Threshold>, bool, bool),
+    printer: &Printer,
+) -> Result<()> {
     let started = Instant::now();
     let ctx = Workspace::load(common, crate::trust::Access::Writes)?;
+    let gate = crate::commands::audit::sync_gate(&ctx, audit.0, audit.1, audit.2);
     let _guard = ctx.exclusive(printer)?;
     if opts.locked {
         // Entries the lock does not know would have to be resolved: that is drift, found
@@ -129,8 +145,14 @@ fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
     let mut summary = Summary::of(failed.len() + mcp_plan.failed.len(), started.elapsed());
     summary.count(&plan.items);
     summary.count(&mcp_plan.items);
+    // The audit gate (SPEC 16) looks at what is installed now: after the lock is written, so
+    // the lock and the files are consistent whatever it decides. A dry run installs nothing.
+    let audited = match gate {
+        Some(g) if !common.dry_run => Some(crate::commands::audit::gate(&ctx, &plan.lock, g)?),
+        _ => None,
+    };
     if printer.json {
-        printer.json(&report::JsonSync {
+        let mut doc = serde_json::to_value(report::JsonSync {
             schema: 1,
             command: "sync",
             dry_run: common.dry_run,
@@ -148,11 +170,23 @@ fn sync(common: &Common, opts: &SyncOptions, printer: &Printer) -> Result<()> {
                 .chain(report::json_items(&mcp_plan.items))
                 .collect(),
             summary: summary.clone(),
-        });
+        })
+        .unwrap_or_default();
+        doc["audit"] = audited
+            .as_ref()
+            .map(|a| a.doc.clone())
+            .unwrap_or(serde_json::Value::Null);
+        printer.json(&doc);
     } else {
         report::print_items(printer, &plan.items);
         report::print_items(printer, &mcp_plan.items);
         printer.line(&summary.human(common.dry_run));
+        if let Some(a) = &audited {
+            a.print(printer);
+        }
+    }
+    if audited.as_ref().is_some_and(|a| !a.verdict.passed) {
+        return Err(Error::Reported(Outcome::Problems));
     }
     if summary.ok() {
         Ok(())

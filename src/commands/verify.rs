@@ -87,6 +87,13 @@ pub fn check_signers(ctx: &Workspace) -> Vec<SignerCheck> {
                 .mcps
                 .iter()
                 .map(|s| (&s.url, &s.requested, &s.commit, &s.signer)),
+        )
+        .chain(
+            ctx.old_lock
+                .commands
+                .iter()
+                .chain(&ctx.old_lock.instructions)
+                .map(|s| (&s.url, &s.requested, &s.commit, &s.signer)),
         );
     let mut out = Vec::new();
     for (url, requested, commit, signer) in pins {

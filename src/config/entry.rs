@@ -46,80 +46,95 @@ impl<'de> Deserialize<'de> for RelPath {
     }
 }
 
+/// How a selection's names are checked: skills and MCP packs name one folder or file
+/// ([`pathsafe::check_skill_name`]); commands and instructions may be `:`-namespaced
+/// ([`pathsafe::check_namespaced_name`]).
+type NameCheck = fn(&str) -> std::result::Result<(), String>;
+
 impl<'de> Deserialize<'de> for Selection {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Selection;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("\"*\" or a list of names")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Selection, E> {
-                if v == "*" {
-                    Ok(Selection::All)
-                } else {
-                    Err(E::custom(format!(
-                        "must be \"*\" or a list of names, not {v:?} (write [{v}] for one)"
-                    )))
-                }
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<Selection, A::Error> {
-                let mut out: Vec<Pick> = Vec::new();
-                while let Some(p) = seq.next_element::<Pick>()? {
-                    if out.iter().any(|o| o.name == p.name) {
-                        return Err(de::Error::custom(format!("{:?} is listed twice", p.name)));
-                    }
-                    out.push(p);
-                }
-                Ok(Selection::Named(out))
-            }
-        }
-        d.deserialize_any(V)
+        d.deserialize_any(SelectionOf(pathsafe::check_skill_name))
     }
 }
 
-impl<'de> Deserialize<'de> for Pick {
+/// A selection of `:`-namespaced names (`commands: [git:commit]`).
+pub(crate) struct Namespaced(pub(crate) Selection);
+
+impl<'de> Deserialize<'de> for Namespaced {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Pick;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a name or {name, path}")
+        d.deserialize_any(SelectionOf(pathsafe::check_namespaced_name))
+            .map(Namespaced)
+    }
+}
+
+struct SelectionOf(NameCheck);
+
+impl<'de> Visitor<'de> for SelectionOf {
+    type Value = Selection;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("\"*\" or a list of names")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Selection, E> {
+        if v == "*" {
+            Ok(Selection::All)
+        } else {
+            Err(E::custom(format!(
+                "must be \"*\" or a list of names, not {v:?} (write [{v}] for one)"
+            )))
+        }
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Selection, A::Error> {
+        let mut out: Vec<Pick> = Vec::new();
+        while let Some(p) = seq.next_element_seed(PickOf(self.0))? {
+            if out.iter().any(|o| o.name == p.name) {
+                return Err(de::Error::custom(format!("{:?} is listed twice", p.name)));
             }
-            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Pick, E> {
-                pathsafe::check_skill_name(v).map_err(E::custom)?;
-                Ok(Pick {
-                    name: v.to_string(),
-                    path: None,
-                })
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Pick, A::Error> {
-                let (mut name, mut path) = (None, None);
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "name" => {
-                            let n: String = map.next_value()?;
-                            pathsafe::check_skill_name(&n).map_err(de::Error::custom)?;
-                            name = Some(n);
-                        }
-                        "path" => path = Some(map.next_value::<RelPath>()?.0),
-                        other => return Err(de::Error::unknown_field(other, &["name", "path"])),
-                    }
+            out.push(p);
+        }
+        Ok(Selection::Named(out))
+    }
+}
+
+/// One pick: `name` or `{name, path}`, the name checked by the selection's rule.
+struct PickOf(NameCheck);
+
+impl<'de> de::DeserializeSeed<'de> for PickOf {
+    type Value = Pick;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Pick, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for PickOf {
+    type Value = Pick;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a name or {name, path}")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Pick, E> {
+        (self.0)(v).map_err(E::custom)?;
+        Ok(Pick {
+            name: v.to_string(),
+            path: None,
+        })
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Pick, A::Error> {
+        let (mut name, mut path) = (None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "name" => {
+                    let n: String = map.next_value()?;
+                    (self.0)(&n).map_err(de::Error::custom)?;
+                    name = Some(n);
                 }
-                let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
-                Ok(Pick {
-                    name,
-                    path: path.filter(|p| !p.is_empty()),
-                })
+                "path" => path = Some(map.next_value::<RelPath>()?.0),
+                other => return Err(de::Error::unknown_field(other, &["name", "path"])),
             }
         }
-        d.deserialize_any(V)
+        let name = name.ok_or_else(|| de::Error::missing_field("name"))?;
+        Ok(Pick {
+            name,
+            path: path.filter(|p| !p.is_empty()),
+        })
     }
 }
 
