@@ -344,6 +344,16 @@ fn a_signed_annotated_tag_pins_an_unsigned_commit() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(installed(&env, "alpha"));
     assert_eq!(lock_text(&env).unwrap(), lock);
+
+    // `kst fetch` fills the cache for an offline sync: the tag object included.
+    fs::remove_dir_all(env.cache()).unwrap();
+    fs::remove_dir_all(env.project_path(SKILLS)).unwrap();
+    let fetch = run(&env, &["fetch"]);
+    assert!(fetch.status.success(), "{}", text(&fetch));
+    let out = run(&env, &["sync", "--offline"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(installed(&env, "alpha"));
+    assert_eq!(lock_text(&env).unwrap(), lock);
 }
 
 #[test]

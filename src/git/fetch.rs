@@ -217,6 +217,13 @@ pub fn resolve(
                 return Err(offline_err(&format!("locked commit {commit}")));
             }
             fetch_commit(repo, url, *commit, requested, progress)?;
+            // A tag pin's tag object comes along (fetched by id, the commit arrives alone): a
+            // signed tag is what a signed pin verifies (SPEC 16), offline after `kst fetch` too.
+            if let Requested::Tag(t) = requested
+                && let Err(e) = fetch_tag(repo, url, t, progress)
+            {
+                tracing::debug!("fetching tag {t} of a locked pin: {e:#}");
+            }
             Ok(Resolution {
                 commit: *commit,
                 requested: requested.clone(),
