@@ -116,6 +116,16 @@ impl AllowedSigners {
         })
     }
 
+    /// Is the key with this fingerprint (`SHA256:…`) allowed to sign in the `git` namespace?
+    pub fn allows_fingerprint(&self, fingerprint: &str) -> bool {
+        self.keys.iter().any(|a| {
+            a.key.fingerprint(HashAlg::Sha256).to_string() == fingerprint
+                && a.namespaces
+                    .as_ref()
+                    .is_none_or(|ns| ns.iter().any(|n| n == NAMESPACE))
+        })
+    }
+
     /// Is `key` allowed to sign in the `git` namespace?
     fn allows(&self, key: &ssh_key::public::KeyData) -> bool {
         self.keys.iter().any(|a| {

@@ -257,6 +257,10 @@ fn a_key_removed_from_allowed_signers_fails_even_the_locked_no_op() {
         text(&out)
     );
     assert_eq!(lock_text(&env).unwrap(), lock);
+    // `kst verify` checks the lock's signer against the config's allowed signers too.
+    let out = run(&env, &["verify"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("not-allowed"), "{}", text(&out));
 }
 
 #[test]

@@ -67,8 +67,9 @@ pub struct SignerCheck {
     pub signer: String,
     /// The fingerprint of the key that signed the pin, as found in the cache.
     pub found: Option<String>,
-    /// `ok`, `changed` (signed by another key), `invalid` (unsigned, or a signature that does
-    /// not verify), or `error` (the commit is not in the cache: it cannot be checked offline).
+    /// `ok`, `changed` (signed by another key), `not-allowed` (the config's allowed-signers
+    /// file no longer lists the key), `invalid` (unsigned, or a signature that does not
+    /// verify), or `error` (the commit is not in the cache: it cannot be checked offline).
     pub status: &'static str,
     pub error: Option<String>,
 }
@@ -117,7 +118,18 @@ pub fn check_signers(ctx: &Workspace) -> Vec<SignerCheck> {
         match (repo, oid) {
             (Some(repo), Some(oid)) if repo.find_commit(oid).is_ok() => {
                 match crate::signed::signer_of(&repo, oid, requested) {
-                    Ok(s) if s.fingerprint == *signer => row.status = "ok",
+                    Ok(s) if s.fingerprint == *signer => match trust_of(ctx, url) {
+                        Some(t) if !t.signers().is_ok_and(|a| a.allows_fingerprint(signer)) => {
+                            row.status = "not-allowed";
+                            row.error = Some(format!(
+                                "the pin's signer {signer} is not in the allowed signers {} \
+                                 (set at {})",
+                                t.allowed_signers.display(),
+                                t.at
+                            ));
+                        }
+                        _ => row.status = "ok",
+                    },
                     Ok(s) => {
                         row.status = "changed";
                         row.error = Some(format!(
@@ -144,6 +156,23 @@ pub fn check_signers(ctx: &Workspace) -> Vec<SignerCheck> {
         out.push(row);
     }
     out
+}
+
+/// The `trust:` of the config entry (of any kind) whose source is `url`, if it has one.
+fn trust_of<'a>(ctx: &'a Workspace, url: &str) -> Option<&'a crate::config::entry::Trust> {
+    let c = &ctx.config;
+    c.skills
+        .iter()
+        .chain(&c.commands)
+        .chain(&c.instructions)
+        .filter(|e| e.source.identity() == url)
+        .find_map(|e| e.trust.as_ref())
+        .or_else(|| {
+            c.mcps
+                .iter()
+                .filter(|e| e.url() == url)
+                .find_map(|e| e.trust.as_ref())
+        })
 }
 
 /// Files of a listing: path → (mode, blob id).
