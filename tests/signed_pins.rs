@@ -80,11 +80,12 @@ fn commit_in(
 }
 
 /// An annotated tag `name` → `target`, with an SSH signature appended to its message, as
-/// `git tag -s` with `gpg.format=ssh` writes it.
+/// `git tag -s` with `gpg.format=ssh` writes it. The message itself quotes a signature's first
+/// line: as git does, only the last such line starts the signature.
 fn signed_tag(repo: &FixtureRepo, name: &str, target: Oid, key: &PrivateKey) -> Oid {
     let t = BASE_TIME + 3600;
     let body = format!(
-        "object {target}\ntype commit\ntag {name}\ntagger {AUTHOR_NAME} <{AUTHOR_EMAIL}> {t} +0000\n\nrelease {name}\n"
+        "object {target}\ntype commit\ntag {name}\ntagger {AUTHOR_NAME} <{AUTHOR_EMAIL}> {t} +0000\n\nrelease {name}\n-----BEGIN SSH SIGNATURE-----\n(quoted in the release notes)\n"
     );
     let raw = format!("{body}{}", sign(key, "git", body.as_bytes()));
     let g = repo.git2();
