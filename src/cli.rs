@@ -5,7 +5,8 @@
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::{
-    self, audit::AuditArgs, lock::LockArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs,
+    self, add::AddArgs, audit::AuditArgs, completions::CompletionsArgs, init::InitArgs,
+    lock::LockArgs, remove::RemoveArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs,
 };
 use crate::config::Scope;
 use crate::error::{Error, Result};
@@ -75,6 +76,15 @@ pub enum Command {
     Trust(TrustArgs),
     /// Review installed skills and MCP servers for security risks (offline unless --online)
     Audit(AuditArgs),
+    /// Write a commented starter kasetto.yaml (with --global: the global config)
+    Init(InitArgs),
+    /// Add a source to the config (keeping its comments and layout), then sync
+    Add(AddArgs),
+    /// Remove a source, or names from it, from the config, then sync (prunes what it installed)
+    #[command(visible_alias = "rm")]
+    Remove(RemoveArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completions(CompletionsArgs),
 }
 
 impl GlobalArgs {
@@ -147,6 +157,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Verify(a) => commands::verify::run(&common, a, &printer),
         Command::Trust(a) => commands::trust::run(&common, a, &printer),
         Command::Audit(a) => commands::audit::run(&common, a, &printer),
+        Command::Init(a) => commands::init::run(&common, a, &printer),
+        Command::Add(a) => commands::add::run(common, a, &printer),
+        Command::Remove(a) => commands::remove::run(common, a, &printer),
+        Command::Completions(a) => commands::completions::run(a),
     }
 }
 

@@ -64,9 +64,11 @@ pub struct Config {
 pub use crate::request::{Pick, Reference, Selection};
 
 pub mod audit;
+pub mod edit;
 pub mod entry;
 pub mod mcp;
 pub mod secrets;
+pub mod target;
 use entry::{Namespaced, NonEmpty, RawTrust, RelPath, Trust, source_entry, trust_entry};
 
 /// One entry of `skills:`, `commands:` or `instructions:` (one shape for the three lists).
@@ -266,7 +268,7 @@ pub fn discover(explicit: Option<&str>, cwd: &Path) -> Result<(PathBuf, Origin)>
         return Ok((global, Origin::Xdg));
     }
     Err(Error::usage(format!(
-        "no kasetto.yaml found (looked in {} and {}); create kasetto.yaml in the project (docs/config.md), or pass --config PATH (or set KASETTO_CONFIG)",
+        "no kasetto.yaml found (looked in {} and {}); run `kst init` to create a starter config here (`kst init --global` for your global one), or pass --config PATH (or set KASETTO_CONFIG)",
         cwd.display(),
         kdir.display()
     )))
@@ -385,6 +387,23 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
     let mut config = finish(path.to_path_buf(), label, layer)?;
     config.load_signers(None)?;
     Ok(config)
+}
+
+/// Check one config text as the parser reads the file at `path` (its `extends` are not
+/// followed): `kst add` and `kst remove` run it on the edited text before writing it.
+pub fn check_text(path: &Path, text: &str) -> Result<()> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    let label = path.display().to_string();
+    let layer = parse_layer(&label, Some(base), base, text, Quote::Named)?;
+    finish(
+        path.to_path_buf(),
+        label,
+        Layer {
+            extends: Vec::new(),
+            ..layer
+        },
+    )
+    .map(|_| ())
 }
 
 /// Maximum depth of an `extends` chain.

@@ -41,6 +41,7 @@ pub mod report;
 pub mod request;
 pub mod resolve;
 pub mod scope;
+pub mod shared_file;
 pub mod signed;
 pub mod slash;
 pub mod source;

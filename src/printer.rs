@@ -124,8 +124,27 @@ impl Printer {
         }
     }
 
-    /// Print a JSON document on stdout.
+    /// Print a JSON document on stdout (or hand it to [`capture_json`]).
     pub fn json<T: Serialize>(&self, doc: &T) {
+        if CAPTURED.with(|c| c.borrow().is_some()) {
+            let value = serde_json::to_value(doc).unwrap_or(serde_json::Value::Null);
+            CAPTURED.with(|c| c.borrow_mut().as_mut().map(|v| v.push(value)));
+            return;
+        }
         let _ = writeln!(std::io::stdout().lock(), "{}", json_text(doc));
     }
+}
+
+thread_local! {
+    static CAPTURED: std::cell::RefCell<Option<Vec<serde_json::Value>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` with the JSON documents it prints (on this thread) collected instead of printed: a
+/// command that runs another inside its own one document (`kst add` runs `sync`).
+pub fn capture_json<R>(f: impl FnOnce() -> R) -> (R, Vec<serde_json::Value>) {
+    let outer = CAPTURED.with(|c| c.borrow_mut().replace(Vec::new()));
+    let r = f();
+    let docs = CAPTURED.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer));
+    (r, docs.unwrap_or_default())
 }

@@ -5,6 +5,7 @@
 mod support;
 
 mod audit;
+mod cli_edit;
 mod cli_habits;
 mod crash;
 mod credentials;

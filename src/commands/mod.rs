@@ -5,9 +5,13 @@
 //! to git, or maps errors to exit codes itself ([`crate::cli`] does that). A new command is one
 //! new file here plus one variant in `cli::Command`.
 
+pub mod add;
 pub mod audit;
+pub mod completions;
 pub mod fetch;
+pub mod init;
 pub mod lock;
+pub mod remove;
 pub mod sync;
 pub mod trust;
 pub mod verify;

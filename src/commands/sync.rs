@@ -11,7 +11,7 @@ use crate::plan::Action;
 use crate::report::{self, Printer, Summary};
 use crate::workspace::{Common, Workspace};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct SyncArgs {
     /// Re-resolve branch and default sources (all, or those providing NAME) and move their pins
     #[arg(short, long, num_args = 0.., value_name = "NAME", conflicts_with_all = ["locked", "frozen"])]

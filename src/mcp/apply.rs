@@ -6,7 +6,7 @@
 //! the write goes to the file it points to (atomically, next to that file). Secrets are filled
 //! in here, and only here, with the values the plan resolved.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
@@ -15,18 +15,7 @@ use crate::mcp::plan::{Edit, FilePlan, McpPlan};
 use crate::mcp::settings::SettingsFile;
 use crate::mcp::{secrets, store};
 
-/// The file to write for a settings path: the path itself, or the end of its symlink chain.
-fn write_path(path: &Path) -> Result<PathBuf> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).with_context(|| {
-            format!(
-                "{} is a symlink to a missing file; left unchanged",
-                path.display()
-            )
-        }),
-        _ => Ok(path.to_path_buf()),
-    }
-}
+use crate::shared_file::write_path;
 
 fn write_file(f: &FilePlan, confine: Option<&Path>) -> Result<()> {
     crate::mcp::plan::check_confined(&f.target.target.abs, confine)

@@ -165,39 +165,7 @@ pub struct Inputs<'a> {
     pub confine: Option<PathBuf>,
 }
 
-/// Where a write to `abs` really lands: the end of its symlink chain (or of its nearest
-/// existing folder's, for a file that does not exist yet).
-pub(crate) fn real_path(abs: &Path) -> PathBuf {
-    if let Ok(p) = std::fs::canonicalize(abs) {
-        return p;
-    }
-    let mut rest = Vec::new();
-    let mut at = abs;
-    while let Some(parent) = at.parent() {
-        rest.push(at.file_name().unwrap_or_default().to_owned());
-        if let Ok(p) = std::fs::canonicalize(parent) {
-            let mut out = p;
-            out.extend(rest.iter().rev());
-            return out;
-        }
-        at = parent;
-    }
-    abs.to_path_buf()
-}
-
-/// Refuse a settings path that leads out of `confine` through a symlink.
-pub(crate) fn check_confined(abs: &Path, confine: Option<&Path>) -> Result<(), String> {
-    let Some(root) = confine else { return Ok(()) };
-    let real = real_path(abs);
-    if real.starts_with(root) {
-        Ok(())
-    } else {
-        Err(format!(
-            "it leads out of the project through a symlink (to {}); in a project kst follows no symlink out of it",
-            real.display()
-        ))
-    }
-}
+pub(crate) use crate::shared_file::{check_confined, real_path};
 
 fn rel_of(abs: &Path, root: &Path) -> String {
     match abs.strip_prefix(root) {
