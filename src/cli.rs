@@ -4,6 +4,9 @@
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::cache::CacheArgs;
+use crate::commands::clean::CleanArgs;
+use crate::commands::list::ListArgs;
 use crate::commands::{
     self, add::AddArgs, audit::AuditArgs, completions::CompletionsArgs, init::InitArgs,
     lock::LockArgs, remove::RemoveArgs, sync::SyncArgs, trust::TrustArgs, verify::VerifyArgs,
@@ -85,6 +88,16 @@ pub enum Command {
     Remove(RemoveArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     Completions(CompletionsArgs),
+    /// List what the lock says is installed: kind, name, scope, source, commit, destinations
+    List(ListArgs),
+    /// Remove everything the lock tracks in the scope and empty the lock (untracked files stay)
+    Clean(CleanArgs),
+    /// Show (dir), garbage-collect (prune) or empty (clear) the git cache
+    Cache(CacheArgs),
+    /// Check this scope for problems (paths, trust, last sync, installed items, leftovers)
+    Doctor,
+    /// Show what changed upstream since the locked commits (read-only)
+    Outdated,
 }
 
 impl GlobalArgs {
@@ -161,6 +174,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Add(a) => commands::add::run(common, a, &printer),
         Command::Remove(a) => commands::remove::run(common, a, &printer),
         Command::Completions(a) => commands::completions::run(a),
+        Command::List(a) => commands::list::run(&common, a, &printer),
+        Command::Clean(a) => commands::clean::run(&common, a, &printer),
+        Command::Cache(a) => commands::cache::run(&common, a, &printer),
+        Command::Doctor => commands::doctor::run(&common, &printer),
+        Command::Outdated => commands::outdated::run(&common, &printer),
     }
 }
 

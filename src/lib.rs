@@ -2,7 +2,7 @@
 //! declarative config, pinned to git commits and tree ids.
 //!
 //! Layers import downward only (docs/architecture.md): base ([`fsx`], [`pathsafe`], [`error`],
-//! [`envvars`], [`escape`], [`printer`], [`threads`], [`source`], [`request`], [`claims`]) → [`git`] → model ([`config`], [`lock`],
+//! [`envvars`], [`escape`], [`printer`], [`threads`], [`source`], [`request`], [`claims`], [`machine`]) → [`git`] → model ([`config`], [`lock`],
 //! [`agents`], [`scope`]) → resolve/plan per kind ([`resolve`], [`plan`], [`install`], [`mcp`])
 //! → [`pipeline`] and [`workspace`] → [`commands`] → [`cli`]. [`report`] prints.
 //!
@@ -22,12 +22,14 @@ pub mod envvars;
 pub mod error;
 pub mod escape;
 pub mod failpoint;
+pub mod files;
 pub mod fsx;
 pub mod git;
 pub mod install;
 pub mod instructions;
 pub mod item;
 pub mod lock;
+pub mod machine;
 pub mod malformed;
 pub mod mcp;
 pub mod mdasset;

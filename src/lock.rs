@@ -330,8 +330,12 @@ impl Lock {
     /// Write atomically (temp file, fsync, rename, fsync the folder).
     pub fn write(&self, path: &Path) -> Result<()> {
         fsx::clean_stale_temps_for(path);
-        fsx::write_atomic(path, self.to_yaml().as_bytes(), None)
-            .map_err(|e| Error::Failed(e.context(format!("cannot write lock {}", path.display()))))
+        fsx::write_atomic(path, self.to_yaml().as_bytes(), None).map_err(|e| {
+            Error::Failed(e.context(format!("cannot write lock {}", path.display())))
+        })?;
+        // `kst cache prune` keeps what the locks written on this machine reference.
+        crate::machine::record_lock(path);
+        Ok(())
     }
 
     /// What this lock would gain or lose to become `new`: one line per difference, for

@@ -339,6 +339,12 @@ pub fn unlocked(ws: &Workspace) -> Vec<String> {
     let (config, lock) = (&ws.config, &ws.old_lock);
     let mut missing = unlocked_in(Kind::Skill, &config.skills, &lock.sources);
     missing.extend(unlocked_in(Kind::Server, &config.mcps, &lock.mcps));
+    missing.extend(unlocked_in(Kind::Command, &config.commands, &lock.commands));
+    missing.extend(unlocked_in(
+        Kind::Instruction,
+        &config.instructions,
+        &lock.instructions,
+    ));
     missing
 }
 
@@ -398,6 +404,62 @@ pub fn plan_mcp(
         confine: (ctx.scope.scope == config::Scope::Project)
             .then(|| crate::mcp::plan::real_path(&ctx.scope.root)),
     }))
+}
+
+/// Resolve the config's `commands:` and `instructions:` and plan every write, writing nothing.
+/// Returns the two plans, commands first.
+pub fn plan_files(
+    ws: &Workspace,
+    update: &Option<Vec<String>>,
+    offline: bool,
+    force: bool,
+) -> Result<Vec<crate::files::plan::FilePlan>> {
+    let (config, old) = (&ws.config, &ws.old_lock);
+    let kinds = [
+        (Kind::Command, &config.commands, &old.commands),
+        (Kind::Instruction, &config.instructions, &old.instructions),
+    ];
+    let needs_cache = kinds
+        .iter()
+        .any(|(_, entries, _)| entries.iter().any(|e| matches!(e.source, Source::Git(_))));
+    let cache = if needs_cache { Some(ws.cache()?) } else { None };
+    let home = crate::dirs::home()?;
+    let global = ws.scope.scope == config::Scope::Global;
+    let mode = if offline {
+        FetchMode::Offline
+    } else {
+        FetchMode::Online
+    };
+    let mut plans = Vec::new();
+    for (kind, entries, section) in kinds {
+        if entries.is_empty() && section.is_empty() {
+            plans.push(crate::files::plan::FilePlan::default());
+            continue;
+        }
+        let resolving = crate::files::Resolving {
+            kind,
+            old: section,
+            update,
+            mode,
+            within: ws.reads_within.as_deref(),
+            cache,
+        };
+        let resolved = crate::files::resolve_all(&resolving, entries);
+        plans.push(crate::files::plan::build(crate::files::plan::Inputs {
+            kind,
+            resolved,
+            old: section,
+            places: crate::files::Places {
+                agents: &config.agents,
+                global,
+                home: &home,
+                root: &ws.scope.root,
+            },
+            force,
+            confine: (!global).then(|| crate::shared_file::real_path(&ws.scope.root)),
+        }));
+    }
+    Ok(plans)
 }
 
 /// One locked git source for `kst fetch`, of any kind: where the config names it, how messages

@@ -282,6 +282,47 @@ pub fn json_items<X, D>(items: &[Item<X, D>]) -> Vec<JsonItem<'_>> {
         .collect()
 }
 
+/// A commands or instructions plan's sources as JSON, resolved then failed.
+pub fn file_json_sources(plan: &crate::files::plan::FilePlan) -> Vec<JsonSource<'_>> {
+    let mut out: Vec<_> = plan
+        .resolved
+        .iter()
+        .map(|r| JsonSource {
+            url: &r.url,
+            requested: r.requested.to_string(),
+            sub_dir: r.entry.sub_dir.as_deref(),
+            commit: r.commit.map(|c| c.to_string()),
+            fetch: Some(r.fetch),
+            error: None,
+            warnings: &r.warnings,
+        })
+        .collect();
+    out.extend(plan.failed.iter().map(|f| JsonSource {
+        url: &f.url,
+        requested: f.entry.requested().to_string(),
+        sub_dir: f.entry.sub_dir.as_deref(),
+        commit: None,
+        fetch: None,
+        error: Some(&f.error),
+        warnings: &[],
+    }));
+    out
+}
+
+/// The failures and warnings of commands and instructions sources.
+pub fn print_file_sources(p: &Printer, plans: &[crate::files::plan::FilePlan]) {
+    for plan in plans {
+        for f in &plan.failed {
+            p.error(&f.error);
+        }
+        for r in &plan.resolved {
+            for w in &r.warnings {
+                p.warn(&format!("{}: {w}", r.url));
+            }
+        }
+    }
+}
+
 /// The MCP plan's sources as JSON, resolved then failed.
 pub fn mcp_json_sources(plan: &McpPlan) -> Vec<JsonSource<'_>> {
     let mut out: Vec<_> = plan

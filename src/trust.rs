@@ -454,7 +454,12 @@ pub fn check_stranger_sources(config: &Config) -> Result<PathBuf> {
             shown(&root)
         )))
     };
-    for s in &config.skills {
+    for s in config
+        .skills
+        .iter()
+        .chain(&config.commands)
+        .chain(&config.instructions)
+    {
         check(&s.source, &s.at)?;
     }
     for m in &config.mcps {

@@ -478,3 +478,39 @@ fn adding_trust_to_a_locked_source_is_lock_drift_until_the_signer_is_recorded() 
     let locked = run(&env, &["sync", "--locked"]);
     assert!(locked.status.success(), "{}", text(&locked));
 }
+
+#[test]
+fn commands_entries_take_trust_too() {
+    let env = TestEnv::new();
+    let key = new_key();
+    let mut repo = FixtureRepo::init(env.remotes().join("pack.git"));
+    let pack = vec![(
+        "commands/review.md".to_string(),
+        FileSpec::file("---\ndescription: Review the diff\n---\nReview $ARGUMENTS\n"),
+    )];
+    commit(&mut repo, "main", &pack, None);
+    write_file(env.project_path("keys/allowed_signers"), allowed_line(&key));
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\ncommands:\n  - source: {}\n    commands: \"*\"\n    trust: {{ allowed-signers: keys/allowed_signers }}\n",
+            url(&env)
+        ),
+    );
+    let out = run(&env, &["sync"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("is not signed"), "{}", text(&out));
+    assert!(!env.project_path(".claude/commands/review.md").exists());
+
+    commit(&mut repo, "main", &pack, Some(&key));
+    let out = run(&env, &["sync"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(env.project_path(".claude/commands/review.md").exists());
+    let lock = lock_text(&env).unwrap();
+    assert!(
+        lock.contains(&format!("signer: {}", fingerprint(&key))),
+        "{lock}"
+    );
+    let verify = run(&env, &["verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}

@@ -46,6 +46,22 @@ pub fn run(common: &Common, printer: &Printer) -> Result<()> {
             });
         }
     }
+    let lock = &ctx.old_lock;
+    for (entries, section) in [
+        (&ctx.config.commands, &lock.commands),
+        (&ctx.config.instructions, &lock.instructions),
+    ] {
+        for e in entries {
+            if let Source::Git(url) = &e.source {
+                jobs.push(LockedGit {
+                    at: &e.at,
+                    kind: "",
+                    url,
+                    locked: crate::lock::find_entry(section, &e.id()).map(|l| l as _),
+                });
+            }
+        }
+    }
     let outcomes = pipeline::fetch_locked(&jobs, cache, mode);
     let mut problems = 0;
     let mut rows = Vec::new();

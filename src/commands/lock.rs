@@ -38,6 +38,9 @@ pub fn run(common: &Common, args: LockArgs, printer: &Printer) -> Result<()> {
         crate::mcp::SecretPolicy::Ignore,
     )?;
     plan.lock.mcps = mcp_plan.lock.clone();
+    let file_plans = pipeline::plan_files(&ctx, &opts.update, common.offline, false)?;
+    crate::commands::sync::set_file_sections(&mut plan.lock, &file_plans);
+    report::print_file_sources(printer, &file_plans);
     for f in &failed {
         printer.error(&f.error);
     }
@@ -77,6 +80,7 @@ pub fn run(common: &Common, args: LockArgs, printer: &Printer) -> Result<()> {
             "sources": report::json_sources(&resolved, &failed)
                 .into_iter()
                 .chain(report::mcp_json_sources(&mcp_plan))
+                .chain(file_plans.iter().flat_map(report::file_json_sources))
                 .collect::<Vec<_>>(),
         }));
     } else if drift.is_empty() {
@@ -93,6 +97,7 @@ pub fn run(common: &Common, args: LockArgs, printer: &Printer) -> Result<()> {
     }
     if !failed.is_empty()
         || !mcp_plan.failed.is_empty()
+        || file_plans.iter().any(|f| !f.failed.is_empty())
         || !broken.is_empty()
         || (check && !drift.is_empty())
     {

@@ -7,10 +7,15 @@
 
 pub mod add;
 pub mod audit;
+pub mod cache;
+pub mod clean;
 pub mod completions;
+pub mod doctor;
 pub mod fetch;
 pub mod init;
+pub mod list;
 pub mod lock;
+pub mod outdated;
 pub mod remove;
 pub mod sync;
 pub mod trust;

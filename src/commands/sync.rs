@@ -60,10 +60,25 @@ fn sync(
     audit: (Option<crate::audit::Threshold>, bool, bool),
     printer: &Printer,
 ) -> Result<()> {
+    sync_as("sync", common, opts, audit, printer, |_| Ok(()))
+}
+
+/// The sync pipeline for `command`, on the workspace as `prepare` leaves it (run under the
+/// scope's lock; an error stops the run before anything is written): `kst clean` empties the
+/// config's entries, so pruning is exactly what a sync does to an entry taken out.
+pub(crate) fn sync_as(
+    command: &'static str,
+    common: &Common,
+    opts: &SyncOptions,
+    audit: (Option<crate::audit::Threshold>, bool, bool),
+    printer: &Printer,
+    prepare: impl FnOnce(&mut Workspace) -> Result<()>,
+) -> Result<()> {
     let started = Instant::now();
-    let ctx = Workspace::load(common, crate::trust::Access::Writes)?;
+    let mut ctx = Workspace::load(common, crate::trust::Access::Writes)?;
     let gate = crate::commands::audit::sync_gate(&ctx, audit.0, audit.1, audit.2);
     let _guard = ctx.exclusive(printer)?;
+    prepare(&mut ctx)?;
     if opts.locked {
         // Entries the lock does not know would have to be resolved: that is drift, found
         // before any network use.
@@ -85,6 +100,8 @@ fn sync(
         },
     )?;
     plan.lock.mcps = mcp_plan.lock.clone();
+    let mut file_plans = pipeline::plan_files(&ctx, &opts.update, common.offline, opts.force)?;
+    set_file_sections(&mut plan.lock, &file_plans);
 
     if opts.locked {
         let drift = ctx.old_lock.drift(&plan.lock);
@@ -122,29 +139,36 @@ fn sync(
             printer.warn(&format!("{}: {w}", r.url));
         }
     }
+    report::print_file_sources(printer, &file_plans);
 
     if !common.dry_run {
         pipeline::apply_skills(&mut plan, &resolved, &ctx.scope, &ctx.old_lock);
         crate::mcp::apply::apply(&mut mcp_plan);
         plan.lock.mcps = mcp_plan.lock.clone();
+        for fp in &mut file_plans {
+            crate::files::apply::apply(fp, &ctx.scope);
+        }
+        set_file_sections(&mut plan.lock, &file_plans);
     }
     // Equal values serialise equally: the (costly) text comparison is for an old lock that
     // parsed differently but reads the same, e.g. one not in normal order.
     let lock_changed = (plan.lock != ctx.old_lock && plan.lock.to_yaml() != ctx.old_lock.to_yaml())
         || !ctx.scope.lock_path.exists();
-    if !common.dry_run
-        && lock_changed
-        && !(plan.lock.sources.is_empty()
-            && plan.lock.mcps.is_empty()
-            && !ctx.scope.lock_path.exists())
-    {
+    if !common.dry_run && lock_changed && !(plan.lock.is_empty() && !ctx.scope.lock_path.exists()) {
         crate::failpoint::hit("sync-before-lock");
         plan.lock.write(&ctx.scope.lock_path)?;
     }
 
-    let mut summary = Summary::of(failed.len() + mcp_plan.failed.len(), started.elapsed());
+    let file_failures: usize = file_plans.iter().map(|f| f.failed.len()).sum();
+    let mut summary = Summary::of(
+        failed.len() + mcp_plan.failed.len() + file_failures,
+        started.elapsed(),
+    );
     summary.count(&plan.items);
     summary.count(&mcp_plan.items);
+    for fp in &file_plans {
+        summary.count(&fp.items);
+    }
     // The audit gate (SPEC 16) looks at what is installed now: after the lock is written, so
     // the lock and the files are consistent whatever it decides. A dry run installs nothing.
     let audited = match gate {
@@ -154,7 +178,7 @@ fn sync(
     if printer.json {
         let mut doc = serde_json::to_value(report::JsonSync {
             schema: 1,
-            command: "sync",
+            command,
             dry_run: common.dry_run,
             scope: ctx.scope.name(),
             // A remote config's URL as spelled may carry a query (`?private_token=…`).
@@ -164,10 +188,12 @@ fn sync(
             sources: report::json_sources(&resolved, &failed)
                 .into_iter()
                 .chain(report::mcp_json_sources(&mcp_plan))
+                .chain(file_plans.iter().flat_map(report::file_json_sources))
                 .collect(),
             items: report::json_items(&plan.items)
                 .into_iter()
                 .chain(report::json_items(&mcp_plan.items))
+                .chain(file_plans.iter().flat_map(|f| report::json_items(&f.items)))
                 .collect(),
             summary: summary.clone(),
         })
@@ -180,10 +206,24 @@ fn sync(
     } else {
         report::print_items(printer, &plan.items);
         report::print_items(printer, &mcp_plan.items);
+        for fp in &file_plans {
+            report::print_items(printer, &fp.items);
+        }
         printer.line(&summary.human(common.dry_run));
         if let Some(a) = &audited {
             a.print(printer);
         }
+    }
+    if !common.dry_run {
+        // For `kst doctor`: what the last real run of this scope did.
+        crate::machine::record_last_sync(&crate::machine::LastSync {
+            command: command.to_string(),
+            scope: ctx.scope.name().to_string(),
+            lock: ctx.scope.lock_path.display().to_string(),
+            finished: crate::machine::now(),
+            ok: summary.ok(),
+            summary: serde_json::to_value(&summary).unwrap_or_default(),
+        });
     }
     if audited.as_ref().is_some_and(|a| !a.verdict.passed) {
         return Err(Error::Reported(Outcome::Problems));
@@ -193,6 +233,15 @@ fn sync(
     } else {
         Err(Error::Reported(Outcome::Problems))
     }
+}
+
+/// The lock's `commands` and `instructions` from their plans (commands first).
+pub(crate) fn set_file_sections(
+    lock: &mut crate::lock::Lock,
+    plans: &[crate::files::plan::FilePlan],
+) {
+    lock.commands = plans[0].lock.clone();
+    lock.instructions = plans[1].lock.clone();
 }
 
 fn locked_error(ctx: &Workspace, drift: &[String]) -> Error {

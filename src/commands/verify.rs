@@ -240,6 +240,32 @@ pub fn check_servers(ctx: &Workspace) -> Result<Vec<crate::mcp::verify::ServerCh
     ))
 }
 
+/// Every command and instruction destination of the lock, checked.
+pub fn check_files(ctx: &Workspace) -> Result<Vec<crate::files::verify::FileCheck>> {
+    let lock = &ctx.old_lock;
+    if lock.commands.is_empty() && lock.instructions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let home = crate::dirs::home()?;
+    let project = ctx.scope.scope == crate::config::Scope::Project;
+    let confine = project.then(|| crate::shared_file::real_path(&ctx.scope.root));
+    let mut out = Vec::new();
+    for (kind, section) in [
+        (crate::item::Kind::Command, &lock.commands),
+        (crate::item::Kind::Instruction, &lock.instructions),
+    ] {
+        out.extend(crate::files::verify::check(
+            kind,
+            section,
+            !project,
+            &home,
+            &ctx.scope.root,
+            confine.as_deref(),
+        ));
+    }
+    Ok(out)
+}
+
 pub fn check_installed(ctx: &Workspace) -> Vec<SkillCheck> {
     let cache = ctx.cache().ok();
     let config_dir = ctx.config.path.parent().unwrap_or(Path::new("."));
@@ -382,7 +408,7 @@ pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
             network: remote && !common.offline,
         },
     )?;
-    if ctx.old_lock.sources.is_empty() && ctx.old_lock.mcps.is_empty() {
+    if ctx.old_lock.is_empty() {
         return Err(Error::usage(format!(
             "{} has nothing to verify; run `kst sync` first",
             ctx.scope.lock_path.display()
@@ -390,6 +416,7 @@ pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
     }
     let skills = check_installed(&ctx);
     let servers = check_servers(&ctx)?;
+    let files = check_files(&ctx)?;
     let signers = check_signers(&ctx);
     let remotes = if remote && !common.offline {
         check_remotes(&ctx)
@@ -398,6 +425,7 @@ pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
     };
     let drift = skills.iter().filter(|c| c.status != "ok").count()
         + servers.iter().filter(|c| c.status != "ok").count()
+        + files.iter().filter(|c| c.status != "ok").count()
         + signers.iter().filter(|c| c.status != "ok").count()
         + remotes
             .iter()
@@ -409,7 +437,7 @@ pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
         printer.json(&serde_json::json!({
             "schema": 1, "command": "verify", "ok": drift == 0,
             "lock": ctx.scope.lock_path.display().to_string(),
-            "skills": skills, "servers": servers, "remote": remotes, "signers": signers,
+            "skills": skills, "servers": servers, "files": files, "remote": remotes, "signers": signers,
         }));
     } else {
         for c in &skills {
@@ -481,9 +509,33 @@ pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
                 printer.error(&format!("    {e}"));
             }
         }
+        for c in &files {
+            if c.status == "ok" {
+                if printer.verbosity >= crate::report::Verbosity::Verbose {
+                    printer.line(&format!("= {} {} {}", c.kind.noun(), c.name, c.path));
+                }
+                continue;
+            }
+            printer.error(&format!(
+                "{} {} at {}: {}",
+                c.kind.noun(),
+                c.name,
+                c.path,
+                c.status
+            ));
+            if let Some(e) = &c.error {
+                printer.error(&format!("    {e}"));
+            }
+        }
+        let count = |k: crate::item::Kind| files.iter().filter(|c| c.kind == k).count();
         let counted: Vec<String> = [
             (skills.len(), "installed skill folders"),
             (servers.len(), "MCP server entries"),
+            (count(crate::item::Kind::Command), "command files"),
+            (
+                count(crate::item::Kind::Instruction),
+                "instruction files and blocks",
+            ),
         ]
         .iter()
         .filter(|(n, _)| *n > 0)
@@ -501,7 +553,7 @@ pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
             ));
         } else {
             printer.error(&format!(
-                "{drift} problems found; run `kst sync` to repair installed skills (an edited MCP entry is left alone: delete it, and `kst sync` writes kst's version again)"
+                "{drift} problems found; run `kst sync` to repair installed skills and command or rule files (an edited MCP entry or instruction block is left alone: delete it, and `kst sync` writes kst's version again)"
             ));
         }
     }

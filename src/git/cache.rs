@@ -9,6 +9,9 @@
 //! git/db/<name>-<hash16>.lock      OS lock held while that repository is fetched into
 //! git/db/<name>-<hash16>.corrupt-* a repository moved aside after failing to open
 //! locks/scope-<hash16>.lock        one sync at a time per scope
+//! locks/cache.lock                 shared by every run using the cache; `kst cache prune|clear`
+//!                                  hold it exclusively, so they never pull a repository from
+//!                                  under a running sync
 //! stat/<hash16>                    the stat cache of one skills folder (statcache.rs)
 //! ```
 //!
@@ -35,16 +38,78 @@ const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 #[derive(Debug, Clone)]
 pub struct Cache {
     root: PathBuf,
+    /// `locks/cache.lock`, held shared while this handle (or a clone) lives, or exclusively by
+    /// [`Cache::open_exclusive`]. `None` only if the lock file cannot be created (a read-only
+    /// cache), which leaves prune and clear nothing to guard against.
+    _guard: Option<std::sync::Arc<File>>,
 }
 
 impl Cache {
-    /// Open (creating if needed) the cache root.
+    /// Open (creating if needed) the cache root, holding the cache lock shared: `kst cache
+    /// prune|clear` wait until this run is done with the cache.
     pub fn open() -> Result<Cache> {
         let root = dirs::cache_root().map_err(|e| anyhow::anyhow!("{e}"))?;
         Cache::open_at(root)
     }
 
+    /// Open the cache holding the cache lock exclusively: no other kst uses the cache until
+    /// the handle is dropped. `on_wait` is told when another run holds it (kst waits).
+    pub fn open_exclusive(on_wait: impl FnOnce(&str)) -> Result<Cache> {
+        let root = dirs::cache_root().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut cache = Cache::create(root)?;
+        let file = cache.guard_file()?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                on_wait(&format!(
+                    "waiting for other kst runs to finish with the cache {}",
+                    cache.root.display()
+                ));
+                file.lock()
+                    .with_context(|| format!("cannot lock the cache {}", cache.root.display()))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("cannot lock the cache {}", cache.root.display())));
+            }
+        }
+        cache._guard = Some(std::sync::Arc::new(file));
+        Ok(cache)
+    }
+
+    fn guard_file(&self) -> Result<File> {
+        let dir = self.root.join("locks");
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join("cache.lock");
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))
+    }
+
     pub fn open_at(root: PathBuf) -> Result<Cache> {
+        let mut cache = Cache::create(root)?;
+        // Without a lock file (a read-only cache) there is nothing to share: carry on.
+        if let Ok(file) = cache.guard_file() {
+            if let Err(std::fs::TryLockError::WouldBlock) = file.try_lock_shared() {
+                tracing::warn!(
+                    "waiting for `kst cache prune` or `kst cache clear` to finish with the cache {}",
+                    cache.root.display()
+                );
+            }
+            file.lock_shared().with_context(|| {
+                format!("cannot lock the cache {} (shared)", cache.root.display())
+            })?;
+            cache._guard = Some(std::sync::Arc::new(file));
+        }
+        Ok(cache)
+    }
+
+    /// The root, created `0700` with its `CACHEDIR.TAG`; no lock taken.
+    fn create(root: PathBuf) -> Result<Cache> {
         if !root.exists() {
             if let Some(parent) = root.parent() {
                 std::fs::create_dir_all(parent)
@@ -61,7 +126,7 @@ impl Cache {
         if !tag.exists() {
             fsx::write_atomic(&tag, CACHEDIR_TAG.as_bytes(), Some(0o644))?;
         }
-        Ok(Cache { root })
+        Ok(Cache { root, _guard: None })
     }
 
     pub fn root(&self) -> &Path {

@@ -509,6 +509,25 @@ fn keep(repo: &Repository, commit: Oid) -> Result<()> {
     Ok(())
 }
 
+/// Fetch one remote ref (`HEAD`, `refs/heads/<b>`) into `local`, a ref of kst's private
+/// namespace (`refs/kst/…`), with the history since the commits the cache already has (not a
+/// shallow fetch): `kst outdated` walks it. Nothing outside `refs/kst/` is written. Returns the
+/// commit the remote ref points to.
+pub fn fetch_private(repo: &Repository, url: &GitUrl, remote: &str, local: &str) -> Result<Oid> {
+    if !local.starts_with("refs/kst/") {
+        bail!("{local} is not in kst's private ref namespace");
+    }
+    fetch_depth(
+        repo,
+        url,
+        &[format!("+{remote}:{local}")],
+        None,
+        &mut |_, _, _| {},
+    )
+    .with_context(|| format!("cannot fetch {remote} from {}", url.canonical()))?;
+    cached_ref(repo, local).ok_or_else(|| anyhow!("{} has no {remote}", url.canonical()))
+}
+
 /// Advertised refs of the remote (ls-remote).
 pub fn list_remote(repo: &Repository, url: &GitUrl) -> Result<Vec<(String, Oid)>> {
     let mut remote = repo.remote_anonymous(url.fetch_url())?;

@@ -1,0 +1,387 @@
+//! Commands and instructions (SPEC 10a, 10b): the kinds whose items are single source files,
+//! each rendered into every agent's own place.
+//!
+//! They share everything but where an item lands and how it is rendered ([`places`]): the
+//! resolution (pinned like skills through [`crate::pin`], a local folder re-read each sync),
+//! the plan, the writes and the lock section. A destination is owned in one of the two ways
+//! kst owns anything (`claims.rs`): a rendered file (a command, a per-rule instruction file)
+//! is an exclusive path; a marker block in a shared file (CLAUDE.md, AGENTS.md) is a keyed
+//! entry. The lock records, per item, the source file's git blob id and, per destination, the
+//! sha256 of what kst wrote (a block's key is `FILE#ID`).
+
+pub mod apply;
+pub mod plan;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+
+use git2::Oid;
+
+use crate::agents::{Agent, InstructionTarget};
+use crate::config::SkillSource;
+use crate::discover::{DiskPack, PackView};
+use crate::git::{Cache, FetchMode};
+use crate::item::{Kind, Target};
+use crate::lock::LockedFileSource;
+use crate::mdasset::{self, Picked};
+use crate::pin::Fetch;
+use crate::request::{Requested, Selection};
+use crate::source::Source;
+
+/// One command or instruction read from its pack.
+#[derive(Debug, Clone)]
+pub struct FileItem {
+    pub name: String,
+    /// Its file inside the pack.
+    pub path: String,
+    /// The git blob id of its bytes.
+    pub blob: String,
+    pub bytes: Vec<u8>,
+}
+
+/// An item that was asked for (or found) and cannot be installed.
+#[derive(Debug, Clone)]
+pub struct BrokenItem {
+    pub name: String,
+    pub error: String,
+}
+
+/// A source of commands or instructions, resolved.
+#[derive(Debug)]
+pub struct Resolved {
+    pub entry: SkillSource,
+    pub url: String,
+    pub requested: Requested,
+    pub commit: Option<Oid>,
+    /// The fingerprint of the key that signed the pin (`trust:`, SPEC 16).
+    pub signer: Option<String>,
+    pub fetch: Fetch,
+    pub items: Vec<FileItem>,
+    pub broken: Vec<BrokenItem>,
+    pub warnings: Vec<String>,
+}
+
+/// A source that could not be resolved at all; what it installed before is kept.
+#[derive(Debug)]
+pub struct Failed {
+    pub entry: SkillSource,
+    pub url: String,
+    pub error: String,
+}
+
+fn pick(kind: Kind, view: &dyn PackView, root: &str, selection: &Selection) -> Picked {
+    match kind {
+        Kind::Command => crate::slash::pick(view, root, selection),
+        _ => crate::instructions::pick(view, root, selection),
+    }
+}
+
+fn folder(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Command => crate::slash::KIND.folder,
+        _ => crate::instructions::KIND.folder,
+    }
+}
+
+/// The selected items of a pack, read.
+fn read_items(
+    kind: Kind,
+    view: &dyn PackView,
+    root: &str,
+    selection: &Selection,
+) -> (Vec<FileItem>, Vec<BrokenItem>, Vec<String>) {
+    let picked = pick(kind, view, root, selection);
+    let under = crate::tree::join_rel(root, folder(kind));
+    let noun = kind.noun();
+    let mut broken: Vec<BrokenItem> = picked
+        .missing
+        .iter()
+        .map(|name| BrokenItem {
+            name: name.clone(),
+            error: format!("{noun} {name:?} not found under {under}/"),
+        })
+        .collect();
+    let mut items = Vec::new();
+    for f in picked.found {
+        if let Some(problem) = f.problem {
+            broken.push(BrokenItem {
+                name: f.name,
+                error: problem,
+            });
+            continue;
+        }
+        match view.read_file(&f.path) {
+            Some(bytes) => items.push(FileItem {
+                blob: mdasset::blob_id(&bytes).to_string(),
+                name: f.name,
+                path: f.path,
+                bytes,
+            }),
+            None => broken.push(BrokenItem {
+                error: format!(
+                    "{}: cannot be read (not a regular file, or larger than {} KiB)",
+                    f.path,
+                    crate::git::MAX_SKILL_MD / 1024
+                ),
+                name: f.name,
+            }),
+        }
+    }
+    (items, broken, picked.warnings)
+}
+
+/// What `--update [NAME…]` and the lock say about resolving a kind's sources.
+pub struct Resolving<'a> {
+    pub kind: Kind,
+    pub old: &'a [LockedFileSource],
+    pub update: &'a Option<Vec<String>>,
+    pub mode: FetchMode,
+    /// Where local sources may be read from (an untrusted project: only inside it).
+    pub within: Option<&'a Path>,
+    /// Opened when any entry is a git source.
+    pub cache: Option<&'a Cache>,
+}
+
+/// Resolve every entry of one kind, each on its own thread.
+pub fn resolve_all(r: &Resolving, entries: &[SkillSource]) -> Vec<Result<Resolved, Failed>> {
+    crate::threads::each(entries, "a resolver", |entry| resolve_one(r, entry))
+}
+
+fn resolve_one(r: &Resolving, entry: &SkillSource) -> Result<Resolved, Failed> {
+    let id = entry.id();
+    let locked = crate::lock::find_entry(r.old, &id);
+    let names = locked
+        .into_iter()
+        .flat_map(|l| l.items.iter().map(|i| i.name.as_str()));
+    let update = crate::lock::update_moves(r.update, names);
+    let url = id.url.clone();
+    let fail = |error: String| Failed {
+        entry: entry.clone(),
+        url: url.clone(),
+        error: format!("{}: {url}: {error}", entry.at),
+    };
+    let done = |requested, commit, fetch, (items, broken, warnings)| Resolved {
+        entry: entry.clone(),
+        url: url.clone(),
+        requested,
+        commit,
+        signer: None,
+        fetch,
+        items,
+        broken,
+        warnings,
+    };
+    match &entry.source {
+        Source::Local { path, .. } => {
+            let (view, root) =
+                DiskPack::open(path, entry.sub_dir.as_deref(), r.within).map_err(fail)?;
+            let read = read_items(r.kind, &view, &root, &entry.selection);
+            Ok(done(Requested::Local, None, Fetch::Local, read))
+        }
+        Source::Git(git_url) => {
+            let cache = r
+                .cache
+                .ok_or_else(|| fail("the cache is not open".into()))?;
+            let pinning = crate::pin::GitEntry {
+                url: git_url,
+                reference: &entry.reference,
+                sub_dir: entry.sub_dir.as_deref(),
+                locked: locked.map(|l| l as _),
+                update,
+                trust: entry.trust.as_ref(),
+            };
+            let read =
+                |p: crate::pin::Reading| Ok(read_items(r.kind, p.pack, p.root, &entry.selection));
+            let (pin, (items, broken, mut warnings), repaired) = crate::pin::git(
+                &pinning,
+                cache,
+                r.mode,
+                &mut |_, _, _| {},
+                |_, _, _| None,
+                read,
+            )
+            .map_err(|e| fail(format!("{e:#}")))?;
+            warnings.splice(0..0, repaired);
+            Ok(Resolved {
+                signer: pin.signer.clone(),
+                ..done(
+                    pin.requested,
+                    Some(pin.commit),
+                    pin.fetch,
+                    (items, broken, warnings),
+                )
+            })
+        }
+    }
+}
+
+/// Where one item goes for one agent's place.
+#[derive(Debug, Clone)]
+pub enum Place {
+    /// A file only kst writes (a command, a per-rule instruction), and its bytes.
+    File { target: Target, bytes: Vec<u8> },
+    /// A marker block in a file shared with the user.
+    Block {
+        target: Target,
+        id: String,
+        body: String,
+    },
+}
+
+impl Place {
+    /// What the lock calls this destination: the file, or `FILE#ID` for a block.
+    pub fn key(&self) -> String {
+        match self {
+            Place::File { target, .. } => target.rel.clone(),
+            Place::Block { target, id, .. } => block_key(&target.rel, id),
+        }
+    }
+}
+
+pub fn block_key(file: &str, id: &str) -> String {
+    format!("{file}#{id}")
+}
+
+/// A destination path of this scope: relative to the scope root when inside it.
+pub fn target_at(p: PathBuf, root: &Path) -> Target {
+    let abs = if p.is_absolute() { p } else { root.join(p) };
+    let rel = match abs.strip_prefix(root) {
+        Ok(r) => r.to_string_lossy().into_owned(),
+        Err(_) => abs.to_string_lossy().into_owned(),
+    };
+    Target { abs, rel }
+}
+
+/// Where the selected agents read this kind, in one scope.
+pub struct Places<'a> {
+    pub agents: &'a [&'static Agent],
+    pub global: bool,
+    pub home: &'a Path,
+    pub root: &'a Path,
+}
+
+/// The source as written in the config, which names an instruction's block (SPEC 10b).
+pub fn source_as_written(entry: &SkillSource) -> &str {
+    match &entry.source {
+        Source::Git(url) => url.fetch_url(),
+        Source::Local { spelled, .. } => spelled,
+    }
+}
+
+/// Every place an item goes, rendered. An item that cannot be rendered (a malformed
+/// frontmatter, a marker line in an instruction's text) is an error for all its places.
+pub fn places(
+    kind: Kind,
+    at: &Places,
+    entry: &SkillSource,
+    item: &FileItem,
+) -> Result<Vec<Place>, String> {
+    let shown = |e: String| format!("{}: {e}", item.path);
+    let mut out = Vec::new();
+    match kind {
+        Kind::Command => {
+            let mut seen = Vec::new();
+            for a in at.agents {
+                let Some((dir, format)) = a.commands_dir(at.global, at.home) else {
+                    continue;
+                };
+                if seen.contains(&(dir.clone(), format)) {
+                    continue;
+                }
+                seen.push((dir.clone(), format));
+                let (rel, bytes) =
+                    crate::slash::render(&item.name, &item.bytes, format).map_err(shown)?;
+                out.push(Place::File {
+                    target: target_at(dir.join(rel), at.root),
+                    bytes,
+                });
+            }
+        }
+        _ => {
+            for (t, _) in crate::instructions::targets(at.agents, at.global, at.home) {
+                match t {
+                    InstructionTarget::PerRule(dir, format) => {
+                        let (rel, bytes) =
+                            crate::instructions::render_rule(&item.name, &item.bytes, format)
+                                .map_err(shown)?;
+                        out.push(Place::File {
+                            target: target_at(dir.join(rel), at.root),
+                            bytes,
+                        });
+                    }
+                    InstructionTarget::Aggregate(file) => {
+                        let body = crate::instructions::block_body(&item.bytes).map_err(shown)?;
+                        out.push(Place::Block {
+                            target: target_at(file, at.root),
+                            id: crate::instructions::block_id(source_as_written(entry), &item.name),
+                            body,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every place this kind may have written to in a scope, for any agent (the config may no
+/// longer name the agent): what the lock may ask kst to remove. A lock is a file in the
+/// project, so what it lists is only acted on inside these places.
+pub struct Known {
+    /// Folders of rendered files (relative to the scope root, or absolute).
+    pub folders: Vec<String>,
+    /// Shared files holding blocks.
+    pub shared: Vec<String>,
+}
+
+pub fn known(kind: Kind, global: bool, home: &Path, root: &Path) -> Known {
+    let mut k = Known {
+        folders: Vec::new(),
+        shared: Vec::new(),
+    };
+    for a in crate::agents::AGENTS {
+        match kind {
+            Kind::Command => {
+                if let Some((dir, _)) = a.commands_dir(global, home) {
+                    k.folders.push(target_at(dir, root).rel);
+                }
+            }
+            _ => match a.instructions_target(global, home) {
+                Some(InstructionTarget::PerRule(dir, _)) => {
+                    k.folders.push(target_at(dir, root).rel)
+                }
+                Some(InstructionTarget::Aggregate(f)) => k.shared.push(target_at(f, root).rel),
+                None => {}
+            },
+        }
+    }
+    k
+}
+
+impl Known {
+    /// A lock key, read back as the destination it names: a block of a known shared file,
+    /// or a file inside a known folder (no `..`, no absolute escape). None: not a place kst
+    /// may touch.
+    pub fn place_of(&self, key: &str, root: &Path) -> Option<KnownPlace> {
+        if let Some((file, id)) = key.rsplit_once('#')
+            && self.shared.iter().any(|s| s == file)
+        {
+            return Some(KnownPlace::Block {
+                target: target_at(PathBuf::from(file), root),
+                id: id.to_string(),
+            });
+        }
+        let inside = self.folders.iter().any(|f| {
+            key.strip_prefix(f.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|rest| crate::pathsafe::check_relative_path(rest).is_ok())
+        });
+        inside.then(|| KnownPlace::File(target_at(PathBuf::from(key), root)))
+    }
+}
+
+/// A destination named by the lock, inside a place kst may touch.
+pub enum KnownPlace {
+    File(Target),
+    Block { target: Target, id: String },
+}
