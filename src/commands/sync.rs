@@ -154,7 +154,7 @@ pub(crate) fn sync_as(
     // parsed differently but reads the same, e.g. one not in normal order.
     let lock_changed = (plan.lock != ctx.old_lock && plan.lock.to_yaml() != ctx.old_lock.to_yaml())
         || !ctx.scope.lock_path.exists();
-    if !common.dry_run && lock_changed && !(plan.lock.is_empty() && !ctx.scope.lock_path.exists()) {
+    if !common.dry_run && lock_changed && (!plan.lock.is_empty() || ctx.scope.lock_path.exists()) {
         crate::failpoint::hit("sync-before-lock");
         plan.lock.write(&ctx.scope.lock_path)?;
     }

@@ -64,7 +64,8 @@ pub struct Resolved {
 /// A source that could not be resolved at all; what it installed before is kept.
 #[derive(Debug)]
 pub struct Failed {
-    pub entry: SkillSource,
+    /// Boxed: the config entry is large, and this is the error side of every resolver's result.
+    pub entry: Box<SkillSource>,
     pub url: String,
     pub error: String,
 }
@@ -156,7 +157,7 @@ fn resolve_one(r: &Resolving, entry: &SkillSource) -> Result<Resolved, Failed> {
     let update = crate::lock::update_moves(r.update, names);
     let url = id.url.clone();
     let fail = |error: String| Failed {
-        entry: entry.clone(),
+        entry: Box::new(entry.clone()),
         url: url.clone(),
         error: format!("{}: {url}: {error}", entry.at),
     };
