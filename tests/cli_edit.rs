@@ -225,13 +225,14 @@ fn add_errors_leave_the_file_unchanged() {
     assert!(stderr(&a).contains("was not changed"), "{}", stderr(&a));
     let a = env.kst().args(["add", "./more", "zzz"]).assert().failure();
     assert!(stderr(&a).contains("zzz"), "{}", stderr(&a));
-    // A kind this kst does not read yet.
+    // A command the pack does not have.
     let a = env
         .kst()
         .args(["add", "./more", "--command", "x"])
         .assert()
-        .code(2);
-    assert!(stderr(&a).contains("not supported yet"), "{}", stderr(&a));
+        .failure();
+    assert!(stderr(&a).contains("\"x\" not found"), "{}", stderr(&a));
+    assert!(stderr(&a).contains("was not changed"), "{}", stderr(&a));
     // A local folder with a ref.
     env.kst().args(["add", "./more@v1"]).assert().failure();
     env.kst()
@@ -581,4 +582,47 @@ fn add_exits_with_the_syncs_code() {
     );
     assert!(read(&env, "kasetto.yaml").contains("./more"));
     assert_eq!(read(&env, ".claude/skills/c/notes.txt"), "mine\n");
+}
+
+#[test]
+fn add_a_command_and_an_instruction_then_remove_them() {
+    let env = TestEnv::new();
+    local_packs(&env);
+    write_file(
+        env.project_path("more/commands/git/commit.md"),
+        "---\ndescription: Commit\n---\nCommit $ARGUMENTS.\n",
+    );
+    write_file(
+        env.project_path("more/instructions/style.md"),
+        "Use tabs.\n",
+    );
+    write_file(env.project_path("kasetto.yaml"), CONFIG);
+    write_file(env.project_path("CLAUDE.md"), "# mine\n");
+    env.kst()
+        .args(["add", "./more", "--command", "git:commit"])
+        .assert()
+        .success();
+    let text = read(&env, "kasetto.yaml");
+    assert!(
+        text.contains("commands:") && text.contains("git:commit"),
+        "{text}"
+    );
+    assert!(env.project_path(".claude/commands/git/commit.md").is_file());
+    env.kst()
+        .args(["add", "./more", "--instruction", "style"])
+        .assert()
+        .success();
+    let claude = read(&env, "CLAUDE.md");
+    assert!(claude.starts_with("# mine\n"), "{claude}");
+    assert!(claude.contains("Use tabs."), "{claude}");
+    env.kst()
+        .args(["remove", "./more", "--instruction", "style"])
+        .assert()
+        .success();
+    assert_eq!(read(&env, "CLAUDE.md"), "# mine\n");
+    env.kst()
+        .args(["remove", "./more", "--command", "git:commit"])
+        .assert()
+        .success();
+    assert!(!env.project_path(".claude/commands/git/commit.md").exists());
 }

@@ -77,6 +77,18 @@ pub fn items(ctx: &Workspace, lock: &Lock, names: &[String]) -> (Vec<Item>, Vec<
             }
         }
     }
+    for (kind, section) in [
+        (crate::item::Kind::Command, &lock.commands),
+        (crate::item::Kind::Instruction, &lock.instructions),
+    ] {
+        for src in section {
+            for it in &src.items {
+                if wanted(&it.name) {
+                    out.push(file_item(ctx, kind, &src.url, it));
+                }
+            }
+        }
+    }
     let missing = names
         .iter()
         .filter(|n| !out.iter().any(|i| &i.name == *n) && !matched.contains(&n.as_str()))
@@ -136,6 +148,91 @@ fn skill_item(ctx: &Workspace, url: &str, name: &str, installed: &[String]) -> I
                 crate::escape::escape_line(&shown)
             )),
         }
+    }
+    item
+}
+
+/// A command or an instruction: what kst wrote at its first destination that is a place kst
+/// writes this kind to (a rendered file, or its block in a shared file). A lock naming any
+/// other place is not read.
+fn file_item(
+    ctx: &Workspace,
+    kind: crate::item::Kind,
+    url: &str,
+    it: &crate::lock::LockedFile,
+) -> Item {
+    let mut item = Item {
+        kind: if kind == crate::item::Kind::Command {
+            Kind::Command
+        } else {
+            Kind::Instruction
+        },
+        name: it.name.clone(),
+        source: url.to_string(),
+        installed: it.installed.keys().cloned().collect(),
+        entries: Vec::new(),
+        unverified: Vec::new(),
+    };
+    let root = &ctx.scope.root;
+    let global = ctx.scope.scope == crate::config::Scope::Global;
+    let Ok(home) = crate::dirs::home() else {
+        item.unverified.push("HOME is not set".into());
+        return item;
+    };
+    let known = crate::files::known(kind, global, &home, root);
+    let cap = scan_cap();
+    for key in it.installed.keys() {
+        let read = match known.place_of(key, root) {
+            None => continue,
+            Some(crate::files::KnownPlace::File(t)) => {
+                if ctx.scope.symlinked_parent(&t.abs).is_some() {
+                    continue;
+                }
+                read_capped(&t.abs, cap).map(|(bytes, executable, truncated)| Content::File {
+                    bytes,
+                    executable,
+                    truncated,
+                })
+            }
+            Some(crate::files::KnownPlace::Block { target, id }) => {
+                let confine = (!global).then(|| crate::shared_file::real_path(root));
+                if crate::shared_file::check_confined(&target.abs, confine.as_deref()).is_err() {
+                    continue;
+                }
+                crate::fsx::read_input_bytes(&target.abs, crate::fsx::SETTINGS_CAP, None)
+                    .map_err(|e| std::io::Error::other(e.to_string()))
+                    .and_then(|bytes| {
+                        crate::instructions::get(&bytes, &id)
+                            .ok()
+                            .flatten()
+                            .ok_or_else(|| std::io::Error::other("kst's block is not there"))
+                    })
+                    .map(|b| Content::File {
+                        bytes: b.body,
+                        executable: false,
+                        truncated: false,
+                    })
+            }
+        };
+        match read {
+            Ok(content) => {
+                item.entries.push(Entry {
+                    path: key.clone(),
+                    content,
+                });
+                return item;
+            }
+            Err(e) => item.unverified.push(format!(
+                "{}: cannot read it: {e}",
+                crate::escape::escape_line(key)
+            )),
+        }
+    }
+    if item.entries.is_empty() && item.unverified.is_empty() {
+        item.unverified.push(
+            "not installed where the lock says (or the lock names no place kst writes to); run `kst sync`"
+                .into(),
+        );
     }
     item
 }

@@ -87,36 +87,25 @@ pub(crate) fn kinds_asked(
     out
 }
 
-/// Names as a selection: `None` for all (`*`), else the names, checked and without repeats.
-pub(crate) fn selection_of(names: &[String]) -> Result<Option<Vec<String>>> {
+/// Names as a selection: `None` for all (`*`), else the names, checked (as the config parser
+/// checks that kind's names) and without repeats.
+pub(crate) fn selection_of(kind: Kind, names: &[String]) -> Result<Option<Vec<String>>> {
     if names.iter().any(|n| n == "*") {
         return Ok(None);
     }
+    let check = match kind {
+        Kind::Skills | Kind::Mcps => crate::pathsafe::check_skill_name,
+        Kind::Commands | Kind::Instructions => crate::pathsafe::check_namespaced_name,
+    };
     let mut out: Vec<String> = Vec::new();
     for n in names {
-        crate::pathsafe::check_skill_name(n)
+        check(n)
             .map_err(|e| Error::usage(format!("name {:?}: {e}", crate::escape::escape_line(n))))?;
         if !out.contains(n) {
             out.push(n.clone());
         }
     }
     Ok(Some(out))
-}
-
-/// Whether this kst's config parser accepts the list `kind` (commands and instructions come
-/// with their own issue): `add` writes only what the parser reads.
-pub(crate) fn supported(kind: Kind) -> Result<()> {
-    let probe = format!("{}: []\n", kind.key());
-    // Commands and instructions are read by the parser but not yet resolvable here.
-    let resolvable = matches!(kind, Kind::Skills | Kind::Mcps);
-    if resolvable && config::parse(Path::new("/kasetto.yaml"), &probe).is_ok() {
-        return Ok(());
-    }
-    Err(Error::usage(format!(
-        "`{}:` entries are not supported yet by this version of kst (its config parser does \
-         not read them); nothing was changed",
-        kind.key()
-    )))
 }
 
 /// The config `add`/`remove` edit, read and checked.
@@ -434,8 +423,7 @@ pub fn run(common: Common, args: AddArgs, printer: &Printer) -> Result<()> {
     }
     let mut wanted: Vec<(Kind, Option<Vec<String>>)> = Vec::new();
     for (kind, list) in &asked {
-        supported(*kind)?;
-        wanted.push((*kind, selection_of(list)?));
+        wanted.push((*kind, selection_of(*kind, list)?));
     }
 
     let will_sync = !args.no_sync && !common.dry_run;
@@ -691,9 +679,52 @@ fn check_resolves(
                 None => {}
             }
         }
-        // Accepted by the parser (see [`supported`]) but with no resolver here yet: the sync
-        // that follows reports a wrong source.
-        Kind::Commands | Kind::Instructions => {}
+        Kind::Commands | Kind::Instructions => {
+            let entry = config::SkillSource {
+                source,
+                reference,
+                sub_dir: sub_dir.clone(),
+                selection,
+                at: at.to_string(),
+                // A probe installs nothing: the sync that follows checks signed pins.
+                trust: None,
+            };
+            let cache = match &entry.source {
+                Source::Git(_) => Some(crate::git::Cache::open().map_err(Error::Failed)?),
+                Source::Local { .. } => None,
+            };
+            let resolving = crate::files::Resolving {
+                kind: if kind == Kind::Commands {
+                    crate::item::Kind::Command
+                } else {
+                    crate::item::Kind::Instruction
+                },
+                old: &[],
+                update: &None,
+                mode,
+                within: ed.within.as_deref(),
+                cache: cache.as_ref(),
+            };
+            let noun = resolving.kind.noun();
+            match crate::files::resolve_all(&resolving, std::slice::from_ref(&entry)).pop() {
+                Some(Ok(r)) if !r.broken.is_empty() => {
+                    let why: Vec<String> = r.broken.iter().map(|b| b.error.clone()).collect();
+                    return Err(unchanged(format!(
+                        "{}: {}",
+                        DisplayUrl::new(raw),
+                        why.join("; ")
+                    )));
+                }
+                Some(Ok(r)) if r.items.is_empty() => {
+                    return Err(unchanged(format!(
+                        "{}: no {noun} found",
+                        DisplayUrl::new(raw)
+                    )));
+                }
+                Some(Ok(_)) | None => {}
+                Some(Err(f)) => return Err(unchanged(f.error)),
+            }
+        }
     }
     Ok(())
 }
@@ -709,12 +740,14 @@ mod tests {
         assert_eq!(k.len(), 2);
         assert_eq!(k[0], (Kind::Skills, s(&["a", "b"])));
         assert_eq!(k[1], (Kind::Mcps, s(&["m"])));
-        assert_eq!(selection_of(&s(&["a", "*"])).unwrap(), None);
+        assert_eq!(selection_of(Kind::Skills, &s(&["a", "*"])).unwrap(), None);
         assert_eq!(
-            selection_of(&s(&["a", "b", "a"])).unwrap(),
+            selection_of(Kind::Skills, &s(&["a", "b", "a"])).unwrap(),
             Some(s(&["a", "b"]))
         );
-        assert!(selection_of(&s(&["../x"])).is_err());
+        assert!(selection_of(Kind::Skills, &s(&["../x"])).is_err());
+        assert!(selection_of(Kind::Commands, &s(&["git:commit"])).is_ok());
+        assert!(selection_of(Kind::Commands, &s(&["git:.."])).is_err());
     }
 
     #[test]
@@ -728,16 +761,5 @@ mod tests {
         assert!(same_source("./pack/", "pack", base));
         assert!(!same_source("./pack", "./other", base));
         assert!(!same_source("https://example.com/a", "./a", base));
-    }
-
-    #[test]
-    fn commands_and_instructions_wait_for_the_parser() {
-        assert!(supported(Kind::Skills).is_ok());
-        assert!(supported(Kind::Mcps).is_ok());
-        // Commands and instructions wait for `add` to resolve them before writing.
-        for kind in [Kind::Commands, Kind::Instructions] {
-            let e = supported(kind).unwrap_err();
-            assert!(e.to_string().contains("not supported yet"), "{e}");
-        }
     }
 }

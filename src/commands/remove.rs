@@ -88,7 +88,7 @@ pub fn run(common: Common, args: RemoveArgs, printer: &Printer) -> Result<()> {
     );
     let mut wanted: Vec<(Kind, Option<Vec<String>>)> = Vec::new();
     for (kind, list) in &asked {
-        wanted.push((*kind, selection_of(list)?));
+        wanted.push((*kind, selection_of(*kind, list)?));
     }
 
     let will_sync = !args.no_sync && !common.dry_run;
