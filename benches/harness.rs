@@ -70,9 +70,15 @@ pub struct Args {
     /// Transports for the cold sync: git, http or both.
     #[arg(long, value_enum, default_value = "both")]
     pub transport: Transports,
-    /// Scenarios to run (comma-separated): cold, noop, offline.
-    #[arg(long, value_delimiter = ',', default_value = "cold,noop,offline")]
+    /// Scenarios to run (comma-separated): cold, noop, offline, files (the warm no-op of
+    /// commands and instructions, SPEC 14).
+    #[arg(long, value_delimiter = ',', default_value = "cold,noop,offline,files")]
     pub scenarios: Vec<Scenario>,
+    /// Commands and instructions of the `files` scenario.
+    #[arg(long, default_value_t = 500)]
+    pub commands: usize,
+    #[arg(long, default_value_t = 200)]
+    pub instructions: usize,
     /// Shapes of the same skills (comma-separated, SPEC 14): spread (--repos × --skills),
     /// monorepo (one repository with all of them under `skills/`), local (one local folder of
     /// them). The cold sync is measured for the spread shape only.
@@ -120,6 +126,7 @@ pub enum Scenario {
     Cold,
     Noop,
     Offline,
+    Files,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -270,6 +277,20 @@ pub fn run(args: &Args) -> Result<String> {
                 if args.workdir.is_none() {
                     rm_rf(&here)?;
                 }
+            }
+        }
+    }
+    if args.scenarios.contains(&Scenario::Files) {
+        for (disk, root) in &roots {
+            let here = root.join("files");
+            let w = Work::new(&here, kst.clone())?;
+            eprintln!("harness: commands and instructions on {disk}: warm no-op sync");
+            let mut row = files_noop(&w, args)?;
+            row.scenario = format!("files, {disk}: {}", row.scenario);
+            rows.push(row);
+            drop(w);
+            if args.workdir.is_none() {
+                rm_rf(&here)?;
             }
         }
     }
@@ -852,6 +873,91 @@ struct Row {
     skills: usize,
     /// A run of the scale step (its memory target is 200 MiB, not 100).
     scaled: bool,
+}
+
+/// Commands and instructions (SPEC 14): a local pack of `--commands` commands (a tenth of them
+/// namespaced) and `--instructions` instructions synced into three agents (claude-code,
+/// cursor, gemini-cli: Markdown, body-only Markdown and TOML commands; CLAUDE.md and GEMINI.md
+/// blocks and Cursor rule files); the warm no-op against `git status --porcelain` on a work
+/// tree of the written files.
+fn files_noop(w: &Work, args: &Args) -> Result<Row> {
+    // Inside the project: a config found in the working directory reads only inside it
+    // until trusted.
+    let pack = w.project.join("pack");
+    let mut rng = Rng(0x5eed_f11e);
+    for i in 0..args.commands {
+        let rel = if i % 10 == 0 {
+            format!("commands/ns{}/c{i}.md", i % 7)
+        } else {
+            format!("commands/c{i}.md")
+        };
+        let mut body = format!("---\ndescription: command {i}\n---\nDo $ARGUMENTS.\n").into_bytes();
+        body.extend(text(&mut rng, 400));
+        write(&pack.join(rel), &body, 0o644)?;
+    }
+    for i in 0..args.instructions {
+        let mut body = format!("---\ndescription: rule {i}\nalwaysApply: true\n---\n").into_bytes();
+        body.extend(text(&mut rng, 300));
+        write(&pack.join(format!("instructions/r{i}.md")), &body, 0o644)?;
+    }
+    let config = format!(
+        "agent: [claude-code, cursor, gemini-cli]\nscope: project\ncommands:\n  - source: {p}\n    commands: \"*\"\ninstructions:\n  - source: {p}\n    instructions: \"*\"\n",
+        p = pack.display()
+    );
+    fs::write(w.project.join("kasetto.yaml"), config)?;
+    w.kst(&["sync", "-q"]).context("initial sync")?;
+    let items = args.commands + args.instructions;
+    let json = w.kst(&["sync", "--json"])?;
+    let doc: serde_json::Value = serde_json::from_str(&json)?;
+    let unchanged = doc["summary"]["unchanged"].as_u64().unwrap_or(0) as usize;
+    ensure!(
+        unchanged == items,
+        "the warm sync was not a no-op: {}",
+        doc["summary"]
+    );
+    // The reference: a git work tree of exactly what kst wrote.
+    let wt = w.scratch.join("files-worktree");
+    rm_rf(&wt)?;
+    fs::create_dir_all(&wt)?;
+    for name in [".claude", ".cursor", ".gemini", "CLAUDE.md", "GEMINI.md"] {
+        let st = w
+            .cmd("cp")
+            .arg("-r")
+            .arg(w.project.join(name))
+            .arg(&wt)
+            .status()?;
+        ensure!(st.success(), "cp -r {name} failed");
+    }
+    w.git(&wt, &["init", "-q"])?;
+    w.git(&wt, &["add", "-A"])?;
+    w.git(&wt, &["commit", "-q", "-m", "snapshot"])?;
+    std::thread::sleep(Duration::from_millis(1100));
+    w.git(&wt, &["update-index", "-q", "--refresh"])?;
+    let (files, _) = (count_tree(&wt)?.1, ());
+    let (mut k, mut g) = (Vec::new(), Vec::new());
+    let mut rss = 0;
+    for _ in 0..args.runs {
+        let s = timed(&mut w.kst_cmd(&["sync", "-q"]), "kst sync (no-op)")?;
+        k.push(s.wall);
+        rss = rss.max(s.rss_kib);
+        let mut c = w.cmd("git");
+        c.current_dir(&wt).args(["status", "--porcelain"]);
+        g.push(timed(&mut c, "git status")?.wall);
+    }
+    rm_rf(&wt)?;
+    Ok(Row {
+        scenario: format!(
+            "warm no-op sync, {} commands + {} instructions into 3 agents ({files} files)",
+            args.commands, args.instructions
+        ),
+        kst: median(k),
+        reference: "git status --porcelain, the written files".into(),
+        ref_time: median(g),
+        target: Some(1.0),
+        rss_kib: rss,
+        skills: 0,
+        scaled: false,
+    })
 }
 
 /// Cold: an empty cache and no lock, every repo fetched and installed; against cloning the

@@ -346,6 +346,8 @@ fn the_benchmark_harness_runs_and_prints_the_table() {
         // One file system and a ×2 scale step keep it small; the shapes are all there.
         disks: vec![harness::Disk::Shm],
         scale: 2,
+        commands: 5,
+        instructions: 3,
         ..harness::Args::default()
     };
     let table = harness::run(&args).unwrap_or_else(|e| panic!("harness: {e:#}"));
@@ -364,6 +366,7 @@ fn the_benchmark_harness_runs_and_prints_the_table() {
         "cp -r",
         "scale: monorepo no-op, 2× the skills",
         "scale: local offline re-sync, 2× the skills",
+        "files, shm: warm no-op sync, 5 commands + 3 instructions into 3 agents",
         "peak RSS, any kst run above",
         "peak RSS, the scale step's runs",
     ] {

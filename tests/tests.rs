@@ -16,6 +16,7 @@ mod cmd_outdated;
 mod crash;
 mod credentials;
 mod fast_noop;
+mod files_crash;
 mod fsx;
 mod hostile;
 mod hostile_server;

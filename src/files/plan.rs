@@ -465,9 +465,12 @@ fn plan_block(
         d.error = Some(shared_error(&d.target, "its kst blocks cannot be edited"));
         return d;
     };
-    // kst wrote this block and the user changed it since: theirs now.
+    // kst wrote this block and the user changed it since: theirs now. (A block that is
+    // exactly what kst writes now is kst's whatever the lock says: a run that crashed between
+    // writing it and writing the lock.)
     if let (Some(r), Some(n)) = (&rec, &now)
         && r != n
+        && *n != wanted
     {
         d.action = Action::Skipped;
         d.reason = Some(Reason::ModifiedLocally);
