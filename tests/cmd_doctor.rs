@@ -195,3 +195,49 @@ fn doctor_reports_a_missing_config_and_a_malformed_lock_as_problems() {
         "version: 1\nsources: {\n"
     );
 }
+
+#[test]
+fn doctor_checks_commands_instructions_and_finds_orphaned_blocks() {
+    let env = TestEnv::new();
+    write_file(
+        env.project_path("pack/commands/review.md"),
+        "Review $ARGUMENTS.\n",
+    );
+    write_file(
+        env.project_path("pack/instructions/style.md"),
+        "Use tabs.\n",
+    );
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\ncommands:\n  - source: ./pack\n    commands: \"*\"\ninstructions:\n  - source: ./pack\n    instructions: \"*\"\n",
+    );
+    write_file(env.project_path("CLAUDE.md"), "# mine\n");
+    env.kst().arg("sync").assert().success();
+    let doc = json(&env, &["doctor"], 0);
+    assert_eq!(doc["ok"], true, "{doc}");
+    // An edited command file, and a block no lock tracks.
+    let cmd = env.project_path(".claude/commands/review.md");
+    fs::write(&cmd, "mine now\n").unwrap();
+    let mut claude = fs::read_to_string(env.project_path("CLAUDE.md")).unwrap();
+    claude.push_str(
+        "\n<!-- kasetto:instruction:old-12345678 START -->\nold\n<!-- kasetto:instruction:old-12345678 END -->\n",
+    );
+    fs::write(env.project_path("CLAUDE.md"), claude).unwrap();
+    let doc = json(&env, &["doctor"], 1);
+    let p = problems(&doc);
+    assert!(
+        p.iter().any(|(what, fix)| what
+            .contains("command review at .claude/commands/review.md is modified")
+            && fix.starts_with("kst sync")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|(what, _)| what.contains("CLAUDE.md#old-12345678")),
+        "{p:?}"
+    );
+    assert_eq!(
+        doc["orphaned_blocks"],
+        serde_json::json!(["CLAUDE.md#old-12345678"])
+    );
+}

@@ -49,6 +49,11 @@ struct Report {
     /// Installed skill folders and MCP entries that are not as locked (`kst verify`'s rows).
     skills: Vec<crate::commands::verify::SkillCheck>,
     servers: Vec<crate::mcp::verify::ServerCheck>,
+    /// Command files, rule files and instruction blocks that are not as locked.
+    files: Vec<crate::files::verify::FileCheck>,
+    /// kst/Kasetto instruction blocks in this scope's shared files that the lock does not
+    /// track (`FILE#ID`).
+    orphaned_blocks: Vec<String>,
     /// Entries of managed skills folders that the lock does not track (reported, not a problem).
     untracked: Vec<String>,
     /// Staging and temp folders left by an interrupted run.
@@ -171,6 +176,8 @@ pub fn run(common: &Common, printer: &Printer) -> Result<()> {
         last_sync: None,
         skills: Vec::new(),
         servers: Vec::new(),
+        files: Vec::new(),
+        orphaned_blocks: Vec::new(),
         untracked: Vec::new(),
         stale: Vec::new(),
         problems: Vec::new(),
@@ -273,8 +280,42 @@ fn check_workspace(
             },
         });
     }
+    let files: Vec<_> = crate::commands::verify::check_files(ctx)?
+        .into_iter()
+        .filter(|c| c.status != "ok")
+        .collect();
+    for c in &files {
+        problems.push(Problem {
+            problem: format!(
+                "{} {} at {} is {}",
+                c.kind.noun(),
+                crate::escape::escape_line(&c.name),
+                crate::escape::escape_line(&c.path),
+                c.status
+            ),
+            fix: if c.path.contains('#') && c.status == "modified" {
+                format!(
+                    "delete the block, then kst sync {scope_flag}   (kst does not overwrite an edited block)"
+                )
+            } else {
+                format!("kst sync {scope_flag}")
+            },
+        });
+    }
+    let orphaned = orphaned_blocks(ctx)?;
+    for key in &orphaned {
+        problems.push(Problem {
+            problem: format!(
+                "{} is an instruction block no lock of this scope tracks (left by another tool, an older lock, or a removed entry that was edited)",
+                crate::escape::escape_line(key)
+            ),
+            fix: "delete the block by hand, or add its instruction back to `instructions:` and kst sync".into(),
+        });
+    }
     report.skills = skills;
     report.servers = servers;
+    report.files = files;
+    report.orphaned_blocks = orphaned;
     let (untracked, stale) = scan_folders(ctx);
     for s in &stale {
         problems.push(Problem {
@@ -288,6 +329,52 @@ fn check_workspace(
     report.untracked = untracked;
     report.stale = stale;
     Ok(())
+}
+
+/// Instruction blocks in this scope's shared files (every agent's, not only the configured
+/// ones) that the lock does not list. A file kst cannot read or whose markers do not pair up is
+/// skipped here (`kst sync` reports it).
+fn orphaned_blocks(ctx: &Workspace) -> Result<Vec<String>> {
+    let home = crate::dirs::home()?;
+    let global = ctx.scope.scope == Scope::Global;
+    let known = crate::files::known(
+        crate::item::Kind::Instruction,
+        global,
+        &home,
+        &ctx.scope.root,
+    );
+    let confine = (!global).then(|| crate::shared_file::real_path(&ctx.scope.root));
+    let tracked: BTreeSet<&String> = ctx
+        .old_lock
+        .instructions
+        .iter()
+        .flat_map(|s| &s.items)
+        .flat_map(|i| i.installed.keys())
+        .collect();
+    let mut out = Vec::new();
+    let mut seen = BTreeSet::new();
+    for rel in &known.shared {
+        if !seen.insert(rel) {
+            continue;
+        }
+        let t = crate::files::target_at(PathBuf::from(rel), &ctx.scope.root);
+        if crate::shared_file::check_confined(&t.abs, confine.as_deref()).is_err() {
+            continue;
+        }
+        let Ok(bytes) = crate::fsx::read_input_bytes(&t.abs, crate::fsx::SETTINGS_CAP, None) else {
+            continue;
+        };
+        let Ok(blocks) = crate::instructions::blocks(&bytes) else {
+            continue;
+        };
+        for b in blocks {
+            let key = crate::files::block_key(rel, &b.id);
+            if !tracked.contains(&key) {
+                out.push(key);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn print_human(printer: &Printer, r: &Report) {
