@@ -69,6 +69,7 @@ pub mod entry;
 pub mod mcp;
 pub mod secrets;
 pub mod target;
+mod unknown;
 use entry::{Namespaced, NonEmpty, RawTrust, RelPath, Trust, source_entry, trust_entry};
 
 /// One entry of `skills:`, `commands:` or `instructions:` (one shape for the three lists).
@@ -654,7 +655,7 @@ fn parse_layer(
     let raw: RawConfig = if text.trim().is_empty() {
         serde_yaml_ng::from_str("{}").expect("empty mapping")
     } else {
-        serde_yaml_ng::from_str(text).map_err(|e| yaml_error(shown, text, quote, e))?
+        unknown::from_str(label, text).map_err(|e| yaml_error(shown, text, quote, e))?
     };
     let result = check_layer(raw, label, base, root_dir, text);
     if quote == Quote::Named {

@@ -5,6 +5,8 @@ pub const KASETTO_CACHE_DIR: &str = "KASETTO_CACHE_DIR";
 pub const KASETTO_LOG: &str = "KASETTO_LOG";
 pub const KASETTO_OFFLINE: &str = "KASETTO_OFFLINE";
 pub const KASETTO_ALLOW_HTTP: &str = "KASETTO_ALLOW_HTTP";
+/// `1`: a config key neither Kasetto nor kst knows is a warning (and ignored), not an error.
+pub const KASETTO_ALLOW_UNKNOWN_KEYS: &str = "KASETTO_ALLOW_UNKNOWN_KEYS";
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Colours even when stderr is not a terminal (`--color auto` only; NO_COLOR wins).
 pub const CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";

@@ -137,7 +137,7 @@ pub fn showable_key(key: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-fn key_shown(key: &str) -> String {
+pub(crate) fn key_shown(key: &str) -> String {
     if showable_key(key) {
         format!("`{key}`")
     } else {
@@ -270,7 +270,11 @@ fn rewrite(body: &str, text: &str, q: Quote, lang: &str, top: bool) -> String {
         } else {
             format!("; {tail}")
         };
-        return format!("unknown key {}{tail}", key_shown(key));
+        // The closest valid key (from our list, never from the file) names the likely typo.
+        let hint = crate::suggest::closest(key, tail.split('`').skip(1).step_by(2))
+            .map(|k| format!(" (did you mean `{k}`?)"))
+            .unwrap_or_default();
+        return format!("unknown key {}{hint}{tail}", key_shown(key));
     }
     if let Some(rest) = body.strip_prefix("unknown variant `") {
         let (value, tail) = split_tick(rest);
@@ -534,7 +538,9 @@ mod tests {
     fn unknown_keys_are_named_only_when_plain() {
         let m = y("skils: []\n", Quote::Nothing);
         assert!(
-            m.contains("unknown key `skils`; expected `agent` or `skills`"),
+            m.contains(
+                "unknown key `skils` (did you mean `skills`?); expected `agent` or `skills`"
+            ),
             "{m}"
         );
         let m = y(&format!("\"{SECRET} x\": 1\n"), Quote::Nothing);

@@ -36,6 +36,8 @@ pub struct Workspace {
     pub secrets_refused: Option<String>,
     /// For such a config, the project (canonical): local sources are read only inside it.
     pub reads_within: Option<std::path::PathBuf>,
+    /// The scope's lock was Kasetto's (SPEC 17): `old_lock` is what kst took over from it.
+    pub kasetto: Option<crate::migrate::Takeover>,
     /// Opened on first use: a config of local folders only never creates the cache.
     cache: OnceLock<Cache>,
 }
@@ -73,13 +75,18 @@ impl Workspace {
         let scope = ScopeCtx::new(&config, common.scope)?;
         // In the project scope the lock is the project's: one leaving it (a symlink) is refused.
         let within = (scope.scope == config::Scope::Project).then_some(scope.root.as_path());
-        let old_lock = Lock::read_within(&scope.lock_path, within)?;
+        let (old_lock, kasetto) =
+            match crate::migrate::read(&scope.lock_path, within, &scope, &config)? {
+                Some((lock, takeover)) => (lock, Some(takeover)),
+                None => (Lock::read_within(&scope.lock_path, within)?, None),
+            };
         Ok(Workspace {
             config,
             scope,
             old_lock,
             secrets_refused,
             reads_within,
+            kasetto,
             cache: OnceLock::new(),
         })
     }

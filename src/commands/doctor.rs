@@ -226,6 +226,19 @@ fn check_workspace(
 ) -> Result<()> {
     report.scope = Some(ctx.scope.name());
     report.lock = Some(ctx.scope.lock_path.display().to_string());
+    // SPEC 17: a Kasetto lock waits for the one sync that takes it over.
+    if let Some(k) = &ctx.kasetto {
+        problems.push(Problem {
+            problem: format!(
+                "{} is a Kasetto lock, not taken over yet ({} skills and {} MCP servers would be, {} items are modified locally)",
+                k.path.display(),
+                k.skills.len(),
+                k.servers.len(),
+                k.modified_skills.len() + k.modified_servers.len()
+            ),
+            fix: "kst sync   (once: it takes over the Kasetto lock and keeps it as kasetto.lock.kasetto-backup; docs/migrating.md)".to_string(),
+        });
+    }
     let scope_flag = match ctx.scope.scope {
         Scope::Global => "--global",
         Scope::Project => "--project",

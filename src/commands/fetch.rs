@@ -13,6 +13,9 @@ use crate::workspace::{Common, Workspace};
 /// `kst fetch`: put every locked commit into the cache; install nothing.
 pub fn run(common: &Common, printer: &Printer) -> Result<()> {
     let ctx = Workspace::load(common, crate::trust::Access::Writes)?;
+    if let Some(k) = &ctx.kasetto {
+        return Err(k.refused("kst fetch"));
+    }
     let mode = if common.offline {
         FetchMode::Offline
     } else {

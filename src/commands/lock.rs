@@ -28,6 +28,9 @@ pub fn run(common: &Common, args: LockArgs, printer: &Printer) -> Result<()> {
     let check = args.check;
     let ctx = Workspace::load(common, crate::trust::Access::Writes)?;
     let _guard = ctx.exclusive(printer)?;
+    if let Some(k) = &ctx.kasetto {
+        return Err(k.refused("kst lock"));
+    }
     let (resolved, failed, mut plan) =
         pipeline::resolve_and_plan(&ctx, opts, common.offline, printer, false)?;
     // Secrets are not needed to lock: the lock holds the placeholder form.

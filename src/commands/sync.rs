@@ -78,6 +78,9 @@ pub(crate) fn sync_as(
     let mut ctx = Workspace::load(common, crate::trust::Access::Writes)?;
     let gate = crate::commands::audit::sync_gate(&ctx, audit.0, audit.1, audit.2);
     let _guard = ctx.exclusive(printer)?;
+    if let Some(k) = ctx.kasetto.as_ref().filter(|_| opts.locked) {
+        return Err(k.refused("--locked"));
+    }
     prepare(&mut ctx)?;
     if opts.locked {
         // Entries the lock does not know would have to be resolved: that is drift, found
@@ -102,6 +105,10 @@ pub(crate) fn sync_as(
     plan.lock.mcps = mcp_plan.lock.clone();
     let mut file_plans = pipeline::plan_files(&ctx, &opts.update, common.offline, opts.force)?;
     set_file_sections(&mut plan.lock, &file_plans);
+    if let Some(k) = &ctx.kasetto {
+        k.explain_skills(&mut plan.items);
+        k.explain_servers(&mut mcp_plan.items);
+    }
 
     if opts.locked {
         let drift = ctx.old_lock.drift(&plan.lock);
@@ -153,10 +160,19 @@ pub(crate) fn sync_as(
     // Equal values serialise equally: the (costly) text comparison is for an old lock that
     // parsed differently but reads the same, e.g. one not in normal order.
     let lock_changed = (plan.lock != ctx.old_lock && plan.lock.to_yaml() != ctx.old_lock.to_yaml())
-        || !ctx.scope.lock_path.exists();
+        || !ctx.scope.lock_path.exists()
+        || ctx.kasetto.is_some();
     if !common.dry_run && lock_changed && (!plan.lock.is_empty() || ctx.scope.lock_path.exists()) {
         crate::failpoint::hit("sync-before-lock");
+        if let Some(k) = &ctx.kasetto {
+            k.backup()?;
+        }
         plan.lock.write(&ctx.scope.lock_path)?;
+    }
+    if let Some(k) = &ctx.kasetto {
+        for l in k.summary(common.dry_run) {
+            printer.line(&l);
+        }
     }
 
     let file_failures: usize = file_plans.iter().map(|f| f.failed.len()).sum();
@@ -202,6 +218,9 @@ pub(crate) fn sync_as(
             .as_ref()
             .map(|a| a.doc.clone())
             .unwrap_or(serde_json::Value::Null);
+        if let Some(k) = &ctx.kasetto {
+            doc["kasetto_lock"] = k.json(common.dry_run);
+        }
         printer.json(&doc);
     } else {
         report::print_items(printer, &plan.items);

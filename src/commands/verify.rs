@@ -408,6 +408,9 @@ pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
             network: remote && !common.offline,
         },
     )?;
+    if let Some(k) = &ctx.kasetto {
+        return Err(k.refused("kst verify"));
+    }
     if ctx.old_lock.is_empty() {
         return Err(Error::usage(format!(
             "{} has nothing to verify; run `kst sync` first",

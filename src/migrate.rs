@@ -1,0 +1,654 @@
+//! Taking over a Kasetto 3.12 `kasetto.lock` (SPEC 17).
+//!
+//! Kasetto writes its lock where kst reads its own (next to the config in the project scope,
+//! `$XDG_DATA_HOME/kasetto/kasetto.lock` globally), in another shape: `version: 1|2|3` with a
+//! `skills:` map (`<source>::<name>` → destination CSV, hash, source, revision) and an `assets:`
+//! map (`mcp::<source>::<file>` → the pack file's hash and the server names it merged; commands
+//! and instructions the same way). Kasetto recorded no commit, so nothing in it pins a source:
+//! what kst keeps from it is *ownership* of what it installed.
+//!
+//! Ownership is taken only where the disk is still what Kasetto recorded, checked with
+//! Kasetto's own hash:
+//! - a skill folder: SHA-256 over the folder's files in path order, each contributing its
+//!   `/`-separated relative path, a NUL byte, its bytes and a NUL byte ([`kasetto_dir_hash`]);
+//!   Kasetto copies a symlink's target as a regular file, so a folder holding a symlink is not
+//!   one it wrote (and is never followed here);
+//! - an inline MCP pack (`<inline>`): SHA-256 of the compact JSON of its servers map with sorted
+//!   keys, recomputed from the entries in each `mcpServers` settings file;
+//! - an MCP pack file of a local-folder source: SHA-256 of the file's bytes; where the file still
+//!   has that hash, Kasetto wrote its servers verbatim, so an entry equal to its server is
+//!   Kasetto's.
+//!
+//! A checked item becomes an entry of the lock kst plans against (the skill's git tree id as it
+//! is on disk; the server entry's own hash), so the usual rules apply from there: still in the
+//! config → kept or updated in place; gone from the config → pruned. Anything else Kasetto
+//! listed and that is still there is *modified locally*: it is not in that lock, so kst neither
+//! overwrites nor deletes it, and the sync reports it. MCP servers from a git pack (whose hash
+//! is of a pack file Kasetto downloaded, which kst does not have), or from a local pack file that
+//! changed since, cannot be checked: kst's usual rule takes them over when the entry is exactly
+//! what kst writes now, and leaves any other one alone as a conflict. Kasetto's commands and
+//! instructions entries are not taken over yet: they are reported, and kst's usual rules apply to
+//! their files (a file kst did not write is a conflict, left alone).
+//!
+//! The Kasetto lock is kept, byte for byte, as `kasetto.lock.kasetto-backup` next to the new
+//! lock before kst writes its own ([`Takeover::backup`]).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::agents::McpFormat;
+use crate::config::{Config, Scope};
+use crate::error::{Error, Result};
+use crate::item::{Action, Kind, Reason};
+use crate::lock::{Lock, LockedMcpPack, LockedMcpSource, LockedServer, LockedSkill, LockedSource};
+use crate::request::Requested;
+use crate::scope::ScopeCtx;
+
+/// The name of the backup kept next to the new lock.
+pub const BACKUP_SUFFIX: &str = ".kasetto-backup";
+
+/// Kasetto's lock as its 3.12 source defines it (unknown fields, such as v1's `last_run`, are
+/// ignored as Kasetto ignores them).
+#[derive(Debug, Deserialize)]
+struct KasettoLock {
+    #[serde(default)]
+    version: Option<u32>,
+    #[serde(default)]
+    skills: BTreeMap<String, KasettoSkill>,
+    #[serde(default)]
+    assets: BTreeMap<String, KasettoAsset>,
+}
+
+#[derive(Debug, Deserialize)]
+struct KasettoSkill {
+    /// Install folders, comma-separated, relative to the scope root (absolute in old locks).
+    destination: String,
+    hash: String,
+    skill: String,
+    source: String,
+    #[serde(default)]
+    source_revision: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct KasettoAsset {
+    kind: String,
+    name: String,
+    hash: String,
+    source: String,
+    /// For MCP packs: the server names merged, comma-separated.
+    destination: String,
+}
+
+/// Kasetto's source name of an inline MCP pack.
+const INLINE: &str = "<inline>";
+
+/// What the take-over found; the lock to plan against is returned beside it.
+#[derive(Debug, Default)]
+pub struct Takeover {
+    /// The Kasetto lock's path and exact bytes (for the backup).
+    pub path: PathBuf,
+    bytes: Vec<u8>,
+    /// Skill folders taken over (relative to the scope root).
+    pub skills: Vec<String>,
+    /// Skill folders Kasetto listed that no longer match its hash (kept, reported).
+    pub modified_skills: Vec<String>,
+    /// `(server, settings file)` pairs taken over.
+    pub servers: Vec<(String, String)>,
+    /// `(server, settings file)` pairs that no longer match Kasetto's hash (kept, reported).
+    pub modified_servers: Vec<(String, String)>,
+    /// Servers of pack files, which kst's usual rule decides (see the module comment).
+    pub unchecked_servers: Vec<String>,
+    /// Commands / instructions entries, not taken over (yet).
+    pub other_assets: Vec<String>,
+    /// Entries left alone because they name a place kst does not manage.
+    pub outside: Vec<String>,
+}
+
+/// Is `text` a Kasetto lock rather than kst's? Kasetto's top level has `skills:`/`assets:`
+/// maps; kst's has `sources:`/`mcps:` lists and neither of those keys.
+pub fn is_kasetto_lock(text: &str) -> bool {
+    let Ok(serde_yaml_ng::Value::Mapping(m)) =
+        serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text)
+    else {
+        return false;
+    };
+    let has = |k: &str| m.contains_key(serde_yaml_ng::Value::String(k.into()));
+    (has("skills") || has("assets")) && !has("sources") && !has("mcps")
+}
+
+/// Read the scope's lock if it is a Kasetto lock: the lock kst plans against (what was taken
+/// over) and what the take-over found. `None`: no lock, or kst's own ([`Lock::read_within`]
+/// reads it and reports its errors).
+pub fn read(
+    path: &Path,
+    within: Option<&Path>,
+    scope: &ScopeCtx,
+    config: &Config,
+) -> Result<Option<(Lock, Takeover)>> {
+    let Ok(bytes) = crate::fsx::read_input_bytes(path, crate::fsx::LOCK_CAP, within) else {
+        return Ok(None);
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Ok(None);
+    };
+    if !is_kasetto_lock(text) {
+        return Ok(None);
+    }
+    let bad = |msg: String| {
+        Error::usage(format!(
+            "{}: {msg}\n  this is a Kasetto lock that kst cannot take over; it was left untouched: \
+             fix it, or move it away and run `kst sync` to install afresh",
+            path.display()
+        ))
+    };
+    // The lock may be any file: its content is never quoted.
+    let k: KasettoLock = serde_yaml_ng::from_str(text).map_err(|e| {
+        bad(crate::malformed::yaml(&e, text, crate::malformed::Quote::Nothing).position_first())
+    })?;
+    if let Some(v) = k.version
+        && !(1..=3).contains(&v)
+    {
+        return Err(bad(format!(
+            "Kasetto lock version {v} is not supported (kst takes over versions 1 to 3)"
+        )));
+    }
+    let mut t = Takeover {
+        path: path.to_path_buf(),
+        bytes: bytes.clone(),
+        ..Takeover::default()
+    };
+    let mut lock = Lock::empty();
+    let base = config.path.parent().unwrap_or(Path::new("."));
+    for entry in k.skills.values() {
+        take_skill(entry, scope, base, &mut lock, &mut t);
+    }
+    for asset in k.assets.values() {
+        match asset.kind.as_str() {
+            "mcp" if asset.source == INLINE => {
+                let at = Pack {
+                    url: crate::mcp::config::inline_url(&asset.name),
+                    file: crate::mcp::resolve::INLINE_FILE.to_owned(),
+                    defs: None,
+                };
+                take_servers(asset, &at, scope, config, &mut lock, &mut t)?;
+            }
+            "mcp" => match local_pack(asset, scope, base) {
+                Some(at) => take_servers(asset, &at, scope, config, &mut lock, &mut t)?,
+                None => t.unchecked_servers.extend(names(&asset.destination)),
+            },
+            other => t.other_assets.push(format!("{other} {}", asset.name)),
+        }
+    }
+    lock.normalise();
+    Ok(Some((lock, t)))
+}
+
+fn names(csv: &str) -> impl Iterator<Item = String> + '_ {
+    csv.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+}
+
+/// The lock's source for a Kasetto source: its canonical URL (never a user name or token) or
+/// the local folder as spelled; the request from Kasetto's revision label. No commit: kst pins
+/// the source afresh.
+fn locked_source(source: &str, revision: &str, base: &Path) -> (String, Requested) {
+    let url = match crate::source::parse(source, base) {
+        Ok(s) => s.identity().to_owned(),
+        Err(_) => "kasetto-lock".to_owned(),
+    };
+    let requested = if revision == "local" {
+        Requested::Local
+    } else if let Some(b) = revision.strip_prefix("branch:") {
+        Requested::Branch(b.to_owned())
+    } else if let Some(r) = revision.strip_prefix("ref:") {
+        Requested::Tag(r.to_owned())
+    } else {
+        Requested::Default
+    };
+    (url, requested)
+}
+
+fn take_skill(
+    entry: &KasettoSkill,
+    scope: &ScopeCtx,
+    base: &Path,
+    lock: &mut Lock,
+    t: &mut Takeover,
+) {
+    for dest in names(&entry.destination) {
+        let p = Path::new(&dest);
+        let abs = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            scope.root.join(p)
+        };
+        let rel = crate::plan::target(
+            abs.parent().unwrap_or(Path::new("/")),
+            abs.file_name().and_then(|n| n.to_str()).unwrap_or(""),
+            &scope.root,
+        )
+        .rel;
+        // Only a folder in a skills folder of this scope, named like the skill: a hostile lock
+        // must not make kst own (and later delete) anything else.
+        let named = abs.file_name().and_then(|n| n.to_str()) == Some(entry.skill.as_str());
+        if !named || !crate::plan::is_manageable(&rel, &scope.root, &scope.manageable) {
+            t.outside.push(rel);
+            continue;
+        }
+        match std::fs::symlink_metadata(&abs) {
+            Err(_) => continue, // gone: nothing to take over
+            Ok(m) if !m.is_dir() => {
+                t.modified_skills.push(rel);
+                continue;
+            }
+            Ok(_) => {}
+        }
+        let same = kasetto_dir_hash(&abs).is_ok_and(|h| h.is_some_and(|h| h == entry.hash));
+        let tree = same
+            .then(|| {
+                let mut budget = crate::tree::Budget::new(crate::tree::Caps::from_env());
+                crate::tree::disk_tree_id(&abs, &mut budget, &crate::tree::HashContents).ok()
+            })
+            .flatten();
+        let Some(tree) = tree else {
+            t.modified_skills.push(rel);
+            continue;
+        };
+        let (url, requested) = locked_source(&entry.source, &entry.source_revision, base);
+        let src = match lock
+            .sources
+            .iter_mut()
+            .position(|s| s.url == url && s.requested == requested)
+        {
+            Some(i) => &mut lock.sources[i],
+            None => {
+                lock.sources.push(LockedSource {
+                    url,
+                    requested,
+                    sub_dir: None,
+                    commit: None,
+                    signer: None,
+                    skills: Vec::new(),
+                });
+                lock.sources.last_mut().expect("just pushed")
+            }
+        };
+        src.skills.push(LockedSkill {
+            name: entry.skill.clone(),
+            path: entry.skill.clone(),
+            tree: tree.to_string(),
+            installed: vec![rel.clone()],
+        });
+        t.skills.push(rel);
+    }
+}
+
+/// Where a Kasetto MCP asset came from, as kst's lock names it, and how what Kasetto wrote is
+/// checked: `defs: None` for an inline pack (Kasetto hashed the servers themselves), else the
+/// servers of the pack file whose bytes have Kasetto's hash.
+struct Pack {
+    url: String,
+    file: String,
+    defs: Option<Map<String, Value>>,
+}
+
+/// A pack file in a local-folder source (Kasetto's revision `local`) whose bytes are still the
+/// ones Kasetto hashed: then the entries Kasetto wrote were its servers, verbatim. Kasetto looks
+/// for `mcps/<file>`, `mcp.json` and `.mcp.json` at the source's root. `None`: not a local
+/// source, no such file, or the file changed since (what Kasetto wrote cannot be known).
+fn local_pack(asset: &KasettoAsset, scope: &ScopeCtx, base: &Path) -> Option<Pack> {
+    let Ok(crate::source::Source::Local { spelled, path }) =
+        crate::source::parse(&asset.source, base)
+    else {
+        return None;
+    };
+    if asset.name.contains('/') || asset.name.starts_with('.') && asset.name != ".mcp.json" {
+        return None;
+    }
+    // In the project scope only files of the project are read (a lock may name any path).
+    let within = (scope.scope == Scope::Project).then_some(scope.root.as_path());
+    let file = [format!("mcps/{}", asset.name), asset.name.clone()]
+        .into_iter()
+        .find(|f| {
+            crate::fsx::read_input_bytes(&path.join(f), crate::fsx::SETTINGS_CAP, within)
+                .is_ok_and(|b| hex(Sha256::digest(&b)) == asset.hash)
+        })?;
+    let bytes =
+        crate::fsx::read_input_bytes(&path.join(&file), crate::fsx::SETTINGS_CAP, within).ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let defs = v.get("mcpServers")?.as_object()?.clone();
+    Some(Pack {
+        url: spelled,
+        file,
+        defs: Some(defs),
+    })
+}
+
+fn hex(d: impl AsRef<[u8]>) -> String {
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn take_servers(
+    asset: &KasettoAsset,
+    at: &Pack,
+    scope: &ScopeCtx,
+    config: &Config,
+    lock: &mut Lock,
+    t: &mut Takeover,
+) -> Result<()> {
+    let servers: Vec<String> = names(&asset.destination).collect();
+    let home = crate::dirs::home()?;
+    let global = scope.scope == Scope::Global;
+    let confine = (!global).then(|| crate::mcp::plan::real_path(&scope.root));
+    let mut pack = LockedMcpPack {
+        file: at.file.clone(),
+        servers: BTreeMap::new(),
+    };
+    for target in crate::mcp::plan::targets(&config.agents, global, &home, &scope.root) {
+        // Kasetto writes a server verbatim only into `mcpServers` files; in the other formats
+        // what it wrote cannot be recomputed.
+        if target.format != McpFormat::McpServers {
+            continue;
+        }
+        let Ok(file) = crate::mcp::plan::load(&target, confine.as_deref()) else {
+            continue;
+        };
+        let found: Vec<(String, Value)> = servers
+            .iter()
+            .filter_map(|n| file.get(n).map(|v| (n.clone(), v)))
+            .collect();
+        if found.is_empty() {
+            continue;
+        }
+        let rel = target.target.rel.clone();
+        let inline_ok = || {
+            let map: Map<String, Value> = found.iter().cloned().collect();
+            found.len() == servers.len()
+                && crate::mcp::store::hash(&map).strip_prefix("sha256:")
+                    == Some(asset.hash.as_str())
+        };
+        let inline_ok = at.defs.is_none() && inline_ok();
+        for (name, v) in &found {
+            let ours = match &at.defs {
+                None => inline_ok,
+                Some(defs) => defs.get(name) == Some(v),
+            };
+            let Some(def) = v.as_object().filter(|_| ours) else {
+                t.modified_servers.push((name.clone(), rel.clone()));
+                continue;
+            };
+            pack.servers
+                .entry(name.clone())
+                .or_insert_with(|| LockedServer {
+                    hash: crate::mcp::store::hash(def),
+                    targets: Vec::new(),
+                })
+                .targets
+                .push(rel.clone());
+            t.servers.push((name.clone(), rel.clone()));
+        }
+    }
+    if !pack.servers.is_empty() {
+        lock.mcps.push(LockedMcpSource {
+            url: at.url.clone(),
+            requested: Requested::Local,
+            sub_dir: None,
+            commit: None,
+            signer: None,
+            packs: vec![pack],
+        });
+    }
+    Ok(())
+}
+
+/// Kasetto's hash of an installed skill folder (lowercase hex SHA-256; see the module comment),
+/// reimplemented from its description. `None` when the folder holds a symlink: Kasetto never
+/// installs one, and it is not followed.
+pub fn kasetto_dir_hash(dir: &Path) -> std::io::Result<Option<String>> {
+    let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
+    if !collect(dir, Path::new(""), &mut files)? {
+        return Ok(None);
+    }
+    // Path order (component by component), as Kasetto sorts its list.
+    files.sort();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    for (rel, abs) in files {
+        h.update(rel.to_string_lossy().replace('\\', "/").as_bytes());
+        h.update([0u8]);
+        let mut f = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&abs)?
+        };
+        loop {
+            let n = f.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        h.update([0u8]);
+    }
+    Ok(Some(
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+    ))
+}
+
+/// The regular files under `dir`; false when a symlink (or anything but a file or folder) is met.
+fn collect(dir: &Path, rel: &Path, out: &mut Vec<(PathBuf, PathBuf)>) -> std::io::Result<bool> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let ft = e.file_type()?;
+        let r = rel.join(e.file_name());
+        if ft.is_dir() {
+            if !collect(&e.path(), &r, out)? {
+                return Ok(false);
+            }
+        } else if ft.is_file() {
+            out.push((r, e.path()));
+        } else {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+impl Takeover {
+    /// The lines a sync says once about the take-over (`would` under `--dry-run`).
+    pub fn summary(&self, dry_run: bool) -> Vec<String> {
+        let verb = if dry_run { "would take" } else { "took" };
+        let mut out = vec![format!(
+            "{}: this is a Kasetto lock; kst {verb} over {} and {} that are as Kasetto installed them{}",
+            self.path.display(),
+            Kind::Skill.count(self.skills.len()),
+            Kind::Server.count(self.servers.len()),
+            if dry_run {
+                String::new()
+            } else {
+                format!(
+                    "; the Kasetto lock is kept as {}",
+                    self.backup_path().display()
+                )
+            }
+        )];
+        for p in &self.modified_skills {
+            out.push(format!(
+                "{p} was modified since Kasetto installed it; kept as it is and not managed by kst"
+            ));
+        }
+        for (n, f) in &self.modified_servers {
+            out.push(format!(
+                "{f}: server {n:?} was modified since Kasetto installed it; kept as it is and not managed by kst"
+            ));
+        }
+        if !self.unchecked_servers.is_empty() {
+            out.push(format!(
+                "MCP servers from Kasetto pack files ({}) are taken over only where the entry is exactly what kst writes now",
+                self.unchecked_servers.join(", ")
+            ));
+        }
+        if !self.other_assets.is_empty() {
+            out.push(format!(
+                "not taken over (kst does not take over Kasetto's commands and instructions yet; kst's usual rules apply to their files): {}",
+                self.other_assets.join(", ")
+            ));
+        }
+        for p in &self.outside {
+            out.push(format!(
+                "the Kasetto lock lists {p:?}, which is not a skills folder of this scope; left alone"
+            ));
+        }
+        out
+    }
+
+    /// The take-over in a sync's JSON document (`kasetto_lock`, docs/json.md).
+    pub fn json(&self, dry_run: bool) -> Value {
+        let servers = |v: &[(String, String)]| -> Vec<Value> {
+            v.iter()
+                .map(|(n, f)| serde_json::json!({ "name": n, "file": f }))
+                .collect()
+        };
+        serde_json::json!({
+            "path": self.path.display().to_string(),
+            "backup": (!dry_run).then(|| self.backup_path().display().to_string()),
+            "taken_over": { "skills": self.skills, "servers": servers(&self.servers) },
+            "modified_locally": {
+                "skills": self.modified_skills,
+                "servers": servers(&self.modified_servers),
+            },
+            "unchecked_servers": self.unchecked_servers,
+            "not_taken_over": self.other_assets,
+            "outside": self.outside,
+        })
+    }
+
+    /// `kasetto.lock.kasetto-backup` next to the lock.
+    pub fn backup_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(BACKUP_SUFFIX);
+        self.path.with_file_name(name)
+    }
+
+    /// Keep the Kasetto lock, byte for byte, before kst replaces it. An existing backup with
+    /// other content is never overwritten: the error says what to do.
+    pub fn backup(&self) -> Result<PathBuf> {
+        let p = self.backup_path();
+        match crate::fsx::read_input_bytes(&p, crate::fsx::LOCK_CAP, None) {
+            Ok(b) if b == self.bytes => return Ok(p),
+            Err(crate::fsx::ReadError::NotFound) if std::fs::symlink_metadata(&p).is_err() => {}
+            _ => {
+                return Err(Error::usage(format!(
+                    "{} already exists; move it away so kst can keep the Kasetto lock {} there before replacing it",
+                    p.display(),
+                    self.path.display()
+                )));
+            }
+        }
+        crate::fsx::write_atomic(&p, &self.bytes, None).map_err(|e| {
+            Error::Failed(e.context(format!("cannot keep the Kasetto lock as {}", p.display())))
+        })?;
+        Ok(p)
+    }
+
+    /// Say *modified locally* for what Kasetto installed and the user changed since. A skill
+    /// folder stays what the plan makes of a folder kst did not install (left alone, and the
+    /// sync fails until the user moves it away or passes `--force`), with the reason.
+    pub fn explain_skills(&self, items: &mut [crate::plan::Item]) {
+        for item in items.iter_mut().filter(|i| i.kind == Kind::Skill) {
+            for d in &mut item.dests {
+                if d.action == Action::Broken && self.modified_skills.contains(&d.target.rel) {
+                    d.error = Some(format!(
+                        "{} was modified since Kasetto installed it (it no longer matches the Kasetto lock's hash); kept as it is: move it away, or pass --force to replace it",
+                        d.target.rel
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The same for MCP server entries: a conflict at an entry Kasetto wrote is a local change
+    /// (left alone, as any entry kst did not write).
+    pub fn explain_servers(&self, items: &mut [crate::mcp::plan::ServerItem]) {
+        for item in items.iter_mut() {
+            let name = item.name.clone();
+            for d in &mut item.dests {
+                let rel = &d.target.rel;
+                if d.reason != Some(Reason::Conflict)
+                    || !self
+                        .modified_servers
+                        .iter()
+                        .any(|(n, f)| *n == name && f == rel)
+                {
+                    continue;
+                }
+                d.reason = Some(Reason::ModifiedLocally);
+                let conflict = format!(
+                    "{rel} already has a server {name:?} that kst did not install; left as it is (rename one of them to use both)"
+                );
+                let why = format!(
+                    "{rel}: server {name:?} was modified since Kasetto installed it; left as it is (delete the entry to let kst install it)"
+                );
+                item.warnings.retain(|w| *w != conflict);
+                if !item.warnings.contains(&why) {
+                    item.warnings.push(why);
+                }
+            }
+        }
+    }
+
+    /// The error of what must not take the lock over (`sync --locked`/`--frozen`, `lock`,
+    /// `verify`, `fetch`): the take-over is a sync's.
+    pub fn refused(&self, what: &str) -> Error {
+        Error::Failed(anyhow::anyhow!(
+            "{what}: {} is a Kasetto lock; run `kst sync` once to take over the Kasetto lock, then commit the new lock",
+            self.path.display()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dir_hash_is_kasettos() {
+        // The value Kasetto 3.12's own test expects for this tree (fsops/hash.rs).
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("sub/deep")).unwrap();
+        std::fs::write(d.path().join("SKILL.md"), "# Demo\n").unwrap();
+        std::fs::write(d.path().join("sub/extra.md"), "body\n").unwrap();
+        std::fs::write(d.path().join("sub/deep/leaf.md"), "leaf\n").unwrap();
+        assert_eq!(
+            kasetto_dir_hash(d.path()).unwrap().as_deref(),
+            Some("d06ced109f573f70d5db8d5ce42010ae5978cf97fa2793aeae8d460f0343a8e1")
+        );
+    }
+
+    #[test]
+    fn a_symlink_is_not_what_kasetto_wrote() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("SKILL.md"), "x").unwrap();
+        std::os::unix::fs::symlink("SKILL.md", d.path().join("alias.md")).unwrap();
+        assert_eq!(kasetto_dir_hash(d.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn kasetto_and_kst_locks_are_told_apart() {
+        assert!(is_kasetto_lock("version: 3\nskills: {}\nassets: {}\n"));
+        assert!(is_kasetto_lock("version: 1\nlast_run: '1'\nskills: {}\n"));
+        assert!(!is_kasetto_lock("version: 1\nsources: []\n"));
+        assert!(!is_kasetto_lock("version: 1\n"));
+        assert!(!is_kasetto_lock("- a\n"));
+    }
+}

@@ -1,0 +1,648 @@
+//! Switching from Kasetto (SPEC 17): a project set up by Kasetto 3.12 — its `kasetto.lock`
+//! (`version: 3`, `skills:` and `assets:` maps) and what it installed — is taken over by one
+//! `kst sync`.
+//!
+//! The fixture locks are written here in Kasetto's exact format (its `LockFile` / `SkillEntry`
+//! / `AssetEntry` serde structs: field names, `<source>::<skill>` and `mcp::<source>::<name>`
+//! keys, comma-separated destinations), with the hashes computed here the way Kasetto computes
+//! them (written independently of kst's code): a skill folder is SHA-256 over its files in path
+//! order (`path NUL bytes NUL` each); an inline MCP pack is SHA-256 of its servers' compact JSON
+//! with sorted keys.
+
+use std::fs;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::support::*;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const SKILLS: &str = ".claude/skills";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn kst(env: &TestEnv, args: &[&str]) -> Run {
+    let out = env.kst().args(args).output().expect("run kst");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[track_caller]
+fn ok(r: Run) -> Run {
+    assert_eq!(r.code, 0, "{r:?}");
+    r
+}
+
+fn hex(d: impl AsRef<[u8]>) -> String {
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Kasetto's hash of a folder: every regular file, ordered by its path's components, as
+/// `relative/path NUL content NUL`.
+fn kasetto_hash(dir: &Path) -> String {
+    fn walk(dir: &Path, rel: Vec<String>, out: &mut Vec<(Vec<String>, Vec<u8>)>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let mut r = rel.clone();
+            r.push(e.file_name().to_string_lossy().into_owned());
+            if e.file_type().unwrap().is_dir() {
+                walk(&e.path(), r, out);
+            } else {
+                out.push((r, fs::read(e.path()).unwrap()));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, Vec::new(), &mut files);
+    files.sort();
+    let mut h = Sha256::new();
+    for (rel, bytes) in files {
+        h.update(rel.join("/").as_bytes());
+        h.update([0]);
+        h.update(&bytes);
+        h.update([0]);
+    }
+    hex(h.finalize())
+}
+
+/// `<project>/pack/skills/<name>/` with a SKILL.md, a nested file and a file whose name sorts
+/// differently by component than as a string (`a.md` vs `a/b.md`).
+fn add_skill(env: &TestEnv, name: &str) {
+    let dir = env.project_path("pack/skills").join(name);
+    write_file(
+        dir.join("SKILL.md"),
+        skill_md(name, &format!("The {name} skill")),
+    );
+    write_file(dir.join("a.md"), format!("{name} a\n"));
+    write_file(dir.join("a/b.md"), format!("{name} a/b\n"));
+}
+
+/// What Kasetto did: copy each skill of the pack into `.claude/skills/`.
+fn kasetto_install(env: &TestEnv, name: &str) {
+    copy_dir(
+        &env.project_path("pack/skills").join(name),
+        &env.project_path(SKILLS).join(name),
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// One `skills:` entry of a Kasetto lock, as Kasetto 3.12 serialises `SkillEntry`.
+fn kasetto_skill(name: &str, dest: &str, hash: &str) -> String {
+    format!(
+        "  ./pack::{name}:\n    destination: {dest}\n    hash: {hash}\n    skill: {name}\n    description: The {name} skill\n    source: ./pack\n    source_revision: local\n"
+    )
+}
+
+/// One `assets:` entry for an inline MCP pack, as Kasetto 3.12 serialises `AssetEntry`.
+fn kasetto_inline_mcp(name: &str, servers: &str, hash: &str) -> String {
+    format!(
+        "  mcp::<inline>::{name}:\n    kind: mcp\n    name: {name}\n    hash: {hash}\n    source: <inline>\n    destination: {servers}\n    source_revision: <inline>\n"
+    )
+}
+
+fn write_kasetto_lock(path: &Path, skills: &[String], assets: &[String]) {
+    let mut text = String::from("version: 3\nskills:\n");
+    if skills.is_empty() {
+        text = String::from("version: 3\nskills: {}\n");
+    }
+    for s in skills {
+        text.push_str(s);
+    }
+    if assets.is_empty() {
+        text.push_str("assets: {}\n");
+    } else {
+        text.push_str("assets:\n");
+        for a in assets {
+            text.push_str(a);
+        }
+    }
+    write_file(path, text);
+}
+
+/// The servers of the inline packs, compact JSON with sorted keys (what Kasetto hashes).
+const DB: &str = r#"{"local-db":{"args":["--ro"],"command":"pg-mcp"}}"#;
+const TOOLS: &str = r#"{"tools":{"command":"tool-mcp"}}"#;
+
+fn config(env: &TestEnv, skills: &[&str], inline: bool) {
+    let mut text = format!(
+        "agent: claude-code\nscope: project\nskills:\n  - source: ./pack\n    skills: [{}]\n",
+        skills.join(", ")
+    );
+    if inline {
+        text.push_str(
+            "mcps:\n  - name: laptop\n    servers: { local-db: { command: pg-mcp, args: [\"--ro\"] } }\n  - name: extras\n    servers: { tools: { command: tool-mcp } }\n",
+        );
+    }
+    write_file(env.project_path("kasetto.yaml"), text);
+}
+
+/// A project as Kasetto 3.12 left it: skills alpha, beta, gamma installed (beta edited by the
+/// user since), two inline MCP packs merged into `.mcp.json` (the `tools` entry edited since)
+/// next to the user's own server, and Kasetto's lock.
+fn kasetto_project(env: &TestEnv) -> String {
+    for s in ["alpha", "beta", "gamma"] {
+        add_skill(env, s);
+        kasetto_install(env, s);
+    }
+    config(env, &["alpha", "beta", "gamma"], true);
+    let mut skills = Vec::new();
+    for s in ["alpha", "beta", "gamma"] {
+        let dest = format!("{SKILLS}/{s}");
+        skills.push(kasetto_skill(
+            s,
+            &dest,
+            &kasetto_hash(&env.project_path(&dest)),
+        ));
+    }
+    // The user edits beta after Kasetto installed it.
+    write_file(
+        env.project_path(SKILLS).join("beta/SKILL.md"),
+        "my own beta\n",
+    );
+    let assets = vec![
+        kasetto_inline_mcp("laptop", "local-db", &hex(Sha256::digest(DB))),
+        kasetto_inline_mcp("extras", "tools", &hex(Sha256::digest(TOOLS))),
+    ];
+    write_kasetto_lock(&env.project_path("kasetto.lock"), &skills, &assets);
+    // Kasetto merged the servers verbatim; the user changed `tools` since.
+    write_file(
+        env.project_path(".mcp.json"),
+        "{\n  \"mcpServers\": {\n    \"mine\": {\"command\": \"my-server\"},\n    \"local-db\": {\"command\": \"pg-mcp\", \"args\": [\"--ro\"]},\n    \"tools\": {\"command\": \"tool-mcp\", \"args\": [\"--mine\"]}\n  }\n}\n",
+    );
+    fs::read_to_string(env.project_path("kasetto.lock")).unwrap()
+}
+
+fn lock(env: &TestEnv) -> String {
+    fs::read_to_string(env.project_path("kasetto.lock")).unwrap()
+}
+
+fn mcp_json(env: &TestEnv) -> serde_json::Value {
+    serde_json::from_str(&fs::read_to_string(env.project_path(".mcp.json")).unwrap()).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+/// One `kst sync` takes over what is as Kasetto installed it, keeps what the user changed
+/// (a skill folder kst did not install fails the sync until the user decides, as always), loses
+/// no file, duplicates no entry, keeps the Kasetto lock as a backup; a later config change
+/// prunes what Kasetto had installed (and only that).
+#[test]
+fn one_sync_takes_over_a_kasetto_project_and_a_config_change_prunes_it() {
+    let env = TestEnv::new();
+    let kasetto_lock = kasetto_project(&env);
+    let beta_before = read_tree_snapshot(env.project_path(SKILLS).join("beta"));
+
+    let r = kst(&env, &["sync"]);
+    assert_eq!(r.code, 1, "beta is in the way: {r:?}");
+    assert!(
+        r.stderr
+            .contains("this is a Kasetto lock; kst took over 2 skills and 1 server"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains(
+            ".claude/skills/beta was modified since Kasetto installed it (it no longer matches the Kasetto lock's hash); kept as it is: move it away, or pass --force"
+        ),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains(
+            ".mcp.json: server \"tools\" was modified since Kasetto installed it; left as it is"
+        ),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("kst did not install"), "{r:?}");
+    // The backup is the Kasetto lock, byte for byte; the lock is kst's now.
+    assert_eq!(
+        fs::read_to_string(env.project_path("kasetto.lock.kasetto-backup")).unwrap(),
+        kasetto_lock
+    );
+    let l = lock(&env);
+    assert!(l.starts_with("# Generated by kst."), "{l}");
+    for s in ["alpha", "gamma"] {
+        assert!(l.contains(&format!("{SKILLS}/{s}")), "{l}");
+    }
+    assert!(!l.contains(&format!("{SKILLS}/beta")), "{l}");
+    assert!(l.contains("local-db") && !l.contains("tools"), "{l}");
+    // No lost file: beta is byte for byte the user's; the others are the pack's.
+    assert_snapshots_eq(
+        &beta_before,
+        &read_tree_snapshot(env.project_path(SKILLS).join("beta")),
+    );
+    for s in ["alpha", "gamma"] {
+        assert_snapshots_eq(
+            &read_tree_snapshot(env.project_path("pack/skills").join(s)),
+            &read_tree_snapshot(env.project_path(SKILLS).join(s)),
+        );
+    }
+    // No duplicate, nothing lost in the settings file.
+    let text = fs::read_to_string(env.project_path(".mcp.json")).unwrap();
+    assert_eq!(text.matches("\"local-db\"").count(), 1, "{text}");
+    let m = mcp_json(&env);
+    assert_eq!(m["mcpServers"]["mine"]["command"], "my-server");
+    assert_eq!(m["mcpServers"]["tools"]["args"][0], "--mine");
+
+    // A second sync is a plain kst sync: no take-over, the lock does not change.
+    let l1 = lock(&env);
+    let r = kst(&env, &["sync"]);
+    assert!(!r.stderr.contains("Kasetto lock"), "{r:?}");
+    assert_eq!(lock(&env), l1);
+
+    // The config drops beta, gamma and the `laptop` pack: what Kasetto had installed and kst
+    // took over is pruned; the user's beta, the edited `tools` and the user's server stay.
+    config(&env, &["alpha"], false);
+    let r = ok(kst(&env, &["sync"]));
+    assert!(!env.project_path(SKILLS).join("gamma").exists(), "{r:?}");
+    assert!(env.project_path(SKILLS).join("alpha/SKILL.md").exists());
+    assert_snapshots_eq(
+        &beta_before,
+        &read_tree_snapshot(env.project_path(SKILLS).join("beta")),
+    );
+    let m = mcp_json(&env);
+    assert!(m["mcpServers"].get("local-db").is_none(), "{m}");
+    assert_eq!(m["mcpServers"]["mine"]["command"], "my-server");
+    assert_eq!(m["mcpServers"]["tools"]["args"][0], "--mine");
+    let l = lock(&env);
+    assert!(!l.contains("gamma") && !l.contains("local-db"), "{l}");
+}
+
+/// `--dry-run` shows the take-over and writes nothing: not the lock, not a backup, not a skill.
+#[test]
+fn dry_run_shows_the_takeover_and_writes_nothing() {
+    let env = TestEnv::new();
+    kasetto_project(&env);
+    let before = read_tree_snapshot(env.project());
+    let r = kst(&env, &["sync", "--dry-run"]);
+    assert_eq!(r.code, 1, "beta is in the way: {r:?}");
+    assert!(
+        r.stderr
+            .contains("this is a Kasetto lock; kst would take over 2 skills and 1 server"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains("beta was modified since Kasetto"),
+        "{r:?}"
+    );
+    assert_snapshots_eq(&before, &read_tree_snapshot(env.project()));
+    // And in JSON.
+    let r = kst(&env, &["sync", "--dry-run", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    let k = &doc["kasetto_lock"];
+    assert_eq!(
+        k["taken_over"]["skills"],
+        serde_json::json!([".claude/skills/alpha", ".claude/skills/gamma"]),
+        "{doc}"
+    );
+    assert_eq!(
+        k["taken_over"]["servers"],
+        serde_json::json!([{"name": "local-db", "file": ".mcp.json"}])
+    );
+    assert_eq!(
+        k["modified_locally"]["skills"],
+        serde_json::json!([".claude/skills/beta"])
+    );
+    assert_eq!(
+        k["modified_locally"]["servers"],
+        serde_json::json!([{"name": "tools", "file": ".mcp.json"}])
+    );
+    assert!(k["backup"].is_null(), "{doc}");
+    assert_snapshots_eq(&before, &read_tree_snapshot(env.project()));
+}
+
+/// `--locked` and `--frozen` refuse the take-over with the way out; so do `lock`, `verify`
+/// and `fetch`. Nothing is written.
+#[test]
+fn locked_frozen_and_other_commands_refuse_it_with_the_way_out() {
+    let env = TestEnv::new();
+    kasetto_project(&env);
+    let before = read_tree_snapshot(env.project());
+    for args in [
+        &["sync", "--locked"][..],
+        &["sync", "--frozen"],
+        &["lock"],
+        &["verify"],
+        &["fetch"],
+    ] {
+        let r = kst(&env, args);
+        assert_eq!(r.code, 1, "{args:?}: {r:?}");
+        assert!(
+            r.stderr
+                .contains("run `kst sync` once to take over the Kasetto lock"),
+            "{args:?}: {r:?}"
+        );
+        assert!(!r.stderr.contains("unknown field"), "{r:?}");
+    }
+    assert_snapshots_eq(&before, &read_tree_snapshot(env.project()));
+}
+
+/// A Kasetto lock is a file in the project: one naming a folder outside the skills folders
+/// (with its correct hash) does not make kst own it, so no later sync deletes it.
+#[test]
+fn a_kasetto_lock_cannot_make_kst_own_a_folder_outside_the_skills_folders() {
+    let env = TestEnv::new();
+    add_skill(&env, "alpha");
+    kasetto_install(&env, "alpha");
+    copy_dir(
+        &env.project_path("pack/skills/alpha"),
+        &env.project_path("docs/alpha"),
+    );
+    config(&env, &["alpha"], false);
+    let hash = kasetto_hash(&env.project_path("docs/alpha"));
+    write_kasetto_lock(
+        &env.project_path("kasetto.lock"),
+        &[
+            kasetto_skill("alpha", &format!("{SKILLS}/alpha,docs/alpha"), &hash),
+            kasetto_skill("alpha", "../alpha", &hash).replace("./pack::alpha", "x::alpha"),
+        ],
+        &[],
+    );
+    let docs = read_tree_snapshot(env.project_path("docs"));
+    let r = ok(kst(&env, &["sync"]));
+    assert!(
+        r.stderr.contains("kst took over 1 skill and 0 servers"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr.contains(
+            "lists \"docs/alpha\", which is not a skills folder of this scope; left alone"
+        ),
+        "{r:?}"
+    );
+    config(&env, &[], false);
+    ok(kst(&env, &["sync"]));
+    assert!(!env.project_path(SKILLS).join("alpha").exists());
+    assert_snapshots_eq(&docs, &read_tree_snapshot(env.project_path("docs")));
+}
+
+/// A backup that already exists with other content is never overwritten: the sync stops
+/// before writing anything, saying what to do.
+#[test]
+fn an_existing_different_backup_is_not_overwritten() {
+    let env = TestEnv::new();
+    kasetto_project(&env);
+    write_file(env.project_path("kasetto.lock.kasetto-backup"), "older\n");
+    let k = lock(&env);
+    let r = kst(&env, &["sync"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("kasetto.lock.kasetto-backup already exists; move it away"),
+        "{r:?}"
+    );
+    assert_eq!(lock(&env), k);
+    assert_eq!(
+        fs::read_to_string(env.project_path("kasetto.lock.kasetto-backup")).unwrap(),
+        "older\n"
+    );
+}
+
+/// The global scope: Kasetto's lock at `$XDG_DATA_HOME/kasetto/kasetto.lock`, destinations
+/// relative to HOME.
+#[test]
+fn a_global_kasetto_lock_is_taken_over() {
+    let env = TestEnv::new();
+    add_skill(&env, "alpha");
+    let installed = env.home_path(SKILLS).join("alpha");
+    copy_dir(&env.project_path("pack/skills/alpha"), &installed);
+    let cfg = env.xdg_config().join("kasetto/kasetto.yaml");
+    write_file(
+        &cfg,
+        format!(
+            "agent: claude-code\nscope: global\nskills:\n  - source: {}\n    skills: [alpha]\n",
+            env.project_path("pack").display()
+        ),
+    );
+    let lock_path = env.xdg_data().join("kasetto/kasetto.lock");
+    write_kasetto_lock(
+        &lock_path,
+        &[kasetto_skill(
+            "alpha",
+            &format!("{SKILLS}/alpha"),
+            &kasetto_hash(&installed),
+        )],
+        &[],
+    );
+    let r = ok(kst(&env, &["sync", "--config", cfg.to_str().unwrap()]));
+    assert!(r.stderr.contains("kst took over 1 skill"), "{r:?}");
+    let l = fs::read_to_string(&lock_path).unwrap();
+    assert!(
+        l.starts_with("# Generated by kst.") && l.contains(".claude/skills/alpha"),
+        "{l}"
+    );
+    assert!(
+        env.xdg_data()
+            .join("kasetto/kasetto.lock.kasetto-backup")
+            .exists()
+    );
+}
+
+/// MCP servers from a local pack file: Kasetto hashed the pack file's bytes. Where the file is
+/// still what Kasetto hashed, an entry equal to its server is Kasetto's and is taken over (here
+/// pruned at once: the config no longer lists its pack); an entry the user edited is reported as
+/// modified and kept.
+#[test]
+fn servers_of_an_unchanged_local_pack_are_taken_over_and_edited_ones_kept() {
+    let env = TestEnv::new();
+    let db = r#"{"mcpServers":{"db":{"command":"db-mcp"}}}"#;
+    let web = r#"{"mcpServers":{"web":{"command":"web-mcp","args":["-v"]}}}"#;
+    write_file(env.project_path("pack/mcps/db.json"), db);
+    write_file(env.project_path("pack/mcps/web.json"), web);
+    write_file(
+        env.project_path(".mcp.json"),
+        "{\"mcpServers\": {\"mine\": {\"command\": \"my-server\"}, \"db\": {\"command\": \"db-mcp\"}, \"web\": {\"command\": \"web-mcp\", \"args\": [\"-v\", \"--mine\"]}}}\n",
+    );
+    let asset = |file: &str, server: &str, bytes: &str| {
+        format!(
+            "  mcp::./pack::{file}:\n    kind: mcp\n    name: {file}\n    hash: {}\n    source: ./pack\n    destination: {server}\n    source_revision: local\n",
+            hex(Sha256::digest(bytes))
+        )
+    };
+    write_kasetto_lock(
+        &env.project_path("kasetto.lock"),
+        &[],
+        &[asset("db.json", "db", db), asset("web.json", "web", web)],
+    );
+    // The user dropped the db pack from the config before switching.
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\nmcps:\n  - source: ./pack\n    mcps: [web]\n",
+    );
+    let r = ok(kst(&env, &["sync"]));
+    assert!(
+        r.stderr.contains("kst took over 0 skills and 1 server"),
+        "{r:?}"
+    );
+    assert!(
+        r.stderr
+            .contains(".mcp.json: server \"web\" was modified since Kasetto installed it"),
+        "{r:?}"
+    );
+    let m = mcp_json(&env);
+    assert!(m["mcpServers"].get("db").is_none(), "{m}");
+    assert_eq!(m["mcpServers"]["web"]["args"][1], "--mine");
+    assert_eq!(m["mcpServers"]["mine"]["command"], "my-server");
+}
+
+/// The real Kasetto 3.12 binary, if built by
+/// `cargo install kasetto --version 3.12.0 --root /tmp/ref-kasetto`.
+const REAL_KASETTO: &str = "/tmp/ref-kasetto/bin/kasetto";
+
+/// A project set up by the real Kasetto 3.12 (skills, a local MCP pack, an inline MCP pack), one
+/// skill edited afterwards: one `kst sync` takes over the rest; a config change prunes it.
+/// Needs the real binary: without it the test prints why it did nothing.
+#[test]
+fn a_project_set_up_by_the_real_kasetto_is_taken_over() {
+    if !Path::new(REAL_KASETTO).exists() {
+        eprintln!(
+            "NOTE: {REAL_KASETTO} is absent; this test checks nothing here (build it with \
+             `cargo install kasetto --version 3.12.0 --root /tmp/ref-kasetto`)"
+        );
+        return;
+    }
+    let env = TestEnv::new();
+    for s in ["alpha", "beta"] {
+        add_skill(&env, s);
+    }
+    write_file(
+        env.project_path("pack/mcps/db.json"),
+        r#"{"mcpServers":{"db":{"command":"db-mcp","args":["--ro"]}}}"#,
+    );
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\nskills:\n  - source: ./pack\n    skills: [alpha, beta]\nmcps:\n  - source: ./pack\n    mcps: [db]\n  - name: laptop\n    servers: { local-db: { command: pg-mcp, args: [\"--ro\"] } }\n",
+    );
+    let out = env
+        .cmd(REAL_KASETTO)
+        .arg("sync")
+        .env("KASETTO_NO_UPDATE_CHECK", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kasetto sync: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kasetto_lock = lock(&env);
+    assert!(kasetto_lock.contains("version: 3"), "{kasetto_lock}");
+    // The user edits beta after Kasetto installed it.
+    write_file(
+        env.project_path(SKILLS).join("beta/SKILL.md"),
+        "my own beta\n",
+    );
+    let beta = read_tree_snapshot(env.project_path(SKILLS).join("beta"));
+
+    let r = kst(&env, &["sync"]);
+    assert_eq!(r.code, 1, "beta is in the way: {r:?}");
+    assert!(
+        r.stderr
+            .contains("this is a Kasetto lock; kst took over 1 skill and 2 servers"),
+        "{r:?}\n{kasetto_lock}"
+    );
+    assert!(
+        r.stderr.contains("beta was modified since Kasetto"),
+        "{r:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(env.project_path("kasetto.lock.kasetto-backup")).unwrap(),
+        kasetto_lock
+    );
+    let text = fs::read_to_string(env.project_path(".mcp.json")).unwrap();
+    assert_eq!(text.matches("\"db\"").count(), 1, "{text}");
+    assert_eq!(text.matches("\"local-db\"").count(), 1, "{text}");
+
+    // The config drops alpha and both packs: what Kasetto installed is pruned, beta stays.
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\nskills: []\n",
+    );
+    let r = ok(kst(&env, &["sync"]));
+    assert!(!env.project_path(SKILLS).join("alpha").exists(), "{r:?}");
+    assert_snapshots_eq(
+        &beta,
+        &read_tree_snapshot(env.project_path(SKILLS).join("beta")),
+    );
+    let m = mcp_json(&env);
+    assert!(m["mcpServers"].get("db").is_none(), "{m}");
+    assert!(m["mcpServers"].get("local-db").is_none(), "{m}");
+}
+
+/// A Kasetto lock kst cannot read (a version it does not know, a wrong shape) is an error
+/// (exit 2) that says it is a Kasetto lock; the lock is left byte-identical and no backup made.
+#[test]
+fn an_unreadable_kasetto_lock_is_an_error_and_left_untouched() {
+    for text in [
+        "version: 4\nskills: {}\nassets: {}\n",
+        "version: 3\nskills:\n  x: [1, 2]\n",
+    ] {
+        let env = TestEnv::new();
+        add_skill(&env, "alpha");
+        config(&env, &["alpha"], false);
+        write_file(env.project_path("kasetto.lock"), text);
+        let r = kst(&env, &["sync"]);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(
+            r.stderr
+                .contains("this is a Kasetto lock that kst cannot take over"),
+            "{r:?}"
+        );
+        assert_eq!(lock(&env), text);
+        assert!(!env.project_path("kasetto.lock.kasetto-backup").exists());
+        assert!(!env.project_path(SKILLS).exists());
+    }
+}
+
+/// `kst doctor` reports a Kasetto lock waiting to be taken over, with the fix; it changes nothing.
+#[test]
+fn doctor_reports_a_kasetto_lock_waiting_to_be_taken_over() {
+    let env = TestEnv::new();
+    kasetto_project(&env);
+    let before = read_tree_snapshot(env.project());
+    let r = kst(&env, &["doctor", "--json"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    let p = doc["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["problem"].as_str().unwrap().contains("is a Kasetto lock"))
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert!(
+        p["problem"].as_str().unwrap().contains(
+            "not taken over yet (2 skills and 1 MCP servers would be, 2 items are modified locally)"
+        ),
+        "{p}"
+    );
+    assert!(p["fix"].as_str().unwrap().starts_with("kst sync"), "{p}");
+    assert_snapshots_eq(&before, &read_tree_snapshot(env.project()));
+}
