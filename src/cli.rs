@@ -173,7 +173,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Init(a) => commands::init::run(&common, a, &printer),
         Command::Add(a) => commands::add::run(common, a, &printer),
         Command::Remove(a) => commands::remove::run(common, a, &printer),
-        Command::Completions(a) => commands::completions::run(a),
+        Command::Completions(a) => {
+            // The command tree is the CLI's: handed down, so `commands` never imports `cli`.
+            commands::completions::run(a, <Cli as clap::CommandFactory>::command())
+        }
         Command::List(a) => commands::list::run(&common, a, &printer),
         Command::Clean(a) => commands::clean::run(&common, a, &printer),
         Command::Cache(a) => commands::cache::run(&common, a, &printer),

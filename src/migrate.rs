@@ -500,7 +500,7 @@ impl Takeover {
         }
         if !self.other_assets.is_empty() {
             out.push(format!(
-                "not taken over (kst does not take over Kasetto's commands and instructions yet; kst's usual rules apply to their files): {}",
+                "not taken over from the Kasetto lock (commands and instructions: kst adopts each file or block that is exactly what it writes — instruction blocks keep their ids, so none is written twice — and leaves any other file alone as a conflict): {}",
                 self.other_assets.join(", ")
             ));
         }

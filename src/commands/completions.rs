@@ -1,6 +1,6 @@
 //! `kst completions SHELL`: a completion script for the shell, on stdout (clap_complete).
 
-use clap::{Args, CommandFactory, ValueEnum};
+use clap::{Args, ValueEnum};
 
 use crate::error::{Error, Result};
 
@@ -21,7 +21,7 @@ pub struct CompletionsArgs {
 }
 
 /// Write the script for the binary's own name (`kst` or its alias `kasetto`).
-pub fn run(args: CompletionsArgs) -> Result<()> {
+pub fn run(args: CompletionsArgs, mut cmd: clap::Command) -> Result<()> {
     use clap_complete::Shell as S;
     let shell = match args.shell {
         Shell::Bash => S::Bash,
@@ -39,7 +39,6 @@ pub fn run(args: CompletionsArgs) -> Result<()> {
         })
         .filter(|n| n == "kasetto")
         .unwrap_or_else(|| "kst".to_string());
-    let mut cmd = crate::cli::Cli::command();
     let mut out: Vec<u8> = Vec::new();
     clap_complete::generate(shell, &mut cmd, name, &mut out);
     use std::io::Write;
