@@ -5,6 +5,7 @@
 //! 127.0.0.1 only. Nothing here touches the internet.
 #![allow(dead_code, unused_imports)]
 
+pub mod assets;
 pub mod env;
 pub mod git_daemon;
 pub mod http_git;
