@@ -532,7 +532,9 @@ fn an_edited_or_deleted_command_file_is_repaired_by_sync() {
     let doc = r.json();
     let cmds = items_of(&doc, "command");
     assert_eq!(cmds["git:commit"]["action"], "repaired", "{doc:#}");
-    assert_eq!(cmds["review"]["action"], "repaired", "{doc:#}");
+    // A tracked file that is missing is installed again, as on a fresh machine (the one
+    // exclusive-path table, claims::exclusive, as for skill folders).
+    assert_eq!(cmds["review"]["action"], "added", "{doc:#}");
     for (rel, want) in command_files(false) {
         assert_eq!(read(&env.project_path(rel)), want, "{rel}");
     }

@@ -277,7 +277,18 @@ pub fn places(
     entry: &SkillSource,
     item: &FileItem,
 ) -> Result<Vec<Place>, String> {
-    let shown = |e: String| format!("{}: {e}", item.path);
+    // `path:LINE:COL: what` for an error at a position of the file, `path: what` otherwise.
+    let shown = |e: String| {
+        let at_position = e
+            .split(':')
+            .next()
+            .is_some_and(|n| n.parse::<usize>().is_ok());
+        if at_position {
+            format!("{}:{e}", item.path)
+        } else {
+            format!("{}: {e}", item.path)
+        }
+    };
     let mut out = Vec::new();
     match kind {
         Kind::Command => {
