@@ -77,7 +77,7 @@ pub fn check_component(name: &[u8]) -> Result<&str, UnsafeName> {
 
 /// `.git` in any case, its 8.3 short name `git~1`, and spellings HFS+ folds to `.git`
 /// by ignoring Unicode "ignorable" code points (git's `is_hfs_dotgit`).
-fn is_git_alias(s: &str) -> bool {
+pub fn is_git_alias(s: &str) -> bool {
     if s.eq_ignore_ascii_case("git~1") {
         return true;
     }

@@ -27,16 +27,28 @@ pub fn real_path(abs: &Path) -> PathBuf {
     abs.to_path_buf()
 }
 
-/// Refuse a path that leads out of `confine` through a symlink.
+/// Refuse a path that leads out of `confine` through a symlink, or into a `.git` folder inside
+/// it: a cloned project cannot ship `.git/`, but it can ship `CLAUDE.md → .git/hooks/pre-commit`,
+/// and a block appended to the user's executable hook would run at the next commit.
 pub fn check_confined(abs: &Path, confine: Option<&Path>) -> Result<(), String> {
     let Some(root) = confine else { return Ok(()) };
     let real = real_path(abs);
-    if real.starts_with(root) {
+    if let Ok(inside) = real.strip_prefix(root) {
+        let in_git = inside
+            .components()
+            .any(|c| crate::pathsafe::is_git_alias(&c.as_os_str().to_string_lossy()));
+        if in_git {
+            return Err(format!(
+                "it leads into a .git folder of the project (to {}); kst never edits git's own files",
+                crate::escape::escape_line(&real.display().to_string())
+            ));
+        }
         Ok(())
     } else {
         Err(format!(
             "it leads out of the project through a symlink (to {}); in a project kst follows no symlink out of it",
-            real.display()
+            // A link's target is the project's text: one line, escaped.
+            crate::escape::escape_line(&real.display().to_string())
         ))
     }
 }

@@ -515,15 +515,21 @@ pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
         for c in &files {
             if c.status == "ok" {
                 if printer.verbosity >= crate::report::Verbosity::Verbose {
-                    printer.line(&format!("= {} {} {}", c.kind.noun(), c.name, c.path));
+                    printer.line(&format!(
+                        "= {} {} {}",
+                        c.kind.noun(),
+                        crate::escape::escape_line(&c.name),
+                        crate::escape::escape_line(&c.path)
+                    ));
                 }
                 continue;
             }
+            // Both come from the lock, a file of the project: one line each, whatever it holds.
             printer.error(&format!(
                 "{} {} at {}: {}",
                 c.kind.noun(),
-                c.name,
-                c.path,
+                crate::escape::escape_line(&c.name),
+                crate::escape::escape_line(&c.path),
                 c.status
             ));
             if let Some(e) = &c.error {

@@ -253,6 +253,36 @@ pub fn target_at(p: PathBuf, root: &Path) -> Target {
     Target { abs, rel }
 }
 
+/// In a project, the first folder between the project root and `target`'s parent that is a
+/// symlink (the rule of [`crate::scope::ScopeCtx::symlinked_parent`], for the plan and verify,
+/// which have no scope context): a rendered file there is not read, adopted, written or
+/// removed, since the link may lead anywhere.
+pub fn symlinked_folder(global: bool, root: &Path, target: &Path) -> Option<PathBuf> {
+    if global {
+        return None;
+    }
+    let rel = target.parent()?.strip_prefix(root).ok()?;
+    let mut at = root.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => return Some(at),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// The error for a rendered file under a symlinked project folder.
+pub fn symlinked_folder_error(link: &Path) -> String {
+    format!(
+        "{} is a symlink; inside a project kst never reads, writes or deletes through a symlink \
+         (a cloned project could point it anywhere); replace it with a real folder",
+        link.display()
+    )
+}
+
 /// Where the selected agents read this kind, in one scope.
 pub struct Places<'a> {
     pub agents: &'a [&'static Agent],
@@ -290,6 +320,21 @@ pub fn places(
         }
     };
     let mut out = Vec::new();
+    // A rendered file never lands on a file an agent reads instructions from (openhands
+    // reads commands from `.openhands/microagents/` and instructions from its `repo.md`):
+    // it would replace the user's text there, or fight kst's blocks at every sync.
+    let shared = known(kind, at.global, at.home, at.root).instruction_files;
+    let file = |target: Target, bytes: Vec<u8>| -> Result<Place, String> {
+        if shared.contains(&crate::tree::fold(&target.rel)) {
+            return Err(format!(
+                "{} {:?} would be written to {}, the file where an agent reads instructions; rename it",
+                kind.noun(),
+                item.name,
+                target.rel
+            ));
+        }
+        Ok(Place::File { target, bytes })
+    };
     match kind {
         Kind::Command => {
             let mut seen = Vec::new();
@@ -303,10 +348,7 @@ pub fn places(
                 seen.push((dir.clone(), format));
                 let (rel, bytes) =
                     crate::slash::render(&item.name, &item.bytes, format).map_err(shown)?;
-                out.push(Place::File {
-                    target: target_at(dir.join(rel), at.root),
-                    bytes,
-                });
+                out.push(file(target_at(dir.join(rel), at.root), bytes).map_err(shown)?);
             }
         }
         _ => {
@@ -316,10 +358,7 @@ pub fn places(
                         let (rel, bytes) =
                             crate::instructions::render_rule(&item.name, &item.bytes, format)
                                 .map_err(shown)?;
-                        out.push(Place::File {
-                            target: target_at(dir.join(rel), at.root),
-                            bytes,
-                        });
+                        out.push(file(target_at(dir.join(rel), at.root), bytes).map_err(shown)?);
                     }
                     InstructionTarget::Aggregate(file) => {
                         let body = crate::instructions::block_body(&item.bytes).map_err(shown)?;
@@ -344,14 +383,26 @@ pub struct Known {
     pub folders: Vec<String>,
     /// Shared files holding blocks.
     pub shared: Vec<String>,
+    /// Every agent's instructions file in this scope, case-folded, whatever the kind: never a
+    /// rendered file's place, so never one a lock can make kst delete as one.
+    pub instruction_files: Vec<String>,
+    /// Rule files lie directly in their folder (instructions' names are flattened): a key
+    /// deeper down (cline's `.clinerules/workflows/…` commands) is not one.
+    pub flat: bool,
 }
 
 pub fn known(kind: Kind, global: bool, home: &Path, root: &Path) -> Known {
     let mut k = Known {
         folders: Vec::new(),
         shared: Vec::new(),
+        instruction_files: Vec::new(),
+        flat: kind != Kind::Command,
     };
     for a in crate::agents::AGENTS {
+        if let Some(InstructionTarget::Aggregate(f)) = a.instructions_target(global, home) {
+            k.instruction_files
+                .push(crate::tree::fold(&target_at(f, root).rel));
+        }
         match kind {
             Kind::Command => {
                 if let Some((dir, _)) = a.commands_dir(global, home) {
@@ -375,9 +426,13 @@ impl Known {
     /// or a file inside a known folder (no `..`, no absolute escape). None: not a place kst
     /// may touch.
     pub fn place_of(&self, key: &str, root: &Path) -> Option<KnownPlace> {
-        if let Some((file, id)) = key.rsplit_once('#')
-            && self.shared.iter().any(|s| s == file)
-        {
+        // A block's id may hold a `#` (an instruction's name may): the file is the known
+        // shared file the key starts with, the id all that follows its `#`.
+        if let Some((file, id)) = self.shared.iter().find_map(|s| {
+            key.strip_prefix(s.as_str())
+                .and_then(|rest| rest.strip_prefix('#'))
+                .map(|id| (s, id))
+        }) {
             return Some(KnownPlace::Block {
                 target: target_at(PathBuf::from(file), root),
                 id: id.to_string(),
@@ -386,9 +441,13 @@ impl Known {
         let inside = self.folders.iter().any(|f| {
             key.strip_prefix(f.as_str())
                 .and_then(|rest| rest.strip_prefix('/'))
-                .is_some_and(|rest| crate::pathsafe::check_relative_path(rest).is_ok())
+                .is_some_and(|rest| {
+                    crate::pathsafe::check_relative_path(rest).is_ok()
+                        && !(self.flat && rest.contains('/'))
+                })
         });
-        inside.then(|| KnownPlace::File(target_at(PathBuf::from(key), root)))
+        let ours = inside && !self.instruction_files.contains(&crate::tree::fold(key));
+        ours.then(|| KnownPlace::File(target_at(PathBuf::from(key), root)))
     }
 }
 

@@ -251,6 +251,9 @@ pub fn build(inp: Inputs) -> FilePlan {
         ..Default::default()
     };
     let mut claims: Claims<String> = Claims::default();
+    // Rendered files by case-folded path: `Deploy.md` and `deploy.md` are one file on macOS
+    // and Windows (the key first claimed, and by whom).
+    let mut folded: HashMap<String, (String, String)> = HashMap::new();
     let mut shared: HashMap<String, (Target, Shared)> = HashMap::new();
     let mut shared_of = |t: &Target| -> Shared {
         shared
@@ -319,8 +322,28 @@ pub fn build(inp: Inputs) -> FilePlan {
                     ));
                     break;
                 }
+                if let Place::File { target, .. } = &place
+                    && let Some((first, owner)) = folded.get(&crate::tree::fold(&target.rel))
+                    && *first != key
+                {
+                    item.error = Some(format!(
+                        "{key} is one file with {first} on a case-insensitive file system (macOS, Windows), which is already provided by {owner}; two sources cannot install {}s whose names differ only in case",
+                        kind.noun()
+                    ));
+                    break;
+                }
                 let rec = recorded(&key);
+                let is_file = matches!(place, Place::File { .. });
                 let d = match place {
+                    Place::File { target, .. }
+                        if let Some(link) =
+                            super::symlinked_folder(inp.places.global, root, &target.abs) =>
+                    {
+                        let mut d = step(target, Action::Broken, key.clone(), rec);
+                        d.extra.record = d.extra.prev.clone();
+                        d.error = Some(super::symlinked_folder_error(&link));
+                        d
+                    }
                     Place::File { target, bytes } => {
                         plan_file(target, bytes, key.clone(), rec, inp.force)
                     }
@@ -339,7 +362,13 @@ pub fn build(inp: Inputs) -> FilePlan {
                     _ => {}
                 }
                 if d.error.is_none() && d.reason != Some(Reason::Conflict) {
-                    claims.claim(key, format!("{} ({})", r.url, fi.name));
+                    let owner = format!("{} ({})", r.url, fi.name);
+                    if is_file {
+                        folded
+                            .entry(crate::tree::fold(&d.target.rel))
+                            .or_insert_with(|| (key.clone(), owner.clone()));
+                    }
+                    claims.claim(key, owner);
                 }
                 item.dests.push(d);
             }
@@ -385,6 +414,15 @@ pub fn build(inp: Inputs) -> FilePlan {
                     continue;
                 };
                 let d = match place {
+                    KnownPlace::File(target)
+                        if let Some(link) =
+                            super::symlinked_folder(inp.places.global, root, &target.abs) =>
+                    {
+                        let mut d =
+                            step(target, Action::Removed, key.clone(), Some(sha.to_string()));
+                        d.error = Some(super::symlinked_folder_error(&link));
+                        Some(d)
+                    }
                     KnownPlace::File(target) => prune_file(target, key, sha, &mut item.warnings),
                     KnownPlace::Block { target, id } => {
                         let file = shared_of(&target);

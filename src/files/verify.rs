@@ -51,6 +51,11 @@ pub fn check(
                         "the lock names a place where kst writes no {}; it was not read",
                         kind.noun()
                     )),
+                    Some(KnownPlace::File(t))
+                        if let Some(link) = super::symlinked_folder(global, root, &t.abs) =>
+                    {
+                        Err(super::symlinked_folder_error(&link))
+                    }
                     Some(KnownPlace::File(t)) => match std::fs::symlink_metadata(&t.abs) {
                         Err(_) => Ok(None),
                         Ok(_) => Ok(Some(super::plan::file_sha(&t.abs).unwrap_or_default())),
