@@ -56,6 +56,9 @@ pub struct Config {
     pub secrets: secrets::SecretsConfig,
     /// `audit:` (SPEC 16): the sync gate.
     pub audit: audit::AuditConfig,
+    /// The global `trust:` (SPEC 16, signed pins); already applied to every git entry that
+    /// sets none of its own.
+    pub trust: Option<entry::Trust>,
 }
 
 pub use crate::request::{Pick, Reference, Selection};
@@ -67,7 +70,7 @@ pub mod mcp;
 pub mod secrets;
 pub mod target;
 mod unknown;
-use entry::{Namespaced, NonEmpty, RelPath, source_entry};
+use entry::{Namespaced, NonEmpty, RawTrust, RelPath, Trust, source_entry, trust_entry};
 
 /// One entry of `skills:`, `commands:` or `instructions:` (one shape for the three lists).
 #[derive(Debug, Clone)]
@@ -79,6 +82,8 @@ pub struct SkillSource {
     pub selection: Selection,
     /// `file:line` of the entry, for messages.
     pub at: String,
+    /// `trust:` (its own, else the global one): its git pins must be signed (SPEC 16).
+    pub trust: Option<Trust>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -106,6 +111,8 @@ struct RawConfig {
     #[serde(default)]
     secrets: Option<secrets::RawSecrets>,
     audit: Option<audit::RawAudit>,
+    #[serde(default)]
+    trust: Option<RawTrust>,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +130,8 @@ struct RawSkillSource {
     skills: Option<Selection>,
     #[serde(default)]
     commands: Option<Namespaced>,
+    #[serde(default)]
+    trust: Option<RawTrust>,
     #[serde(default)]
     instructions: Option<Namespaced>,
 }
@@ -332,7 +341,8 @@ pub fn load_for(path: &Path, offline: bool, scope_override: Option<Scope>) -> Re
     let mut config = finish(anchor, spelled.into_owned(), layer)?;
     config.files = files;
     // A parent may have set `scope: project` after other parents were read: check them all.
-    if scope_override.unwrap_or(config.scope) == Scope::Project {
+    let project = scope_override.unwrap_or(config.scope) == Scope::Project;
+    if project {
         for f in &config.files {
             if let Err(e) = inside(f, &root_dir) {
                 // (A parent that vanished since it was read is outside too.)
@@ -340,6 +350,7 @@ pub fn load_for(path: &Path, offline: bool, scope_override: Option<Scope>) -> Re
             }
         }
     }
+    config.load_signers(project.then_some(root_dir.as_path()))?;
     Ok(config)
 }
 
@@ -374,7 +385,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config> {
             "{label}: `extends` needs `config::load`"
         )));
     }
-    finish(path.to_path_buf(), label, layer)
+    let mut config = finish(path.to_path_buf(), label, layer)?;
+    config.load_signers(None)?;
+    Ok(config)
 }
 
 /// Check one config text as the parser reads the file at `path` (its `extends` are not
@@ -423,6 +436,7 @@ struct Layer {
     mcps: Vec<mcp::McpSource>,
     secrets: Option<secrets::SecretsConfig>,
     audit: Option<audit::AuditConfig>,
+    trust: Option<Trust>,
 }
 
 /// Loads a config and its `extends` parents.
@@ -621,6 +635,7 @@ fn merge(parent: Layer, child: Layer) -> Layer {
         mcps,
         secrets: secrets::SecretsConfig::merge(parent.secrets, child.secrets),
         audit: audit::AuditConfig::merge(parent.audit, child.audit),
+        trust: child.trust.or(parent.trust),
     }
 }
 
@@ -709,6 +724,11 @@ fn check_layer(
     let mcps = mcp::build(raw.mcps, &mcp_lines, label, base, root_dir)?;
     let secrets = raw.secrets.map(|s| s.build(label, base)).transpose()?;
     let audit = raw.audit.map(audit::RawAudit::build);
+    let trust_at = match top_level_key_line(text, "trust") {
+        Some(line) => format!("{label}:{line}"),
+        None => label.to_string(),
+    };
+    let trust = trust_entry(raw.trust, &trust_at, base, None)?;
     Ok(Layer {
         agents,
         destination,
@@ -721,6 +741,7 @@ fn check_layer(
         mcps,
         secrets,
         audit,
+        trust,
     })
 }
 
@@ -748,6 +769,8 @@ fn entries(
             root_dir,
         )?;
         let sub_dir = s.sub_dir.take().map(|p| p.0).filter(|p| !p.is_empty());
+        let git = matches!(source, Source::Git(_));
+        let trust = trust_entry(s.trust.take(), &at, base, Some(git))?;
         let selection = s.selection(key, &at)?;
         let entry = SkillSource {
             source,
@@ -755,6 +778,7 @@ fn entries(
             sub_dir,
             selection,
             at,
+            trust,
         };
         // Two entries with one identity would fight over the same lock entry.
         if let Some(b) = out.iter().find(|b| b.identity() == entry.identity()) {
@@ -791,6 +815,22 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
             "{label}: `mcps` needs an `agent`: kst writes MCP servers into agents' settings files; add e.g. `agent: claude-code`"
         )));
     }
+    // The global `trust:` applies to every git entry that sets none of its own.
+    let (mut skills, mut commands, mut instructions, mut mcps) =
+        (layer.skills, layer.commands, layer.instructions, layer.mcps);
+    if let Some(t) = &layer.trust {
+        for s in skills
+            .iter_mut()
+            .chain(commands.iter_mut())
+            .chain(instructions.iter_mut())
+            .filter(|s| matches!(s.source, Source::Git(_)))
+        {
+            s.trust.get_or_insert_with(|| t.clone());
+        }
+        for m in mcps.iter_mut().filter(|m| m.is_git()) {
+            m.trust.get_or_insert_with(|| t.clone());
+        }
+    }
     Ok(Config {
         path,
         label,
@@ -798,14 +838,34 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
         destination: layer.destination,
         destination_at: layer.destination_at,
         scope: layer.scope.unwrap_or(Scope::Global),
-        skills: layer.skills,
-        commands: layer.commands,
-        instructions: layer.instructions,
-        mcps: layer.mcps,
+        skills,
+        commands,
+        instructions,
+        mcps,
         files: Vec::new(),
         secrets: layer.secrets.unwrap_or_default(),
         audit: layer.audit.unwrap_or_default(),
+        trust: layer.trust,
     })
+}
+
+impl Config {
+    /// Read every allowed-signers file the config names (SPEC 16); with `within` (the project,
+    /// in the project scope) each must lie inside it.
+    fn load_signers(&mut self, within: Option<&Path>) -> Result<()> {
+        let trusts = self
+            .trust
+            .iter_mut()
+            .chain(
+                self.skills
+                    .iter_mut()
+                    .chain(self.commands.iter_mut())
+                    .chain(self.instructions.iter_mut())
+                    .filter_map(|s| s.trust.as_mut()),
+            )
+            .chain(self.mcps.iter_mut().filter_map(|m| m.trust.as_mut()));
+        entry::load_signers(trusts, within)
+    }
 }
 
 impl SkillSource {

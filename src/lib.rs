@@ -45,6 +45,7 @@ pub mod request;
 pub mod resolve;
 pub mod scope;
 pub mod shared_file;
+pub mod signed;
 pub mod slash;
 pub mod source;
 pub mod statcache;

@@ -45,6 +45,10 @@ pub struct LockedFileSource {
     /// Absent for local folders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The fingerprint (`SHA256:…`) of the key that signed the pin, for an entry with
+    /// `trust:` (SPEC 16); `kst verify` checks it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
     #[serde(default)]
     pub items: Vec<LockedFile>,
 }
@@ -72,6 +76,10 @@ pub struct LockedMcpSource {
     /// Absent for local folders and inline packs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The fingerprint (`SHA256:…`) of the key that signed the pin, for an entry with
+    /// `trust:` (SPEC 16); `kst verify` checks it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
     #[serde(default)]
     pub packs: Vec<LockedMcpPack>,
 }
@@ -104,6 +112,10 @@ pub struct LockedSource {
     /// Absent for local folders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// The fingerprint (`SHA256:…`) of the key that signed the pin, for an entry with
+    /// `trust:` (SPEC 16); `kst verify` checks it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
     #[serde(default)]
     pub skills: Vec<LockedSkill>,
 }
@@ -204,6 +216,39 @@ impl Lock {
                         "{key}[{i}].items[{j}]: the blob is not a 40-digit blob id"
                     )));
                 }
+            }
+        }
+        // A signer is printed and compared: only a key fingerprint as kst writes it.
+        let is_fingerprint = |s: &str| {
+            s.strip_prefix("SHA256:").is_some_and(|b| {
+                b.len() == 43
+                    && b.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+            })
+        };
+        let signers = [
+            (
+                "sources",
+                lock.sources.iter().map(|s| &s.signer).collect::<Vec<_>>(),
+            ),
+            ("mcps", lock.mcps.iter().map(|s| &s.signer).collect()),
+            (
+                "commands",
+                lock.commands.iter().map(|s| &s.signer).collect(),
+            ),
+            (
+                "instructions",
+                lock.instructions.iter().map(|s| &s.signer).collect(),
+            ),
+        ];
+        for (section, list) in signers {
+            if let Some(i) = list
+                .iter()
+                .position(|s| s.as_deref().is_some_and(|s| !is_fingerprint(s)))
+            {
+                return Err(bad(format!(
+                    "{section}[{i}]: the signer is not a SHA256 key fingerprint (SHA256:…)"
+                )));
             }
         }
         Ok(lock)
@@ -345,6 +390,13 @@ fn section_drift<L: LockedEntry + PartialEq>(kind: Kind, old: &[L], new: &[L]) -
                 n.commit().unwrap_or("-")
             ));
         }
+        if o.signer() != n.signer() {
+            out.push(format!(
+                "{at}: signer {} would become {}",
+                o.signer().unwrap_or("(none)"),
+                n.signer().unwrap_or("(none)")
+            ));
+        }
         let (os, ns) = (o.items(), n.items());
         for s in &ns {
             let name = s.name;
@@ -401,6 +453,8 @@ pub trait LockedEntry {
     fn sub_dir(&self) -> Option<&str>;
     /// The pinned commit (absent for local folders and inline packs).
     fn commit(&self) -> Option<&str>;
+    /// The fingerprint of the key that signed the pin (signed pins, SPEC 16).
+    fn signer(&self) -> Option<&str>;
     /// The items it records.
     fn items(&self) -> Vec<LockedItem<'_>>;
 }
@@ -420,6 +474,9 @@ macro_rules! locked_entry {
             }
             fn commit(&self) -> Option<&str> {
                 self.commit.as_deref()
+            }
+            fn signer(&self) -> Option<&str> {
+                self.signer.as_deref()
             }
             fn items(&self) -> Vec<LockedItem<'_>> {
                 let $s = self;
@@ -536,6 +593,7 @@ mod tests {
             requested,
             sub_dir: sub_dir.map(String::from),
             commit: None,
+            signer: None,
             packs: Vec::new(),
         };
         let section = vec![
@@ -592,6 +650,7 @@ mod tests {
             requested: Requested::Default,
             sub_dir: None,
             commit: Some(commit),
+            signer: None,
             packs: vec![LockedMcpPack {
                 file: ".mcp.json".into(),
                 servers: servers.into_iter().map(|(n, s)| (n.into(), s)).collect(),
@@ -643,6 +702,7 @@ mod tests {
             requested: Requested::Tag("v1".into()),
             sub_dir: None,
             commit: Some("4f1c0c2e0c1b9a4e6d7c8b9a0f1e2d3c4b5a6978".into()),
+            signer: None,
             skills: vec![LockedSkill {
                 name: "pptx".into(),
                 path: "skills/pptx".into(),
@@ -655,6 +715,7 @@ mod tests {
             requested: Requested::Local,
             sub_dir: None,
             commit: None,
+            signer: None,
             skills: vec![LockedSkill {
                 name: "r".into(),
                 path: "r".into(),

@@ -275,6 +275,7 @@ fn take_skill(
                     requested,
                     sub_dir: None,
                     commit: None,
+                    signer: None,
                     skills: Vec::new(),
                 });
                 lock.sources.last_mut().expect("just pushed")
@@ -401,6 +402,7 @@ fn take_servers(
             requested: Requested::Local,
             sub_dir: None,
             commit: None,
+            signer: None,
             packs: vec![pack],
         });
     }

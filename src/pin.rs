@@ -41,6 +41,9 @@ pub struct Pinned {
     pub requested: Requested,
     pub commit: Oid,
     pub fetch: Fetch,
+    /// The fingerprint (`SHA256:…`) of the key that signed the pin, when the entry has
+    /// `trust:` (SPEC 16).
+    pub signer: Option<String>,
 }
 
 /// What a kind's `read` is given: the repository, the pinned commit as a pack, and the
@@ -64,12 +67,16 @@ pub struct GitEntry<'a> {
     pub locked: Option<&'a dyn LockedEntry>,
     /// `--update` moves this entry.
     pub update: bool,
+    /// `trust:`: the pin must be signed by an allowed key before anything is read from it.
+    pub trust: Option<&'a crate::config::entry::Trust>,
 }
 
 /// Pin `entry` and read it. `from_lock` is asked first, when the lock pins a commit and
 /// `--update` does not move it: `Some` answers without reading the commit (it must check what
-/// it relies on itself). Returns the pin, what `read` returned, and the warnings said about a
-/// repository moved aside.
+/// it relies on itself). With `trust:`, the pin's signature is verified first on both paths
+/// (one signature per source and run); a pin that is unsigned or signed by a key not allowed
+/// fails the source before anything of it is read. Returns the pin, what `read` returned, and
+/// the warnings said about a repository moved aside.
 pub fn git<T>(
     entry: &GitEntry,
     cache: &Cache,
@@ -87,15 +94,25 @@ pub fn git<T>(
         if let Want::Locked { commit, requested } = &want
             && let Some(v) = from_lock(repo, *commit, requested)
         {
+            let signer = signer(entry, repo, *commit, requested, mode, &mut *progress)?;
             let pin = Pinned {
                 requested: requested.clone(),
                 commit: *commit,
                 fetch: Fetch::Cached,
+                signer,
             };
             return Ok((pin, v));
         }
         let res = crate::git::resolve(repo, entry.url, &want, mode, &mut *progress)
             .map_err(|e| (e, false))?;
+        let signer = signer(
+            entry,
+            repo,
+            res.commit,
+            &res.requested,
+            mode,
+            &mut *progress,
+        )?;
         // From here on everything is local: a failure means the cache repository is damaged.
         let pack = GitPack::new(repo, res.commit).map_err(|e| (e, true))?;
         let is_folder = crate::git::path_id(repo, res.commit, root)
@@ -117,8 +134,36 @@ pub fn git<T>(
             requested: res.requested.clone(),
             commit: res.commit,
             fetch: Fetch::of(res.fetched),
+            signer,
         };
         Ok((pin, value))
     })?;
     Ok((pin, value, warnings))
+}
+
+/// The signer of the pin `commit`, verified against the entry's allowed signers; `None`
+/// without `trust:`. A tag pin whose tag is not in the cache (its commit was fetched by id)
+/// has the tag fetched first, when the network may be used: a signed tag is the tag object.
+fn signer(
+    entry: &GitEntry,
+    repo: &Repository,
+    commit: Oid,
+    requested: &Requested,
+    mode: FetchMode,
+    progress: Progress,
+) -> Result<Option<String>, Failure> {
+    let Some(trust) = entry.trust else {
+        return Ok(None);
+    };
+    let allowed = trust.signers().map_err(|e| (e, false))?;
+    if let Requested::Tag(t) = requested
+        && mode != FetchMode::Offline
+        && let Err(e) = crate::git::fetch_tag(repo, entry.url, t, progress)
+    {
+        // Not fatal here: the commit's own signature may still prove the pin.
+        tracing::debug!("fetching tag {t} for its signature: {e:#}");
+    }
+    crate::signed::verify_pin(repo, commit, requested, allowed)
+        .map(|s| Some(s.fingerprint))
+        .map_err(|e| (e, false))
 }

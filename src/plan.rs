@@ -203,6 +203,7 @@ pub fn build(inp: &Inputs) -> Plan {
             requested: rs.requested.clone(),
             sub_dir: rs.entry.sub_dir.clone(),
             commit: rs.commit.map(|c| c.to_string()),
+            signer: rs.signer.clone(),
             skills: Vec::new(),
         };
         let commit = rs.commit.map(|c| c.to_string());

@@ -139,6 +139,8 @@ pub struct ResolvedSource {
     pub url: String,
     pub requested: Requested,
     pub commit: Option<Oid>,
+    /// The fingerprint of the key that signed the pin (`trust:`, SPEC 16).
+    pub signer: Option<String>,
     pub origin: Origin,
     pub fetch: Fetch,
     pub skills: Vec<ResolvedSkill>,
@@ -258,6 +260,7 @@ pub fn local(
         url: spelled.clone(),
         requested: Requested::Local,
         commit: None,
+        signer: None,
         origin: Origin::Local(path.clone()),
         fetch: Fetch::Local,
         skills,
@@ -305,6 +308,7 @@ pub fn git(
         sub_dir: entry.sub_dir.as_deref(),
         locked: locked.map(|l| l as _),
         update,
+        trust: entry.trust.as_ref(),
     };
     // The fast path: a locked commit already in the cache, and every selected skill in the
     // lock. A commit's content cannot change, so the lock already says what each skill is;
@@ -377,6 +381,7 @@ pub fn git(
         url: url.canonical().to_string(),
         requested: pin.requested,
         commit: Some(pin.commit),
+        signer: pin.signer,
         origin: Origin::Git {
             db: cache.database(url.canonical()).path.clone(),
             commit: pin.commit,

@@ -33,6 +33,7 @@ mod perf_smoke;
 mod remote_config;
 mod secrets;
 mod selftest;
+mod signed_pins;
 mod ssh;
 mod sync_git;
 mod sync_local;

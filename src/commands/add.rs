@@ -604,6 +604,8 @@ fn check_resolves(
                 sub_dir: sub_dir.clone(),
                 selection,
                 at: at.to_string(),
+                // A probe installs nothing: the sync that follows checks signed pins.
+                trust: None,
             };
             let resolved = match &entry.source {
                 Source::Git(url) => {
@@ -652,6 +654,8 @@ fn check_resolves(
                     selection,
                 },
                 at: at.to_string(),
+                // A probe installs nothing: the sync that follows checks signed pins.
+                trust: None,
             };
             let results = crate::mcp::resolve::resolve_all(
                 std::slice::from_ref(&entry),
@@ -682,6 +686,8 @@ fn check_resolves(
                 sub_dir: sub_dir.clone(),
                 selection,
                 at: at.to_string(),
+                // A probe installs nothing: the sync that follows checks signed pins.
+                trust: None,
             };
             let cache = match &entry.source {
                 Source::Git(_) => Some(crate::git::Cache::open().map_err(Error::Failed)?),

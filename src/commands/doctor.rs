@@ -306,7 +306,7 @@ fn check_workspace(
                 crate::escape::escape_line(&c.path),
                 c.status
             ),
-            fix: if c.path.contains('#') && c.status == "modified" {
+            fix: if c.block && c.status == "modified" {
                 format!(
                     "delete the block, then kst sync {scope_flag}   (kst does not overwrite an edited block)"
                 )

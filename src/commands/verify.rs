@@ -56,6 +56,125 @@ pub struct RemoteCheck {
     pub error: Option<String>,
 }
 
+/// A signed pin (SPEC 16) checked again: the lock's `signer` against the signature of the
+/// locked commit (or annotated tag) in the cache, offline.
+#[derive(Debug, Serialize)]
+pub struct SignerCheck {
+    pub url: String,
+    pub requested: String,
+    pub commit: String,
+    /// The fingerprint the lock records.
+    pub signer: String,
+    /// The fingerprint of the key that signed the pin, as found in the cache.
+    pub found: Option<String>,
+    /// `ok`, `changed` (signed by another key), `not-allowed` (the config's allowed-signers
+    /// file no longer lists the key), `invalid` (unsigned, or a signature that does not
+    /// verify), or `error` (the commit is not in the cache: it cannot be checked offline).
+    pub status: &'static str,
+    pub error: Option<String>,
+}
+
+/// Every lock entry that records a signer, checked against the cache.
+pub fn check_signers(ctx: &Workspace) -> Vec<SignerCheck> {
+    let cache = ctx.cache().ok();
+    let config_dir = ctx.config.path.parent().unwrap_or(Path::new("."));
+    let pins = ctx
+        .old_lock
+        .sources
+        .iter()
+        .map(|s| (&s.url, &s.requested, &s.commit, &s.signer))
+        .chain(
+            ctx.old_lock
+                .mcps
+                .iter()
+                .map(|s| (&s.url, &s.requested, &s.commit, &s.signer)),
+        )
+        .chain(
+            ctx.old_lock
+                .commands
+                .iter()
+                .chain(&ctx.old_lock.instructions)
+                .map(|s| (&s.url, &s.requested, &s.commit, &s.signer)),
+        );
+    let mut out = Vec::new();
+    for (url, requested, commit, signer) in pins {
+        let Some(signer) = signer else { continue };
+        let mut row = SignerCheck {
+            url: url.clone(),
+            requested: requested.to_string(),
+            commit: commit.clone().unwrap_or_default(),
+            signer: signer.clone(),
+            found: None,
+            status: "error",
+            error: None,
+        };
+        let repo = (|| {
+            let Source::Git(g) = source::parse(url, config_dir).ok()? else {
+                return None;
+            };
+            cache?.database(g.canonical()).open().ok()
+        })();
+        let oid = commit.as_deref().and_then(|c| git2::Oid::from_str(c).ok());
+        match (repo, oid) {
+            (Some(repo), Some(oid)) if repo.find_commit(oid).is_ok() => {
+                match crate::signed::signer_of(&repo, oid, requested) {
+                    Ok(s) if s.fingerprint == *signer => match trust_of(ctx, url) {
+                        Some(t) if !t.signers().is_ok_and(|a| a.allows_fingerprint(signer)) => {
+                            row.status = "not-allowed";
+                            row.error = Some(format!(
+                                "the pin's signer {signer} is not in the allowed signers {} \
+                                 (set at {})",
+                                t.allowed_signers.display(),
+                                t.at
+                            ));
+                        }
+                        _ => row.status = "ok",
+                    },
+                    Ok(s) => {
+                        row.status = "changed";
+                        row.error = Some(format!(
+                            "the pin is signed by {}, but the lock records {}",
+                            s.fingerprint,
+                            crate::escape::escape_line(signer)
+                        ));
+                        row.found = Some(s.fingerprint);
+                    }
+                    Err(why) => {
+                        row.status = "invalid";
+                        row.error = Some(format!("the pinned object {why}"));
+                    }
+                }
+            }
+            _ => {
+                row.error = Some(format!(
+                    "commit {} is not in the cache, so its signature cannot be checked offline; \
+                     run `kst sync` (or `kst fetch`) first",
+                    row.commit
+                ))
+            }
+        }
+        out.push(row);
+    }
+    out
+}
+
+/// The `trust:` of the config entry (of any kind) whose source is `url`, if it has one.
+fn trust_of<'a>(ctx: &'a Workspace, url: &str) -> Option<&'a crate::config::entry::Trust> {
+    let c = &ctx.config;
+    c.skills
+        .iter()
+        .chain(&c.commands)
+        .chain(&c.instructions)
+        .filter(|e| e.source.identity() == url)
+        .find_map(|e| e.trust.as_ref())
+        .or_else(|| {
+            c.mcps
+                .iter()
+                .filter(|e| e.url() == url)
+                .find_map(|e| e.trust.as_ref())
+        })
+}
+
 /// Files of a listing: path → (mode, blob id).
 fn flatten(t: &Tree) -> BTreeMap<String, (u32, git2::Oid)> {
     let mut out = BTreeMap::new();
@@ -301,6 +420,7 @@ pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
     let skills = check_installed(&ctx);
     let servers = check_servers(&ctx)?;
     let files = check_files(&ctx)?;
+    let signers = check_signers(&ctx);
     let remotes = if remote && !common.offline {
         check_remotes(&ctx)
     } else {
@@ -309,6 +429,7 @@ pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
     let drift = skills.iter().filter(|c| c.status != "ok").count()
         + servers.iter().filter(|c| c.status != "ok").count()
         + files.iter().filter(|c| c.status != "ok").count()
+        + signers.iter().filter(|c| c.status != "ok").count()
         + remotes
             .iter()
             .filter(|r| {
@@ -319,7 +440,7 @@ pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
         printer.json(&serde_json::json!({
             "schema": 1, "command": "verify", "ok": drift == 0,
             "lock": ctx.scope.lock_path.display().to_string(),
-            "skills": skills, "servers": servers, "files": files, "remote": remotes,
+            "skills": skills, "servers": servers, "files": files, "remote": remotes, "signers": signers,
         }));
     } else {
         for c in &skills {
@@ -342,6 +463,18 @@ pub fn run(common: &Common, args: VerifyArgs, printer: &Printer) -> Result<()> {
             }
             if let Some(e) = &c.error {
                 printer.error(&format!("    {e}"));
+            }
+        }
+        for s in &signers {
+            if s.status != "ok" {
+                printer.error(&format!(
+                    "signed pin {} ({}) at {}: {}: {}",
+                    s.url,
+                    s.requested,
+                    s.commit,
+                    s.status,
+                    s.error.as_deref().unwrap_or("")
+                ));
             }
         }
         for r in &remotes {

@@ -218,3 +218,96 @@ pub trait ConfigEntry {
     fn at(&self) -> &str;
     fn id(&self) -> crate::request::EntryId;
 }
+
+/// `trust:` as written, globally or in a source entry (SPEC 16, signed pins).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTrust {
+    #[serde(rename = "allowed-signers", alias = "allowed_signers")]
+    allowed_signers: NonEmpty,
+}
+
+/// `trust: { allowed-signers: FILE }`: every git pin it applies to must be signed by a key in
+/// FILE (ssh `allowed_signers` format). Set on an entry, or globally for every git entry that
+/// sets none; the file is read once the scope is known ([`load_signers`]).
+#[derive(Debug, Clone)]
+pub struct Trust {
+    /// The allowed-signers file, absolute.
+    pub allowed_signers: std::path::PathBuf,
+    /// `file:line` of the `trust:` that set it, for messages.
+    pub at: String,
+    /// The parsed file; filled by [`load_signers`] before any source is pinned.
+    pub signers: Option<std::sync::Arc<crate::signed::AllowedSigners>>,
+}
+
+impl Trust {
+    /// The parsed allowed signers; an error if the file was never read (fails closed).
+    pub fn signers(&self) -> anyhow::Result<&crate::signed::AllowedSigners> {
+        self.signers.as_deref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: the allowed-signers file {} was not read",
+                self.at,
+                self.allowed_signers.display()
+            )
+        })
+    }
+}
+
+/// A `trust:` entry, checked: `~/` is under HOME, a relative path is from the folder of the
+/// file that says it (a remote config may not name a relative file), and it applies only to
+/// git sources (`git`: false for a local folder or inline pack; `None` for the global key).
+pub(crate) fn trust_entry(
+    raw: Option<RawTrust>,
+    at: &str,
+    base: Option<&Path>,
+    git: Option<bool>,
+) -> Result<Option<Trust>> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    if git == Some(false) {
+        return Err(Error::usage(format!(
+            "{at}: `trust` applies only to git sources (a local folder or an inline pack has no \
+             signed commits); remove it from this entry"
+        )));
+    }
+    let spelled = raw.allowed_signers.0;
+    let file = match (spelled.strip_prefix("~/"), base) {
+        (Some(rest), _) => crate::dirs::home()?.join(rest),
+        (None, Some(b)) => b.join(&spelled),
+        (None, None) if Path::new(&spelled).is_absolute() => std::path::PathBuf::from(&spelled),
+        (None, None) => {
+            return Err(Error::usage(format!(
+                "{at}: a remote config cannot name a relative allowed-signers file; use ~/… or \
+                 an absolute path"
+            )));
+        }
+    };
+    Ok(Some(Trust {
+        allowed_signers: std::path::absolute(&file).unwrap_or(file),
+        at: at.to_string(),
+        signers: None,
+    }))
+}
+
+/// Read and parse every allowed-signers file `trusts` name (each file once). With `within`
+/// (the project, in the project scope) each file must lie inside it after resolving symlinks.
+/// A file that cannot be read or parsed is a usage error naming the `trust:` that set it.
+pub(crate) fn load_signers<'a>(
+    trusts: impl IntoIterator<Item = &'a mut Trust>,
+    within: Option<&Path>,
+) -> Result<()> {
+    let mut read: Vec<std::sync::Arc<crate::signed::AllowedSigners>> = Vec::new();
+    for t in trusts {
+        if let Some(s) = read.iter().find(|s| s.file == t.allowed_signers) {
+            t.signers = Some(s.clone());
+            continue;
+        }
+        let s = crate::signed::AllowedSigners::read(&t.allowed_signers, within)
+            .map_err(|e| Error::usage(format!("{}: trust: {e}", t.at)))?;
+        let s = std::sync::Arc::new(s);
+        read.push(s.clone());
+        t.signers = Some(s);
+    }
+    Ok(())
+}

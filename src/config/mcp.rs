@@ -103,6 +103,8 @@ pub struct McpSource {
     pub kind: McpSourceKind,
     /// `file:line` of the entry, for messages.
     pub at: String,
+    /// `trust:` (its own, else the global one): its git pins must be signed (SPEC 16).
+    pub trust: Option<crate::config::entry::Trust>,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +168,17 @@ impl McpSource {
         }
     }
 
+    /// A pack from a git repository (the only kind `trust:` applies to).
+    pub fn is_git(&self) -> bool {
+        matches!(
+            &self.kind,
+            McpSourceKind::Pack {
+                source: Source::Git(_),
+                ..
+            }
+        )
+    }
+
     /// The identity string used in the lock, messages and JSON.
     pub fn url(&self) -> String {
         self.identity().0
@@ -201,6 +214,8 @@ pub(crate) struct RawMcpSource {
     name: Option<ServerName>,
     #[serde(default)]
     servers: Option<InlineServers>,
+    #[serde(default)]
+    trust: Option<crate::config::entry::RawTrust>,
 }
 
 struct ServerName(String);
@@ -307,7 +322,13 @@ pub(crate) fn build(
                 )));
             }
         };
-        let entry = McpSource { kind, at };
+        let mut entry = McpSource {
+            kind,
+            at,
+            trust: None,
+        };
+        entry.trust =
+            crate::config::entry::trust_entry(m.trust, &entry.at, base, Some(entry.is_git()))?;
         if let Some(prev) = out.iter().find(|p| p.identity() == entry.identity()) {
             return Err(Error::usage(format!(
                 "{}: the same MCP source is listed twice (first at {}); merge the two entries",

@@ -53,6 +53,8 @@ pub struct Resolved {
     pub url: String,
     pub requested: Requested,
     pub commit: Option<Oid>,
+    /// The fingerprint of the key that signed the pin (`trust:`, SPEC 16).
+    pub signer: Option<String>,
     pub fetch: Fetch,
     pub items: Vec<FileItem>,
     pub broken: Vec<BrokenItem>,
@@ -164,6 +166,7 @@ fn resolve_one(r: &Resolving, entry: &SkillSource) -> Result<Resolved, Failed> {
         url: url.clone(),
         requested,
         commit,
+        signer: None,
         fetch,
         items,
         broken,
@@ -186,6 +189,7 @@ fn resolve_one(r: &Resolving, entry: &SkillSource) -> Result<Resolved, Failed> {
                 sub_dir: entry.sub_dir.as_deref(),
                 locked: locked.map(|l| l as _),
                 update,
+                trust: entry.trust.as_ref(),
             };
             let read =
                 |p: crate::pin::Reading| Ok(read_items(r.kind, p.pack, p.root, &entry.selection));
@@ -199,12 +203,15 @@ fn resolve_one(r: &Resolving, entry: &SkillSource) -> Result<Resolved, Failed> {
             )
             .map_err(|e| fail(format!("{e:#}")))?;
             warnings.splice(0..0, repaired);
-            Ok(done(
-                pin.requested,
-                Some(pin.commit),
-                pin.fetch,
-                (items, broken, warnings),
-            ))
+            Ok(Resolved {
+                signer: pin.signer.clone(),
+                ..done(
+                    pin.requested,
+                    Some(pin.commit),
+                    pin.fetch,
+                    (items, broken, warnings),
+                )
+            })
         }
     }
 }

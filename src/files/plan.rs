@@ -127,6 +127,7 @@ fn source_of(r: &Resolved) -> LockedFileSource {
         requested: r.requested.clone(),
         sub_dir: r.entry.sub_dir.clone(),
         commit: r.commit.map(|c| c.to_string()),
+        signer: r.signer.clone(),
         items: Vec::new(),
     }
 }

@@ -22,6 +22,8 @@ pub struct FileCheck {
     /// `ok`, `modified`, `missing`, or `error`.
     pub status: &'static str,
     pub error: Option<String>,
+    /// A block in a shared file (not a file of its own).
+    pub block: bool,
 }
 
 /// Every destination of one kind's lock section, checked in this scope.
@@ -45,6 +47,7 @@ pub fn check(
                     path: key.clone(),
                     status: "ok",
                     error: None,
+                    block: false,
                 };
                 let found = match known.place_of(key, root) {
                     None => Err(format!(
@@ -61,6 +64,7 @@ pub fn check(
                         Ok(_) => Ok(Some(super::plan::file_sha(&t.abs).unwrap_or_default())),
                     },
                     Some(KnownPlace::Block { target, id }) => {
+                        c.block = true;
                         crate::shared_file::check_confined(&target.abs, confine)
                             .and_then(|()| {
                                 crate::fsx::read_input_bytes(

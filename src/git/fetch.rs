@@ -217,6 +217,13 @@ pub fn resolve(
                 return Err(offline_err(&format!("locked commit {commit}")));
             }
             fetch_commit(repo, url, *commit, requested, progress)?;
+            // A tag pin's tag object comes along (fetched by id, the commit arrives alone): a
+            // signed tag is what a signed pin verifies (SPEC 16), offline after `kst fetch` too.
+            if let Requested::Tag(t) = requested
+                && let Err(e) = fetch_tag(repo, url, t, progress)
+            {
+                tracing::debug!("fetching tag {t} of a locked pin: {e:#}");
+            }
             Ok(Resolution {
                 commit: *commit,
                 requested: requested.clone(),
@@ -403,6 +410,16 @@ fn resolve_ref(
             names.join(", ")
         }
     )
+}
+
+/// Fetch the tag `refs/tags/<tag>` (its tag object, for a signed pin whose locked commit was
+/// fetched by id), unless the cache already has that ref.
+pub fn fetch_tag(repo: &Repository, url: &GitUrl, tag: &str, progress: Progress) -> Result<()> {
+    let name = format!("refs/tags/{tag}");
+    if repo.find_reference(&name).is_ok() {
+        return Ok(());
+    }
+    fetch(repo, url, &[format!("+{name}:{name}")], progress)
 }
 
 /// Fetch one commit by id; if the server refuses ids, fall back to the ref it was requested by,

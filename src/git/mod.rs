@@ -12,6 +12,6 @@ pub mod setup;
 pub use cache::{Cache, GitDatabase, looks_damaged};
 pub use fetch::{
     CapKind, Corrupt, FetchCapExceeded, FetchCaps, FetchMode, MissingCommit, Progress, Resolution,
-    Want, fetch_private, list_remote, resolve,
+    Want, fetch_private, fetch_tag, list_remote, resolve,
 };
 pub use pack::{GitPack, IndexEntry, MAX_SKILL_MD, TreeIndex, entry_at, path_id, tree_index};

@@ -58,6 +58,8 @@ struct LockKey {
     requested: Requested,
     sub_dir: Option<String>,
     commit: Option<String>,
+    /// The pin's signer (SPEC 16), carried to the lock with the commit.
+    signer: Option<String>,
     file: String,
 }
 
@@ -294,6 +296,7 @@ pub fn build(inp: Inputs) -> McpPlan {
             requested: r.requested.clone(),
             sub_dir: r.entry.identity().2,
             commit: commit.clone(),
+            signer: r.signer.clone(),
             file: file.to_string(),
         };
         for b in &r.selected.broken {
@@ -687,6 +690,7 @@ fn key_of_locked(l: &LockedMcpSource, file: &str) -> LockKey {
         requested: l.requested.clone(),
         sub_dir: l.sub_dir.clone(),
         commit: l.commit.clone(),
+        signer: l.signer.clone(),
         file: file.to_string(),
     }
 }
@@ -767,6 +771,7 @@ impl McpPlan {
                     requested: key.requested.clone(),
                     sub_dir: key.sub_dir.clone(),
                     commit: key.commit.clone(),
+                    signer: key.signer.clone(),
                     packs: vec![pack],
                 }),
             }
@@ -780,6 +785,7 @@ impl McpPlan {
                     && r.entry.sub_dir() == s.sub_dir.as_deref()
             }) {
                 s.commit = r.commit.map(|c| c.to_string());
+                s.signer = r.signer.clone();
             }
         }
         let mut lock = Lock {

@@ -22,6 +22,8 @@ pub struct ResolvedMcp {
     pub commit: Option<Oid>,
     pub fetch: Fetch,
     pub selected: Selected,
+    /// The fingerprint of the key that signed the pin (`trust:`, SPEC 16).
+    pub signer: Option<String>,
 }
 
 /// An entry that could not be resolved at all; what it installed before is kept.
@@ -146,6 +148,7 @@ fn resolve_one(
         commit,
         fetch,
         selected,
+        signer: None,
     };
     match &entry.kind {
         McpSourceKind::Inline { servers, .. } => Ok(done(
@@ -193,13 +196,17 @@ fn resolve_one(
                 sub_dir: sub_dir.as_deref(),
                 locked: locked.map(|l| l as _),
                 update,
+                trust: entry.trust.as_ref(),
             };
             let read = |r: crate::pin::Reading| Ok(pack::select(r.pack, r.root, selection));
             let (pin, mut selected, repaired) =
                 crate::pin::git(&entry, cache, mode, &mut |_, _, _| {}, |_, _, _| None, read)
                     .map_err(|e| fail(format!("{e:#}")))?;
             selected.warnings.splice(0..0, repaired);
-            Ok(done(pin.requested, Some(pin.commit), pin.fetch, selected))
+            Ok(ResolvedMcp {
+                signer: pin.signer.clone(),
+                ..done(pin.requested, Some(pin.commit), pin.fetch, selected)
+            })
         }
     }
 }
