@@ -291,14 +291,11 @@ fn check_id(id: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// The file with block `id` holding `body`: replaced where it is, or appended after one blank
-/// line. Everything else is returned byte for byte. The block's lines end the way most of the
-/// file's do; leading and trailing blank lines of `body` are dropped.
-pub fn upsert(file: &[u8], id: &str, body: &str) -> Result<Vec<u8>, Refusal> {
+/// The block `id` holding `body` as [`upsert`] writes it, START line to END marker, with lines
+/// ending in `eol`.
+fn block_text(id: &str, body: &str, eol: &str) -> Result<String, Refusal> {
     check_id(id)?;
     check_body(body.as_bytes())?;
-    let found = blocks(file)?.into_iter().find(|b| b.id == id);
-    let eol = dominant_eol(file);
     let text = body
         .trim_matches(|c| c == '\r' || c == '\n')
         .replace("\r\n", "\n");
@@ -308,6 +305,22 @@ pub fn upsert(file: &[u8], id: &str, body: &str) -> Result<Vec<u8>, Refusal> {
         block.push_str(eol);
     }
     block.push_str(&format!("{OPEN}{id}{END}"));
+    Ok(block)
+}
+
+/// What [`Block::sha256`] of block `id` holding `body` will be once [`upsert`] writes it into
+/// `file` — without editing the file (a plan asks this for every block of a file).
+pub fn sha_as_written(file: &[u8], id: &str, body: &str) -> Result<String, Refusal> {
+    block_text(id, body, dominant_eol(file)).map(|b| mdasset::sha256(b.as_bytes()))
+}
+
+/// The file with block `id` holding `body`: replaced where it is, or appended after one blank
+/// line. Everything else is returned byte for byte. The block's lines end the way most of the
+/// file's do; leading and trailing blank lines of `body` are dropped.
+pub fn upsert(file: &[u8], id: &str, body: &str) -> Result<Vec<u8>, Refusal> {
+    let found = blocks(file)?.into_iter().find(|b| b.id == id);
+    let eol = dominant_eol(file);
+    let block = block_text(id, body, eol)?;
     let mut out = Vec::with_capacity(file.len() + block.len() + 4);
     if let Some(b) = found {
         out.extend_from_slice(&file[..b.start]);
@@ -566,6 +579,14 @@ mod tests {
         let h = get(&a, "r-1").unwrap().unwrap().sha256;
         let edited = s(&a).replace("body", "body, edited").into_bytes();
         assert_ne!(get(&edited, "r-1").unwrap().unwrap().sha256, h);
+        // What a plan predicts is what upsert writes, in LF and CRLF files.
+        for file in [&b"# mine\n"[..], b"# mine\r\nmore\r\n", b""] {
+            let out = upsert(file, "q-1", "line one\nline two\n").unwrap();
+            assert_eq!(
+                sha_as_written(file, "q-1", "line one\nline two\n").unwrap(),
+                get(&out, "q-1").unwrap().unwrap().sha256
+            );
+        }
         // The user's text around it does not change the block's hash.
         let mut more = b"new first line\n".to_vec();
         more.extend_from_slice(&a);

@@ -77,8 +77,10 @@ pub struct Inputs<'a> {
     pub confine: Option<std::path::PathBuf>,
 }
 
-/// A shared file, read once per plan: its bytes (empty when missing) or why it cannot be used.
-type Shared = Result<Vec<u8>, String>;
+/// A shared file, read and parsed once per plan: its bytes (empty when missing) and the sha256
+/// of each block by id, or why it cannot be used. Shared between its blocks (`Rc`): a plan asks
+/// it once per block, so nothing here may cost the file's size per ask.
+type Shared = Result<std::rc::Rc<(Vec<u8>, HashMap<String, String>)>, String>;
 
 fn load_shared(t: &Target, confine: Option<&Path>) -> Shared {
     crate::shared_file::check_confined(&t.abs, confine)?;
@@ -92,8 +94,12 @@ fn load_shared(t: &Target, confine: Option<&Path>) -> Shared {
         }
         Err(e) => return Err(format!("cannot read it: {e}")),
     };
-    crate::instructions::blocks(&bytes).map_err(|r| format!("line {}: {}", r.line, r.message))?;
-    Ok(bytes)
+    let shas = crate::instructions::blocks(&bytes)
+        .map_err(|r| format!("line {}: {}", r.line, r.message))?
+        .into_iter()
+        .map(|b| (b.id, b.sha256))
+        .collect();
+    Ok(std::rc::Rc::new((bytes, shas)))
 }
 
 fn shared_error(t: &Target, e: &str) -> String {
@@ -111,14 +117,6 @@ pub fn file_sha(abs: &Path) -> Option<String> {
     }
     let bytes = crate::fsx::read_input_bytes(abs, crate::fsx::SETTINGS_CAP, None).ok()?;
     Some(crate::mdasset::sha256(&bytes))
-}
-
-/// The sha256 of block `id` in `bytes`, if there.
-fn block_sha(bytes: &[u8], id: &str) -> Option<String> {
-    crate::instructions::get(bytes, id)
-        .ok()
-        .flatten()
-        .map(|b| b.sha256)
 }
 
 fn source_of(r: &Resolved) -> LockedFileSource {
@@ -488,18 +486,16 @@ fn plan_block(
     rec: Option<String>,
 ) -> Dest<Step> {
     let mut d = step(target, Action::Unchanged, key, rec.clone());
-    let bytes = match file {
-        Ok(b) => b,
+    let file = match file {
+        Ok(f) => f,
         Err(e) => {
             d.error = Some(shared_error(&d.target, &e));
             return d;
         }
     };
-    let now = block_sha(&bytes, &id);
-    let wanted = crate::instructions::upsert(&bytes, &id, &body)
-        .ok()
-        .and_then(|b| block_sha(&b, &id));
-    let Some(wanted) = wanted else {
+    let (bytes, shas) = &*file;
+    let now = shas.get(&id).cloned();
+    let Ok(wanted) = crate::instructions::sha_as_written(bytes, &id, &body) else {
         d.error = Some(shared_error(&d.target, "its kst blocks cannot be edited"));
         return d;
     };
@@ -567,14 +563,14 @@ fn prune_block(
         Some(sha.to_string()),
     );
     d.extra.record = None;
-    let bytes = match file {
-        Ok(b) => b,
+    let file = match file {
+        Ok(f) => f,
         Err(e) => {
             d.error = Some(shared_error(&d.target, &e));
             return Some(d);
         }
     };
-    match block_sha(&bytes, &id) {
+    match file.1.get(&id).cloned() {
         None => None,
         Some(now) if now == sha => {
             d.extra.write = Write::RemoveBlock { id };
