@@ -273,7 +273,7 @@ pub fn check_body(body: &[u8]) -> Result<(), Refusal> {
 }
 
 /// The file's dominant line ending: CRLF if more lines end with it than with a bare LF.
-fn dominant_eol(file: &[u8]) -> &'static str {
+pub fn dominant_eol(file: &[u8]) -> &'static str {
     let lf = file.iter().filter(|&&b| b == b'\n').count();
     let crlf = file.windows(2).filter(|w| w == b"\r\n").count();
     if crlf > lf - crlf { "\r\n" } else { "\n" }
@@ -309,9 +309,10 @@ fn block_text(id: &str, body: &str, eol: &str) -> Result<String, Refusal> {
 }
 
 /// What [`Block::sha256`] of block `id` holding `body` will be once [`upsert`] writes it into
-/// `file` — without editing the file (a plan asks this for every block of a file).
-pub fn sha_as_written(file: &[u8], id: &str, body: &str) -> Result<String, Refusal> {
-    block_text(id, body, dominant_eol(file)).map(|b| mdasset::sha256(b.as_bytes()))
+/// a file whose [`dominant_eol`] is `eol` — without editing the file (a plan asks this for
+/// every block of a file: it must not cost the file's size each time).
+pub fn sha_as_written(eol: &str, id: &str, body: &str) -> Result<String, Refusal> {
+    block_text(id, body, eol).map(|b| mdasset::sha256(b.as_bytes()))
 }
 
 /// The file with block `id` holding `body`: replaced where it is, or appended after one blank
@@ -583,7 +584,7 @@ mod tests {
         for file in [&b"# mine\n"[..], b"# mine\r\nmore\r\n", b""] {
             let out = upsert(file, "q-1", "line one\nline two\n").unwrap();
             assert_eq!(
-                sha_as_written(file, "q-1", "line one\nline two\n").unwrap(),
+                sha_as_written(dominant_eol(file), "q-1", "line one\nline two\n").unwrap(),
                 get(&out, "q-1").unwrap().unwrap().sha256
             );
         }

@@ -80,7 +80,15 @@ pub struct Inputs<'a> {
 /// A shared file, read and parsed once per plan: its bytes (empty when missing) and the sha256
 /// of each block by id, or why it cannot be used. Shared between its blocks (`Rc`): a plan asks
 /// it once per block, so nothing here may cost the file's size per ask.
-type Shared = Result<std::rc::Rc<(Vec<u8>, HashMap<String, String>)>, String>;
+type Shared = Result<std::rc::Rc<SharedFile>, String>;
+
+#[derive(Debug)]
+struct SharedFile {
+    /// The line ending new blocks get (the file's dominant one).
+    eol: &'static str,
+    /// sha256 of each block, by id.
+    shas: HashMap<String, String>,
+}
 
 fn load_shared(t: &Target, confine: Option<&Path>) -> Shared {
     crate::shared_file::check_confined(&t.abs, confine)?;
@@ -99,7 +107,8 @@ fn load_shared(t: &Target, confine: Option<&Path>) -> Shared {
         .into_iter()
         .map(|b| (b.id, b.sha256))
         .collect();
-    Ok(std::rc::Rc::new((bytes, shas)))
+    let eol = crate::instructions::dominant_eol(&bytes);
+    Ok(std::rc::Rc::new(SharedFile { eol, shas }))
 }
 
 fn shared_error(t: &Target, e: &str) -> String {
@@ -493,9 +502,8 @@ fn plan_block(
             return d;
         }
     };
-    let (bytes, shas) = &*file;
-    let now = shas.get(&id).cloned();
-    let Ok(wanted) = crate::instructions::sha_as_written(bytes, &id, &body) else {
+    let now = file.shas.get(&id).cloned();
+    let Ok(wanted) = crate::instructions::sha_as_written(file.eol, &id, &body) else {
         d.error = Some(shared_error(&d.target, "its kst blocks cannot be edited"));
         return d;
     };
@@ -570,7 +578,7 @@ fn prune_block(
             return Some(d);
         }
     };
-    match file.1.get(&id).cloned() {
+    match file.shas.get(&id).cloned() {
         None => None,
         Some(now) if now == sha => {
             d.extra.write = Write::RemoveBlock { id };
