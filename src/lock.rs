@@ -298,18 +298,8 @@ impl Lock {
         self.mcps.sort_by(|a, b| {
             (&a.url, &a.requested, &a.sub_dir).cmp(&(&b.url, &b.requested, &b.sub_dir))
         });
-        for section in [&mut self.commands, &mut self.instructions] {
-            for s in section.iter_mut() {
-                s.items
-                    .sort_by(|a, b| (&a.name, &a.path).cmp(&(&b.name, &b.path)));
-            }
-            // As for skills: a git source stays pinned even with nothing installed.
-            section.retain(|s| !s.items.is_empty() || s.commit.is_some());
-            section.sort_by(|a, b| {
-                (&a.url, &a.requested, &a.sub_dir).cmp(&(&b.url, &b.requested, &b.sub_dir))
-            });
-            section.dedup();
-        }
+        normalise_files(&mut self.commands);
+        normalise_files(&mut self.instructions);
     }
 
     /// Is there nothing in it?
@@ -359,6 +349,20 @@ impl Lock {
             .flat_map(|s| s.skills.iter().map(move |k| (s, k)))
             .find(|(_, k)| k.installed.iter().any(|i| i == rel))
     }
+}
+
+/// Sort a `commands`/`instructions` section so the same state serialises to the same bytes.
+pub fn normalise_files(section: &mut Vec<LockedFileSource>) {
+    for s in section.iter_mut() {
+        s.items
+            .sort_by(|a, b| (&a.name, &a.path).cmp(&(&b.name, &b.path)));
+    }
+    // As for skills: a git source stays pinned even with nothing installed.
+    section.retain(|s| !s.items.is_empty() || s.commit.is_some());
+    section.sort_by(|a, b| {
+        (&a.url, &a.requested, &a.sub_dir).cmp(&(&b.url, &b.requested, &b.sub_dir))
+    });
+    section.dedup();
 }
 
 /// What one section would gain or lose, one line per difference, for any kind: the source

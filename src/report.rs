@@ -225,30 +225,71 @@ pub struct JsonSync<'a> {
     pub summary: Summary,
 }
 
+impl<'a> JsonSource<'a> {
+    /// A source that resolved, of any kind.
+    pub fn resolved(
+        url: &'a str,
+        requested: &crate::request::Requested,
+        sub_dir: Option<&'a str>,
+        commit: Option<git2::Oid>,
+        fetch: crate::pin::Fetch,
+        warnings: &'a [String],
+    ) -> Self {
+        JsonSource {
+            url,
+            requested: requested.to_string(),
+            sub_dir,
+            commit: commit.map(|c| c.to_string()),
+            fetch: Some(fetch),
+            error: None,
+            warnings,
+        }
+    }
+
+    /// A source that failed as a whole, of any kind.
+    pub fn failed(
+        url: &'a str,
+        requested: &crate::request::Requested,
+        sub_dir: Option<&'a str>,
+        error: &'a str,
+    ) -> Self {
+        JsonSource {
+            url,
+            requested: requested.to_string(),
+            sub_dir,
+            commit: None,
+            fetch: None,
+            error: Some(error),
+            warnings: &[],
+        }
+    }
+}
+
 pub fn json_sources<'a>(
     resolved: &'a [ResolvedSource],
     failed: &'a [FailedSource],
 ) -> Vec<JsonSource<'a>> {
     let mut out: Vec<JsonSource> = resolved
         .iter()
-        .map(|r| JsonSource {
-            url: &r.url,
-            requested: r.requested.to_string(),
-            sub_dir: r.entry.sub_dir.as_deref(),
-            commit: r.commit.map(|c| c.to_string()),
-            fetch: Some(r.fetch),
-            error: None,
-            warnings: &r.warnings,
+        .map(|r| {
+            let sub_dir = r.entry.sub_dir.as_deref();
+            JsonSource::resolved(
+                &r.url,
+                &r.requested,
+                sub_dir,
+                r.commit,
+                r.fetch,
+                &r.warnings,
+            )
         })
         .collect();
-    out.extend(failed.iter().map(|f| JsonSource {
-        url: &f.url,
-        requested: f.entry.requested().to_string(),
-        sub_dir: f.entry.sub_dir.as_deref(),
-        commit: None,
-        fetch: None,
-        error: Some(&f.error),
-        warnings: &[],
+    out.extend(failed.iter().map(|f| {
+        JsonSource::failed(
+            &f.url,
+            &f.entry.requested(),
+            f.entry.sub_dir.as_deref(),
+            &f.error,
+        )
     }));
     out
 }
@@ -284,27 +325,28 @@ pub fn json_items<X, D>(items: &[Item<X, D>]) -> Vec<JsonItem<'_>> {
 
 /// A commands or instructions plan's sources as JSON, resolved then failed.
 pub fn file_json_sources(plan: &crate::files::plan::FilePlan) -> Vec<JsonSource<'_>> {
-    let mut out: Vec<_> = plan
+    let mut out: Vec<JsonSource> = plan
         .resolved
         .iter()
-        .map(|r| JsonSource {
-            url: &r.url,
-            requested: r.requested.to_string(),
-            sub_dir: r.entry.sub_dir.as_deref(),
-            commit: r.commit.map(|c| c.to_string()),
-            fetch: Some(r.fetch),
-            error: None,
-            warnings: &r.warnings,
+        .map(|r| {
+            let sub_dir = r.entry.sub_dir.as_deref();
+            JsonSource::resolved(
+                &r.url,
+                &r.requested,
+                sub_dir,
+                r.commit,
+                r.fetch,
+                &r.warnings,
+            )
         })
         .collect();
-    out.extend(plan.failed.iter().map(|f| JsonSource {
-        url: &f.url,
-        requested: f.entry.requested().to_string(),
-        sub_dir: f.entry.sub_dir.as_deref(),
-        commit: None,
-        fetch: None,
-        error: Some(&f.error),
-        warnings: &[],
+    out.extend(plan.failed.iter().map(|f| {
+        JsonSource::failed(
+            &f.url,
+            &f.entry.requested(),
+            f.entry.sub_dir.as_deref(),
+            &f.error,
+        )
     }));
     out
 }
@@ -328,25 +370,16 @@ pub fn mcp_json_sources(plan: &McpPlan) -> Vec<JsonSource<'_>> {
     let mut out: Vec<_> = plan
         .resolved
         .iter()
-        .map(|r| JsonSource {
-            url: &r.url,
-            requested: r.requested.to_string(),
-            sub_dir: r.entry.sub_dir(),
-            commit: r.commit.map(|c| c.to_string()),
-            fetch: Some(r.fetch),
-            error: None,
-            warnings: &r.selected.warnings,
+        .map(|r| {
+            let (sub_dir, warnings) = (r.entry.sub_dir(), &r.selected.warnings);
+            JsonSource::resolved(&r.url, &r.requested, sub_dir, r.commit, r.fetch, warnings)
         })
         .collect();
-    out.extend(plan.failed.iter().map(|f| JsonSource {
-        url: &f.url,
-        requested: f.requested.to_string(),
-        sub_dir: f.entry.sub_dir(),
-        commit: None,
-        fetch: None,
-        error: Some(&f.error),
-        warnings: &[],
-    }));
+    out.extend(
+        plan.failed
+            .iter()
+            .map(|f| JsonSource::failed(&f.url, &f.requested, f.entry.sub_dir(), &f.error)),
+    );
     out
 }
 

@@ -211,10 +211,8 @@ impl FilePlan {
             );
         }
         // A prune whose removal succeeded leaves an old source with nothing to record.
-        let mut lock = crate::lock::Lock::empty();
-        lock.commands = out;
-        lock.normalise();
-        lock.commands
+        crate::lock::normalise_files(&mut out);
+        out
     }
 }
 
