@@ -332,6 +332,14 @@ impl PackView for DiskPack {
 }
 
 impl DiskPack {
+    /// The path and `lstat` data of the regular file at `rel`, if [`PackView::is_file`] would
+    /// say it may be read: what a stat cache looks up before reading it.
+    pub fn file_meta(&self, rel: &str) -> Option<(PathBuf, std::fs::Metadata)> {
+        let p = self.at(rel);
+        let m = std::fs::symlink_metadata(&p).ok()?;
+        (m.is_file() && self.allowed(&p)).then_some((p, m))
+    }
+
     /// [`PackView::list`], with each regular file's blob id from `ids`.
     fn list_with(
         &self,

@@ -438,6 +438,17 @@ pub fn plan_files(
             plans.push(crate::files::plan::FilePlan::default());
             continue;
         }
+        let places = crate::files::Places {
+            agents: &config.agents,
+            global,
+            home: &home,
+            root: &ws.scope.root,
+        };
+        let confine = (!global).then(|| crate::shared_file::real_path(&ws.scope.root));
+        // The warm no-op's fast path (files/fast.rs); without a cache root, none.
+        let fast = crate::dirs::cache_root()
+            .ok()
+            .map(|c| crate::files::fast::Fast::new(kind, &places, confine.clone(), &c));
         let resolving = crate::files::Resolving {
             kind,
             old: section,
@@ -445,21 +456,21 @@ pub fn plan_files(
             mode,
             within: ws.reads_within.as_deref(),
             cache,
+            fast: fast.as_ref(),
         };
         let resolved = crate::files::resolve_all(&resolving, entries);
         plans.push(crate::files::plan::build(crate::files::plan::Inputs {
             kind,
             resolved,
             old: section,
-            places: crate::files::Places {
-                agents: &config.agents,
-                global,
-                home: &home,
-                root: &ws.scope.root,
-            },
+            places,
             force,
-            confine: (!global).then(|| crate::shared_file::real_path(&ws.scope.root)),
+            confine,
+            fast: fast.as_ref(),
         }));
+        if let Some(f) = &fast {
+            f.save();
+        }
     }
     Ok(plans)
 }

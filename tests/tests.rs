@@ -19,6 +19,7 @@ mod crash;
 mod credentials;
 mod fast_noop;
 mod files_crash;
+mod files_fast;
 mod files_hostile;
 mod fsx;
 mod hostile;
