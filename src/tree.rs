@@ -307,6 +307,11 @@ pub fn check_entries(rel: &str, entries: &[Entry]) -> anyhow::Result<()> {
 /// What case-insensitive, normalising file systems (macOS, Windows) see as the same name: NFC,
 /// then lower case.
 pub fn fold(name: &str) -> String {
+    // ASCII is its own NFC, and its lower case is ASCII's: no normaliser needed (the common
+    // case, on every destination of a no-op).
+    if name.is_ascii() {
+        return name.to_ascii_lowercase();
+    }
     name.nfc().collect::<String>().to_lowercase()
 }
 

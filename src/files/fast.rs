@@ -36,12 +36,14 @@ use std::sync::Mutex;
 
 use git2::Oid;
 
+use sha2::{Digest, Sha256};
+
 use crate::config::SkillSource;
 use crate::item::{Kind, Target};
 use crate::lock::LockedFile;
 use crate::statcache::{StatCache, StatData};
 
-use super::{Known, KnownPlace, Places};
+use super::Places;
 
 /// A destination found unchanged by its stat data, without reading it.
 #[derive(Debug, Clone)]
@@ -61,9 +63,11 @@ pub struct Fast {
     root: PathBuf,
     confine: Option<PathBuf>,
     cache_root: PathBuf,
-    known: Known,
-    /// What every fingerprint starts with: what rendering depends on besides the item.
-    context: Vec<u8>,
+    /// The shared files of this kind and scope, as lock keys name them (`FILE` of `FILE#ID`).
+    shared_files: Vec<String>,
+    /// What every fingerprint starts with (what rendering depends on besides the item),
+    /// hashed once.
+    context: Sha256,
     cache: StatCache,
     /// Shared files: their `lstat` data when they are regular files confined to the project.
     shared: Mutex<HashMap<PathBuf, Option<StatData>>>,
@@ -71,35 +75,38 @@ pub struct Fast {
     folders: Mutex<HashMap<PathBuf, bool>>,
 }
 
-/// The id a destination record holds for the sha256 found there.
-fn sha_id(sha: &str) -> Oid {
-    crate::mdasset::blob_id(sha.as_bytes())
+/// The id a destination record holds for the sha256 found there (`sha256:<hex>`): its first
+/// 160 bits. None for anything else (then nothing is recorded, or the lock does not match).
+fn sha_id(sha: &str) -> Option<Oid> {
+    let hex = sha.strip_prefix("sha256:")?;
+    (hex.len() == 64).then_some(())?;
+    Oid::from_str(&hex[..40]).ok()
 }
 
 impl Fast {
     /// `confine`: in a project, its folder (canonical), where shared files must resolve.
     pub fn new(kind: Kind, at: &Places, confine: Option<PathBuf>, cache_root: &Path) -> Fast {
         let scope = if at.global { "global" } else { "project" };
-        let mut context = format!(
+        let mut context = Sha256::new();
+        context.update(format!(
             "kst files fast 1\0{}\0{}\0{scope}\0",
             env!("CARGO_PKG_VERSION"),
             kind.noun()
-        )
-        .into_bytes();
+        ));
         for p in [at.home, at.root] {
-            context.extend_from_slice(p.as_os_str().as_encoded_bytes());
-            context.push(0);
+            context.update(p.as_os_str().as_encoded_bytes());
+            context.update([0]);
         }
         for a in at.agents {
-            context.extend_from_slice(a.id.as_bytes());
-            context.push(0);
+            context.update(a.id.as_bytes());
+            context.update([0]);
         }
         Fast {
             global: at.global,
             root: at.root.to_path_buf(),
             confine,
             cache_root: cache_root.to_path_buf(),
-            known: super::known(kind, at.global, at.home, at.root),
+            shared_files: super::known(kind, at.global, at.home, at.root).shared,
             context,
             cache: StatCache::for_items(
                 cache_root,
@@ -118,12 +125,30 @@ impl Fast {
 
     /// The section of an item: a fingerprint of everything its rendering depends on.
     fn section(&self, entry: &SkillSource, name: &str, path: &str, blob: &str) -> String {
-        let mut b = self.context.clone();
+        let mut h = self.context.clone();
         for s in [super::source_as_written(entry), name, path, blob] {
-            b.extend_from_slice(s.as_bytes());
-            b.push(0);
+            h.update(s.as_bytes());
+            h.update([0]);
         }
-        crate::mdasset::blob_id(&b).to_string()
+        h.finalize()
+            .iter()
+            .take(20)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Where a destination recorded in a section is: a block of a shared file, or a rendered
+    /// file. The key is one the full path made (a section's), so it needs no checking as a
+    /// lock's key does (`Known::place_of`); and the fast path writes nothing.
+    fn target_of(&self, key: &str) -> (Target, bool) {
+        let block = self.shared_files.iter().find(|f| {
+            key.strip_prefix(f.as_str())
+                .is_some_and(|rest| rest.starts_with('#'))
+        });
+        match block {
+            Some(f) => (super::target_at(PathBuf::from(f), &self.root), false),
+            None => (super::target_at(PathBuf::from(key), &self.root), true),
+        }
     }
 
     /// Every destination of the item, if each is unchanged since kst last found it in order
@@ -148,21 +173,21 @@ impl Fast {
         let mut out = Vec::with_capacity(l.installed.len());
         for (key, sha) in &l.installed {
             let (stat, id) = records.get(key)?;
-            if id != sha_id(sha) {
+            if Some(id) != sha_id(sha) {
                 return None;
             }
-            let (target, file) = match self.known.place_of(key, &self.root)? {
-                KnownPlace::File(t) => {
-                    if self.symlinked_folder(&t.abs) {
-                        return None;
-                    }
-                    let now = std::fs::symlink_metadata(&t.abs).ok()?;
-                    (StatData::of(&now) == stat).then_some((t, true))?
+            let (target, file) = self.target_of(key);
+            let now = if file {
+                if self.symlinked_folder(&target.abs) {
+                    return None;
                 }
-                KnownPlace::Block { target, .. } => {
-                    (self.shared_stat(&target.abs)? == stat).then_some((target, false))?
-                }
+                StatData::of(&std::fs::symlink_metadata(&target.abs).ok()?)
+            } else {
+                self.shared_stat(&target.abs)?
             };
+            if now != stat {
+                return None;
+            }
             out.push(Unchanged {
                 target,
                 key: key.clone(),
@@ -217,11 +242,13 @@ impl Fast {
             return;
         }
         let section = self.section(entry, name, path, blob);
-        let records = dests
+        let records: Option<Vec<_>> = dests
             .into_iter()
-            .map(|(key, stat, sha)| (key, stat, sha_id(&sha)))
+            .map(|(key, stat, sha)| Some((key, stat, sha_id(&sha)?)))
             .collect();
-        self.cache.put(&section, records);
+        if let Some(records) = records {
+            self.cache.put(&section, records);
+        }
     }
 
     /// Write the cache for the next run (only if it changed; best effort).
