@@ -41,11 +41,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::agents::McpFormat;
+use crate::agents::{CommandFormat, McpFormat};
 use crate::config::{Config, Scope};
 use crate::error::{Error, Result};
 use crate::item::{Action, Kind, Reason};
-use crate::lock::{Lock, LockedMcpPack, LockedMcpSource, LockedServer, LockedSkill, LockedSource};
+use crate::lock::{
+    Lock, LockedFile, LockedFileSource, LockedMcpPack, LockedMcpSource, LockedServer, LockedSkill,
+    LockedSource,
+};
 use crate::request::Requested;
 use crate::scope::ScopeCtx;
 
@@ -104,10 +107,43 @@ pub struct Takeover {
     pub modified_servers: Vec<(String, String)>,
     /// Servers of pack files, which kst's usual rule decides (see the module comment).
     pub unchecked_servers: Vec<String>,
-    /// Commands / instructions entries, not taken over (yet).
+    /// Instructions entries, not taken over (kst's usual rules decide their blocks and files).
     pub other_assets: Vec<String>,
     /// Entries left alone because they name a place kst does not manage.
     pub outside: Vec<String>,
+    /// Kasetto's command entries, each with the files it wrote that lie where Kasetto writes
+    /// that command for an agent of this scope: checked once the sync has read their sources
+    /// ([`Takeover::take_commands`]).
+    commands: Vec<KasettoCommand>,
+    /// Command files the Kasetto lock lists elsewhere (`..`, absolute, another folder or name):
+    /// never read, owned or removed.
+    pub outside_commands: Vec<String>,
+    /// What [`Takeover::take_commands`] found (unset until the sync reads the sources).
+    command_files: std::sync::OnceLock<CommandFiles>,
+}
+
+/// A `command::<source>::<name>` entry of Kasetto's lock: its source file's hash (SHA-256 of
+/// the Markdown file's bytes, as Kasetto hashed it) and the files it rendered from it, each with
+/// the format of the agent whose commands folder holds it.
+#[derive(Debug, Clone)]
+struct KasettoCommand {
+    source: String,
+    name: String,
+    hash: String,
+    files: Vec<(String, CommandFormat)>,
+}
+
+/// What the command take-over found, by file (relative to the scope root).
+#[derive(Debug, Clone, Default)]
+pub struct CommandFiles {
+    /// Still what Kasetto wrote: recorded as kst's, so kst's usual rules update (same path) or
+    /// prune (a path kst does not write) them.
+    pub taken: Vec<String>,
+    /// Changed since Kasetto wrote them: kept as they are, not kst's.
+    pub modified: Vec<String>,
+    /// Kasetto's files whose source this sync did not read, or whose source changed since
+    /// Kasetto hashed it: what Kasetto wrote cannot be known, so they are left alone.
+    pub unchecked: Vec<String>,
 }
 
 /// Is `text` a Kasetto lock rather than kst's? Kasetto's top level has `skills:`/`assets:`
@@ -182,6 +218,7 @@ pub fn read(
                 Some(at) => take_servers(asset, &at, scope, config, &mut lock, &mut t)?,
                 None => t.unchecked_servers.extend(names(&asset.destination)),
             },
+            "command" => command_files(asset, scope, &mut t)?,
             other => t.other_assets.push(format!("{other} {}", asset.name)),
         }
     }
@@ -332,6 +369,14 @@ fn local_pack(asset: &KasettoAsset, scope: &ScopeCtx, base: &Path) -> Option<Pac
     })
 }
 
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn hex(d: impl AsRef<[u8]>) -> String {
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -409,6 +454,147 @@ fn take_servers(
     Ok(())
 }
 
+/// The files a Kasetto command entry lists, kept only where Kasetto writes that command for
+/// some agent of this scope (its own file name rule, [`kasetto_command_path`]) inside a place
+/// kst manages commands in: a hostile lock must not make kst read, own or delete anything else.
+fn command_files(asset: &KasettoAsset, scope: &ScopeCtx, t: &mut Takeover) -> Result<()> {
+    let home = crate::dirs::home()?;
+    let global = scope.scope == Scope::Global;
+    let known = crate::files::known(Kind::Command, global, &home, &scope.root);
+    let named = crate::mdasset::check_name(&asset.name).is_ok();
+    let mut files = Vec::new();
+    for dest in names(&asset.destination) {
+        let rel = crate::files::target_at(PathBuf::from(&dest), &scope.root).rel;
+        let format = crate::agents::AGENTS
+            .iter()
+            .filter_map(|a| a.commands_dir(global, &home))
+            .find_map(|(dir, format)| {
+                let dir = crate::files::target_at(dir, &scope.root).rel;
+                (format!("{dir}/{}", kasetto_command_path(&asset.name, format)) == rel)
+                    .then_some(format)
+            })
+            .filter(|_| named && known.place_of(&rel, &scope.root).is_some());
+        match format {
+            Some(f) => files.push((rel, f)),
+            None => t.outside_commands.push(rel),
+        }
+    }
+    t.commands.push(KasettoCommand {
+        source: asset.source.clone(),
+        name: asset.name.clone(),
+        hash: asset.hash.clone(),
+        files,
+    });
+    Ok(())
+}
+
+/// Where Kasetto 3.12 writes command `name` (`git:commit`) inside an agent's commands folder,
+/// for the agent kst renders in `format`: nested folders only for the agents kst also nests
+/// Markdown for; every other agent (Gemini CLI included) gets one flat name, `:` replaced by
+/// `-` (`git-commit.toml`).
+pub fn kasetto_command_path(name: &str, format: CommandFormat) -> String {
+    let flat = crate::mdasset::flat_name(name);
+    match format {
+        CommandFormat::Markdown => {
+            let parts: Vec<&str> = name.split(':').filter(|p| !p.is_empty()).collect();
+            if parts.is_empty() {
+                "command.md".to_owned()
+            } else {
+                format!("{}.md", parts.join("/"))
+            }
+        }
+        CommandFormat::MarkdownFlat | CommandFormat::MarkdownBody => format!("{flat}.md"),
+        CommandFormat::CopilotPrompt => format!("{flat}.prompt.md"),
+        CommandFormat::ContinuePrompt => format!("{flat}.prompt"),
+        CommandFormat::GeminiToml => format!("{flat}.toml"),
+    }
+}
+
+/// The bytes Kasetto 3.12 writes for a command whose source file is `source`, for the agent
+/// kst renders in `format` (reimplemented from Kasetto's behaviour, not its code). Kasetto
+/// reads the source as text with CRLF made LF; a frontmatter is a first line `---` up to the
+/// next line that is exactly `---`; what it writes:
+/// - Markdown (nested, flat, Copilot's `.prompt.md`): `---`, the frontmatter without its
+///   trailing blank lines, `---`, the body (no frontmatter: the text);
+/// - body-only Markdown (Cursor, Cline): the body;
+/// - Continue's `.prompt`: `---`, the frontmatter's non-blank lines plus `invokable: true`
+///   unless a line sets `invokable:`, `---`, the body with `$ARGUMENTS` → `{{{ input }}}`;
+/// - Gemini TOML: `description = "…"` (the frontmatter's `description` string, with `\`, `"`
+///   and newlines escaped, if not empty), then `prompt = """`, the body without its trailing
+///   newlines (`$ARGUMENTS` kept), `"""`.
+///
+/// None: Kasetto could not have written it (not UTF-8; an opening `---` never closed).
+pub fn kasetto_command_bytes(source: &[u8], format: CommandFormat) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(source).ok()?.replace("\r\n", "\n");
+    let (front, body): (Option<&str>, &str) = match text.strip_prefix("---\n") {
+        None => (None, text.as_str()),
+        Some(rest) => {
+            let mut at = 0;
+            let mut closed = None;
+            while at < rest.len() {
+                let end = rest[at..].find('\n').map_or(rest.len(), |n| at + n);
+                if &rest[at..end] == "---" {
+                    closed = Some((at, (end + 1).min(rest.len())));
+                    break;
+                }
+                at = end + 1;
+            }
+            let (front_end, body_start) = closed?;
+            (
+                Some(rest[..front_end].trim_end_matches('\n')),
+                &rest[body_start..],
+            )
+        }
+    };
+    let out = match format {
+        CommandFormat::Markdown | CommandFormat::MarkdownFlat | CommandFormat::CopilotPrompt => {
+            match front {
+                Some(f) => format!("---\n{f}\n---\n{body}"),
+                None => body.to_owned(),
+            }
+        }
+        CommandFormat::MarkdownBody => body.to_owned(),
+        CommandFormat::ContinuePrompt => {
+            let mut lines: Vec<&str> = front
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            if !lines
+                .iter()
+                .any(|l| l.trim_start().starts_with("invokable:"))
+            {
+                lines.push("invokable: true");
+            }
+            format!(
+                "---\n{}\n---\n{}",
+                lines.join("\n"),
+                body.replace("$ARGUMENTS", "{{{ input }}}")
+            )
+        }
+        CommandFormat::GeminiToml => {
+            let description = front
+                .and_then(|f| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(f).ok())
+                .and_then(|v| v.get("description").and_then(|d| d.as_str()).map(String::from))
+                .unwrap_or_default();
+            let mut out = String::new();
+            if !description.is_empty() {
+                let escaped = description
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                out.push_str(&format!("description = \"{escaped}\"\n"));
+            }
+            out.push_str(&format!(
+                "prompt = \"\"\"\n{}\n\"\"\"\n",
+                body.trim_end_matches('\n')
+            ));
+            out
+        }
+    };
+    Some(out.into_bytes())
+}
+
 /// Kasetto's hash of an installed skill folder (lowercase hex SHA-256; see the module comment),
 /// reimplemented from its description. `None` when the folder holds a symlink: Kasetto never
 /// installs one, and it is not followed.
@@ -465,6 +651,117 @@ fn collect(dir: &Path, rel: &Path, out: &mut Vec<(PathBuf, PathBuf)>) -> std::io
 }
 
 impl Takeover {
+    /// Take over Kasetto's command files, once the sync has read the configured commands
+    /// (`resolved`): a file is Kasetto's only if its command's source file still has the hash
+    /// Kasetto's lock records and the file is, byte for byte, what Kasetto renders from that
+    /// source for its agent ([`kasetto_command_bytes`]). Such a file is added to `old` (the
+    /// commands section the plan starts from) as kst's, with the sha256 of those bytes: the
+    /// plan then updates it where kst writes the same path, and prunes it where kst writes
+    /// another (Kasetto's flat `git-commit.toml` next to kst's `git/commit.toml`), with kst's
+    /// usual checks. A changed file is *modified locally* and kept; a file whose source was not
+    /// read, or changed since, cannot be checked and is left alone. The findings are kept for
+    /// the sync's report ([`Takeover::summary`]).
+    pub fn take_commands(
+        &self,
+        resolved: &[std::result::Result<crate::files::Resolved, crate::files::Failed>],
+        old: &[LockedFileSource],
+        config: &Config,
+        scope: &ScopeCtx,
+    ) -> Vec<LockedFileSource> {
+        let mut out = old.to_vec();
+        let mut found = CommandFiles::default();
+        let global = scope.scope == Scope::Global;
+        let base = config.path.parent().unwrap_or(Path::new("."));
+        for cmd in &self.commands {
+            let identity = crate::source::parse(&cmd.source, base)
+                .ok()
+                .map(|s| s.identity().to_owned());
+            // The configured source Kasetto's entry names, and its command of that name whose
+            // bytes Kasetto hashed.
+            let read = resolved.iter().flatten().find_map(|r| {
+                let item = r.items.iter().find(|i| {
+                    i.name == cmd.name && hex(Sha256::digest(&i.bytes)) == cmd.hash
+                })?;
+                (Some(r.entry.source.identity()) == identity.as_deref()).then_some((r, item))
+            });
+            for (key, format) in &cmd.files {
+                let abs = crate::files::target_at(PathBuf::from(key), &scope.root).abs;
+                let Ok(meta) = std::fs::symlink_metadata(&abs) else {
+                    continue; // gone: nothing to take over
+                };
+                let expected = read.and_then(|(_, item)| kasetto_command_bytes(&item.bytes, *format));
+                let (Some((r, item)), Some(expected)) = (read, expected) else {
+                    found.unchecked.push(key.clone());
+                    continue;
+                };
+                if crate::files::symlinked_folder(global, &scope.root, &abs).is_some() {
+                    found.unchecked.push(key.clone());
+                    continue;
+                }
+                let sha = crate::mdasset::sha256(&expected);
+                if !meta.file_type().is_file()
+                    || crate::files::plan::file_sha(&abs).as_deref() != Some(sha.as_str())
+                {
+                    found.modified.push(key.clone());
+                    continue;
+                }
+                let at = match crate::lock::find_entry(&out, &r.entry.id()) {
+                    Some(l) => out.iter().position(|x| std::ptr::eq(x, l)).expect("found in out"),
+                    None => {
+                        out.push(LockedFileSource {
+                            url: r.url.clone(),
+                            requested: r.requested.clone(),
+                            sub_dir: r.entry.sub_dir.clone(),
+                            commit: None,
+                            signer: None,
+                            items: Vec::new(),
+                        });
+                        out.len() - 1
+                    }
+                };
+                let items = &mut out[at].items;
+                let i = match items.iter().position(|x| x.name == item.name) {
+                    Some(i) => i,
+                    None => {
+                        items.push(LockedFile {
+                            name: item.name.clone(),
+                            path: item.path.clone(),
+                            blob: item.blob.clone(),
+                            installed: BTreeMap::new(),
+                        });
+                        items.len() - 1
+                    }
+                };
+                items[i].installed.insert(key.clone(), sha);
+                found.taken.push(key.clone());
+            }
+        }
+        let _ = self.command_files.set(found);
+        out
+    }
+
+    /// What the command take-over found; empty before [`Takeover::take_commands`] ran.
+    pub fn command_files(&self) -> CommandFiles {
+        self.command_files.get().cloned().unwrap_or_default()
+    }
+
+    /// Say *modified locally* for a Kasetto command file the user changed since, where kst
+    /// writes the same path: it stays what the plan makes of a file kst did not write (left
+    /// alone; the sync fails until the user moves it away or passes `--force`), with the reason.
+    pub fn explain_commands(&self, items: &mut [crate::files::plan::FileItemPlan]) {
+        let modified = self.command_files().modified;
+        for item in items.iter_mut() {
+            for d in &mut item.dests {
+                if d.action == Action::Broken && modified.contains(&d.target.rel) {
+                    d.error = Some(format!(
+                        "{} was modified since Kasetto installed it (it is no longer what Kasetto wrote from the source its lock names); kept as it is: move it away, or pass --force to replace it",
+                        d.target.rel
+                    ));
+                }
+            }
+        }
+    }
+
     /// The lines a sync says once about the take-over (`would` under `--dry-run`).
     pub fn summary(&self, dry_run: bool) -> Vec<String> {
         let verb = if dry_run { "would take" } else { "took" };
@@ -498,9 +795,32 @@ impl Takeover {
                 self.unchecked_servers.join(", ")
             ));
         }
+        let files = self.command_files();
+        if !files.taken.is_empty() {
+            out.push(format!(
+                "kst {verb} over {} as Kasetto wrote them: kst's own file replaces each (where Kasetto named it differently, Kasetto's is removed)",
+                plural(files.taken.len(), "command file"),
+            ));
+        }
+        for p in &files.modified {
+            out.push(format!(
+                "{p} was modified since Kasetto installed it; kept as it is and not managed by kst (delete it if you no longer want it)"
+            ));
+        }
+        if !files.unchecked.is_empty() {
+            out.push(format!(
+                "Kasetto's command files {} are left alone: their source is not in this config or changed since Kasetto installed them, so what Kasetto wrote cannot be checked (delete them if you no longer want them)",
+                files.unchecked.join(", ")
+            ));
+        }
+        for p in &self.outside_commands {
+            out.push(format!(
+                "the Kasetto lock lists {p:?}, which is not where Kasetto writes that command in an agent's commands folder of this scope; left alone"
+            ));
+        }
         if !self.other_assets.is_empty() {
             out.push(format!(
-                "not taken over from the Kasetto lock (commands and instructions: kst adopts each file or block that is exactly what it writes — instruction blocks keep their ids, so none is written twice — and leaves any other file alone as a conflict): {}",
+                "not taken over from the Kasetto lock (instructions: kst adopts each file or block that is exactly what it writes — instruction blocks keep their ids, so none is written twice — and leaves any other file alone as a conflict): {}",
                 self.other_assets.join(", ")
             ));
         }
@@ -519,17 +839,25 @@ impl Takeover {
                 .map(|(n, f)| serde_json::json!({ "name": n, "file": f }))
                 .collect()
         };
+        let files = self.command_files();
         serde_json::json!({
             "path": self.path.display().to_string(),
             "backup": (!dry_run).then(|| self.backup_path().display().to_string()),
-            "taken_over": { "skills": self.skills, "servers": servers(&self.servers) },
+            "taken_over": {
+                "skills": self.skills,
+                "servers": servers(&self.servers),
+                "command_files": files.taken,
+            },
             "modified_locally": {
                 "skills": self.modified_skills,
                 "servers": servers(&self.modified_servers),
+                "command_files": files.modified,
             },
             "unchecked_servers": self.unchecked_servers,
+            "unchecked_command_files": files.unchecked,
             "not_taken_over": self.other_assets,
             "outside": self.outside,
+            "outside_command_files": self.outside_commands,
         })
     }
 

@@ -112,6 +112,7 @@ pub(crate) fn sync_as(
     if let Some(k) = &ctx.kasetto {
         k.explain_skills(&mut plan.items);
         k.explain_servers(&mut mcp_plan.items);
+        k.explain_commands(&mut file_plans[0].items);
     }
 
     if opts.locked {
