@@ -226,6 +226,46 @@ pub fn read(
     Ok(Some((lock, t)))
 }
 
+/// Kasetto's command files that are still on disk and that kst's lock does not track, by the
+/// Kasetto lock kept at `backup` after the take-over (for `kst doctor`): files Kasetto wrote
+/// that kst left alone (changed since, or not checkable). Only files where Kasetto writes its
+/// commands are looked at ([`command_files`]); a backup that cannot be read lists none.
+pub fn leftover_command_files(backup: &Path, scope: &ScopeCtx, lock: &Lock) -> Vec<String> {
+    let within = (scope.scope == Scope::Project).then_some(scope.root.as_path());
+    let Ok(bytes) = crate::fsx::read_input_bytes(backup, crate::fsx::LOCK_CAP, within) else {
+        return Vec::new();
+    };
+    let Ok(k) = serde_yaml_ng::from_slice::<KasettoLock>(&bytes) else {
+        return Vec::new();
+    };
+    let tracked: std::collections::BTreeSet<&String> = lock
+        .commands
+        .iter()
+        .flat_map(|s| &s.items)
+        .flat_map(|i| i.installed.keys())
+        .collect();
+    let mut t = Takeover::default();
+    for asset in k.assets.values().filter(|a| a.kind == "command") {
+        if command_files(asset, scope, &mut t).is_err() {
+            return Vec::new();
+        }
+    }
+    let mut out: Vec<String> = t
+        .commands
+        .iter()
+        .flat_map(|c| c.files.iter().map(|(rel, _)| rel))
+        .filter(|rel| !tracked.contains(rel))
+        .filter(|rel| {
+            let abs = crate::files::target_at(PathBuf::from(rel.as_str()), &scope.root).abs;
+            std::fs::symlink_metadata(abs).is_ok()
+        })
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
 fn names(csv: &str) -> impl Iterator<Item = String> + '_ {
     csv.split(',')
         .map(str::trim)
@@ -575,7 +615,11 @@ pub fn kasetto_command_bytes(source: &[u8], format: CommandFormat) -> Option<Vec
         CommandFormat::GeminiToml => {
             let description = front
                 .and_then(|f| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(f).ok())
-                .and_then(|v| v.get("description").and_then(|d| d.as_str()).map(String::from))
+                .and_then(|v| {
+                    v.get("description")
+                        .and_then(|d| d.as_str())
+                        .map(String::from)
+                })
                 .unwrap_or_default();
             let mut out = String::new();
             if !description.is_empty() {
@@ -679,9 +723,10 @@ impl Takeover {
             // The configured source Kasetto's entry names, and its command of that name whose
             // bytes Kasetto hashed.
             let read = resolved.iter().flatten().find_map(|r| {
-                let item = r.items.iter().find(|i| {
-                    i.name == cmd.name && hex(Sha256::digest(&i.bytes)) == cmd.hash
-                })?;
+                let item = r
+                    .items
+                    .iter()
+                    .find(|i| i.name == cmd.name && hex(Sha256::digest(&i.bytes)) == cmd.hash)?;
                 (Some(r.entry.source.identity()) == identity.as_deref()).then_some((r, item))
             });
             for (key, format) in &cmd.files {
@@ -689,7 +734,8 @@ impl Takeover {
                 let Ok(meta) = std::fs::symlink_metadata(&abs) else {
                     continue; // gone: nothing to take over
                 };
-                let expected = read.and_then(|(_, item)| kasetto_command_bytes(&item.bytes, *format));
+                let expected =
+                    read.and_then(|(_, item)| kasetto_command_bytes(&item.bytes, *format));
                 let (Some((r, item)), Some(expected)) = (read, expected) else {
                     found.unchecked.push(key.clone());
                     continue;
@@ -706,7 +752,10 @@ impl Takeover {
                     continue;
                 }
                 let at = match crate::lock::find_entry(&out, &r.entry.id()) {
-                    Some(l) => out.iter().position(|x| std::ptr::eq(x, l)).expect("found in out"),
+                    Some(l) => out
+                        .iter()
+                        .position(|x| std::ptr::eq(x, l))
+                        .expect("found in out"),
                     None => {
                         out.push(LockedFileSource {
                             url: r.url.clone(),
@@ -969,6 +1018,88 @@ mod tests {
         std::fs::write(d.path().join("SKILL.md"), "x").unwrap();
         std::os::unix::fs::symlink("SKILL.md", d.path().join("alias.md")).unwrap();
         assert_eq!(kasetto_dir_hash(d.path()).unwrap(), None);
+    }
+
+    /// What the real Kasetto 3.12 wrote for these sources (captured from its output files), per
+    /// format: CRLF made LF, a frontmatter's trailing blank lines dropped, an empty frontmatter
+    /// kept as a blank line, a BOM making the whole file the body, Gemini's flat TOML with its
+    /// own escapes and `$ARGUMENTS` kept, Continue's non-blank header lines.
+    #[test]
+    fn command_bytes_and_paths_are_kasettos() {
+        use CommandFormat as F;
+        let crlf = b"---\r\ndescription: crlf\r\n---\r\nline1\r\nline2 $ARGUMENTS\r\n";
+        let blanks = b"---\ndescription: d\n\nargument-hint: x\n\n---\nbody $ARGUMENTS\n\n\n";
+        let esc = b"---\ndescription: \"a\\\\b \\\"q\\\" \\nc\"\n---\nsay \"\"\"hi\"\"\"\n";
+        let bom = b"\xef\xbb\xbf---\ndescription: bom\n---\nb\n";
+        let cases: &[(&[u8], F, &[u8])] = &[
+            (crlf, F::Markdown, b"---\ndescription: crlf\n---\nline1\nline2 $ARGUMENTS\n"),
+            (crlf, F::MarkdownBody, b"line1\nline2 $ARGUMENTS\n"),
+            (
+                crlf,
+                F::GeminiToml,
+                b"description = \"crlf\"\nprompt = \"\"\"\nline1\nline2 $ARGUMENTS\n\"\"\"\n",
+            ),
+            (
+                blanks,
+                F::CopilotPrompt,
+                b"---\ndescription: d\n\nargument-hint: x\n---\nbody $ARGUMENTS\n\n\n",
+            ),
+            (
+                blanks,
+                F::ContinuePrompt,
+                b"---\ndescription: d\nargument-hint: x\ninvokable: true\n---\nbody {{{ input }}}\n\n\n",
+            ),
+            (
+                blanks,
+                F::GeminiToml,
+                b"description = \"d\"\nprompt = \"\"\"\nbody $ARGUMENTS\n\"\"\"\n",
+            ),
+            (b"---\n---\nbody\n", F::MarkdownFlat, b"---\n\n---\nbody\n"),
+            (b"---\n---\nbody\n", F::ContinuePrompt, b"---\ninvokable: true\n---\nbody\n"),
+            (
+                b"---\n  invokable: false\n---\nx",
+                F::ContinuePrompt,
+                b"---\n  invokable: false\n---\nx",
+            ),
+            (
+                esc,
+                F::GeminiToml,
+                b"description = \"a\\\\b \\\"q\\\" \\nc\"\nprompt = \"\"\"\nsay \"\"\"hi\"\"\"\n\"\"\"\n",
+            ),
+            (bom, F::Markdown, bom),
+            (
+                bom,
+                F::ContinuePrompt,
+                b"---\ninvokable: true\n---\n\xef\xbb\xbf---\ndescription: bom\n---\nb\n",
+            ),
+            (
+                b"---\ndescription: 12\n---\n---\nafter\n",
+                F::GeminiToml,
+                b"prompt = \"\"\"\n---\nafter\n\"\"\"\n",
+            ),
+        ];
+        for (src, f, want) in cases {
+            assert_eq!(
+                kasetto_command_bytes(src, *f).as_deref(),
+                Some(*want),
+                "{f:?} {:?}",
+                String::from_utf8_lossy(src)
+            );
+        }
+        // Kasetto writes nothing for these.
+        assert_eq!(kasetto_command_bytes(b"---\nno end\n", F::Markdown), None);
+        assert_eq!(kasetto_command_bytes(b"\xff", F::Markdown), None);
+        let paths = [
+            (F::Markdown, "git/work/commit.md"),
+            (F::GeminiToml, "git-work-commit.toml"),
+            (F::MarkdownFlat, "git-work-commit.md"),
+            (F::MarkdownBody, "git-work-commit.md"),
+            (F::CopilotPrompt, "git-work-commit.prompt.md"),
+            (F::ContinuePrompt, "git-work-commit.prompt"),
+        ];
+        for (f, want) in paths {
+            assert_eq!(kasetto_command_path("git:work:commit", f), want, "{f:?}");
+        }
     }
 
     #[test]

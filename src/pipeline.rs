@@ -455,7 +455,9 @@ pub fn plan_files(
         // now read, join the section as kst's (migrate.rs), so the usual rules update or prune
         // them.
         let taken_over = match (&ws.kasetto, kind) {
-            (Some(k), Kind::Command) => Some(k.take_commands(&resolved, section, config, &ws.scope)),
+            (Some(k), Kind::Command) => {
+                Some(k.take_commands(&resolved, section, config, &ws.scope))
+            }
             _ => None,
         };
         plans.push(crate::files::plan::build(crate::files::plan::Inputs {
