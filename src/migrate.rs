@@ -26,9 +26,17 @@
 //! overwrites nor deletes it, and the sync reports it. MCP servers from a git pack (whose hash
 //! is of a pack file Kasetto downloaded, which kst does not have), or from a local pack file that
 //! changed since, cannot be checked: kst's usual rule takes them over when the entry is exactly
-//! what kst writes now, and leaves any other one alone as a conflict. Kasetto's commands and
-//! instructions entries are not taken over yet: they are reported, and kst's usual rules apply to
-//! their files (a file kst did not write is a conflict, left alone).
+//! what kst writes now, and leaves any other one alone as a conflict.
+//!
+//! Commands: Kasetto hashed each command's *source* file, and names and renders some agents'
+//! files its own way (Gemini's flat `git-commit.toml`, its TOML, CRLF made LF, …). Once the sync
+//! has read the configured commands ([`Takeover::take_commands`]), a file the lock lists is
+//! Kasetto's when the source still has that hash and the file is exactly Kasetto's rendering of
+//! it ([`kasetto_command_bytes`]) at Kasetto's path for it ([`kasetto_command_path`]); it joins
+//! the commands section as kst's, so the plan replaces it (same path) or prunes it (a path kst
+//! does not write). Any other listed file is kept: changed since (*modified locally*), or not
+//! checkable (source not read, or changed). Instructions entries are not taken over: kst's
+//! usual rules apply to their files and blocks (exactly what kst writes is adopted).
 //!
 //! The Kasetto lock is kept, byte for byte, as `kasetto.lock.kasetto-backup` next to the new
 //! lock before kst writes its own ([`Takeover::backup`]).
