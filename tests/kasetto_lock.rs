@@ -755,8 +755,18 @@ const CLAUDE_CMD: &str = ".claude/commands/git/commit.md";
 
 /// One `assets:` entry for a command, as Kasetto 3.12 serialises `AssetEntry`.
 fn kasetto_command(name: &str, dests: &str, hash: &str) -> String {
+    kasetto_command_from("./pack", "local", name, dests, hash)
+}
+
+fn kasetto_command_from(
+    source: &str,
+    revision: &str,
+    name: &str,
+    dests: &str,
+    hash: &str,
+) -> String {
     format!(
-        "  command::./pack::{name}:\n    kind: command\n    name: {name}\n    hash: {hash}\n    source: ./pack\n    destination: {dests}\n    source_revision: local\n"
+        "  command::{source}::{name}:\n    kind: command\n    name: {name}\n    hash: {hash}\n    source: {source}\n    destination: {dests}\n    source_revision: {revision}\n"
     )
 }
 
@@ -994,4 +1004,44 @@ fn a_kasetto_command_file_whose_source_changed_is_left_alone() {
         COMMIT_TOML_KASETTO
     );
     assert!(env.project_path(GEMINI_KST).exists());
+}
+
+/// The same from a git source: Kasetto's entry names the URL as the config spells it; the command
+/// read from the pinned commit has the hash Kasetto recorded, so its files are taken over.
+#[test]
+fn kasetto_command_files_from_a_git_source_are_taken_over() {
+    let env = TestEnv::new();
+    let mut repo = FixtureRepo::init(env.remotes().join("pack.git"));
+    repo.commit(
+        "main",
+        &[("commands/git/commit.md", FileSpec::file(COMMIT_MD))],
+    );
+    let url = repo.file_url();
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: [claude-code, gemini-cli]\nscope: project\ncommands:\n  - source: {url}\n    commands: \"*\"\n"
+        ),
+    );
+    write_file(env.project_path(CLAUDE_CMD), COMMIT_MD);
+    write_file(env.project_path(GEMINI_FLAT), COMMIT_TOML_KASETTO);
+    write_kasetto_lock(
+        &env.project_path("kasetto.lock"),
+        &[],
+        &[kasetto_command_from(
+            &url,
+            "",
+            "git:commit",
+            &format!("{CLAUDE_CMD},{GEMINI_FLAT}"),
+            &hex(Sha256::digest(COMMIT_MD)),
+        )],
+    );
+    let r = ok(kst(&env, &["sync"]));
+    assert!(
+        all(&r).contains("kst took over 2 command files as Kasetto wrote them"),
+        "{r:?}"
+    );
+    assert!(!env.project_path(GEMINI_FLAT).exists(), "{r:?}");
+    assert!(env.project_path(GEMINI_KST).exists(), "{r:?}");
+    ok(kst(&env, &["verify"]));
 }
