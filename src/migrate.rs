@@ -30,13 +30,14 @@
 //!
 //! Commands: Kasetto hashed each command's *source* file, and names and renders some agents'
 //! files its own way (Gemini's flat `git-commit.toml`, its TOML, CRLF made LF, …). Once the sync
-//! has read the configured commands ([`Takeover::take_commands`]), a file the lock lists is
+//! has read the configured commands ([`Takeover::take_files`]), a file the lock lists is
 //! Kasetto's when the source still has that hash and the file is exactly Kasetto's rendering of
 //! it ([`kasetto_command_bytes`]) at Kasetto's path for it ([`kasetto_command_path`]); it joins
 //! the commands section as kst's, so the plan replaces it (same path) or prunes it (a path kst
 //! does not write). Any other listed file is kept: changed since (*modified locally*), or not
-//! checkable (source not read, or changed). Instructions entries are not taken over: kst's
-//! usual rules apply to their files and blocks (exactly what kst writes is adopted).
+//! checkable (source not read, or changed). Instructions' own rule files (Kasetto's
+//! `file:PATH`) are taken over the same way ([`kasetto_rule_bytes`]); their blocks in shared
+//! files (`agg:FILE`) have the same ids in both tools and are adopted by kst's usual rule.
 //!
 //! The Kasetto lock is kept, byte for byte, as `kasetto.lock.kasetto-backup` next to the new
 //! lock before kst writes its own ([`Takeover::backup`]).
@@ -49,7 +50,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::agents::{CommandFormat, McpFormat};
+use crate::agents::{CommandFormat, McpFormat, RuleFormat};
 use crate::config::{Config, Scope};
 use crate::error::{Error, Result};
 use crate::item::{Action, Kind, Reason};
@@ -115,35 +116,46 @@ pub struct Takeover {
     pub modified_servers: Vec<(String, String)>,
     /// Servers of pack files, which kst's usual rule decides (see the module comment).
     pub unchecked_servers: Vec<String>,
-    /// Instructions entries, not taken over (kst's usual rules decide their blocks and files).
+    /// Entries of kinds kst does not know, not taken over.
     pub other_assets: Vec<String>,
     /// Entries left alone because they name a place kst does not manage.
     pub outside: Vec<String>,
-    /// Kasetto's command entries, each with the files it wrote that lie where Kasetto writes
-    /// that command for an agent of this scope: checked once the sync has read their sources
-    /// ([`Takeover::take_commands`]).
-    commands: Vec<KasettoCommand>,
-    /// Command files the Kasetto lock lists elsewhere (`..`, absolute, another folder or name):
-    /// never read, owned or removed.
-    pub outside_commands: Vec<String>,
-    /// What [`Takeover::take_commands`] found (unset until the sync reads the sources).
-    command_files: std::sync::OnceLock<CommandFiles>,
+    /// Kasetto's command and instructions entries, each with the files it wrote that lie where
+    /// Kasetto writes that item for an agent of this scope: checked once the sync has read
+    /// their sources ([`Takeover::take_files`]).
+    file_assets: Vec<KasettoFileAsset>,
+    /// Command and rule files the Kasetto lock lists elsewhere (`..`, absolute, another folder
+    /// or name): never read, owned or removed.
+    pub outside_files: Vec<String>,
+    /// What [`Takeover::take_files`] found, per kind (unset until the sync reads the sources).
+    command_files: std::sync::OnceLock<FileFindings>,
+    rule_files: std::sync::OnceLock<FileFindings>,
 }
 
-/// A `command::<source>::<name>` entry of Kasetto's lock: its source file's hash (SHA-256 of
-/// the Markdown file's bytes, as Kasetto hashed it) and the files it rendered from it, each with
-/// the format of the agent whose commands folder holds it.
+/// A `command::<source>::<name>` or `instructions::<source>::<name>` entry of Kasetto's lock:
+/// its source file's hash (SHA-256 of the Markdown file's bytes, as Kasetto hashed it) and the
+/// files it rendered from it, each with the format of the agent whose folder holds it.
+/// (Instruction blocks in shared files are not listed: kst adopts a block that is exactly
+/// what it writes, and both tools give a block the same id.)
 #[derive(Debug, Clone)]
-struct KasettoCommand {
+struct KasettoFileAsset {
+    kind: Kind,
     source: String,
     name: String,
     hash: String,
-    files: Vec<(String, CommandFormat)>,
+    files: Vec<(String, FileFormat)>,
 }
 
-/// What the command take-over found, by file (relative to the scope root).
+/// The format of the agent a Kasetto file was written for, as kst names it.
+#[derive(Debug, Clone, Copy)]
+enum FileFormat {
+    Command(CommandFormat),
+    Rule(RuleFormat),
+}
+
+/// What the take-over of one kind's files found, by file (relative to the scope root).
 #[derive(Debug, Clone, Default)]
-pub struct CommandFiles {
+pub struct FileFindings {
     /// Still what Kasetto wrote: recorded as kst's, so kst's usual rules update (same path) or
     /// prune (a path kst does not write) them.
     pub taken: Vec<String>,
@@ -226,7 +238,8 @@ pub fn read(
                 Some(at) => take_servers(asset, &at, scope, config, &mut lock, &mut t)?,
                 None => t.unchecked_servers.extend(names(&asset.destination)),
             },
-            "command" => command_files(asset, scope, &mut t)?,
+            "command" => asset_files(asset, Kind::Command, scope, &mut t)?,
+            "instructions" => asset_files(asset, Kind::Instruction, scope, &mut t)?,
             other => t.other_assets.push(format!("{other} {}", asset.name)),
         }
     }
@@ -234,11 +247,11 @@ pub fn read(
     Ok(Some((lock, t)))
 }
 
-/// Kasetto's command files that are still on disk and that kst's lock does not track, by the
-/// Kasetto lock kept at `backup` after the take-over (for `kst doctor`): files Kasetto wrote
-/// that kst left alone (changed since, or not checkable). Only files where Kasetto writes its
-/// commands are looked at ([`command_files`]); a backup that cannot be read lists none.
-pub fn leftover_command_files(backup: &Path, scope: &ScopeCtx, lock: &Lock) -> Vec<String> {
+/// Kasetto's command and rule files that are still on disk and that kst's lock does not track,
+/// by the Kasetto lock kept at `backup` after the take-over (for `kst doctor`): files Kasetto
+/// wrote that kst left alone (changed since, or not checkable). Only files where Kasetto writes
+/// them are looked at ([`asset_files`]); a backup that cannot be read lists none.
+pub fn leftover_files(backup: &Path, scope: &ScopeCtx, lock: &Lock) -> Vec<String> {
     let within = (scope.scope == Scope::Project).then_some(scope.root.as_path());
     let Ok(bytes) = crate::fsx::read_input_bytes(backup, crate::fsx::LOCK_CAP, within) else {
         return Vec::new();
@@ -249,17 +262,23 @@ pub fn leftover_command_files(backup: &Path, scope: &ScopeCtx, lock: &Lock) -> V
     let tracked: std::collections::BTreeSet<&String> = lock
         .commands
         .iter()
+        .chain(&lock.instructions)
         .flat_map(|s| &s.items)
         .flat_map(|i| i.installed.keys())
         .collect();
     let mut t = Takeover::default();
-    for asset in k.assets.values().filter(|a| a.kind == "command") {
-        if command_files(asset, scope, &mut t).is_err() {
+    for asset in k.assets.values() {
+        let kind = match asset.kind.as_str() {
+            "command" => Kind::Command,
+            "instructions" => Kind::Instruction,
+            _ => continue,
+        };
+        if asset_files(asset, kind, scope, &mut t).is_err() {
             return Vec::new();
         }
     }
     let mut out: Vec<String> = t
-        .commands
+        .file_assets
         .iter()
         .flat_map(|c| c.files.iter().map(|(rel, _)| rel))
         .filter(|rel| !tracked.contains(rel))
@@ -502,32 +521,63 @@ fn take_servers(
     Ok(())
 }
 
-/// The files a Kasetto command entry lists, kept only where Kasetto writes that command for
-/// some agent of this scope (its own file name rule, [`kasetto_command_path`]) inside a place
-/// kst manages commands in: a hostile lock must not make kst read, own or delete anything else.
-fn command_files(asset: &KasettoAsset, scope: &ScopeCtx, t: &mut Takeover) -> Result<()> {
+/// The files a Kasetto command or instructions entry lists, kept only where Kasetto writes that
+/// item for some agent of this scope (its own file name rules, [`kasetto_command_path`],
+/// [`kasetto_rule_path`]) inside a place kst manages that kind in: a hostile lock must not make
+/// kst read, own or delete anything else. An instructions entry names its files `file:PATH`
+/// (blocks in shared files, `agg:FILE`, are left to kst's usual adoption).
+fn asset_files(asset: &KasettoAsset, kind: Kind, scope: &ScopeCtx, t: &mut Takeover) -> Result<()> {
     let home = crate::dirs::home()?;
     let global = scope.scope == Scope::Global;
-    let known = crate::files::known(Kind::Command, global, &home, &scope.root);
+    let known = crate::files::known(kind, global, &home, &scope.root);
     let named = crate::mdasset::check_name(&asset.name).is_ok();
+    let dir_rel = |dir: PathBuf| crate::files::target_at(dir, &scope.root).rel;
+    // Every (folder, format) an agent of this scope reads this kind from.
+    let places: Vec<(String, FileFormat)> = crate::agents::AGENTS
+        .iter()
+        .filter_map(|a| match kind {
+            Kind::Command => a
+                .commands_dir(global, &home)
+                .map(|(d, f)| (dir_rel(d), FileFormat::Command(f))),
+            _ => match a.instructions_target(global, &home) {
+                Some(crate::agents::InstructionTarget::PerRule(d, f)) => {
+                    Some((dir_rel(d), FileFormat::Rule(f)))
+                }
+                _ => None,
+            },
+        })
+        .collect();
     let mut files = Vec::new();
     for dest in names(&asset.destination) {
-        let rel = crate::files::target_at(PathBuf::from(&dest), &scope.root).rel;
-        let format = crate::agents::AGENTS
+        let path = match kind {
+            Kind::Command => dest.as_str(),
+            _ if dest.starts_with("agg:") => continue,
+            _ => match dest.strip_prefix("file:") {
+                Some(p) => p,
+                None => {
+                    t.outside_files.push(dest.clone());
+                    continue;
+                }
+            },
+        };
+        let rel = crate::files::target_at(PathBuf::from(path), &scope.root).rel;
+        let format = places
             .iter()
-            .filter_map(|a| a.commands_dir(global, &home))
             .find_map(|(dir, format)| {
-                let dir = crate::files::target_at(dir, &scope.root).rel;
-                (format!("{dir}/{}", kasetto_command_path(&asset.name, format)) == rel)
-                    .then_some(format)
+                let name = match format {
+                    FileFormat::Command(f) => kasetto_command_path(&asset.name, *f),
+                    FileFormat::Rule(f) => kasetto_rule_path(&asset.name, *f),
+                };
+                (format!("{dir}/{name}") == rel).then_some(*format)
             })
             .filter(|_| named && known.place_of(&rel, &scope.root).is_some());
         match format {
             Some(f) => files.push((rel, f)),
-            None => t.outside_commands.push(rel),
+            None => t.outside_files.push(rel),
         }
     }
-    t.commands.push(KasettoCommand {
+    t.file_assets.push(KasettoFileAsset {
+        kind,
         source: asset.source.clone(),
         name: asset.name.clone(),
         hash: asset.hash.clone(),
@@ -558,6 +608,75 @@ pub fn kasetto_command_path(name: &str, format: CommandFormat) -> String {
     }
 }
 
+/// A source file as Kasetto 3.12 reads it: text with CRLF made LF, split into its frontmatter
+/// (a first line `---` up to the next line that is exactly `---`; without its trailing blank
+/// lines) and its body (the text, without a frontmatter). None where Kasetto fails: not UTF-8,
+/// or an opening `---` never closed.
+fn kasetto_parse(source: &[u8]) -> Option<(Option<String>, String)> {
+    let text = std::str::from_utf8(source).ok()?.replace("\r\n", "\n");
+    let Some(rest) = text.strip_prefix("---\n") else {
+        return Some((None, text));
+    };
+    let mut at = 0;
+    while at < rest.len() {
+        let end = rest[at..].find('\n').map_or(rest.len(), |n| at + n);
+        if &rest[at..end] == "---" {
+            let body = rest[(end + 1).min(rest.len())..].to_owned();
+            return Some((Some(rest[..at].trim_end_matches('\n').to_owned()), body));
+        }
+        at = end + 1;
+    }
+    None
+}
+
+/// Where Kasetto 3.12 writes instruction `name` in an agent's rules folder: its flat name
+/// (`house:security` → `house-security`), `.mdc` for Cursor, `.md` otherwise.
+pub fn kasetto_rule_path(name: &str, format: RuleFormat) -> String {
+    let flat = crate::mdasset::flat_name(name);
+    match format {
+        RuleFormat::CursorMdc => format!("{flat}.mdc"),
+        RuleFormat::Markdown => format!("{flat}.md"),
+    }
+}
+
+/// The bytes Kasetto 3.12 writes for an instruction's own rule file (reimplemented from its
+/// behaviour), the source read as [`kasetto_parse`] says: the body for a Markdown rules folder;
+/// for Cursor, a frontmatter rebuilt from the source's `description` (a string), `globs` (a
+/// string, or a list's strings joined by `, `) and `alwaysApply` (a boolean), each as
+/// `key: value` with nothing escaped, then the body — or the body alone when none is set.
+pub fn kasetto_rule_bytes(source: &[u8], format: RuleFormat) -> Option<Vec<u8>> {
+    let (front, body) = kasetto_parse(source)?;
+    if format == RuleFormat::Markdown {
+        return Some(body.into_bytes());
+    }
+    let meta = front
+        .as_deref()
+        .and_then(|f| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(f).ok());
+    let field = |k: &str| meta.as_ref().and_then(|m| m.get(k));
+    let mut lines = Vec::new();
+    if let Some(d) = field("description").and_then(|v| v.as_str()) {
+        lines.push(format!("description: {d}"));
+    }
+    let globs = match field("globs") {
+        Some(serde_yaml_ng::Value::String(g)) => Some(g.clone()),
+        Some(serde_yaml_ng::Value::Sequence(seq)) => {
+            let parts: Vec<&str> = seq.iter().filter_map(|v| v.as_str()).collect();
+            (!parts.is_empty()).then(|| parts.join(", "))
+        }
+        _ => None,
+    };
+    if let Some(g) = globs {
+        lines.push(format!("globs: {g}"));
+    }
+    if let Some(a) = field("alwaysApply").and_then(|v| v.as_bool()) {
+        lines.push(format!("alwaysApply: {a}"));
+    }
+    if lines.is_empty() {
+        return Some(body.into_bytes());
+    }
+    Some(format!("---\n{}\n---\n{body}", lines.join("\n")).into_bytes())
+}
+
 /// The bytes Kasetto 3.12 writes for a command whose source file is `source`, for the agent
 /// kst renders in `format` (reimplemented from Kasetto's behaviour, not its code). Kasetto
 /// reads the source as text with CRLF made LF; a frontmatter is a first line `---` up to the
@@ -573,27 +692,8 @@ pub fn kasetto_command_path(name: &str, format: CommandFormat) -> String {
 ///
 /// None: Kasetto could not have written it (not UTF-8; an opening `---` never closed).
 pub fn kasetto_command_bytes(source: &[u8], format: CommandFormat) -> Option<Vec<u8>> {
-    let text = std::str::from_utf8(source).ok()?.replace("\r\n", "\n");
-    let (front, body): (Option<&str>, &str) = match text.strip_prefix("---\n") {
-        None => (None, text.as_str()),
-        Some(rest) => {
-            let mut at = 0;
-            let mut closed = None;
-            while at < rest.len() {
-                let end = rest[at..].find('\n').map_or(rest.len(), |n| at + n);
-                if &rest[at..end] == "---" {
-                    closed = Some((at, (end + 1).min(rest.len())));
-                    break;
-                }
-                at = end + 1;
-            }
-            let (front_end, body_start) = closed?;
-            (
-                Some(rest[..front_end].trim_end_matches('\n')),
-                &rest[body_start..],
-            )
-        }
-    };
+    let (front, body) = kasetto_parse(source)?;
+    let (front, body) = (front.as_deref(), body.as_str());
     let out = match format {
         CommandFormat::Markdown | CommandFormat::MarkdownFlat | CommandFormat::CopilotPrompt => {
             match front {
@@ -703,28 +803,31 @@ fn collect(dir: &Path, rel: &Path, out: &mut Vec<(PathBuf, PathBuf)>) -> std::io
 }
 
 impl Takeover {
-    /// Take over Kasetto's command files, once the sync has read the configured commands
-    /// (`resolved`): a file is Kasetto's only if its command's source file still has the hash
+    /// Take over Kasetto's command files (`kind` Command) or instructions' own rule files
+    /// (`kind` Instruction), once the sync has read the configured items of that kind
+    /// (`resolved`): a file is Kasetto's only if its item's source file still has the hash
     /// Kasetto's lock records and the file is, byte for byte, what Kasetto renders from that
-    /// source for its agent ([`kasetto_command_bytes`]). Such a file is added to `old` (the
-    /// commands section the plan starts from) as kst's, with the sha256 of those bytes: the
+    /// source for its agent ([`kasetto_command_bytes`], [`kasetto_rule_bytes`]). Such a file is
+    /// added to `old` (the section the plan starts from) as kst's, with the sha256 of those
+    /// bytes: the
     /// plan then updates it where kst writes the same path, and prunes it where kst writes
     /// another (Kasetto's flat `git-commit.toml` next to kst's `git/commit.toml`), with kst's
     /// usual checks. A changed file is *modified locally* and kept; a file whose source was not
     /// read, or changed since, cannot be checked and is left alone. The findings are kept for
     /// the sync's report ([`Takeover::summary`]).
-    pub fn take_commands(
+    pub fn take_files(
         &self,
+        kind: Kind,
         resolved: &[std::result::Result<crate::files::Resolved, crate::files::Failed>],
         old: &[LockedFileSource],
         config: &Config,
         scope: &ScopeCtx,
     ) -> Vec<LockedFileSource> {
         let mut out = old.to_vec();
-        let mut found = CommandFiles::default();
+        let mut found = FileFindings::default();
         let global = scope.scope == Scope::Global;
         let base = config.path.parent().unwrap_or(Path::new("."));
-        for cmd in &self.commands {
+        for cmd in self.file_assets.iter().filter(|a| a.kind == kind) {
             let identity = crate::source::parse(&cmd.source, base)
                 .ok()
                 .map(|s| s.identity().to_owned());
@@ -742,8 +845,10 @@ impl Takeover {
                 let Ok(meta) = std::fs::symlink_metadata(&abs) else {
                     continue; // gone: nothing to take over
                 };
-                let expected =
-                    read.and_then(|(_, item)| kasetto_command_bytes(&item.bytes, *format));
+                let expected = read.and_then(|(_, item)| match format {
+                    FileFormat::Command(f) => kasetto_command_bytes(&item.bytes, *f),
+                    FileFormat::Rule(f) => kasetto_rule_bytes(&item.bytes, *f),
+                });
                 let (Some((r, item)), Some(expected)) = (read, expected) else {
                     found.unchecked.push(key.clone());
                     continue;
@@ -793,20 +898,27 @@ impl Takeover {
                 found.taken.push(key.clone());
             }
         }
-        let _ = self.command_files.set(found);
+        let _ = self.findings_cell(kind).set(found);
         out
     }
 
-    /// What the command take-over found; empty before [`Takeover::take_commands`] ran.
-    pub fn command_files(&self) -> CommandFiles {
-        self.command_files.get().cloned().unwrap_or_default()
+    fn findings_cell(&self, kind: Kind) -> &std::sync::OnceLock<FileFindings> {
+        match kind {
+            Kind::Command => &self.command_files,
+            _ => &self.rule_files,
+        }
     }
 
-    /// Say *modified locally* for a Kasetto command file the user changed since, where kst
-    /// writes the same path: it stays what the plan makes of a file kst did not write (left
+    /// What the take-over of `kind`'s files found; empty before [`Takeover::take_files`] ran.
+    pub fn findings(&self, kind: Kind) -> FileFindings {
+        self.findings_cell(kind).get().cloned().unwrap_or_default()
+    }
+
+    /// Say *modified locally* for a Kasetto command or rule file the user changed since, where
+    /// kst writes the same path: it stays what the plan makes of a file kst did not write (left
     /// alone; the sync fails until the user moves it away or passes `--force`), with the reason.
-    pub fn explain_commands(&self, items: &mut [crate::files::plan::FileItemPlan]) {
-        let modified = self.command_files().modified;
+    pub fn explain_files(&self, kind: Kind, items: &mut [crate::files::plan::FileItemPlan]) {
+        let modified = self.findings(kind).modified;
         for item in items.iter_mut() {
             for d in &mut item.dests {
                 if d.action == Action::Broken && modified.contains(&d.target.rel) {
@@ -852,32 +964,34 @@ impl Takeover {
                 self.unchecked_servers.join(", ")
             ));
         }
-        let files = self.command_files();
-        if !files.taken.is_empty() {
-            out.push(format!(
-                "kst {verb} over {} as Kasetto wrote them: kst's own file replaces each (where Kasetto named it differently, Kasetto's is removed)",
-                plural(files.taken.len(), "command file"),
-            ));
+        for (kind, noun) in [(Kind::Command, "command"), (Kind::Instruction, "rule")] {
+            let files = self.findings(kind);
+            if !files.taken.is_empty() {
+                out.push(format!(
+                    "kst {verb} over {} as Kasetto wrote them: kst's own file replaces each (where Kasetto named it differently, Kasetto's is removed)",
+                    plural(files.taken.len(), &format!("{noun} file")),
+                ));
+            }
+            for p in &files.modified {
+                out.push(format!(
+                    "{p} was modified since Kasetto installed it; kept as it is and not managed by kst (delete it if you no longer want it)"
+                ));
+            }
+            if !files.unchecked.is_empty() {
+                out.push(format!(
+                    "Kasetto's {noun} files {} are left alone: their source is not in this config or changed since Kasetto installed them, so what Kasetto wrote cannot be checked (delete them if you no longer want them)",
+                    files.unchecked.join(", ")
+                ));
+            }
         }
-        for p in &files.modified {
+        for p in &self.outside_files {
             out.push(format!(
-                "{p} was modified since Kasetto installed it; kept as it is and not managed by kst (delete it if you no longer want it)"
-            ));
-        }
-        if !files.unchecked.is_empty() {
-            out.push(format!(
-                "Kasetto's command files {} are left alone: their source is not in this config or changed since Kasetto installed them, so what Kasetto wrote cannot be checked (delete them if you no longer want them)",
-                files.unchecked.join(", ")
-            ));
-        }
-        for p in &self.outside_commands {
-            out.push(format!(
-                "the Kasetto lock lists {p:?}, which is not where Kasetto writes that command in an agent's commands folder of this scope; left alone"
+                "the Kasetto lock lists {p:?}, which is not where Kasetto writes that command or instruction in an agent's folder of this scope; left alone"
             ));
         }
         if !self.other_assets.is_empty() {
             out.push(format!(
-                "not taken over from the Kasetto lock (instructions: kst adopts each file or block that is exactly what it writes — instruction blocks keep their ids, so none is written twice — and leaves any other file alone as a conflict): {}",
+                "not taken over from the Kasetto lock (a kind kst does not know): {}",
                 self.other_assets.join(", ")
             ));
         }
@@ -896,7 +1010,10 @@ impl Takeover {
                 .map(|(n, f)| serde_json::json!({ "name": n, "file": f }))
                 .collect()
         };
-        let files = self.command_files();
+        let (files, rules) = (
+            self.findings(Kind::Command),
+            self.findings(Kind::Instruction),
+        );
         serde_json::json!({
             "path": self.path.display().to_string(),
             "backup": (!dry_run).then(|| self.backup_path().display().to_string()),
@@ -904,17 +1021,20 @@ impl Takeover {
                 "skills": self.skills,
                 "servers": servers(&self.servers),
                 "command_files": files.taken,
+                "rule_files": rules.taken,
             },
             "modified_locally": {
                 "skills": self.modified_skills,
                 "servers": servers(&self.modified_servers),
                 "command_files": files.modified,
+                "rule_files": rules.modified,
             },
             "unchecked_servers": self.unchecked_servers,
             "unchecked_command_files": files.unchecked,
+            "unchecked_rule_files": rules.unchecked,
             "not_taken_over": self.other_assets,
             "outside": self.outside,
-            "outside_command_files": self.outside_commands,
+            "outside_files": self.outside_files,
         })
     }
 
@@ -1108,6 +1228,52 @@ mod tests {
         for (f, want) in paths {
             assert_eq!(kasetto_command_path("git:work:commit", f), want, "{f:?}");
         }
+    }
+
+    /// The same for instructions' own rule files (captured from the real Kasetto 3.12): Cursor's
+    /// rebuilt frontmatter (a list of globs joined, non-strings dropped; a multi-line
+    /// description written as it is; nothing when no field is set), the body elsewhere.
+    #[test]
+    fn rule_bytes_and_paths_are_kasettos() {
+        use RuleFormat as F;
+        let crlf = b"---\r\ndescription: Style\r\nglobs: \"*.rs\"\r\n---\r\nUse four spaces.\r\n";
+        let list = b"---\ndescription: \"two\\nlines\"\nglobs: [\"*.ts\", 3, \"*.js\"]\nalwaysApply: true\nother: x\n---\nbody\n";
+        let empty = b"---\nglobs: []\nalwaysApply: \"yes\"\n---\n\nlead blank\n";
+        let cases: &[(&[u8], F, &[u8])] = &[
+            (
+                crlf,
+                F::CursorMdc,
+                b"---\ndescription: Style\nglobs: *.rs\n---\nUse four spaces.\n",
+            ),
+            (crlf, F::Markdown, b"Use four spaces.\n"),
+            (
+                list,
+                F::CursorMdc,
+                b"---\ndescription: two\nlines\nglobs: *.ts, *.js\nalwaysApply: true\n---\nbody\n",
+            ),
+            (empty, F::CursorMdc, b"\nlead blank\n"),
+            (
+                b"---\nother: x\n---\nonly body\n",
+                F::CursorMdc,
+                b"only body\n",
+            ),
+        ];
+        for (src, f, want) in cases {
+            assert_eq!(
+                kasetto_rule_bytes(src, *f).as_deref(),
+                Some(*want),
+                "{f:?} {:?}",
+                String::from_utf8_lossy(src)
+            );
+        }
+        assert_eq!(
+            kasetto_rule_path("house:security", F::CursorMdc),
+            "house-security.mdc"
+        );
+        assert_eq!(
+            kasetto_rule_path("house:security", F::Markdown),
+            "house-security.md"
+        );
     }
 
     #[test]

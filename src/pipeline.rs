@@ -435,9 +435,9 @@ pub fn plan_files(
     let mut plans = Vec::new();
     for (kind, entries, section) in kinds {
         if entries.is_empty() && section.is_empty() {
-            if let (Some(k), Kind::Command) = (&ws.kasetto, kind) {
+            if let Some(k) = &ws.kasetto {
                 // Nothing configured reads their sources: Kasetto's files are reported.
-                k.take_commands(&[], section, config, &ws.scope);
+                k.take_files(kind, &[], section, config, &ws.scope);
             }
             plans.push(crate::files::plan::FilePlan::default());
             continue;
@@ -451,15 +451,13 @@ pub fn plan_files(
             cache,
         };
         let resolved = crate::files::resolve_all(&resolving, entries);
-        // SPEC 17: the files Kasetto wrote for these commands, checked against their sources
-        // now read, join the section as kst's (migrate.rs), so the usual rules update or prune
-        // them.
-        let taken_over = match (&ws.kasetto, kind) {
-            (Some(k), Kind::Command) => {
-                Some(k.take_commands(&resolved, section, config, &ws.scope))
-            }
-            _ => None,
-        };
+        // SPEC 17: the files Kasetto wrote for these commands or rules, checked against their
+        // sources now read, join the section as kst's (migrate.rs), so the usual rules update
+        // or prune them.
+        let taken_over = ws
+            .kasetto
+            .as_ref()
+            .map(|k| k.take_files(kind, &resolved, section, config, &ws.scope));
         plans.push(crate::files::plan::build(crate::files::plan::Inputs {
             kind,
             resolved,

@@ -598,8 +598,8 @@ fn a_project_set_up_by_the_real_kasetto_is_taken_over() {
 }
 
 /// Commands and instructions set up by the real Kasetto 3.12 for agents it names and renders
-/// differently from kst (Gemini's flat `git-commit.toml`; CRLF made LF; Continue's and
-/// body-only renderings): one `kst sync` takes every file over — kst's own replaces each, the
+/// differently from kst (Gemini's flat `git-commit.toml`; CRLF made LF in commands and rule
+/// files; Continue's and body-only renderings): one `kst sync` takes every file over — kst's own replaces each, the
 /// differently named one is removed — with one block per instruction; `kst verify` and
 /// `kst doctor` are clean; dropping the entries prunes all of it. Needs the real binary: without
 /// it the test prints why it did nothing.
@@ -620,7 +620,7 @@ fn commands_set_up_by_the_real_kasetto_are_taken_over_with_no_orphan() {
     );
     write_file(
         env.project_path("pack/instructions/style.md"),
-        "---\ndescription: Style\n---\nUse four spaces.\n",
+        "---\r\ndescription: Style\r\nglobs: \"*.rs\"\r\n---\r\nUse four spaces.\r\n",
     );
     let agents =
         "agent: [claude-code, gemini-cli, cursor, continue, github-copilot, pi]\nscope: project\n";
@@ -648,6 +648,11 @@ fn commands_set_up_by_the_real_kasetto_are_taken_over_with_no_orphan() {
     // 2 commands × 6 agents, every one still as Kasetto wrote it.
     assert!(
         all(&r).contains("kst took over 12 command files as Kasetto wrote them"),
+        "{r:?}\n{kasetto_lock}"
+    );
+    // Cursor's and Continue's rule files: Kasetto made the CRLF source LF, kst keeps it.
+    assert!(
+        all(&r).contains("kst took over 2 rule files as Kasetto wrote them"),
         "{r:?}\n{kasetto_lock}"
     );
     assert!(!all(&r).contains("modified since"), "{r:?}");
@@ -970,7 +975,7 @@ fn a_hostile_kasetto_lock_cannot_make_kst_remove_a_command_file_elsewhere() {
     ] {
         assert!(
             out.contains(&format!(
-                "the Kasetto lock lists {listed:?}, which is not where Kasetto writes that command in an agent's commands folder of this scope; left alone"
+                "the Kasetto lock lists {listed:?}, which is not where Kasetto writes that command or instruction in an agent's folder of this scope; left alone"
             )),
             "{listed}: {r:?}"
         );
@@ -1044,4 +1049,75 @@ fn kasetto_command_files_from_a_git_source_are_taken_over() {
     assert!(!env.project_path(GEMINI_FLAT).exists(), "{r:?}");
     assert!(env.project_path(GEMINI_KST).exists(), "{r:?}");
     ok(kst(&env, &["verify"]));
+}
+
+/// Instructions' own rule files: Kasetto's lock names them `file:PATH` (blocks `agg:FILE`).
+/// One Kasetto wrote from a CRLF source differs from kst's (Kasetto made it LF): still as
+/// Kasetto wrote it, it is taken over and rewritten, not a conflict; an edited one is kept and
+/// said why; one listed elsewhere is never touched; dropping the entry prunes kst's.
+#[test]
+fn kasetto_rule_files_are_taken_over_and_edited_ones_kept() {
+    let env = TestEnv::new();
+    let source = "---\r\ndescription: Style\r\n---\r\nUse four spaces.\r\n";
+    write_file(env.project_path("pack/instructions/style.md"), source);
+    let cfg = |with: bool| {
+        let mut text = String::from("agent: [cursor, roo]\nscope: project\n");
+        if with {
+            text.push_str("instructions:\n  - source: ./pack\n    instructions: \"*\"\n");
+        }
+        write_file(env.project_path("kasetto.yaml"), text);
+    };
+    cfg(true);
+    // As Kasetto 3.12 wrote them: LF; the user edited Roo's since.
+    let cursor = ".cursor/rules/style.mdc";
+    let roo = ".roo/rules/style.md";
+    write_file(
+        env.project_path(cursor),
+        "---\ndescription: Style\n---\nUse four spaces.\n",
+    );
+    write_file(env.project_path(roo), "Use tabs.\n");
+    write_file(env.project_path("docs/style.md"), "Use four spaces.\n");
+    write_kasetto_lock(
+        &env.project_path("kasetto.lock"),
+        &[],
+        &[format!(
+            "  instructions::./pack::style:\n    kind: instructions\n    name: style\n    hash: {}\n    source: ./pack\n    destination: file:{cursor},file:{roo},file:docs/style.md,agg:CLAUDE.md\n    source_revision: local\n",
+            hex(Sha256::digest(source))
+        )],
+    );
+    let r = kst(&env, &["sync"]);
+    assert_eq!(r.code, 1, "the edited Roo file is in the way: {r:?}");
+    let out = all(&r);
+    assert!(
+        out.contains("kst took over 1 rule file as Kasetto wrote them"),
+        "{r:?}"
+    );
+    assert!(
+        out.contains(&format!("{roo} was modified since Kasetto installed it (")),
+        "{r:?}"
+    );
+    assert!(
+        out.contains("the Kasetto lock lists \"docs/style.md\", which is not where"),
+        "{r:?}"
+    );
+    assert_eq!(
+        fs::read(env.project_path(cursor)).unwrap(),
+        b"---\ndescription: Style\n---\nUse four spaces.\r\n",
+        "kst's rendering (the source's line endings)"
+    );
+    assert_eq!(
+        fs::read_to_string(env.project_path(roo)).unwrap(),
+        "Use tabs.\n"
+    );
+    cfg(false);
+    ok(kst(&env, &["sync"]));
+    assert!(!env.project_path(cursor).exists());
+    assert_eq!(
+        fs::read_to_string(env.project_path(roo)).unwrap(),
+        "Use tabs.\n"
+    );
+    assert_eq!(
+        fs::read_to_string(env.project_path("docs/style.md")).unwrap(),
+        "Use four spaces.\n"
+    );
 }
