@@ -250,7 +250,7 @@ pub fn read(
 /// Kasetto's command and rule files that are still on disk and that kst's lock does not track,
 /// by the Kasetto lock kept at `backup` after the take-over (for `kst doctor`): files Kasetto
 /// wrote that kst left alone (changed since, or not checkable). Only files where Kasetto writes
-/// them are looked at ([`asset_files`]); a backup that cannot be read lists none.
+/// them are looked at (`asset_files`); a backup that cannot be read lists none.
 pub fn leftover_files(backup: &Path, scope: &ScopeCtx, lock: &Lock) -> Vec<String> {
     let within = (scope.scope == Scope::Project).then_some(scope.root.as_path());
     let Ok(bytes) = crate::fsx::read_input_bytes(backup, crate::fsx::LOCK_CAP, within) else {
@@ -640,7 +640,7 @@ pub fn kasetto_rule_path(name: &str, format: RuleFormat) -> String {
 }
 
 /// The bytes Kasetto 3.12 writes for an instruction's own rule file (reimplemented from its
-/// behaviour), the source read as [`kasetto_parse`] says: the body for a Markdown rules folder;
+/// behaviour), the source read as `kasetto_parse` says: the body for a Markdown rules folder;
 /// for Cursor, a frontmatter rebuilt from the source's `description` (a string), `globs` (a
 /// string, or a list's strings joined by `, `) and `alwaysApply` (a boolean), each as
 /// `key: value` with nothing escaped, then the body — or the body alone when none is set.
