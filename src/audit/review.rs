@@ -168,39 +168,82 @@ fn review_skills(
     oc: &str,
     nc: &str,
 ) -> Vec<ItemReview> {
-    let moved: Vec<_> = new
-        .skills
+    review_moved(
+        ctx,
+        Kind::Skill,
+        &new.url,
+        (&old.skills, &new.skills),
+        (oc, nc),
+        |repo, o, k| {
+            let before = match o {
+                None => BTreeMap::new(),
+                Some(o) => skill_files(repo, oc, &o.path)?,
+            };
+            let after = skill_files(repo, nc, &k.path)?;
+            Ok(diff_trees(repo, &before, &after, Kind::Skill))
+        },
+    )
+}
+
+/// A locked item as the review sees it: its name and the git id that moves with its content.
+trait Versioned {
+    fn name(&self) -> &str;
+    fn git_id(&self) -> &str;
+}
+
+impl Versioned for crate::lock::LockedSkill {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn git_id(&self) -> &str {
+        &self.tree
+    }
+}
+
+impl Versioned for crate::lock::LockedFile {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn git_id(&self) -> &str {
+        &self.blob
+    }
+}
+
+/// The review of each item of one moved source that is new or whose git id changed, by
+/// `diff(repo, old item, new item)` against the cached database. An item that cannot be
+/// compared (no cache, an object missing) is *unverified*: the gate asks about it.
+fn review_moved<'a, T: Versioned>(
+    ctx: &Workspace,
+    kind: Kind,
+    url: &str,
+    (old, new): (&'a [T], &'a [T]),
+    (oc, nc): (&str, &str),
+    diff: impl Fn(&Repository, Option<&'a T>, &'a T) -> Result<Vec<Change>, String>,
+) -> Vec<ItemReview> {
+    let moved: Vec<(&T, Option<&T>)> = new
         .iter()
-        .map(|k| (k, old.skills.iter().find(|o| o.name == k.name)))
-        .filter(|(k, o)| o.is_none_or(|o| o.tree != k.tree))
+        .map(|k| (k, old.iter().find(|o| o.name() == k.name())))
+        .filter(|(k, o)| o.is_none_or(|o| o.git_id() != k.git_id()))
         .collect();
     if moved.is_empty() {
         return Vec::new();
     }
-    let repo = repo(ctx, &new.url);
-    let mut out = Vec::new();
-    for (k, o) in moved {
-        let mut r = item(Kind::Skill, &k.name, &new.url, oc, nc, o.is_none());
-        let repo = match &repo {
-            Ok(repo) => repo,
-            Err(e) => {
-                r.unverified.push(e.clone());
-                out.push(r);
-                continue;
+    let repo = repo(ctx, url);
+    moved
+        .into_iter()
+        .map(|(k, o)| {
+            let mut r = item(kind, k.name(), url, oc, nc, o.is_none());
+            match repo
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|repo| diff(repo, o, k))
+            {
+                Ok(changes) => r.changes = changes,
+                Err(e) => r.unverified.push(e),
             }
-        };
-        let before = match o {
-            None => Ok(BTreeMap::new()),
-            Some(o) => skill_files(repo, oc, &o.path),
-        };
-        let after = skill_files(repo, nc, &k.path);
-        match (before, after) {
-            (Ok(b), Ok(a)) => r.changes = diff_trees(repo, &b, &a, Kind::Skill),
-            (Err(e), _) | (_, Err(e)) => r.unverified.push(e),
-        }
-        out.push(r);
-    }
-    out
+            r
+        })
+        .collect()
 }
 
 /// The regular files of the folder `path` at `commit`, by path inside the folder.
@@ -504,50 +547,31 @@ fn review_files(
     oc: &str,
     nc: &str,
 ) -> Vec<ItemReview> {
-    let moved: Vec<_> = new
-        .items
-        .iter()
-        .map(|k| (k, old.items.iter().find(|o| o.name == k.name)))
-        .filter(|(k, o)| o.is_none_or(|o| o.blob != k.blob))
-        .collect();
-    if moved.is_empty() {
-        return Vec::new();
-    }
-    let repo = repo(ctx, &new.url);
-    let mut out = Vec::new();
-    for (k, o) in moved {
-        let mut r = item(kind, &k.name, &new.url, oc, nc, o.is_none());
-        let repo = match &repo {
-            Ok(repo) => repo,
-            Err(e) => {
-                r.unverified.push(e.clone());
-                out.push(r);
-                continue;
+    review_moved(
+        ctx,
+        kind,
+        &new.url,
+        (&old.items, &new.items),
+        (oc, nc),
+        |repo, o, k| {
+            let text = |blob: &str| -> Result<String, String> {
+                let id = oid(blob)?;
+                repo.find_blob(id)
+                    .map_err(|_| format!("blob {} is not in this machine's cache", short(blob)))?;
+                Ok(blob_text(repo, id).unwrap_or_default())
+            };
+            let before = o.map(|o| text(&o.blob)).transpose()?;
+            let after = text(&k.blob)?;
+            let old_t: Vec<(String, String)> =
+                before.iter().map(|t| (k.path.clone(), t.clone())).collect();
+            let mut changes = url_changes(&old_t, &[(k.path.clone(), after.clone())]);
+            if kind == Kind::Command {
+                let bt = before.as_deref().and_then(allowed_tools);
+                changes.extend(tools_change(&short(&k.path), bt, allowed_tools(&after)));
             }
-        };
-        let text = |blob: &str| -> Result<String, String> {
-            let id = oid(blob)?;
-            repo.find_blob(id)
-                .map_err(|_| format!("blob {} is not in this machine's cache", short(blob)))?;
-            Ok(blob_text(repo, id).unwrap_or_default())
-        };
-        let before = o.map(|o| text(&o.blob)).transpose();
-        match (before, text(&k.blob)) {
-            (Ok(b), Ok(a)) => {
-                let file = short(&k.path);
-                let old_t: Vec<(String, String)> =
-                    b.iter().map(|t| (k.path.clone(), t.clone())).collect();
-                r.changes = url_changes(&old_t, &[(k.path.clone(), a.clone())]);
-                if kind == Kind::Command {
-                    let bt = b.as_deref().and_then(allowed_tools);
-                    r.changes.extend(tools_change(&file, bt, allowed_tools(&a)));
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => r.unverified.push(e),
-        }
-        out.push(r);
-    }
-    out
+            Ok(changes)
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
