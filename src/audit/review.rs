@@ -185,29 +185,35 @@ fn review_skills(
     )
 }
 
-/// A locked item as the review sees it: its name and the git id that moves with its content.
+/// A locked item as the review sees it: its name, its path in the repository and the git id
+/// that moves with its content (a skill's tree, a command's or instruction's blob).
 trait Versioned {
     fn name(&self) -> &str;
+    fn path(&self) -> &str;
     fn git_id(&self) -> &str;
+    fn set_git_id(&mut self, id: String);
 }
 
-impl Versioned for crate::lock::LockedSkill {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn git_id(&self) -> &str {
-        &self.tree
-    }
+macro_rules! versioned {
+    ($t:ty, $id:ident) => {
+        impl Versioned for $t {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn path(&self) -> &str {
+                &self.path
+            }
+            fn git_id(&self) -> &str {
+                &self.$id
+            }
+            fn set_git_id(&mut self, id: String) {
+                self.$id = id;
+            }
+        }
+    };
 }
-
-impl Versioned for crate::lock::LockedFile {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn git_id(&self) -> &str {
-        &self.blob
-    }
-}
+versioned!(crate::lock::LockedSkill, tree);
+versioned!(crate::lock::LockedFile, blob);
 
 /// The review of each item of one moved source that is new or whose git id changed, by
 /// `diff(repo, old item, new item)` against the cached database. An item that cannot be
@@ -772,6 +778,20 @@ pub fn moved_lock(ctx: &Workspace, old: &Lock, moves: &[Move]) -> Lock {
                     .flatten()
             })
     };
+    // Each skill's tree and each command's or instruction's blob, read at the latest commit.
+    fn repin<T: Versioned>(
+        repo: &Repository,
+        items: &mut Vec<T>,
+        id_at: impl Fn(&Repository, &str) -> Option<Oid>,
+    ) {
+        items.retain_mut(|k| match id_at(repo, k.path()) {
+            Some(id) => {
+                k.set_git_id(id.to_string());
+                true
+            }
+            None => false,
+        });
+    }
     for s in &mut new.sources {
         let Some(latest) = find(&s.url, &s.requested, s.sub_dir.as_deref()) else {
             continue;
@@ -781,14 +801,9 @@ pub fn moved_lock(ctx: &Workspace, old: &Lock, moves: &[Move]) -> Lock {
         };
         s.commit = Some(latest.to_string());
         let sub = s.sub_dir.clone();
-        s.skills
-            .retain_mut(|k| match id_at(&repo, latest, sub.as_deref(), &k.path) {
-                Some(id) => {
-                    k.tree = id.to_string();
-                    true
-                }
-                None => false,
-            });
+        repin(&repo, &mut s.skills, |r, p| {
+            id_at(r, latest, sub.as_deref(), p)
+        });
     }
     for section in [&mut new.commands, &mut new.instructions] {
         for s in section.iter_mut() {
@@ -800,14 +815,9 @@ pub fn moved_lock(ctx: &Workspace, old: &Lock, moves: &[Move]) -> Lock {
             };
             s.commit = Some(latest.to_string());
             let sub = s.sub_dir.clone();
-            s.items
-                .retain_mut(|k| match id_at(&repo, latest, sub.as_deref(), &k.path) {
-                    Some(id) => {
-                        k.blob = id.to_string();
-                        true
-                    }
-                    None => false,
-                });
+            repin(&repo, &mut s.items, |r, p| {
+                id_at(r, latest, sub.as_deref(), p)
+            });
         }
     }
     for s in &mut new.mcps {
