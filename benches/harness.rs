@@ -210,15 +210,34 @@ pub fn run(args: &Args) -> Result<String> {
         }
     }
     ensure!(!roots.is_empty(), "no file system to run on");
+    let mut notes: Vec<String> = Vec::new();
     let kasetto = args
         .kasetto
         .clone()
         .or_else(|| find_on_path("kasetto"))
         .filter(|p| p.is_file());
+    // kst installs a `kasetto` binary of its own (the same program): only the real Kasetto 3.x
+    // is a reference.
+    let kasetto = match kasetto {
+        Some(k) if !is_kasetto_3(&k) => {
+            notes.push(format!(
+                "{} is not Kasetto 3.x (`--version`): its rows are skipped",
+                k.display()
+            ));
+            None
+        }
+        k => k,
+    };
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
-    if kasetto.is_none() {
+    if kasetto.is_some() && args.shapes.iter().any(|s| *s != Shape::Local) {
+        notes.push(
+            "Kasetto 3.12 downloads forge archives over HTTPS and cannot fetch from the \
+             loopback git servers: it is compared on the local shape only"
+                .into(),
+        );
+    }
+    if kasetto.is_none() && notes.is_empty() {
         notes.push(
             "Kasetto 3.12 is not installed (`cargo install kasetto --version 3.12.0`, or \
              --kasetto PATH): its rows are skipped"
@@ -358,7 +377,9 @@ fn shape_rows(
     eprintln!("harness: {tag}: warm no-op sync");
     let mut n = noop(w, args, fx)?;
     n.scenario = format!("{tag}: {}", n.scenario);
-    if let Some(k) = kasetto {
+    // Kasetto 3.12 fetches forge archives over HTTPS (GitHub, GitLab, …), not git://
+    // or http:// from a git server: it can only be run side by side on a local folder.
+    if let Some(k) = kasetto.filter(|_| fx.local.is_some()) {
         eprintln!("harness: {tag}: Kasetto's warm no-op");
         rows.push(n.clone());
         let mut row = kasetto_noop(w, args, fx, k)?;
@@ -409,6 +430,13 @@ fn kasetto_noop(w: &Work, args: &Args, fx: &Fixtures, kasetto: &Path) -> Result<
         skills: fx.skills,
         scaled: false,
     })
+}
+
+fn is_kasetto_3(bin: &Path) -> bool {
+    Command::new(bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with("kasetto 3."))
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {
