@@ -435,6 +435,10 @@ pub fn plan_files(
     let mut plans = Vec::new();
     for (kind, entries, section) in kinds {
         if entries.is_empty() && section.is_empty() {
+            if let Some(k) = &ws.kasetto {
+                // Nothing configured reads their sources: Kasetto's files are reported.
+                k.take_files(kind, &[], section, config, &ws.scope);
+            }
             plans.push(crate::files::plan::FilePlan::default());
             continue;
         }
@@ -445,9 +449,11 @@ pub fn plan_files(
             root: &ws.scope.root,
         };
         let confine = (!global).then(|| crate::shared_file::real_path(&ws.scope.root));
-        // The warm no-op's fast path (files/fast.rs); without a cache root, none.
+        // The warm no-op's fast path (files/fast.rs); without a cache root, none, and none
+        // while a Kasetto lock is taken over (that reads every item's bytes).
         let fast = crate::dirs::cache_root()
             .ok()
+            .filter(|_| ws.kasetto.is_none())
             .map(|c| crate::files::fast::Fast::new(kind, &places, confine.clone(), &c));
         let resolving = crate::files::Resolving {
             kind,
@@ -459,10 +465,17 @@ pub fn plan_files(
             fast: fast.as_ref(),
         };
         let resolved = crate::files::resolve_all(&resolving, entries);
+        // SPEC 17: the files Kasetto wrote for these commands or rules, checked against their
+        // sources now read, join the section as kst's (migrate.rs), so the usual rules update
+        // or prune them.
+        let taken_over = ws
+            .kasetto
+            .as_ref()
+            .map(|k| k.take_files(kind, &resolved, section, config, &ws.scope));
         plans.push(crate::files::plan::build(crate::files::plan::Inputs {
             kind,
             resolved,
-            old: section,
+            old: taken_over.as_deref().unwrap_or(section),
             places,
             force,
             confine,
