@@ -333,11 +333,24 @@ impl PackView for DiskPack {
 
 impl DiskPack {
     /// The path and `lstat` data of the regular file at `rel`, if [`PackView::is_file`] would
-    /// say it may be read: what a stat cache looks up before reading it.
-    pub fn file_meta(&self, rel: &str) -> Option<(PathBuf, std::fs::Metadata)> {
+    /// say it may be read: what a stat cache looks up before reading it. `folder_allowed`
+    /// answers for the file's folder (`""`: the root) whether it may be read from: a regular
+    /// file (not a symlink) leads where its folder leads, so a caller may remember the answer
+    /// per folder instead of resolving every file's real path.
+    pub fn file_meta(
+        &self,
+        rel: &str,
+        folder_allowed: &mut dyn FnMut(&str, &dyn Fn(&str) -> bool) -> bool,
+    ) -> Option<(PathBuf, std::fs::Metadata)> {
         let p = self.at(rel);
         let m = std::fs::symlink_metadata(&p).ok()?;
-        (m.is_file() && self.allowed(&p)).then_some((p, m))
+        if !m.is_file() {
+            return None;
+        }
+        let folder = rel.rsplit_once('/').map_or("", |(f, _)| f);
+        let allowed =
+            self.within.is_none() || folder_allowed(folder, &|f: &str| self.allowed(&self.at(f)));
+        allowed.then_some((p, m))
     }
 
     /// [`PackView::list`], with each regular file's blob id from `ids`.

@@ -104,6 +104,9 @@ struct Quick<'a> {
     entry: &'a SkillSource,
     /// The source's lock records, by item name.
     locked: std::collections::HashMap<&'a str, &'a crate::lock::LockedFile>,
+    /// Local folders of the pack, by path: may they be read from (an untrusted config's
+    /// confinement), answered once per folder.
+    folders: std::cell::RefCell<std::collections::HashMap<String, bool>>,
 }
 
 impl Quick<'_> {
@@ -112,7 +115,12 @@ impl Quick<'_> {
             Ids::Git(pack) => pack.blob_at(path),
             Ids::Local(disk, ids) => {
                 use std::os::unix::fs::MetadataExt;
-                let (abs, meta) = disk.file_meta(path)?;
+                let mut memo = self.folders.borrow_mut();
+                let (abs, meta) = disk.file_meta(path, &mut |folder, allowed| {
+                    *memo
+                        .entry(folder.to_string())
+                        .or_insert_with(|| allowed(folder))
+                })?;
                 // Bounded as reading it is: a bigger file is never hashed here.
                 if meta.size() > crate::git::MAX_SKILL_MD as u64 {
                     return None;
@@ -142,6 +150,7 @@ fn quick<'a>(
         fast: fast?,
         entry,
         locked: locked?.items.iter().map(|i| (i.name.as_str(), i)).collect(),
+        folders: Default::default(),
     })
 }
 
