@@ -130,11 +130,13 @@ impl Fast {
             h.update(s.as_bytes());
             h.update([0]);
         }
-        h.finalize()
-            .iter()
-            .take(20)
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut name = String::with_capacity(40);
+        for b in &h.finalize()[..20] {
+            name.push(HEX[usize::from(b >> 4)] as char);
+            name.push(HEX[usize::from(b & 15)] as char);
+        }
+        name
     }
 
     /// Where a destination recorded in a section is: a block of a shared file, or a rendered
