@@ -753,6 +753,41 @@ mod tests {
         assert_eq!(recorded_at(&s, stamp), all, "mtime a nanosecond older");
     }
 
+    /// Sections put whole (the commands and instructions fast path): only with a stamp taken
+    /// before the reads, only when every file is settled by it, and kept as loaded.
+    #[test]
+    fn a_section_is_put_whole_or_not_at_all() {
+        let s = setup();
+        let stat = |f: &str| StatData::of(&fs::symlink_metadata(s.folder.join(f)).unwrap());
+        let id = Oid::hash_object(git2::ObjectType::Blob, b"x").unwrap();
+        let records = |files: &[&str]| -> Vec<(String, StatData, Oid)> {
+            files.iter().map(|f| (f.to_string(), stat(f), id)).collect()
+        };
+        let cache = StatCache::for_items(&s.cache, "rendered", &s.folder);
+        // No stamp taken before the reads: nothing may be recorded.
+        assert!(!cache.put("item", records(&["demo/SKILL.md"])));
+        cache.begin_reading();
+        // One racy file (mtime in the future) and the whole section is refused.
+        age(&s.folder.join("demo/ref/a.md"), 3600);
+        assert!(!cache.put("item", records(&["demo/SKILL.md", "demo/ref/a.md"])));
+        assert!(cache.put("item", records(&["demo/SKILL.md", "demo/ref/b.md"])));
+        cache.save();
+        let again = StatCache::for_items(&s.cache, "rendered", &s.folder);
+        let r = again.recorded("item").expect("the section was saved");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.get("demo/SKILL.md"), Some((stat("demo/SKILL.md"), id)));
+        // Kept as loaded: the next version still has it; a section not seen is dropped.
+        again.keep_as_loaded("item");
+        again.save();
+        let third = StatCache::for_items(&s.cache, "rendered", &s.folder);
+        assert!(third.recorded("item").is_some());
+        third.save();
+        let fourth = StatCache::for_items(&s.cache, "rendered", &s.folder);
+        assert!(fourth.recorded("item").is_none());
+        // Kept apart from the skills folder's cache of the same path.
+        assert_ne!(fourth.file, StatCache::for_folder(&s.cache, &s.folder).file);
+    }
+
     #[test]
     fn a_malformed_cache_is_an_empty_cache() {
         let s = setup();
