@@ -332,6 +332,10 @@ impl PackView for DiskPack {
     }
 }
 
+/// Asked by [`DiskPack::file_meta`] whether a folder may be read from, with the check to run
+/// (the caller may remember its answers).
+pub type FolderAllowed<'a> = dyn FnMut(&str, &dyn Fn(&str) -> bool) -> bool + 'a;
+
 impl DiskPack {
     /// The path and `lstat` data of the regular file at `rel`, if [`PackView::is_file`] would
     /// say it may be read: what a stat cache looks up before reading it. `folder_allowed`
@@ -341,7 +345,7 @@ impl DiskPack {
     pub fn file_meta(
         &self,
         rel: &str,
-        folder_allowed: &mut dyn FnMut(&str, &dyn Fn(&str) -> bool) -> bool,
+        folder_allowed: &mut FolderAllowed,
     ) -> Option<(PathBuf, std::fs::Metadata)> {
         let p = self.at(rel);
         let m = std::fs::symlink_metadata(&p).ok()?;
