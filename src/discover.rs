@@ -4,7 +4,11 @@
 //! Discovery reads through [`PackView`], so the same rules apply to a local folder and to a
 //! git tree in the object database.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use git2::Oid;
 
 use crate::pathsafe;
 use crate::request::{Pick, Selection};
@@ -22,6 +26,21 @@ pub trait PackView {
     fn read_file(&self, rel: &str) -> Option<Vec<u8>>;
     /// The full listing of the folder at `rel`, with its tree id, checked against SPEC 13.
     fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree>;
+    /// What the `SKILL.md` of the skill folder `skill` says: [`SkillMd`]. By default it is read
+    /// and parsed; a view may know it without reading (a local source's skill that is what the
+    /// lock recorded, [`CachedDiskPack`]).
+    fn skill_md(&self, skill: &str) -> SkillMd {
+        read_frontmatter(self, &join(skill, "SKILL.md"))
+    }
+}
+
+/// What discovery takes from a skill's `SKILL.md`: its declared (frontmatter) name, its
+/// description, and why it cannot be used, if it cannot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkillMd {
+    pub declared: Option<String>,
+    pub description: Option<String>,
+    pub problem: Option<String>,
 }
 
 /// A skill found in a pack.
@@ -103,15 +122,19 @@ pub fn frontmatter(text: &[u8]) -> Result<(Option<String>, Option<String>), Stri
     Ok((get("name"), get("description")))
 }
 
-/// Read a SKILL.md's frontmatter through `view`: (declared name, description, problem).
-fn read_frontmatter(
-    view: &dyn PackView,
-    rel: &str,
-) -> (Option<String>, Option<String>, Option<String>) {
+/// Read a SKILL.md's frontmatter through `view`.
+fn read_frontmatter<V: PackView + ?Sized>(view: &V, rel: &str) -> SkillMd {
     match view.read_file(rel).map(|b| frontmatter(&b)) {
-        None => (None, None, None),
-        Some(Ok((n, d))) => (n, d, None),
-        Some(Err(e)) => (None, None, Some(e)),
+        None => SkillMd::default(),
+        Some(Ok((declared, description))) => SkillMd {
+            declared,
+            description,
+            problem: None,
+        },
+        Some(Err(e)) => SkillMd {
+            problem: Some(e),
+            ..SkillMd::default()
+        },
     }
 }
 
@@ -136,8 +159,9 @@ pub fn discover(
     };
     let root_md = join(root, "SKILL.md");
     if view.is_file(&root_md) {
-        let (fm_name, description, problem) = read_frontmatter(view, &root_md);
-        let name = fm_name
+        let md = view.skill_md(root);
+        let name = md
+            .declared
             .clone()
             .filter(|n| pathsafe::check_skill_name(n).is_ok())
             .unwrap_or_else(|| fallback_root_name.to_string());
@@ -145,9 +169,9 @@ pub fn discover(
             Found {
                 name,
                 path: root.to_string(),
-                description,
-                declared: fm_name,
-                problem,
+                description: md.description,
+                declared: md.declared,
+                problem: md.problem,
             },
             &mut found,
         );
@@ -159,14 +183,14 @@ pub fn discover(
             {
                 continue;
             }
-            let (declared, description, problem) = read_frontmatter(view, &join(&path, "SKILL.md"));
+            let md = view.skill_md(&path);
             push(
                 Found {
                     name: dir,
                     path,
-                    description,
-                    declared,
-                    problem,
+                    description: md.description,
+                    declared: md.declared,
+                    problem: md.problem,
                 },
                 &mut found,
             );
@@ -192,14 +216,13 @@ pub fn pick(
                     Some(p) => {
                         let dir = join(&join(root, p), name);
                         view.is_file(&join(&dir, "SKILL.md")).then(|| {
-                            let (declared, description, problem) =
-                                read_frontmatter(view, &join(&dir, "SKILL.md"));
+                            let md = view.skill_md(&dir);
                             Found {
                                 name: name.clone(),
                                 path: dir.clone(),
-                                description,
-                                declared,
-                                problem,
+                                description: md.description,
+                                declared: md.declared,
+                                problem: md.problem,
                             }
                         })
                     }
@@ -356,9 +379,23 @@ impl DiskPack {
 /// contents were last hashed is not read again, with git's racy rule (`statcache`). What
 /// `kst verify` uses is [`DiskPack`], which reads every byte. The cache is written when this
 /// value is dropped.
+///
+/// With the source's lock entry ([`CachedDiskPack::with_lock`]), a skill whose folder lists
+/// (through the stat cache) as exactly the tree the lock recorded at that path is not read
+/// at all: its `SKILL.md` is the one it was when the lock was written, so its name is the
+/// lock's and it had no problem. Any change to the skill (an edited, added or removed file, a
+/// renamed folder) gives another tree id, and its `SKILL.md` is read and parsed as usual.
+/// What this gives up is what the `SKILL.md` alone says: the description (pass no lock when
+/// it is needed, `--json`) and the warning about a frontmatter name that is not the folder's.
 pub struct CachedDiskPack {
     disk: DiskPack,
     stat: Option<crate::statcache::StatCache>,
+    /// The discovery root (`""`, or the sub-dir).
+    root: String,
+    /// The skills the lock recorded for this source, by path: (name, tree id).
+    locked: HashMap<String, (String, Oid)>,
+    /// Listings made to compare a skill with the lock, handed out once by [`PackView::list`].
+    listed: Mutex<HashMap<String, anyhow::Result<Tree>>>,
 }
 
 impl CachedDiskPack {
@@ -373,7 +410,79 @@ impl CachedDiskPack {
         let stat = crate::dirs::cache_root()
             .ok()
             .map(|cache| crate::statcache::StatCache::for_source(&cache, &disk.root));
-        Ok((CachedDiskPack { disk, stat }, root))
+        let pack = CachedDiskPack {
+            disk,
+            stat,
+            root: root.clone(),
+            locked: HashMap::new(),
+            listed: Mutex::new(HashMap::new()),
+        };
+        Ok((pack, root))
+    }
+
+    /// Take a skill from the lock when it is unchanged (see the type's doc). `locked` must be
+    /// the lock entry of the same config entry (same folder, same sub-dir), so that its paths
+    /// are this pack's. A lock record is ignored (that skill is read) unless its name is a
+    /// valid skill name, and the folder's own name for any skill but the root one (whose name
+    /// is its frontmatter's), and its tree id is well formed.
+    pub fn with_lock(mut self, locked: &crate::lock::LockedSource) -> Self {
+        let root = self.root.as_str();
+        self.locked = locked
+            .skills
+            .iter()
+            .filter(|k| pathsafe::check_skill_name(&k.name).is_ok())
+            .filter(|k| k.path == root || k.path.rsplit('/').next() == Some(k.name.as_str()))
+            .filter_map(|k| {
+                let tree = Oid::from_str(&k.tree).ok()?;
+                Some((k.path.clone(), (k.name.clone(), tree)))
+            })
+            .collect();
+        self.list_locked();
+        self
+    }
+
+    /// List every skill the lock recorded, on all cores, for [`PackView::skill_md`] to compare
+    /// with the lock: on a no-op these listings (an `lstat` of every source file) are most of
+    /// a local source's work, and they are independent. A path that is no longer a folder is
+    /// left to discovery.
+    fn list_locked(&self) {
+        let paths: Vec<&str> = self
+            .locked
+            .keys()
+            .map(String::as_str)
+            .filter(|p| std::fs::symlink_metadata(self.disk.at(p)).is_ok_and(|m| m.is_dir()))
+            .collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(paths.len().div_ceil(16));
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(path) = paths.get(i) else { break };
+                        let listing = self.list_now(path, &mut Budget::new(tree::Caps::from_env()));
+                        self.listed
+                            .lock()
+                            .expect("listing memo lock")
+                            .insert(path.to_string(), listing);
+                    }
+                });
+            }
+        });
+    }
+
+    /// The listing of `rel` through the stat cache; a complete listing updates its section.
+    fn list_now(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
+        let Some(stat) = &self.stat else {
+            return self.disk.list(rel, budget);
+        };
+        let ids = stat.skill(rel);
+        let tree = self.disk.list_with(rel, budget, &ids)?;
+        // Only a complete listing updates the skill's section.
+        ids.keep();
+        Ok(tree)
     }
 }
 
@@ -394,15 +503,30 @@ impl PackView for CachedDiskPack {
         self.disk.read_file(rel)
     }
 
+    /// A skill at a path the lock recorded is listed first (with its own budget, as
+    /// `resolve::select` lists every skill); if its tree id is the locked one, its `SKILL.md`
+    /// is not read. The listing is kept for [`PackView::list`] either way.
+    fn skill_md(&self, skill: &str) -> SkillMd {
+        if let Some((name, tree)) = self.locked.get(skill) {
+            let mut listed = self.listed.lock().expect("listing memo lock");
+            let listing = listed
+                .entry(skill.to_string())
+                .or_insert_with(|| self.list_now(skill, &mut Budget::new(tree::Caps::from_env())));
+            if listing.as_ref().is_ok_and(|t| t.id == *tree) {
+                // The root skill is named by its frontmatter: as the lock recorded it. Any
+                // other is named by its folder, which is the lock's name (`with_lock`).
+                return SkillMd {
+                    declared: (skill == self.root).then(|| name.clone()),
+                    ..SkillMd::default()
+                };
+            }
+        }
+        read_frontmatter(self, &join(skill, "SKILL.md"))
+    }
+
     fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
-        let Some(stat) = &self.stat else {
-            return self.disk.list(rel, budget);
-        };
-        let ids = stat.skill(rel);
-        let tree = self.disk.list_with(rel, budget, &ids)?;
-        // Only a complete listing updates the skill's section.
-        ids.keep();
-        Ok(tree)
+        let made = self.listed.lock().expect("listing memo lock").remove(rel);
+        made.unwrap_or_else(|| self.list_now(rel, budget))
     }
 }
 

@@ -236,11 +236,15 @@ pub fn frozen_selection(
 /// Resolve a local-folder source: re-read on every sync.
 /// `within`: the folder the source may be read from, when confined (an untrusted config found
 /// in the working directory may read only inside its project; see [`DiskPack::within`]).
+/// `descriptions`: every skill's description is wanted (`--json`); otherwise a skill that is
+/// exactly what its lock entry recorded is taken from the lock without reading its `SKILL.md`
+/// ([`discover::CachedDiskPack::with_lock`]).
 pub fn local(
     entry: &SkillSource,
     locked: Option<&LockedSource>,
     update: bool,
     within: Option<&Path>,
+    descriptions: bool,
 ) -> Result<ResolvedSource, FailedSource> {
     let Source::Local { spelled, path } = &entry.source else {
         unreachable!("local() called on a git source")
@@ -250,8 +254,11 @@ pub fn local(
         url: spelled.clone(),
         error,
     };
-    let (view, root) = discover::CachedDiskPack::open(path, entry.sub_dir.as_deref(), within)
+    let (mut view, root) = discover::CachedDiskPack::open(path, entry.sub_dir.as_deref(), within)
         .map_err(|e| fail(format!("{}: {e}", entry.at)))?;
+    if let Some(l) = locked.filter(|_| !descriptions) {
+        view = view.with_lock(l);
+    }
     let fallback = root_name(&root, spelled);
     let selection = frozen_selection(entry, locked, update);
     let (skills, broken, warnings) = select(&view, &root, &fallback, &selection);
