@@ -298,7 +298,10 @@ impl DiskPack {
     fn allowed(&self, p: &Path) -> bool {
         match &self.within {
             None => true,
-            Some(w) => std::fs::canonicalize(p).is_ok_and(|r| r.starts_with(w)),
+            Some(w) => {
+                crate::failpoint::count(crate::failpoint::Counter::PathResolve);
+                std::fs::canonicalize(p).is_ok_and(|r| r.starts_with(w))
+            }
         }
     }
 }
@@ -388,7 +391,12 @@ impl DiskPack {
 /// What this gives up is what the `SKILL.md` alone says: the description (pass no lock when
 /// it is needed, `--json`) and the warning about a frontmatter name that is not the folder's.
 pub struct CachedDiskPack {
+    /// Unconfined: this pack checks `within` itself ([`CachedDiskPack::inside`]).
     disk: DiskPack,
+    /// As [`DiskPack::within`].
+    within: Option<PathBuf>,
+    /// Folders (relative) already judged inside or outside `within`.
+    judged: Mutex<HashMap<String, bool>>,
     stat: Option<crate::statcache::StatCache>,
     /// The discovery root (`""`, or the sub-dir).
     root: String,
@@ -406,12 +414,14 @@ impl CachedDiskPack {
         sub_dir: Option<&str>,
         within: Option<&Path>,
     ) -> Result<(CachedDiskPack, String), String> {
-        let (disk, root) = DiskPack::open(path, sub_dir, within)?;
+        let (disk, root) = DiskPack::open(path, sub_dir, None)?;
         let stat = crate::dirs::cache_root()
             .ok()
             .map(|cache| crate::statcache::StatCache::for_source(&cache, &disk.root));
         let pack = CachedDiskPack {
             disk,
+            within: within.map(Path::to_path_buf),
+            judged: Mutex::new(HashMap::new()),
             stat,
             root: root.clone(),
             locked: HashMap::new(),
@@ -446,12 +456,7 @@ impl CachedDiskPack {
     /// a local source's work, and they are independent. A path that is no longer a folder is
     /// left to discovery.
     fn list_locked(&self) {
-        let paths: Vec<&str> = self
-            .locked
-            .keys()
-            .map(String::as_str)
-            .filter(|p| std::fs::symlink_metadata(self.disk.at(p)).is_ok_and(|m| m.is_dir()))
-            .collect();
+        let paths: Vec<&str> = self.locked.keys().map(String::as_str).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -475,6 +480,13 @@ impl CachedDiskPack {
 
     /// The listing of `rel` through the stat cache; a complete listing updates its section.
     fn list_now(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
+        if !self.inside(rel) {
+            anyhow::bail!(
+                "{} leads outside the project (through a symlink); a config found in the working \
+                 directory that you have not trusted may read only inside its project",
+                self.disk.at(rel).display()
+            );
+        }
         let Some(stat) = &self.stat else {
             return self.disk.list(rel, budget);
         };
@@ -484,22 +496,78 @@ impl CachedDiskPack {
         ids.keep();
         Ok(tree)
     }
+
+    /// Is the real path of the folder (or, when `leaf_is_plain`, the file that is not a
+    /// symlink) at `rel` inside `within`, if confined? As [`DiskPack::within`] judges it, but
+    /// without resolving every path from `/` (`realpath` reads each component's link: most
+    /// of a confined no-op's system calls): the real path of `a/b`, where `b` is not a
+    /// symlink, is the real path of `a` followed by `b`, so each folder is judged once, from
+    /// its parent's judgement and one `lstat`. A symlink, `.`, `..` or anything unusual on the
+    /// way is resolved in full, as before.
+    fn inside(&self, rel: &str) -> bool {
+        self.within.is_none() || self.judge(rel, false)
+    }
+
+    fn judge(&self, rel: &str, leaf_is_plain: bool) -> bool {
+        let Some(within) = &self.within else {
+            return true;
+        };
+        if !leaf_is_plain && let Some(&v) = self.judged.lock().expect("judged lock").get(rel) {
+            return v;
+        }
+        let resolve = || {
+            crate::failpoint::count(crate::failpoint::Counter::PathResolve);
+            std::fs::canonicalize(self.disk.at(rel)).is_ok_and(|r| r.starts_with(within))
+        };
+        let verdict = if rel.is_empty() {
+            resolve()
+        } else {
+            let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+            let plain_name = !matches!(name, "" | "." | "..");
+            let plain = leaf_is_plain
+                || std::fs::symlink_metadata(self.disk.at(rel)).is_ok_and(|m| m.is_dir());
+            if plain_name && plain && self.judge(parent, false) {
+                true
+            } else {
+                resolve()
+            }
+        };
+        if !leaf_is_plain {
+            self.judged
+                .lock()
+                .expect("judged lock")
+                .insert(rel.to_string(), verdict);
+        }
+        verdict
+    }
 }
 
+/// Confined as [`DiskPack`] is (`within`), judged by [`CachedDiskPack::inside`].
 impl PackView for CachedDiskPack {
     fn is_file(&self, rel: &str) -> bool {
-        self.disk.is_file(rel)
+        // Regular (so not a symlink): its real path is its folder's followed by its name.
+        self.disk.is_file(rel) && self.judge(rel, true)
     }
 
     fn subdirs(&self, rel: &str) -> Vec<String> {
+        if !self.inside(rel) {
+            return Vec::new();
+        }
         self.disk.subdirs(rel)
     }
 
+    /// Listed as regular files (never symlinks), so each is inside when its folder is.
     fn files(&self, rel: &str) -> Vec<String> {
+        if !self.inside(rel) {
+            return Vec::new();
+        }
         self.disk.files(rel)
     }
 
     fn read_file(&self, rel: &str) -> Option<Vec<u8>> {
+        if !self.is_file(rel) {
+            return None;
+        }
         self.disk.read_file(rel)
     }
 
@@ -588,6 +656,100 @@ mod tests {
         assert_eq!(picked.found.len(), 1);
         assert_eq!(picked.missing, ["zzz"]);
         assert!(picked.warnings.iter().any(|w| w.contains("bee")));
+    }
+
+    /// The confined pack's cheaper judgement (one `lstat` per folder, memoised) agrees with
+    /// resolving every path in full, for plain folders, symlinks leading out, symlinks staying
+    /// in, `..` and missing paths.
+    #[test]
+    fn cached_confinement_judges_as_the_full_resolution() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join("project");
+        let outside = tmp.path().join("outside");
+        for d in [
+            "project/pack/skills/a/ref",
+            "project/pack/other/c",
+            "outside/x",
+        ] {
+            fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        for f in [
+            "project/pack/skills/a/SKILL.md",
+            "project/pack/skills/a/ref/r.md",
+            "project/pack/other/c/SKILL.md",
+            "outside/x/SKILL.md",
+            "outside/SKILL.md",
+        ] {
+            fs::write(tmp.path().join(f), "---\nname: x\n---\n").unwrap();
+        }
+        let pack = project.join("pack");
+        std::os::unix::fs::symlink(&outside, pack.join("skills/out")).unwrap();
+        std::os::unix::fs::symlink("../other/c", pack.join("skills/in")).unwrap();
+        std::os::unix::fs::symlink(&outside, pack.join("away")).unwrap();
+        let within = fs::canonicalize(&project).unwrap();
+        let full = DiskPack {
+            root: pack.clone(),
+            within: Some(within.clone()),
+        };
+        let cached = CachedDiskPack {
+            disk: DiskPack {
+                root: pack.clone(),
+                within: None,
+            },
+            within: Some(within),
+            judged: Mutex::new(HashMap::new()),
+            stat: None,
+            root: String::new(),
+            locked: HashMap::new(),
+            listed: Mutex::new(HashMap::new()),
+        };
+        let rels = [
+            "",
+            "skills",
+            "skills/a",
+            "skills/a/SKILL.md",
+            "skills/a/ref",
+            "skills/out",
+            "skills/out/x",
+            "skills/out/x/SKILL.md",
+            "skills/out/SKILL.md",
+            "skills/in",
+            "skills/in/SKILL.md",
+            "away",
+            "away/x/SKILL.md",
+            "skills/a/../a/SKILL.md",
+            "skills/a/../../away/SKILL.md",
+            "skills/missing",
+            "skills/missing/SKILL.md",
+        ];
+        // Twice: the second round answers from the memo.
+        for round in 0..2 {
+            for rel in rels {
+                assert_eq!(
+                    cached.is_file(rel),
+                    full.is_file(rel),
+                    "round {round}: is_file({rel:?})"
+                );
+                assert_eq!(
+                    cached.subdirs(rel),
+                    full.subdirs(rel),
+                    "round {round}: subdirs({rel:?})"
+                );
+                assert_eq!(
+                    cached.files(rel),
+                    full.files(rel),
+                    "round {round}: files({rel:?})"
+                );
+                let caps = tree::Caps::from_env();
+                assert_eq!(
+                    cached.list(rel, &mut Budget::new(caps)).map(|t| t.id).ok(),
+                    full.list(rel, &mut Budget::new(caps)).map(|t| t.id).ok(),
+                    "round {round}: list({rel:?})"
+                );
+            }
+        }
+        assert!(!cached.is_file("skills/out/x/SKILL.md"));
+        assert!(cached.is_file("skills/in/SKILL.md"));
     }
 
     #[test]

@@ -520,11 +520,11 @@ fn read_disk_at(
             continue;
         }
         let path = item.path();
-        // lstat relative to the open folder (no path walk per file).
-        let meta = item
-            .metadata()
+        // The kind comes with the folder listing; only regular files are stat'ed (relative to
+        // the open folder: no path walk per file).
+        let ft = item
+            .file_type()
             .with_context(|| format!("cannot stat {}", path.display()))?;
-        let ft = meta.file_type();
         let child_rel = join_rel(rel, &name);
         let entry = if ft.is_symlink() {
             let target = fs::read_link(&path)
@@ -550,6 +550,13 @@ fn read_disk_at(
                 kind: EntryKind::Dir(sub),
             }
         } else if ft.is_file() {
+            let meta = item
+                .metadata()
+                .with_context(|| format!("cannot stat {}", path.display()))?;
+            // Replaced by something else since the listing: read it again later.
+            if !meta.is_file() {
+                bail!("{child_rel} changed while it was being read");
+            }
             budget.charge(&child_rel, meta.len())?;
             let id = ids.blob_id(&path, &child_rel, &meta)?;
             let executable = meta.permissions().mode() & 0o100 != 0;

@@ -218,3 +218,46 @@ fn a_lock_naming_another_tree_does_not_pass_for_the_skill() {
     let fixed = std::fs::read_to_string(&lock_path).unwrap();
     assert!(fixed.contains(&tree) && !fixed.contains(fake), "{fixed}");
 }
+
+/// `path-resolves` printed by a debug kst run with `KASETTO_DEBUG_COUNTERS=1`.
+fn path_resolves(env: &TestEnv) -> usize {
+    let out = env
+        .kst()
+        .arg("sync")
+        .env("KASETTO_DEBUG_COUNTERS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    err.lines()
+        .find_map(|l| l.strip_prefix("kst-debug-counters: "))
+        .and_then(|l| {
+            l.split(' ')
+                .find_map(|kv| kv.strip_prefix("path-resolves="))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no path-resolves counter in:\n{err}"))
+}
+
+#[test]
+fn a_confined_local_noop_resolves_the_pack_once_not_every_path() {
+    // The project's config is not trusted, so its local source may be read only inside the
+    // project (SPEC 3 "Trust"). Before: every SKILL.md and every skill folder was resolved
+    // in full (`realpath`, a `readlink` per component from `/`), two per skill. Now each
+    // folder is judged from its parent's judgement and one lstat: only the pack's root is
+    // resolved in full.
+    let n = 20;
+    let env = TestEnv::new();
+    local_installed(&env, n);
+    let resolves = path_resolves(&env);
+    assert!(
+        resolves <= 1,
+        "{resolves} full path resolutions for {n} skills on a confined no-op"
+    );
+    // A first sync and a changed skill are judged the same way.
+    write_file(
+        env.project_path("pack/skills/skill-003/reference/guide.md"),
+        "changed\n",
+    );
+    assert!(path_resolves(&env) <= 1);
+}
