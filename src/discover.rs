@@ -545,6 +545,15 @@ impl CachedDiskPack {
 /// Confined as [`DiskPack`] is (`within`), judged by [`CachedDiskPack::inside`].
 impl PackView for CachedDiskPack {
     fn is_file(&self, rel: &str) -> bool {
+        // A file of a folder just listed (a locked skill's SKILL.md, asked by discovery right
+        // after `list_locked`): the listing says, without another lstat.
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        if let Some(Ok(listing)) = self.listed.lock().expect("listing memo lock").get(dir) {
+            return listing
+                .entries
+                .iter()
+                .any(|e| e.name == name && matches!(e.kind, tree::EntryKind::File { .. }));
+        }
         // Regular (so not a symlink): its real path is its folder's followed by its name.
         self.disk.is_file(rel) && self.judge(rel, true)
     }

@@ -212,6 +212,10 @@ impl Tree {
     /// not follow. So no link target may pass through another symlink of the skill; with that,
     /// lexical resolution is the real one.
     pub fn check_link_chains(&self) -> anyhow::Result<()> {
+        // Most skills have no symlink at all: then there is no chain, and no path to build.
+        if !self.has_symlinks() {
+            return Ok(());
+        }
         let mut links: Vec<(String, String)> = Vec::new();
         self.walk(|path, e| {
             if let EntryKind::Symlink { target } = &e.kind {
@@ -247,6 +251,14 @@ impl Tree {
             }
         }
         Ok(())
+    }
+
+    fn has_symlinks(&self) -> bool {
+        self.entries.iter().any(|e| match &e.kind {
+            EntryKind::Symlink { .. } => true,
+            EntryKind::Dir(t) => t.has_symlinks(),
+            _ => false,
+        })
     }
 
     pub fn has_gitlinks(&self) -> bool {
