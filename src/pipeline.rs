@@ -439,6 +439,10 @@ pub fn plan_files(
     let mut plans = Vec::new();
     for (kind, entries, section) in kinds {
         if entries.is_empty() && section.is_empty() {
+            if let Some(k) = &ws.kasetto {
+                // Nothing configured reads their sources: Kasetto's files are reported.
+                k.take_files(kind, &[], section, config, &ws.scope);
+            }
             plans.push(crate::files::plan::FilePlan::default());
             continue;
         }
@@ -451,10 +455,17 @@ pub fn plan_files(
             cache,
         };
         let resolved = crate::files::resolve_all(&resolving, entries);
+        // SPEC 17: the files Kasetto wrote for these commands or rules, checked against their
+        // sources now read, join the section as kst's (migrate.rs), so the usual rules update
+        // or prune them.
+        let taken_over = ws
+            .kasetto
+            .as_ref()
+            .map(|k| k.take_files(kind, &resolved, section, config, &ws.scope));
         plans.push(crate::files::plan::build(crate::files::plan::Inputs {
             kind,
             resolved,
-            old: section,
+            old: taken_over.as_deref().unwrap_or(section),
             places: crate::files::Places {
                 agents: &config.agents,
                 global,

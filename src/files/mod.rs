@@ -261,17 +261,7 @@ pub fn symlinked_folder(global: bool, root: &Path, target: &Path) -> Option<Path
     if global {
         return None;
     }
-    let rel = target.parent()?.strip_prefix(root).ok()?;
-    let mut at = root.to_path_buf();
-    for c in rel.components() {
-        at.push(c);
-        match std::fs::symlink_metadata(&at) {
-            Ok(m) if m.file_type().is_symlink() => return Some(at),
-            Ok(_) => {}
-            Err(_) => return None,
-        }
-    }
-    None
+    crate::scope::symlinked_below(root, target)
 }
 
 /// The error for a rendered file under a symlinked project folder.
