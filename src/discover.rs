@@ -32,6 +32,11 @@ pub trait PackView {
     fn skill_md(&self, skill: &str) -> SkillMd {
         read_frontmatter(self, &join(skill, "SKILL.md"))
     }
+    /// The tree id of the skill folder `rel` when this view took it from the lock without
+    /// listing it ([`CachedDiskPack`]): its listing is read only if it must be written.
+    fn taken_from_lock(&self, _rel: &str) -> Option<Oid> {
+        None
+    }
 }
 
 /// What discovery takes from a skill's `SKILL.md`: its declared (frontmatter) name, its
@@ -252,6 +257,7 @@ pub fn pick(
 }
 
 /// A local folder as a pack.
+#[derive(Debug)]
 pub struct DiskPack {
     pub root: PathBuf,
     /// When set (a config found in the working directory that the user has not trusted), the
@@ -402,8 +408,33 @@ pub struct CachedDiskPack {
     root: String,
     /// The skills the lock recorded for this source, by path: (name, tree id).
     locked: HashMap<String, (String, Oid)>,
-    /// Listings made to compare a skill with the lock, handed out once by [`PackView::list`].
-    listed: Mutex<HashMap<String, anyhow::Result<Tree>>>,
+    /// Locked skills' folders as `list_locked` found them, to compare with the lock.
+    checked: Mutex<HashMap<String, anyhow::Result<Checked>>>,
+    /// Skills taken from the lock (path → tree id): `select` does not list them.
+    taken: Mutex<HashMap<String, Oid>>,
+}
+
+/// A locked skill's folder, checked without a listing: its tree id (through the stat cache)
+/// and whether it holds a regular `SKILL.md`.
+struct Checked {
+    id: Oid,
+    skill_md: bool,
+}
+
+/// [`tree::BlobIds`] that notes whether the folder's own `SKILL.md` was among the regular
+/// files (so discovery needs no second `lstat` of it).
+struct NotingSkillMd<'a> {
+    ids: &'a dyn tree::BlobIds,
+    seen: std::sync::atomic::AtomicBool,
+}
+
+impl tree::BlobIds for NotingSkillMd<'_> {
+    fn blob_id(&self, path: &Path, rel: &str, meta: &std::fs::Metadata) -> anyhow::Result<Oid> {
+        if rel == "SKILL.md" {
+            self.seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.ids.blob_id(path, rel, meta)
+    }
 }
 
 impl CachedDiskPack {
@@ -425,7 +456,8 @@ impl CachedDiskPack {
             stat,
             root: root.clone(),
             locked: HashMap::new(),
-            listed: Mutex::new(HashMap::new()),
+            checked: Mutex::new(HashMap::new()),
+            taken: Mutex::new(HashMap::new()),
         };
         Ok((pack, root))
     }
@@ -451,10 +483,13 @@ impl CachedDiskPack {
         self
     }
 
-    /// List every skill the lock recorded, on all cores, for [`PackView::skill_md`] to compare
-    /// with the lock: on a no-op these listings (an `lstat` of every source file) are most of
-    /// a local source's work, and they are independent. A path that is no longer a folder is
-    /// left to discovery.
+    /// Check every skill the lock recorded, on all cores, for [`PackView::skill_md`] to compare
+    /// with the lock: its tree id only, through the stat cache, as an installed folder is
+    /// compared (`tree::disk_tree_id`: no listing, no name checks — an equal id means the
+    /// recorded tree's exact entries; a skill that must be written is listed with every check
+    /// first, `resolve::ResolvedSkill::list`). On a no-op these walks (an `lstat` of every
+    /// source file) are most of a local source's work, and they are independent. A path that
+    /// is no longer a folder is left to discovery.
     fn list_locked(&self) {
         let paths: Vec<&str> = self.locked.keys().map(String::as_str).collect();
         let next = std::sync::atomic::AtomicUsize::new(0);
@@ -467,15 +502,45 @@ impl CachedDiskPack {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(path) = paths.get(i) else { break };
-                        let listing = self.list_now(path, &mut Budget::new(tree::Caps::from_env()));
-                        self.listed
+                        let checked = self.check(path);
+                        self.checked
                             .lock()
-                            .expect("listing memo lock")
-                            .insert(path.to_string(), listing);
+                            .expect("checked lock")
+                            .insert(path.to_string(), checked);
                     }
                 });
             }
         });
+    }
+
+    /// The tree id of the folder `rel`, through the stat cache (a complete walk updates its
+    /// section), and whether it holds a regular `SKILL.md`.
+    fn check(&self, rel: &str) -> anyhow::Result<Checked> {
+        if !self.inside(rel) {
+            anyhow::bail!("{} leads outside the project", self.disk.at(rel).display());
+        }
+        let mut budget = Budget::new(tree::Caps::from_env());
+        let at = self.disk.at(rel);
+        let Some(stat) = &self.stat else {
+            let noting = NotingSkillMd {
+                ids: &tree::HashContents,
+                seen: Default::default(),
+            };
+            let id = tree::disk_tree_id(&at, &mut budget, &noting)?;
+            return Ok(Checked {
+                id,
+                skill_md: noting.seen.into_inner(),
+            });
+        };
+        let ids = stat.skill(rel);
+        let noting = NotingSkillMd {
+            ids: &ids,
+            seen: Default::default(),
+        };
+        let id = tree::disk_tree_id(&at, &mut budget, &noting)?;
+        let skill_md = noting.seen.into_inner();
+        ids.keep();
+        Ok(Checked { id, skill_md })
     }
 
     /// The listing of `rel` through the stat cache; a complete listing updates its section.
@@ -545,14 +610,13 @@ impl CachedDiskPack {
 /// Confined as [`DiskPack`] is (`within`), judged by [`CachedDiskPack::inside`].
 impl PackView for CachedDiskPack {
     fn is_file(&self, rel: &str) -> bool {
-        // A file of a folder just listed (a locked skill's SKILL.md, asked by discovery right
-        // after `list_locked`): the listing says, without another lstat.
+        // A locked skill's SKILL.md, asked by discovery right after `list_locked` walked its
+        // folder: the walk says, without another lstat.
         let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-        if let Some(Ok(listing)) = self.listed.lock().expect("listing memo lock").get(dir) {
-            return listing
-                .entries
-                .iter()
-                .any(|e| e.name == name && matches!(e.kind, tree::EntryKind::File { .. }));
+        if name == "SKILL.md"
+            && let Some(Ok(c)) = self.checked.lock().expect("checked lock").get(dir)
+        {
+            return c.skill_md;
         }
         // Regular (so not a symlink): its real path is its folder's followed by its name.
         self.disk.is_file(rel) && self.judge(rel, true)
@@ -580,16 +644,23 @@ impl PackView for CachedDiskPack {
         self.disk.read_file(rel)
     }
 
-    /// A skill at a path the lock recorded is listed first (with its own budget, as
-    /// `resolve::select` lists every skill); if its tree id is the locked one, its `SKILL.md`
-    /// is not read. The listing is kept for [`PackView::list`] either way.
+    /// A skill at a path the lock recorded is checked first (`list_locked`); if its tree id
+    /// is the locked one, its `SKILL.md` is not read and it is taken from the lock.
     fn skill_md(&self, skill: &str) -> SkillMd {
         if let Some((name, tree)) = self.locked.get(skill) {
-            let mut listed = self.listed.lock().expect("listing memo lock");
-            let listing = listed
+            let same = self
+                .checked
+                .lock()
+                .expect("checked lock")
                 .entry(skill.to_string())
-                .or_insert_with(|| self.list_now(skill, &mut Budget::new(tree::Caps::from_env())));
-            if listing.as_ref().is_ok_and(|t| t.id == *tree) {
+                .or_insert_with(|| self.check(skill))
+                .as_ref()
+                .is_ok_and(|c| c.id == *tree);
+            if same {
+                self.taken
+                    .lock()
+                    .expect("taken lock")
+                    .insert(skill.to_string(), *tree);
                 // The root skill is named by its frontmatter: as the lock recorded it. Any
                 // other is named by its folder, which is the lock's name (`with_lock`).
                 return SkillMd {
@@ -602,8 +673,11 @@ impl PackView for CachedDiskPack {
     }
 
     fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
-        let made = self.listed.lock().expect("listing memo lock").remove(rel);
-        made.unwrap_or_else(|| self.list_now(rel, budget))
+        self.list_now(rel, budget)
+    }
+
+    fn taken_from_lock(&self, rel: &str) -> Option<Oid> {
+        self.taken.lock().expect("taken lock").get(rel).copied()
     }
 }
 
@@ -710,7 +784,8 @@ mod tests {
             stat: None,
             root: String::new(),
             locked: HashMap::new(),
-            listed: Mutex::new(HashMap::new()),
+            checked: Mutex::new(HashMap::new()),
+            taken: Mutex::new(HashMap::new()),
         };
         let rels = [
             "",

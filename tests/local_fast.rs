@@ -254,10 +254,76 @@ fn a_confined_local_noop_resolves_the_pack_once_not_every_path() {
         resolves <= 1,
         "{resolves} full path resolutions for {n} skills on a confined no-op"
     );
-    // A first sync and a changed skill are judged the same way.
+    // A changed skill is listed with every check before it is written, its folder resolved
+    // in full: one more, not one per skill.
     write_file(
         env.project_path("pack/skills/skill-003/reference/guide.md"),
         "changed\n",
     );
-    assert!(path_resolves(&env) <= 1);
+    let resolves = path_resolves(&env);
+    assert!(resolves <= 2, "{resolves} for one changed skill");
+    assert_eq!(
+        std::fs::read_to_string(
+            env.project_path(Path::new(SKILLS).join("skill-003/reference/guide.md"))
+        )
+        .unwrap(),
+        "changed\n"
+    );
+}
+
+#[test]
+fn a_skill_taken_from_the_lock_is_listed_with_every_check_before_it_is_written() {
+    // A skill taken from the lock is compared by tree id alone; when it must be written (here:
+    // its installed copy was deleted) it is listed with every check of resolution first. The
+    // lock is a file in the project: one naming the tree of a folder kst refuses (a symlink
+    // leading out of the skill) must not let that folder be installed.
+    let env = TestEnv::new();
+    local_installed(&env, 2);
+    let skills = env.project_path(SKILLS);
+    // An honest repair first: the copy is written again from the source.
+    std::fs::remove_dir_all(skills.join("skill-000")).unwrap();
+    let out = env.kst().arg("sync").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(skills.join("skill-000/reference/guide.md")).unwrap(),
+        "# guide\nline\n"
+    );
+    // Now a symlink out of the skill, and a lock recording exactly that folder's tree.
+    let bad = env.project_path("pack/skills/skill-001");
+    symlink("../../../../outside", bad.join("escape"));
+    let pack = env.project_path("pack");
+    let git = |args: &[&str]| run_ok(env.git().current_dir(&pack).args(args));
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    let root = git(&["write-tree"]);
+    let tree = git(&["rev-parse", &format!("{root}:skills/skill-001")]);
+    std::fs::remove_dir_all(pack.join(".git")).unwrap();
+    let lock_path = env.project_path("kasetto.lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    let old = lock
+        .split("- name: skill-001")
+        .nth(1)
+        .and_then(|rest| rest.split("tree: ").nth(1))
+        .map(|t| t[..40].to_string())
+        .unwrap();
+    std::fs::write(&lock_path, lock.replace(&old, &tree)).unwrap();
+    std::fs::remove_dir_all(skills.join("skill-001")).unwrap();
+    let out = env.kst().args(["sync", "--json"]).output().unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let it = item(&doc, "skill-001");
+    assert!(
+        it["error"].as_str().is_some_and(|e| e.contains("escape")),
+        "{it}"
+    );
+    // And without --json (the fast path: the lock still records that tree, kept for the
+    // broken skill) the same.
+    assert!(std::fs::read_to_string(&lock_path).unwrap().contains(&tree));
+    let out = env.kst().arg("sync").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("escape"), "{err}");
+    assert!(!skills.join("skill-001").exists());
 }
