@@ -492,6 +492,12 @@ impl CachedDiskPack {
     /// is no longer a folder is left to discovery.
     fn list_locked(&self) {
         let paths: Vec<&str> = self.locked.keys().map(String::as_str).collect();
+        self.judge_children_of(
+            paths
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| p.rsplit_once('/').map_or("", |(d, _)| d)),
+        );
         let next = std::sync::atomic::AtomicUsize::new(0);
         let workers = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
@@ -571,6 +577,37 @@ impl CachedDiskPack {
     /// way is resolved in full, as before.
     fn inside(&self, rel: &str) -> bool {
         self.within.is_none() || self.judge(rel, false)
+    }
+
+    /// Judge the plain folders listed in each of `parents` at once (when confined): a folder
+    /// the listing says is a folder (its kind from the listing, which never follows a symlink)
+    /// is inside when its parent is — one listing of `skills/` instead of an `lstat` of each
+    /// of its thousand skills.
+    fn judge_children_of<'p>(&self, parents: impl Iterator<Item = &'p str>) {
+        if self.within.is_none() {
+            return;
+        }
+        let mut seen: Vec<&str> = parents.collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for parent in seen {
+            if !self.inside(parent) {
+                continue;
+            }
+            let Ok(listing) = std::fs::read_dir(self.disk.at(parent)) else {
+                continue;
+            };
+            let plain: Vec<String> = listing
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter_map(|e| e.file_name().to_str().map(|n| join(parent, n)))
+                .filter(|rel| !rel.ends_with("/.") && !rel.ends_with("/.."))
+                .collect();
+            let mut judged = self.judged.lock().expect("judged lock");
+            for rel in plain {
+                judged.entry(rel).or_insert(true);
+            }
+        }
     }
 
     fn judge(&self, rel: &str, leaf_is_plain: bool) -> bool {
@@ -806,8 +843,14 @@ mod tests {
             "skills/missing",
             "skills/missing/SKILL.md",
         ];
-        // Twice: the second round answers from the memo.
-        for round in 0..2 {
+        // Twice: the second round answers from the memo. The third and fourth with every
+        // folder of the pack's root, `skills/` and `skills/a` judged from their listings first
+        // (what `list_locked` does).
+        for round in 0..4 {
+            if round == 2 {
+                cached.judged.lock().unwrap().clear();
+                cached.judge_children_of(["", "skills", "skills/a", "away"].into_iter());
+            }
             for rel in rels {
                 assert_eq!(
                     cached.is_file(rel),
