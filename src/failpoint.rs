@@ -32,7 +32,7 @@ pub fn fail(name: &str) -> anyhow::Result<()> {
 
 /// What a debug build counts for tests that prove an amount of work structurally (never by
 /// timing): `KASETTO_DEBUG_COUNTERS=1` makes it print the counts to stderr when the process
-/// exits, as one line `kst-debug-counters: tree-reads=N file-reads=M blob-reads=B`.
+/// exits, as one line `kst-debug-counters: tree-reads=N file-reads=M blob-reads=B path-resolves=K`.
 #[derive(Debug, Clone, Copy)]
 pub enum Counter {
     /// A tree object read from a cache repository's object database and indexed by name
@@ -42,10 +42,14 @@ pub enum Counter {
     FileRead,
     /// A file's contents read from a cache repository's object database (`GitPack::read_file`).
     BlobRead,
+    /// A path inside a confined local pack resolved in full (`realpath`) to check that it
+    /// stays inside the project (`discover`).
+    PathResolve,
 }
 
 #[cfg(debug_assertions)]
-static COUNTS: [std::sync::atomic::AtomicUsize; 3] = [
+static COUNTS: [std::sync::atomic::AtomicUsize; 4] = [
+    std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
@@ -83,10 +87,11 @@ extern "C" fn print_counts() {
     use std::sync::atomic::Ordering::Relaxed;
     let _ = writeln!(
         std::io::stderr(),
-        "kst-debug-counters: tree-reads={} file-reads={} blob-reads={}",
+        "kst-debug-counters: tree-reads={} file-reads={} blob-reads={} path-resolves={}",
         COUNTS[Counter::TreeRead as usize].load(Relaxed),
         COUNTS[Counter::FileRead as usize].load(Relaxed),
         COUNTS[Counter::BlobRead as usize].load(Relaxed),
+        COUNTS[Counter::PathResolve as usize].load(Relaxed),
     );
 }
 

@@ -136,9 +136,13 @@ pub fn resolve_skills(
             let update = wants_update(opts, locked);
             let bars = bars.as_ref();
             match &entry.source {
-                Source::Local { .. } => {
-                    resolve::local(entry, locked, update, ctx.reads_within.as_deref())
-                }
+                Source::Local { .. } => resolve::local(
+                    entry,
+                    locked,
+                    update,
+                    ctx.reads_within.as_deref(),
+                    printer.json,
+                ),
                 Source::Git(url) => {
                     let bar = bars.map(|m| progress_bar(m, url.canonical().as_str()));
                     let mut tick = |got: usize, total: usize, bytes: usize| {

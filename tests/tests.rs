@@ -27,6 +27,7 @@ mod hostile_server;
 mod instructions_sync;
 mod kasetto_lock;
 mod linear_cost;
+mod local_fast;
 mod mcp_sync;
 mod md_assets;
 mod parsers;

@@ -622,7 +622,7 @@ fn check_resolves(
                     )
                 }
                 Source::Local { .. } => {
-                    crate::resolve::local(&entry, None, false, ed.within.as_deref())
+                    crate::resolve::local(&entry, None, false, ed.within.as_deref(), false)
                 }
             };
             let r = resolved.map_err(|f| unchanged(f.error))?;
