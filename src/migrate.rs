@@ -168,14 +168,53 @@ pub struct FileFindings {
 
 /// Is `text` a Kasetto lock rather than kst's? Kasetto's top level has `skills:`/`assets:`
 /// maps; kst's has `sources:`/`mcps:` lists and neither of those keys.
+///
+/// Asked on every run, before the lock is parsed for real: the top-level keys are read from
+/// the lines that start at column 0 (the block style both tools write), which costs a scan
+/// instead of a second whole YAML parse of a lock that may hold thousands of entries. Anything
+/// that is not plainly block style is parsed in full.
 pub fn is_kasetto_lock(text: &str) -> bool {
-    let Ok(serde_yaml_ng::Value::Mapping(m)) =
-        serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text)
-    else {
-        return false;
+    let keys = match block_top_level_keys(text) {
+        Some(keys) => keys,
+        None => match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
+            Ok(serde_yaml_ng::Value::Mapping(m)) => m
+                .keys()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect(),
+            _ => return false,
+        },
     };
-    let has = |k: &str| m.contains_key(serde_yaml_ng::Value::String(k.into()));
+    let has = |k: &str| keys.iter().any(|x| x == k);
     (has("skills") || has("assets")) && !has("sources") && !has("mcps")
+}
+
+/// The keys of a block-style top-level mapping (`key:` at column 0), or None when the text is
+/// anything else: flow style, quoted or complex keys, anchors, tags, several documents.
+fn block_top_level_keys(text: &str) -> Option<Vec<String>> {
+    let mut keys = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let Some(first) = line.chars().next() else {
+            continue;
+        };
+        match first {
+            ' ' | '\t' | '#' => continue,
+            // A block sequence written at column 0 under the key before it (serde's style).
+            '-' if !keys.is_empty() && (line == "-" || line.starts_with("- ")) => continue,
+            '-' if i == 0 && line.trim_end() == "---" => continue,
+            c if c.is_ascii_alphabetic() || c == '_' => {
+                let (key, _) = line.split_once(':')?;
+                if !key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return None;
+                }
+                keys.push(key.to_string());
+            }
+            _ => return None,
+        }
+    }
+    (!keys.is_empty()).then_some(keys)
 }
 
 /// Read the scope's lock if it is a Kasetto lock: the lock kst plans against (what was taken
@@ -1283,5 +1322,16 @@ mod tests {
         assert!(!is_kasetto_lock("version: 1\nsources: []\n"));
         assert!(!is_kasetto_lock("version: 1\n"));
         assert!(!is_kasetto_lock("- a\n"));
+        // Not plainly block style: decided by a full parse, the same way.
+        assert!(is_kasetto_lock("{version: 3, skills: {}}"));
+        assert!(!is_kasetto_lock("{version: 1, sources: [], skills: {}}"));
+        assert!(is_kasetto_lock("---\nversion: 3\n\"skills\": {}\n"));
+        // kst's own lock, as serde writes it (sequences at column 0 under their key).
+        assert!(!is_kasetto_lock(
+            "version: 1\nsources:\n- url: x\n  skills:\n  - name: a\nskills_note: 1\n"
+        ));
+        assert!(is_kasetto_lock(
+            "# Kasetto\nversion: 3\nskills:\n  a: {}\nassets: {}\n"
+        ));
     }
 }
