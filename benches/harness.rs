@@ -210,15 +210,27 @@ pub fn run(args: &Args) -> Result<String> {
         }
     }
     ensure!(!roots.is_empty(), "no file system to run on");
+    let mut notes: Vec<String> = Vec::new();
     let kasetto = args
         .kasetto
         .clone()
         .or_else(|| find_on_path("kasetto"))
         .filter(|p| p.is_file());
+    // kst installs a `kasetto` binary of its own (the same program): only the real Kasetto 3.x
+    // is a reference.
+    let kasetto = match kasetto {
+        Some(k) if !is_kasetto_3(&k) => {
+            notes.push(format!(
+                "{} is not Kasetto 3.x (`--version`): its rows are skipped",
+                k.display()
+            ));
+            None
+        }
+        k => k,
+    };
     let started = Instant::now();
     let mut rows: Vec<Row> = Vec::new();
-    let mut notes: Vec<String> = Vec::new();
-    if kasetto.is_none() {
+    if kasetto.is_none() && notes.is_empty() {
         notes.push(
             "Kasetto 3.12 is not installed (`cargo install kasetto --version 3.12.0`, or \
              --kasetto PATH): its rows are skipped"
@@ -386,10 +398,29 @@ fn kasetto_noop(w: &Work, args: &Args, fx: &Fixtures, kasetto: &Path) -> Result<
     let project = w.root.join("kasetto-project");
     rm_rf(&project)?;
     fs::create_dir_all(&project)?;
-    fs::copy(w.project.join("kasetto.yaml"), project.join("kasetto.yaml"))?;
+    // Git shapes: the same repositories as forge archives over HTTPS, which is how Kasetto
+    // fetches (it needs them for the install only; its no-op reads no network).
+    let forge = match fx.local {
+        Some(_) => {
+            fs::copy(w.project.join("kasetto.yaml"), project.join("kasetto.yaml"))?;
+            None
+        }
+        None => {
+            let forge = Forge::start(w, fx)?;
+            let mut y = String::from("agent: claude-code\nscope: project\nskills:\n");
+            for r in &fx.repos {
+                writeln!(y, "  - source: {}\n    skills: \"*\"", forge.url(r))?;
+            }
+            fs::write(project.join("kasetto.yaml"), y)?;
+            Some(forge)
+        }
+    };
     let run = |what: &str| -> Result<Sample> {
         let mut c = w.cmd(kasetto);
         c.current_dir(&project).args(["sync", "--quiet"]);
+        if let Some(f) = &forge {
+            c.env("SSL_CERT_FILE", &f.ca);
+        }
         timed(&mut c, what)
     };
     run("kasetto sync (install)")?;
@@ -409,6 +440,172 @@ fn kasetto_noop(w: &Work, args: &Args, fx: &Fixtures, kasetto: &Path) -> Result<
         skills: fx.skills,
         scaled: false,
     })
+}
+
+/// Kasetto 3.12 fetches a git source as a forge's archive over HTTPS
+/// (`https://HOST/OWNER/REPO/archive/refs/heads/BRANCH.tar.gz` for a host it does not know),
+/// not from a git server: the fixtures' repositories as such archives, from `git archive`,
+/// served by `openssl s_server -WWW` with a throwaway CA that only Kasetto's run trusts.
+struct Forge {
+    port: u16,
+    ca: PathBuf,
+    server: Child,
+}
+
+impl Forge {
+    fn start(w: &Work, fx: &Fixtures) -> Result<Forge> {
+        let dir = w.root.join("forge");
+        rm_rf(&dir)?;
+        let tls = dir.join("tls");
+        let www = dir.join("www");
+        fs::create_dir_all(&tls)?;
+        let openssl = |args: &[&str]| -> Result<()> {
+            let out = w.cmd("openssl").current_dir(&tls).args(args).output()?;
+            ensure!(
+                out.status.success(),
+                "openssl {}: {}",
+                args[0],
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Ok(())
+        };
+        let days = ["-days", "2"];
+        openssl(
+            &[
+                &[
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-subj",
+                    "/CN=kst bench CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ][..],
+                &days,
+            ]
+            .concat(),
+        )?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=localhost",
+        ])?;
+        fs::write(
+            tls.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )?;
+        openssl(
+            &[
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "srv.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-out",
+                    "srv.pem",
+                    "-extfile",
+                    "ext.cnf",
+                ][..],
+                &days,
+            ]
+            .concat(),
+        )?;
+        for r in &fx.repos {
+            let git_dir = w.remotes.join(format!("{r}.git"));
+            let head = w
+                .cmd("git")
+                .arg("--git-dir")
+                .arg(&git_dir)
+                .args(["symbolic-ref", "--short", "HEAD"])
+                .output()?;
+            let branch = String::from_utf8(head.stdout)?.trim().to_string();
+            let at = www.join(format!("bench/{r}/archive/refs/heads"));
+            fs::create_dir_all(&at)?;
+            let out = w
+                .cmd("git")
+                .arg("--git-dir")
+                .arg(&git_dir)
+                .args([
+                    "archive",
+                    "--format=tar.gz",
+                    &format!("--prefix={r}-{branch}/"),
+                    &branch,
+                ])
+                .output()?;
+            ensure!(out.status.success(), "git archive of {r} failed");
+            fs::write(at.join(format!("{branch}.tar.gz")), out.stdout)?;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let server = w
+            .cmd("openssl")
+            .current_dir(&www)
+            .args([
+                "s_server",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-WWW",
+                "-quiet",
+            ])
+            .arg("-cert")
+            .arg(tls.join("srv.pem"))
+            .arg("-key")
+            .arg(tls.join("srv.key"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let forge = Forge {
+            port,
+            ca: tls.join("ca.pem"),
+            server,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            ensure!(
+                Instant::now() < deadline,
+                "openssl s_server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(forge)
+    }
+
+    fn url(&self, repo: &str) -> String {
+        format!("https://127.0.0.1:{}/bench/{repo}", self.port)
+    }
+}
+
+impl Drop for Forge {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn is_kasetto_3(bin: &Path) -> bool {
+    Command::new(bin)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with("kasetto 3."))
 }
 
 fn find_on_path(name: &str) -> Option<PathBuf> {

@@ -473,27 +473,11 @@ pub fn ids() -> impl Iterator<Item = &'static str> {
 
 /// The closest valid id to a misspelt one, for "did you mean" hints.
 pub fn closest(id: &str) -> Option<&'static str> {
-    AGENTS
+    let names = AGENTS
         .iter()
-        .flat_map(|a| std::iter::once(a.id).chain(a.aliases.iter().copied()))
-        .map(|cand| (edit_distance(id, cand), cand))
-        .filter(|(d, cand)| *d <= (cand.len() / 3).max(2))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| find(c).map(|a| a.id).unwrap_or(c))
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+        .flat_map(|a| std::iter::once(a.id).chain(a.aliases.iter().copied()));
+    let c = crate::suggest::closest(id, names)?;
+    Some(find(c).map(|a| a.id).unwrap_or(c))
 }
 
 impl Agent {

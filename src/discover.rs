@@ -4,7 +4,11 @@
 //! Discovery reads through [`PackView`], so the same rules apply to a local folder and to a
 //! git tree in the object database.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use git2::Oid;
 
 use crate::pathsafe;
 use crate::request::{Pick, Selection};
@@ -22,6 +26,26 @@ pub trait PackView {
     fn read_file(&self, rel: &str) -> Option<Vec<u8>>;
     /// The full listing of the folder at `rel`, with its tree id, checked against SPEC 13.
     fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree>;
+    /// What the `SKILL.md` of the skill folder `skill` says: [`SkillMd`]. By default it is read
+    /// and parsed; a view may know it without reading (a local source's skill that is what the
+    /// lock recorded, [`CachedDiskPack`]).
+    fn skill_md(&self, skill: &str) -> SkillMd {
+        read_frontmatter(self, &join(skill, "SKILL.md"))
+    }
+    /// The tree id of the skill folder `rel` when this view took it from the lock without
+    /// listing it ([`CachedDiskPack`]): its listing is read only if it must be written.
+    fn taken_from_lock(&self, _rel: &str) -> Option<Oid> {
+        None
+    }
+}
+
+/// What discovery takes from a skill's `SKILL.md`: its declared (frontmatter) name, its
+/// description, and why it cannot be used, if it cannot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkillMd {
+    pub declared: Option<String>,
+    pub description: Option<String>,
+    pub problem: Option<String>,
 }
 
 /// A skill found in a pack.
@@ -103,15 +127,19 @@ pub fn frontmatter(text: &[u8]) -> Result<(Option<String>, Option<String>), Stri
     Ok((get("name"), get("description")))
 }
 
-/// Read a SKILL.md's frontmatter through `view`: (declared name, description, problem).
-fn read_frontmatter(
-    view: &dyn PackView,
-    rel: &str,
-) -> (Option<String>, Option<String>, Option<String>) {
+/// Read a SKILL.md's frontmatter through `view`.
+fn read_frontmatter<V: PackView + ?Sized>(view: &V, rel: &str) -> SkillMd {
     match view.read_file(rel).map(|b| frontmatter(&b)) {
-        None => (None, None, None),
-        Some(Ok((n, d))) => (n, d, None),
-        Some(Err(e)) => (None, None, Some(e)),
+        None => SkillMd::default(),
+        Some(Ok((declared, description))) => SkillMd {
+            declared,
+            description,
+            problem: None,
+        },
+        Some(Err(e)) => SkillMd {
+            problem: Some(e),
+            ..SkillMd::default()
+        },
     }
 }
 
@@ -141,8 +169,9 @@ pub fn discover(
     };
     let root_md = join(root, "SKILL.md");
     if view.is_file(&root_md) {
-        let (fm_name, description, problem) = read_frontmatter(view, &root_md);
-        let name = fm_name
+        let md = view.skill_md(root);
+        let name = md
+            .declared
             .clone()
             .filter(|n| pathsafe::check_skill_name(n).is_ok())
             .unwrap_or_else(|| fallback_root_name.to_string());
@@ -150,9 +179,9 @@ pub fn discover(
             Found {
                 name,
                 path: root.to_string(),
-                description,
-                declared: fm_name,
-                problem,
+                description: md.description,
+                declared: md.declared,
+                problem: md.problem,
             },
             &mut found,
         );
@@ -164,14 +193,14 @@ pub fn discover(
             {
                 continue;
             }
-            let (declared, description, problem) = read_frontmatter(view, &join(&path, "SKILL.md"));
+            let md = view.skill_md(&path);
             push(
                 Found {
                     name: dir,
                     path,
-                    description,
-                    declared,
-                    problem,
+                    description: md.description,
+                    declared: md.declared,
+                    problem: md.problem,
                 },
                 &mut found,
             );
@@ -200,14 +229,13 @@ pub fn pick(
                     Some(p) => {
                         let dir = join(&join(root, p), name);
                         view.is_file(&join(&dir, "SKILL.md")).then(|| {
-                            let (declared, description, problem) =
-                                read_frontmatter(view, &join(&dir, "SKILL.md"));
+                            let md = view.skill_md(&dir);
                             Found {
                                 name: name.clone(),
                                 path: dir.clone(),
-                                description,
-                                declared,
-                                problem,
+                                description: md.description,
+                                declared: md.declared,
+                                problem: md.problem,
                             }
                         })
                     }
@@ -237,6 +265,7 @@ pub fn pick(
 }
 
 /// A local folder as a pack.
+#[derive(Debug)]
 pub struct DiskPack {
     pub root: PathBuf,
     /// When set (a config found in the working directory that the user has not trusted), the
@@ -283,7 +312,10 @@ impl DiskPack {
     fn allowed(&self, p: &Path) -> bool {
         match &self.within {
             None => true,
-            Some(w) => std::fs::canonicalize(p).is_ok_and(|r| r.starts_with(w)),
+            Some(w) => {
+                crate::failpoint::count(crate::failpoint::Counter::PathResolve);
+                std::fs::canonicalize(p).is_ok_and(|r| r.starts_with(w))
+            }
         }
     }
 }
@@ -317,9 +349,10 @@ impl PackView for DiskPack {
             .into_iter()
             .flatten()
             .flatten()
+            // Regular files only (the entry's own type: a symlink is not one), so each leads
+            // where this folder leads, which was checked above: no real path per file.
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-            .filter(|n| self.allowed(&self.at(rel).join(n)))
             .collect();
         out.sort();
         out
@@ -339,7 +372,32 @@ impl PackView for DiskPack {
     }
 }
 
+/// Asked by [`DiskPack::file_meta`] whether a folder may be read from, with the check to run
+/// (the caller may remember its answers).
+pub type FolderAllowed<'a> = dyn FnMut(&str, &dyn Fn(&str) -> bool) -> bool + 'a;
+
 impl DiskPack {
+    /// The path and `lstat` data of the regular file at `rel`, if [`PackView::is_file`] would
+    /// say it may be read: what a stat cache looks up before reading it. `folder_allowed`
+    /// answers for the file's folder (`""`: the root) whether it may be read from: a regular
+    /// file (not a symlink) leads where its folder leads, so a caller may remember the answer
+    /// per folder instead of resolving every file's real path.
+    pub fn file_meta(
+        &self,
+        rel: &str,
+        folder_allowed: &mut FolderAllowed,
+    ) -> Option<(PathBuf, std::fs::Metadata)> {
+        let p = self.at(rel);
+        let m = std::fs::symlink_metadata(&p).ok()?;
+        if !m.is_file() {
+            return None;
+        }
+        let folder = rel.rsplit_once('/').map_or("", |(f, _)| f);
+        let allowed =
+            self.within.is_none() || folder_allowed(folder, &|f: &str| self.allowed(&self.at(f)));
+        allowed.then_some((p, m))
+    }
+
     /// [`PackView::list`], with each regular file's blob id from `ids`.
     fn list_with(
         &self,
@@ -364,9 +422,53 @@ impl DiskPack {
 /// contents were last hashed is not read again, with git's racy rule (`statcache`). What
 /// `kst verify` uses is [`DiskPack`], which reads every byte. The cache is written when this
 /// value is dropped.
+///
+/// With the source's lock entry ([`CachedDiskPack::with_lock`]), a skill whose folder lists
+/// (through the stat cache) as exactly the tree the lock recorded at that path is not read
+/// at all: its `SKILL.md` is the one it was when the lock was written, so its name is the
+/// lock's and it had no problem. Any change to the skill (an edited, added or removed file, a
+/// renamed folder) gives another tree id, and its `SKILL.md` is read and parsed as usual.
+/// What this gives up is what the `SKILL.md` alone says: the description (pass no lock when
+/// it is needed, `--json`) and the warning about a frontmatter name that is not the folder's.
 pub struct CachedDiskPack {
+    /// Unconfined: this pack checks `within` itself ([`CachedDiskPack::inside`]).
     disk: DiskPack,
+    /// As [`DiskPack::within`].
+    within: Option<PathBuf>,
+    /// Folders (relative) already judged inside or outside `within`.
+    judged: Mutex<HashMap<String, bool>>,
     stat: Option<crate::statcache::StatCache>,
+    /// The discovery root (`""`, or the sub-dir).
+    root: String,
+    /// The skills the lock recorded for this source, by path: (name, tree id).
+    locked: HashMap<String, (String, Oid)>,
+    /// Locked skills' folders as `list_locked` found them, to compare with the lock.
+    checked: Mutex<HashMap<String, anyhow::Result<Checked>>>,
+    /// Skills taken from the lock (path → tree id): `select` does not list them.
+    taken: Mutex<HashMap<String, Oid>>,
+}
+
+/// A locked skill's folder, checked without a listing: its tree id (through the stat cache)
+/// and whether it holds a regular `SKILL.md`.
+struct Checked {
+    id: Oid,
+    skill_md: bool,
+}
+
+/// [`tree::BlobIds`] that notes whether the folder's own `SKILL.md` was among the regular
+/// files (so discovery needs no second `lstat` of it).
+struct NotingSkillMd<'a> {
+    ids: &'a dyn tree::BlobIds,
+    seen: std::sync::atomic::AtomicBool,
+}
+
+impl tree::BlobIds for NotingSkillMd<'_> {
+    fn blob_id(&self, path: &Path, rel: &str, meta: &std::fs::Metadata) -> anyhow::Result<Oid> {
+        if rel == "SKILL.md" {
+            self.seen.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.ids.blob_id(path, rel, meta)
+    }
 }
 
 impl CachedDiskPack {
@@ -377,32 +479,119 @@ impl CachedDiskPack {
         sub_dir: Option<&str>,
         within: Option<&Path>,
     ) -> Result<(CachedDiskPack, String), String> {
-        let (disk, root) = DiskPack::open(path, sub_dir, within)?;
+        let (disk, root) = DiskPack::open(path, sub_dir, None)?;
         let stat = crate::dirs::cache_root()
             .ok()
             .map(|cache| crate::statcache::StatCache::for_source(&cache, &disk.root));
-        Ok((CachedDiskPack { disk, stat }, root))
-    }
-}
-
-impl PackView for CachedDiskPack {
-    fn is_file(&self, rel: &str) -> bool {
-        self.disk.is_file(rel)
-    }
-
-    fn subdirs(&self, rel: &str) -> Vec<String> {
-        self.disk.subdirs(rel)
-    }
-
-    fn files(&self, rel: &str) -> Vec<String> {
-        self.disk.files(rel)
+        let pack = CachedDiskPack {
+            disk,
+            within: within.map(Path::to_path_buf),
+            judged: Mutex::new(HashMap::new()),
+            stat,
+            root: root.clone(),
+            locked: HashMap::new(),
+            checked: Mutex::new(HashMap::new()),
+            taken: Mutex::new(HashMap::new()),
+        };
+        Ok((pack, root))
     }
 
-    fn read_file(&self, rel: &str) -> Option<Vec<u8>> {
-        self.disk.read_file(rel)
+    /// Take a skill from the lock when it is unchanged (see the type's doc). `locked` must be
+    /// the lock entry of the same config entry (same folder, same sub-dir), so that its paths
+    /// are this pack's. A lock record is ignored (that skill is read) unless its name is a
+    /// valid skill name, and the folder's own name for any skill but the root one (whose name
+    /// is its frontmatter's), and its tree id is well formed.
+    pub fn with_lock(mut self, locked: &crate::lock::LockedSource) -> Self {
+        let root = self.root.as_str();
+        self.locked = locked
+            .skills
+            .iter()
+            .filter(|k| pathsafe::check_skill_name(&k.name).is_ok())
+            .filter(|k| k.path == root || k.path.rsplit('/').next() == Some(k.name.as_str()))
+            .filter_map(|k| {
+                let tree = Oid::from_str(&k.tree).ok()?;
+                Some((k.path.clone(), (k.name.clone(), tree)))
+            })
+            .collect();
+        self.list_locked();
+        self
     }
 
-    fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
+    /// Check every skill the lock recorded, on all cores, for [`PackView::skill_md`] to compare
+    /// with the lock: its tree id only, through the stat cache, as an installed folder is
+    /// compared (`tree::disk_tree_id`: no listing, no name checks — an equal id means the
+    /// recorded tree's exact entries; a skill that must be written is listed with every check
+    /// first, `resolve::ResolvedSkill::list`). On a no-op these walks (an `lstat` of every
+    /// source file) are most of a local source's work, and they are independent. A path that
+    /// is no longer a folder is left to discovery.
+    fn list_locked(&self) {
+        let paths: Vec<&str> = self.locked.keys().map(String::as_str).collect();
+        self.judge_children_of(
+            paths
+                .iter()
+                .filter(|p| !p.is_empty())
+                .map(|p| p.rsplit_once('/').map_or("", |(d, _)| d)),
+        );
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(paths.len().div_ceil(16));
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(path) = paths.get(i) else { break };
+                        let checked = self.check(path);
+                        self.checked
+                            .lock()
+                            .expect("checked lock")
+                            .insert(path.to_string(), checked);
+                    }
+                });
+            }
+        });
+    }
+
+    /// The tree id of the folder `rel`, through the stat cache (a complete walk updates its
+    /// section), and whether it holds a regular `SKILL.md`.
+    fn check(&self, rel: &str) -> anyhow::Result<Checked> {
+        if !self.inside(rel) {
+            anyhow::bail!("{} leads outside the project", self.disk.at(rel).display());
+        }
+        let mut budget = Budget::new(tree::Caps::from_env());
+        let at = self.disk.at(rel);
+        let Some(stat) = &self.stat else {
+            let noting = NotingSkillMd {
+                ids: &tree::HashContents,
+                seen: Default::default(),
+            };
+            let id = tree::disk_tree_id(&at, &mut budget, &noting)?;
+            return Ok(Checked {
+                id,
+                skill_md: noting.seen.into_inner(),
+            });
+        };
+        let ids = stat.skill(rel);
+        let noting = NotingSkillMd {
+            ids: &ids,
+            seen: Default::default(),
+        };
+        let id = tree::disk_tree_id(&at, &mut budget, &noting)?;
+        let skill_md = noting.seen.into_inner();
+        ids.keep();
+        Ok(Checked { id, skill_md })
+    }
+
+    /// The listing of `rel` through the stat cache; a complete listing updates its section.
+    fn list_now(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
+        if !self.inside(rel) {
+            anyhow::bail!(
+                "{} leads outside the project (through a symlink); a config found in the working \
+                 directory that you have not trusted may read only inside its project",
+                self.disk.at(rel).display()
+            );
+        }
         let Some(stat) = &self.stat else {
             return self.disk.list(rel, budget);
         };
@@ -411,6 +600,155 @@ impl PackView for CachedDiskPack {
         // Only a complete listing updates the skill's section.
         ids.keep();
         Ok(tree)
+    }
+
+    /// Is the real path of the folder (or, when `leaf_is_plain`, the file that is not a
+    /// symlink) at `rel` inside `within`, if confined? As [`DiskPack::within`] judges it, but
+    /// without resolving every path from `/` (`realpath` reads each component's link: most
+    /// of a confined no-op's system calls): the real path of `a/b`, where `b` is not a
+    /// symlink, is the real path of `a` followed by `b`, so each folder is judged once, from
+    /// its parent's judgement and one `lstat`. A symlink, `.`, `..` or anything unusual on the
+    /// way is resolved in full, as before.
+    fn inside(&self, rel: &str) -> bool {
+        self.within.is_none() || self.judge(rel, false)
+    }
+
+    /// Judge the plain folders listed in each of `parents` at once (when confined): a folder
+    /// the listing says is a folder (its kind from the listing, which never follows a symlink)
+    /// is inside when its parent is — one listing of `skills/` instead of an `lstat` of each
+    /// of its thousand skills.
+    fn judge_children_of<'p>(&self, parents: impl Iterator<Item = &'p str>) {
+        if self.within.is_none() {
+            return;
+        }
+        let mut seen: Vec<&str> = parents.collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for parent in seen {
+            if !self.inside(parent) {
+                continue;
+            }
+            let Ok(listing) = std::fs::read_dir(self.disk.at(parent)) else {
+                continue;
+            };
+            let plain: Vec<String> = listing
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter_map(|e| e.file_name().to_str().map(|n| join(parent, n)))
+                .filter(|rel| !rel.ends_with("/.") && !rel.ends_with("/.."))
+                .collect();
+            let mut judged = self.judged.lock().expect("judged lock");
+            for rel in plain {
+                judged.entry(rel).or_insert(true);
+            }
+        }
+    }
+
+    fn judge(&self, rel: &str, leaf_is_plain: bool) -> bool {
+        let Some(within) = &self.within else {
+            return true;
+        };
+        if !leaf_is_plain && let Some(&v) = self.judged.lock().expect("judged lock").get(rel) {
+            return v;
+        }
+        let resolve = || {
+            crate::failpoint::count(crate::failpoint::Counter::PathResolve);
+            std::fs::canonicalize(self.disk.at(rel)).is_ok_and(|r| r.starts_with(within))
+        };
+        let verdict = if rel.is_empty() {
+            resolve()
+        } else {
+            let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+            let plain_name = !matches!(name, "" | "." | "..");
+            let plain = leaf_is_plain
+                || std::fs::symlink_metadata(self.disk.at(rel)).is_ok_and(|m| m.is_dir());
+            if plain_name && plain && self.judge(parent, false) {
+                true
+            } else {
+                resolve()
+            }
+        };
+        if !leaf_is_plain {
+            self.judged
+                .lock()
+                .expect("judged lock")
+                .insert(rel.to_string(), verdict);
+        }
+        verdict
+    }
+}
+
+/// Confined as [`DiskPack`] is (`within`), judged by [`CachedDiskPack::inside`].
+impl PackView for CachedDiskPack {
+    fn is_file(&self, rel: &str) -> bool {
+        // A locked skill's SKILL.md, asked by discovery right after `list_locked` walked its
+        // folder: the walk says, without another lstat.
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        if name == "SKILL.md"
+            && let Some(Ok(c)) = self.checked.lock().expect("checked lock").get(dir)
+        {
+            return c.skill_md;
+        }
+        // Regular (so not a symlink): its real path is its folder's followed by its name.
+        self.disk.is_file(rel) && self.judge(rel, true)
+    }
+
+    fn subdirs(&self, rel: &str) -> Vec<String> {
+        if !self.inside(rel) {
+            return Vec::new();
+        }
+        self.disk.subdirs(rel)
+    }
+
+    /// Listed as regular files (never symlinks), so each is inside when its folder is.
+    fn files(&self, rel: &str) -> Vec<String> {
+        if !self.inside(rel) {
+            return Vec::new();
+        }
+        self.disk.files(rel)
+    }
+
+    fn read_file(&self, rel: &str) -> Option<Vec<u8>> {
+        if !self.is_file(rel) {
+            return None;
+        }
+        self.disk.read_file(rel)
+    }
+
+    /// A skill at a path the lock recorded is checked first (`list_locked`); if its tree id
+    /// is the locked one, its `SKILL.md` is not read and it is taken from the lock.
+    fn skill_md(&self, skill: &str) -> SkillMd {
+        if let Some((name, tree)) = self.locked.get(skill) {
+            let same = self
+                .checked
+                .lock()
+                .expect("checked lock")
+                .entry(skill.to_string())
+                .or_insert_with(|| self.check(skill))
+                .as_ref()
+                .is_ok_and(|c| c.id == *tree);
+            if same {
+                self.taken
+                    .lock()
+                    .expect("taken lock")
+                    .insert(skill.to_string(), *tree);
+                // The root skill is named by its frontmatter: as the lock recorded it. Any
+                // other is named by its folder, which is the lock's name (`with_lock`).
+                return SkillMd {
+                    declared: (skill == self.root).then(|| name.clone()),
+                    ..SkillMd::default()
+                };
+            }
+        }
+        read_frontmatter(self, &join(skill, "SKILL.md"))
+    }
+
+    fn list(&self, rel: &str, budget: &mut Budget) -> anyhow::Result<Tree> {
+        self.list_now(rel, budget)
+    }
+
+    fn taken_from_lock(&self, rel: &str) -> Option<Oid> {
+        self.taken.lock().expect("taken lock").get(rel).copied()
     }
 }
 
@@ -472,6 +810,107 @@ mod tests {
         assert_eq!(picked.found.len(), 1);
         assert_eq!(picked.missing, ["zzz"]);
         assert!(picked.warnings.iter().any(|w| w.contains("bee")));
+    }
+
+    /// The confined pack's cheaper judgement (one `lstat` per folder, memoised) agrees with
+    /// resolving every path in full, for plain folders, symlinks leading out, symlinks staying
+    /// in, `..` and missing paths.
+    #[test]
+    fn cached_confinement_judges_as_the_full_resolution() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = tmp.path().join("project");
+        let outside = tmp.path().join("outside");
+        for d in [
+            "project/pack/skills/a/ref",
+            "project/pack/other/c",
+            "outside/x",
+        ] {
+            fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        for f in [
+            "project/pack/skills/a/SKILL.md",
+            "project/pack/skills/a/ref/r.md",
+            "project/pack/other/c/SKILL.md",
+            "outside/x/SKILL.md",
+            "outside/SKILL.md",
+        ] {
+            fs::write(tmp.path().join(f), "---\nname: x\n---\n").unwrap();
+        }
+        let pack = project.join("pack");
+        std::os::unix::fs::symlink(&outside, pack.join("skills/out")).unwrap();
+        std::os::unix::fs::symlink("../other/c", pack.join("skills/in")).unwrap();
+        std::os::unix::fs::symlink(&outside, pack.join("away")).unwrap();
+        let within = fs::canonicalize(&project).unwrap();
+        let full = DiskPack {
+            root: pack.clone(),
+            within: Some(within.clone()),
+        };
+        let cached = CachedDiskPack {
+            disk: DiskPack {
+                root: pack.clone(),
+                within: None,
+            },
+            within: Some(within),
+            judged: Mutex::new(HashMap::new()),
+            stat: None,
+            root: String::new(),
+            locked: HashMap::new(),
+            checked: Mutex::new(HashMap::new()),
+            taken: Mutex::new(HashMap::new()),
+        };
+        let rels = [
+            "",
+            "skills",
+            "skills/a",
+            "skills/a/SKILL.md",
+            "skills/a/ref",
+            "skills/out",
+            "skills/out/x",
+            "skills/out/x/SKILL.md",
+            "skills/out/SKILL.md",
+            "skills/in",
+            "skills/in/SKILL.md",
+            "away",
+            "away/x/SKILL.md",
+            "skills/a/../a/SKILL.md",
+            "skills/a/../../away/SKILL.md",
+            "skills/missing",
+            "skills/missing/SKILL.md",
+        ];
+        // Twice: the second round answers from the memo. The third and fourth with every
+        // folder of the pack's root, `skills/` and `skills/a` judged from their listings first
+        // (what `list_locked` does).
+        for round in 0..4 {
+            if round == 2 {
+                cached.judged.lock().unwrap().clear();
+                cached.judge_children_of(["", "skills", "skills/a", "away"].into_iter());
+            }
+            for rel in rels {
+                assert_eq!(
+                    cached.is_file(rel),
+                    full.is_file(rel),
+                    "round {round}: is_file({rel:?})"
+                );
+                assert_eq!(
+                    cached.subdirs(rel),
+                    full.subdirs(rel),
+                    "round {round}: subdirs({rel:?})"
+                );
+                assert_eq!(
+                    cached.files(rel),
+                    full.files(rel),
+                    "round {round}: files({rel:?})"
+                );
+                let caps = tree::Caps::from_env();
+                assert_eq!(
+                    cached.list(rel, &mut Budget::new(caps)).map(|t| t.id).ok(),
+                    full.list(rel, &mut Budget::new(caps)).map(|t| t.id).ok(),
+                    "round {round}: list({rel:?})"
+                );
+            }
+        }
+        assert!(!cached.is_file("skills/out/x/SKILL.md"));
+        assert!(cached.is_file("skills/in/SKILL.md"));
     }
 
     #[test]

@@ -32,9 +32,9 @@ pub fn fail(name: &str) -> anyhow::Result<()> {
 
 /// What a debug build counts for tests that prove an amount of work structurally (never by
 /// timing): `KASETTO_DEBUG_COUNTERS=1` makes it print the counts to stderr when the process
-/// exits, as one line `kst-debug-counters: tree-reads=N file-reads=M peak-rss-kib=K` (K: the
-/// process's own peak resident memory, `VmHWM`, which a parent's `wait4` cannot tell apart from
-/// the parent's own memory when it forked).
+/// exits, as one line `kst-debug-counters: tree-reads=N file-reads=M blob-reads=B
+/// path-resolves=K peak-rss-kib=R` (R: the process's own peak resident memory, `VmHWM`, which a
+/// parent's `wait4` cannot tell apart from the parent's own memory when it forked).
 #[derive(Debug, Clone, Copy)]
 pub enum Counter {
     /// A tree object read from a cache repository's object database and indexed by name
@@ -42,10 +42,17 @@ pub enum Counter {
     TreeRead,
     /// A file's contents read from disk to hash it or parse its frontmatter.
     FileRead,
+    /// A file's contents read from a cache repository's object database (`GitPack::read_file`).
+    BlobRead,
+    /// A path inside a confined local pack resolved in full (`realpath`) to check that it
+    /// stays inside the project (`discover`).
+    PathResolve,
 }
 
 #[cfg(debug_assertions)]
-static COUNTS: [std::sync::atomic::AtomicUsize; 2] = [
+static COUNTS: [std::sync::atomic::AtomicUsize; 4] = [
+    std::sync::atomic::AtomicUsize::new(0),
+    std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
 ];
@@ -90,9 +97,11 @@ extern "C" fn print_counts() {
         .unwrap_or(0);
     let _ = writeln!(
         std::io::stderr(),
-        "kst-debug-counters: tree-reads={} file-reads={} peak-rss-kib={peak_rss_kib}",
+        "kst-debug-counters: tree-reads={} file-reads={} blob-reads={} path-resolves={} peak-rss-kib={peak_rss_kib}",
         COUNTS[Counter::TreeRead as usize].load(Relaxed),
         COUNTS[Counter::FileRead as usize].load(Relaxed),
+        COUNTS[Counter::BlobRead as usize].load(Relaxed),
+        COUNTS[Counter::PathResolve as usize].load(Relaxed),
     );
 }
 

@@ -61,18 +61,25 @@ fn try_record_lock(lock: &Path) -> anyhow::Result<()> {
         return Ok(());
     };
     std::fs::create_dir_all(file.parent().expect("has a parent"))?;
-    let guard = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(file.with_extension("json.lock"))?;
-    guard.lock()?;
+    let _guard = registry_guard(&file)?;
     let mut known = read_locks(&file);
     if known.locks.insert(abs.to_string()) {
         let text = serde_json::to_string_pretty(&known)?;
         crate::fsx::write_atomic(&file, text.as_bytes(), Some(0o600))?;
     }
     Ok(())
+}
+
+/// The OS lock that serialises every read-modify-write of the registry `file` (held until
+/// the returned file is dropped).
+fn registry_guard(file: &Path) -> std::io::Result<std::fs::File> {
+    let guard = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(file.with_extension("json.lock"))?;
+    guard.lock()?;
+    Ok(guard)
 }
 
 /// Forget the locks that no longer exist (`kst cache prune`), under the same OS lock.
@@ -83,12 +90,7 @@ pub fn forget_missing_locks() -> anyhow::Result<()> {
     if !file.exists() {
         return Ok(());
     }
-    let guard = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(file.with_extension("json.lock"))?;
-    guard.lock()?;
+    let _guard = registry_guard(&file)?;
     let mut known = read_locks(&file);
     let before = known.locks.len();
     known.locks.retain(|p| Path::new(p).is_file());

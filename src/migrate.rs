@@ -26,9 +26,18 @@
 //! overwrites nor deletes it, and the sync reports it. MCP servers from a git pack (whose hash
 //! is of a pack file Kasetto downloaded, which kst does not have), or from a local pack file that
 //! changed since, cannot be checked: kst's usual rule takes them over when the entry is exactly
-//! what kst writes now, and leaves any other one alone as a conflict. Kasetto's commands and
-//! instructions entries are not taken over yet: they are reported, and kst's usual rules apply to
-//! their files (a file kst did not write is a conflict, left alone).
+//! what kst writes now, and leaves any other one alone as a conflict.
+//!
+//! Commands: Kasetto hashed each command's *source* file, and names and renders some agents'
+//! files its own way (Gemini's flat `git-commit.toml`, its TOML, CRLF made LF, …). Once the sync
+//! has read the configured commands ([`Takeover::take_files`]), a file the lock lists is
+//! Kasetto's when the source still has that hash and the file is exactly Kasetto's rendering of
+//! it ([`kasetto_command_bytes`]) at Kasetto's path for it ([`kasetto_command_path`]); it joins
+//! the commands section as kst's, so the plan replaces it (same path) or prunes it (a path kst
+//! does not write). Any other listed file is kept: changed since (*modified locally*), or not
+//! checkable (source not read, or changed). Instructions' own rule files (Kasetto's
+//! `file:PATH`) are taken over the same way ([`kasetto_rule_bytes`]); their blocks in shared
+//! files (`agg:FILE`) have the same ids in both tools and are adopted by kst's usual rule.
 //!
 //! The Kasetto lock is kept, byte for byte, as `kasetto.lock.kasetto-backup` next to the new
 //! lock before kst writes its own ([`Takeover::backup`]).
@@ -41,11 +50,14 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::agents::McpFormat;
+use crate::agents::{CommandFormat, McpFormat, RuleFormat};
 use crate::config::{Config, Scope};
 use crate::error::{Error, Result};
 use crate::item::{Action, Kind, Reason};
-use crate::lock::{Lock, LockedMcpPack, LockedMcpSource, LockedServer, LockedSkill, LockedSource};
+use crate::lock::{
+    Lock, LockedFile, LockedFileSource, LockedMcpPack, LockedMcpSource, LockedServer, LockedSkill,
+    LockedSource,
+};
 use crate::request::Requested;
 use crate::scope::ScopeCtx;
 
@@ -104,10 +116,54 @@ pub struct Takeover {
     pub modified_servers: Vec<(String, String)>,
     /// Servers of pack files, which kst's usual rule decides (see the module comment).
     pub unchecked_servers: Vec<String>,
-    /// Commands / instructions entries, not taken over (yet).
+    /// Entries of kinds kst does not know, not taken over.
     pub other_assets: Vec<String>,
     /// Entries left alone because they name a place kst does not manage.
     pub outside: Vec<String>,
+    /// Kasetto's command and instructions entries, each with the files it wrote that lie where
+    /// Kasetto writes that item for an agent of this scope: checked once the sync has read
+    /// their sources ([`Takeover::take_files`]).
+    file_assets: Vec<KasettoFileAsset>,
+    /// Command and rule files the Kasetto lock lists elsewhere (`..`, absolute, another folder
+    /// or name): never read, owned or removed.
+    pub outside_files: Vec<String>,
+    /// What [`Takeover::take_files`] found, per kind (unset until the sync reads the sources).
+    command_files: std::sync::OnceLock<FileFindings>,
+    rule_files: std::sync::OnceLock<FileFindings>,
+}
+
+/// A `command::<source>::<name>` or `instructions::<source>::<name>` entry of Kasetto's lock:
+/// its source file's hash (SHA-256 of the Markdown file's bytes, as Kasetto hashed it) and the
+/// files it rendered from it, each with the format of the agent whose folder holds it.
+/// (Instruction blocks in shared files are not listed: kst adopts a block that is exactly
+/// what it writes, and both tools give a block the same id.)
+#[derive(Debug, Clone)]
+struct KasettoFileAsset {
+    kind: Kind,
+    source: String,
+    name: String,
+    hash: String,
+    files: Vec<(String, FileFormat)>,
+}
+
+/// The format of the agent a Kasetto file was written for, as kst names it.
+#[derive(Debug, Clone, Copy)]
+enum FileFormat {
+    Command(CommandFormat),
+    Rule(RuleFormat),
+}
+
+/// What the take-over of one kind's files found, by file (relative to the scope root).
+#[derive(Debug, Clone, Default)]
+pub struct FileFindings {
+    /// Still what Kasetto wrote: recorded as kst's, so kst's usual rules update (same path) or
+    /// prune (a path kst does not write) them.
+    pub taken: Vec<String>,
+    /// Changed since Kasetto wrote them: kept as they are, not kst's.
+    pub modified: Vec<String>,
+    /// Kasetto's files whose source this sync did not read, or whose source changed since
+    /// Kasetto hashed it: what Kasetto wrote cannot be known, so they are left alone.
+    pub unchecked: Vec<String>,
 }
 
 /// Is `text` a Kasetto lock rather than kst's? Kasetto's top level has `skills:`/`assets:`
@@ -182,11 +238,59 @@ pub fn read(
                 Some(at) => take_servers(asset, &at, scope, config, &mut lock, &mut t)?,
                 None => t.unchecked_servers.extend(names(&asset.destination)),
             },
+            "command" => asset_files(asset, Kind::Command, scope, &mut t)?,
+            "instructions" => asset_files(asset, Kind::Instruction, scope, &mut t)?,
             other => t.other_assets.push(format!("{other} {}", asset.name)),
         }
     }
     lock.normalise();
     Ok(Some((lock, t)))
+}
+
+/// Kasetto's command and rule files that are still on disk and that kst's lock does not track,
+/// by the Kasetto lock kept at `backup` after the take-over (for `kst doctor`): files Kasetto
+/// wrote that kst left alone (changed since, or not checkable). Only files where Kasetto writes
+/// them are looked at (`asset_files`); a backup that cannot be read lists none.
+pub fn leftover_files(backup: &Path, scope: &ScopeCtx, lock: &Lock) -> Vec<String> {
+    let within = (scope.scope == Scope::Project).then_some(scope.root.as_path());
+    let Ok(bytes) = crate::fsx::read_input_bytes(backup, crate::fsx::LOCK_CAP, within) else {
+        return Vec::new();
+    };
+    let Ok(k) = serde_yaml_ng::from_slice::<KasettoLock>(&bytes) else {
+        return Vec::new();
+    };
+    let tracked: std::collections::BTreeSet<&String> = lock
+        .commands
+        .iter()
+        .chain(&lock.instructions)
+        .flat_map(|s| &s.items)
+        .flat_map(|i| i.installed.keys())
+        .collect();
+    let mut t = Takeover::default();
+    for asset in k.assets.values() {
+        let kind = match asset.kind.as_str() {
+            "command" => Kind::Command,
+            "instructions" => Kind::Instruction,
+            _ => continue,
+        };
+        if asset_files(asset, kind, scope, &mut t).is_err() {
+            return Vec::new();
+        }
+    }
+    let mut out: Vec<String> = t
+        .file_assets
+        .iter()
+        .flat_map(|c| c.files.iter().map(|(rel, _)| rel))
+        .filter(|rel| !tracked.contains(rel))
+        .filter(|rel| {
+            let abs = crate::files::target_at(PathBuf::from(rel.as_str()), &scope.root).abs;
+            std::fs::symlink_metadata(abs).is_ok()
+        })
+        .cloned()
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 fn names(csv: &str) -> impl Iterator<Item = String> + '_ {
@@ -332,6 +436,14 @@ fn local_pack(asset: &KasettoAsset, scope: &ScopeCtx, base: &Path) -> Option<Pac
     })
 }
 
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn hex(d: impl AsRef<[u8]>) -> String {
     d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -409,6 +521,232 @@ fn take_servers(
     Ok(())
 }
 
+/// The files a Kasetto command or instructions entry lists, kept only where Kasetto writes that
+/// item for some agent of this scope (its own file name rules, [`kasetto_command_path`],
+/// [`kasetto_rule_path`]) inside a place kst manages that kind in: a hostile lock must not make
+/// kst read, own or delete anything else. An instructions entry names its files `file:PATH`
+/// (blocks in shared files, `agg:FILE`, are left to kst's usual adoption).
+fn asset_files(asset: &KasettoAsset, kind: Kind, scope: &ScopeCtx, t: &mut Takeover) -> Result<()> {
+    let home = crate::dirs::home()?;
+    let global = scope.scope == Scope::Global;
+    let known = crate::files::known(kind, global, &home, &scope.root);
+    let named = crate::mdasset::check_name(&asset.name).is_ok();
+    let dir_rel = |dir: PathBuf| crate::files::target_at(dir, &scope.root).rel;
+    // Every (folder, format) an agent of this scope reads this kind from.
+    let places: Vec<(String, FileFormat)> = crate::agents::AGENTS
+        .iter()
+        .filter_map(|a| match kind {
+            Kind::Command => a
+                .commands_dir(global, &home)
+                .map(|(d, f)| (dir_rel(d), FileFormat::Command(f))),
+            _ => match a.instructions_target(global, &home) {
+                Some(crate::agents::InstructionTarget::PerRule(d, f)) => {
+                    Some((dir_rel(d), FileFormat::Rule(f)))
+                }
+                _ => None,
+            },
+        })
+        .collect();
+    let mut files = Vec::new();
+    for dest in names(&asset.destination) {
+        let path = match kind {
+            Kind::Command => dest.as_str(),
+            _ if dest.starts_with("agg:") => continue,
+            _ => match dest.strip_prefix("file:") {
+                Some(p) => p,
+                None => {
+                    t.outside_files.push(dest.clone());
+                    continue;
+                }
+            },
+        };
+        let rel = crate::files::target_at(PathBuf::from(path), &scope.root).rel;
+        let format = places
+            .iter()
+            .find_map(|(dir, format)| {
+                let name = match format {
+                    FileFormat::Command(f) => kasetto_command_path(&asset.name, *f),
+                    FileFormat::Rule(f) => kasetto_rule_path(&asset.name, *f),
+                };
+                (format!("{dir}/{name}") == rel).then_some(*format)
+            })
+            .filter(|_| named && known.place_of(&rel, &scope.root).is_some());
+        match format {
+            Some(f) => files.push((rel, f)),
+            None => t.outside_files.push(rel),
+        }
+    }
+    t.file_assets.push(KasettoFileAsset {
+        kind,
+        source: asset.source.clone(),
+        name: asset.name.clone(),
+        hash: asset.hash.clone(),
+        files,
+    });
+    Ok(())
+}
+
+/// Where Kasetto 3.12 writes command `name` (`git:commit`) inside an agent's commands folder,
+/// for the agent kst renders in `format`: nested folders only for the agents kst also nests
+/// Markdown for; every other agent (Gemini CLI included) gets one flat name, `:` replaced by
+/// `-` (`git-commit.toml`).
+pub fn kasetto_command_path(name: &str, format: CommandFormat) -> String {
+    let flat = crate::mdasset::flat_name(name);
+    match format {
+        CommandFormat::Markdown => {
+            let parts: Vec<&str> = name.split(':').filter(|p| !p.is_empty()).collect();
+            if parts.is_empty() {
+                "command.md".to_owned()
+            } else {
+                format!("{}.md", parts.join("/"))
+            }
+        }
+        CommandFormat::MarkdownFlat | CommandFormat::MarkdownBody => format!("{flat}.md"),
+        CommandFormat::CopilotPrompt => format!("{flat}.prompt.md"),
+        CommandFormat::ContinuePrompt => format!("{flat}.prompt"),
+        CommandFormat::GeminiToml => format!("{flat}.toml"),
+    }
+}
+
+/// A source file as Kasetto 3.12 reads it: text with CRLF made LF, split into its frontmatter
+/// (a first line `---` up to the next line that is exactly `---`; without its trailing blank
+/// lines) and its body (the text, without a frontmatter). None where Kasetto fails: not UTF-8,
+/// or an opening `---` never closed.
+fn kasetto_parse(source: &[u8]) -> Option<(Option<String>, String)> {
+    let text = std::str::from_utf8(source).ok()?.replace("\r\n", "\n");
+    let Some(rest) = text.strip_prefix("---\n") else {
+        return Some((None, text));
+    };
+    let mut at = 0;
+    while at < rest.len() {
+        let end = rest[at..].find('\n').map_or(rest.len(), |n| at + n);
+        if &rest[at..end] == "---" {
+            let body = rest[(end + 1).min(rest.len())..].to_owned();
+            return Some((Some(rest[..at].trim_end_matches('\n').to_owned()), body));
+        }
+        at = end + 1;
+    }
+    None
+}
+
+/// Where Kasetto 3.12 writes instruction `name` in an agent's rules folder: its flat name
+/// (`house:security` → `house-security`), `.mdc` for Cursor, `.md` otherwise.
+pub fn kasetto_rule_path(name: &str, format: RuleFormat) -> String {
+    let flat = crate::mdasset::flat_name(name);
+    match format {
+        RuleFormat::CursorMdc => format!("{flat}.mdc"),
+        RuleFormat::Markdown => format!("{flat}.md"),
+    }
+}
+
+/// The bytes Kasetto 3.12 writes for an instruction's own rule file (reimplemented from its
+/// behaviour), the source read as `kasetto_parse` says: the body for a Markdown rules folder;
+/// for Cursor, a frontmatter rebuilt from the source's `description` (a string), `globs` (a
+/// string, or a list's strings joined by `, `) and `alwaysApply` (a boolean), each as
+/// `key: value` with nothing escaped, then the body — or the body alone when none is set.
+pub fn kasetto_rule_bytes(source: &[u8], format: RuleFormat) -> Option<Vec<u8>> {
+    let (front, body) = kasetto_parse(source)?;
+    if format == RuleFormat::Markdown {
+        return Some(body.into_bytes());
+    }
+    let meta = front
+        .as_deref()
+        .and_then(|f| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(f).ok());
+    let field = |k: &str| meta.as_ref().and_then(|m| m.get(k));
+    let mut lines = Vec::new();
+    if let Some(d) = field("description").and_then(|v| v.as_str()) {
+        lines.push(format!("description: {d}"));
+    }
+    let globs = match field("globs") {
+        Some(serde_yaml_ng::Value::String(g)) => Some(g.clone()),
+        Some(serde_yaml_ng::Value::Sequence(seq)) => {
+            let parts: Vec<&str> = seq.iter().filter_map(|v| v.as_str()).collect();
+            (!parts.is_empty()).then(|| parts.join(", "))
+        }
+        _ => None,
+    };
+    if let Some(g) = globs {
+        lines.push(format!("globs: {g}"));
+    }
+    if let Some(a) = field("alwaysApply").and_then(|v| v.as_bool()) {
+        lines.push(format!("alwaysApply: {a}"));
+    }
+    if lines.is_empty() {
+        return Some(body.into_bytes());
+    }
+    Some(format!("---\n{}\n---\n{body}", lines.join("\n")).into_bytes())
+}
+
+/// The bytes Kasetto 3.12 writes for a command whose source file is `source`, for the agent
+/// kst renders in `format` (reimplemented from Kasetto's behaviour, not its code). Kasetto
+/// reads the source as text with CRLF made LF; a frontmatter is a first line `---` up to the
+/// next line that is exactly `---`; what it writes:
+/// - Markdown (nested, flat, Copilot's `.prompt.md`): `---`, the frontmatter without its
+///   trailing blank lines, `---`, the body (no frontmatter: the text);
+/// - body-only Markdown (Cursor, Cline): the body;
+/// - Continue's `.prompt`: `---`, the frontmatter's non-blank lines plus `invokable: true`
+///   unless a line sets `invokable:`, `---`, the body with `$ARGUMENTS` → `{{{ input }}}`;
+/// - Gemini TOML: `description = "…"` (the frontmatter's `description` string, with `\`, `"`
+///   and newlines escaped, if not empty), then `prompt = """`, the body without its trailing
+///   newlines (`$ARGUMENTS` kept), `"""`.
+///
+/// None: Kasetto could not have written it (not UTF-8; an opening `---` never closed).
+pub fn kasetto_command_bytes(source: &[u8], format: CommandFormat) -> Option<Vec<u8>> {
+    let (front, body) = kasetto_parse(source)?;
+    let (front, body) = (front.as_deref(), body.as_str());
+    let out = match format {
+        CommandFormat::Markdown | CommandFormat::MarkdownFlat | CommandFormat::CopilotPrompt => {
+            match front {
+                Some(f) => format!("---\n{f}\n---\n{body}"),
+                None => body.to_owned(),
+            }
+        }
+        CommandFormat::MarkdownBody => body.to_owned(),
+        CommandFormat::ContinuePrompt => {
+            let mut lines: Vec<&str> = front
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .collect();
+            if !lines
+                .iter()
+                .any(|l| l.trim_start().starts_with("invokable:"))
+            {
+                lines.push("invokable: true");
+            }
+            format!(
+                "---\n{}\n---\n{}",
+                lines.join("\n"),
+                body.replace("$ARGUMENTS", "{{{ input }}}")
+            )
+        }
+        CommandFormat::GeminiToml => {
+            let description = front
+                .and_then(|f| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(f).ok())
+                .and_then(|v| {
+                    v.get("description")
+                        .and_then(|d| d.as_str())
+                        .map(String::from)
+                })
+                .unwrap_or_default();
+            let mut out = String::new();
+            if !description.is_empty() {
+                let escaped = description
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                out.push_str(&format!("description = \"{escaped}\"\n"));
+            }
+            out.push_str(&format!(
+                "prompt = \"\"\"\n{}\n\"\"\"\n",
+                body.trim_end_matches('\n')
+            ));
+            out
+        }
+    };
+    Some(out.into_bytes())
+}
+
 /// Kasetto's hash of an installed skill folder (lowercase hex SHA-256; see the module comment),
 /// reimplemented from its description. `None` when the folder holds a symlink: Kasetto never
 /// installs one, and it is not followed.
@@ -465,6 +803,134 @@ fn collect(dir: &Path, rel: &Path, out: &mut Vec<(PathBuf, PathBuf)>) -> std::io
 }
 
 impl Takeover {
+    /// Take over Kasetto's command files (`kind` Command) or instructions' own rule files
+    /// (`kind` Instruction), once the sync has read the configured items of that kind
+    /// (`resolved`): a file is Kasetto's only if its item's source file still has the hash
+    /// Kasetto's lock records and the file is, byte for byte, what Kasetto renders from that
+    /// source for its agent ([`kasetto_command_bytes`], [`kasetto_rule_bytes`]). Such a file is
+    /// added to `old` (the section the plan starts from) as kst's, with the sha256 of those
+    /// bytes: the
+    /// plan then updates it where kst writes the same path, and prunes it where kst writes
+    /// another (Kasetto's flat `git-commit.toml` next to kst's `git/commit.toml`), with kst's
+    /// usual checks. A changed file is *modified locally* and kept; a file whose source was not
+    /// read, or changed since, cannot be checked and is left alone. The findings are kept for
+    /// the sync's report ([`Takeover::summary`]).
+    pub fn take_files(
+        &self,
+        kind: Kind,
+        resolved: &[std::result::Result<crate::files::Resolved, crate::files::Failed>],
+        old: &[LockedFileSource],
+        config: &Config,
+        scope: &ScopeCtx,
+    ) -> Vec<LockedFileSource> {
+        let mut out = old.to_vec();
+        let mut found = FileFindings::default();
+        let global = scope.scope == Scope::Global;
+        let base = config.path.parent().unwrap_or(Path::new("."));
+        for cmd in self.file_assets.iter().filter(|a| a.kind == kind) {
+            let identity = crate::source::parse(&cmd.source, base)
+                .ok()
+                .map(|s| s.identity().to_owned());
+            // The configured source Kasetto's entry names, and its command of that name whose
+            // bytes Kasetto hashed.
+            let read = resolved.iter().flatten().find_map(|r| {
+                let item = r
+                    .items
+                    .iter()
+                    .find(|i| i.name == cmd.name && hex(Sha256::digest(&i.bytes)) == cmd.hash)?;
+                (Some(r.entry.source.identity()) == identity.as_deref()).then_some((r, item))
+            });
+            for (key, format) in &cmd.files {
+                let abs = crate::files::target_at(PathBuf::from(key), &scope.root).abs;
+                let Ok(meta) = std::fs::symlink_metadata(&abs) else {
+                    continue; // gone: nothing to take over
+                };
+                let expected = read.and_then(|(_, item)| match format {
+                    FileFormat::Command(f) => kasetto_command_bytes(&item.bytes, *f),
+                    FileFormat::Rule(f) => kasetto_rule_bytes(&item.bytes, *f),
+                });
+                let (Some((r, item)), Some(expected)) = (read, expected) else {
+                    found.unchecked.push(key.clone());
+                    continue;
+                };
+                if crate::files::symlinked_folder(global, &scope.root, &abs).is_some() {
+                    found.unchecked.push(key.clone());
+                    continue;
+                }
+                let sha = crate::mdasset::sha256(&expected);
+                if !meta.file_type().is_file()
+                    || crate::files::plan::file_sha(&abs).as_deref() != Some(sha.as_str())
+                {
+                    found.modified.push(key.clone());
+                    continue;
+                }
+                let at = match crate::lock::find_entry(&out, &r.entry.id()) {
+                    Some(l) => out
+                        .iter()
+                        .position(|x| std::ptr::eq(x, l))
+                        .expect("found in out"),
+                    None => {
+                        out.push(LockedFileSource {
+                            url: r.url.clone(),
+                            requested: r.requested.clone(),
+                            sub_dir: r.entry.sub_dir.clone(),
+                            commit: None,
+                            signer: None,
+                            items: Vec::new(),
+                        });
+                        out.len() - 1
+                    }
+                };
+                let items = &mut out[at].items;
+                let i = match items.iter().position(|x| x.name == item.name) {
+                    Some(i) => i,
+                    None => {
+                        items.push(LockedFile {
+                            name: item.name.clone(),
+                            path: item.path.clone(),
+                            blob: item.blob.clone(),
+                            installed: BTreeMap::new(),
+                        });
+                        items.len() - 1
+                    }
+                };
+                items[i].installed.insert(key.clone(), sha);
+                found.taken.push(key.clone());
+            }
+        }
+        let _ = self.findings_cell(kind).set(found);
+        out
+    }
+
+    fn findings_cell(&self, kind: Kind) -> &std::sync::OnceLock<FileFindings> {
+        match kind {
+            Kind::Command => &self.command_files,
+            _ => &self.rule_files,
+        }
+    }
+
+    /// What the take-over of `kind`'s files found; empty before [`Takeover::take_files`] ran.
+    pub fn findings(&self, kind: Kind) -> FileFindings {
+        self.findings_cell(kind).get().cloned().unwrap_or_default()
+    }
+
+    /// Say *modified locally* for a Kasetto command or rule file the user changed since, where
+    /// kst writes the same path: it stays what the plan makes of a file kst did not write (left
+    /// alone; the sync fails until the user moves it away or passes `--force`), with the reason.
+    pub fn explain_files(&self, kind: Kind, items: &mut [crate::files::plan::FileItemPlan]) {
+        let modified = self.findings(kind).modified;
+        for item in items.iter_mut() {
+            for d in &mut item.dests {
+                if d.action == Action::Broken && modified.contains(&d.target.rel) {
+                    d.error = Some(format!(
+                        "{} was modified since Kasetto installed it (it is no longer what Kasetto wrote from the source its lock names); kept as it is: move it away, or pass --force to replace it",
+                        d.target.rel
+                    ));
+                }
+            }
+        }
+    }
+
     /// The lines a sync says once about the take-over (`would` under `--dry-run`).
     pub fn summary(&self, dry_run: bool) -> Vec<String> {
         let verb = if dry_run { "would take" } else { "took" };
@@ -498,9 +964,34 @@ impl Takeover {
                 self.unchecked_servers.join(", ")
             ));
         }
+        for (kind, noun) in [(Kind::Command, "command"), (Kind::Instruction, "rule")] {
+            let files = self.findings(kind);
+            if !files.taken.is_empty() {
+                out.push(format!(
+                    "kst {verb} over {} as Kasetto wrote them: kst's own file replaces each (where Kasetto named it differently, Kasetto's is removed)",
+                    plural(files.taken.len(), &format!("{noun} file")),
+                ));
+            }
+            for p in &files.modified {
+                out.push(format!(
+                    "{p} was modified since Kasetto installed it; kept as it is and not managed by kst (delete it if you no longer want it)"
+                ));
+            }
+            if !files.unchecked.is_empty() {
+                out.push(format!(
+                    "Kasetto's {noun} files {} are left alone: their source is not in this config or changed since Kasetto installed them, so what Kasetto wrote cannot be checked (delete them if you no longer want them)",
+                    files.unchecked.join(", ")
+                ));
+            }
+        }
+        for p in &self.outside_files {
+            out.push(format!(
+                "the Kasetto lock lists {p:?}, which is not where Kasetto writes that command or instruction in an agent's folder of this scope; left alone"
+            ));
+        }
         if !self.other_assets.is_empty() {
             out.push(format!(
-                "not taken over from the Kasetto lock (commands and instructions: kst adopts each file or block that is exactly what it writes — instruction blocks keep their ids, so none is written twice — and leaves any other file alone as a conflict): {}",
+                "not taken over from the Kasetto lock (a kind kst does not know): {}",
                 self.other_assets.join(", ")
             ));
         }
@@ -519,17 +1010,31 @@ impl Takeover {
                 .map(|(n, f)| serde_json::json!({ "name": n, "file": f }))
                 .collect()
         };
+        let (files, rules) = (
+            self.findings(Kind::Command),
+            self.findings(Kind::Instruction),
+        );
         serde_json::json!({
             "path": self.path.display().to_string(),
             "backup": (!dry_run).then(|| self.backup_path().display().to_string()),
-            "taken_over": { "skills": self.skills, "servers": servers(&self.servers) },
+            "taken_over": {
+                "skills": self.skills,
+                "servers": servers(&self.servers),
+                "command_files": files.taken,
+                "rule_files": rules.taken,
+            },
             "modified_locally": {
                 "skills": self.modified_skills,
                 "servers": servers(&self.modified_servers),
+                "command_files": files.modified,
+                "rule_files": rules.modified,
             },
             "unchecked_servers": self.unchecked_servers,
+            "unchecked_command_files": files.unchecked,
+            "unchecked_rule_files": rules.unchecked,
             "not_taken_over": self.other_assets,
             "outside": self.outside,
+            "outside_files": self.outside_files,
         })
     }
 
@@ -641,6 +1146,134 @@ mod tests {
         std::fs::write(d.path().join("SKILL.md"), "x").unwrap();
         std::os::unix::fs::symlink("SKILL.md", d.path().join("alias.md")).unwrap();
         assert_eq!(kasetto_dir_hash(d.path()).unwrap(), None);
+    }
+
+    /// What the real Kasetto 3.12 wrote for these sources (captured from its output files), per
+    /// format: CRLF made LF, a frontmatter's trailing blank lines dropped, an empty frontmatter
+    /// kept as a blank line, a BOM making the whole file the body, Gemini's flat TOML with its
+    /// own escapes and `$ARGUMENTS` kept, Continue's non-blank header lines.
+    #[test]
+    fn command_bytes_and_paths_are_kasettos() {
+        use CommandFormat as F;
+        let crlf = b"---\r\ndescription: crlf\r\n---\r\nline1\r\nline2 $ARGUMENTS\r\n";
+        let blanks = b"---\ndescription: d\n\nargument-hint: x\n\n---\nbody $ARGUMENTS\n\n\n";
+        let esc = b"---\ndescription: \"a\\\\b \\\"q\\\" \\nc\"\n---\nsay \"\"\"hi\"\"\"\n";
+        let bom = b"\xef\xbb\xbf---\ndescription: bom\n---\nb\n";
+        let cases: &[(&[u8], F, &[u8])] = &[
+            (crlf, F::Markdown, b"---\ndescription: crlf\n---\nline1\nline2 $ARGUMENTS\n"),
+            (crlf, F::MarkdownBody, b"line1\nline2 $ARGUMENTS\n"),
+            (
+                crlf,
+                F::GeminiToml,
+                b"description = \"crlf\"\nprompt = \"\"\"\nline1\nline2 $ARGUMENTS\n\"\"\"\n",
+            ),
+            (
+                blanks,
+                F::CopilotPrompt,
+                b"---\ndescription: d\n\nargument-hint: x\n---\nbody $ARGUMENTS\n\n\n",
+            ),
+            (
+                blanks,
+                F::ContinuePrompt,
+                b"---\ndescription: d\nargument-hint: x\ninvokable: true\n---\nbody {{{ input }}}\n\n\n",
+            ),
+            (
+                blanks,
+                F::GeminiToml,
+                b"description = \"d\"\nprompt = \"\"\"\nbody $ARGUMENTS\n\"\"\"\n",
+            ),
+            (b"---\n---\nbody\n", F::MarkdownFlat, b"---\n\n---\nbody\n"),
+            (b"---\n---\nbody\n", F::ContinuePrompt, b"---\ninvokable: true\n---\nbody\n"),
+            (
+                b"---\n  invokable: false\n---\nx",
+                F::ContinuePrompt,
+                b"---\n  invokable: false\n---\nx",
+            ),
+            (
+                esc,
+                F::GeminiToml,
+                b"description = \"a\\\\b \\\"q\\\" \\nc\"\nprompt = \"\"\"\nsay \"\"\"hi\"\"\"\n\"\"\"\n",
+            ),
+            (bom, F::Markdown, bom),
+            (
+                bom,
+                F::ContinuePrompt,
+                b"---\ninvokable: true\n---\n\xef\xbb\xbf---\ndescription: bom\n---\nb\n",
+            ),
+            (
+                b"---\ndescription: 12\n---\n---\nafter\n",
+                F::GeminiToml,
+                b"prompt = \"\"\"\n---\nafter\n\"\"\"\n",
+            ),
+        ];
+        for (src, f, want) in cases {
+            assert_eq!(
+                kasetto_command_bytes(src, *f).as_deref(),
+                Some(*want),
+                "{f:?} {:?}",
+                String::from_utf8_lossy(src)
+            );
+        }
+        // Kasetto writes nothing for these.
+        assert_eq!(kasetto_command_bytes(b"---\nno end\n", F::Markdown), None);
+        assert_eq!(kasetto_command_bytes(b"\xff", F::Markdown), None);
+        let paths = [
+            (F::Markdown, "git/work/commit.md"),
+            (F::GeminiToml, "git-work-commit.toml"),
+            (F::MarkdownFlat, "git-work-commit.md"),
+            (F::MarkdownBody, "git-work-commit.md"),
+            (F::CopilotPrompt, "git-work-commit.prompt.md"),
+            (F::ContinuePrompt, "git-work-commit.prompt"),
+        ];
+        for (f, want) in paths {
+            assert_eq!(kasetto_command_path("git:work:commit", f), want, "{f:?}");
+        }
+    }
+
+    /// The same for instructions' own rule files (captured from the real Kasetto 3.12): Cursor's
+    /// rebuilt frontmatter (a list of globs joined, non-strings dropped; a multi-line
+    /// description written as it is; nothing when no field is set), the body elsewhere.
+    #[test]
+    fn rule_bytes_and_paths_are_kasettos() {
+        use RuleFormat as F;
+        let crlf = b"---\r\ndescription: Style\r\nglobs: \"*.rs\"\r\n---\r\nUse four spaces.\r\n";
+        let list = b"---\ndescription: \"two\\nlines\"\nglobs: [\"*.ts\", 3, \"*.js\"]\nalwaysApply: true\nother: x\n---\nbody\n";
+        let empty = b"---\nglobs: []\nalwaysApply: \"yes\"\n---\n\nlead blank\n";
+        let cases: &[(&[u8], F, &[u8])] = &[
+            (
+                crlf,
+                F::CursorMdc,
+                b"---\ndescription: Style\nglobs: *.rs\n---\nUse four spaces.\n",
+            ),
+            (crlf, F::Markdown, b"Use four spaces.\n"),
+            (
+                list,
+                F::CursorMdc,
+                b"---\ndescription: two\nlines\nglobs: *.ts, *.js\nalwaysApply: true\n---\nbody\n",
+            ),
+            (empty, F::CursorMdc, b"\nlead blank\n"),
+            (
+                b"---\nother: x\n---\nonly body\n",
+                F::CursorMdc,
+                b"only body\n",
+            ),
+        ];
+        for (src, f, want) in cases {
+            assert_eq!(
+                kasetto_rule_bytes(src, *f).as_deref(),
+                Some(*want),
+                "{f:?} {:?}",
+                String::from_utf8_lossy(src)
+            );
+        }
+        assert_eq!(
+            kasetto_rule_path("house:security", F::CursorMdc),
+            "house-security.mdc"
+        );
+        assert_eq!(
+            kasetto_rule_path("house:security", F::Markdown),
+            "house-security.md"
+        );
     }
 
     #[test]

@@ -136,9 +136,13 @@ pub fn resolve_skills(
             let update = wants_update(opts, locked);
             let bars = bars.as_ref();
             match &entry.source {
-                Source::Local { .. } => {
-                    resolve::local(entry, locked, update, ctx.reads_within.as_deref())
-                }
+                Source::Local { .. } => resolve::local(
+                    entry,
+                    locked,
+                    update,
+                    ctx.reads_within.as_deref(),
+                    printer.json,
+                ),
                 Source::Git(url) => {
                     let bar = bars.map(|m| progress_bar(m, url.canonical().as_str()));
                     let mut tick = |got: usize, total: usize, bytes: usize| {
@@ -435,9 +439,26 @@ pub fn plan_files(
     let mut plans = Vec::new();
     for (kind, entries, section) in kinds {
         if entries.is_empty() && section.is_empty() {
+            if let Some(k) = &ws.kasetto {
+                // Nothing configured reads their sources: Kasetto's files are reported.
+                k.take_files(kind, &[], section, config, &ws.scope);
+            }
             plans.push(crate::files::plan::FilePlan::default());
             continue;
         }
+        let places = crate::files::Places {
+            agents: &config.agents,
+            global,
+            home: &home,
+            root: &ws.scope.root,
+        };
+        let confine = (!global).then(|| crate::shared_file::real_path(&ws.scope.root));
+        // The warm no-op's fast path (files/fast.rs); without a cache root, none, and none
+        // while a Kasetto lock is taken over (that reads every item's bytes).
+        let fast = crate::dirs::cache_root()
+            .ok()
+            .filter(|_| ws.kasetto.is_none())
+            .map(|c| crate::files::fast::Fast::new(kind, &places, confine.clone(), &c));
         let resolving = crate::files::Resolving {
             kind,
             old: section,
@@ -445,21 +466,28 @@ pub fn plan_files(
             mode,
             within: ws.reads_within.as_deref(),
             cache,
+            fast: fast.as_ref(),
         };
         let resolved = crate::files::resolve_all(&resolving, entries);
+        // SPEC 17: the files Kasetto wrote for these commands or rules, checked against their
+        // sources now read, join the section as kst's (migrate.rs), so the usual rules update
+        // or prune them.
+        let taken_over = ws
+            .kasetto
+            .as_ref()
+            .map(|k| k.take_files(kind, &resolved, section, config, &ws.scope));
         plans.push(crate::files::plan::build(crate::files::plan::Inputs {
             kind,
             resolved,
-            old: section,
-            places: crate::files::Places {
-                agents: &config.agents,
-                global,
-                home: &home,
-                root: &ws.scope.root,
-            },
+            old: taken_over.as_deref().unwrap_or(section),
+            places,
             force,
-            confine: (!global).then(|| crate::shared_file::real_path(&ws.scope.root)),
+            confine,
+            fast: fast.as_ref(),
         }));
+        if let Some(f) = &fast {
+            f.save();
+        }
     }
     Ok(plans)
 }

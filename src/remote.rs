@@ -120,17 +120,7 @@ fn fetch_online(raw: &str) -> Result<(String, Vec<String>)> {
     }
     let (mut url, note) = raw_url(&original);
     let mut notes: Vec<String> = note.into_iter().collect();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(TIMEOUT))
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-                .build(),
-        )
-        .build()
-        .into();
+    let agent = http_agent(TIMEOUT);
     let mut hops = 0;
     // The token offered to the current URL, if any: chosen only after that URL's server asked
     // for credentials, and forgotten on every redirect (the next host gets its own, or none).
@@ -256,6 +246,23 @@ fn fetch_online(raw: &str) -> Result<(String, Vec<String>)> {
         }
         return Ok((text, notes));
     }
+}
+
+/// The HTTPS client kst uses for configs and advisories: the platform's roots (which honour
+/// `SSL_CERT_FILE`), a time limit, no redirect followed on its own (each hop is checked by the
+/// caller: a token never follows a redirect to another host), every status returned.
+pub(crate) fn http_agent(timeout: std::time::Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+        )
+        .build()
+        .into()
 }
 
 fn base64_basic(user: &str, pass: &str) -> String {

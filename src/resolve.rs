@@ -41,6 +41,9 @@ pub struct ResolvedSkill {
     /// The listing: read at resolution, or — for a skill taken from the lock — on first need
     /// ([`ResolvedSkill::list`]), i.e. only when something must be written.
     listing: OnceLock<Result<Tree, String>>,
+    /// For a local skill taken from the lock: the pack's folder and the folder it may read
+    /// from (`DiskPack`), to list it on first need.
+    local: Option<std::sync::Arc<discover::DiskPack>>,
 }
 
 impl ResolvedSkill {
@@ -51,6 +54,7 @@ impl ResolvedSkill {
             description,
             tree_id: tree.id,
             listing: OnceLock::from(Ok(tree)),
+            local: None,
         }
     }
 
@@ -62,6 +66,7 @@ impl ResolvedSkill {
             description: None,
             tree_id,
             listing: OnceLock::new(),
+            local: None,
         }
     }
 
@@ -76,8 +81,11 @@ impl ResolvedSkill {
     pub fn list(&self, origin: &Origin, repos: &mut Repos) -> Result<&Tree, String> {
         self.listing
             .get_or_init(|| {
+                if let Some(pack) = &self.local {
+                    return list_local(pack, &self.path, self.tree_id)
+                        .map_err(|e| format!("skill {:?}: {e:#}", self.name));
+                }
                 let Origin::Git { db, commit } = origin else {
-                    // Local skills are always listed at resolution.
                     return Err("a local skill without a listing".to_string());
                 };
                 repos
@@ -100,6 +108,20 @@ impl ResolvedSkill {
             .as_ref()
             .map_err(String::clone)
     }
+}
+
+/// A local skill taken from the lock, listed now that it must be written: every check of
+/// resolution (SPEC 13, the confinement of an untrusted config), and it must still be the tree
+/// that was compared.
+fn list_local(pack: &discover::DiskPack, path: &str, want: Oid) -> anyhow::Result<Tree> {
+    let tree = pack.list(path, &mut Budget::new(Caps::from_env()))?;
+    tree.check_link_chains()?;
+    anyhow::ensure!(
+        tree.id == want,
+        "{} changed while kst was reading it; run kst sync again",
+        path
+    );
+    Ok(tree)
 }
 
 /// Cache repositories opened by one thread, by path.
@@ -188,6 +210,12 @@ pub fn select(
         .collect();
     let caps = Caps::from_env();
     for f in picked.found {
+        // Vouched for by the lock without a listing (a local skill whose folder is the locked
+        // tree): listed only if it must be written.
+        if let Some(id) = view.taken_from_lock(&f.path) {
+            skills.push(ResolvedSkill::from_lock(f.name, f.path, id));
+            continue;
+        }
         if let Some(problem) = &f.problem {
             broken.push(BrokenSkill {
                 name: f.name.clone(),
@@ -236,11 +264,15 @@ pub fn frozen_selection(
 /// Resolve a local-folder source: re-read on every sync.
 /// `within`: the folder the source may be read from, when confined (an untrusted config found
 /// in the working directory may read only inside its project; see [`DiskPack::within`]).
+/// `descriptions`: every skill's description is wanted (`--json`); otherwise a skill that is
+/// exactly what its lock entry recorded is taken from the lock without reading its `SKILL.md`
+/// ([`discover::CachedDiskPack::with_lock`]).
 pub fn local(
     entry: &SkillSource,
     locked: Option<&LockedSource>,
     update: bool,
     within: Option<&Path>,
+    descriptions: bool,
 ) -> Result<ResolvedSource, FailedSource> {
     let Source::Local { spelled, path } = &entry.source else {
         unreachable!("local() called on a git source")
@@ -250,11 +282,25 @@ pub fn local(
         url: spelled.clone(),
         error,
     };
-    let (view, root) = discover::CachedDiskPack::open(path, entry.sub_dir.as_deref(), within)
+    let (mut view, root) = discover::CachedDiskPack::open(path, entry.sub_dir.as_deref(), within)
         .map_err(|e| fail(format!("{}: {e}", entry.at)))?;
+    if let Some(l) = locked.filter(|_| !descriptions) {
+        view = view.with_lock(l);
+    }
     let fallback = root_name(&root, spelled);
     let selection = frozen_selection(entry, locked, update);
-    let (skills, broken, warnings) = select(&view, &root, &fallback, &selection);
+    let (mut skills, broken, warnings) = select(&view, &root, &fallback, &selection);
+    drop(view);
+    let unlisted = skills.iter().any(|s| s.listing.get().is_none());
+    if unlisted {
+        let pack = std::sync::Arc::new(discover::DiskPack {
+            root: path.clone(),
+            within: within.map(Path::to_path_buf),
+        });
+        for s in skills.iter_mut().filter(|s| s.listing.get().is_none()) {
+            s.local = Some(pack.clone());
+        }
+    }
     Ok(ResolvedSource {
         entry: entry.clone(),
         url: spelled.clone(),

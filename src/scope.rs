@@ -91,17 +91,7 @@ impl ScopeCtx {
         if self.scope != Scope::Project {
             return None;
         }
-        let rel = target.parent()?.strip_prefix(&self.root).ok()?;
-        let mut at = self.root.clone();
-        for c in rel.components() {
-            at.push(c);
-            match std::fs::symlink_metadata(&at) {
-                Ok(m) if m.file_type().is_symlink() => return Some(at),
-                Ok(_) => {}
-                Err(_) => return None,
-            }
-        }
-        None
+        symlinked_below(&self.root, target)
     }
 
     pub fn name(&self) -> &'static str {
@@ -163,4 +153,20 @@ impl ScopeCtx {
 fn dedup(v: &mut Vec<PathBuf>) {
     let mut seen = std::collections::HashSet::new();
     v.retain(|p| seen.insert(p.clone()));
+}
+
+/// The first folder between `root` (excluded) and `target`'s parent that is a symlink, if any
+/// (None when `target` is not under `root` or a folder on the way does not exist yet).
+pub fn symlinked_below(root: &Path, target: &Path) -> Option<PathBuf> {
+    let rel = target.parent()?.strip_prefix(root).ok()?;
+    let mut at = root.to_path_buf();
+    for c in rel.components() {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.file_type().is_symlink() => return Some(at),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+    None
 }

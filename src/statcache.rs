@@ -120,6 +120,16 @@ impl StatCache {
         Self::keyed(cache_root, &key)
     }
 
+    /// A stat cache of its own for `what` at `path` (the commands of a local source folder, the
+    /// rendered files and blocks of one scope: `files.rs`), apart from every other: two kinds
+    /// or two scopes never share a file, so neither drops the other's sections.
+    pub fn for_items(cache_root: &Path, what: &str, path: &Path) -> StatCache {
+        let mut key = what.as_bytes().to_vec();
+        key.push(0);
+        key.extend_from_slice(path.as_os_str().as_encoded_bytes());
+        Self::keyed(cache_root, &key)
+    }
+
     fn keyed(cache_root: &Path, key: &[u8]) -> StatCache {
         let key = Oid::hash_object(git2::ObjectType::Blob, key)
             .expect("hashing an in-memory buffer cannot fail")
@@ -173,6 +183,50 @@ impl StatCache {
         })
     }
 
+    /// Take the stamp now: call before reading any content whose stat data may be recorded
+    /// with [`StatCache::put`] in this run.
+    pub fn begin_reading(&self) {
+        self.stamp();
+    }
+
+    /// The section `name` as loaded (None: not in the cache).
+    pub fn recorded(&self, name: &str) -> Option<Records<'_>> {
+        self.old().get(name).map(Records)
+    }
+
+    /// Keep the section `name` as loaded in the next version of the cache (it was found true
+    /// in this run).
+    pub fn keep_as_loaded(&self, name: &str) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.fresh
+            .lock()
+            .expect("stat cache lock")
+            .insert(name.to_string(), None);
+    }
+
+    /// Record the section `name`: each file's stat data, taken before its contents were read
+    /// after [`StatCache::begin_reading`], and an id standing for what those contents were
+    /// found to be. All or nothing: if any file is racy by the stamp (or there is no stamp),
+    /// nothing is recorded and false is returned.
+    pub fn put(&self, name: &str, records: Vec<(String, StatData, Oid)>) -> bool {
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let Some(stamp) = *self.stamp.get().unwrap_or(&None) else {
+            return false;
+        };
+        if !records.iter().all(|(_, stat, _)| stat.settled(stamp)) {
+            return false;
+        }
+        let section: Section = records
+            .into_iter()
+            .map(|(rel, stat, id)| (rel.into_boxed_str(), Record { stat, id }))
+            .collect();
+        self.fresh
+            .lock()
+            .expect("stat cache lock")
+            .insert(name.to_string(), Some(section));
+        true
+    }
+
     /// (hits, misses) so far: files whose id came from the cache, and files that were read.
     pub fn counts(&self) -> (usize, usize) {
         (
@@ -210,6 +264,21 @@ impl StatCache {
         if let Err(e) = write_file(&self.file, &encode(&next)) {
             tracing::debug!("cannot write stat cache {}: {e:#}", self.file.display());
         }
+    }
+}
+
+/// A section of the cache as loaded: file → (stat data, id).
+pub struct Records<'a>(&'a Section);
+
+impl Records<'_> {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn get(&self, rel: &str) -> Option<(StatData, Oid)> {
+        self.0.get(rel).map(|r| (r.stat, r.id))
     }
 }
 
@@ -682,6 +751,41 @@ mod tests {
         assert_eq!(recorded_at(&s, stamp), others, "mtime after the stamp");
         set_mtime_exactly(&a, later(stamp, -1));
         assert_eq!(recorded_at(&s, stamp), all, "mtime a nanosecond older");
+    }
+
+    /// Sections put whole (the commands and instructions fast path): only with a stamp taken
+    /// before the reads, only when every file is settled by it, and kept as loaded.
+    #[test]
+    fn a_section_is_put_whole_or_not_at_all() {
+        let s = setup();
+        let stat = |f: &str| StatData::of(&fs::symlink_metadata(s.folder.join(f)).unwrap());
+        let id = Oid::hash_object(git2::ObjectType::Blob, b"x").unwrap();
+        let records = |files: &[&str]| -> Vec<(String, StatData, Oid)> {
+            files.iter().map(|f| (f.to_string(), stat(f), id)).collect()
+        };
+        let cache = StatCache::for_items(&s.cache, "rendered", &s.folder);
+        // No stamp taken before the reads: nothing may be recorded.
+        assert!(!cache.put("item", records(&["demo/SKILL.md"])));
+        cache.begin_reading();
+        // One racy file (mtime in the future) and the whole section is refused.
+        age(&s.folder.join("demo/ref/a.md"), 3600);
+        assert!(!cache.put("item", records(&["demo/SKILL.md", "demo/ref/a.md"])));
+        assert!(cache.put("item", records(&["demo/SKILL.md", "demo/ref/b.md"])));
+        cache.save();
+        let again = StatCache::for_items(&s.cache, "rendered", &s.folder);
+        let r = again.recorded("item").expect("the section was saved");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.get("demo/SKILL.md"), Some((stat("demo/SKILL.md"), id)));
+        // Kept as loaded: the next version still has it; a section not seen is dropped.
+        again.keep_as_loaded("item");
+        again.save();
+        let third = StatCache::for_items(&s.cache, "rendered", &s.folder);
+        assert!(third.recorded("item").is_some());
+        third.save();
+        let fourth = StatCache::for_items(&s.cache, "rendered", &s.folder);
+        assert!(fourth.recorded("item").is_none());
+        // Kept apart from the skills folder's cache of the same path.
+        assert_ne!(fourth.file, StatCache::for_folder(&s.cache, &s.folder).file);
     }
 
     #[test]

@@ -212,6 +212,10 @@ impl Tree {
     /// not follow. So no link target may pass through another symlink of the skill; with that,
     /// lexical resolution is the real one.
     pub fn check_link_chains(&self) -> anyhow::Result<()> {
+        // Most skills have no symlink at all: then there is no chain, and no path to build.
+        if !self.has_symlinks() {
+            return Ok(());
+        }
         let mut links: Vec<(String, String)> = Vec::new();
         self.walk(|path, e| {
             if let EntryKind::Symlink { target } = &e.kind {
@@ -247,6 +251,14 @@ impl Tree {
             }
         }
         Ok(())
+    }
+
+    fn has_symlinks(&self) -> bool {
+        self.entries.iter().any(|e| match &e.kind {
+            EntryKind::Symlink { .. } => true,
+            EntryKind::Dir(t) => t.has_symlinks(),
+            _ => false,
+        })
     }
 
     pub fn has_gitlinks(&self) -> bool {
@@ -307,6 +319,11 @@ pub fn check_entries(rel: &str, entries: &[Entry]) -> anyhow::Result<()> {
 /// What case-insensitive, normalising file systems (macOS, Windows) see as the same name: NFC,
 /// then lower case.
 pub fn fold(name: &str) -> String {
+    // ASCII is its own NFC, and its lower case is ASCII's: no normaliser needed (the common
+    // case, on every destination of a no-op).
+    if name.is_ascii() {
+        return name.to_ascii_lowercase();
+    }
     name.nfc().collect::<String>().to_lowercase()
 }
 
@@ -520,11 +537,11 @@ fn read_disk_at(
             continue;
         }
         let path = item.path();
-        // lstat relative to the open folder (no path walk per file).
-        let meta = item
-            .metadata()
+        // The kind comes with the folder listing; only regular files are stat'ed (relative to
+        // the open folder: no path walk per file).
+        let ft = item
+            .file_type()
             .with_context(|| format!("cannot stat {}", path.display()))?;
-        let ft = meta.file_type();
         let child_rel = join_rel(rel, &name);
         let entry = if ft.is_symlink() {
             let target = fs::read_link(&path)
@@ -550,6 +567,13 @@ fn read_disk_at(
                 kind: EntryKind::Dir(sub),
             }
         } else if ft.is_file() {
+            let meta = item
+                .metadata()
+                .with_context(|| format!("cannot stat {}", path.display()))?;
+            // Replaced by something else since the listing: read it again later.
+            if !meta.is_file() {
+                bail!("{child_rel} changed while it was being read");
+            }
             budget.charge(&child_rel, meta.len())?;
             let id = ids.blob_id(&path, &child_rel, &meta)?;
             let executable = meta.permissions().mode() & 0o100 != 0;

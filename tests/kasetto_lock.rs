@@ -597,6 +597,103 @@ fn a_project_set_up_by_the_real_kasetto_is_taken_over() {
     assert!(m["mcpServers"].get("local-db").is_none(), "{m}");
 }
 
+/// Commands and instructions set up by the real Kasetto 3.12 for agents it names and renders
+/// differently from kst (Gemini's flat `git-commit.toml`; CRLF made LF in commands and rule
+/// files; Continue's and body-only renderings): one `kst sync` takes every file over — kst's own replaces each, the
+/// differently named one is removed — with one block per instruction; `kst verify` and
+/// `kst doctor` are clean; dropping the entries prunes all of it. Needs the real binary: without
+/// it the test prints why it did nothing.
+#[test]
+fn commands_set_up_by_the_real_kasetto_are_taken_over_with_no_orphan() {
+    if !Path::new(REAL_KASETTO).exists() {
+        eprintln!(
+            "NOTE: {REAL_KASETTO} is absent; this test checks nothing here (build it with \
+             `cargo install kasetto --version 3.12.0 --root /tmp/ref-kasetto`)"
+        );
+        return;
+    }
+    let env = TestEnv::new();
+    write_file(env.project_path("pack/commands/git/commit.md"), COMMIT_MD);
+    write_file(
+        env.project_path("pack/commands/crlf.md"),
+        "---\r\ndescription: crlf\r\n\r\n---\r\nline1 $ARGUMENTS\r\n",
+    );
+    write_file(
+        env.project_path("pack/instructions/style.md"),
+        "---\r\ndescription: Style\r\nglobs: \"*.rs\"\r\n---\r\nUse four spaces.\r\n",
+    );
+    let agents =
+        "agent: [claude-code, gemini-cli, cursor, continue, github-copilot, pi]\nscope: project\n";
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "{agents}commands:\n  - source: ./pack\n    commands: \"*\"\ninstructions:\n  - source: ./pack\n    instructions: \"*\"\n"
+        ),
+    );
+    let out = env
+        .cmd(REAL_KASETTO)
+        .arg("sync")
+        .env("KASETTO_NO_UPDATE_CHECK", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kasetto sync: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(env.project_path(GEMINI_FLAT).exists(), "Kasetto's own name");
+    let kasetto_lock = lock(&env);
+
+    let r = ok(kst(&env, &["sync"]));
+    // 2 commands × 6 agents, every one still as Kasetto wrote it.
+    assert!(
+        all(&r).contains("kst took over 12 command files as Kasetto wrote them"),
+        "{r:?}\n{kasetto_lock}"
+    );
+    // Cursor's and Continue's rule files: Kasetto made the CRLF source LF, kst keeps it.
+    assert!(
+        all(&r).contains("kst took over 2 rule files as Kasetto wrote them"),
+        "{r:?}\n{kasetto_lock}"
+    );
+    assert!(!all(&r).contains("modified since"), "{r:?}");
+    assert!(!env.project_path(GEMINI_FLAT).exists(), "{r:?}");
+    let toml = fs::read_to_string(env.project_path(GEMINI_KST)).unwrap();
+    assert!(toml.contains("Commit with {{args}}."), "{toml}");
+    let claude_md = fs::read_to_string(env.project_path("CLAUDE.md")).unwrap();
+    assert_eq!(
+        claude_md.matches("Use four spaces.").count(),
+        1,
+        "{claude_md}"
+    );
+    ok(kst(&env, &["verify"]));
+    let r = ok(kst(&env, &["doctor"]));
+    assert!(all(&r).contains("No problems found"), "{r:?}");
+
+    // Dropping both entries prunes everything Kasetto had installed.
+    write_file(env.project_path("kasetto.yaml"), agents);
+    ok(kst(&env, &["sync"]));
+    let left = read_tree_snapshot(env.project());
+    let files: Vec<&String> = left
+        .iter()
+        .filter(|(_, e)| matches!(e, SnapEntry::File { .. }))
+        .map(|(p, _)| p)
+        .collect();
+    let shared = [
+        "CLAUDE.md",
+        "GEMINI.md",
+        "AGENTS.md",
+        ".github/copilot-instructions.md",
+    ];
+    for p in &files {
+        assert!(
+            p.starts_with("pack/") || p.starts_with("kasetto.") || shared.contains(&p.as_str()),
+            "left behind: {p} in {files:?}"
+        );
+    }
+    let claude_md = fs::read_to_string(env.project_path("CLAUDE.md")).unwrap_or_default();
+    assert!(!claude_md.contains("Use four spaces."), "{claude_md}");
+}
+
 /// A Kasetto lock kst cannot read (a version it does not know, a wrong shape) is an error
 /// (exit 2) that says it is a Kasetto lock; the lock is left byte-identical and no backup made.
 #[test]
@@ -645,4 +742,382 @@ fn doctor_reports_a_kasetto_lock_waiting_to_be_taken_over() {
     );
     assert!(p["fix"].as_str().unwrap().starts_with("kst sync"), "{p}");
     assert_snapshots_eq(&before, &read_tree_snapshot(env.project()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands: Kasetto names and renders some agents' files differently from kst (Gemini CLI's
+// `git-commit.toml` where kst writes `git/commit.toml`; its own TOML, Continue and body-only
+// renderings). Its lock records the *source* file's SHA-256; the files below are written here
+// byte for byte as Kasetto 3.12 writes them (checked against the real binary's output).
+
+/// A namespaced command, `commands/git/commit.md` in the pack.
+const COMMIT_MD: &str = "---\ndescription: Commit \"staged\" work\n---\nCommit with $ARGUMENTS.\n";
+/// What Kasetto 3.12 writes for it for gemini-cli: a flat name, its TOML, `$ARGUMENTS` kept.
+const COMMIT_TOML_KASETTO: &str = "description = \"Commit \\\"staged\\\" work\"\nprompt = \"\"\"\nCommit with $ARGUMENTS.\n\"\"\"\n";
+const GEMINI_FLAT: &str = ".gemini/commands/git-commit.toml";
+const GEMINI_KST: &str = ".gemini/commands/git/commit.toml";
+const CLAUDE_CMD: &str = ".claude/commands/git/commit.md";
+
+/// One `assets:` entry for a command, as Kasetto 3.12 serialises `AssetEntry`.
+fn kasetto_command(name: &str, dests: &str, hash: &str) -> String {
+    kasetto_command_from("./pack", "local", name, dests, hash)
+}
+
+fn kasetto_command_from(
+    source: &str,
+    revision: &str,
+    name: &str,
+    dests: &str,
+    hash: &str,
+) -> String {
+    format!(
+        "  command::{source}::{name}:\n    kind: command\n    name: {name}\n    hash: {hash}\n    source: {source}\n    destination: {dests}\n    source_revision: {revision}\n"
+    )
+}
+
+fn commands_config(env: &TestEnv, with_commands: bool) {
+    let mut text = String::from("agent: [claude-code, gemini-cli]\nscope: project\n");
+    if with_commands {
+        text.push_str("commands:\n  - source: ./pack\n    commands: \"*\"\n");
+    }
+    write_file(env.project_path("kasetto.yaml"), text);
+}
+
+/// A project as Kasetto 3.12 left it after syncing `git:commit` for claude-code and gemini-cli.
+fn kasetto_commands_project(env: &TestEnv) {
+    write_file(env.project_path("pack/commands/git/commit.md"), COMMIT_MD);
+    commands_config(env, true);
+    write_file(env.project_path(CLAUDE_CMD), COMMIT_MD);
+    write_file(env.project_path(GEMINI_FLAT), COMMIT_TOML_KASETTO);
+    write_kasetto_lock(
+        &env.project_path("kasetto.lock"),
+        &[],
+        &[kasetto_command(
+            "git:commit",
+            &format!("{CLAUDE_CMD},{GEMINI_FLAT}"),
+            &hex(Sha256::digest(COMMIT_MD)),
+        )],
+    );
+}
+
+fn all(r: &Run) -> String {
+    format!("{}{}", r.stdout, r.stderr)
+}
+
+/// Kasetto's differently named Gemini file is taken over and removed by the first sync, which
+/// writes kst's own; `--dry-run` shows both and writes nothing; `kst verify` and `kst doctor`
+/// are clean after; a later config change prunes the rest.
+#[test]
+fn kasetto_command_files_are_taken_over_renamed_and_later_pruned() {
+    let env = TestEnv::new();
+    kasetto_commands_project(&env);
+    let before = read_tree_snapshot(env.project());
+
+    let r = ok(kst(&env, &["sync", "--dry-run"]));
+    let out = all(&r);
+    assert!(
+        out.contains("kst would take over 2 command files as Kasetto wrote them"),
+        "{r:?}"
+    );
+    assert!(
+        out.contains(&format!("- command git:commit (./pack) → {GEMINI_FLAT}")),
+        "{r:?}"
+    );
+    assert!(
+        out.contains(&format!("+ command git:commit (./pack) → {GEMINI_KST}")),
+        "{r:?}"
+    );
+    assert_snapshots_eq(&before, &read_tree_snapshot(env.project()));
+    let r = ok(kst(&env, &["sync", "--dry-run", "--json"]));
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).expect("one JSON document");
+    assert_eq!(
+        doc["kasetto_lock"]["taken_over"]["command_files"],
+        serde_json::json!([CLAUDE_CMD, GEMINI_FLAT]),
+        "{doc}"
+    );
+    assert_snapshots_eq(&before, &read_tree_snapshot(env.project()));
+
+    let r = ok(kst(&env, &["sync"]));
+    assert!(
+        all(&r).contains("kst took over 2 command files as Kasetto wrote them"),
+        "{r:?}"
+    );
+    assert!(!env.project_path(GEMINI_FLAT).exists(), "{r:?}");
+    let toml = fs::read_to_string(env.project_path(GEMINI_KST)).unwrap();
+    assert!(toml.contains("Commit with {{args}}."), "{toml}");
+    assert_eq!(
+        fs::read_to_string(env.project_path(CLAUDE_CMD)).unwrap(),
+        COMMIT_MD
+    );
+    let l = lock(&env);
+    assert!(l.contains(GEMINI_KST) && l.contains(CLAUDE_CMD), "{l}");
+    assert!(!l.contains("git-commit.toml"), "{l}");
+    ok(kst(&env, &["verify"]));
+    let r = ok(kst(&env, &["doctor"]));
+    assert!(all(&r).contains("No problems found"), "{r:?}");
+
+    // The config drops the commands: kst prunes what Kasetto had installed.
+    commands_config(&env, false);
+    ok(kst(&env, &["sync"]));
+    for p in [CLAUDE_CMD, GEMINI_KST, GEMINI_FLAT] {
+        assert!(!env.project_path(p).exists(), "{p}");
+    }
+}
+
+/// A Kasetto command file the user changed since is never removed or overwritten: at a path kst
+/// does not write (Gemini's flat name) it is kept and reported; at kst's own path it is in the
+/// way, as any file kst did not write (the sync fails, saying why and what to do).
+#[test]
+fn an_edited_kasetto_command_file_is_kept_and_said_why() {
+    let env = TestEnv::new();
+    kasetto_commands_project(&env);
+    write_file(env.project_path(GEMINI_FLAT), "prompt = \"mine\"\n");
+    write_file(env.project_path(CLAUDE_CMD), "my own commit\n");
+
+    let r = kst(&env, &["sync"]);
+    assert_eq!(r.code, 1, "the edited Claude file is in the way: {r:?}");
+    let out = all(&r);
+    assert!(
+        out.contains(&format!(
+            "{GEMINI_FLAT} was modified since Kasetto installed it; kept as it is and not managed by kst (delete it if you no longer want it)"
+        )),
+        "{r:?}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{CLAUDE_CMD} was modified since Kasetto installed it (it is no longer what Kasetto wrote from the source its lock names); kept as it is: move it away, or pass --force"
+        )),
+        "{r:?}"
+    );
+    assert!(!out.contains("was not installed by kst"), "{r:?}");
+    assert_eq!(
+        fs::read_to_string(env.project_path(GEMINI_FLAT)).unwrap(),
+        "prompt = \"mine\"\n"
+    );
+    assert_eq!(
+        fs::read_to_string(env.project_path(CLAUDE_CMD)).unwrap(),
+        "my own commit\n"
+    );
+    assert!(env.project_path(GEMINI_KST).exists(), "{r:?}");
+    let l = lock(&env);
+    assert!(
+        !l.contains("git-commit.toml") && !l.contains(CLAUDE_CMD),
+        "{l}"
+    );
+    // `kst doctor` names what Kasetto left that kst does not manage.
+    let r = kst(&env, &["doctor"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    for p in [GEMINI_FLAT, CLAUDE_CMD] {
+        assert!(
+            all(&r).contains(&format!("{p} was written by Kasetto (")),
+            "{p}: {r:?}"
+        );
+    }
+
+    // Dropping the commands prunes kst's file only; the user's two stay.
+    commands_config(&env, false);
+    ok(kst(&env, &["sync"]));
+    assert!(!env.project_path(GEMINI_KST).exists());
+    assert_eq!(
+        fs::read_to_string(env.project_path(GEMINI_FLAT)).unwrap(),
+        "prompt = \"mine\"\n"
+    );
+    assert_eq!(
+        fs::read_to_string(env.project_path(CLAUDE_CMD)).unwrap(),
+        "my own commit\n"
+    );
+}
+
+/// A Kasetto lock is a file in the project: a command entry naming files outside the agents'
+/// commands folders (`..`, an absolute path, another folder) or under another name, each holding
+/// exactly Kasetto's rendering, makes kst own none of them: none is ever removed, and the sync
+/// says so.
+#[test]
+fn a_hostile_kasetto_lock_cannot_make_kst_remove_a_command_file_elsewhere() {
+    let env = TestEnv::new();
+    kasetto_commands_project(&env);
+    let absolute = env.home_path(GEMINI_FLAT);
+    let outside = env.root().join("git-commit.toml");
+    let elsewhere = [
+        env.project_path("docs/git-commit.toml"),
+        env.project_path(".gemini/commands/other.toml"),
+        env.project_path("docs/git/commit.md"),
+        absolute.clone(),
+        outside.clone(),
+    ];
+    for p in &elsewhere {
+        write_file(p, COMMIT_TOML_KASETTO);
+    }
+    write_file(env.project_path("docs/git/commit.md"), COMMIT_MD);
+    let dests = format!(
+        "docs/git-commit.toml,.gemini/commands/other.toml,../git-commit.toml,{},.claude/commands/../../docs/git/commit.md",
+        absolute.display()
+    );
+    write_kasetto_lock(
+        &env.project_path("kasetto.lock"),
+        &[],
+        &[kasetto_command(
+            "git:commit",
+            &dests,
+            &hex(Sha256::digest(COMMIT_MD)),
+        )],
+    );
+    let snapshot = |p: &Path| fs::read(p).unwrap();
+    let before: Vec<Vec<u8>> = elsewhere.iter().map(|p| snapshot(p)).collect();
+    let r = ok(kst(&env, &["sync"]));
+    let out = all(&r);
+    for listed in [
+        "docs/git-commit.toml".to_owned(),
+        ".gemini/commands/other.toml".to_owned(),
+        "../git-commit.toml".to_owned(),
+        absolute.display().to_string(),
+        ".claude/commands/../../docs/git/commit.md".to_owned(),
+    ] {
+        assert!(
+            out.contains(&format!(
+                "the Kasetto lock lists {listed:?}, which is not where Kasetto writes that command or instruction in an agent's folder of this scope; left alone"
+            )),
+            "{listed}: {r:?}"
+        );
+    }
+    commands_config(&env, false);
+    ok(kst(&env, &["sync"]));
+    let after: Vec<Vec<u8>> = elsewhere.iter().map(|p| snapshot(p)).collect();
+    assert_eq!(before, after);
+}
+
+/// A command whose source changed since Kasetto installed it: what Kasetto wrote cannot be
+/// known, so its differently named file is left alone (and said so), never removed.
+#[test]
+fn a_kasetto_command_file_whose_source_changed_is_left_alone() {
+    let env = TestEnv::new();
+    kasetto_commands_project(&env);
+    fs::remove_file(env.project_path(CLAUDE_CMD)).unwrap();
+    write_file(
+        env.project_path("pack/commands/git/commit.md"),
+        "---\ndescription: newer\n---\nNewer.\n",
+    );
+    let r = ok(kst(&env, &["sync"]));
+    assert!(
+        all(&r).contains(&format!(
+            "Kasetto's command files {GEMINI_FLAT} are left alone: their source is not in this config or changed since Kasetto installed them"
+        )),
+        "{r:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(env.project_path(GEMINI_FLAT)).unwrap(),
+        COMMIT_TOML_KASETTO
+    );
+    assert!(env.project_path(GEMINI_KST).exists());
+}
+
+/// The same from a git source: Kasetto's entry names the URL as the config spells it; the command
+/// read from the pinned commit has the hash Kasetto recorded, so its files are taken over.
+#[test]
+fn kasetto_command_files_from_a_git_source_are_taken_over() {
+    let env = TestEnv::new();
+    let mut repo = FixtureRepo::init(env.remotes().join("pack.git"));
+    repo.commit(
+        "main",
+        &[("commands/git/commit.md", FileSpec::file(COMMIT_MD))],
+    );
+    let url = repo.file_url();
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: [claude-code, gemini-cli]\nscope: project\ncommands:\n  - source: {url}\n    commands: \"*\"\n"
+        ),
+    );
+    write_file(env.project_path(CLAUDE_CMD), COMMIT_MD);
+    write_file(env.project_path(GEMINI_FLAT), COMMIT_TOML_KASETTO);
+    write_kasetto_lock(
+        &env.project_path("kasetto.lock"),
+        &[],
+        &[kasetto_command_from(
+            &url,
+            "",
+            "git:commit",
+            &format!("{CLAUDE_CMD},{GEMINI_FLAT}"),
+            &hex(Sha256::digest(COMMIT_MD)),
+        )],
+    );
+    let r = ok(kst(&env, &["sync"]));
+    assert!(
+        all(&r).contains("kst took over 2 command files as Kasetto wrote them"),
+        "{r:?}"
+    );
+    assert!(!env.project_path(GEMINI_FLAT).exists(), "{r:?}");
+    assert!(env.project_path(GEMINI_KST).exists(), "{r:?}");
+    ok(kst(&env, &["verify"]));
+}
+
+/// Instructions' own rule files: Kasetto's lock names them `file:PATH` (blocks `agg:FILE`).
+/// One Kasetto wrote from a CRLF source differs from kst's (Kasetto made it LF): still as
+/// Kasetto wrote it, it is taken over and rewritten, not a conflict; an edited one is kept and
+/// said why; one listed elsewhere is never touched; dropping the entry prunes kst's.
+#[test]
+fn kasetto_rule_files_are_taken_over_and_edited_ones_kept() {
+    let env = TestEnv::new();
+    let source = "---\r\ndescription: Style\r\n---\r\nUse four spaces.\r\n";
+    write_file(env.project_path("pack/instructions/style.md"), source);
+    let cfg = |with: bool| {
+        let mut text = String::from("agent: [cursor, roo]\nscope: project\n");
+        if with {
+            text.push_str("instructions:\n  - source: ./pack\n    instructions: \"*\"\n");
+        }
+        write_file(env.project_path("kasetto.yaml"), text);
+    };
+    cfg(true);
+    // As Kasetto 3.12 wrote them: LF; the user edited Roo's since.
+    let cursor = ".cursor/rules/style.mdc";
+    let roo = ".roo/rules/style.md";
+    write_file(
+        env.project_path(cursor),
+        "---\ndescription: Style\n---\nUse four spaces.\n",
+    );
+    write_file(env.project_path(roo), "Use tabs.\n");
+    write_file(env.project_path("docs/style.md"), "Use four spaces.\n");
+    write_kasetto_lock(
+        &env.project_path("kasetto.lock"),
+        &[],
+        &[format!(
+            "  instructions::./pack::style:\n    kind: instructions\n    name: style\n    hash: {}\n    source: ./pack\n    destination: file:{cursor},file:{roo},file:docs/style.md,agg:CLAUDE.md\n    source_revision: local\n",
+            hex(Sha256::digest(source))
+        )],
+    );
+    let r = kst(&env, &["sync"]);
+    assert_eq!(r.code, 1, "the edited Roo file is in the way: {r:?}");
+    let out = all(&r);
+    assert!(
+        out.contains("kst took over 1 rule file as Kasetto wrote them"),
+        "{r:?}"
+    );
+    assert!(
+        out.contains(&format!("{roo} was modified since Kasetto installed it (")),
+        "{r:?}"
+    );
+    assert!(
+        out.contains("the Kasetto lock lists \"docs/style.md\", which is not where"),
+        "{r:?}"
+    );
+    assert_eq!(
+        fs::read(env.project_path(cursor)).unwrap(),
+        b"---\ndescription: Style\n---\nUse four spaces.\r\n",
+        "kst's rendering (the source's line endings)"
+    );
+    assert_eq!(
+        fs::read_to_string(env.project_path(roo)).unwrap(),
+        "Use tabs.\n"
+    );
+    cfg(false);
+    ok(kst(&env, &["sync"]));
+    assert!(!env.project_path(cursor).exists());
+    assert_eq!(
+        fs::read_to_string(env.project_path(roo)).unwrap(),
+        "Use tabs.\n"
+    );
+    assert_eq!(
+        fs::read_to_string(env.project_path("docs/style.md")).unwrap(),
+        "Use four spaces.\n"
+    );
 }

@@ -30,7 +30,7 @@ fn counter(out: &std::process::Output, key: &str) -> usize {
     get(key)
 }
 
-fn sync_counted(env: &TestEnv, args: &[&str]) -> (usize, usize) {
+pub(crate) fn sync_counted(env: &TestEnv, args: &[&str]) -> (usize, usize) {
     counters(&sync_output(env, args))
 }
 
@@ -124,7 +124,7 @@ fn a_monorepo_is_read_one_tree_at_a_time() {
 /// A local folder of `n` skills (`pack/skills/<name>/`: SKILL.md, a nested file, a script),
 /// installed, settled past the racy window, and synced once more so the stat caches know every
 /// file.
-fn local_installed(env: &TestEnv, n: usize) {
+pub(crate) fn local_installed(env: &TestEnv, n: usize) {
     let pack = env.project_path("pack/skills");
     for i in 0..n {
         let name = format!("skill-{i:03}");
@@ -147,7 +147,7 @@ fn local_installed(env: &TestEnv, n: usize) {
     sync_counted(env, &[]);
 }
 
-fn sync_json(env: &TestEnv) -> Vec<(String, String)> {
+pub(crate) fn sync_json(env: &TestEnv) -> Vec<(String, String)> {
     let out = env.kst().args(["sync", "--json"]).output().unwrap();
     assert!(
         out.status.success(),
@@ -168,26 +168,6 @@ fn sync_json(env: &TestEnv) -> Vec<(String, String)> {
         .collect();
     v.sort();
     v
-}
-
-#[test]
-fn a_local_noop_reads_no_source_file_but_the_skill_mds() {
-    // Before: listing a local source hashed every file of every skill on every sync.
-    let n = 20;
-    let env = TestEnv::new();
-    local_installed(&env, n);
-    let pack = env.project_path("pack");
-    let watch = crate::perf_smoke::OpenWatch::new(&pack);
-    let (_, reads) = sync_counted(&env, &[]);
-    let opened = watch.opened();
-    let others: Vec<_> = opened
-        .iter()
-        .filter(|p| p.file_name().is_none_or(|f| f != "SKILL.md"))
-        .collect();
-    assert!(others.is_empty(), "a no-op read source files: {others:?}");
-    // What is still read: each SKILL.md once, for its frontmatter (discovery), nothing else.
-    assert_eq!(opened.len(), n, "{opened:?}");
-    assert_eq!(reads, n, "file contents read on a local no-op");
 }
 
 #[test]

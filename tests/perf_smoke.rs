@@ -56,7 +56,7 @@ fn installed(env: &TestEnv) {
 /// timestamp tick: a few milliseconds on ext4 or tmpfs, two seconds on a whole-second file
 /// system. Only the kernel-set ctime is waited for, so a file whose mtime a test put in the
 /// future stays racy, as intended.
-fn settle(env: &TestEnv) {
+pub(crate) fn settle(env: &TestEnv) {
     fn newest_ctime(dir: &Path, newest: &mut (i64, i64)) {
         for e in fs::read_dir(dir).unwrap() {
             let e = e.unwrap();

@@ -164,17 +164,7 @@ fn post(url: &str, body: &Value) -> Result<Value, String> {
         }
     }
     let shown = crate::source::DisplayUrl::from(&parsed).to_string();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(TIMEOUT))
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-                .build(),
-        )
-        .build()
-        .into();
+    let agent = crate::remote::http_agent(TIMEOUT);
     let resp = agent
         .post(url)
         .header("Content-Type", "application/json")

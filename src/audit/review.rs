@@ -168,39 +168,88 @@ fn review_skills(
     oc: &str,
     nc: &str,
 ) -> Vec<ItemReview> {
-    let moved: Vec<_> = new
-        .skills
+    review_moved(
+        ctx,
+        Kind::Skill,
+        &new.url,
+        (&old.skills, &new.skills),
+        (oc, nc),
+        |repo, o, k| {
+            let before = match o {
+                None => BTreeMap::new(),
+                Some(o) => skill_files(repo, oc, &o.path)?,
+            };
+            let after = skill_files(repo, nc, &k.path)?;
+            Ok(diff_trees(repo, &before, &after, Kind::Skill))
+        },
+    )
+}
+
+/// A locked item as the review sees it: its name, its path in the repository and the git id
+/// that moves with its content (a skill's tree, a command's or instruction's blob).
+trait Versioned {
+    fn name(&self) -> &str;
+    fn path(&self) -> &str;
+    fn git_id(&self) -> &str;
+    fn set_git_id(&mut self, id: String);
+}
+
+macro_rules! versioned {
+    ($t:ty, $id:ident) => {
+        impl Versioned for $t {
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn path(&self) -> &str {
+                &self.path
+            }
+            fn git_id(&self) -> &str {
+                &self.$id
+            }
+            fn set_git_id(&mut self, id: String) {
+                self.$id = id;
+            }
+        }
+    };
+}
+versioned!(crate::lock::LockedSkill, tree);
+versioned!(crate::lock::LockedFile, blob);
+
+/// The review of each item of one moved source that is new or whose git id changed, by
+/// `diff(repo, old item, new item)` against the cached database. An item that cannot be
+/// compared (no cache, an object missing) is *unverified*: the gate asks about it.
+fn review_moved<'a, T: Versioned>(
+    ctx: &Workspace,
+    kind: Kind,
+    url: &str,
+    (old, new): (&'a [T], &'a [T]),
+    (oc, nc): (&str, &str),
+    diff: impl Fn(&Repository, Option<&'a T>, &'a T) -> Result<Vec<Change>, String>,
+) -> Vec<ItemReview> {
+    let moved: Vec<(&T, Option<&T>)> = new
         .iter()
-        .map(|k| (k, old.skills.iter().find(|o| o.name == k.name)))
-        .filter(|(k, o)| o.is_none_or(|o| o.tree != k.tree))
+        .map(|k| (k, old.iter().find(|o| o.name() == k.name())))
+        .filter(|(k, o)| o.is_none_or(|o| o.git_id() != k.git_id()))
         .collect();
     if moved.is_empty() {
         return Vec::new();
     }
-    let repo = repo(ctx, &new.url);
-    let mut out = Vec::new();
-    for (k, o) in moved {
-        let mut r = item(Kind::Skill, &k.name, &new.url, oc, nc, o.is_none());
-        let repo = match &repo {
-            Ok(repo) => repo,
-            Err(e) => {
-                r.unverified.push(e.clone());
-                out.push(r);
-                continue;
+    let repo = repo(ctx, url);
+    moved
+        .into_iter()
+        .map(|(k, o)| {
+            let mut r = item(kind, k.name(), url, oc, nc, o.is_none());
+            match repo
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|repo| diff(repo, o, k))
+            {
+                Ok(changes) => r.changes = changes,
+                Err(e) => r.unverified.push(e),
             }
-        };
-        let before = match o {
-            None => Ok(BTreeMap::new()),
-            Some(o) => skill_files(repo, oc, &o.path),
-        };
-        let after = skill_files(repo, nc, &k.path);
-        match (before, after) {
-            (Ok(b), Ok(a)) => r.changes = diff_trees(repo, &b, &a, Kind::Skill),
-            (Err(e), _) | (_, Err(e)) => r.unverified.push(e),
-        }
-        out.push(r);
-    }
-    out
+            r
+        })
+        .collect()
 }
 
 /// The regular files of the folder `path` at `commit`, by path inside the folder.
@@ -504,50 +553,31 @@ fn review_files(
     oc: &str,
     nc: &str,
 ) -> Vec<ItemReview> {
-    let moved: Vec<_> = new
-        .items
-        .iter()
-        .map(|k| (k, old.items.iter().find(|o| o.name == k.name)))
-        .filter(|(k, o)| o.is_none_or(|o| o.blob != k.blob))
-        .collect();
-    if moved.is_empty() {
-        return Vec::new();
-    }
-    let repo = repo(ctx, &new.url);
-    let mut out = Vec::new();
-    for (k, o) in moved {
-        let mut r = item(kind, &k.name, &new.url, oc, nc, o.is_none());
-        let repo = match &repo {
-            Ok(repo) => repo,
-            Err(e) => {
-                r.unverified.push(e.clone());
-                out.push(r);
-                continue;
+    review_moved(
+        ctx,
+        kind,
+        &new.url,
+        (&old.items, &new.items),
+        (oc, nc),
+        |repo, o, k| {
+            let text = |blob: &str| -> Result<String, String> {
+                let id = oid(blob)?;
+                repo.find_blob(id)
+                    .map_err(|_| format!("blob {} is not in this machine's cache", short(blob)))?;
+                Ok(blob_text(repo, id).unwrap_or_default())
+            };
+            let before = o.map(|o| text(&o.blob)).transpose()?;
+            let after = text(&k.blob)?;
+            let old_t: Vec<(String, String)> =
+                before.iter().map(|t| (k.path.clone(), t.clone())).collect();
+            let mut changes = url_changes(&old_t, &[(k.path.clone(), after.clone())]);
+            if kind == Kind::Command {
+                let bt = before.as_deref().and_then(allowed_tools);
+                changes.extend(tools_change(&short(&k.path), bt, allowed_tools(&after)));
             }
-        };
-        let text = |blob: &str| -> Result<String, String> {
-            let id = oid(blob)?;
-            repo.find_blob(id)
-                .map_err(|_| format!("blob {} is not in this machine's cache", short(blob)))?;
-            Ok(blob_text(repo, id).unwrap_or_default())
-        };
-        let before = o.map(|o| text(&o.blob)).transpose();
-        match (before, text(&k.blob)) {
-            (Ok(b), Ok(a)) => {
-                let file = short(&k.path);
-                let old_t: Vec<(String, String)> =
-                    b.iter().map(|t| (k.path.clone(), t.clone())).collect();
-                r.changes = url_changes(&old_t, &[(k.path.clone(), a.clone())]);
-                if kind == Kind::Command {
-                    let bt = b.as_deref().and_then(allowed_tools);
-                    r.changes.extend(tools_change(&file, bt, allowed_tools(&a)));
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => r.unverified.push(e),
-        }
-        out.push(r);
-    }
-    out
+            Ok(changes)
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -748,6 +778,20 @@ pub fn moved_lock(ctx: &Workspace, old: &Lock, moves: &[Move]) -> Lock {
                     .flatten()
             })
     };
+    // Each skill's tree and each command's or instruction's blob, read at the latest commit.
+    fn repin<T: Versioned>(
+        repo: &Repository,
+        items: &mut Vec<T>,
+        id_at: impl Fn(&Repository, &str) -> Option<Oid>,
+    ) {
+        items.retain_mut(|k| match id_at(repo, k.path()) {
+            Some(id) => {
+                k.set_git_id(id.to_string());
+                true
+            }
+            None => false,
+        });
+    }
     for s in &mut new.sources {
         let Some(latest) = find(&s.url, &s.requested, s.sub_dir.as_deref()) else {
             continue;
@@ -757,14 +801,9 @@ pub fn moved_lock(ctx: &Workspace, old: &Lock, moves: &[Move]) -> Lock {
         };
         s.commit = Some(latest.to_string());
         let sub = s.sub_dir.clone();
-        s.skills
-            .retain_mut(|k| match id_at(&repo, latest, sub.as_deref(), &k.path) {
-                Some(id) => {
-                    k.tree = id.to_string();
-                    true
-                }
-                None => false,
-            });
+        repin(&repo, &mut s.skills, |r, p| {
+            id_at(r, latest, sub.as_deref(), p)
+        });
     }
     for section in [&mut new.commands, &mut new.instructions] {
         for s in section.iter_mut() {
@@ -776,14 +815,9 @@ pub fn moved_lock(ctx: &Workspace, old: &Lock, moves: &[Move]) -> Lock {
             };
             s.commit = Some(latest.to_string());
             let sub = s.sub_dir.clone();
-            s.items
-                .retain_mut(|k| match id_at(&repo, latest, sub.as_deref(), &k.path) {
-                    Some(id) => {
-                        k.blob = id.to_string();
-                        true
-                    }
-                    None => false,
-                });
+            repin(&repo, &mut s.items, |r, p| {
+                id_at(r, latest, sub.as_deref(), p)
+            });
         }
     }
     for s in &mut new.mcps {

@@ -622,7 +622,7 @@ fn check_resolves(
                     )
                 }
                 Source::Local { .. } => {
-                    crate::resolve::local(&entry, None, false, ed.within.as_deref())
+                    crate::resolve::local(&entry, None, false, ed.within.as_deref(), false)
                 }
             };
             let r = resolved.map_err(|f| unchanged(f.error))?;
@@ -704,6 +704,7 @@ fn check_resolves(
                 mode,
                 within: ed.within.as_deref(),
                 cache: cache.as_ref(),
+                fast: None,
             };
             let noun = resolving.kind.noun();
             match crate::files::resolve_all(&resolving, std::slice::from_ref(&entry)).pop() {

@@ -243,6 +243,22 @@ fn check_workspace(
         Scope::Global => "--global",
         Scope::Project => "--project",
     };
+    // After the take-over: command and rule files Kasetto wrote that kst left alone (SPEC 17).
+    if ctx.kasetto.is_none() {
+        let mut backup = ctx.scope.lock_path.as_os_str().to_owned();
+        backup.push(crate::migrate::BACKUP_SUFFIX);
+        let backup = PathBuf::from(backup);
+        for rel in crate::migrate::leftover_files(&backup, &ctx.scope, &ctx.old_lock) {
+            problems.push(Problem {
+                problem: format!(
+                    "{} was written by Kasetto ({} lists it) and kst does not manage it: it changed since, or kst could not check it",
+                    crate::escape::escape_line(&rel),
+                    backup.display()
+                ),
+                fix: "delete it if you no longer want it (kst never removes a file Kasetto wrote unless it is exactly what Kasetto wrote); delete the backup once you have decided".to_string(),
+            });
+        }
+    }
     report.last_sync = crate::machine::last_sync(&ctx.scope.lock_path);
     if let Some(last) = &report.last_sync
         && !last.ok

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Outcome, Result};
 use crate::item::Kind;
-use crate::lock::{Lock, Requested};
+use crate::lock::{Lock, LockedEntry, Requested};
 use crate::report::Printer;
 use crate::source::GitUrl;
 use crate::source::{DisplayUrl, Source};
@@ -38,59 +38,37 @@ struct Target {
 fn targets(lock: &Lock) -> Vec<Target> {
     let mut out = Vec::new();
     for s in &lock.sources {
-        let Some(commit) = s.commit.as_deref().and_then(|c| Oid::from_str(c).ok()) else {
-            continue;
-        };
-        out.push(Target {
-            url: s.url.clone(),
-            requested: s.requested.clone(),
-            sub_dir: s.sub_dir.clone(),
-            commit,
-            items: s
-                .skills
-                .iter()
-                .map(|k| (Kind::Skill, k.name.clone(), k.path.clone()))
-                .collect(),
-        });
+        let items = s.skills.iter();
+        out.extend(target(s, items.map(|k| (Kind::Skill, &k.name, &k.path))));
     }
     for (kind, section) in [
         (Kind::Command, &lock.commands),
         (Kind::Instruction, &lock.instructions),
     ] {
         for s in section {
-            let Some(commit) = s.commit.as_deref().and_then(|c| Oid::from_str(c).ok()) else {
-                continue;
-            };
-            out.push(Target {
-                url: s.url.clone(),
-                requested: s.requested.clone(),
-                sub_dir: s.sub_dir.clone(),
-                commit,
-                items: s
-                    .items
-                    .iter()
-                    .map(|f| (kind, f.name.clone(), f.path.clone()))
-                    .collect(),
-            });
+            out.extend(target(s, s.items.iter().map(|f| (kind, &f.name, &f.path))));
         }
     }
     for s in &lock.mcps {
-        let Some(commit) = s.commit.as_deref().and_then(|c| Oid::from_str(c).ok()) else {
-            continue;
-        };
-        out.push(Target {
-            url: s.url.clone(),
-            requested: s.requested.clone(),
-            sub_dir: s.sub_dir.clone(),
-            commit,
-            items: s
-                .packs
-                .iter()
-                .map(|p| (Kind::McpPack, p.file.clone(), p.file.clone()))
-                .collect(),
-        });
+        let packs = s.packs.iter();
+        out.extend(target(s, packs.map(|p| (Kind::McpPack, &p.file, &p.file))));
     }
     out
+}
+
+/// A lock entry as a source to check, with its (kind, name, path) items; none for a source
+/// with no commit (a local folder, an inline pack).
+fn target<'a, L: LockedEntry>(
+    s: &L,
+    items: impl Iterator<Item = (Kind, &'a String, &'a String)>,
+) -> Option<Target> {
+    Some(Target {
+        url: s.url().to_string(),
+        requested: s.requested().clone(),
+        sub_dir: s.sub_dir().map(str::to_string),
+        commit: s.commit().and_then(|c| Oid::from_str(c).ok())?,
+        items: items.map(|(k, n, p)| (k, n.clone(), p.clone())).collect(),
+    })
 }
 
 #[derive(Debug, Serialize)]

@@ -112,6 +112,8 @@ pub(crate) fn sync_as(
     if let Some(k) = &ctx.kasetto {
         k.explain_skills(&mut plan.items);
         k.explain_servers(&mut mcp_plan.items);
+        k.explain_files(crate::item::Kind::Command, &mut file_plans[0].items);
+        k.explain_files(crate::item::Kind::Instruction, &mut file_plans[1].items);
     }
 
     if opts.locked {

@@ -10,6 +10,7 @@
 //! sha256 of what kst wrote (a block's key is `FILE#ID`).
 
 pub mod apply;
+pub mod fast;
 pub mod plan;
 pub mod verify;
 
@@ -36,7 +37,11 @@ pub struct FileItem {
     pub path: String,
     /// The git blob id of its bytes.
     pub blob: String,
+    /// Empty when `unchanged` is set: then it was not read.
     pub bytes: Vec<u8>,
+    /// Every destination, found unchanged by the fast path ([`fast`]) without reading the item
+    /// or any destination: nothing to render.
+    pub unchanged: Option<Vec<fast::Unchanged>>,
 }
 
 /// An item that was asked for (or found) and cannot be installed.
@@ -84,12 +89,78 @@ fn folder(kind: Kind) -> &'static str {
     }
 }
 
-/// The selected items of a pack, read.
+/// How an item's blob id is had without reading it, for the fast path.
+enum Ids<'a> {
+    /// `<commit>:<path>`, from the commit's trees.
+    Git(&'a crate::git::GitPack<'a>),
+    /// From the local source folder's stat cache (read and hashed when its stat data changed).
+    Local(&'a DiskPack, &'a dyn crate::tree::BlobIds),
+}
+
+/// What the fast path needs while a source's items are picked.
+struct Quick<'a> {
+    ids: Ids<'a>,
+    fast: &'a fast::Fast,
+    entry: &'a SkillSource,
+    /// The source's lock records, by item name.
+    locked: std::collections::HashMap<&'a str, &'a crate::lock::LockedFile>,
+    /// Local folders of the pack, by path: may they be read from (an untrusted config's
+    /// confinement), answered once per folder.
+    folders: std::cell::RefCell<std::collections::HashMap<String, bool>>,
+}
+
+impl Quick<'_> {
+    fn blob(&self, path: &str) -> Option<Oid> {
+        match &self.ids {
+            Ids::Git(pack) => pack.blob_at(path),
+            Ids::Local(disk, ids) => {
+                use std::os::unix::fs::MetadataExt;
+                let mut memo = self.folders.borrow_mut();
+                let (abs, meta) = disk.file_meta(path, &mut |folder, allowed| {
+                    *memo
+                        .entry(folder.to_string())
+                        .or_insert_with(|| allowed(folder))
+                })?;
+                // Bounded as reading it is: a bigger file is never hashed here.
+                if meta.size() > crate::git::MAX_SKILL_MD as u64 {
+                    return None;
+                }
+                ids.blob_id(&abs, path, &meta).ok()
+            }
+        }
+    }
+
+    /// The item's destinations, when all are unchanged (nothing to read or render).
+    fn unchanged(&self, name: &str, path: &str) -> Option<Vec<fast::Unchanged>> {
+        let locked = *self.locked.get(name)?;
+        let blob = self.blob(path)?;
+        self.fast
+            .unchanged(self.entry, Some(locked), name, path, blob)
+    }
+}
+
+fn quick<'a>(
+    ids: Ids<'a>,
+    fast: Option<&'a fast::Fast>,
+    entry: &'a SkillSource,
+    locked: Option<&'a LockedFileSource>,
+) -> Option<Quick<'a>> {
+    Some(Quick {
+        ids,
+        fast: fast?,
+        entry,
+        locked: locked?.items.iter().map(|i| (i.name.as_str(), i)).collect(),
+        folders: Default::default(),
+    })
+}
+
+/// The selected items of a pack, read (those the fast path finds unchanged are not).
 fn read_items(
     kind: Kind,
     view: &dyn PackView,
     root: &str,
     selection: &Selection,
+    quick: Option<&Quick>,
 ) -> (Vec<FileItem>, Vec<BrokenItem>, Vec<String>) {
     let picked = pick(kind, view, root, selection);
     let under = crate::tree::join_rel(root, folder(kind));
@@ -111,12 +182,26 @@ fn read_items(
             });
             continue;
         }
+        if let Some(unchanged) = quick.and_then(|q| q.unchanged(&f.name, &f.path)) {
+            items.push(FileItem {
+                blob: quick
+                    .and_then(|q| q.locked.get(f.name.as_str()))
+                    .map(|l| l.blob.clone())
+                    .unwrap_or_default(),
+                name: f.name,
+                path: f.path,
+                bytes: Vec::new(),
+                unchanged: Some(unchanged),
+            });
+            continue;
+        }
         match view.read_file(&f.path) {
             Some(bytes) => items.push(FileItem {
                 blob: mdasset::blob_id(&bytes).to_string(),
                 name: f.name,
                 path: f.path,
                 bytes,
+                unchanged: None,
             }),
             None => broken.push(BrokenItem {
                 error: format!(
@@ -141,6 +226,8 @@ pub struct Resolving<'a> {
     pub within: Option<&'a Path>,
     /// Opened when any entry is a git source.
     pub cache: Option<&'a Cache>,
+    /// The warm no-op's fast path (None: every item is read and rendered).
+    pub fast: Option<&'a fast::Fast>,
 }
 
 /// Resolve every entry of one kind, each on its own thread.
@@ -176,7 +263,24 @@ fn resolve_one(r: &Resolving, entry: &SkillSource) -> Result<Resolved, Failed> {
         Source::Local { path, .. } => {
             let (view, root) =
                 DiskPack::open(path, entry.sub_dir.as_deref(), r.within).map_err(fail)?;
-            let read = read_items(r.kind, &view, &root, &entry.selection);
+            // The source folder's own stat cache, for this kind and discovery root.
+            let stat = r.fast.map(|f| {
+                crate::statcache::StatCache::for_items(
+                    f.cache_root(),
+                    &format!("local {}s at {root:?}", r.kind.noun()),
+                    &view.root,
+                )
+            });
+            let ids = stat.as_ref().map(|s| s.skill("items"));
+            let q = ids
+                .as_ref()
+                .and_then(|ids| quick(Ids::Local(&view, ids), r.fast, entry, locked));
+            let read = read_items(r.kind, &view, &root, &entry.selection, q.as_ref());
+            drop(q);
+            if let (Some(stat), Some(ids)) = (&stat, ids) {
+                ids.keep();
+                stat.save();
+            }
             Ok(done(Requested::Local, None, Fetch::Local, read))
         }
         Source::Git(git_url) => {
@@ -191,8 +295,16 @@ fn resolve_one(r: &Resolving, entry: &SkillSource) -> Result<Resolved, Failed> {
                 update,
                 trust: entry.trust.as_ref(),
             };
-            let read =
-                |p: crate::pin::Reading| Ok(read_items(r.kind, p.pack, p.root, &entry.selection));
+            let read = |p: crate::pin::Reading| {
+                let q = quick(Ids::Git(p.pack), r.fast, entry, locked);
+                Ok(read_items(
+                    r.kind,
+                    p.pack,
+                    p.root,
+                    &entry.selection,
+                    q.as_ref(),
+                ))
+            };
             let (pin, (items, broken, mut warnings), repaired) = crate::pin::git(
                 &pinning,
                 cache,
@@ -261,17 +373,7 @@ pub fn symlinked_folder(global: bool, root: &Path, target: &Path) -> Option<Path
     if global {
         return None;
     }
-    let rel = target.parent()?.strip_prefix(root).ok()?;
-    let mut at = root.to_path_buf();
-    for c in rel.components() {
-        at.push(c);
-        match std::fs::symlink_metadata(&at) {
-            Ok(m) if m.file_type().is_symlink() => return Some(at),
-            Ok(_) => {}
-            Err(_) => return None,
-        }
-    }
-    None
+    crate::scope::symlinked_below(root, target)
 }
 
 /// The error for a rendered file under a symlinked project folder.

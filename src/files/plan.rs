@@ -14,7 +14,9 @@ use std::path::Path;
 use crate::claims::{self, Claims, Tracked};
 use crate::item::{Action, Dest, Item, Kind, Reason, Target};
 use crate::lock::{LockedFile, LockedFileSource};
+use crate::statcache::StatData;
 
+use super::fast::{Fast, Unchanged};
 use super::{Failed, KnownPlace, Place, Resolved};
 
 /// What a step writes or removes.
@@ -37,6 +39,9 @@ pub struct Step {
     /// What the old lock recorded (kept if the step fails).
     pub prev: Option<String>,
     pub write: Write,
+    /// The `lstat` data of what the plan read to decide (the rendered file, or the whole
+    /// shared file of a block), when it was a regular file: what the fast path records.
+    pub seen: Option<StatData>,
 }
 
 /// An item's place in the lock: its source (an index into [`FilePlan::sources`]), path and
@@ -75,6 +80,8 @@ pub struct Inputs<'a> {
     pub places: super::Places<'a>,
     pub force: bool,
     pub confine: Option<std::path::PathBuf>,
+    /// The warm no-op's fast path: told what the full path found unchanged.
+    pub fast: Option<&'a Fast>,
 }
 
 /// A shared file, read and parsed once per plan: its bytes (empty when missing) and the sha256
@@ -84,6 +91,8 @@ type Shared = Result<std::rc::Rc<SharedFile>, String>;
 
 #[derive(Debug)]
 struct SharedFile {
+    /// Its `lstat` data, taken before it was read, when it is a regular file.
+    stat: Option<StatData>,
     /// The line ending new blocks get (the file's dominant one).
     eol: &'static str,
     /// sha256 of each block, by id.
@@ -92,6 +101,10 @@ struct SharedFile {
 
 fn load_shared(t: &Target, confine: Option<&Path>) -> Shared {
     crate::shared_file::check_confined(&t.abs, confine)?;
+    let stat = std::fs::symlink_metadata(&t.abs)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| StatData::of(&m));
     let bytes = match crate::fsx::read_input_bytes(&t.abs, crate::fsx::SETTINGS_CAP, None) {
         Ok(b) => b,
         Err(crate::fsx::ReadError::NotFound) => {
@@ -108,7 +121,7 @@ fn load_shared(t: &Target, confine: Option<&Path>) -> Shared {
         .map(|b| (b.id, b.sha256))
         .collect();
     let eol = crate::instructions::dominant_eol(&bytes);
-    Ok(std::rc::Rc::new(SharedFile { eol, shas }))
+    Ok(std::rc::Rc::new(SharedFile { stat, eol, shas }))
 }
 
 fn shared_error(t: &Target, e: &str) -> String {
@@ -120,12 +133,17 @@ fn shared_error(t: &Target, e: &str) -> String {
 
 /// The sha256 of the file at `abs`, if it is a regular file kst can read.
 pub fn file_sha(abs: &Path) -> Option<String> {
+    file_sha_seen(abs).map(|(sha, _)| sha)
+}
+
+/// [`file_sha`], and the file's `lstat` data taken before it was read.
+fn file_sha_seen(abs: &Path) -> Option<(String, StatData)> {
     let m = std::fs::symlink_metadata(abs).ok()?;
     if !m.file_type().is_file() {
         return None;
     }
     let bytes = crate::fsx::read_input_bytes(abs, crate::fsx::SETTINGS_CAP, None).ok()?;
-    Some(crate::mdasset::sha256(&bytes))
+    Some((crate::mdasset::sha256(&bytes), StatData::of(&m)))
 }
 
 fn source_of(r: &Resolved) -> LockedFileSource {
@@ -243,6 +261,7 @@ fn step(target: Target, action: Action, key: String, prev: Option<String>) -> De
             record: prev.clone(),
             prev,
             write: Write::Nothing,
+            seen: None,
         },
     }
 }
@@ -300,15 +319,24 @@ pub fn build(inp: Inputs) -> FilePlan {
         for fi in &r.items {
             let mut item = new_item(kind, &fi.name, &r.url, commit.clone());
             let prev = prev_of(&fi.name);
-            let places = match super::places(kind, &inp.places, &r.entry, fi) {
-                Ok(p) => p,
-                Err(e) => {
-                    if let Some(prev) = prev {
-                        plan.keep(si, prev, &mut claims);
+            let wants: Vec<Want> = match &fi.unchanged {
+                // The fast path: every destination as kst last found it; nothing to render.
+                Some(kept) => kept.iter().cloned().map(Want::Unchanged).collect(),
+                None => {
+                    if let Some(f) = inp.fast {
+                        f.begin_reading();
                     }
-                    item.error = Some(e);
-                    plan.items.push(item);
-                    continue;
+                    match super::places(kind, &inp.places, &r.entry, fi) {
+                        Ok(p) => p.into_iter().map(Want::Place).collect(),
+                        Err(e) => {
+                            if let Some(prev) = prev {
+                                plan.keep(si, prev, &mut claims);
+                            }
+                            item.error = Some(e);
+                            plan.items.push(item);
+                            continue;
+                        }
+                    }
                 }
             };
             item.extra = Origin {
@@ -318,8 +346,8 @@ pub fn build(inp: Inputs) -> FilePlan {
                 pruned: false,
             };
             let recorded = |key: &str| prev.and_then(|p| p.installed.get(key)).cloned();
-            for place in places {
-                let key = place.key();
+            for want in wants {
+                let key = want.key();
                 if let Some(owner) = claims.owner(&key) {
                     item.error = Some(format!(
                         "{key} is already provided by {owner}; two sources cannot install the same {} name",
@@ -327,7 +355,7 @@ pub fn build(inp: Inputs) -> FilePlan {
                     ));
                     break;
                 }
-                if let Place::File { target, .. } = &place
+                if let Some(target) = want.file_target()
                     && let Some((first, owner)) = folded.get(&crate::tree::fold(&target.rel))
                     && *first != key
                 {
@@ -338,7 +366,25 @@ pub fn build(inp: Inputs) -> FilePlan {
                     break;
                 }
                 let rec = recorded(&key);
-                let is_file = matches!(place, Place::File { .. });
+                let is_file = want.file_target().is_some();
+                let place = match want {
+                    Want::Unchanged(u) => {
+                        // What plan_file / plan_block find for a destination that is what the
+                        // lock says and what kst renders: unchanged, recorded as it is.
+                        item.dests
+                            .push(step(u.target, Action::Unchanged, key.clone(), rec));
+                        let owner = format!("{} ({})", r.url, fi.name);
+                        if is_file {
+                            let d = item.dests.last().expect("just pushed");
+                            folded
+                                .entry(crate::tree::fold(&d.target.rel))
+                                .or_insert_with(|| (key.clone(), owner.clone()));
+                        }
+                        claims.claim(key, owner);
+                        continue;
+                    }
+                    Want::Place(place) => place,
+                };
                 let d = match place {
                     Place::File { target, .. }
                         if let Some(link) =
@@ -383,6 +429,10 @@ pub fn build(inp: Inputs) -> FilePlan {
                 if let Some(prev) = prev {
                     plan.keep(si, prev, &mut claims);
                 }
+            } else if let Some(f) = inp.fast
+                && fi.unchanged.is_none()
+            {
+                record_unchanged(f, &r, fi, &item);
             }
             plan.items.push(item);
         }
@@ -447,6 +497,47 @@ pub fn build(inp: Inputs) -> FilePlan {
     plan
 }
 
+/// One destination of an item: rendered now, or found unchanged by the fast path.
+enum Want {
+    Place(Place),
+    Unchanged(Unchanged),
+}
+
+impl Want {
+    fn key(&self) -> String {
+        match self {
+            Want::Place(p) => p.key(),
+            Want::Unchanged(u) => u.key.clone(),
+        }
+    }
+
+    /// The rendered file this destination is (None for a block).
+    fn file_target(&self) -> Option<&Target> {
+        match self {
+            Want::Place(Place::File { target, .. }) => Some(target),
+            Want::Unchanged(u) if u.file => Some(&u.target),
+            _ => None,
+        }
+    }
+}
+
+/// An item planned in full whose every destination was found unchanged: tell the fast path,
+/// with the stat data each was read under, so the next run need not read or render it.
+fn record_unchanged(fast: &Fast, r: &Resolved, fi: &super::FileItem, item: &FileItemPlan) {
+    let dests: Option<Vec<(String, StatData, String)>> = item
+        .dests
+        .iter()
+        .map(|d| {
+            let clean = d.action == Action::Unchanged && d.reason.is_none() && d.error.is_none();
+            clean.then_some(())?;
+            Some((d.extra.key.clone(), d.extra.seen?, d.extra.record.clone()?))
+        })
+        .collect();
+    if let Some(dests) = dests {
+        fast.record(&r.entry, &fi.name, &fi.path, &fi.blob, dests);
+    }
+}
+
 fn plan_file(
     target: Target,
     bytes: Vec<u8>,
@@ -460,10 +551,11 @@ fn plan_file(
         Some(r) if *r == sha => Tracked::Same,
         Some(_) => Tracked::Other,
     };
-    let on_disk = file_sha(&target.abs);
+    let seen = file_sha_seen(&target.abs);
     let exists = std::fs::symlink_metadata(&target.abs).is_ok();
-    let matches = || on_disk.as_deref() == Some(sha.as_str());
+    let matches = || seen.as_ref().map(|(s, _)| s.as_str()) == Some(sha.as_str());
     let mut d = step(target, Action::Unchanged, key, rec);
+    d.extra.seen = seen.as_ref().map(|(_, stat)| *stat);
     match claims::exclusive(tracked, matches, || exists, force) {
         Some(action) => {
             d.action = action;
@@ -500,6 +592,7 @@ fn plan_block(
             return d;
         }
     };
+    d.extra.seen = file.stat;
     let now = file.shas.get(&id).cloned();
     let Ok(wanted) = crate::instructions::sha_as_written(file.eol, &id, &body) else {
         d.error = Some(shared_error(&d.target, "its kst blocks cannot be edited"));

@@ -141,6 +141,14 @@ impl<'r> GitPack<'r> {
         Ok(GitPack { repo, root })
     }
 
+    /// The blob id of the regular file at `rel` (`git rev-parse <commit>:<rel>`), read from the
+    /// trees on the way to it, not from the blob.
+    pub fn blob_at(&self, rel: &str) -> Option<Oid> {
+        self.entry(rel)
+            .filter(IndexEntry::is_regular_file)
+            .map(|e| e.id)
+    }
+
     fn entry(&self, rel: &str) -> Option<IndexEntry> {
         if rel.is_empty() {
             return None;
@@ -272,6 +280,7 @@ impl PackView for GitPack<'_> {
         if size > MAX_SKILL_MD || kind != ObjectType::Blob {
             return None;
         }
+        crate::failpoint::count(crate::failpoint::Counter::BlobRead);
         self.repo.find_blob(e.id).ok().map(|b| b.content().to_vec())
     }
 
