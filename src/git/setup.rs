@@ -200,6 +200,6 @@ mod tests {
     fn libgit2s_memory_is_bounded() {
         super::set_memory_limits();
         assert_eq!(super::memory_limits().unwrap(), super::MEMORY_LIMITS);
-        assert!(super::MEMORY_LIMITS.mapped <= 64 << 20);
+        const { assert!(super::MEMORY_LIMITS.mapped <= 64 << 20 && !super::MEMORY_LIMITS.cache_trees) };
     }
 }
