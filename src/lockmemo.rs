@@ -5,8 +5,9 @@
 //! commands and instructions no-op). The lock kst parsed last is kept in the cache as JSON,
 //! which parses an order of magnitude faster, and is used again when
 //!
-//! - the lock's text is byte for byte the text it was parsed from (its sha256: the lock is read
-//!   on every run anyway, so no racy-timestamp rule is needed), and
+//! - the lock's text is byte for byte the text it was parsed from (the memo keeps that text and
+//!   compares it: the lock is read on every run anyway, so no racy-timestamp rule is needed;
+//!   hashing it instead cost more than a fifth of a large no-op), and
 //! - the lock file's stat data (size, mtime, ctime, inode, device, mode) are unchanged: a memo
 //!   planted in a shared CI cache by someone who knows a public lock's text cannot match a
 //!   fresh checkout, whose inode and ctime nobody can predict.
@@ -25,21 +26,19 @@ use crate::statcache::StatData;
 
 const MAGIC: &str = "KSTLOCKMEMO1";
 
-/// The largest memo read (a lock is capped at [`crate::fsx::LOCK_CAP`]; its JSON is about
-/// the same size).
+/// The largest memo read (a lock is capped at [`crate::fsx::LOCK_CAP`]; the memo holds its
+/// text and its JSON, about the same size again).
 const MAX_MEMO: u64 = 4 * crate::fsx::LOCK_CAP;
 
-/// What identifies one lock text of one lock file, as written on the memo's first line.
+/// What identifies one lock file in its present state, as written on the memo's first line,
+/// followed by the text (`len` bytes) and the parsed lock as JSON.
 fn header(path: &Path, text: &str) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
     let s = StatData::of(&meta);
-    let sha: String = Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
     Some(format!(
-        "{MAGIC} {} {sha} {} {}.{} {}.{} {} {} {}\n",
+        "{MAGIC} {} {} {} {}.{} {}.{} {} {} {}\n",
         env!("CARGO_PKG_VERSION"),
+        text.len(),
         s.size,
         s.mtime.0,
         s.mtime.1,
@@ -73,8 +72,10 @@ pub fn load(path: &Path, text: &str) -> Option<Lock> {
     }
     let bytes = std::fs::read(&file).ok()?;
     let want = header(path, text)?;
-    let body = bytes.strip_prefix(want.as_bytes())?;
-    serde_json::from_slice(body).ok()
+    let json = bytes
+        .strip_prefix(want.as_bytes())?
+        .strip_prefix(text.as_bytes())?;
+    serde_json::from_slice(json).ok()
 }
 
 /// Remember that `text` (the lock at `path`) parses to `lock`.
@@ -85,6 +86,7 @@ pub fn store(path: &Path, text: &str, lock: &Lock) {
     let Ok(json) = serde_json::to_string(lock) else {
         return;
     };
+    out.push_str(text);
     out.push_str(&json);
     if let Err(e) = crate::fsx::write_atomic(&file, out.as_bytes(), Some(0o600)) {
         tracing::debug!("lock memo not written ({e:#})");

@@ -118,18 +118,19 @@ fn a_damaged_memo_is_a_miss() {
     let env = TestEnv::new();
     local_installed(&env, 3);
     let memo = memo(&env);
+    let text = std::fs::read_to_string(env.project_path("kasetto.lock")).unwrap();
     let header = std::fs::read_to_string(&memo)
         .unwrap()
         .lines()
         .next()
         .unwrap()
         .to_string();
-    // The right header, then a lock that does not pass the lock's checks; then no JSON.
+    // The right header and text, then a lock that does not pass the lock's checks; then no JSON.
     for body in [
         "{\"version\":1,\"sources\":[{\"url\":\"x\",\"requested\":\"default\",\"commit\":\"zz\",\"skills\":[]}]}",
         "not json",
     ] {
-        std::fs::write(&memo, format!("{header}\n{body}")).unwrap();
+        std::fs::write(&memo, format!("{header}\n{text}{body}")).unwrap();
         assert_eq!(verify_counted(&env), (Some(0), 1), "{body}");
     }
 }
