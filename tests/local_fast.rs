@@ -327,3 +327,36 @@ fn a_skill_taken_from_the_lock_is_listed_with_every_check_before_it_is_written()
     assert!(err.contains("escape"), "{err}");
     assert!(!skills.join("skill-001").exists());
 }
+
+#[test]
+fn a_lock_naming_a_skill_path_outside_the_project_reads_nothing_there() {
+    // The lock is a file in a cloned project (untrusted here: its local source may be read
+    // only inside the project). A skill record whose path is absolute must not make the
+    // per-folder confinement judgement (each folder judged from its parent and one lstat)
+    // call a folder outside the project inside: nothing there is listed, opened or hashed.
+    let env = TestEnv::new();
+    local_installed(&env, 2);
+    let outside = env.path("secret/evil");
+    write_file(outside.join("SKILL.md"), skill_md("evil", "not yours"));
+    write_file(outside.join("key.txt"), "secret\n");
+    let lock_path = env.project_path("kasetto.lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(lock.contains("  skills:\n"), "{lock}");
+    let record = format!(
+        "  skills:\n  - name: evil\n    path: {}\n    tree: \"0123456789abcdef0123456789abcdef01234567\"\n    installed: []\n",
+        outside.display()
+    );
+    std::fs::write(&lock_path, lock.replacen("  skills:\n", &record, 1)).unwrap();
+    let watch = OpenWatch::new(&outside);
+    let out = env.kst().arg("sync").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let opened = watch.opened();
+    assert!(
+        opened.is_empty(),
+        "a confined sync read outside the project: {opened:?}"
+    );
+}
