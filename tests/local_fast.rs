@@ -360,3 +360,38 @@ fn a_lock_naming_a_skill_path_outside_the_project_reads_nothing_there() {
         "a confined sync read outside the project: {opened:?}"
     );
 }
+
+#[test]
+fn a_folder_swapped_for_a_symlink_out_of_the_project_after_a_sync_is_not_read() {
+    // After a warm sync (stat caches and confinement judged, the lock recording every tree),
+    // the pack's root, its `skills/` or one skill's folder is moved out of the project and a
+    // symlink to it put in its place: same files, same stat data. The project's config is not
+    // trusted, so nothing behind the link may be read — not by the no-op's tree-id check, not
+    // by discovery, not by a listing before a write.
+    for moved in ["pack", "pack/skills", "pack/skills/skill-001"] {
+        let env = TestEnv::new();
+        local_installed(&env, 2);
+        let installed = env.project_path(Path::new(SKILLS).join("skill-001/SKILL.md"));
+        let copy_before = std::fs::read(&installed).unwrap();
+        let away = env.path("outside").join(moved.replace('/', "-"));
+        std::fs::create_dir_all(away.parent().unwrap()).unwrap();
+        std::fs::rename(env.project_path(moved), &away).unwrap();
+        symlink(&away, env.project_path(moved));
+        let watch = OpenWatch::new(&away);
+        let out = env.kst().arg("sync").output().unwrap();
+        let opened = watch.opened();
+        assert!(
+            opened.is_empty(),
+            "{moved} swapped for a symlink out of the project: read {opened:?}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Behind the link is read as absent (SPEC 3 "Trust"): the pack's root is refused,
+        // leaving everything as it is; a skill behind a link is gone from the pack.
+        if moved == "pack" {
+            assert!(!out.status.success(), "{moved}");
+            assert_eq!(std::fs::read(&installed).unwrap(), copy_before, "{moved}");
+        } else {
+            assert!(!installed.exists(), "{moved}");
+        }
+    }
+}
