@@ -152,13 +152,18 @@ pub fn discover(
 ) -> (Vec<Found>, Vec<String>) {
     let mut found: Vec<Found> = Vec::new();
     let mut warnings = Vec::new();
+    // Where each name was first found, so a pack of n skills costs n lookups, not n²/2
+    // comparisons (10,000 skills: 50 million).
+    let mut first: std::collections::HashMap<String, usize> = Default::default();
     let mut push = |f: Found, found: &mut Vec<Found>| {
-        if let Some(prev) = found.iter().find(|p| p.name == f.name) {
+        if let Some(&at) = first.get(&f.name) {
+            let prev: &Found = &found[at];
             warnings.push(format!(
                 "skill {:?} found at {} and {}; using {}",
                 f.name, prev.path, f.path, prev.path
             ));
         } else {
+            first.insert(f.name.clone(), found.len());
             found.push(f);
         }
     };
@@ -216,6 +221,9 @@ pub fn pick(
     match selection {
         Selection::All => out.found = all,
         Selection::Named(picks) => {
+            // Names are unique in `all` (discover keeps the first of each).
+            let by_name: std::collections::HashMap<&str, &Found> =
+                all.iter().map(|f| (f.name.as_str(), f)).collect();
             for Pick { name, path } in picks {
                 let hit = match path {
                     Some(p) => {
@@ -231,7 +239,7 @@ pub fn pick(
                             }
                         })
                     }
-                    None => all.iter().find(|f| &f.name == name).cloned(),
+                    None => by_name.get(name.as_str()).map(|&f| f.clone()),
                 };
                 match hit {
                     Some(f) => out.found.push(f),

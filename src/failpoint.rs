@@ -32,7 +32,9 @@ pub fn fail(name: &str) -> anyhow::Result<()> {
 
 /// What a debug build counts for tests that prove an amount of work structurally (never by
 /// timing): `KASETTO_DEBUG_COUNTERS=1` makes it print the counts to stderr when the process
-/// exits, as one line `kst-debug-counters: tree-reads=N file-reads=M blob-reads=B path-resolves=K`.
+/// exits, as one line `kst-debug-counters: tree-reads=N file-reads=M blob-reads=B
+/// path-resolves=K peak-rss-kib=R` (R: the process's own peak resident memory, `VmHWM`, which a
+/// parent's `wait4` cannot tell apart from the parent's own memory when it forked).
 #[derive(Debug, Clone, Copy)]
 pub enum Counter {
     /// A tree object read from a cache repository's object database and indexed by name
@@ -85,9 +87,17 @@ pub fn count(c: Counter) {
 extern "C" fn print_counts() {
     use std::io::Write;
     use std::sync::atomic::Ordering::Relaxed;
+    let peak_rss_kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0);
     let _ = writeln!(
         std::io::stderr(),
-        "kst-debug-counters: tree-reads={} file-reads={} blob-reads={} path-resolves={}",
+        "kst-debug-counters: tree-reads={} file-reads={} blob-reads={} path-resolves={} peak-rss-kib={peak_rss_kib}",
         COUNTS[Counter::TreeRead as usize].load(Relaxed),
         COUNTS[Counter::FileRead as usize].load(Relaxed),
         COUNTS[Counter::BlobRead as usize].load(Relaxed),

@@ -150,6 +150,13 @@ fn compare_disks(
                     };
                     let same = disk_matches(path, skill.tree_id, &mut installed_id, stats.get(*fi));
                     results[i].store(same, Ordering::Relaxed);
+                    // A folder that is not the skill is about to be written (or is in the
+                    // way): list the skill here, on all cores, rather than one skill at a
+                    // time in `build`. Listing only fills the skill's `OnceLock`; whether the
+                    // listing is needed, and what its failure means, is still decided there.
+                    if !same {
+                        let _ = skill.list(&rs.origin, &mut repos);
+                    }
                 }
             });
         }

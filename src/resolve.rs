@@ -459,15 +459,14 @@ fn from_lock(entry: &SkillSource, locked: &LockedSource, root: &str) -> Option<V
     let Selection::Named(picks) = frozen_selection(entry, Some(locked), false) else {
         return None;
     };
+    let by_name = locked_by_name(locked);
     picks
         .iter()
         .map(|pick| {
-            let k = locked.skills.iter().find(|k| {
-                k.name == pick.name
-                    && pick
-                        .path
-                        .as_ref()
-                        .is_none_or(|p| k.path == join(&join(root, p), &pick.name))
+            let k = by_name.get(pick.name.as_str())?.iter().find(|k| {
+                pick.path
+                    .as_ref()
+                    .is_none_or(|p| k.path == join(&join(root, p), &pick.name))
             })?;
             // The lock is a file in the project: its name becomes a folder name.
             crate::pathsafe::check_skill_name(&k.name).ok()?;
@@ -479,4 +478,16 @@ fn from_lock(entry: &SkillSource, locked: &LockedSource, root: &str) -> Option<V
             ))
         })
         .collect()
+}
+
+/// A lock entry's skills by name, in lock order: so that taking n picks from the lock is n
+/// lookups, not n²/2 name comparisons (10,000 skills: 50 million, on one thread).
+fn locked_by_name(
+    locked: &LockedSource,
+) -> std::collections::HashMap<&str, Vec<&crate::lock::LockedSkill>> {
+    let mut by_name: std::collections::HashMap<&str, Vec<_>> = Default::default();
+    for k in &locked.skills {
+        by_name.entry(k.name.as_str()).or_default().push(k);
+    }
+    by_name
 }

@@ -10,6 +10,11 @@ const SKILLS: &str = ".claude/skills";
 
 /// (tree reads, file reads) printed by a debug kst run with `KASETTO_DEBUG_COUNTERS=1`.
 fn counters(out: &std::process::Output) -> (usize, usize) {
+    (counter(out, "tree-reads"), counter(out, "file-reads"))
+}
+
+/// One value of the `kst-debug-counters:` line of a debug kst run.
+fn counter(out: &std::process::Output, key: &str) -> usize {
     let err = String::from_utf8_lossy(&out.stderr);
     let line = err
         .lines()
@@ -22,10 +27,15 @@ fn counters(out: &std::process::Output) -> (usize, usize) {
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no {key} in {line:?}"))
     };
-    (get("tree-reads"), get("file-reads"))
+    get(key)
 }
 
 pub(crate) fn sync_counted(env: &TestEnv, args: &[&str]) -> (usize, usize) {
+    counters(&sync_output(env, args))
+}
+
+/// A successful debug `kst sync ARGS` run with `KASETTO_DEBUG_COUNTERS=1`.
+fn sync_output(env: &TestEnv, args: &[&str]) -> std::process::Output {
     let out = env
         .kst()
         .arg("sync")
@@ -39,7 +49,7 @@ pub(crate) fn sync_counted(env: &TestEnv, args: &[&str]) -> (usize, usize) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    counters(&out)
+    out
 }
 
 /// A monorepo: `n` skills under `skills/`, each with a SKILL.md and a nested file.
@@ -257,4 +267,97 @@ fn a_shallow_server_repository_is_a_clear_error() {
             "{url}: no lock written"
         );
     }
+}
+
+/// Deterministic bytes zlib cannot compress (xorshift64*), so a pack holds them at full size.
+fn incompressible(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[test]
+fn an_offline_resync_keeps_little_of_a_large_pack_in_memory() {
+    // 64 MiB of incompressible files in 16 skills: the cache's pack is about 64 MiB. libgit2
+    // mapped packs in windows of 1 GiB, up to 8 GiB, and kept them mapped, so every page an
+    // install read stayed resident: the re-sync's peak was the no-op's plus the whole pack.
+    // With bounded windows (`git::setup`: 16 MiB mapped at most) it grows by far less than
+    // the pack. Peaks are the process's own (`VmHWM`, printed by the debug counters); the
+    // no-op, which reads no blob, is the baseline (the binary, the lock, the plan).
+    const MIB: usize = 1 << 20;
+    let env = TestEnv::new();
+    let mut repo = FixtureRepo::init(env.remotes().join("big.git"));
+    let mut files = Vec::new();
+    for s in 0..16 {
+        let name = format!("skill-{s:02}");
+        files.push((
+            format!("skills/{name}/SKILL.md"),
+            FileSpec::File(skill_md(&name, "a large skill").into_bytes()),
+        ));
+        for f in 0..4 {
+            files.push((
+                format!("skills/{name}/data/blob-{f}.bin"),
+                FileSpec::File(incompressible((s * 4 + f) as u64, MIB)),
+            ));
+        }
+    }
+    repo.commit_files("main", &files);
+    drop(files);
+    // Served by git's own upload-pack (libgit2's in-process one looks for deltas in 64 MiB
+    // of random data, slowly, in a debug build).
+    let daemon = GitDaemon::start(env.remotes());
+    config(&env, &daemon.url("big.git"));
+    sync_counted(&env, &[]);
+    let pack_bytes: u64 = walk_files(&env.cache())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(
+        pack_bytes >= 64 * MIB as u64,
+        "the pack is {pack_bytes} bytes"
+    );
+
+    let noop = counter(&sync_output(&env, &["--offline"]), "peak-rss-kib");
+    std::fs::remove_dir_all(env.project_path(SKILLS)).unwrap();
+    let resync = counter(&sync_output(&env, &["--offline"]), "peak-rss-kib");
+    assert_eq!(
+        std::fs::read(env.project_path(format!("{SKILLS}/skill-15/data/blob-3.bin"))).unwrap(),
+        incompressible(63, MIB),
+        "every file is installed"
+    );
+    assert!(
+        noop > 0 && resync > 0,
+        "peaks measured: {noop} / {resync} KiB"
+    );
+    let grew = resync.saturating_sub(noop) * 1024;
+    assert!(
+        grew < 32 * MIB,
+        "re-syncing from a {} MiB pack took {} MiB more than a no-op ({} -> {} KiB; at most 32 MiB)",
+        pack_bytes / MIB as u64,
+        grew / MIB,
+        noop,
+        resync
+    );
+}
+
+/// Every regular file under `dir`.
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for item in std::fs::read_dir(dir).unwrap().flatten() {
+        let t = item.file_type().unwrap();
+        if t.is_dir() {
+            out.extend(walk_files(&item.path()));
+        } else if t.is_file() {
+            out.push(item.path());
+        }
+    }
+    out
 }

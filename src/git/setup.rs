@@ -24,6 +24,19 @@
 //! install is ever built by applying a delta. `GIT_OPT_SET_PACK_MAX_OBJECTS` bounds the object
 //! count a pack header may announce (its table is allocated from that count) to the fetch cap
 //! (`KASETTO_MAX_FETCH_OBJECTS`). Both are process-wide, hence set here, once.
+//!
+//! **Memory bounds** ([`MEMORY_LIMITS`]): libgit2 reads packs through mapped *windows*, by
+//! default 1 GiB each and up to 8 GiB in all, kept mapped until the repository is freed. Every
+//! page of a pack an install touches stays resident, so an offline re-sync of a 300 MiB pack
+//! (10,000 skills) peaked at 370 MiB, most of it the pack itself. Windows are now
+//! [`MemoryLimits::window`] bytes and at most [`MemoryLimits::mapped`] are kept mapped (a soft
+//! limit: libgit2 unmaps the least recently used window not in use), so what is resident of a
+//! pack is bounded whatever its size; re-mapping a window costs a `mmap` and page faults on
+//! pages still in the page cache, nothing next to inflating the objects. libgit2 also keeps
+//! every parsed tree of up to 4 KiB in each repository's object cache for the handle's
+//! lifetime (up to 256 MiB in all); kst reads each tree once — through `git::pack`'s index, or
+//! once per listing — so that cache held every tree of every listed skill for nothing (30 MiB
+//! at 10,000 skills): trees are no longer cached ([`MemoryLimits::cache_trees`]).
 
 use std::path::PathBuf;
 use std::sync::{Once, OnceLock};
@@ -49,6 +62,7 @@ pub fn init() {
     // reading the empty bundle.
     git2::opts::strict_hash_verification(true);
     set_pack_limits();
+    set_memory_limits();
     if let Some(b) = &bundle {
         // What git2's own start-up (openssl-probe) leaves in the environment, for anything
         // else in the process that reads it (the HTTPS client of remote configs).
@@ -114,5 +128,78 @@ fn set_pack_limits() {
     };
     if rc != 0 {
         tracing::warn!("cannot set libgit2's pack limits (error {rc})");
+    }
+}
+
+/// The bounds [`init`] gives libgit2's memory use (see the module comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimits {
+    /// Size of one mapped window of a pack file, in bytes.
+    pub window: usize,
+    /// Most bytes of pack windows kept mapped (libgit2's soft limit).
+    pub mapped: usize,
+    /// Whether parsed trees are kept in libgit2's object cache.
+    pub cache_trees: bool,
+}
+
+/// What [`init`] sets.
+pub const MEMORY_LIMITS: MemoryLimits = MemoryLimits {
+    window: 4 << 20,
+    mapped: 16 << 20,
+    cache_trees: false,
+};
+
+/// The limits libgit2 is running with now (for tests: [`init`] must have set
+/// [`MEMORY_LIMITS`]).
+pub fn memory_limits() -> Result<MemoryLimits, git2::Error> {
+    // SAFETY: reading two process-wide options libgit2 guards itself.
+    let (window, mapped) = unsafe {
+        (
+            git2::opts::get_mwindow_size()?,
+            git2::opts::get_mwindow_mapped_limit()?,
+        )
+    };
+    Ok(MemoryLimits {
+        window,
+        mapped,
+        cache_trees: TREES_CACHED.get().copied().unwrap_or(true),
+    })
+}
+
+/// libgit2 has no getter for an object kind's cache limit: what [`set_memory_limits`] set.
+static TREES_CACHED: OnceLock<bool> = OnceLock::new();
+
+fn set_memory_limits() {
+    let l = MEMORY_LIMITS;
+    // SAFETY: libgit2 is initialised (by `init`'s first git2 call) and the process is
+    // single-threaded (see `init`); each option only writes a global.
+    let result = unsafe {
+        git2::opts::set_mwindow_size(l.window)
+            .and_then(|()| git2::opts::set_mwindow_mapped_limit(l.mapped))
+            .and_then(|()| {
+                git2::opts::set_cache_object_limit(
+                    git2::ObjectType::Tree,
+                    if l.cache_trees { 4096 } else { 0 },
+                )
+            })
+    };
+    match result {
+        Ok(()) => {
+            let _ = TREES_CACHED.set(l.cache_trees);
+        }
+        Err(e) => tracing::warn!("cannot set libgit2's memory limits: {}", e.message()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `init` bounds libgit2's pack windows and does not cache trees: without it, libgit2 maps
+    /// 1 GiB windows up to 8 GiB and caches parsed trees up to 256 MiB. (`init` itself sets
+    /// environment variables, which a multi-threaded test must not; it calls this.)
+    #[test]
+    fn libgit2s_memory_is_bounded() {
+        super::set_memory_limits();
+        assert_eq!(super::memory_limits().unwrap(), super::MEMORY_LIMITS);
+        const { assert!(super::MEMORY_LIMITS.mapped <= 64 << 20 && !super::MEMORY_LIMITS.cache_trees) };
     }
 }
