@@ -47,10 +47,13 @@ pub enum Counter {
     /// A path inside a confined local pack resolved in full (`realpath`) to check that it
     /// stays inside the project (`discover`).
     PathResolve,
+    /// A lock's YAML parsed (`Lock::parse`); a lock read from its memo is not (`lockmemo`).
+    LockParse,
 }
 
 #[cfg(debug_assertions)]
-static COUNTS: [std::sync::atomic::AtomicUsize; 4] = [
+static COUNTS: [std::sync::atomic::AtomicUsize; 5] = [
+    std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
@@ -97,11 +100,12 @@ extern "C" fn print_counts() {
         .unwrap_or(0);
     let _ = writeln!(
         std::io::stderr(),
-        "kst-debug-counters: tree-reads={} file-reads={} blob-reads={} path-resolves={} peak-rss-kib={peak_rss_kib}",
+        "kst-debug-counters: tree-reads={} file-reads={} blob-reads={} path-resolves={} lock-parses={} peak-rss-kib={peak_rss_kib}",
         COUNTS[Counter::TreeRead as usize].load(Relaxed),
         COUNTS[Counter::FileRead as usize].load(Relaxed),
         COUNTS[Counter::BlobRead as usize].load(Relaxed),
         COUNTS[Counter::PathResolve as usize].load(Relaxed),
+        COUNTS[Counter::LockParse as usize].load(Relaxed),
     );
 }
 

@@ -29,6 +29,7 @@ pub mod install;
 pub mod instructions;
 pub mod item;
 pub mod lock;
+pub mod lockmemo;
 pub mod machine;
 pub mod malformed;
 pub mod mcp;

@@ -157,7 +157,13 @@ impl Lock {
                 )));
             }
         };
-        Lock::parse(path, &text)
+        // A memo that does not pass the lock's checks is only a miss: the file decides.
+        if let Some(Ok(lock)) = crate::lockmemo::load(path, &text).map(|l| l.validated(path)) {
+            return Ok(lock);
+        }
+        let lock = Lock::parse(path, &text)?;
+        crate::lockmemo::store(path, &text, &lock);
+        Ok(lock)
     }
 
     /// Parse a lock's text; `path` is only for messages.
@@ -168,6 +174,7 @@ impl Lock {
                 path.display()
             ))
         };
+        crate::failpoint::count(crate::failpoint::Counter::LockParse);
         // A UTF-8 BOM may start a YAML stream (an editor on Windows adds one); the parser
         // reads one as a second document.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -175,6 +182,19 @@ impl Lock {
         let lock: Lock = serde_yaml_ng::from_str(text).map_err(|e| {
             bad(crate::malformed::yaml(&e, text, crate::malformed::Quote::Nothing).position_first())
         })?;
+        lock.validated(path)
+    }
+
+    /// The lock, if what it says can be used as it is: its version, 40-digit ids, signer
+    /// fingerprints (a parsed lock, or one from the memo of a parsed lock, `lockmemo`).
+    pub fn validated(self, path: &Path) -> Result<Lock> {
+        let lock = self;
+        let bad = |msg: String| {
+            Error::usage(format!(
+                "{}: {msg}\n  the lock file is malformed and was left untouched; fix it, or delete it and run `kst lock` to re-resolve",
+                path.display()
+            ))
+        };
         if lock.version != VERSION {
             return Err(bad(format!(
                 "lock version {} is not supported (this kst reads version {VERSION})",
@@ -314,18 +334,28 @@ impl Lock {
     }
 
     pub fn to_yaml(&self) -> String {
+        self.normalised().1
+    }
+
+    /// The lock as written, and its text.
+    fn normalised(&self) -> (Lock, String) {
         let mut me = self.clone();
         me.normalise();
         let body = serde_yaml_ng::to_string(&me).expect("the lock always serialises");
-        format!("{HEADER}{body}")
+        let text = format!("{HEADER}{body}");
+        (me, text)
     }
 
     /// Write atomically (temp file, fsync, rename, fsync the folder).
     pub fn write(&self, path: &Path) -> Result<()> {
         fsx::clean_stale_temps_for(path);
-        fsx::write_atomic(path, self.to_yaml().as_bytes(), None).map_err(|e| {
+        let (me, text) = self.normalised();
+        fsx::write_atomic(path, text.as_bytes(), None).map_err(|e| {
             Error::Failed(e.context(format!("cannot write lock {}", path.display())))
         })?;
+        // What the next run will read, already parsed (the text parses back to `me`: the
+        // round trip is tested, `parsers::lock_round_trip…`).
+        crate::lockmemo::store(path, &text, &me);
         // `kst cache prune` keeps what the locks written on this machine reference.
         crate::machine::record_lock(path);
         Ok(())

@@ -14,7 +14,7 @@ fn counters(out: &std::process::Output) -> (usize, usize) {
 }
 
 /// One value of the `kst-debug-counters:` line of a debug kst run.
-fn counter(out: &std::process::Output, key: &str) -> usize {
+pub(crate) fn counter(out: &std::process::Output, key: &str) -> usize {
     let err = String::from_utf8_lossy(&out.stderr);
     let line = err
         .lines()
@@ -35,7 +35,7 @@ pub(crate) fn sync_counted(env: &TestEnv, args: &[&str]) -> (usize, usize) {
 }
 
 /// A successful debug `kst sync ARGS` run with `KASETTO_DEBUG_COUNTERS=1`.
-fn sync_output(env: &TestEnv, args: &[&str]) -> std::process::Output {
+pub(crate) fn sync_output(env: &TestEnv, args: &[&str]) -> std::process::Output {
     let out = env
         .kst()
         .arg("sync")

@@ -28,6 +28,7 @@ mod instructions_sync;
 mod kasetto_lock;
 mod linear_cost;
 mod local_fast;
+mod lock_memo;
 mod mcp_sync;
 mod md_assets;
 mod parsers;
