@@ -508,6 +508,16 @@ impl CachedDiskPack {
             .iter()
             .filter(|k| pathsafe::check_skill_name(&k.name).is_ok())
             .filter(|k| k.path == root || k.path.rsplit('/').next() == Some(k.name.as_str()))
+            // A path discovery could have found: the root, or plain folders under it (the
+            // lock is a file in the project: never an absolute path, `..` or `.`).
+            .filter(|k| {
+                k.path == root
+                    || (plain_rel(&k.path)
+                        && (root.is_empty()
+                            || k.path
+                                .strip_prefix(root)
+                                .is_some_and(|r| r.starts_with('/'))))
+            })
             .filter_map(|k| {
                 let tree = Oid::from_str(&k.tree).ok()?;
                 Some((k.path.clone(), (k.name.clone(), tree)))
@@ -655,7 +665,10 @@ impl CachedDiskPack {
             crate::failpoint::count(crate::failpoint::Counter::PathResolve);
             std::fs::canonicalize(self.disk.at(rel)).is_ok_and(|r| r.starts_with(within))
         };
-        let verdict = if rel.is_empty() {
+        // Judged from its parent only when `rel` names plain folders below the pack's root:
+        // an absolute path (its "parent" would be the root), `.`, `..` or an empty component
+        // is resolved in full.
+        let verdict = if rel.is_empty() || !plain_rel(rel) {
             resolve()
         } else {
             let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
@@ -676,6 +689,11 @@ impl CachedDiskPack {
         }
         verdict
     }
+}
+
+/// A relative path of plain names: not absolute, no `.`, `..` or empty component.
+fn plain_rel(rel: &str) -> bool {
+    rel.split('/').all(|c| !matches!(c, "" | "." | ".."))
 }
 
 /// Confined as [`DiskPack`] is (`within`), judged by [`CachedDiskPack::inside`].
@@ -876,7 +894,15 @@ mod tests {
             "skills/a/../../away/SKILL.md",
             "skills/missing",
             "skills/missing/SKILL.md",
+            "skills//a",
+            "skills/./a/SKILL.md",
         ];
+        // Absolute paths (a lock is a file in the project and may name one): never judged
+        // from "their parent", the pack's root.
+        let outside_x = outside.join("x").to_str().unwrap().to_string();
+        let outside_md = outside.join("x/SKILL.md").to_str().unwrap().to_string();
+        let absolute = [outside_x.as_str(), outside_md.as_str(), "/"];
+        let rels: Vec<&str> = rels.into_iter().chain(absolute).collect();
         // Twice: the second round answers from the memo. The third and fourth with every
         // folder of the pack's root, `skills/` and `skills/a` judged from their listings first
         // (what `list_locked` does).
@@ -885,7 +911,7 @@ mod tests {
                 cached.judged.lock().unwrap().clear();
                 cached.judge_children_of(["", "skills", "skills/a", "away"].into_iter());
             }
-            for rel in rels {
+            for &rel in &rels {
                 assert_eq!(
                     cached.is_file(rel),
                     full.is_file(rel),
@@ -911,6 +937,7 @@ mod tests {
         }
         assert!(!cached.is_file("skills/out/x/SKILL.md"));
         assert!(cached.is_file("skills/in/SKILL.md"));
+        assert!(!cached.inside(&outside_x), "an absolute path outside");
     }
 
     #[test]

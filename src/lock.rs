@@ -175,6 +175,9 @@ impl Lock {
             ))
         };
         crate::failpoint::count(crate::failpoint::Counter::LockParse);
+        // A UTF-8 BOM may start a YAML stream (an editor on Windows adds one); the parser
+        // reads one as a second document.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         // The lock may be any file (a committed symlink): its content is never quoted.
         let lock: Lock = serde_yaml_ng::from_str(text).map_err(|e| {
             bad(crate::malformed::yaml(&e, text, crate::malformed::Quote::Nothing).position_first())
@@ -619,6 +622,24 @@ pub fn path_for(scope: crate::config::Scope, config_path: &Path) -> Result<PathB
 mod tests {
     use super::*;
     use crate::request::Reference;
+
+    /// A lock saved by an editor that adds a UTF-8 BOM or CRLF line endings (Windows) reads as
+    /// the same lock; the YAML parser alone reads a BOM as a second document.
+    #[test]
+    fn a_lock_with_a_bom_or_crlf_reads_as_the_same_lock() {
+        let text = "version: 1\nsources:\n- url: https://h/r\n  requested: default\n  commit: \"0123456789abcdef0123456789abcdef01234567\"\n  skills:\n  - name: s\n    path: s\n    tree: \"0123456789abcdef0123456789abcdef01234567\"\n    installed: [.claude/skills/s]\n";
+        let plain = Lock::parse(Path::new("kasetto.lock"), text).unwrap();
+        let crlf = text.replace('\n', "\r\n");
+        for t in [
+            format!("\u{feff}{text}"),
+            crlf.clone(),
+            format!("\u{feff}{crlf}"),
+        ] {
+            let l =
+                Lock::parse(Path::new("kasetto.lock"), &t).unwrap_or_else(|e| panic!("{t:?}: {e}"));
+            assert_eq!(l.to_yaml(), plain.to_yaml(), "{t:?}");
+        }
+    }
 
     #[test]
     fn an_entry_finds_its_lock_entry_by_source_request_and_root_in_any_kind() {

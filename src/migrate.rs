@@ -174,6 +174,8 @@ pub struct FileFindings {
 /// instead of a second whole YAML parse of a lock that may hold thousands of entries. Anything
 /// that is not plainly block style is parsed in full.
 pub fn is_kasetto_lock(text: &str) -> bool {
+    // A UTF-8 BOM may start a YAML stream (an editor on Windows adds one).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let keys = match block_top_level_keys(text) {
         Some(keys) => keys,
         None => match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
@@ -191,8 +193,21 @@ pub fn is_kasetto_lock(text: &str) -> bool {
 /// The keys of a block-style top-level mapping (`key:` at column 0), or None when the text is
 /// anything else: flow style, quoted or complex keys, anchors, tags, several documents.
 fn block_top_level_keys(text: &str) -> Option<Vec<String>> {
+    // YAML also breaks lines at a lone CR, which `lines` does not: parse such a text in full.
+    if text
+        .bytes()
+        .enumerate()
+        .any(|(i, b)| b == b'\r' && text.as_bytes().get(i + 1) != Some(&b'\n'))
+    {
+        return None;
+    }
     let mut keys = Vec::new();
     for (i, line) in text.lines().enumerate() {
+        // A quoted scalar or a flow collection may go on past the line, even onto a line
+        // that starts at column 0 and looks like a key (the parser takes it): parse in full.
+        if !closed_on_its_line(line) {
+            return None;
+        }
         let Some(first) = line.chars().next() else {
             continue;
         };
@@ -217,6 +232,35 @@ fn block_top_level_keys(text: &str) -> Option<Vec<String>> {
     (!keys.is_empty()).then_some(keys)
 }
 
+/// Does every quote and bracket opened on `line` close on it (a comment ends it)? Any quote
+/// character counts as opening one, even inside a plain scalar where YAML reads it as text:
+/// that only sends the text to the full parse.
+fn closed_on_its_line(line: &str) -> bool {
+    let mut quote: Option<u8> = None;
+    let mut depth = 0usize;
+    let mut prev = b' ';
+    let mut bytes = line.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        match (quote, b) {
+            (Some(b'"'), b'\\') => {
+                bytes.next();
+            }
+            (Some(b'\''), b'\'') if bytes.peek() == Some(&b'\'') => {
+                bytes.next();
+            }
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b'{' | b'[') => depth += 1,
+            (None, b'}' | b']') => depth = depth.saturating_sub(1),
+            (None, b'#') if prev == b' ' || prev == b'\t' => break,
+            _ => {}
+        }
+        prev = b;
+    }
+    quote.is_none() && depth == 0
+}
+
 /// Read the scope's lock if it is a Kasetto lock: the lock kst plans against (what was taken
 /// over) and what the take-over found. `None`: no lock, or kst's own ([`Lock::read_within`]
 /// reads it and reports its errors).
@@ -232,6 +276,8 @@ pub fn read(
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return Ok(None);
     };
+    // A UTF-8 BOM may start a YAML stream; the YAML parser reads one as a second document.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if !is_kasetto_lock(text) {
         return Ok(None);
     }
@@ -1333,5 +1379,67 @@ mod tests {
         assert!(is_kasetto_lock(
             "# Kasetto\nversion: 3\nskills:\n  a: {}\nassets: {}\n"
         ));
+    }
+
+    /// The sniff answers as a full YAML parse of the top-level keys would, for every way a
+    /// tool or a user may write either lock: comments, `---`/`...`, CRLF and lone CR line
+    /// endings, a UTF-8 BOM, quoted keys, indented or flow values, multi-line scalars.
+    #[test]
+    fn the_lock_sniff_agrees_with_a_full_parse() {
+        let by_parse = |text: &str| -> bool {
+            let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+            match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
+                Ok(serde_yaml_ng::Value::Mapping(m)) => {
+                    let has = |k: &str| m.contains_key(k);
+                    (has("skills") || has("assets")) && !has("sources") && !has("mcps")
+                }
+                _ => false,
+            }
+        };
+        let kasetto =
+            "version: 3\nlast_run: '2026-01-01'\nskills:\n  a:\n    hash: x\nassets: {}\n";
+        let kst = "version: 1\nsources:\n- url: x\n  skills:\n  - name: a\nmcps: []\n";
+        let mut texts: Vec<String> = Vec::new();
+        for base in [kasetto, kst] {
+            texts.push(base.to_string());
+            texts.push(format!("# a comment\n{base}"));
+            texts.push(format!("---\n{base}"));
+            texts.push(format!("# a comment\n---\n{base}"));
+            texts.push(format!("{base}...\n"));
+            texts.push(base.replace('\n', "\r\n"));
+            texts.push(base.replace('\n', "\r"));
+            texts.push(format!("\u{feff}{base}"));
+            texts.push(format!("\u{feff}{}", base.replace('\n', "\r\n")));
+            texts.push(base.replace("skills:", "\"skills\":"));
+            texts.push(base.replace("sources:", "'sources':"));
+            texts.push(base.replace("version:", "version :"));
+            texts.push(base.replace("\n- ", "\n  - "));
+            texts.push(base.replace("version: 3\n", "version: 3 # three\n"));
+            texts.push(base.replace("version: 1\n", "version: 1 # one\n"));
+        }
+        // A quoted scalar or a flow collection going on onto a line that starts at column 0
+        // and looks like a key (the parser takes it, at any depth).
+        for t in [
+            "version: 3\nlast_run: \"a\nsources: b\"\nskills: {}\n",
+            "version: 3\nx:\n  y: \"a\nsources: b\"\nskills: {}\n",
+            "version: 3\nx:\n- y: \"a \\\"\nsources: b\"\nskills: {}\n",
+            "version: 3\nx:\n- 'it''s\nsources: b'\nskills: {}\n",
+            "version: 3\nx: {a: 1,\nsources: 2}\nskills: {}\n",
+            "version: 3\nx:\n  y: [a,\nsources: 2]\nskills: {}\n",
+            "version: 3\nx: |\n  a \"\nsources: b\nskills: {}\n",
+            "version: 3\nx: a # \"\nsources: b\nskills: {}\n",
+            "version: 3\nx: a\nsources\nskills: {}\n",
+            "version: 1\nnote: \"a\nskills: b\"\ncommands: []\n",
+        ] {
+            texts.push(t.into());
+        }
+        for t in &texts {
+            assert_eq!(is_kasetto_lock(t), by_parse(t), "{t:?}");
+        }
+        // What both tools write is still read from its lines, without a parse.
+        let written = "version: 1\nsources:\n- url: https://h/r\n  commit: \"0a\"\n  skills:\n  - name: s\n    tree: \"0b\"\n    installed: [.claude/skills/s]\nmcps: []\n";
+        for t in [kasetto, kst, written, &written.replace('\n', "\r\n")] {
+            assert!(block_top_level_keys(t).is_some(), "{t:?}");
+        }
     }
 }

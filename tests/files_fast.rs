@@ -458,3 +458,39 @@ fn a_git_noop_reads_no_blob_and_a_lock_whose_blob_is_not_the_commits_does_not_pa
     );
     env.kst().arg("verify").assert().success();
 }
+
+#[test]
+fn a_commands_folder_swapped_for_a_symlink_out_of_the_project_is_not_read() {
+    // After a warm sync, the pack's `commands/` (or its `ns/` sub-folder) is moved out of the
+    // project and a symlink to it put in its place: same files, same stat data, so the
+    // source folder's stat cache would know every file. The project's config is not trusted:
+    // nothing behind the link is read, by the fast path or the full one, and none of it is
+    // taken as unchanged by its stat data.
+    for moved in ["pack/commands", "pack/commands/ns"] {
+        let env = TestEnv::new();
+        installed(&env);
+        let away = env.path("outside").join(moved.replace('/', "-"));
+        fs::create_dir_all(away.parent().unwrap()).unwrap();
+        fs::rename(env.project_path(moved), &away).unwrap();
+        symlink(&away, env.project_path(moved));
+        let watch = OpenWatch::new(&away);
+        let out = env.kst().args(["sync", "--json"]).output().unwrap();
+        let seen = watch.opened();
+        assert!(
+            seen.is_empty(),
+            "{moved} swapped for a symlink out of the project: read {seen:?}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Behind the link is read as absent (SPEC 3 "Trust"): those commands are gone from
+        // the pack, never found "unchanged" by their stat data.
+        assert!(out.status.success(), "{moved}");
+        let doc: Json = serde_json::from_slice(&out.stdout).unwrap();
+        let mut want = all("unchanged");
+        for (name, action) in &mut want {
+            if moved == "pack/commands" && name.starts_with('c') || name == "ns:x" {
+                *action = "removed".into();
+            }
+        }
+        assert_eq!(actions(&doc), want, "{moved}");
+    }
+}

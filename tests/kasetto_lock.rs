@@ -1121,3 +1121,22 @@ fn kasetto_rule_files_are_taken_over_and_edited_ones_kept() {
         "Use four spaces.\n"
     );
 }
+
+/// A Kasetto lock saved by a Windows editor (a UTF-8 BOM, CRLF line endings) is still told
+/// apart from kst's and taken over, as the YAML it is.
+#[test]
+fn a_kasetto_lock_with_a_bom_and_crlf_is_taken_over() {
+    let env = TestEnv::new();
+    let text = kasetto_project(&env);
+    fs::write(
+        env.project_path("kasetto.lock"),
+        format!("\u{feff}{}", text.replace('\n', "\r\n")),
+    )
+    .unwrap();
+    let r = kst(&env, &["sync"]);
+    assert!(
+        r.stderr
+            .contains("this is a Kasetto lock; kst took over 2 skills and 1 server"),
+        "{r:?}"
+    );
+}

@@ -327,3 +327,71 @@ fn a_skill_taken_from_the_lock_is_listed_with_every_check_before_it_is_written()
     assert!(err.contains("escape"), "{err}");
     assert!(!skills.join("skill-001").exists());
 }
+
+#[test]
+fn a_lock_naming_a_skill_path_outside_the_project_reads_nothing_there() {
+    // The lock is a file in a cloned project (untrusted here: its local source may be read
+    // only inside the project). A skill record whose path is absolute must not make the
+    // per-folder confinement judgement (each folder judged from its parent and one lstat)
+    // call a folder outside the project inside: nothing there is listed, opened or hashed.
+    let env = TestEnv::new();
+    local_installed(&env, 2);
+    let outside = env.path("secret/evil");
+    write_file(outside.join("SKILL.md"), skill_md("evil", "not yours"));
+    write_file(outside.join("key.txt"), "secret\n");
+    let lock_path = env.project_path("kasetto.lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    assert!(lock.contains("  skills:\n"), "{lock}");
+    let record = format!(
+        "  skills:\n  - name: evil\n    path: {}\n    tree: \"0123456789abcdef0123456789abcdef01234567\"\n    installed: []\n",
+        outside.display()
+    );
+    std::fs::write(&lock_path, lock.replacen("  skills:\n", &record, 1)).unwrap();
+    let watch = OpenWatch::new(&outside);
+    let out = env.kst().arg("sync").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let opened = watch.opened();
+    assert!(
+        opened.is_empty(),
+        "a confined sync read outside the project: {opened:?}"
+    );
+}
+
+#[test]
+fn a_folder_swapped_for_a_symlink_out_of_the_project_after_a_sync_is_not_read() {
+    // After a warm sync (stat caches and confinement judged, the lock recording every tree),
+    // the pack's root, its `skills/` or one skill's folder is moved out of the project and a
+    // symlink to it put in its place: same files, same stat data. The project's config is not
+    // trusted, so nothing behind the link may be read — not by the no-op's tree-id check, not
+    // by discovery, not by a listing before a write.
+    for moved in ["pack", "pack/skills", "pack/skills/skill-001"] {
+        let env = TestEnv::new();
+        local_installed(&env, 2);
+        let installed = env.project_path(Path::new(SKILLS).join("skill-001/SKILL.md"));
+        let copy_before = std::fs::read(&installed).unwrap();
+        let away = env.path("outside").join(moved.replace('/', "-"));
+        std::fs::create_dir_all(away.parent().unwrap()).unwrap();
+        std::fs::rename(env.project_path(moved), &away).unwrap();
+        symlink(&away, env.project_path(moved));
+        let watch = OpenWatch::new(&away);
+        let out = env.kst().arg("sync").output().unwrap();
+        let opened = watch.opened();
+        assert!(
+            opened.is_empty(),
+            "{moved} swapped for a symlink out of the project: read {opened:?}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Behind the link is read as absent (SPEC 3 "Trust"): the pack's root is refused,
+        // leaving everything as it is; a skill behind a link is gone from the pack.
+        if moved == "pack" {
+            assert!(!out.status.success(), "{moved}");
+            assert_eq!(std::fs::read(&installed).unwrap(), copy_before, "{moved}");
+        } else {
+            assert!(!installed.exists(), "{moved}");
+        }
+    }
+}
