@@ -66,11 +66,8 @@ fn memo_file(path: &Path) -> Option<PathBuf> {
 /// was made from exactly this text of this file. Not yet checked: see [`Lock::validated`].
 pub fn load(path: &Path, text: &str) -> Option<Lock> {
     let file = memo_file(path)?;
-    let meta = std::fs::symlink_metadata(&file).ok()?;
-    if !meta.is_file() || meta.len() > MAX_MEMO {
-        return None;
-    }
-    let bytes = std::fs::read(&file).ok()?;
+    // A regular file under the cap, opened without blocking (as every input is, `fsx`).
+    let bytes = crate::fsx::read_input_bytes(&file, MAX_MEMO, None).ok()?;
     let want = header(path, text)?;
     let json = bytes
         .strip_prefix(want.as_bytes())?
