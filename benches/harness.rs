@@ -154,6 +154,10 @@ pub enum Disk {
 
 #[allow(dead_code)] // the smoke test calls `run`, not `main`
 fn main() {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == MEASURE_CHILD) {
+        std::process::exit(measure_child(&argv[2..]));
+    }
     let args = Args::parse();
     match run(&args) {
         Ok(table) => print!("{table}"),
@@ -854,9 +858,85 @@ fn wait_timed(start: Instant, mut child: Child, what: &str) -> Result<Sample> {
     })
 }
 
+/// Time `cmd` (made by [`Work::cmd`]: its whole environment is explicit) and take its peak
+/// RSS, through a small process of this binary that starts it ([`measure_child`]).
+///
+/// Why not `wait4` here: Linux keeps a process's peak RSS across `execve`, and a child started
+/// by `fork`/`vfork` begins with its parent's high-water mark, so every child of this harness —
+/// which holds 100,000-file fixtures at the scale step — reported at least the harness's own
+/// peak (315 MiB for a 1,000-skill no-op). A fresh, small process in between starts each
+/// measured command clean; it also takes the wall time, so its own start-up is not counted.
 fn timed(cmd: &mut Command, what: &str) -> Result<Sample> {
-    let (start, child) = spawn_timed(cmd)?;
-    wait_timed(start, child, what)
+    let report = tempfile::NamedTempFile::new()?;
+    let mut m = Command::new(std::env::current_exe()?);
+    m.env_clear()
+        .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
+    if let Some(dir) = cmd.get_current_dir() {
+        m.current_dir(dir);
+    }
+    m.arg(MEASURE_CHILD)
+        .arg(report.path())
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdin(Stdio::null());
+    let (start, child) = spawn_timed(&mut m)?;
+    wait_timed(start, child, what)?;
+    let text = fs::read_to_string(report.path())?;
+    let mut fields = text.split(' ').map(str::parse::<u64>);
+    let (Some(Ok(nanos)), Some(Ok(rss_kib))) = (fields.next(), fields.next()) else {
+        bail!("{what}: no measurement from the measuring process");
+    };
+    Ok(Sample {
+        wall: Duration::from_nanos(nanos),
+        rss_kib,
+    })
+}
+
+const MEASURE_CHILD: &str = "--measure-child";
+
+/// `harness --measure-child REPORT PROGRAM ARGS…`: run PROGRAM (stdout and stderr inherited),
+/// write "<wall ns> <peak RSS KiB>" of it to REPORT, and exit with its exit code.
+fn measure_child(argv: &[OsString]) -> i32 {
+    let [report, program, rest @ ..] = argv else {
+        eprintln!("harness {MEASURE_CHILD}: REPORT PROGRAM [ARGS…]");
+        return 2;
+    };
+    let start = Instant::now();
+    let child = match Command::new(program)
+        .args(rest)
+        .stdin(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("harness: cannot start {}: {e}", program.to_string_lossy());
+            return 127;
+        }
+    };
+    let mut status: libc::c_int = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    loop {
+        // SAFETY: `pid` is our own child, not yet reaped (std never waits on its own).
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc == pid {
+            break;
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return 1;
+        }
+    }
+    let wall = start.elapsed();
+    // Linux reports ru_maxrss in KiB.
+    if fs::write(report, format!("{} {}", wall.as_nanos(), usage.ru_maxrss)).is_err() {
+        return 1;
+    }
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        1
+    }
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
