@@ -158,6 +158,9 @@ fn main() {
     if argv.get(1).is_some_and(|a| a == MEASURE_CHILD) {
         std::process::exit(measure_child(&argv[2..]));
     }
+    if let Ok(me) = std::env::current_exe() {
+        let _ = MEASURER.set(me);
+    }
     let args = Args::parse();
     match run(&args) {
         Ok(table) => print!("{table}"),
@@ -866,9 +869,16 @@ fn wait_timed(start: Instant, mut child: Child, what: &str) -> Result<Sample> {
 /// which holds 100,000-file fixtures at the scale step — reported at least the harness's own
 /// peak (315 MiB for a 1,000-skill no-op). A fresh, small process in between starts each
 /// measured command clean; it also takes the wall time, so its own start-up is not counted.
+///
+/// Where the harness runs as a library (the smoke test) there is no such process: the command
+/// is waited for directly, and its peak RSS may include the caller's.
 fn timed(cmd: &mut Command, what: &str) -> Result<Sample> {
+    let Some(measurer) = MEASURER.get() else {
+        let (start, child) = spawn_timed(cmd)?;
+        return wait_timed(start, child, what);
+    };
     let report = tempfile::NamedTempFile::new()?;
-    let mut m = Command::new(std::env::current_exe()?);
+    let mut m = Command::new(measurer);
     m.env_clear()
         .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))));
     if let Some(dir) = cmd.get_current_dir() {
@@ -893,6 +903,9 @@ fn timed(cmd: &mut Command, what: &str) -> Result<Sample> {
 }
 
 const MEASURE_CHILD: &str = "--measure-child";
+
+/// This harness's own binary, when it runs as one (set in `main`).
+static MEASURER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 /// `harness --measure-child REPORT PROGRAM ARGS…`: run PROGRAM (stdout and stderr inherited),
 /// write "<wall ns> <peak RSS KiB>" of it to REPORT, and exit with its exit code.
