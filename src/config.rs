@@ -651,6 +651,9 @@ fn parse_layer(
     quote: Quote,
 ) -> Result<Layer> {
     let shown = Path::new(label);
+    // A UTF-8 BOM (an editor on Windows) is not content: the YAML parser would take it for a
+    // second document.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // An empty file is an empty config, not an error.
     let raw: RawConfig = if text.trim().is_empty() {
         serde_yaml_ng::from_str("{}").expect("empty mapping")
@@ -943,6 +946,22 @@ fn first_indent(text: &str, line: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_with_a_bom_and_crlf_reads_as_the_same_config() {
+        let text =
+            "agent: claude-code\nscope: project\nskills:\n  - source: ./pack\n    skills: \"*\"\n";
+        let path = Path::new("/p/kasetto.yaml");
+        let plain = parse(path, text).unwrap();
+        for other in [
+            format!("\u{feff}{text}"),
+            format!("\u{feff}{}", text.replace('\n', "\r\n")),
+        ] {
+            let c = parse(path, &other).unwrap_or_else(|e| panic!("{other:?}: {e}"));
+            assert_eq!(format!("{:?}", c.skills), format!("{:?}", plain.skills));
+            assert_eq!(c.scope, plain.scope);
+        }
+    }
 
     fn parse_str(text: &str) -> Result<Config> {
         parse(Path::new("/p/kasetto.yaml"), text)
