@@ -952,6 +952,26 @@ fn measure_child(argv: &[OsString]) -> i32 {
     }
 }
 
+/// `--runs` warm no-op syncs of the project, each followed by `git status --porcelain` in the
+/// work tree `wt` of the same files: kst's times, git's times, kst's peak RSS.
+fn noop_against_git_status(
+    w: &Work,
+    args: &Args,
+    wt: &Path,
+) -> Result<(Vec<Duration>, Vec<Duration>, u64)> {
+    let (mut k, mut g) = (Vec::new(), Vec::new());
+    let mut rss = 0;
+    for _ in 0..args.runs {
+        let s = timed(&mut w.kst_cmd(&["sync", "-q"]), "kst sync (no-op)")?;
+        k.push(s.wall);
+        rss = rss.max(s.rss_kib);
+        let mut c = w.cmd("git");
+        c.current_dir(wt).args(["status", "--porcelain"]);
+        g.push(timed(&mut c, "git status")?.wall);
+    }
+    Ok((k, g, rss))
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     let n = v.len();
@@ -1223,17 +1243,8 @@ fn files_noop(w: &Work, args: &Args) -> Result<Row> {
     w.git(&wt, &["commit", "-q", "-m", "snapshot"])?;
     std::thread::sleep(Duration::from_millis(1100));
     w.git(&wt, &["update-index", "-q", "--refresh"])?;
-    let (files, _) = (count_tree(&wt)?.1, ());
-    let (mut k, mut g) = (Vec::new(), Vec::new());
-    let mut rss = 0;
-    for _ in 0..args.runs {
-        let s = timed(&mut w.kst_cmd(&["sync", "-q"]), "kst sync (no-op)")?;
-        k.push(s.wall);
-        rss = rss.max(s.rss_kib);
-        let mut c = w.cmd("git");
-        c.current_dir(&wt).args(["status", "--porcelain"]);
-        g.push(timed(&mut c, "git status")?.wall);
-    }
+    let files = count_tree(&wt)?.1;
+    let (k, g, rss) = noop_against_git_status(w, args, &wt)?;
     rm_rf(&wt)?;
     Ok(Row {
         scenario: format!(
@@ -1350,16 +1361,7 @@ fn noop(w: &Work, args: &Args, fx: &Fixtures) -> Result<Row> {
         "the warm sync was not a no-op: {}",
         doc["summary"]
     );
-    let (mut k, mut g) = (Vec::new(), Vec::new());
-    let mut rss = 0;
-    for _ in 0..args.runs {
-        let s = timed(&mut w.kst_cmd(&["sync", "-q"]), "kst sync (no-op)")?;
-        k.push(s.wall);
-        rss = rss.max(s.rss_kib);
-        let mut c = w.cmd("git");
-        c.current_dir(&wt).args(["status", "--porcelain"]);
-        g.push(timed(&mut c, "git status")?.wall);
-    }
+    let (k, g, rss) = noop_against_git_status(w, args, &wt)?;
     rm_rf(&wt)?;
     Ok(Row {
         scenario: format!("warm no-op sync, {} skills / {} files", fx.skills, fx.files),
