@@ -463,11 +463,25 @@ struct NotingSkillMd<'a> {
 }
 
 impl tree::BlobIds for NotingSkillMd<'_> {
-    fn blob_id(&self, path: &Path, rel: &str, meta: &std::fs::Metadata) -> anyhow::Result<Oid> {
+    fn blob_id_at(
+        &self,
+        file: &tree::FileAt,
+        rel: &str,
+        stat: &crate::statcache::StatData,
+    ) -> anyhow::Result<Oid> {
         if rel == "SKILL.md" {
             self.seen.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        self.ids.blob_id(path, rel, meta)
+        self.ids.blob_id_at(file, rel, stat)
+    }
+    fn listing(&self, rel: &str) -> Option<&tree::Listing> {
+        self.ids.listing(rel)
+    }
+    fn before_listing(&self) {
+        self.ids.before_listing()
+    }
+    fn listed(&self, rel: &str, now: Option<tree::Listing>) {
+        self.ids.listed(rel, now)
     }
 }
 

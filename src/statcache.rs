@@ -35,12 +35,13 @@ use std::sync::{Mutex, OnceLock};
 use anyhow::{Context, Result};
 use git2::Oid;
 
-use crate::tree::BlobIds;
+use crate::tree::{BlobIds, FileAt, Listing};
 
 /// Largest stat cache file read; a bigger one is ignored (the cache is an optimisation).
 const MAX_FILE: u64 = 256 << 20;
 
 const MAGIC: &[u8; 8] = b"KSTSTAT1";
+const DIRS_MAGIC: &[u8; 8] = b"KSTDIRS1";
 
 /// What `lstat` says about a file, as far as telling a change goes (git's `stat_data`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +90,9 @@ struct Record {
 /// A skill's files: path inside the skill → record.
 type Section = HashMap<Box<str>, Record>;
 
+/// A skill's folders: path inside the skill (`""`: the skill's own) → its listing.
+type Dirs = HashMap<Box<str>, Listing>;
+
 /// The stat cache of one skills folder, for one run.
 pub struct StatCache {
     file: PathBuf,
@@ -98,6 +102,12 @@ pub struct StatCache {
     old: OnceLock<HashMap<String, Section>>,
     /// Sections checked in this run (the next version of the file); None: as loaded.
     fresh: Mutex<HashMap<String, Option<Section>>>,
+    /// The folders' listings, kept in a file of their own beside `file` (`<file>.dirs`).
+    dirs_file: PathBuf,
+    /// As loaded: skill name → its folders' listings.
+    old_dirs: OnceLock<HashMap<String, Dirs>>,
+    /// Skills whose folders were walked in this run; None: as loaded.
+    fresh_dirs: Mutex<HashMap<String, Option<Dirs>>>,
     /// Set before the first file's contents are read in this run.
     stamp: OnceLock<Option<(i64, i64)>>,
     hits: AtomicUsize,
@@ -136,6 +146,9 @@ impl StatCache {
             .to_string();
         let dir = cache_root.join("stat");
         StatCache {
+            dirs_file: dir.join(format!("{}.dirs", &key[..16])),
+            old_dirs: OnceLock::new(),
+            fresh_dirs: Mutex::new(HashMap::new()),
             file: dir.join(&key[..16]),
             clock: dir.join("clock"),
             old: OnceLock::new(),
@@ -159,13 +172,27 @@ impl StatCache {
         )
     }
 
-    /// Blob ids for the files of the installed skill `name`. Call [`SkillIds::keep`] once the
-    /// whole skill was listed, so its records go into the next version of the cache.
+    fn old_dirs(&self) -> &HashMap<String, Dirs> {
+        self.old_dirs.get_or_init(|| {
+            match crate::fsx::read_input_bytes(&self.dirs_file, MAX_FILE, None) {
+                Ok(bytes) => decode_dirs(&bytes).unwrap_or_else(|| {
+                    tracing::debug!("ignoring malformed stat cache {}", self.dirs_file.display());
+                    HashMap::new()
+                }),
+                Err(_) => HashMap::new(),
+            }
+        })
+    }
+
+    /// Blob ids for the files of the installed skill `name`, and its folders' listings. Call
+    /// [`SkillIds::keep`] once the whole skill was listed, so its records go into the next
+    /// version of the cache.
     pub fn skill(&self, name: &str) -> SkillIds<'_> {
         SkillIds {
             cache: self,
             name: name.to_string(),
             old: self.old().get(name),
+            old_dirs: self.old_dirs().get(name),
             run: Mutex::new(SkillRun::default()),
         }
     }
@@ -245,6 +272,7 @@ impl StatCache {
                 self.file.display()
             );
         }
+        self.save_dirs();
         let fresh = std::mem::take(&mut *self.fresh.lock().expect("stat cache lock"));
         let old = self.old();
         let unchanged = fresh.len() == old.len()
@@ -263,6 +291,38 @@ impl StatCache {
             .collect();
         if let Err(e) = write_file(&self.file, &encode(&next)) {
             tracing::debug!("cannot write stat cache {}: {e:#}", self.file.display());
+        }
+    }
+}
+
+impl StatCache {
+    /// [`StatCache::save`] for the folders' listings: the skills walked in this run, written
+    /// if they differ from the loaded ones.
+    fn save_dirs(&self) {
+        let fresh = std::mem::take(&mut *self.fresh_dirs.lock().expect("stat cache lock"));
+        if fresh.is_empty() && self.old_dirs.get().is_none_or(HashMap::is_empty) {
+            return;
+        }
+        let old = self.old_dirs();
+        let unchanged = fresh.len() == old.len()
+            && fresh
+                .iter()
+                .all(|(k, v)| v.is_none() && old.contains_key(k));
+        if unchanged {
+            return;
+        }
+        let next: HashMap<String, Dirs> = fresh
+            .into_iter()
+            .filter_map(|(name, dirs)| match dirs {
+                Some(d) => Some((name, d)),
+                None => old.get(&name).map(|d| (name, d.clone())),
+            })
+            .collect();
+        if let Err(e) = write_file(&self.dirs_file, &encode_dirs(&next)) {
+            tracing::debug!(
+                "cannot write stat cache {}: {e:#}",
+                self.dirs_file.display()
+            );
         }
     }
 }
@@ -287,6 +347,7 @@ pub struct SkillIds<'a> {
     cache: &'a StatCache,
     name: String,
     old: Option<&'a Section>,
+    old_dirs: Option<&'a Dirs>,
     run: Mutex<SkillRun<'a>>,
 }
 
@@ -296,6 +357,12 @@ pub struct SkillIds<'a> {
 struct SkillRun<'a> {
     hits: Vec<(&'a str, &'a Record)>,
     hashed: Vec<(Box<str>, Record)>,
+    /// Folders whose recorded listing was confirmed, and folders listed anew (settled by the
+    /// racy rule; a folder listed again in the same walk keeps its last listing).
+    dir_hits: Vec<(&'a str, &'a Listing)>,
+    dirs: HashMap<Box<str>, Listing>,
+    /// A folder was listed that could not be recorded (racy): the section is not as loaded.
+    dirs_dropped: bool,
 }
 
 impl SkillIds<'_> {
@@ -310,6 +377,23 @@ impl SkillIds<'_> {
                 .chain(run.hashed)
                 .collect()
         });
+        let same_dirs = run.dirs.is_empty()
+            && !run.dirs_dropped
+            && self.old_dirs.is_some_and(|d| d.len() == run.dir_hits.len());
+        let dirs = (!same_dirs).then(|| {
+            let mut dirs: Dirs = run
+                .dir_hits
+                .into_iter()
+                .map(|(k, l)| (Box::from(k), l.clone()))
+                .collect();
+            dirs.extend(run.dirs);
+            dirs
+        });
+        self.cache
+            .fresh_dirs
+            .lock()
+            .expect("stat cache lock")
+            .insert(self.name.clone(), dirs);
         self.cache
             .fresh
             .lock()
@@ -319,8 +403,37 @@ impl SkillIds<'_> {
 }
 
 impl BlobIds for SkillIds<'_> {
-    fn blob_id(&self, path: &Path, rel: &str, meta: &fs::Metadata) -> Result<Oid> {
-        let stat = StatData::of(meta);
+    fn listing(&self, rel: &str) -> Option<&Listing> {
+        self.old_dirs.and_then(|d| d.get(rel))
+    }
+
+    fn before_listing(&self) {
+        // The stamp must be taken before the names are read (the racy rule, for folders).
+        self.cache.stamp();
+    }
+
+    fn listed(&self, rel: &str, now: Option<Listing>) {
+        let mut run = self.run.lock().expect("stat cache lock");
+        match now {
+            None => {
+                if let Some((k, l)) = self.old_dirs.and_then(|d| d.get_key_value(rel)) {
+                    run.dir_hits.push((k, l));
+                }
+            }
+            // Only a folder whose last change is older than the stamp (taken before its names
+            // were read) may be trusted later on its stat data alone.
+            Some(l) if self.cache.stamp().is_some_and(|s| l.stat.settled(s)) => {
+                run.dirs.insert(rel.into(), l);
+            }
+            Some(_) => {
+                run.dirs.remove(rel);
+                run.dirs_dropped = true;
+            }
+        }
+    }
+
+    fn blob_id_at(&self, file: &FileAt, rel: &str, stat: &StatData) -> Result<Oid> {
+        let stat = *stat;
         if let Some((k, r)) = self.old.and_then(|s| s.get_key_value(rel))
             && r.stat == stat
         {
@@ -331,8 +444,9 @@ impl BlobIds for SkillIds<'_> {
         // The stamp must be taken before the contents are read (see the module doc).
         let stamp = self.cache.stamp();
         self.cache.misses.fetch_add(1, Ordering::Relaxed);
+        let path = file.path();
         tracing::trace!("hashing {}", path.display());
-        let id = crate::tree::hash_file(path)?;
+        let id = crate::tree::hash_file(&path)?;
         if stamp.is_some_and(|s| stat.settled(s)) {
             self.run
                 .lock()
@@ -416,6 +530,93 @@ fn encode(sections: &HashMap<String, Section>) -> Vec<u8> {
     out
 }
 
+// The folders' file (little-endian): magic, section count, then per section: name length (u32),
+// name, folder count (u32), then per folder: path length (u32), path, its stat data as a
+// record's, tree id (20 bytes, zeros: none), entry count (u32), then per entry: name length
+// (u32), name, mode (u32), id (20 bytes, zeros: an empty folder).
+
+fn put_stat(out: &mut Vec<u8>, s: &StatData) {
+    for v in [s.size, s.mtime.0 as u64, s.mtime.1 as u64] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [s.ctime.0 as u64, s.ctime.1 as u64, s.ino, s.dev] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&s.mode.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_id(out: &mut Vec<u8>, id: Option<Oid>) {
+    out.extend_from_slice(id.unwrap_or(Oid::ZERO_SHA1).as_bytes());
+}
+
+fn encode_dirs(sections: &HashMap<String, Dirs>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 * 1024);
+    out.extend_from_slice(DIRS_MAGIC);
+    out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+    for (name, dirs) in sections {
+        put_str(&mut out, name);
+        out.extend_from_slice(&(dirs.len() as u32).to_le_bytes());
+        for (rel, l) in dirs {
+            put_str(&mut out, rel);
+            put_stat(&mut out, &l.stat);
+            put_id(&mut out, l.tree);
+            out.extend_from_slice(&(l.entries.len() as u32).to_le_bytes());
+            for e in &l.entries {
+                put_str(&mut out, &e.name);
+                out.extend_from_slice(&e.mode.to_le_bytes());
+                put_id(&mut out, e.id);
+            }
+        }
+    }
+    out
+}
+
+fn decode_dirs(bytes: &[u8]) -> Option<HashMap<String, Dirs>> {
+    let mut r = Reader(bytes);
+    if r.take(DIRS_MAGIC.len())? != DIRS_MAGIC {
+        return None;
+    }
+    let id = |r: &mut Reader| -> Option<Option<Oid>> {
+        let id = Oid::from_bytes(r.take(20)?).ok()?;
+        Some((!id.is_zero()).then_some(id))
+    };
+    let n = r.u32()? as usize;
+    let mut sections = HashMap::with_capacity(n.min(1 << 16));
+    for _ in 0..n {
+        let name = r.str()?.to_string();
+        let count = r.u32()? as usize;
+        let mut dirs = Dirs::with_capacity(count.min(1 << 16));
+        for _ in 0..count {
+            let rel: Box<str> = r.str()?.into();
+            let stat = r.stat()?;
+            let tree = id(&mut r)?;
+            let k = r.u32()? as usize;
+            let mut entries = Vec::with_capacity(k.min(1 << 16));
+            for _ in 0..k {
+                let name: Box<str> = r.str()?.into();
+                let mode = r.u32()?;
+                let id = id(&mut r)?;
+                entries.push(crate::tree::Listed { name, mode, id });
+            }
+            dirs.insert(
+                rel,
+                Listing {
+                    stat,
+                    entries,
+                    tree,
+                },
+            );
+        }
+        sections.insert(name, dirs);
+    }
+    r.0.is_empty().then_some(sections)
+}
+
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
@@ -436,6 +637,20 @@ impl<'a> Reader<'a> {
     fn str(&mut self) -> Option<&'a str> {
         let n = self.u32()? as usize;
         std::str::from_utf8(self.take(n)?).ok()
+    }
+    fn stat(&mut self) -> Option<StatData> {
+        let size = self.u64()?;
+        let mtime = (self.u64()? as i64, self.u64()? as i64);
+        let ctime = (self.u64()? as i64, self.u64()? as i64);
+        let (ino, dev, mode) = (self.u64()?, self.u64()?, self.u32()?);
+        Some(StatData {
+            size,
+            mtime,
+            ctime,
+            ino,
+            dev,
+            mode,
+        })
     }
 }
 
@@ -825,6 +1040,182 @@ mod tests {
         sections.insert("skill".to_string(), files);
         sections.insert("empty".to_string(), Section::new());
         assert_eq!(decode(&encode(&sections)), Some(sections));
+    }
+
+    /// Counts the folders whose names were read from disk (not taken from their listing).
+    struct CountListings<'a, 'b> {
+        ids: &'a SkillIds<'b>,
+        read: std::sync::atomic::AtomicUsize,
+    }
+
+    impl BlobIds for CountListings<'_, '_> {
+        fn blob_id_at(&self, file: &FileAt, rel: &str, stat: &StatData) -> Result<Oid> {
+            self.ids.blob_id_at(file, rel, stat)
+        }
+        fn listing(&self, rel: &str) -> Option<&Listing> {
+            self.ids.listing(rel)
+        }
+        fn before_listing(&self) {
+            self.read.fetch_add(1, Ordering::Relaxed);
+            self.ids.before_listing()
+        }
+        fn listed(&self, rel: &str, now: Option<Listing>) {
+            self.ids.listed(rel, now)
+        }
+    }
+
+    /// One run as [`run`], with the file system's "now" pinned to `stamp` if given: (tree id,
+    /// folders read from disk, files read).
+    fn run_listing(s: &Setup, stamp: Option<(i64, i64)>) -> (Oid, usize, usize) {
+        let cache = StatCache::for_folder(&s.cache, &s.folder);
+        if let Some(t) = stamp {
+            cache.stamp.set(Some(t)).unwrap();
+        }
+        let ids = cache.skill("demo");
+        let counting = CountListings {
+            ids: &ids,
+            read: Default::default(),
+        };
+        let id = tree::disk_tree_id(
+            &s.folder.join("demo"),
+            &mut Budget::new(Caps::from_env()),
+            &counting,
+        )
+        .unwrap();
+        let read = counting.read.into_inner();
+        ids.keep();
+        cache.save();
+        (id, read, cache.counts().1)
+    }
+
+    /// The folders' listings come from the cache while each folder's stat data are unchanged
+    /// (two folders here: the skill's and `ref`); a file added, removed or renamed in either
+    /// moves that folder's mtime, and the folder is read from disk again: the tree id is
+    /// always the one a full listing gives.
+    #[test]
+    fn a_folder_listing_is_reused_only_while_the_folder_is_unchanged() {
+        let s = setup();
+        let (id1, read, _) = run_listing(&s, None);
+        assert_eq!(read, 2, "a cold run reads both folders");
+        assert_eq!(id1, plain_id(&s));
+        let (id2, read, files) = run_listing(&s, None);
+        assert_eq!(
+            (id2, read, files),
+            (id1, 0, 0),
+            "a no-op reads no folder, no file"
+        );
+        let demo = s.folder.join("demo");
+        let changes: [(&str, &dyn Fn()); 6] = [
+            ("added in ref", &|| {
+                fs::write(demo.join("ref/c.md"), "charlie\n").unwrap()
+            }),
+            ("removed in ref", &|| {
+                fs::remove_file(demo.join("ref/c.md")).unwrap()
+            }),
+            ("renamed in ref", &|| {
+                fs::rename(demo.join("ref/b.md"), demo.join("ref/B.md")).unwrap()
+            }),
+            ("added at the top", &|| {
+                fs::write(demo.join("new.md"), "n\n").unwrap()
+            }),
+            ("folder added", &|| {
+                fs::create_dir(demo.join("sub")).unwrap()
+            }),
+            ("file in the new folder", &|| {
+                fs::write(demo.join("sub/x.md"), "x\n").unwrap()
+            }),
+        ];
+        let mut last = id1;
+        for (what, change) in changes {
+            change();
+            settle(&s.folder);
+            let (id, read, _) = run_listing(&s, None);
+            assert_eq!(
+                id,
+                plain_id(&s),
+                "{what}: the tree id is the full listing's"
+            );
+            assert!(read >= 1, "{what}: the changed folder is read again");
+            if what != "folder added" {
+                assert_ne!(id, last, "{what}");
+            }
+            last = id;
+            let (again, read, _) = run_listing(&s, None);
+            assert_eq!(
+                (again, read),
+                (id, 0),
+                "{what}: settled, the next run reads none"
+            );
+        }
+    }
+
+    /// A folder whose mtime or ctime is in the stamp's tick (it may change again within the
+    /// tick without its stat data moving) is read from disk on the next run, not taken from
+    /// a listing; its neighbours' listings are still kept.
+    #[test]
+    fn a_racy_folder_listing_is_not_trusted() {
+        let s = setup();
+        let ref_dir = s.folder.join("demo/ref");
+        // `ref` changed last (after every file and the skill's folder).
+        fs::write(ref_dir.join("tmp"), "").unwrap();
+        fs::remove_file(ref_dir.join("tmp")).unwrap();
+        let ctime = StatData::of(&fs::symlink_metadata(&ref_dir).unwrap()).ctime;
+        // Stamp in the tick of `ref`'s last change: its listing is racy.
+        let (id, read, _) = run_listing(&s, Some(ctime));
+        assert_eq!((id, read), (plain_id(&s), 2));
+        let (_, read, _) = run_listing(&s, None);
+        assert_eq!(read, 1, "the racy folder is read again, the other is not");
+        let (_, read, _) = run_listing(&s, None);
+        assert_eq!(read, 0, "settled by now: recorded");
+        // With its mtime put in the future, it is racy on every run.
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        fs::File::open(&ref_dir)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert_eq!(run_listing(&s, None).1, 1);
+        assert_eq!(run_listing(&s, None).1, 1);
+    }
+
+    /// The listing of a folder whose stat data do not move on a change: the recorded tree id
+    /// is only reused when every entry's id is again the recorded one (a file edited with its
+    /// folder untouched gives a new id from the recorded names).
+    #[test]
+    fn an_edited_file_changes_the_tree_of_a_recorded_listing() {
+        let s = setup();
+        run_listing(&s, None);
+        fs::write(s.folder.join("demo/ref/a.md"), "ALPHA!\n").unwrap();
+        let (id, read, files) = run_listing(&s, None);
+        assert_eq!((id, read, files), (plain_id(&s), 0, 1));
+    }
+
+    #[test]
+    fn folder_listings_round_trip_and_a_malformed_file_is_ignored() {
+        let s = setup();
+        run_listing(&s, None);
+        let cache = StatCache::for_folder(&s.cache, &s.folder);
+        let bytes = fs::read(&cache.dirs_file).unwrap();
+        let decoded = decode_dirs(&bytes).unwrap();
+        assert_eq!(decoded["demo"].len(), 2);
+        assert_eq!(encode_dirs(&decoded).len(), bytes.len());
+        assert_eq!(decode_dirs(&encode_dirs(&decoded)), Some(decoded));
+        for cut in [0, 5, 8, 20, bytes.len() - 1] {
+            fs::write(&cache.dirs_file, &bytes[..cut]).unwrap();
+            assert_eq!(run_listing(&s, None).1, 2, "truncated at {cut}");
+        }
+    }
+
+    /// The stat data read relative to an open folder are those `std::fs` reads: the two kinds
+    /// of walk (listing a local source before a write, checking it on a no-op) share records.
+    #[test]
+    fn stat_data_agree_between_walks() {
+        let s = setup();
+        let f = s.folder.join("demo/ref/a.md");
+        let cache = StatCache::for_folder(&s.cache, &s.folder);
+        run_listing(&s, None);
+        let ids = cache.skill("demo");
+        let (_, r) = ids.old.unwrap().get_key_value("ref/a.md").unwrap();
+        assert_eq!(r.stat, StatData::of(&fs::symlink_metadata(&f).unwrap()));
     }
 
     #[test]
