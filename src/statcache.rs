@@ -5,7 +5,22 @@
 //! To decide whether an installed skill is intact, `plan` recomputes its tree id from disk.
 //! With this cache a file whose `lstat` data (size, mtime, ctime, inode, device, mode) is exactly
 //! what was recorded when its contents were last hashed is not read again: its recorded blob id
-//! is used. Folders are still listed, so an added, removed or renamed file is always seen.
+//! is used.
+//!
+//! **Folder listings** (git's "untracked cache" idea, issue 15): each walked folder's own stat
+//! data are recorded with its entries (name, mode, id) and the tree id they hash to, in a file
+//! of their own beside the records (`<file>.dirs`). A folder whose `lstat` data (taken on the
+//! open folder) equal the recorded ones is not listed again: its names come from the record,
+//! and every entry is still `lstat`ed (a file by its stat data as above, a sub-folder walked
+//! the same way). Adding, removing or renaming an entry moves its folder's mtime and ctime, so
+//! an added, removed or renamed file is always seen. The recorded tree id is reused only when
+//! every entry's mode and id are again the recorded ones (exactly the id hashing would give:
+//! it is a function of those alone); otherwise the tree is hashed. Folders obey the racy rule
+//! below: a listing is recorded only when the folder's mtime and ctime are older than the
+//! stamp taken before its names were read, so a folder changed again within the tick of its
+//! last change is listed from disk on every run until it settles. Walks open each sub-folder
+//! relative to its parent and never through a symlink (`tree::disk_tree_id`), so a recorded
+//! listing cannot lead outside the folder walked.
 //!
 //! **Racy files** (git's "racy git" problem, Documentation/technical/racy-git.txt): a file
 //! changed twice within one timestamp tick, the second time after we hashed it, keeps its stat
@@ -15,14 +30,17 @@
 //! same tick as the stamp, or with a timestamp in the future, is not recorded and is re-hashed on
 //! every sync until it settles.
 //!
-//! Layout: one file per skills folder, `<cache root>/stat/<hash16 of the folder's path>`,
+//! Layout: one file per skills folder, `<cache root>/stat/<hash16 of the folder's path>`, and
+//! beside it `<hash16>.dirs` for the folder listings (both are written the same way),
 //! written atomically (temp file + rename) only when it changed. It is a cache: never part of the
 //! lock, never needed for correctness of anything but speed. A missing, unreadable or malformed
 //! file is an empty cache, and an old version of it is still right (an entry only ever says
 //! "these stat data had these contents"). `kst verify` does not use it: verify proves bytes.
 //!
 //! Known limit, shared with git: on a network file system whose server clock runs behind this
-//! machine's, the racy rule is only as good as the clocks' agreement.
+//! machine's, the racy rule is only as good as the clocks' agreement; and the folder listings
+//! assume, as git's untracked cache does, a file system that moves a folder's mtime when an
+//! entry is added, removed or renamed (every POSIX file system does).
 
 use std::collections::HashMap;
 use std::fs;
@@ -87,11 +105,15 @@ struct Record {
     id: Oid,
 }
 
+/// The maps of a loaded cache are looked up once per file of a no-op: a fast hasher, seeded
+/// per process.
+type Hasher = foldhash::fast::RandomState;
+
 /// A skill's files: path inside the skill → record.
-type Section = HashMap<Box<str>, Record>;
+type Section = HashMap<Box<str>, Record, Hasher>;
 
 /// A skill's folders: path inside the skill (`""`: the skill's own) → its listing.
-type Dirs = HashMap<Box<str>, Listing>;
+type Dirs = HashMap<Box<str>, Listing, Hasher>;
 
 /// The stat cache of one skills folder, for one run.
 pub struct StatCache {
@@ -565,11 +587,11 @@ fn encode_dirs(sections: &HashMap<String, Dirs>) -> Vec<u8> {
             put_str(&mut out, rel);
             put_stat(&mut out, &l.stat);
             put_id(&mut out, l.tree);
-            out.extend_from_slice(&(l.entries.len() as u32).to_le_bytes());
-            for e in &l.entries {
-                put_str(&mut out, &e.name);
-                out.extend_from_slice(&e.mode.to_le_bytes());
-                put_id(&mut out, e.id);
+            out.extend_from_slice(&(l.len() as u32).to_le_bytes());
+            for (name, mode, id) in l.iter() {
+                put_str(&mut out, name);
+                out.extend_from_slice(&mode.to_le_bytes());
+                put_id(&mut out, id);
             }
         }
     }
@@ -587,30 +609,24 @@ fn decode_dirs(bytes: &[u8]) -> Option<HashMap<String, Dirs>> {
     };
     let n = r.u32()? as usize;
     let mut sections = HashMap::with_capacity(n.min(1 << 16));
+    let mut scratch: Vec<(&str, u32, Option<Oid>)> = Vec::new();
     for _ in 0..n {
         let name = r.str()?.to_string();
         let count = r.u32()? as usize;
-        let mut dirs = Dirs::with_capacity(count.min(1 << 16));
+        let mut dirs = Dirs::with_capacity_and_hasher(count.min(1 << 16), Hasher::default());
         for _ in 0..count {
             let rel: Box<str> = r.str()?.into();
             let stat = r.stat()?;
             let tree = id(&mut r)?;
             let k = r.u32()? as usize;
-            let mut entries = Vec::with_capacity(k.min(1 << 16));
+            scratch.clear();
             for _ in 0..k {
-                let name: Box<str> = r.str()?.into();
+                let name = r.str()?;
                 let mode = r.u32()?;
                 let id = id(&mut r)?;
-                entries.push(crate::tree::Listed { name, mode, id });
+                scratch.push((name, mode, id));
             }
-            dirs.insert(
-                rel,
-                Listing {
-                    stat,
-                    entries,
-                    tree,
-                },
-            );
+            dirs.insert(rel, Listing::new(stat, scratch.iter().copied(), tree));
         }
         sections.insert(name, dirs);
     }
@@ -664,7 +680,7 @@ fn decode(bytes: &[u8]) -> Option<HashMap<String, Section>> {
     for _ in 0..n {
         let name = r.str()?.to_string();
         let count = r.u32()? as usize;
-        let mut files = HashMap::with_capacity(count.min(1 << 16));
+        let mut files = Section::with_capacity_and_hasher(count.min(1 << 16), Hasher::default());
         for _ in 0..count {
             let rel: Box<str> = r.str()?.into();
             let size = r.u64()?;
@@ -1021,7 +1037,7 @@ mod tests {
 
     #[test]
     fn encoding_round_trips() {
-        let mut files = Section::new();
+        let mut files = Section::default();
         files.insert(
             "a/b.md".into(),
             Record {
@@ -1038,7 +1054,7 @@ mod tests {
         );
         let mut sections = HashMap::new();
         sections.insert("skill".to_string(), files);
-        sections.insert("empty".to_string(), Section::new());
+        sections.insert("empty".to_string(), Section::default());
         assert_eq!(decode(&encode(&sections)), Some(sections));
     }
 

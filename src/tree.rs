@@ -393,19 +393,69 @@ impl FileAt<'_> {
 /// (adding, removing or renaming an entry moves its mtime), the names need not be read again;
 /// each entry is still `lstat`ed, and the recorded tree id is reused only when every entry's
 /// mode and id are again the recorded ones, so it is exactly the id hashing would give.
+/// The names are kept in one string (a cache of thousands of folders is loaded, and freed,
+/// on every no-op: two allocations per folder, not one per entry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listing {
     pub stat: StatData,
-    pub entries: Vec<Listed>,
+    /// Every entry's name, one after the other.
+    names: Box<str>,
+    entries: Vec<Listed>,
     pub tree: Option<Oid>,
 }
 
-/// One entry of a [`Listing`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    pub name: Box<str>,
-    pub mode: u32,
-    pub id: Option<Oid>,
+/// One entry of a [`Listing`]: where its name ends in `names`, its mode and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Listed {
+    end: u32,
+    mode: u32,
+    id: Option<Oid>,
+}
+
+impl Listing {
+    /// A listing of `entries` (name, mode, id), in git's order.
+    pub fn new<'n, I>(stat: StatData, entries: I, tree: Option<Oid>) -> Listing
+    where
+        I: Iterator<Item = (&'n str, u32, Option<Oid>)> + Clone,
+    {
+        let mut names = String::with_capacity(entries.clone().map(|(n, ..)| n.len()).sum());
+        let entries = entries
+            .map(|(name, mode, id)| {
+                names.push_str(name);
+                Listed {
+                    end: names.len() as u32,
+                    mode,
+                    id,
+                }
+            })
+            .collect();
+        Listing {
+            stat,
+            names: names.into_boxed_str(),
+            entries,
+            tree,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Each entry: (name, mode, id), in git's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u32, Option<Oid>)> + Clone {
+        let mut start = 0usize;
+        self.entries.iter().map(move |e| {
+            let end = e.end as usize;
+            // Built by `new` (or decoded and checked by it): every end is a char boundary.
+            let name = &self.names[start..end];
+            start = end;
+            (name, e.mode, e.id)
+        })
+    }
 }
 
 /// Where [`read_disk_with`] and [`disk_tree_id`] get a regular file's blob id: by hashing its
@@ -509,6 +559,9 @@ fn disk_tree_id_at(
     let stat = dir
         .stat()
         .with_context(|| format!("cannot stat {}", path.display()))?;
+    if dirfd::kind(stat.mode) != dirfd::Kind::Dir {
+        bail!("{} is not a folder", path.display());
+    }
     if let Some(recorded) = ids.listing(rel).filter(|l| l.stat == stat) {
         let before = budget.clone();
         if let Some(id) = walk_recorded(dir, path, rel, recorded, budget, ids)? {
@@ -584,31 +637,17 @@ fn disk_tree_id_at(
         entries.push(Hashed { key, mode, id });
     }
     entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    let listed: Vec<Listed> = entries
-        .into_iter()
-        .map(|e| {
-            let mut key = e.key;
-            if e.mode == MODE_TREE {
-                key.pop();
-            }
-            let name = String::from_utf8(key).expect("checked UTF-8 above");
-            Listed {
-                name: name.into_boxed_str(),
-                mode: e.mode,
-                id: e.id,
-            }
-        })
-        .collect();
-    let buf = tree_bytes(listed.iter().map(|e| (&*e.name, e.mode, e.id)));
+    let named = entries.iter().map(|e| {
+        let key = match e.mode {
+            MODE_TREE => &e.key[..e.key.len() - 1],
+            _ => &e.key[..],
+        };
+        let name = std::str::from_utf8(key).expect("checked UTF-8 above");
+        (name, e.mode, e.id)
+    });
+    let buf = tree_bytes(named.clone());
     let tree = (!buf.is_empty()).then(|| hash_tree_bytes(&buf));
-    ids.listed(
-        rel,
-        Some(Listing {
-            stat,
-            entries: listed,
-            tree,
-        }),
-    );
+    ids.listed(rel, Some(Listing::new(stat, named, tree)));
     Ok(tree)
 }
 
@@ -633,17 +672,23 @@ fn walk_recorded(
     budget: &mut Budget,
     ids: &dyn BlobIds,
 ) -> anyhow::Result<Option<Option<Oid>>> {
-    let mut now: Vec<(u32, Option<Oid>)> = Vec::with_capacity(recorded.entries.len());
-    for e in &recorded.entries {
-        let name = &*e.name;
-        let child_rel = || join_rel(rel, name);
-        let (mode, id) = match e.mode {
+    let mut now: Vec<(u32, Option<Oid>)> = Vec::with_capacity(recorded.len());
+    // Each entry's path inside the skill, built in one buffer (no allocation per entry).
+    let mut child_rel = String::with_capacity(rel.len() + 64);
+    for (name, recorded_mode, _) in recorded.iter() {
+        child_rel.clear();
+        if !rel.is_empty() {
+            child_rel.push_str(rel);
+            child_rel.push('/');
+        }
+        child_rel.push_str(name);
+        let (mode, id) = match recorded_mode {
             MODE_TREE => {
                 let sub_path = path.join(name);
                 let Ok(sub) = dir.open_dir(name) else {
                     return Ok(None);
                 };
-                let id = disk_tree_id_at(&sub, &sub_path, &child_rel(), budget, ids)?;
+                let id = disk_tree_id_at(&sub, &sub_path, &child_rel, budget, ids)?;
                 (MODE_TREE, id)
             }
             MODE_LINK => {
@@ -654,7 +699,7 @@ fn walk_recorded(
                 let Ok(target) = dir.read_link(name) else {
                     return Ok(None);
                 };
-                budget.charge(&child_rel(), target.len() as u64)?;
+                budget.charge(&child_rel, target.len() as u64)?;
                 (
                     MODE_LINK,
                     Some(Oid::hash_object(ObjectType::Blob, &target)?),
@@ -665,7 +710,6 @@ fn walk_recorded(
                     Ok(st) if dirfd::kind(st.mode) == dirfd::Kind::File => st,
                     _ => return Ok(None),
                 };
-                let child_rel = child_rel();
                 budget.charge(&child_rel, st.size)?;
                 let id = ids.blob_id_at(&FileAt::In(path, name), &child_rel, &st)?;
                 (file_mode(st.mode), Some(id))
@@ -674,34 +718,20 @@ fn walk_recorded(
         now.push((mode, id));
     }
     let same = recorded
-        .entries
         .iter()
         .zip(&now)
-        .all(|(e, (mode, id))| e.mode == *mode && e.id == *id);
+        .all(|((_, mode, id), (m, i))| mode == *m && id == *i);
     if same {
         ids.listed(rel, None);
         return Ok(Some(recorded.tree));
     }
-    let listed: Vec<Listed> = recorded
-        .entries
+    let listed = recorded
         .iter()
         .zip(now)
-        .map(|(e, (mode, id))| Listed {
-            name: e.name.clone(),
-            mode,
-            id,
-        })
-        .collect();
-    let buf = tree_bytes(listed.iter().map(|e| (&*e.name, e.mode, e.id)));
+        .map(|((name, ..), (mode, id))| (name, mode, id));
+    let buf = tree_bytes(listed.clone());
     let tree = (!buf.is_empty()).then(|| hash_tree_bytes(&buf));
-    ids.listed(
-        rel,
-        Some(Listing {
-            stat: recorded.stat,
-            entries: listed,
-            tree,
-        }),
-    );
+    ids.listed(rel, Some(Listing::new(recorded.stat, listed, tree)));
     Ok(Some(tree))
 }
 
@@ -864,6 +894,12 @@ mod dirfd {
         }
     }
 
+    /// A folder is opened only to be looked into (`fstat`, `fstatat`, `openat`): on Linux as
+    /// a path (`O_PATH`: no open file to set up); its names are read through a second, real
+    /// open of `.` ([`Dir::names`]), which only a folder whose listing is not recorded needs.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const DIR_FLAGS: libc::c_int = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
     const DIR_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
 
     pub fn stat_data(st: &libc::stat) -> StatData {
@@ -958,9 +994,15 @@ mod dirfd {
 
         /// Every entry's name but `.` and `..`, with its kind when the listing gives it.
         pub fn names(&self) -> io::Result<Vec<(Vec<u8>, Option<Kind>)>> {
-            // SAFETY: duplicating a valid descriptor; the copy is handed to fdopendir, which
-            // owns it from then on (closedir closes it).
-            let fd = check(unsafe { libc::fcntl(self.0.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })?;
+            // SAFETY: a valid descriptor and a NUL-terminated name; the new descriptor is
+            // handed to fdopendir, which owns it from then on (closedir closes it).
+            let fd = check(unsafe {
+                libc::openat(
+                    self.0.as_raw_fd(),
+                    c".".as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                )
+            })?;
             // SAFETY: `fd` is a valid descriptor of a folder, owned by nothing else.
             let stream = unsafe { libc::fdopendir(fd) };
             if stream.is_null() {
@@ -969,9 +1011,6 @@ mod dirfd {
                 unsafe { libc::close(fd) };
                 return Err(e);
             }
-            // The duplicate shares the file offset: start from the beginning.
-            // SAFETY: a valid stream.
-            unsafe { libc::rewinddir(stream) };
             let mut out = Vec::new();
             let result = loop {
                 // readdir signals an error only through errno.
@@ -1004,7 +1043,7 @@ mod dirfd {
                 };
                 out.push((name.to_vec(), kind));
             };
-            // SAFETY: a valid stream, closed once (this closes the duplicate).
+            // SAFETY: a valid stream, closed once (this closes its descriptor).
             unsafe { libc::closedir(stream) };
             result.map(|()| out)
         }
@@ -1156,6 +1195,72 @@ mod tests {
         }
         // A target that reaches no link in any spelling is fine.
         chain("d", "d/e/m").check_link_chains().unwrap();
+    }
+
+    /// Records every listing a walk makes; then, as a stat cache whose records are trusted,
+    /// hands them back (with the stat data given) and notes which files it was asked for.
+    #[derive(Default)]
+    struct Recorder {
+        made: std::sync::Mutex<HashMap<String, Listing>>,
+        given: HashMap<String, Listing>,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl BlobIds for Recorder {
+        fn blob_id_at(&self, file: &FileAt, rel: &str, _stat: &StatData) -> anyhow::Result<Oid> {
+            self.asked.lock().unwrap().push(rel.to_string());
+            hash_file(&file.path())
+        }
+        fn listing(&self, rel: &str) -> Option<&Listing> {
+            self.given.get(rel)
+        }
+        fn listed(&self, rel: &str, now: Option<Listing>) {
+            if let Some(l) = now {
+                self.made.lock().unwrap().insert(rel.to_string(), l);
+            }
+        }
+    }
+
+    /// A sub-folder swapped for a symlink to a folder elsewhere, in a folder whose listing is
+    /// taken as recorded (as if the swap had kept the folder's stat data, which only a change
+    /// within the recorded timestamp tick could): the walk opens sub-folders without following
+    /// a symlink, so nothing behind the link is looked at; the link is seen, as a full
+    /// listing sees it.
+    #[test]
+    fn a_recorded_listing_never_leads_through_a_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let skill = tmp.path().join("skill");
+        fs::create_dir_all(skill.join("ref")).unwrap();
+        fs::write(skill.join("SKILL.md"), "---\nname: skill\n---\n").unwrap();
+        fs::write(skill.join("ref/a.md"), "alpha\n").unwrap();
+        let budget = || Budget::new(Caps::from_env());
+        let first = Recorder::default();
+        let before = disk_tree_id(&skill, &mut budget(), &first).unwrap();
+        let mut given = first.made.into_inner().unwrap();
+        assert_eq!(given.len(), 2);
+        let away = tmp.path().join("away");
+        fs::rename(skill.join("ref"), &away).unwrap();
+        symlink(&away, skill.join("ref")).unwrap();
+        // Both recorded listings "still match": the skill's and, behind the link, `ref`'s.
+        let stat_of = |p: &Path| StatData::of(&fs::symlink_metadata(p).unwrap());
+        given.get_mut("").unwrap().stat = stat_of(&skill);
+        given.get_mut("ref").unwrap().stat = stat_of(&away);
+        let trusting = Recorder {
+            given,
+            ..Default::default()
+        };
+        let after = disk_tree_id(&skill, &mut budget(), &trusting).unwrap();
+        let asked = trusting.asked.into_inner().unwrap();
+        assert!(
+            asked.iter().all(|f| f == "SKILL.md"),
+            "only the skill's own file was looked at: {asked:?}"
+        );
+        assert_ne!(after, before);
+        assert_eq!(
+            after,
+            disk_tree_id(&skill, &mut budget(), &HashContents).unwrap(),
+            "the link is seen as a full listing sees it"
+        );
     }
 
     #[test]
