@@ -399,23 +399,28 @@ impl SkillIds<'_> {
                 .chain(run.hashed)
                 .collect()
         });
-        let same_dirs = run.dirs.is_empty()
-            && !run.dirs_dropped
-            && self.old_dirs.is_some_and(|d| d.len() == run.dir_hits.len());
-        let dirs = (!same_dirs).then(|| {
-            let mut dirs: Dirs = run
-                .dir_hits
-                .into_iter()
-                .map(|(k, l)| (Box::from(k), l.clone()))
-                .collect();
-            dirs.extend(run.dirs);
-            dirs
-        });
-        self.cache
-            .fresh_dirs
-            .lock()
-            .expect("stat cache lock")
-            .insert(self.name.clone(), dirs);
+        // A walk that saw no folder (a listing through `read_disk`, single files) says nothing
+        // about the skill's folders: what another walk of this run found stays.
+        let saw_folders = !run.dirs.is_empty() || !run.dir_hits.is_empty() || run.dirs_dropped;
+        if saw_folders {
+            let same_dirs = run.dirs.is_empty()
+                && !run.dirs_dropped
+                && self.old_dirs.is_some_and(|d| d.len() == run.dir_hits.len());
+            let dirs = (!same_dirs).then(|| {
+                let mut dirs: Dirs = run
+                    .dir_hits
+                    .into_iter()
+                    .map(|(k, l)| (Box::from(k), l.clone()))
+                    .collect();
+                dirs.extend(run.dirs);
+                dirs
+            });
+            self.cache
+                .fresh_dirs
+                .lock()
+                .expect("stat cache lock")
+                .insert(self.name.clone(), dirs);
+        }
         self.cache
             .fresh
             .lock()
@@ -1232,6 +1237,48 @@ mod tests {
         let ids = cache.skill("demo");
         let (_, r) = ids.old.unwrap().get_key_value("ref/a.md").unwrap();
         assert_eq!(r.stat, StatData::of(&fs::symlink_metadata(&f).unwrap()));
+    }
+
+    /// A listing without folder records (`read_disk`, as a local source is listed before a
+    /// write) neither drops the listings a walk of the same run recorded nor writes a folders'
+    /// file of its own.
+    #[test]
+    fn a_walk_without_listings_keeps_the_folders_recorded() {
+        let s = setup();
+        run_listing(&s, None);
+        let cache = StatCache::for_folder(&s.cache, &s.folder);
+        let walked = cache.skill("demo");
+        tree::disk_tree_id(
+            &s.folder.join("demo"),
+            &mut Budget::new(Caps::from_env()),
+            &walked,
+        )
+        .unwrap();
+        walked.keep();
+        let listed = cache.skill("demo");
+        tree::read_disk_with(
+            &s.folder.join("demo"),
+            &mut Budget::new(Caps::from_env()),
+            &listed,
+        )
+        .unwrap();
+        listed.keep();
+        cache.save();
+        assert_eq!(
+            run_listing(&s, None).1,
+            0,
+            "the listings are still recorded"
+        );
+        // A cache whose sections are never walked as folders has no folders' file.
+        let items = StatCache::for_items(&s.cache, "rendered", &s.folder);
+        let ids = items.skill("items");
+        let f = s.folder.join("demo/SKILL.md");
+        ids.blob_id(&f, "demo/SKILL.md", &fs::symlink_metadata(&f).unwrap())
+            .unwrap();
+        ids.keep();
+        items.save();
+        assert!(items.file.exists());
+        assert!(!items.dirs_file.exists());
     }
 
     #[test]
