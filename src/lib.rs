@@ -35,6 +35,7 @@ pub mod malformed;
 pub mod mcp;
 pub mod mdasset;
 pub mod migrate;
+pub mod oid;
 pub mod pathsafe;
 pub mod pin;
 pub mod pipeline;

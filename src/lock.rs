@@ -588,8 +588,8 @@ pub fn want(
 ) -> anyhow::Result<crate::git::Want> {
     match locked.and_then(|l| l.commit().map(|c| (l, c))) {
         Some((l, c)) if !update => Ok(crate::git::Want::Locked {
-            commit: git2::Oid::from_str(c)
-                .map_err(|e| anyhow::anyhow!("the lock's commit {c:?} is not a SHA: {e}"))?,
+            commit: crate::oid::parse(c)
+                .ok_or_else(|| anyhow::anyhow!("the lock's commit {c:?} is not a SHA"))?,
             requested: l.requested().clone(),
         }),
         _ => Ok(crate::git::Want::Deferred(reference.clone())),

@@ -131,7 +131,7 @@ impl StatCache {
     }
 
     fn keyed(cache_root: &Path, key: &[u8]) -> StatCache {
-        let key = Oid::hash_object(git2::ObjectType::Blob, key)
+        let key = crate::oid::hash(git2::ObjectType::Blob, key)
             .expect("hashing an in-memory buffer cannot fail")
             .to_string();
         let dir = cache_root.join("stat");
@@ -456,7 +456,7 @@ fn decode(bytes: &[u8]) -> Option<HashMap<String, Section>> {
             let mtime = (r.u64()? as i64, r.u64()? as i64);
             let ctime = (r.u64()? as i64, r.u64()? as i64);
             let (ino, dev, mode) = (r.u64()?, r.u64()?, r.u32()?);
-            let id = Oid::from_bytes(r.take(20)?).ok()?;
+            let id = crate::oid::from_bytes(r.take(20)?)?;
             let stat = StatData {
                 size,
                 mtime,

@@ -169,7 +169,7 @@ pub fn hash_tree(entries: &[Entry]) -> Oid {
         buf.push(0);
         buf.extend_from_slice(e.id.as_bytes());
     }
-    Oid::hash_object(ObjectType::Tree, &buf).expect("hashing an in-memory buffer cannot fail")
+    crate::oid::hash(ObjectType::Tree, &buf).expect("hashing an in-memory buffer cannot fail")
 }
 
 impl Tree {
@@ -388,8 +388,7 @@ impl BlobIds for HashContents {
 /// The git blob id of a regular file's contents (`git hash-object`).
 pub fn hash_file(path: &Path) -> anyhow::Result<Oid> {
     crate::failpoint::count(crate::failpoint::Counter::FileRead);
-    Oid::hash_file(ObjectType::Blob, path)
-        .with_context(|| format!("cannot read {}", path.display()))
+    crate::oid::hash_file(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// The tree id [`read_disk`] would compute for the folder at `root`, without building the
@@ -442,7 +441,7 @@ fn disk_tree_id_at(
                 .with_context(|| format!("cannot read link {}", path.display()))?;
             let target = target.as_os_str().as_encoded_bytes();
             budget.charge(&child_rel, target.len() as u64)?;
-            (MODE_LINK, Oid::hash_object(ObjectType::Blob, target)?)
+            (MODE_LINK, crate::oid::hash(ObjectType::Blob, target)?)
         } else if ft.is_dir() {
             match disk_tree_id_at(&path, &child_rel, budget, ids)? {
                 Some(id) => (MODE_TREE, id),
@@ -500,7 +499,7 @@ fn mode_octal(mode: u32) -> &'static [u8] {
 }
 
 fn hash_tree_bytes(buf: &[u8]) -> Oid {
-    Oid::hash_object(ObjectType::Tree, buf).expect("hashing an in-memory buffer cannot fail")
+    crate::oid::hash(ObjectType::Tree, buf).expect("hashing an in-memory buffer cannot fail")
 }
 
 /// List a folder on disk as git would store it. Empty folders vanish (git cannot store them);
@@ -550,7 +549,7 @@ fn read_disk_at(
                 bail!("symlink {child_rel}: target is not valid UTF-8");
             };
             budget.charge(&child_rel, target.len() as u64)?;
-            let id = Oid::hash_object(ObjectType::Blob, target.as_bytes())?;
+            let id = crate::oid::hash(ObjectType::Blob, target.as_bytes())?;
             Entry {
                 name,
                 id,

@@ -80,6 +80,12 @@ impl Workspace {
                 Some((lock, takeover)) => (lock, Some(takeover)),
                 None => (Lock::read_within(&scope.lock_path, within)?, None),
             };
+        // Here, on the main thread before any worker exists, libgit2 is initialised for a run
+        // that may open a repository; a run of local folders never initialises it
+        // (`git::setup::init`; a path that opens one anyway initialises it there).
+        if uses_git(&config, &old_lock) {
+            crate::git::setup::init();
+        }
         Ok(Workspace {
             config,
             scope,
@@ -105,4 +111,26 @@ impl Workspace {
         let opened = Cache::open().map_err(Error::Failed)?;
         Ok(self.cache.get_or_init(|| opened))
     }
+}
+
+/// Does the config name a git source, or the lock hold a commit (a git source it tracks, which
+/// a prune, `verify` or `list` may read from the cache)?
+fn uses_git(config: &Config, lock: &Lock) -> bool {
+    use crate::config::mcp::McpSourceKind;
+    use crate::source::Source;
+    let git = |s: &Source| matches!(s, Source::Git(_));
+    config
+        .skills
+        .iter()
+        .chain(&config.commands)
+        .chain(&config.instructions)
+        .any(|e| git(&e.source))
+        || config.mcps.iter().any(|m| match &m.kind {
+            McpSourceKind::Pack { source, .. } => git(source),
+            McpSourceKind::Inline { .. } => false,
+        })
+        || lock.sources.iter().any(|s| s.commit.is_some())
+        || lock.commands.iter().any(|s| s.commit.is_some())
+        || lock.instructions.iter().any(|s| s.commit.is_some())
+        || lock.mcps.iter().any(|s| s.commit.is_some())
 }
