@@ -287,19 +287,17 @@ fn closed_on_its_line(line: &str) -> bool {
     quote.is_none() && depth == 0
 }
 
-/// Read the scope's lock if it is a Kasetto lock: the lock kst plans against (what was taken
-/// over) and what the take-over found. `None`: no lock, or kst's own ([`Lock::read_within`]
-/// reads it and reports its errors).
+/// Take over the scope's lock if it is a Kasetto lock: the lock kst plans against (what was
+/// taken over) and what the take-over found. `bytes`: the lock at `path`, as read (once, by
+/// [`crate::workspace::Workspace::load`]). `None`: kst's own ([`Lock::from_read`] parses it
+/// and reports its errors).
 pub fn read(
     path: &Path,
-    within: Option<&Path>,
+    bytes: &[u8],
     scope: &ScopeCtx,
     config: &Config,
 ) -> Result<Option<(Lock, Takeover)>> {
-    let Ok(bytes) = crate::fsx::read_input_bytes(path, crate::fsx::LOCK_CAP, within) else {
-        return Ok(None);
-    };
-    let Ok(text) = std::str::from_utf8(&bytes) else {
+    let Ok(text) = std::str::from_utf8(bytes) else {
         return Ok(None);
     };
     // A UTF-8 BOM may start a YAML stream; the YAML parser reads one as a second document.
@@ -327,7 +325,7 @@ pub fn read(
     }
     let mut t = Takeover {
         path: path.to_path_buf(),
-        bytes: bytes.clone(),
+        bytes: bytes.to_vec(),
         ..Takeover::default()
     };
     let mut lock = Lock::empty();
