@@ -1,6 +1,14 @@
 //! Process-wide libgit2 set-up, made once ([`init`]) before any other libgit2 call — and only
-//! by a run that uses a repository: a sync of local folders, `kst --version` or `kst list`
-//! never initialise libgit2 or OpenSSL (see [`init`] for how every path gets it first).
+//! by a run that uses a repository.
+//!
+//! **Initialised when needed** (issue 15): initialising libgit2 initialises OpenSSL, 11 M
+//! instructions (~3 ms, a tenth of a warm no-op) that a sync of local folders, `kst --version`
+//! or `kst list` never needed. [`init`] runs on the main thread in `Workspace::load` when the
+//! config or the lock names a git source, and in every repository opener (`git/cache.rs`, the
+//! only place one is opened): the limits below are set before any repository is read on every
+//! path. Ids are parsed and hashed without libgit2 (`crate::oid`), since every git2 id function
+//! initialises it. `init` writes environment variables (as git2's own start-up does): a debug
+//! build of the program panics if it would run while other threads exist.
 //!
 //! **The CA bundle is read when the first connection is set up**, not at start-up. libgit2
 //! initialises OpenSSL eagerly, and `SSL_CTX_set_default_verify_paths` parses the whole system
