@@ -197,20 +197,12 @@ fn print_short_help() -> Result<()> {
     Ok(())
 }
 
-/// A server that accepts a connection and then says nothing must not hang kst forever.
-fn set_network_timeouts() {
-    // SAFETY: called once at start-up, before any other thread or libgit2 call exists.
-    unsafe {
-        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(30_000);
-        let _ = git2::opts::set_server_timeout_in_milliseconds(120_000);
-    }
-}
-
 /// The whole program behind both binary names: parse, run, map the error kind to an exit code.
 pub fn main() -> ! {
+    crate::failpoint::init_counters();
     let cli = Cli::parse();
-    crate::git::setup::init();
-    set_network_timeouts();
+    // libgit2 is initialised only by a run that uses a repository (`git::setup::init`).
+    crate::git::setup::strict();
     init_logging(&cli.global);
     let json = cli.global.json;
     let code = match run(cli) {

@@ -533,7 +533,7 @@ impl CachedDiskPack {
                                 .is_some_and(|r| r.starts_with('/'))))
             })
             .filter_map(|k| {
-                let tree = Oid::from_str(&k.tree).ok()?;
+                let tree = crate::oid::parse(&k.tree)?;
                 Some((k.path.clone(), (k.name.clone(), tree)))
             })
             .collect();

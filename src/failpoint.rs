@@ -49,10 +49,14 @@ pub enum Counter {
     PathResolve,
     /// A lock's YAML parsed (`Lock::parse`); a lock read from its memo is not (`lockmemo`).
     LockParse,
+    /// libgit2 (and with it OpenSSL) initialised (`git::setup::init`): once in a run that uses
+    /// a repository, never in one that does not.
+    Libgit2Init,
 }
 
 #[cfg(debug_assertions)]
-static COUNTS: [std::sync::atomic::AtomicUsize; 5] = [
+static COUNTS: [std::sync::atomic::AtomicUsize; 6] = [
+    std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
@@ -61,7 +65,7 @@ static COUNTS: [std::sync::atomic::AtomicUsize; 5] = [
 ];
 
 /// Arrange for the counts to be printed at exit when `KASETTO_DEBUG_COUNTERS` is set (debug
-/// builds only). Called once at start-up (`git::setup::init`).
+/// builds only). Called once at start-up (`cli::main`).
 pub fn init_counters() {
     #[cfg(debug_assertions)]
     {
@@ -100,12 +104,13 @@ extern "C" fn print_counts() {
         .unwrap_or(0);
     let _ = writeln!(
         std::io::stderr(),
-        "kst-debug-counters: tree-reads={} file-reads={} blob-reads={} path-resolves={} lock-parses={} peak-rss-kib={peak_rss_kib}",
+        "kst-debug-counters: tree-reads={} file-reads={} blob-reads={} path-resolves={} lock-parses={} libgit2-inits={} peak-rss-kib={peak_rss_kib}",
         COUNTS[Counter::TreeRead as usize].load(Relaxed),
         COUNTS[Counter::FileRead as usize].load(Relaxed),
         COUNTS[Counter::BlobRead as usize].load(Relaxed),
         COUNTS[Counter::PathResolve as usize].load(Relaxed),
         COUNTS[Counter::LockParse as usize].load(Relaxed),
+        COUNTS[Counter::Libgit2Init as usize].load(Relaxed),
     );
 }
 

@@ -183,7 +183,7 @@ fn run_job<'a>(
     let at = match repos.iter().position(|(p, _)| *p == db) {
         Some(at) => at,
         None => {
-            repos.push((db, git2::Repository::open_bare(db).ok()));
+            repos.push((db, crate::git::open_bare(db).ok()));
             repos.len() - 1
         }
     };

@@ -2,7 +2,7 @@
 //! declarative config, pinned to git commits and tree ids.
 //!
 //! Layers import downward only (docs/architecture.md): base ([`fsx`], [`pathsafe`], [`error`],
-//! [`envvars`], [`escape`], [`printer`], [`threads`], [`source`], [`request`], [`claims`], [`machine`]) → [`git`] → model ([`config`], [`lock`],
+//! [`envvars`], [`escape`], [`printer`], [`threads`], [`oid`], [`source`], [`request`], [`claims`], [`machine`]) → [`git`] → model ([`config`], [`lock`],
 //! [`agents`], [`scope`]) → resolve/plan per kind ([`resolve`], [`plan`], [`install`], [`mcp`])
 //! → [`pipeline`] and [`workspace`] → [`commands`] → [`cli`]. [`report`] prints.
 //!
@@ -35,6 +35,7 @@ pub mod malformed;
 pub mod mcp;
 pub mod mdasset;
 pub mod migrate;
+pub mod oid;
 pub mod pathsafe;
 pub mod pin;
 pub mod pipeline;

@@ -144,7 +144,21 @@ impl Lock {
     /// that folder after resolving symlinks: a cloned project's `kasetto.lock → ~/.git-credentials`
     /// is refused, not read. Only a regular file under [`fsx::LOCK_CAP`] is read.
     pub fn read_within(path: &Path, within: Option<&Path>) -> Result<Lock> {
-        let text = match crate::fsx::read_input(path, crate::fsx::LOCK_CAP, within) {
+        Lock::from_read(
+            path,
+            crate::fsx::read_input_bytes(path, crate::fsx::LOCK_CAP, within),
+        )
+    }
+
+    /// [`Lock::read_within`], from what reading the lock at `path` gave (the caller read it
+    /// once for more than this).
+    pub fn from_read(
+        path: &Path,
+        read: std::result::Result<Vec<u8>, crate::fsx::ReadError>,
+    ) -> Result<Lock> {
+        let text = match read
+            .and_then(|b| String::from_utf8(b).map_err(|_| crate::fsx::ReadError::NotUtf8))
+        {
             Ok(t) => t,
             Err(crate::fsx::ReadError::NotFound) if std::fs::symlink_metadata(path).is_err() => {
                 return Ok(Lock::empty());
@@ -588,8 +602,8 @@ pub fn want(
 ) -> anyhow::Result<crate::git::Want> {
     match locked.and_then(|l| l.commit().map(|c| (l, c))) {
         Some((l, c)) if !update => Ok(crate::git::Want::Locked {
-            commit: git2::Oid::from_str(c)
-                .map_err(|e| anyhow::anyhow!("the lock's commit {c:?} is not a SHA: {e}"))?,
+            commit: crate::oid::parse(c)
+                .ok_or_else(|| anyhow::anyhow!("the lock's commit {c:?} is not a SHA"))?,
             requested: l.requested().clone(),
         }),
         _ => Ok(crate::git::Want::Deferred(reference.clone())),

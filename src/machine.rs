@@ -131,7 +131,7 @@ pub struct LastSync {
 
 fn last_sync_file(lock: &Path) -> Option<PathBuf> {
     let abs = std::path::absolute(lock).ok()?;
-    let key = git2::Oid::hash_object(git2::ObjectType::Blob, abs.to_string_lossy().as_bytes())
+    let key = crate::oid::hash(git2::ObjectType::Blob, abs.to_string_lossy().as_bytes())
         .ok()?
         .to_string();
     data_dir().map(|d| d.join("last-sync").join(format!("{}.json", &key[..16])))

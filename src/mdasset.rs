@@ -268,7 +268,7 @@ fn at_path(view: &dyn PackView, root: &str, kind: &Kind, name: &str, dir: &str) 
 
 /// The git blob id of a source file's bytes (what the lock records as the item's source).
 pub fn blob_id(bytes: &[u8]) -> git2::Oid {
-    git2::Oid::hash_object(git2::ObjectType::Blob, bytes).expect("hashing a blob in memory")
+    crate::oid::hash(git2::ObjectType::Blob, bytes).expect("hashing a blob in memory")
 }
 
 /// `sha256:<hex>` of the bytes kst wrote (a rendered file, a managed block): what the lock

@@ -170,66 +170,92 @@ pub struct FileFindings {
 /// maps; kst's has `sources:`/`mcps:` lists and neither of those keys.
 ///
 /// Asked on every run, before the lock is parsed for real: the top-level keys are read from
-/// the lines that start at column 0 (the block style both tools write), which costs a scan
-/// instead of a second whole YAML parse of a lock that may hold thousands of entries. Anything
-/// that is not plainly block style is parsed in full.
+/// the lines that start at column 0 (the block style both tools write), stopping at the first
+/// key that decides it — kst writes `sources:` on its lock's second line, so kst's own lock
+/// costs a few lines, not a scan of thousands of entries. Anything that is not plainly block
+/// style up to there is parsed in full.
 pub fn is_kasetto_lock(text: &str) -> bool {
     // A UTF-8 BOM may start a YAML stream (an editor on Windows adds one).
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let keys = match block_top_level_keys(text) {
-        Some(keys) => keys,
-        None => match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
-            Ok(serde_yaml_ng::Value::Mapping(m)) => m
-                .keys()
-                .filter_map(|k| k.as_str().map(str::to_string))
-                .collect(),
-            _ => return false,
-        },
-    };
-    let has = |k: &str| keys.iter().any(|x| x == k);
-    (has("skills") || has("assets")) && !has("sources") && !has("mcps")
+    if let Some(answer) = block_decision(text) {
+        return answer;
+    }
+    match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
+        Ok(serde_yaml_ng::Value::Mapping(m)) => {
+            let has = |k: &str| m.contains_key(k);
+            (has("skills") || has("assets")) && !has("sources") && !has("mcps")
+        }
+        _ => false,
+    }
 }
 
-/// The keys of a block-style top-level mapping (`key:` at column 0), or None when the text is
-/// anything else: flow style, quoted or complex keys, anchors, tags, several documents.
-fn block_top_level_keys(text: &str) -> Option<Vec<String>> {
-    // YAML also breaks lines at a lone CR, which `lines` does not: parse such a text in full.
-    if text
-        .bytes()
-        .enumerate()
-        .any(|(i, b)| b == b'\r' && text.as_bytes().get(i + 1) != Some(&b'\n'))
-    {
-        return None;
-    }
-    let mut keys = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        // A quoted scalar or a flow collection may go on past the line, even onto a line
-        // that starts at column 0 and looks like a key (the parser takes it): parse in full.
-        if !closed_on_its_line(line) {
+/// The answer read from the block-style top-level keys (`key:` at column 0), or None when the
+/// text is anything else up to the deciding key: flow style, quoted or complex keys, anchors,
+/// tags, several documents.
+///
+/// A `sources:` or `mcps:` key decides at once (no): YAML reads on line by line, so nothing
+/// after a key at column 0 can make it anything but a top-level key — a later line can only
+/// add keys, or make the text no YAML at all (a duplicate key, a second document), which is
+/// no Kasetto lock either.
+fn block_decision(text: &str) -> Option<bool> {
+    let mut kasetto_key = false;
+    let mut any_key = false;
+    let mut rest = text;
+    let mut i = 0usize;
+    loop {
+        let (raw, next) = match rest.find('\n') {
+            Some(at) => (
+                rest[..at].strip_suffix('\r').unwrap_or(&rest[..at]),
+                Some(&rest[at + 1..]),
+            ),
+            None => (rest, None),
+        };
+        // YAML also breaks lines at a lone CR: parse such a text in full.
+        if raw.contains('\r') {
             return None;
         }
-        let Some(first) = line.chars().next() else {
-            continue;
-        };
-        match first {
-            ' ' | '\t' | '#' => continue,
-            // A block sequence written at column 0 under the key before it (serde's style).
-            '-' if !keys.is_empty() && (line == "-" || line.starts_with("- ")) => continue,
-            '-' if i == 0 && line.trim_end() == "---" => continue,
-            c if c.is_ascii_alphabetic() || c == '_' => {
-                let (key, _) = line.split_once(':')?;
-                if !key
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                {
-                    return None;
-                }
-                keys.push(key.to_string());
+        match line_key(raw, i, any_key)? {
+            Some("sources" | "mcps") => return Some(false),
+            Some(key) => {
+                any_key = true;
+                kasetto_key |= key == "skills" || key == "assets";
             }
-            _ => return None,
+            None => {}
+        }
+        i += 1;
+        match next {
+            Some(n) => rest = n,
+            None => break,
         }
     }
-    (!keys.is_empty()).then_some(keys)
+    any_key.then_some(kasetto_key)
+}
+
+/// One line of a block-style top-level mapping: `Some(Some(key))` for `key:` at column 0,
+/// `Some(None)` for a line that adds no key (indented, a comment, a sequence item at column 0,
+/// a leading `---`), None for anything that needs the full parse.
+fn line_key(line: &str, i: usize, after_a_key: bool) -> Option<Option<&str>> {
+    // A quoted scalar or a flow collection may go on past the line, even onto a line that
+    // starts at column 0 and looks like a key (the parser takes it): parse in full.
+    if !closed_on_its_line(line) {
+        return None;
+    }
+    let Some(first) = line.chars().next() else {
+        return Some(None);
+    };
+    match first {
+        ' ' | '\t' | '#' => Some(None),
+        // A block sequence written at column 0 under the key before it (serde's style).
+        '-' if after_a_key && (line == "-" || line.starts_with("- ")) => Some(None),
+        '-' if i == 0 && line.trim_end() == "---" => Some(None),
+        c if c.is_ascii_alphabetic() || c == '_' => {
+            let (key, _) = line.split_once(':')?;
+            key.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                .then_some(Some(key))
+        }
+        _ => None,
+    }
 }
 
 /// Does every quote and bracket opened on `line` close on it (a comment ends it)? Any quote
@@ -261,19 +287,17 @@ fn closed_on_its_line(line: &str) -> bool {
     quote.is_none() && depth == 0
 }
 
-/// Read the scope's lock if it is a Kasetto lock: the lock kst plans against (what was taken
-/// over) and what the take-over found. `None`: no lock, or kst's own ([`Lock::read_within`]
-/// reads it and reports its errors).
+/// Take over the scope's lock if it is a Kasetto lock: the lock kst plans against (what was
+/// taken over) and what the take-over found. `bytes`: the lock at `path`, as read (once, by
+/// [`crate::workspace::Workspace::load`]). `None`: kst's own ([`Lock::from_read`] parses it
+/// and reports its errors).
 pub fn read(
     path: &Path,
-    within: Option<&Path>,
+    bytes: &[u8],
     scope: &ScopeCtx,
     config: &Config,
 ) -> Result<Option<(Lock, Takeover)>> {
-    let Ok(bytes) = crate::fsx::read_input_bytes(path, crate::fsx::LOCK_CAP, within) else {
-        return Ok(None);
-    };
-    let Ok(text) = std::str::from_utf8(&bytes) else {
+    let Ok(text) = std::str::from_utf8(bytes) else {
         return Ok(None);
     };
     // A UTF-8 BOM may start a YAML stream; the YAML parser reads one as a second document.
@@ -301,7 +325,7 @@ pub fn read(
     }
     let mut t = Takeover {
         path: path.to_path_buf(),
-        bytes: bytes.clone(),
+        bytes: bytes.to_vec(),
         ..Takeover::default()
     };
     let mut lock = Lock::empty();
@@ -1439,7 +1463,36 @@ mod tests {
         // What both tools write is still read from its lines, without a parse.
         let written = "version: 1\nsources:\n- url: https://h/r\n  commit: \"0a\"\n  skills:\n  - name: s\n    tree: \"0b\"\n    installed: [.claude/skills/s]\nmcps: []\n";
         for t in [kasetto, kst, written, &written.replace('\n', "\r\n")] {
-            assert!(block_top_level_keys(t).is_some(), "{t:?}");
+            assert!(block_decision(t).is_some(), "{t:?}");
+        }
+    }
+
+    /// kst's lock is told from its first lines: whatever follows `sources:` (here text that is
+    /// no block style, or no YAML at all) is not read, and the answer is the full parse's.
+    #[test]
+    fn kst_s_lock_is_told_at_its_sources_key() {
+        for tail in [
+            "{not: block}\n",
+            "\"open\n",
+            "skills: {}\nsources: []\n",
+            "---\nskills: {}\n",
+            "x: a\rskills: {}\n",
+        ] {
+            for head in [
+                "version: 1\nsources: []\n",
+                "# kst\nversion: 1\nmcps:\n- url: x\n",
+            ] {
+                let t = format!("{head}{tail}");
+                assert_eq!(block_decision(&t), Some(false), "{t:?}");
+                assert!(!is_kasetto_lock(&t), "{t:?}");
+            }
+        }
+        // Before the deciding key, anything not plainly block style is still parsed in full.
+        for t in [
+            "version: 1\n{a: 1}\nsources: []\n",
+            "version: 1\rsources: []\n",
+        ] {
+            assert_eq!(block_decision(t), None, "{t:?}");
         }
     }
 }

@@ -529,7 +529,7 @@ fn fetch_one(job: &LockedGit, cache: &Cache, mode: FetchMode) -> FetchOutcome {
     };
     let commit = l
         .commit()
-        .and_then(|c| git2::Oid::from_str(c).ok())
+        .and_then(crate::oid::parse)
         .ok_or_else(|| format!("{at}: the lock has no valid commit for {kind}{url}"))?;
     let db = cache.database(url);
     let _held = db.lock().map_err(|e| format!("{e:#}"))?;

@@ -470,7 +470,7 @@ fn from_lock(entry: &SkillSource, locked: &LockedSource, root: &str) -> Option<V
             })?;
             // The lock is a file in the project: its name becomes a folder name.
             crate::pathsafe::check_skill_name(&k.name).ok()?;
-            let tree_id = Oid::from_str(&k.tree).ok()?;
+            let tree_id = crate::oid::parse(&k.tree)?;
             Some(ResolvedSkill::from_lock(
                 k.name.clone(),
                 k.path.clone(),

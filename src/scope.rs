@@ -115,7 +115,7 @@ impl ScopeCtx {
                 guard_dir.display()
             ))
         })?;
-        let key = git2::Oid::hash_object(
+        let key = crate::oid::hash(
             git2::ObjectType::Blob,
             self.lock_path.to_string_lossy().as_bytes(),
         )

@@ -163,7 +163,7 @@ impl StatCache {
     }
 
     fn keyed(cache_root: &Path, key: &[u8]) -> StatCache {
-        let key = Oid::hash_object(git2::ObjectType::Blob, key)
+        let key = crate::oid::hash(git2::ObjectType::Blob, key)
             .expect("hashing an in-memory buffer cannot fail")
             .to_string();
         let dir = cache_root.join("stat");
@@ -609,8 +609,11 @@ fn decode_dirs(bytes: &[u8]) -> Option<HashMap<String, Dirs>> {
         return None;
     }
     let id = |r: &mut Reader| -> Option<Option<Oid>> {
-        let id = Oid::from_bytes(r.take(20)?).ok()?;
-        Some((!id.is_zero()).then_some(id))
+        let bytes = r.take(20)?;
+        if bytes.iter().all(|&b| b == 0) {
+            return Some(None);
+        }
+        Some(Some(crate::oid::from_bytes(bytes)?))
     };
     let n = r.u32()? as usize;
     let mut sections = HashMap::with_capacity(n.min(1 << 16));
@@ -692,7 +695,7 @@ fn decode(bytes: &[u8]) -> Option<HashMap<String, Section>> {
             let mtime = (r.u64()? as i64, r.u64()? as i64);
             let ctime = (r.u64()? as i64, r.u64()? as i64);
             let (ino, dev, mode) = (r.u64()?, r.u64()?, r.u32()?);
-            let id = Oid::from_bytes(r.take(20)?).ok()?;
+            let id = crate::oid::from_bytes(r.take(20)?)?;
             let stat = StatData {
                 size,
                 mtime,

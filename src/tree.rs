@@ -171,7 +171,7 @@ pub fn hash_tree(entries: &[Entry]) -> Oid {
         buf.push(0);
         buf.extend_from_slice(e.id.as_bytes());
     }
-    Oid::hash_object(ObjectType::Tree, &buf).expect("hashing an in-memory buffer cannot fail")
+    crate::oid::hash(ObjectType::Tree, &buf).expect("hashing an in-memory buffer cannot fail")
 }
 
 impl Tree {
@@ -497,8 +497,7 @@ impl BlobIds for HashContents {
 /// The git blob id of a regular file's contents (`git hash-object`).
 pub fn hash_file(path: &Path) -> anyhow::Result<Oid> {
     crate::failpoint::count(crate::failpoint::Counter::FileRead);
-    Oid::hash_file(ObjectType::Blob, path)
-        .with_context(|| format!("cannot read {}", path.display()))
+    crate::oid::hash_file(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// The tree id [`read_disk`] would compute for the folder at `root`, without building the
@@ -604,7 +603,7 @@ fn disk_tree_id_at(
                 budget.charge(&child_rel, target.len() as u64)?;
                 (
                     MODE_LINK,
-                    Some(Oid::hash_object(ObjectType::Blob, &target)?),
+                    Some(crate::oid::hash(ObjectType::Blob, &target)?),
                 )
             }
             dirfd::Kind::Dir => {
@@ -702,7 +701,7 @@ fn walk_recorded(
                 budget.charge(&child_rel, target.len() as u64)?;
                 (
                     MODE_LINK,
-                    Some(Oid::hash_object(ObjectType::Blob, &target)?),
+                    Some(crate::oid::hash(ObjectType::Blob, &target)?),
                 )
             }
             _ => {
@@ -746,7 +745,7 @@ fn mode_octal(mode: u32) -> &'static [u8] {
 }
 
 fn hash_tree_bytes(buf: &[u8]) -> Oid {
-    Oid::hash_object(ObjectType::Tree, buf).expect("hashing an in-memory buffer cannot fail")
+    crate::oid::hash(ObjectType::Tree, buf).expect("hashing an in-memory buffer cannot fail")
 }
 
 /// List a folder on disk as git would store it. Empty folders vanish (git cannot store them);
@@ -796,7 +795,7 @@ fn read_disk_at(
                 bail!("symlink {child_rel}: target is not valid UTF-8");
             };
             budget.charge(&child_rel, target.len() as u64)?;
-            let id = Oid::hash_object(ObjectType::Blob, target.as_bytes())?;
+            let id = crate::oid::hash(ObjectType::Blob, target.as_bytes())?;
             Entry {
                 name,
                 id,

@@ -75,11 +75,22 @@ impl Workspace {
         let scope = ScopeCtx::new(&config, common.scope)?;
         // In the project scope the lock is the project's: one leaving it (a symlink) is refused.
         let within = (scope.scope == config::Scope::Project).then_some(scope.root.as_path());
-        let (old_lock, kasetto) =
-            match crate::migrate::read(&scope.lock_path, within, &scope, &config)? {
-                Some((lock, takeover)) => (lock, Some(takeover)),
-                None => (Lock::read_within(&scope.lock_path, within)?, None),
-            };
+        // Read once: told from a Kasetto lock, then parsed (or taken over).
+        let read = crate::fsx::read_input_bytes(&scope.lock_path, crate::fsx::LOCK_CAP, within);
+        let takeover = match &read {
+            Ok(bytes) => crate::migrate::read(&scope.lock_path, bytes, &scope, &config)?,
+            Err(_) => None,
+        };
+        let (old_lock, kasetto) = match takeover {
+            Some((lock, takeover)) => (lock, Some(takeover)),
+            None => (Lock::from_read(&scope.lock_path, read)?, None),
+        };
+        // Here, on the main thread before any worker exists, libgit2 is initialised for a run
+        // that may open a repository; a run of local folders never initialises it
+        // (`git::setup::init`; a path that opens one anyway initialises it there).
+        if uses_git(&config, &old_lock) {
+            crate::git::setup::init();
+        }
         Ok(Workspace {
             config,
             scope,
@@ -105,4 +116,26 @@ impl Workspace {
         let opened = Cache::open().map_err(Error::Failed)?;
         Ok(self.cache.get_or_init(|| opened))
     }
+}
+
+/// Does the config name a git source, or the lock hold a commit (a git source it tracks, which
+/// a prune, `verify` or `list` may read from the cache)?
+fn uses_git(config: &Config, lock: &Lock) -> bool {
+    use crate::config::mcp::McpSourceKind;
+    use crate::source::Source;
+    let git = |s: &Source| matches!(s, Source::Git(_));
+    config
+        .skills
+        .iter()
+        .chain(&config.commands)
+        .chain(&config.instructions)
+        .any(|e| git(&e.source))
+        || config.mcps.iter().any(|m| match &m.kind {
+            McpSourceKind::Pack { source, .. } => git(source),
+            McpSourceKind::Inline { .. } => false,
+        })
+        || lock.sources.iter().any(|s| s.commit.is_some())
+        || lock.commands.iter().any(|s| s.commit.is_some())
+        || lock.instructions.iter().any(|s| s.commit.is_some())
+        || lock.mcps.iter().any(|s| s.commit.is_some())
 }

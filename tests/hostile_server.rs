@@ -99,7 +99,7 @@ fn a_missing_branch_is_not_cache_damage() {
 
 /// A pack with a tiny skill, and next to it a delta bomb: a 4 KiB blob and two deltas of a few
 /// hundred bytes that build a 256 KiB and a 16 MiB blob. Returns the pack's size.
-fn bomb_repo(env: &TestEnv) -> (FixtureRepo, usize) {
+pub(crate) fn bomb_repo(env: &TestEnv) -> (FixtureRepo, usize) {
     let mut repo = FixtureRepo::init(env.remotes().join("bomb.git"));
     let (ids, pack_len) = crate::support::pack::write_delta_bomb(&repo, 4096, 64, 2);
     let tiny = repo.write_blob(skill_md("tiny", "a tiny skill").as_bytes());

@@ -38,6 +38,7 @@ mod secrets;
 mod selftest;
 mod signed_pins;
 mod ssh;
+mod startup;
 mod sync_git;
 mod sync_local;
 mod trust;

@@ -131,7 +131,7 @@ fn repo(ctx: &Workspace, url: &str) -> Result<Repository, String> {
 }
 
 fn oid(s: &str) -> Result<Oid, String> {
-    Oid::from_str(s).map_err(|_| format!("{:?} is not a git object id", short(s)))
+    crate::oid::parse(s).ok_or_else(|| format!("{:?} is not a git object id", short(s)))
 }
 
 fn item(kind: Kind, name: &str, src: &str, from: &str, to: &str, added: bool) -> ItemReview {

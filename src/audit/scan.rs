@@ -361,7 +361,7 @@ pub(crate) fn from_pack(
                 return None;
             };
             let repo = ctx.cache().ok()?.database(url.canonical()).open().ok()?;
-            let pack = crate::git::GitPack::new(&repo, git2::Oid::from_str(commit).ok()?).ok()?;
+            let pack = crate::git::GitPack::new(&repo, crate::oid::parse(commit)?).ok()?;
             pack.read_file(file)?
         }
         _ => return None,

@@ -66,7 +66,7 @@ fn target<'a, L: LockedEntry>(
         url: s.url().to_string(),
         requested: s.requested().clone(),
         sub_dir: s.sub_dir().map(str::to_string),
-        commit: s.commit().and_then(|c| Oid::from_str(c).ok())?,
+        commit: s.commit().and_then(crate::oid::parse)?,
         items: items.map(|(k, n, p)| (k, n.clone(), p.clone())).collect(),
     })
 }
@@ -140,7 +140,7 @@ pub fn run(common: &Common, printer: &Printer) -> Result<()> {
                 url: &t.url,
                 requested: &t.requested,
                 sub_dir: t.sub_dir.as_deref(),
-                latest: Oid::from_str(s.latest.as_deref()?).ok()?,
+                latest: crate::oid::parse(s.latest.as_deref()?)?,
             })
         })
         .collect();

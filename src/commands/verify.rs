@@ -114,7 +114,7 @@ pub fn check_signers(ctx: &Workspace) -> Vec<SignerCheck> {
             };
             cache?.database(g.canonical()).open().ok()
         })();
-        let oid = commit.as_deref().and_then(|c| git2::Oid::from_str(c).ok());
+        let oid = commit.as_deref().and_then(crate::oid::parse);
         match (repo, oid) {
             (Some(repo), Some(oid)) if repo.find_commit(oid).is_ok() => {
                 match crate::signed::signer_of(&repo, oid, requested) {
@@ -212,7 +212,7 @@ fn expected_listing(
                 Source::Local { .. } => return None,
             };
             let repo = cache.database(url.canonical()).open().ok()?;
-            let pack = GitPack::new(&repo, git2::Oid::from_str(commit).ok()?).ok()?;
+            let pack = GitPack::new(&repo, crate::oid::parse(commit)?).ok()?;
             pack.list(path, &mut Budget::new(caps)).ok()
         }
         _ => None,

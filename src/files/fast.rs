@@ -80,7 +80,7 @@ pub struct Fast {
 fn sha_id(sha: &str) -> Option<Oid> {
     let hex = sha.strip_prefix("sha256:")?;
     (hex.len() == 64).then_some(())?;
-    Oid::from_str(&hex[..40]).ok()
+    crate::oid::parse(&hex[..40])
 }
 
 impl Fast {
@@ -164,7 +164,7 @@ impl Fast {
         blob: Oid,
     ) -> Option<Vec<Unchanged>> {
         let l = locked?;
-        if l.path != path || l.installed.is_empty() || Oid::from_str(&l.blob).ok()? != blob {
+        if l.path != path || l.installed.is_empty() || crate::oid::parse(&l.blob)? != blob {
             return None;
         }
         let section = self.section(entry, name, path, &l.blob);

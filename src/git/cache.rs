@@ -135,7 +135,7 @@ impl Cache {
 
     /// The database of a remote (not opened).
     pub fn database(&self, url: &CanonicalUrl) -> GitDatabase {
-        let key = git2::Oid::hash_object(git2::ObjectType::Blob, url.as_str().as_bytes())
+        let key = crate::oid::hash(git2::ObjectType::Blob, url.as_str().as_bytes())
             .expect("hashing an in-memory buffer cannot fail")
             .to_string();
         let name: String = url
@@ -179,6 +179,13 @@ impl Cache {
     }
 }
 
+/// Open the bare repository at `path` (a cache database a resolved source names), libgit2
+/// initialised first (see [`GitDatabase::open`]).
+pub fn open_bare(path: &Path) -> Result<Repository, git2::Error> {
+    super::setup::init();
+    Repository::open_bare(path)
+}
+
 /// One bare repository in the cache.
 #[derive(Debug, Clone)]
 pub struct GitDatabase {
@@ -191,7 +198,12 @@ impl GitDatabase {
     }
 
     /// Open by exact path (no discovery, no walking up to a parent repository).
+    ///
+    /// This and [`GitDatabase::open_or_init`] and [`open_bare`] are the only places a
+    /// repository is opened: each initialises libgit2 first ([`super::setup::init`]), so its
+    /// pack and memory limits hold on every path.
     pub fn open(&self) -> Result<Repository, git2::Error> {
+        super::setup::init();
         Repository::open_ext(
             &self.path,
             git2::RepositoryOpenFlags::NO_SEARCH | git2::RepositoryOpenFlags::BARE,
@@ -207,6 +219,7 @@ impl GitDatabase {
                 .with_context(|| format!("cannot open cache repository {}", self.path.display()));
         }
         std::fs::create_dir_all(self.path.parent().expect("db has a parent"))?;
+        super::setup::init();
         let mut opts = git2::RepositoryInitOptions::new();
         opts.bare(true)
             .no_reinit(false)

@@ -231,7 +231,7 @@ pub fn resolve(
             })
         }
         Want::Deferred(Reference::Ref(r)) if is_full_sha(r) => {
-            let oid = Oid::from_str(r)?;
+            let oid = crate::oid::parse(r).ok_or_else(|| anyhow!("{r:?} is not a commit id"))?;
             if has_commit(repo, oid) {
                 return Ok(Resolution {
                     commit: oid,

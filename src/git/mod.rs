@@ -9,7 +9,7 @@ mod fetch;
 mod pack;
 pub mod setup;
 
-pub use cache::{Cache, GitDatabase, looks_damaged};
+pub use cache::{Cache, GitDatabase, looks_damaged, open_bare};
 pub use fetch::{
     CapKind, Corrupt, FetchCapExceeded, FetchCaps, FetchMode, MissingCommit, Progress, Resolution,
     Want, fetch_private, fetch_tag, list_remote, resolve,

@@ -1,4 +1,14 @@
-//! Process-wide libgit2 set-up, made once at start-up ([`init`]) before any other libgit2 call.
+//! Process-wide libgit2 set-up, made once ([`init`]) before any other libgit2 call — and only
+//! by a run that uses a repository.
+//!
+//! **Initialised when needed** (issue 15): initialising libgit2 initialises OpenSSL, 11 M
+//! instructions (~3 ms, a tenth of a warm no-op) that a sync of local folders, `kst --version`
+//! or `kst list` never needed. [`init`] runs on the main thread in `Workspace::load` when the
+//! config or the lock names a git source, and in every repository opener (`git/cache.rs`, the
+//! only place one is opened): the limits below are set before any repository is read on every
+//! path. Ids are parsed and hashed without libgit2 (`crate::oid`), since every git2 id function
+//! initialises it. `init` writes environment variables (as git2's own start-up does): a debug
+//! build of the program panics if it would run while other threads exist.
 //!
 //! **The CA bundle is read when the first connection is set up**, not at start-up. libgit2
 //! initialises OpenSSL eagerly, and `SSL_CTX_set_default_verify_paths` parses the whole system
@@ -39,6 +49,7 @@
 //! at 10,000 skills): trees are no longer cached ([`MemoryLimits::cache_trees`]).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Once, OnceLock};
 
 const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
@@ -46,31 +57,94 @@ const SSL_CERT_FILE: &str = "SSL_CERT_FILE";
 /// The bundle [`load_ca_bundle`] adds: set by [`init`]; unset when nothing was deferred.
 static DEFERRED_BUNDLE: OnceLock<Option<PathBuf>> = OnceLock::new();
 
-/// Initialise libgit2 with the settings above. Call first thing in `main`, while the process
-/// has a single thread (it sets environment variables); calling it again does nothing.
+/// Set by the program (`cli::main`): a debug build then refuses to initialise libgit2 once
+/// other threads run (a library caller, such as a test, may have threads of its own).
+static STRICT: AtomicBool = AtomicBool::new(false);
+
+/// Called by the program before anything else: from now on, a debug build panics if libgit2
+/// would be initialised while the process has more than one thread.
+pub fn strict() {
+    STRICT.store(true, Ordering::Relaxed);
+}
+
+/// Whether [`init`] has run.
+pub fn initialised() -> bool {
+    DEFERRED_BUNDLE.get().is_some()
+}
+
+/// Initialise libgit2 with the settings above; calling it again does nothing.
+///
+/// **Only when a run uses a repository.** Initialising libgit2 initialises OpenSSL (about
+/// 3 ms, a tenth of a warm no-op), so it is not done at start-up: [`Workspace::load`] calls
+/// this on the main thread, before any worker exists, when the config or the lock names a git
+/// source, and every repository is opened through [`super::GitDatabase`], whose openers call
+/// it first — so the pack and memory limits are set before any repository, object database or
+/// pack is read, on every path. Ids are made without libgit2 ([`crate::oid`]), so nothing else
+/// initialises it behind kst's back. `init` (and git2's own start-up, at the first git2 call)
+/// writes environment variables, which is only sound while the process has a single thread:
+/// a debug build of the program panics if it is reached later (the tests would show such a
+/// path), and a release build then skips its own environment change (the CA bundle is then
+/// read at start-up, as libgit2 does by default: slower, trusting the same certificates).
+///
+/// [`Workspace::load`]: crate::workspace::Workspace::load
 pub fn init() {
-    if DEFERRED_BUNDLE.get().is_some() {
-        return;
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let alone = single_threaded();
+        if !alone && STRICT.load(Ordering::Relaxed) && cfg!(debug_assertions) {
+            panic!(
+                "libgit2 initialised while other threads run: call git::setup::init on the \
+                 main thread before they start"
+            );
+        }
+        let bundle = if alone {
+            openssl_probe::probe().cert_file
+        } else {
+            None
+        };
+        if bundle.is_some() {
+            // SAFETY: the process has a single thread (checked above): nothing can read the
+            // environment concurrently.
+            unsafe { std::env::set_var(SSL_CERT_FILE, "/dev/null") };
+        }
+        // The first git2 call (re-stating libgit2's default) initialises libgit2 and OpenSSL,
+        // reading the empty bundle.
+        git2::opts::strict_hash_verification(true);
+        set_pack_limits();
+        set_memory_limits();
+        set_network_timeouts();
+        if let Some(b) = &bundle {
+            // What git2's own start-up (openssl-probe) leaves in the environment, for anything
+            // else in the process that reads it (a credential helper it runs).
+            // SAFETY: as above.
+            unsafe { std::env::set_var(SSL_CERT_FILE, b) };
+        }
+        let _ = DEFERRED_BUNDLE.set(bundle);
+        crate::failpoint::count(crate::failpoint::Counter::Libgit2Init);
+    });
+}
+
+/// Does the process have one thread? (`/proc/self/status`; where there is none, the callers'
+/// order is trusted.)
+fn single_threaded() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .map(|n| n.trim() == "1")
+        })
+        .unwrap_or(true)
+}
+
+/// A server that accepts a connection and then says nothing must not hang kst forever.
+fn set_network_timeouts() {
+    // SAFETY: libgit2 is initialised (by `init`'s first git2 call); each option only writes a
+    // global, before any connection exists.
+    unsafe {
+        let _ = git2::opts::set_server_connect_timeout_in_milliseconds(30_000);
+        let _ = git2::opts::set_server_timeout_in_milliseconds(120_000);
     }
-    let bundle = openssl_probe::probe().cert_file;
-    if bundle.is_some() {
-        // SAFETY: start-up, single-threaded (see above): nothing can read the environment
-        // concurrently.
-        unsafe { std::env::set_var(SSL_CERT_FILE, "/dev/null") };
-    }
-    // The first git2 call (re-stating libgit2's default) initialises libgit2 and OpenSSL,
-    // reading the empty bundle.
-    git2::opts::strict_hash_verification(true);
-    set_pack_limits();
-    set_memory_limits();
-    if let Some(b) = &bundle {
-        // What git2's own start-up (openssl-probe) leaves in the environment, for anything
-        // else in the process that reads it (the HTTPS client of remote configs).
-        // SAFETY: as above.
-        unsafe { std::env::set_var(SSL_CERT_FILE, b) };
-    }
-    let _ = DEFERRED_BUNDLE.set(bundle);
-    crate::failpoint::init_counters();
 }
 
 /// Give libgit2's TLS context the CA bundle that [`init`] deferred. Call before every
@@ -78,6 +152,8 @@ pub fn init() {
 /// handshake can run while the bundle is being added.
 pub fn load_ca_bundle() {
     static LOADED: Once = Once::new();
+    // Every connection is made for a repository, opened through `GitDatabase`: `init` ran.
+    debug_assert!(initialised(), "a connection before libgit2 was initialised");
     LOADED.call_once(|| {
         if let Some(Some(bundle)) = DEFERRED_BUNDLE.get() {
             // SAFETY: libgit2 is initialised (by `init`), and no connection exists yet: every
@@ -115,8 +191,9 @@ pub fn pack_limits() -> PackLimits {
 fn set_pack_limits() {
     let limits = pack_limits();
     let clamp = |n: u64| usize::try_from(n).unwrap_or(usize::MAX) as libc::size_t;
-    // SAFETY: libgit2 is initialised (by the git2 call before this one) and the process is
-    // single-threaded (see `init`); both options take one `size_t`, and only write a global.
+    // SAFETY: libgit2 is initialised (by the git2 call before this one) and no repository
+    // exists yet (inside `init`'s `Once`): both options take one `size_t`, and only write a
+    // global nothing reads concurrently.
     let rc = unsafe {
         libgit2_sys::git_libgit2_opts(
             libgit2_sys::GIT_OPT_SET_PACK_MAX_OBJECT_SIZE as libc::c_int,
@@ -171,8 +248,8 @@ static TREES_CACHED: OnceLock<bool> = OnceLock::new();
 
 fn set_memory_limits() {
     let l = MEMORY_LIMITS;
-    // SAFETY: libgit2 is initialised (by `init`'s first git2 call) and the process is
-    // single-threaded (see `init`); each option only writes a global.
+    // SAFETY: libgit2 is initialised (by `init`'s first git2 call) and no repository exists
+    // yet (inside `init`'s `Once`); each option only writes a global.
     let result = unsafe {
         git2::opts::set_mwindow_size(l.window)
             .and_then(|()| git2::opts::set_mwindow_mapped_limit(l.mapped))
@@ -193,6 +270,70 @@ fn set_memory_limits() {
 
 #[cfg(test)]
 mod tests {
+    /// libgit2 is initialised before any repository is opened because every repository is
+    /// opened in one file (`git/cache.rs`, whose openers call `init`), and nothing else calls
+    /// the git2 functions that initialise libgit2 behind kst's back (ids are made by
+    /// `crate::oid`). A new call elsewhere fails here: open it through `git::GitDatabase` or
+    /// `git::open_bare`, make ids with `crate::oid`.
+    #[test]
+    fn every_repository_is_opened_after_init() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        walk(&src, &mut files);
+        assert!(files.len() > 20, "{}", src.display());
+        let openers = [
+            "Repository::open",
+            "Repository::init",
+            "Repository::discover",
+            "Repository::clone",
+            "RepoBuilder",
+        ];
+        let implicit = [
+            "Oid::from_str(",
+            "Oid::from_bytes(",
+            "Oid::hash_object(",
+            "Oid::hash_file(",
+            "git2::Config::",
+            "Odb::new",
+            "Indexer::new",
+        ];
+        let mut found = Vec::new();
+        for f in &files {
+            let rel = f
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            let text = std::fs::read_to_string(f).unwrap();
+            // The code, not its unit tests (which may build fixtures with git2 directly).
+            let code = text.split("#[cfg(test)]\nmod tests").next().unwrap();
+            for (n, line) in code.lines().enumerate() {
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                let opens = openers.iter().any(|p| line.contains(p)) && rel != "git/cache.rs";
+                // A git2 credential callback reads the user's git config during a fetch, after
+                // the repository it fetches into was opened.
+                let implicit = implicit.iter().any(|p| line.contains(p))
+                    && !(rel == "credentials.rs" && line.contains("git2::Config::open_default"));
+                if opens || implicit {
+                    found.push(format!("src/{rel}:{}: {}", n + 1, line.trim()));
+                }
+            }
+        }
+        assert_eq!(found, Vec::<String>::new());
+    }
+
     /// `init` bounds libgit2's pack windows and does not cache trees: without it, libgit2 maps
     /// 1 GiB windows up to 8 GiB and caches parsed trees up to 256 MiB. (`init` itself sets
     /// environment variables, which a multi-threaded test must not; it calls this.)
