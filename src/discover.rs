@@ -399,7 +399,7 @@ impl DiskPack {
     }
 
     /// [`PackView::list`], with each regular file's blob id from `ids`.
-    fn list_with(
+    pub fn list_with(
         &self,
         rel: &str,
         budget: &mut Budget,
@@ -781,6 +781,15 @@ impl PackView for CachedDiskPack {
 
     fn taken_from_lock(&self, rel: &str) -> Option<Oid> {
         self.taken.lock().expect("taken lock").get(rel).copied()
+    }
+}
+
+impl CachedDiskPack {
+    /// Save the stat cache (as dropping does) and hand it over, for reading what it recorded.
+    pub fn into_stat_cache(mut self) -> Option<crate::statcache::StatCache> {
+        let stat = self.stat.take()?;
+        stat.save();
+        Some(stat)
     }
 }
 

@@ -42,8 +42,25 @@ pub struct ResolvedSkill {
     /// ([`ResolvedSkill::list`]), i.e. only when something must be written.
     listing: OnceLock<Result<Tree, String>>,
     /// For a local skill taken from the lock: the pack's folder and the folder it may read
-    /// from (`DiskPack`), to list it on first need.
-    local: Option<std::sync::Arc<discover::DiskPack>>,
+    /// from (`DiskPack`), with the folder's stat cache, to list it on first need.
+    local: Option<std::sync::Arc<LocalPack>>,
+}
+
+/// A local source folder whose skills taken from the lock are listed on first need, with the
+/// stat cache that vouched for them (as loaded at the start of the run): a file whose `lstat`
+/// data are the recorded ones is not read and hashed again before its copy is written (the
+/// offline re-sync of a local folder, issue 15); any other file is.
+pub struct LocalPack {
+    disk: discover::DiskPack,
+    stat: Option<crate::statcache::StatCache>,
+}
+
+impl std::fmt::Debug for LocalPack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalPack")
+            .field("disk", &self.disk)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ResolvedSkill {
@@ -113,8 +130,12 @@ impl ResolvedSkill {
 /// A local skill taken from the lock, listed now that it must be written: every check of
 /// resolution (SPEC 13, the confinement of an untrusted config), and it must still be the tree
 /// that was compared.
-fn list_local(pack: &discover::DiskPack, path: &str, want: Oid) -> anyhow::Result<Tree> {
-    let tree = pack.list(path, &mut Budget::new(Caps::from_env()))?;
+fn list_local(pack: &LocalPack, path: &str, want: Oid) -> anyhow::Result<Tree> {
+    let mut budget = Budget::new(Caps::from_env());
+    let tree = match &pack.stat {
+        Some(stat) => pack.disk.list_with(path, &mut budget, &stat.skill(path))?,
+        None => pack.disk.list(path, &mut budget)?,
+    };
     tree.check_link_chains()?;
     anyhow::ensure!(
         tree.id == want,
@@ -290,12 +311,16 @@ pub fn local(
     let fallback = root_name(&root, spelled);
     let selection = frozen_selection(entry, locked, update);
     let (mut skills, broken, warnings) = select(&view, &root, &fallback, &selection);
-    drop(view);
+    // Saved now; kept (as loaded) for listing the skills taken from the lock.
+    let stat = view.into_stat_cache();
     let unlisted = skills.iter().any(|s| s.listing.get().is_none());
     if unlisted {
-        let pack = std::sync::Arc::new(discover::DiskPack {
-            root: path.clone(),
-            within: within.map(Path::to_path_buf),
+        let pack = std::sync::Arc::new(LocalPack {
+            disk: discover::DiskPack {
+                root: path.clone(),
+                within: within.map(Path::to_path_buf),
+            },
+            stat,
         });
         for s in skills.iter_mut().filter(|s| s.listing.get().is_none()) {
             s.local = Some(pack.clone());

@@ -523,3 +523,49 @@ fn a_file_added_removed_or_renamed_in_an_installed_skill_after_a_noop_is_repaire
         assert_eq!(files_under(&installed), files_under(&source), "{what}");
     }
 }
+
+#[test]
+fn an_unchanged_local_skill_is_copied_again_without_hashing_its_files() {
+    // The offline re-sync of a local folder (issue 15): a skill taken from the lock whose copy
+    // is gone is listed, with every check, before it is written; its files' ids are vouched
+    // for by the source folder's stat cache (their stat data are the recorded ones), so no
+    // file is read and hashed on top of the copy.
+    let env = TestEnv::new();
+    local_installed(&env, 3);
+    let skills = env.project_path(SKILLS);
+    let source = env.project_path("pack/skills/skill-001");
+    settle(&env, &env.project_path("pack"));
+    sync_counted(&env, &[]);
+    std::fs::remove_dir_all(skills.join("skill-001")).unwrap();
+    let (_, reads) = sync_counted(&env, &["--offline"]);
+    assert_eq!(
+        reads, 0,
+        "source files hashed to re-install an unchanged skill"
+    );
+    assert_eq!(files_under(&skills.join("skill-001")), files_under(&source));
+}
+
+#[test]
+fn a_source_file_touched_since_it_was_recorded_is_hashed_before_its_copy_is_written() {
+    // The premise broken: one file's stat data are no longer the recorded ones (touched, same
+    // contents), so the skill is still the locked tree but that file is hashed again — by the
+    // no-op's check, and by the listing before the copy is written (the cache as loaded no
+    // longer vouches for it).
+    let env = TestEnv::new();
+    local_installed(&env, 3);
+    let skills = env.project_path(SKILLS);
+    let source = env.project_path("pack/skills/skill-001");
+    settle(&env, &env.project_path("pack"));
+    sync_counted(&env, &[]);
+    set_mtime(
+        &source.join("reference/guide.md"),
+        std::time::SystemTime::now(),
+    );
+    std::fs::remove_dir_all(skills.join("skill-001")).unwrap();
+    let (_, reads) = sync_counted(&env, &["--offline"]);
+    assert_eq!(
+        reads, 2,
+        "the touched file: hashed by the check and by the listing"
+    );
+    assert_eq!(files_under(&skills.join("skill-001")), files_under(&source));
+}
