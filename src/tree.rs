@@ -843,6 +843,9 @@ fn read_disk_at(
 /// Folders opened as descriptors, and entries looked at relative to them: no path walk per
 /// entry, and no symlink followed below the folder a walk starts from (`O_NOFOLLOW`,
 /// `AT_SYMLINK_NOFOLLOW`).
+// `libc::stat`'s field types and the `S_IF*` constants' differ between Linux and macOS: the
+// casts are what keeps this portable.
+#[allow(clippy::unnecessary_cast)]
 mod dirfd {
     use std::ffi::CStr;
     use std::io;

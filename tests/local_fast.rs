@@ -450,9 +450,12 @@ fn files_under(root: &Path) -> Vec<(String, Vec<u8>, bool)> {
     out
 }
 
+/// A named change to make.
+type Change<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
 /// The changes of the two tests below: a file added, removed, renamed in a sub-folder, and a
 /// file added at the top of the skill, each of which moves only its own folder's mtime.
-fn changes(skill: &Path) -> Vec<(&'static str, Box<dyn Fn() + '_>)> {
+fn changes(skill: &Path) -> Vec<Change<'_>> {
     vec![
         (
             "added",
