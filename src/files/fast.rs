@@ -39,6 +39,7 @@ use git2::Oid;
 use sha2::{Digest, Sha256};
 
 use crate::config::SkillSource;
+use crate::fsat::Folders;
 use crate::item::{Kind, Target};
 use crate::lock::LockedFile;
 use crate::statcache::{StatCache, StatData};
@@ -59,7 +60,6 @@ pub struct Unchanged {
 
 /// The fast path of one kind in one scope, for one run.
 pub struct Fast {
-    global: bool,
     root: PathBuf,
     confine: Option<PathBuf>,
     cache_root: PathBuf,
@@ -71,8 +71,9 @@ pub struct Fast {
     cache: StatCache,
     /// Shared files: their `lstat` data when they are regular files confined to the project.
     shared: Mutex<HashMap<PathBuf, Option<StatData>>>,
-    /// Folders of rendered files: whether a symlinked folder lies on the way (project scope).
-    folders: Mutex<HashMap<PathBuf, bool>>,
+    /// The folders of rendered files under the scope root, each opened once; in a project
+    /// none below the root may be a symlink (`fsat.rs`).
+    dests: Folders,
 }
 
 /// The id a destination record holds for the sha256 found there (`sha256:<hex>`): its first
@@ -102,7 +103,6 @@ impl Fast {
             context.update([0]);
         }
         Fast {
-            global: at.global,
             root: at.root.to_path_buf(),
             confine,
             cache_root: cache_root.to_path_buf(),
@@ -114,7 +114,7 @@ impl Fast {
                 at.root,
             ),
             shared: Mutex::new(HashMap::new()),
-            folders: Mutex::new(HashMap::new()),
+            dests: Folders::new(at.root, !at.global),
         }
     }
 
@@ -149,6 +149,15 @@ impl Fast {
         });
         match block {
             Some(f) => (super::target_at(PathBuf::from(f), &self.root), false),
+            // A relative key is what `target_at` made of a path inside the root: its own
+            // `rel`, in normal form.
+            None if !key.starts_with('/') => (
+                Target {
+                    abs: self.root.join(key),
+                    rel: key.to_string(),
+                },
+                true,
+            ),
             None => (super::target_at(PathBuf::from(key), &self.root), true),
         }
     }
@@ -179,10 +188,13 @@ impl Fast {
                 return None;
             }
             let (target, file) = self.target_of(key);
-            let now = if file {
-                if self.symlinked_folder(&target.abs) {
-                    return None;
-                }
+            let now = if file && !key.starts_with('/') {
+                // Looked up in its folder, opened once, no folder on the way a symlink in a
+                // project (which `symlinked_folder` would report to the full path).
+                self.dests.lstat(key)?
+            } else if file {
+                // Outside the scope root (a global agent folder elsewhere): no folder of a
+                // project on the way.
                 StatData::of(&std::fs::symlink_metadata(&target.abs).ok()?)
             } else {
                 self.shared_stat(&target.abs)?
@@ -199,14 +211,6 @@ impl Fast {
         }
         self.cache.keep_as_loaded(&section);
         Some(out)
-    }
-
-    fn symlinked_folder(&self, abs: &Path) -> bool {
-        let parent = abs.parent().unwrap_or(abs).to_path_buf();
-        let mut folders = self.folders.lock().expect("fast path lock");
-        *folders
-            .entry(parent)
-            .or_insert_with(|| super::symlinked_folder(self.global, &self.root, abs).is_some())
     }
 
     /// A shared file's stat data, when it is a regular file kst may edit (confined to the

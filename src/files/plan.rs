@@ -186,18 +186,28 @@ impl FilePlan {
     /// lock said.
     pub fn lock_entries(&self) -> Vec<LockedFileSource> {
         let mut out = self.sources.clone();
-        let mut add = |si: usize, f: LockedFile| {
+        // Each source's records by (name, path), found in one lookup (not a scan per item).
+        let mut at: HashMap<(usize, &str, &str), usize> = HashMap::new();
+        fn add<'s>(
+            out: &mut [LockedFileSource],
+            at: &mut HashMap<(usize, &'s str, &'s str), usize>,
+            si: usize,
+            f: LockedFile,
+            (name, path): (&'s str, &'s str),
+        ) {
             let items = &mut out[si].items;
-            match items
-                .iter_mut()
-                .find(|x| x.name == f.name && x.path == f.path)
-            {
-                Some(x) => x.installed.extend(f.installed),
-                None => items.push(f),
+            match at.entry((si, name, path)) {
+                std::collections::hash_map::Entry::Occupied(i) => {
+                    items[*i.get()].installed.extend(f.installed)
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(items.len());
+                    items.push(f);
+                }
             }
-        };
+        }
         for (si, f) in &self.kept {
-            add(*si, f.clone());
+            add(&mut out, &mut at, *si, f.clone(), (&f.name, &f.path));
         }
         for item in &self.items {
             let Some(si) = item.extra.source else {
@@ -219,6 +229,8 @@ impl FilePlan {
                 continue;
             }
             add(
+                &mut out,
+                &mut at,
                 si,
                 LockedFile {
                     name: item.name.clone(),
@@ -226,6 +238,7 @@ impl FilePlan {
                     blob: item.extra.blob.clone(),
                     installed,
                 },
+                (&item.name, &item.extra.path),
             );
         }
         // A prune whose removal succeeded leaves an old source with nothing to record.
@@ -316,12 +329,16 @@ pub fn build(inp: Inputs) -> FilePlan {
             item.error = Some(b.error.clone());
             plan.items.push(item);
         }
-        for fi in &r.items {
+        // What the fast path found, moved into the plan: nothing reads it from the items after.
+        let mut r = r;
+        let hits: Vec<_> = r.items.iter_mut().map(|fi| fi.unchanged.take()).collect();
+        for (fi, hit) in r.items.iter().zip(hits) {
             let mut item = new_item(kind, &fi.name, &r.url, commit.clone());
             let prev = prev_of(&fi.name);
-            let wants: Vec<Want> = match &fi.unchanged {
+            let fast_hit = hit.is_some();
+            let wants: Vec<Want> = match hit {
                 // The fast path: every destination as kst last found it; nothing to render.
-                Some(kept) => kept.iter().cloned().map(Want::Unchanged).collect(),
+                Some(kept) => kept.into_iter().map(Want::Unchanged).collect(),
                 None => {
                     if let Some(f) = inp.fast {
                         f.begin_reading();
@@ -430,7 +447,7 @@ pub fn build(inp: Inputs) -> FilePlan {
                     plan.keep(si, prev, &mut claims);
                 }
             } else if let Some(f) = inp.fast
-                && fi.unchanged.is_none()
+                && !fast_hit
             {
                 record_unchanged(f, &r, fi, &item);
             }
