@@ -64,7 +64,9 @@ pub struct Fast {
     confine: Option<PathBuf>,
     cache_root: PathBuf,
     /// The shared files of this kind and scope, as lock keys name them (`FILE` of `FILE#ID`).
-    shared_files: Vec<String>,
+    /// The shared files of this kind and scope, as lock keys name them (`FILE` of `FILE#ID`),
+    /// with where each is.
+    shared_files: Vec<(String, Target)>,
     /// What every fingerprint starts with (what rendering depends on besides the item),
     /// hashed once.
     context: Sha256,
@@ -81,7 +83,27 @@ pub struct Fast {
 fn sha_id(sha: &str) -> Option<Oid> {
     let hex = sha.strip_prefix("sha256:")?;
     (hex.len() == 64).then_some(())?;
-    Oid::from_str(&hex[..40]).ok()
+    oid_hex(&hex[..40])
+}
+
+/// An id from its 40 hex digits (either case), as `Oid::from_str` reads a full one; None for
+/// anything else. Here, not through libgit2: it is asked thousands of times per no-op.
+pub fn oid_hex(hex: &str) -> Option<Oid> {
+    let hex = hex.as_bytes();
+    if hex.len() != 40 {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut bytes = [0u8; 20];
+    for (b, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
+        *b = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Oid::from_bytes(&bytes).ok()
 }
 
 impl Fast {
@@ -106,7 +128,14 @@ impl Fast {
             root: at.root.to_path_buf(),
             confine,
             cache_root: cache_root.to_path_buf(),
-            shared_files: super::known(kind, at.global, at.home, at.root).shared,
+            shared_files: super::known(kind, at.global, at.home, at.root)
+                .shared
+                .into_iter()
+                .map(|f| {
+                    let t = super::target_at(PathBuf::from(&f), at.root);
+                    (f, t)
+                })
+                .collect(),
             context,
             cache: StatCache::for_items(
                 cache_root,
@@ -143,12 +172,12 @@ impl Fast {
     /// file. The key is one the full path made (a section's), so it needs no checking as a
     /// lock's key does (`Known::place_of`); and the fast path writes nothing.
     fn target_of(&self, key: &str) -> (Target, bool) {
-        let block = self.shared_files.iter().find(|f| {
+        let block = self.shared_files.iter().find(|(f, _)| {
             key.strip_prefix(f.as_str())
                 .is_some_and(|rest| rest.starts_with('#'))
         });
         match block {
-            Some(f) => (super::target_at(PathBuf::from(f), &self.root), false),
+            Some((_, t)) => (t.clone(), false),
             // A relative key is what `target_at` made of a path inside the root: its own
             // `rel`, in normal form.
             None if !key.starts_with('/') => (
@@ -173,7 +202,7 @@ impl Fast {
         blob: Oid,
     ) -> Option<Vec<Unchanged>> {
         let l = locked?;
-        if l.path != path || l.installed.is_empty() || Oid::from_str(&l.blob).ok()? != blob {
+        if l.path != path || l.installed.is_empty() || oid_hex(&l.blob)? != blob {
             return None;
         }
         let section = self.section(entry, name, path, &l.blob);
@@ -260,5 +289,31 @@ impl Fast {
     /// Write the cache for the next run (only if it changed; best effort).
     pub fn save(&self) {
         self.cache.save();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_read_from_hex_as_libgit2_reads_it() {
+        for hex in [
+            "0123456789abcdef0123456789abcdef01234567",
+            "0123456789ABCDEF0123456789ABCDEF01234567",
+            "ffffffffffffffffffffffffffffffffffffffff",
+        ] {
+            assert_eq!(oid_hex(hex), Oid::from_str(hex).ok(), "{hex}");
+        }
+        for bad in [
+            "",
+            "0123",
+            "0123456789abcdef0123456789abcdef0123456",
+            "0123456789abcdef0123456789abcdef012345678",
+            "g123456789abcdef0123456789abcdef01234567",
+            "0123456789abcdef0123456789abcdef0123456é",
+        ] {
+            assert_eq!(oid_hex(bad), None, "{bad:?}");
+        }
     }
 }

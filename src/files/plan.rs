@@ -320,7 +320,12 @@ pub fn build(inp: Inputs) -> FilePlan {
         let locked = crate::lock::find_entry(inp.old, &r.entry.id());
         let si = plan.source_index(source_of(&r));
         let commit = r.commit.map(|c| c.to_string());
-        let prev_of = |name: &str| locked.and_then(|l| l.items.iter().find(|i| i.name == name));
+        // The old records by name (the first of a name, as a scan would find it).
+        let mut by_name: HashMap<&str, &LockedFile> = HashMap::new();
+        for i in locked.into_iter().flat_map(|l| &l.items) {
+            by_name.entry(i.name.as_str()).or_insert(i);
+        }
+        let prev_of = |name: &str| by_name.get(name).copied();
         for b in &r.broken {
             if let Some(prev) = prev_of(&b.name) {
                 plan.keep(si, prev, &mut claims);
@@ -363,6 +368,7 @@ pub fn build(inp: Inputs) -> FilePlan {
                 pruned: false,
             };
             let recorded = |key: &str| prev.and_then(|p| p.installed.get(key)).cloned();
+            let owner = format!("{} ({})", r.url, fi.name);
             for want in wants {
                 let key = want.key();
                 if let Some(owner) = claims.owner(&key) {
@@ -390,14 +396,13 @@ pub fn build(inp: Inputs) -> FilePlan {
                         // lock says and what kst renders: unchanged, recorded as it is.
                         item.dests
                             .push(step(u.target, Action::Unchanged, key.clone(), rec));
-                        let owner = format!("{} ({})", r.url, fi.name);
                         if is_file {
                             let d = item.dests.last().expect("just pushed");
                             folded
                                 .entry(crate::tree::fold(&d.target.rel))
                                 .or_insert_with(|| (key.clone(), owner.clone()));
                         }
-                        claims.claim(key, owner);
+                        claims.claim(key, owner.clone());
                         continue;
                     }
                     Want::Place(place) => place,
@@ -430,13 +435,12 @@ pub fn build(inp: Inputs) -> FilePlan {
                     _ => {}
                 }
                 if d.error.is_none() && d.reason != Some(Reason::Conflict) {
-                    let owner = format!("{} ({})", r.url, fi.name);
                     if is_file {
                         folded
                             .entry(crate::tree::fold(&d.target.rel))
                             .or_insert_with(|| (key.clone(), owner.clone()));
                     }
-                    claims.claim(key, owner);
+                    claims.claim(key, owner.clone());
                 }
                 item.dests.push(d);
             }
