@@ -286,9 +286,8 @@ pub(crate) fn sync_as(
     }
 }
 
-/// The lock's `commands` and `instructions` from their plans (commands first).
-/// The plans' lock sections into the lock (moved: a plan's `lock` is empty after this, until
-/// `apply` makes it again).
+/// The lock's `commands` and `instructions` from their plans (commands first), moved: a plan's
+/// `lock` is empty after this, until `apply` makes it again.
 pub(crate) fn set_file_sections(
     lock: &mut crate::lock::Lock,
     plans: &mut [crate::files::plan::FilePlan],

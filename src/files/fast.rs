@@ -24,7 +24,10 @@
 //! An item takes the fast path when its blob is the lock's, its fingerprint's section is in
 //! the cache, the lock records exactly that section's destinations with the same sha256s, and
 //! every destination's `lstat` data are the recorded ones (no symlinked folder on the way to a
-//! rendered file; a shared file still a regular file confined to the project). Then the full
+//! rendered file; a shared file still a regular file confined to the project). A rendered file
+//! under the scope root is looked up by its name in its folder, opened once (`fsat.rs`): in a
+//! project every folder below the root is opened with `O_NOFOLLOW`, so one swapped for a
+//! symlink fails to open and the item takes the full path, which reports it. Then the full
 //! path would have rendered the same bytes, found them on disk and the lock in agreement:
 //! *unchanged*. Anything else — a changed source, an edited, missing or racy destination, an
 //! agent added, another kst version — goes through the full path, which reads, renders and
@@ -50,10 +53,9 @@ use super::Places;
 #[derive(Debug, Clone)]
 pub struct Unchanged {
     pub target: Target,
-    /// Its lock key (`FILE#ID` for a block).
+    /// Its lock key (`FILE#ID` for a block). (The sha256 there is the one the lock records
+    /// for it.)
     pub key: String,
-    /// The sha256 the lock records for it, which is what is there.
-    pub sha: String,
     /// A rendered file (not a block in a shared file).
     pub file: bool,
 }
@@ -234,7 +236,6 @@ impl Fast {
             out.push(Unchanged {
                 target,
                 key: key.clone(),
-                sha: sha.clone(),
                 file,
             });
         }

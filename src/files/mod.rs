@@ -174,7 +174,9 @@ fn quick<'a>(
         ids,
         fast: fast?,
         entry,
-        locked: locked?.items.iter().map(|i| (i.name.as_str(), i)).collect(),
+        // The first record of a name, as the plan takes it (`plan::build`): a lock listing a
+        // name twice gives the fast path and the plan the same record.
+        locked: locked?.items.iter().rev().map(|i| (i.name.as_str(), i)).collect(),
         folders: Default::default(),
     })
 }

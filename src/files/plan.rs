@@ -369,8 +369,8 @@ pub fn build(inp: Inputs) -> FilePlan {
             };
             let recorded = |key: &str| prev.and_then(|p| p.installed.get(key)).cloned();
             let owner = format!("{} ({})", r.url, fi.name);
-            for want in wants {
-                let key = want.key();
+            for mut want in wants {
+                let key = want.take_key();
                 if let Some(owner) = claims.owner(&key) {
                     item.error = Some(format!(
                         "{key} is already provided by {owner}; two sources cannot install the same {} name",
@@ -378,8 +378,10 @@ pub fn build(inp: Inputs) -> FilePlan {
                     ));
                     break;
                 }
-                if let Some(target) = want.file_target()
-                    && let Some((first, owner)) = folded.get(&crate::tree::fold(&target.rel))
+                // A rendered file's path, case-folded (folded once: checked, then claimed).
+                let fold = want.file_target().map(|t| crate::tree::fold(&t.rel));
+                if let Some(f) = &fold
+                    && let Some((first, owner)) = folded.get(f)
                     && *first != key
                 {
                     item.error = Some(format!(
@@ -389,17 +391,15 @@ pub fn build(inp: Inputs) -> FilePlan {
                     break;
                 }
                 let rec = recorded(&key);
-                let is_file = want.file_target().is_some();
                 let place = match want {
                     Want::Unchanged(u) => {
                         // What plan_file / plan_block find for a destination that is what the
                         // lock says and what kst renders: unchanged, recorded as it is.
                         item.dests
                             .push(step(u.target, Action::Unchanged, key.clone(), rec));
-                        if is_file {
-                            let d = item.dests.last().expect("just pushed");
+                        if let Some(f) = fold {
                             folded
-                                .entry(crate::tree::fold(&d.target.rel))
+                                .entry(f)
                                 .or_insert_with(|| (key.clone(), owner.clone()));
                         }
                         claims.claim(key, owner.clone());
@@ -435,9 +435,10 @@ pub fn build(inp: Inputs) -> FilePlan {
                     _ => {}
                 }
                 if d.error.is_none() && d.reason != Some(Reason::Conflict) {
-                    if is_file {
+                    // (`d.target` is the place's file target, whose path `fold` is.)
+                    if let Some(f) = fold {
                         folded
-                            .entry(crate::tree::fold(&d.target.rel))
+                            .entry(f)
                             .or_insert_with(|| (key.clone(), owner.clone()));
                     }
                     claims.claim(key, owner.clone());
@@ -525,10 +526,11 @@ enum Want {
 }
 
 impl Want {
-    fn key(&self) -> String {
+    /// Its lock key (moved out of a destination found unchanged: nothing reads it after).
+    fn take_key(&mut self) -> String {
         match self {
             Want::Place(p) => p.key(),
-            Want::Unchanged(u) => u.key.clone(),
+            Want::Unchanged(u) => std::mem::take(&mut u.key),
         }
     }
 
