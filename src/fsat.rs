@@ -30,6 +30,10 @@ const SEARCH: libc::c_int = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
 #[cfg(not(target_os = "linux"))]
 const SEARCH: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
 
+/// How many folders one [`Folders`] keeps open: past it, all are closed before the next is
+/// opened (a pack of thousands of folders must not take the process's descriptors).
+const MAX_OPEN: usize = 64;
+
 /// Opened folders under one root, for one run (shared between threads).
 pub struct Folders {
     root: PathBuf,
@@ -105,6 +109,10 @@ impl Folders {
         if let Some(fd) = open.get(folder) {
             return stat_at(fd.as_ref()?.as_raw_fd(), name.as_bytes());
         }
+        if open.len() >= MAX_OPEN {
+            // Nothing borrows a descriptor here: each is used only while the lock is held.
+            open.clear();
+        }
         let fd = self.open_folder(&mut open, folder);
         stat_at(fd?, name.as_bytes())
     }
@@ -157,6 +165,25 @@ mod tests {
         assert_eq!(f.lstat("a/b/missing"), None);
         assert_eq!(f.lstat("a/missing/f.md"), None);
         assert_eq!(f.lstat("a/../top.md"), None);
+    }
+
+    #[test]
+    fn many_folders_are_looked_up_with_a_bounded_number_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let n = MAX_OPEN * 3;
+        for i in 0..n {
+            fs::create_dir_all(tmp.path().join(format!("d/{i}"))).unwrap();
+            fs::write(tmp.path().join(format!("d/{i}/f")), "x").unwrap();
+        }
+        let f = Folders::new(tmp.path(), true);
+        for round in 0..2 {
+            for i in 0..n {
+                let rel = format!("d/{i}/f");
+                let want = StatData::of(&fs::symlink_metadata(tmp.path().join(&rel)).unwrap());
+                assert_eq!(f.lstat(&rel), Some(want), "{rel}, round {round}");
+                assert!(f.open.lock().unwrap().len() <= MAX_OPEN + 2);
+            }
+        }
     }
 
     #[test]
