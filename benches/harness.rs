@@ -426,7 +426,7 @@ fn kasetto_noop(w: &Work, args: &Args, fx: &Fixtures, kasetto: &Path) -> Result<
         let mut c = w.cmd(kasetto);
         c.current_dir(&project).args(["sync", "--quiet"]);
         if let Some(f) = &forge {
-            c.env("SSL_CERT_FILE", &f.ca);
+            c.env("SSL_CERT_FILE", &f.tls.ca);
         }
         timed(&mut c, what)
     };
@@ -452,91 +452,16 @@ fn kasetto_noop(w: &Work, args: &Args, fx: &Fixtures, kasetto: &Path) -> Result<
 /// Kasetto 3.12 fetches a git source as a forge's archive over HTTPS
 /// (`https://HOST/OWNER/REPO/archive/refs/heads/BRANCH.tar.gz` for a host it does not know),
 /// not from a git server: the fixtures' repositories as such archives, from `git archive`,
-/// served by `openssl s_server -WWW` with a throwaway CA that only Kasetto's run trusts.
+/// served by [`TlsServer`] with a throwaway CA that only Kasetto's run trusts.
 struct Forge {
-    port: u16,
-    ca: PathBuf,
-    server: Child,
+    tls: TlsServer,
 }
 
 impl Forge {
     fn start(w: &Work, fx: &Fixtures) -> Result<Forge> {
         let dir = w.root.join("forge");
         rm_rf(&dir)?;
-        let tls = dir.join("tls");
         let www = dir.join("www");
-        fs::create_dir_all(&tls)?;
-        let openssl = |args: &[&str]| -> Result<()> {
-            let out = w.cmd("openssl").current_dir(&tls).args(args).output()?;
-            ensure!(
-                out.status.success(),
-                "openssl {}: {}",
-                args[0],
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Ok(())
-        };
-        let days = ["-days", "2"];
-        openssl(
-            &[
-                &[
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-keyout",
-                    "ca.key",
-                    "-out",
-                    "ca.pem",
-                    "-subj",
-                    "/CN=kst bench CA",
-                    "-addext",
-                    "basicConstraints=critical,CA:TRUE",
-                    "-addext",
-                    "keyUsage=critical,keyCertSign,cRLSign",
-                ][..],
-                &days,
-            ]
-            .concat(),
-        )?;
-        openssl(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "srv.key",
-            "-out",
-            "srv.csr",
-            "-subj",
-            "/CN=localhost",
-        ])?;
-        fs::write(
-            tls.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )?;
-        openssl(
-            &[
-                &[
-                    "x509",
-                    "-req",
-                    "-in",
-                    "srv.csr",
-                    "-CA",
-                    "ca.pem",
-                    "-CAkey",
-                    "ca.key",
-                    "-CAcreateserial",
-                    "-out",
-                    "srv.pem",
-                    "-extfile",
-                    "ext.cnf",
-                ][..],
-                &days,
-            ]
-            .concat(),
-        )?;
         for r in &fx.repos {
             let git_dir = w.remotes.join(format!("{r}.git"));
             let head = w
@@ -562,49 +487,140 @@ impl Forge {
             ensure!(out.status.success(), "git archive of {r} failed");
             fs::write(at.join(format!("{branch}.tar.gz")), out.stdout)?;
         }
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let server = w
-            .cmd("openssl")
-            .current_dir(&www)
-            .args([
-                "s_server",
-                "-accept",
-                &format!("127.0.0.1:{port}"),
-                "-WWW",
-                "-quiet",
-            ])
-            .arg("-cert")
-            .arg(tls.join("srv.pem"))
-            .arg("-key")
-            .arg(tls.join("srv.key"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let forge = Forge {
-            port,
-            ca: tls.join("ca.pem"),
-            server,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            ensure!(
-                Instant::now() < deadline,
-                "openssl s_server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(forge)
+        let tls = TlsServer::start(&dir.join("tls"), &www)?;
+        Ok(Forge { tls })
     }
 
     fn url(&self, repo: &str) -> String {
-        format!("https://127.0.0.1:{}/bench/{repo}", self.port)
+        format!("https://127.0.0.1:{}/bench/{repo}", self.tls.port)
     }
 }
 
-impl Drop for Forge {
+/// An HTTPS server on 127.0.0.1 serving the files of a folder (`openssl s_server -WWW`), with
+/// a certificate for `localhost` and `127.0.0.1` from a throwaway CA (`ca`, valid two days)
+/// that only the runs told about it trust. Shared with the test suite (remote configs, HTTPS
+/// fetches).
+pub struct TlsServer {
+    child: Child,
+    pub port: u16,
+    /// The CA certificate (PEM) to trust, e.g. through `SSL_CERT_FILE`.
+    pub ca: PathBuf,
+}
+
+impl TlsServer {
+    /// Make the CA and the server's key and certificate in `tls`, then serve `www`.
+    pub fn start(tls: &Path, www: &Path) -> Result<TlsServer> {
+        fs::create_dir_all(tls)?;
+        fs::create_dir_all(www)?;
+        let openssl = |args: &[&str]| -> Result<()> {
+            let out = Command::new("openssl")
+                .current_dir(tls)
+                .args(args)
+                .output()?;
+            ensure!(
+                out.status.success(),
+                "openssl {}: {}",
+                args[0],
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Ok(())
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=kst throwaway CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ])?;
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=localhost",
+        ])?;
+        fs::write(
+            tls.join("ext.cnf"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )?;
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ])?;
+        // A port picked free can be taken before s_server binds it: a few tries.
+        for _ in 0..10 {
+            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let child = Command::new("openssl")
+                .current_dir(www)
+                .args([
+                    "s_server",
+                    "-accept",
+                    &format!("127.0.0.1:{port}"),
+                    "-WWW",
+                    "-quiet",
+                ])
+                .arg("-cert")
+                .arg(tls.join("srv.pem"))
+                .arg("-key")
+                .arg(tls.join("srv.key"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()?;
+            let mut server = TlsServer {
+                child,
+                port,
+                ca: tls.join("ca.pem"),
+            };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Ok(server);
+                }
+                if let Ok(Some(_)) = server.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        bail!("openssl s_server did not start on 127.0.0.1")
+    }
+}
+
+impl Drop for TlsServer {
     fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

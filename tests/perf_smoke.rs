@@ -21,7 +21,7 @@ use crate::support::*;
 
 #[allow(dead_code)] // `main` and the flag parser are for `cargo bench`
 #[path = "../benches/harness.rs"]
-mod harness;
+pub(crate) mod harness;
 
 const SKILLS: &str = ".claude/skills";
 

@@ -1,8 +1,7 @@
 //! `extends` and remote configs (SPEC 3, 11): merging, cycles, depth, HTTPS with a test CA,
 //! tokens for private configs, browser URLs and HTML answers.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
 use crate::support::*;
 
@@ -222,137 +221,12 @@ fn plain_http_to_a_non_loopback_host_is_refused() {
     assert!(stderr(&a).contains("loopback"), "{}", stderr(&a));
 }
 
-/// An HTTPS server (`openssl s_server -WWW`) with a certificate from a throwaway CA.
-pub(crate) struct TlsServer {
-    child: Child,
-    pub(crate) port: u16,
-    pub(crate) ca: PathBuf,
-}
+pub(crate) use crate::perf_smoke::harness::TlsServer;
 
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
+/// An HTTPS server serving the files of `dir`, with a certificate from a throwaway CA made in
+/// `dir/tls` (the benchmark harness's, shared).
 pub(crate) fn tls_server(dir: &Path) -> TlsServer {
-    std::fs::create_dir_all(dir).unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=kst test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "srv.key",
-            "-out",
-            "srv.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    write_file(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "srv.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "srv.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-    for _ in 0..10 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("openssl")
-            .args([
-                "s_server",
-                "-accept",
-                &format!("127.0.0.1:{port}"),
-                "-cert",
-                "srv.pem",
-                "-key",
-                "srv.key",
-                "-WWW",
-                "-quiet",
-            ])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl s_server starts");
-        let mut server = TlsServer {
-            child,
-            port,
-            ca: dir.join("ca.pem"),
-        };
-        for _ in 0..50 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return server;
-            }
-            if let Ok(Some(_)) = server.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = server.child.kill();
-    }
-    panic!("openssl s_server did not start");
+    TlsServer::start(&dir.join("tls"), dir).expect("the HTTPS test server starts")
 }
 
 #[test]
