@@ -79,6 +79,12 @@ impl StatData {
         }
     }
 
+    /// Whether these are a regular file's.
+    #[allow(clippy::unnecessary_cast)] // `mode_t` is narrower than u32 on some systems
+    pub fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT as u32 == libc::S_IFREG as u32
+    }
+
     /// May a blob id hashed from this file after `stamp` (the file system's clock) be trusted
     /// later on the strength of these stat data alone? Only if the file's last change is
     /// strictly older than the stamp: any later write then moves mtime or ctime. Whole-second

@@ -514,7 +514,11 @@ fn a_written_folder_swapped_for_a_symlink_after_a_sync_takes_the_full_path() {
         let inside = OpenWatch::new(&env.project());
         let out = env.kst().args(["sync", "--json"]).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(behind.opened(), BTreeSet::new(), "{moved}: read through the link");
+        assert_eq!(
+            behind.opened(),
+            BTreeSet::new(),
+            "{moved}: read through the link"
+        );
         assert_eq!(out.status.code(), Some(1), "{moved}: {stderr}");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -573,13 +577,22 @@ fn a_noop_rewrites_no_stat_cache_and_no_lock() {
             .into_iter()
             .map(|p| {
                 let m = fs::symlink_metadata(&p).unwrap();
-                let stamp = (m.ino(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec());
+                let stamp = (
+                    m.ino(),
+                    m.mtime(),
+                    m.mtime_nsec(),
+                    m.ctime(),
+                    m.ctime_nsec(),
+                );
                 (p, stamp)
             })
             .collect::<Vec<_>>()
     };
     let before = snap();
-    assert!(before.len() >= 4, "the stat caches were not made: {before:?}");
+    assert!(
+        before.len() >= 4,
+        "the stat caches were not made: {before:?}"
+    );
     assert_eq!(actions(&sync(&env, "no-op")), all("unchanged"));
     assert_eq!(snap(), before, "a no-op rewrote a stat cache or the lock");
 }

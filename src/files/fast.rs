@@ -95,15 +95,31 @@ pub fn oid_hex(hex: &str) -> Option<Oid> {
     if hex.len() != 40 {
         return None;
     }
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+    // Each byte's value as a hex digit, or 16 for a byte that is none.
+    const DIGIT: [u8; 256] = {
+        let mut t = [16u8; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            t[b'a' as usize + i] = 10 + i as u8;
+            t[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        t
     };
     let mut bytes = [0u8; 20];
+    let mut bad = 0u8;
     for (b, pair) in bytes.iter_mut().zip(hex.chunks_exact(2)) {
-        *b = digit(pair[0])? << 4 | digit(pair[1])?;
+        let (hi, lo) = (DIGIT[usize::from(pair[0])], DIGIT[usize::from(pair[1])]);
+        bad |= (hi | lo) & 16;
+        *b = hi << 4 | lo;
+    }
+    if bad != 0 {
+        return None;
     }
     Oid::from_bytes(&bytes).ok()
 }

@@ -130,7 +130,7 @@ impl Quick<'_> {
             Ids::Local(disk, ids, folders) => {
                 // What `DiskPack::file_meta` gives, without walking the whole path per file.
                 let stat = folders.lstat(path)?;
-                if stat.mode & libc::S_IFMT as u32 != libc::S_IFREG as u32 {
+                if !stat.is_file() {
                     return None;
                 }
                 let folder = path.rsplit_once('/').map_or("", |(f, _)| f);
@@ -176,7 +176,12 @@ fn quick<'a>(
         entry,
         // The first record of a name, as the plan takes it (`plan::build`): a lock listing a
         // name twice gives the fast path and the plan the same record.
-        locked: locked?.items.iter().rev().map(|i| (i.name.as_str(), i)).collect(),
+        locked: locked?
+            .items
+            .iter()
+            .rev()
+            .map(|i| (i.name.as_str(), i))
+            .collect(),
         folders: Default::default(),
     })
 }
@@ -299,12 +304,10 @@ fn resolve_one(r: &Resolving, entry: &SkillSource) -> Result<Resolved, Failed> {
                 )
             });
             let ids = stat.as_ref().map(|s| s.skill("items"));
-            let q = ids
-                .as_ref()
-                .and_then(|ids| {
-                    let folders = crate::fsat::Folders::new(&view.root, false);
-                    quick(Ids::Local(&view, ids, folders), r.fast, entry, locked)
-                });
+            let q = ids.as_ref().and_then(|ids| {
+                let folders = crate::fsat::Folders::new(&view.root, false);
+                quick(Ids::Local(&view, ids, folders), r.fast, entry, locked)
+            });
             let read = read_items(r.kind, &view, &root, &entry.selection, q.as_ref());
             drop(q);
             if let (Some(stat), Some(ids)) = (&stat, ids) {
