@@ -398,6 +398,13 @@ impl DiskPack {
         allowed.then_some((p, m))
     }
 
+    /// Whether files directly in `folder` (`""`: the root) may be read: what
+    /// [`DiskPack::file_meta`] asks `folder_allowed`, for a caller that had the file's stat data
+    /// another way (`fsat.rs`).
+    pub fn folder_allowed(&self, folder: &str) -> bool {
+        self.within.is_none() || self.allowed(&self.at(folder))
+    }
+
     /// [`PackView::list`], with each regular file's blob id from `ids`.
     pub fn list_with(
         &self,

@@ -84,6 +84,26 @@ impl StatData {
         }
     }
 
+    /// The same from a `stat` buffer filled in by the C library (`fsat.rs`), field for field
+    /// as [`StatData::of`] reads them from a `Metadata`.
+    #[allow(clippy::unnecessary_cast)] // the field types differ between systems
+    pub fn of_stat(st: &libc::stat) -> StatData {
+        StatData {
+            size: st.st_size as u64,
+            mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
+            ctime: (st.st_ctime as i64, st.st_ctime_nsec as i64),
+            ino: st.st_ino as u64,
+            dev: st.st_dev as u64,
+            mode: st.st_mode as u32,
+        }
+    }
+
+    /// Whether these are a regular file's.
+    #[allow(clippy::unnecessary_cast)] // `mode_t` is narrower than u32 on some systems
+    pub fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT as u32 == libc::S_IFREG as u32
+    }
+
     /// May a blob id hashed from this file after `stamp` (the file system's clock) be trusted
     /// later on the strength of these stat data alone? Only if the file's last change is
     /// strictly older than the stamp: any later write then moves mtime or ctime. Whole-second
@@ -460,7 +480,19 @@ impl BlobIds for SkillIds<'_> {
     }
 
     fn blob_id_at(&self, file: &FileAt, rel: &str, stat: &StatData) -> Result<Oid> {
-        let stat = *stat;
+        self.blob_id_of(rel, *stat, || file.path().into_owned())
+    }
+}
+
+impl SkillIds<'_> {
+    /// [`BlobIds::blob_id`] from stat data had without a `Metadata` (`fsat.rs`); `path` gives
+    /// the file's path, only needed to hash it when the cache does not know it.
+    pub fn blob_id_of(
+        &self,
+        rel: &str,
+        stat: StatData,
+        path: impl FnOnce() -> PathBuf,
+    ) -> Result<Oid> {
         if let Some((k, r)) = self.old.and_then(|s| s.get_key_value(rel))
             && r.stat == stat
         {
@@ -471,7 +503,7 @@ impl BlobIds for SkillIds<'_> {
         // The stamp must be taken before the contents are read (see the module doc).
         let stamp = self.cache.stamp();
         self.cache.misses.fetch_add(1, Ordering::Relaxed);
-        let path = file.path();
+        let path = path();
         tracing::trace!("hashing {}", path.display());
         let id = crate::tree::hash_file(&path)?;
         if stamp.is_some_and(|s| stat.settled(s)) {

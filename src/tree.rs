@@ -904,17 +904,6 @@ mod dirfd {
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     const DIR_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
 
-    pub fn stat_data(st: &libc::stat) -> StatData {
-        StatData {
-            size: st.st_size as u64,
-            mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
-            ctime: (st.st_ctime as i64, st.st_ctime_nsec as i64),
-            ino: st.st_ino as u64,
-            dev: st.st_dev as u64,
-            mode: st.st_mode as u32,
-        }
-    }
-
     impl Dir {
         /// Open the folder at `path`; a symlink there is followed only when `follow`.
         pub fn open(path: &Path, follow: bool) -> io::Result<Dir> {
@@ -945,7 +934,7 @@ mod dirfd {
             // SAFETY: a valid descriptor and a buffer of the right type.
             check(unsafe { libc::fstat(self.0.as_raw_fd(), st.as_mut_ptr()) })?;
             // SAFETY: fstat succeeded, so it filled the buffer.
-            Ok(stat_data(&unsafe { st.assume_init() }))
+            Ok(StatData::of_stat(&unsafe { st.assume_init() }))
         }
 
         /// `lstat` of the entry `name`.
@@ -962,7 +951,7 @@ mod dirfd {
                     )
                 })?;
                 // SAFETY: fstatat succeeded, so it filled the buffer.
-                Ok(stat_data(&unsafe { st.assume_init() }))
+                Ok(StatData::of_stat(&unsafe { st.assume_init() }))
             })
         }
 
