@@ -662,6 +662,11 @@ fn decode_dirs(bytes: &[u8]) -> Option<HashMap<String, Dirs>> {
             scratch.clear();
             for _ in 0..k {
                 let name = r.str()?;
+                // A name is opened relative to its folder: one plain component, or the whole
+                // file is malformed (a cache restored from elsewhere is not trusted with paths).
+                if matches!(name, "" | "." | "..") || name.contains(['/', '\0']) {
+                    return None;
+                }
                 let mode = r.u32()?;
                 let id = id(&mut r)?;
                 scratch.push((name, mode, id));
@@ -1259,6 +1264,29 @@ mod tests {
             fs::write(&cache.dirs_file, &bytes[..cut]).unwrap();
             assert_eq!(run_listing(&s, None).1, 2, "truncated at {cut}");
         }
+        // A listing naming anything but one plain name (a cache restored from elsewhere,
+        // forged to lead a walk out of its folder) makes the whole file malformed.
+        for bad in ["..", ".", "", "a/b", "a\0b"] {
+            let mut forged = decoded_again(&s);
+            let l = forged.get_mut("demo").unwrap().get_mut("").unwrap();
+            let mut entries: Vec<(String, u32, Option<Oid>)> =
+                l.iter().map(|(n, m, i)| (n.to_string(), m, i)).collect();
+            entries[0].0 = bad.to_string();
+            *l = Listing::new(
+                l.stat,
+                entries.iter().map(|(n, m, i)| (n.as_str(), *m, *i)),
+                l.tree,
+            );
+            assert!(decode_dirs(&encode_dirs(&forged)).is_none(), "{bad:?}");
+        }
+    }
+
+    /// The folders' file as a fresh run writes it.
+    fn decoded_again(s: &Setup) -> HashMap<String, Dirs> {
+        let cache = StatCache::for_folder(&s.cache, &s.folder);
+        let _ = fs::remove_file(&cache.dirs_file);
+        run_listing(s, None);
+        decode_dirs(&fs::read(&cache.dirs_file).unwrap()).unwrap()
     }
 
     /// The stat data read relative to an open folder are those `std::fs` reads: the two kinds
