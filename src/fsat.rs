@@ -14,21 +14,228 @@
 //! It only reads stat data, never contents, and never writes: an answer it cannot give (a
 //! missing folder, a symlinked one, a name too long) is None, and the caller takes its full
 //! path, which reports what is wrong.
+//!
+//! [`Dir`] is the opened folder underneath, also what the tree walks of `tree.rs` use (a
+//! folder's own stat data, its entries' `lstat`s and link targets, its names): one place where
+//! kst's descriptor-relative system calls are made.
+
+// `libc::stat`'s field types and the `S_IF*` constants' differ between Linux and macOS: the
+// casts are what keeps this portable.
+#![allow(clippy::unnecessary_cast)]
 
 use std::collections::HashMap;
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::statcache::StatData;
 
-/// The flags a folder is opened with: only to look names up in it.
-#[cfg(target_os = "linux")]
-const SEARCH: libc::c_int = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-#[cfg(not(target_os = "linux"))]
-const SEARCH: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Link,
+    Other,
+}
+
+/// The kind of a file from its `st_mode`.
+pub fn kind(mode: u32) -> Kind {
+    match mode & libc::S_IFMT as u32 {
+        m if m == libc::S_IFREG as u32 => Kind::File,
+        m if m == libc::S_IFDIR as u32 => Kind::Dir,
+        m if m == libc::S_IFLNK as u32 => Kind::Link,
+        _ => Kind::Other,
+    }
+}
+
+pub struct Dir(OwnedFd);
+
+/// `name` NUL-terminated, on the stack when it fits (every name a folder can hold does).
+fn with_c<T>(name: &[u8], f: impl FnOnce(&CStr) -> io::Result<T>) -> io::Result<T> {
+    let mut buf = [0u8; 256];
+    if name.len() < buf.len() && !name.contains(&0) {
+        buf[..name.len()].copy_from_slice(name);
+        let c = CStr::from_bytes_until_nul(&buf).expect("NUL-terminated");
+        return f(c);
+    }
+    let c = std::ffi::CString::new(name)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a file name"))?;
+    f(&c)
+}
+
+fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+/// A folder is opened only to be looked into (`fstat`, `fstatat`, `openat`): on Linux as
+/// a path (`O_PATH`: no open file to set up); its names are read through a second, real
+/// open of `.` ([`Dir::names`]), which only a folder whose listing is not recorded needs.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const DIR_FLAGS: libc::c_int = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const DIR_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+
+impl Dir {
+    /// Open the folder at `path`; a symlink there is followed only when `follow`.
+    pub fn open(path: &Path, follow: bool) -> io::Result<Dir> {
+        let flags = DIR_FLAGS | if follow { 0 } else { libc::O_NOFOLLOW };
+        with_c(path.as_os_str().as_bytes(), |c| {
+            // SAFETY: a valid NUL-terminated path; the descriptor returned is owned here.
+            let fd = check(unsafe { libc::open(c.as_ptr(), flags) })?;
+            // SAFETY: `fd` was just opened and is owned by nothing else.
+            Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
+        })
+    }
+
+    /// The sub-folder `name` (one name: never `.` or `..`); a symlink there is followed only
+    /// when `follow`.
+    pub fn open_dir(&self, name: &str, follow: bool) -> io::Result<Dir> {
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a single name",
+            ));
+        }
+        let flags = DIR_FLAGS | if follow { 0 } else { libc::O_NOFOLLOW };
+        with_c(name.as_bytes(), |c| {
+            // SAFETY: a valid descriptor and NUL-terminated name.
+            let fd = check(unsafe { libc::openat(self.0.as_raw_fd(), c.as_ptr(), flags) })?;
+            // SAFETY: `fd` was just opened and is owned by nothing else.
+            Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
+        })
+    }
+
+    /// This folder's own stat data.
+    pub fn stat(&self) -> io::Result<StatData> {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: a valid descriptor and a buffer of the right type.
+        check(unsafe { libc::fstat(self.0.as_raw_fd(), st.as_mut_ptr()) })?;
+        // SAFETY: fstat succeeded, so it filled the buffer.
+        Ok(StatData::of_stat(&unsafe { st.assume_init() }))
+    }
+
+    /// `lstat` of the entry `name`.
+    pub fn stat_at(&self, name: &str) -> io::Result<StatData> {
+        with_c(name.as_bytes(), |c| {
+            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+            // SAFETY: a valid descriptor, NUL-terminated name and buffer of the right type.
+            check(unsafe {
+                libc::fstatat(
+                    self.0.as_raw_fd(),
+                    c.as_ptr(),
+                    st.as_mut_ptr(),
+                    libc::AT_SYMLINK_NOFOLLOW,
+                )
+            })?;
+            // SAFETY: fstatat succeeded, so it filled the buffer.
+            Ok(StatData::of_stat(&unsafe { st.assume_init() }))
+        })
+    }
+
+    /// The target of the symlink `name`, as bytes.
+    pub fn read_link(&self, name: &str) -> io::Result<Vec<u8>> {
+        with_c(name.as_bytes(), |c| {
+            let mut buf = vec![0u8; 256];
+            loop {
+                // SAFETY: a valid descriptor, NUL-terminated name and a buffer of its length.
+                let n = unsafe {
+                    libc::readlinkat(
+                        self.0.as_raw_fd(),
+                        c.as_ptr(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                    )
+                };
+                if n < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let n = n as usize;
+                if n < buf.len() {
+                    buf.truncate(n);
+                    return Ok(buf);
+                }
+                // Possibly cut short: try again with more room.
+                buf.resize(buf.len() * 2, 0);
+            }
+        })
+    }
+
+    /// Every entry's name but `.` and `..`, with its kind when the listing gives it.
+    pub fn names(&self) -> io::Result<Vec<(Vec<u8>, Option<Kind>)>> {
+        // SAFETY: a valid descriptor and a NUL-terminated name; the new descriptor is
+        // handed to fdopendir, which owns it from then on (closedir closes it).
+        let fd = check(unsafe {
+            libc::openat(
+                self.0.as_raw_fd(),
+                c".".as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        })?;
+        // SAFETY: `fd` is a valid descriptor of a folder, owned by nothing else.
+        let stream = unsafe { libc::fdopendir(fd) };
+        if stream.is_null() {
+            let e = io::Error::last_os_error();
+            // SAFETY: fdopendir failed, so `fd` is still ours to close.
+            unsafe { libc::close(fd) };
+            return Err(e);
+        }
+        let mut out = Vec::new();
+        let result = loop {
+            // readdir signals an error only through errno.
+            errno_clear();
+            // SAFETY: a valid stream; the entry is read before the next call.
+            let ent = unsafe { libc::readdir(stream) };
+            if ent.is_null() {
+                let e = io::Error::last_os_error();
+                break match e.raw_os_error() {
+                    Some(0) | None => Ok(()),
+                    _ => Err(e),
+                };
+            }
+            // SAFETY: readdir returned a valid entry with a NUL-terminated name.
+            let (name, d_type) = unsafe {
+                (
+                    CStr::from_ptr((*ent).d_name.as_ptr()).to_bytes(),
+                    (*ent).d_type,
+                )
+            };
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let kind = match d_type {
+                libc::DT_REG => Some(Kind::File),
+                libc::DT_DIR => Some(Kind::Dir),
+                libc::DT_LNK => Some(Kind::Link),
+                libc::DT_UNKNOWN => None,
+                _ => Some(Kind::Other),
+            };
+            out.push((name.to_vec(), kind));
+        };
+        // SAFETY: a valid stream, closed once (this closes its descriptor).
+        unsafe { libc::closedir(stream) };
+        result.map(|()| out)
+    }
+}
+
+fn errno_clear() {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    // SAFETY: the calling thread's errno.
+    unsafe {
+        *libc::__errno_location() = 0
+    };
+    #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+    // SAFETY: the calling thread's errno.
+    unsafe {
+        *libc::__error() = 0
+    };
+}
 
 /// How many folders one [`Folders`] keeps open: past it, all are closed before the next is
 /// opened (a pack of thousands of folders must not take the process's descriptors).
@@ -40,54 +247,7 @@ pub struct Folders {
     nofollow: bool,
     /// Folder (relative to the root, `""` for the root) → its descriptor, or None when it
     /// cannot be opened (missing, not a folder, a symlink with `nofollow`).
-    open: Mutex<HashMap<String, Option<OwnedFd>>>,
-}
-
-/// A name as the C string a system call takes, on the stack (a name longer than any file
-/// system allows is None).
-fn c_name(name: &[u8], buf: &mut [u8; 256]) -> bool {
-    if name.is_empty() || name.len() >= buf.len() || name.contains(&0) {
-        return false;
-    }
-    buf[..name.len()].copy_from_slice(name);
-    buf[name.len()] = 0;
-    true
-}
-
-fn open_at(dir: RawFd, name: &[u8], nofollow: bool) -> Option<OwnedFd> {
-    let mut buf = [0u8; 256];
-    if !c_name(name, &mut buf) || name == b"." || name == b".." {
-        return None;
-    }
-    let flags = SEARCH | if nofollow { libc::O_NOFOLLOW } else { 0 };
-    // SAFETY: `dir` is an open descriptor owned by the caller's map, `buf` a NUL-terminated
-    // name; the returned descriptor, when valid, is owned by nothing else.
-    let fd = unsafe { libc::openat(dir, buf.as_ptr().cast(), flags) };
-    // SAFETY: a descriptor just returned by openat, owned by nothing else.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn stat_at(dir: RawFd, name: &[u8]) -> Option<StatData> {
-    let mut buf = [0u8; 256];
-    if !c_name(name, &mut buf) {
-        return None;
-    }
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `dir` is an open descriptor, `buf` a NUL-terminated name, `st` room for a stat.
-    let rc = unsafe {
-        libc::fstatat(
-            dir,
-            buf.as_ptr().cast(),
-            st.as_mut_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: fstatat filled it in, as it returned 0.
-    let st = unsafe { st.assume_init() };
-    Some(StatData::of_stat(&st))
+    open: Mutex<HashMap<String, Option<Dir>>>,
 }
 
 impl Folders {
@@ -106,42 +266,35 @@ impl Folders {
     pub fn lstat(&self, rel: &str) -> Option<StatData> {
         let (folder, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         let mut open = self.open.lock().expect("folders lock");
-        if let Some(fd) = open.get(folder) {
-            return stat_at(fd.as_ref()?.as_raw_fd(), name.as_bytes());
+        if name.is_empty() {
+            return None;
         }
-        if open.len() >= MAX_OPEN {
+        if !open.contains_key(folder) && open.len() >= MAX_OPEN {
             // Nothing borrows a descriptor here: each is used only while the lock is held.
             open.clear();
         }
-        let fd = self.open_folder(&mut open, folder);
-        stat_at(fd?, name.as_bytes())
+        self.open_folder(&mut open, folder)?;
+        open.get(folder)?.as_ref()?.stat_at(name).ok()
     }
 
-    /// Open `folder` (and every folder above it not yet open), remembering each answer.
-    fn open_folder(
-        &self,
-        open: &mut HashMap<String, Option<OwnedFd>>,
-        folder: &str,
-    ) -> Option<RawFd> {
-        if let Some(fd) = open.get(folder) {
-            return fd.as_ref().map(|f| f.as_raw_fd());
+    /// Open `folder` (and every folder above it not yet open), remembering each answer; None
+    /// when it cannot be opened.
+    fn open_folder(&self, open: &mut HashMap<String, Option<Dir>>, folder: &str) -> Option<()> {
+        if let Some(dir) = open.get(folder) {
+            return dir.as_ref().map(|_| ());
         }
-        let fd = if folder.is_empty() {
-            let path = CString::new(self.root.as_os_str().as_bytes()).ok();
-            path.and_then(|p| {
-                // SAFETY: a NUL-terminated path; the descriptor returned is owned by nothing else.
-                let fd = unsafe { libc::open(p.as_ptr(), SEARCH) };
-                // SAFETY: as above.
-                (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
-            })
+        let dir = if folder.is_empty() {
+            Dir::open(&self.root, true).ok()
         } else {
             let (parent, name) = folder.rsplit_once('/').unwrap_or(("", folder));
-            self.open_folder(open, parent)
-                .and_then(|dir| open_at(dir, name.as_bytes(), self.nofollow))
+            self.open_folder(open, parent);
+            open.get(parent)
+                .and_then(Option::as_ref)
+                .and_then(|p| p.open_dir(name, !self.nofollow).ok())
         };
-        let raw = fd.as_ref().map(|f| f.as_raw_fd());
-        open.insert(folder.to_string(), fd);
-        raw
+        let found = dir.as_ref().map(|_| ());
+        open.insert(folder.to_string(), dir);
+        found
     }
 }
 

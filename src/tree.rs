@@ -19,6 +19,7 @@ use git2::{ObjectType, Oid};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::envvars;
+use crate::fsat;
 use crate::pathsafe;
 use crate::statcache::StatData;
 
@@ -509,7 +510,7 @@ pub fn hash_file(path: &Path) -> anyhow::Result<Oid> {
 /// is `lstat`ed relative to its open folder (no path walk per file). A folder whose stat data
 /// are those of its recorded [`Listing`] (`ids`) is not read again.
 pub fn disk_tree_id(root: &Path, budget: &mut Budget, ids: &dyn BlobIds) -> anyhow::Result<Oid> {
-    let dir = dirfd::Dir::open(root, true)
+    let dir = fsat::Dir::open(root, true)
         .with_context(|| format!("cannot read folder {}", root.display()))?;
     Ok(disk_tree_id_at(&dir, root, "", budget, ids)?.unwrap_or_else(|| hash_tree_bytes(&[])))
 }
@@ -520,7 +521,7 @@ pub fn disk_tree_id_nofollow(
     budget: &mut Budget,
     ids: &dyn BlobIds,
 ) -> anyhow::Result<Oid> {
-    let dir = dirfd::Dir::open(root, false)
+    let dir = fsat::Dir::open(root, false)
         .with_context(|| format!("cannot read folder {}", root.display()))?;
     Ok(disk_tree_id_at(&dir, root, "", budget, ids)?.unwrap_or_else(|| hash_tree_bytes(&[])))
 }
@@ -549,7 +550,7 @@ fn tree_bytes<'e>(entries: impl Iterator<Item = (&'e str, u32, Option<Oid>)>) ->
 
 /// None for a folder with nothing git would store (it vanishes from its parent).
 fn disk_tree_id_at(
-    dir: &dirfd::Dir,
+    dir: &fsat::Dir,
     path: &Path,
     rel: &str,
     budget: &mut Budget,
@@ -558,7 +559,7 @@ fn disk_tree_id_at(
     let stat = dir
         .stat()
         .with_context(|| format!("cannot stat {}", path.display()))?;
-    if dirfd::kind(stat.mode) != dirfd::Kind::Dir {
+    if fsat::kind(stat.mode) != fsat::Kind::Dir {
         bail!("{} is not a folder", path.display());
     }
     if let Some(recorded) = ids.listing(rel).filter(|l| l.stat == stat) {
@@ -589,14 +590,14 @@ fn disk_tree_id_at(
         let file = FileAt::In(path, name);
         let kind = match kind {
             Some(k) => k,
-            None => dirfd::kind(
+            None => fsat::kind(
                 dir.stat_at(name)
                     .with_context(|| format!("cannot stat {}", file.path().display()))?
                     .mode,
             ),
         };
         let (mode, id) = match kind {
-            dirfd::Kind::Link => {
+            fsat::Kind::Link => {
                 let target = dir
                     .read_link(name)
                     .with_context(|| format!("cannot read link {}", file.path().display()))?;
@@ -606,27 +607,27 @@ fn disk_tree_id_at(
                     Some(crate::oid::hash(ObjectType::Blob, &target)?),
                 )
             }
-            dirfd::Kind::Dir => {
+            fsat::Kind::Dir => {
                 let sub_path = path.join(name);
                 let sub = dir
-                    .open_dir(name)
+                    .open_dir(name, false)
                     .with_context(|| format!("cannot read folder {}", sub_path.display()))?;
                 let id = disk_tree_id_at(&sub, &sub_path, &child_rel, budget, ids)?;
                 (MODE_TREE, id)
             }
-            dirfd::Kind::File => {
+            fsat::Kind::File => {
                 let st = dir
                     .stat_at(name)
                     .with_context(|| format!("cannot stat {}", file.path().display()))?;
                 // Replaced by something else since the listing: not what was installed.
-                if dirfd::kind(st.mode) != dirfd::Kind::File {
+                if fsat::kind(st.mode) != fsat::Kind::File {
                     bail!("{child_rel} changed while it was being read");
                 }
                 budget.charge(&child_rel, st.size)?;
                 let id = ids.blob_id_at(&file, &child_rel, &st)?;
                 (file_mode(st.mode), Some(id))
             }
-            dirfd::Kind::Other => bail!("{child_rel} is not a regular file, folder or symlink"),
+            fsat::Kind::Other => bail!("{child_rel} is not a regular file, folder or symlink"),
         };
         let mut key = Vec::with_capacity(name.len() + 1);
         key.extend_from_slice(name.as_bytes());
@@ -664,7 +665,7 @@ fn file_mode(mode: u32) -> u32 {
 /// walked. `Ok(None)`: an entry is no longer of its recorded kind (the caller lists the folder
 /// from disk); `Ok(Some(id))`: the folder's tree id (None inside: nothing git would store).
 fn walk_recorded(
-    dir: &dirfd::Dir,
+    dir: &fsat::Dir,
     path: &Path,
     rel: &str,
     recorded: &Listing,
@@ -684,7 +685,7 @@ fn walk_recorded(
         let (mode, id) = match recorded_mode {
             MODE_TREE => {
                 let sub_path = path.join(name);
-                let Ok(sub) = dir.open_dir(name) else {
+                let Ok(sub) = dir.open_dir(name, false) else {
                     return Ok(None);
                 };
                 let id = disk_tree_id_at(&sub, &sub_path, &child_rel, budget, ids)?;
@@ -692,7 +693,7 @@ fn walk_recorded(
             }
             MODE_LINK => {
                 match dir.stat_at(name) {
-                    Ok(st) if dirfd::kind(st.mode) == dirfd::Kind::Link => {}
+                    Ok(st) if fsat::kind(st.mode) == fsat::Kind::Link => {}
                     _ => return Ok(None),
                 }
                 let Ok(target) = dir.read_link(name) else {
@@ -706,7 +707,7 @@ fn walk_recorded(
             }
             _ => {
                 let st = match dir.stat_at(name) {
-                    Ok(st) if dirfd::kind(st.mode) == dirfd::Kind::File => st,
+                    Ok(st) if fsat::kind(st.mode) == fsat::Kind::File => st,
                     _ => return Ok(None),
                 };
                 budget.charge(&child_rel, st.size)?;
@@ -838,220 +839,6 @@ fn read_disk_at(
     }
     check_entries(rel, &entries)?;
     Ok(Tree::from_entries(entries))
-}
-
-/// Folders opened as descriptors, and entries looked at relative to them: no path walk per
-/// entry, and no symlink followed below the folder a walk starts from (`O_NOFOLLOW`,
-/// `AT_SYMLINK_NOFOLLOW`).
-// `libc::stat`'s field types and the `S_IF*` constants' differ between Linux and macOS: the
-// casts are what keeps this portable.
-#[allow(clippy::unnecessary_cast)]
-mod dirfd {
-    use std::ffi::CStr;
-    use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::os::unix::ffi::OsStrExt;
-    use std::path::Path;
-
-    use crate::statcache::StatData;
-
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub enum Kind {
-        File,
-        Dir,
-        Link,
-        Other,
-    }
-
-    /// The kind of a file from its `st_mode`.
-    pub fn kind(mode: u32) -> Kind {
-        match mode & libc::S_IFMT as u32 {
-            m if m == libc::S_IFREG as u32 => Kind::File,
-            m if m == libc::S_IFDIR as u32 => Kind::Dir,
-            m if m == libc::S_IFLNK as u32 => Kind::Link,
-            _ => Kind::Other,
-        }
-    }
-
-    pub struct Dir(OwnedFd);
-
-    /// `name` NUL-terminated, on the stack when it fits (every name a folder can hold does).
-    fn with_c<T>(name: &[u8], f: impl FnOnce(&CStr) -> io::Result<T>) -> io::Result<T> {
-        let mut buf = [0u8; 256];
-        if name.len() < buf.len() && !name.contains(&0) {
-            buf[..name.len()].copy_from_slice(name);
-            let c = CStr::from_bytes_until_nul(&buf).expect("NUL-terminated");
-            return f(c);
-        }
-        let c = std::ffi::CString::new(name)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a file name"))?;
-        f(&c)
-    }
-
-    fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
-        if rc < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(rc)
-        }
-    }
-
-    /// A folder is opened only to be looked into (`fstat`, `fstatat`, `openat`): on Linux as
-    /// a path (`O_PATH`: no open file to set up); its names are read through a second, real
-    /// open of `.` ([`Dir::names`]), which only a folder whose listing is not recorded needs.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    const DIR_FLAGS: libc::c_int = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    const DIR_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
-
-    impl Dir {
-        /// Open the folder at `path`; a symlink there is followed only when `follow`.
-        pub fn open(path: &Path, follow: bool) -> io::Result<Dir> {
-            let flags = DIR_FLAGS | if follow { 0 } else { libc::O_NOFOLLOW };
-            with_c(path.as_os_str().as_bytes(), |c| {
-                // SAFETY: a valid NUL-terminated path; the descriptor returned is owned here.
-                let fd = check(unsafe { libc::open(c.as_ptr(), flags) })?;
-                // SAFETY: `fd` was just opened and is owned by nothing else.
-                Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
-            })
-        }
-
-        /// The sub-folder `name`, never through a symlink.
-        pub fn open_dir(&self, name: &str) -> io::Result<Dir> {
-            with_c(name.as_bytes(), |c| {
-                // SAFETY: a valid descriptor and NUL-terminated name.
-                let fd = check(unsafe {
-                    libc::openat(self.0.as_raw_fd(), c.as_ptr(), DIR_FLAGS | libc::O_NOFOLLOW)
-                })?;
-                // SAFETY: `fd` was just opened and is owned by nothing else.
-                Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
-            })
-        }
-
-        /// This folder's own stat data.
-        pub fn stat(&self) -> io::Result<StatData> {
-            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-            // SAFETY: a valid descriptor and a buffer of the right type.
-            check(unsafe { libc::fstat(self.0.as_raw_fd(), st.as_mut_ptr()) })?;
-            // SAFETY: fstat succeeded, so it filled the buffer.
-            Ok(StatData::of_stat(&unsafe { st.assume_init() }))
-        }
-
-        /// `lstat` of the entry `name`.
-        pub fn stat_at(&self, name: &str) -> io::Result<StatData> {
-            with_c(name.as_bytes(), |c| {
-                let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-                // SAFETY: a valid descriptor, NUL-terminated name and buffer of the right type.
-                check(unsafe {
-                    libc::fstatat(
-                        self.0.as_raw_fd(),
-                        c.as_ptr(),
-                        st.as_mut_ptr(),
-                        libc::AT_SYMLINK_NOFOLLOW,
-                    )
-                })?;
-                // SAFETY: fstatat succeeded, so it filled the buffer.
-                Ok(StatData::of_stat(&unsafe { st.assume_init() }))
-            })
-        }
-
-        /// The target of the symlink `name`, as bytes.
-        pub fn read_link(&self, name: &str) -> io::Result<Vec<u8>> {
-            with_c(name.as_bytes(), |c| {
-                let mut buf = vec![0u8; 256];
-                loop {
-                    // SAFETY: a valid descriptor, NUL-terminated name and a buffer of its length.
-                    let n = unsafe {
-                        libc::readlinkat(
-                            self.0.as_raw_fd(),
-                            c.as_ptr(),
-                            buf.as_mut_ptr().cast(),
-                            buf.len(),
-                        )
-                    };
-                    if n < 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    let n = n as usize;
-                    if n < buf.len() {
-                        buf.truncate(n);
-                        return Ok(buf);
-                    }
-                    // Possibly cut short: try again with more room.
-                    buf.resize(buf.len() * 2, 0);
-                }
-            })
-        }
-
-        /// Every entry's name but `.` and `..`, with its kind when the listing gives it.
-        pub fn names(&self) -> io::Result<Vec<(Vec<u8>, Option<Kind>)>> {
-            // SAFETY: a valid descriptor and a NUL-terminated name; the new descriptor is
-            // handed to fdopendir, which owns it from then on (closedir closes it).
-            let fd = check(unsafe {
-                libc::openat(
-                    self.0.as_raw_fd(),
-                    c".".as_ptr(),
-                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                )
-            })?;
-            // SAFETY: `fd` is a valid descriptor of a folder, owned by nothing else.
-            let stream = unsafe { libc::fdopendir(fd) };
-            if stream.is_null() {
-                let e = io::Error::last_os_error();
-                // SAFETY: fdopendir failed, so `fd` is still ours to close.
-                unsafe { libc::close(fd) };
-                return Err(e);
-            }
-            let mut out = Vec::new();
-            let result = loop {
-                // readdir signals an error only through errno.
-                errno_clear();
-                // SAFETY: a valid stream; the entry is read before the next call.
-                let ent = unsafe { libc::readdir(stream) };
-                if ent.is_null() {
-                    let e = io::Error::last_os_error();
-                    break match e.raw_os_error() {
-                        Some(0) | None => Ok(()),
-                        _ => Err(e),
-                    };
-                }
-                // SAFETY: readdir returned a valid entry with a NUL-terminated name.
-                let (name, d_type) = unsafe {
-                    (
-                        CStr::from_ptr((*ent).d_name.as_ptr()).to_bytes(),
-                        (*ent).d_type,
-                    )
-                };
-                if name == b"." || name == b".." {
-                    continue;
-                }
-                let kind = match d_type {
-                    libc::DT_REG => Some(Kind::File),
-                    libc::DT_DIR => Some(Kind::Dir),
-                    libc::DT_LNK => Some(Kind::Link),
-                    libc::DT_UNKNOWN => None,
-                    _ => Some(Kind::Other),
-                };
-                out.push((name.to_vec(), kind));
-            };
-            // SAFETY: a valid stream, closed once (this closes its descriptor).
-            unsafe { libc::closedir(stream) };
-            result.map(|()| out)
-        }
-    }
-
-    fn errno_clear() {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        // SAFETY: the calling thread's errno.
-        unsafe {
-            *libc::__errno_location() = 0
-        };
-        #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
-        // SAFETY: the calling thread's errno.
-        unsafe {
-            *libc::__error() = 0
-        };
-    }
 }
 
 #[cfg(test)]
