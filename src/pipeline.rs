@@ -45,6 +45,7 @@ pub fn resolve_and_plan(
     force: bool,
 ) -> Result<(Vec<ResolvedSource>, Vec<FailedSource>, Plan)> {
     let (mut resolved, mut failed) = resolve_skills(ws, opts, offline, printer)?;
+    crate::failpoint::hold("skills-resolved");
     let plan = plan_skills(ws, &resolved, &failed, force);
     if plan.reread.is_empty() {
         return Ok((resolved, failed, plan));
