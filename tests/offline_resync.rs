@@ -110,7 +110,10 @@ fn a_local_file_edited_after_resolution_is_never_installed_under_the_old_tree() 
         "a skill that changed while it was read was installed"
     );
     // The other skill is installed, and the lock still records the tree that was compared.
-    assert!(env.project_path(format!("{SKILLS}/skill-000/SKILL.md")).is_file());
+    assert!(
+        env.project_path(format!("{SKILLS}/skill-000/SKILL.md"))
+            .is_file()
+    );
     assert_eq!(
         std::fs::read(env.project_path("kasetto.lock")).unwrap(),
         lock_before
