@@ -490,7 +490,9 @@ mod tests {
     #[test]
     fn copy_takes_a_file_to_its_end() {
         let tmp = tempfile::tempdir().unwrap();
-        let bytes: Vec<u8> = (0..3 << 20).map(|i: u32| (i * 7 + i / 4096) as u8).collect();
+        let bytes: Vec<u8> = (0..3 << 20)
+            .map(|i: u32| (i * 7 + i / 4096) as u8)
+            .collect();
         std::fs::write(tmp.path().join("in"), &bytes).unwrap();
         let top = at::open_dir(None, tmp.path()).unwrap();
         let out = at::create_file(&top, "out", 0o600).unwrap();

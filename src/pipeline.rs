@@ -232,10 +232,9 @@ pub fn apply_skills(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeC
     for d in plan.items.iter().flat_map(|item| item.dests.iter()) {
         if d.action.writes()
             && let Some(parent) = d.target.abs.parent()
+            && !linked.contains_key(parent)
         {
-            if !linked.contains_key(parent) {
-                linked.insert(parent.to_path_buf(), scope.symlinked_parent(&d.target.abs));
-            }
+            linked.insert(parent.to_path_buf(), scope.symlinked_parent(&d.target.abs));
         }
     }
     let linked = linked;
