@@ -398,8 +398,15 @@ impl DiskPack {
         allowed.then_some((p, m))
     }
 
+    /// Whether files directly in `folder` (`""`: the root) may be read: what
+    /// [`DiskPack::file_meta`] asks `folder_allowed`, for a caller that had the file's stat data
+    /// another way (`fsat.rs`).
+    pub fn folder_allowed(&self, folder: &str) -> bool {
+        self.within.is_none() || self.allowed(&self.at(folder))
+    }
+
     /// [`PackView::list`], with each regular file's blob id from `ids`.
-    fn list_with(
+    pub fn list_with(
         &self,
         rel: &str,
         budget: &mut Budget,
@@ -463,11 +470,25 @@ struct NotingSkillMd<'a> {
 }
 
 impl tree::BlobIds for NotingSkillMd<'_> {
-    fn blob_id(&self, path: &Path, rel: &str, meta: &std::fs::Metadata) -> anyhow::Result<Oid> {
+    fn blob_id_at(
+        &self,
+        file: &tree::FileAt,
+        rel: &str,
+        stat: &crate::statcache::StatData,
+    ) -> anyhow::Result<Oid> {
         if rel == "SKILL.md" {
             self.seen.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        self.ids.blob_id(path, rel, meta)
+        self.ids.blob_id_at(file, rel, stat)
+    }
+    fn listing(&self, rel: &str) -> Option<&tree::Listing> {
+        self.ids.listing(rel)
+    }
+    fn before_listing(&self) {
+        self.ids.before_listing()
+    }
+    fn listed(&self, rel: &str, now: Option<tree::Listing>) {
+        self.ids.listed(rel, now)
     }
 }
 
@@ -767,6 +788,15 @@ impl PackView for CachedDiskPack {
 
     fn taken_from_lock(&self, rel: &str) -> Option<Oid> {
         self.taken.lock().expect("taken lock").get(rel).copied()
+    }
+}
+
+impl CachedDiskPack {
+    /// Save the stat cache (as dropping does) and hand it over, for reading what it recorded.
+    pub fn into_stat_cache(mut self) -> Option<crate::statcache::StatCache> {
+        let stat = self.stat.take()?;
+        stat.save();
+        Some(stat)
     }
 }
 

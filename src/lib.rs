@@ -23,6 +23,7 @@ pub mod error;
 pub mod escape;
 pub mod failpoint;
 pub mod files;
+pub mod fsat;
 pub mod fsx;
 pub mod git;
 pub mod install;

@@ -63,19 +63,19 @@ pub fn disk_matches(
     installed_id: &mut dyn FnMut() -> Option<Oid>,
     stats: Option<&StatCache>,
 ) -> bool {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => {}
-        _ => return false,
-    }
+    // A symlink or anything but a folder at `path` fails to open (never followed): not `want`.
     let mut budget = Budget::new(Caps::from_env());
     let name = path.file_name().and_then(|n| n.to_str());
     let (id, ids) = match (stats, name) {
         (Some(stats), Some(name)) => {
             let ids = stats.skill(name);
-            (tree::disk_tree_id(path, &mut budget, &ids), Some(ids))
+            (
+                tree::disk_tree_id_nofollow(path, &mut budget, &ids),
+                Some(ids),
+            )
         }
         _ => (
-            tree::disk_tree_id(path, &mut budget, &tree::HashContents),
+            tree::disk_tree_id_nofollow(path, &mut budget, &tree::HashContents),
             None,
         ),
     };

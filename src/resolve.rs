@@ -41,20 +41,25 @@ pub struct ResolvedSkill {
     /// The listing: read at resolution, or — for a skill taken from the lock — on first need
     /// ([`ResolvedSkill::list`]), i.e. only when something must be written.
     listing: OnceLock<Result<Tree, String>>,
-    /// For a local skill taken from the lock: the pack it was resolved through (its folder,
-    /// the folder it may read from, its confinement judgements and its stat cache), to list
-    /// it on first need exactly as resolution lists a skill that is not taken from the lock.
-    local: Option<LocalPack>,
+    /// For a local skill taken from the lock: the pack's folder and the folder it may read
+    /// from (`DiskPack`), with the folder's stat cache, to list it on first need.
+    local: Option<std::sync::Arc<LocalPack>>,
 }
 
-/// The pack a local skill taken from the lock was resolved through (shared by its source's
-/// skills).
-#[derive(Clone)]
-struct LocalPack(std::sync::Arc<discover::CachedDiskPack>);
+/// A local source folder whose skills taken from the lock are listed on first need, with the
+/// stat cache that vouched for them (as loaded at the start of the run): a file whose `lstat`
+/// data are the recorded ones is not read and hashed again before its copy is written (the
+/// offline re-sync of a local folder, issue 15); any other file is.
+pub struct LocalPack {
+    disk: discover::DiskPack,
+    stat: Option<crate::statcache::StatCache>,
+}
 
 impl std::fmt::Debug for LocalPack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LocalPack")
+        f.debug_struct("LocalPack")
+            .field("disk", &self.disk)
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,7 +99,7 @@ impl ResolvedSkill {
         self.listing
             .get_or_init(|| {
                 if let Some(pack) = &self.local {
-                    return list_local(&pack.0, &self.path, self.tree_id)
+                    return list_local(pack, &self.path, self.tree_id)
                         .map_err(|e| format!("skill {:?}: {e:#}", self.name));
                 }
                 let Origin::Git { db, commit } = origin else {
@@ -124,12 +129,13 @@ impl ResolvedSkill {
 
 /// A local skill taken from the lock, listed now that it must be written: every check of
 /// resolution (SPEC 13, the confinement of an untrusted config), and it must still be the tree
-/// that was compared. Listed through the pack that resolved it, so its files' blob ids come
-/// from the source's stat cache as for any other local skill (a file whose `lstat` data are
-/// what they were when it was last hashed is not read again; the install then reads each
-/// file once, to copy it), and the folders it judged inside the project are not judged again.
-fn list_local(pack: &discover::CachedDiskPack, path: &str, want: Oid) -> anyhow::Result<Tree> {
-    let tree = pack.list(path, &mut Budget::new(Caps::from_env()))?;
+/// that was compared.
+fn list_local(pack: &LocalPack, path: &str, want: Oid) -> anyhow::Result<Tree> {
+    let mut budget = Budget::new(Caps::from_env());
+    let tree = match &pack.stat {
+        Some(stat) => pack.disk.list_with(path, &mut budget, &stat.skill(path))?,
+        None => pack.disk.list(path, &mut budget)?,
+    };
     tree.check_link_chains()?;
     anyhow::ensure!(
         tree.id == want,
@@ -305,13 +311,21 @@ pub fn local(
     let fallback = root_name(&root, spelled);
     let selection = frozen_selection(entry, locked, update);
     let (mut skills, broken, warnings) = select(&view, &root, &fallback, &selection);
-    // Skills taken from the lock keep the pack, to be listed through it if they must be
-    // written; its stat cache is saved when the last of them is dropped (the end of the run).
-    let view = LocalPack(std::sync::Arc::new(view));
-    for s in skills.iter_mut().filter(|s| s.listing.get().is_none()) {
-        s.local = Some(view.clone());
+    // Saved now; kept (as loaded) for listing the skills taken from the lock.
+    let stat = view.into_stat_cache();
+    let unlisted = skills.iter().any(|s| s.listing.get().is_none());
+    if unlisted {
+        let pack = std::sync::Arc::new(LocalPack {
+            disk: discover::DiskPack {
+                root: path.clone(),
+                within: within.map(Path::to_path_buf),
+            },
+            stat,
+        });
+        for s in skills.iter_mut().filter(|s| s.listing.get().is_none()) {
+            s.local = Some(pack.clone());
+        }
     }
-    drop(view);
     Ok(ResolvedSource {
         entry: entry.clone(),
         url: spelled.clone(),

@@ -5,7 +5,22 @@
 //! To decide whether an installed skill is intact, `plan` recomputes its tree id from disk.
 //! With this cache a file whose `lstat` data (size, mtime, ctime, inode, device, mode) is exactly
 //! what was recorded when its contents were last hashed is not read again: its recorded blob id
-//! is used. Folders are still listed, so an added, removed or renamed file is always seen.
+//! is used.
+//!
+//! **Folder listings** (git's "untracked cache" idea, issue 15): each walked folder's own stat
+//! data are recorded with its entries (name, mode, id) and the tree id they hash to, in a file
+//! of their own beside the records (`<file>.dirs`). A folder whose `lstat` data (taken on the
+//! open folder) equal the recorded ones is not listed again: its names come from the record,
+//! and every entry is still `lstat`ed (a file by its stat data as above, a sub-folder walked
+//! the same way). Adding, removing or renaming an entry moves its folder's mtime and ctime, so
+//! an added, removed or renamed file is always seen. The recorded tree id is reused only when
+//! every entry's mode and id are again the recorded ones (exactly the id hashing would give:
+//! it is a function of those alone); otherwise the tree is hashed. Folders obey the racy rule
+//! below: a listing is recorded only when the folder's mtime and ctime are older than the
+//! stamp taken before its names were read, so a folder changed again within the tick of its
+//! last change is listed from disk on every run until it settles. Walks open each sub-folder
+//! relative to its parent and never through a symlink (`tree::disk_tree_id`), so a recorded
+//! listing cannot lead outside the folder walked.
 //!
 //! **Racy files** (git's "racy git" problem, Documentation/technical/racy-git.txt): a file
 //! changed twice within one timestamp tick, the second time after we hashed it, keeps its stat
@@ -15,14 +30,17 @@
 //! same tick as the stamp, or with a timestamp in the future, is not recorded and is re-hashed on
 //! every sync until it settles.
 //!
-//! Layout: one file per skills folder, `<cache root>/stat/<hash16 of the folder's path>`,
+//! Layout: one file per skills folder, `<cache root>/stat/<hash16 of the folder's path>`, and
+//! beside it `<hash16>.dirs` for the folder listings (both are written the same way),
 //! written atomically (temp file + rename) only when it changed. It is a cache: never part of the
 //! lock, never needed for correctness of anything but speed. A missing, unreadable or malformed
 //! file is an empty cache, and an old version of it is still right (an entry only ever says
 //! "these stat data had these contents"). `kst verify` does not use it: verify proves bytes.
 //!
 //! Known limit, shared with git: on a network file system whose server clock runs behind this
-//! machine's, the racy rule is only as good as the clocks' agreement.
+//! machine's, the racy rule is only as good as the clocks' agreement; and the folder listings
+//! assume, as git's untracked cache does, a file system that moves a folder's mtime when an
+//! entry is added, removed or renamed (every POSIX file system does).
 
 use std::collections::HashMap;
 use std::fs;
@@ -35,12 +53,13 @@ use std::sync::{Mutex, OnceLock};
 use anyhow::{Context, Result};
 use git2::Oid;
 
-use crate::tree::BlobIds;
+use crate::tree::{BlobIds, FileAt, Listing};
 
 /// Largest stat cache file read; a bigger one is ignored (the cache is an optimisation).
 const MAX_FILE: u64 = 256 << 20;
 
 const MAGIC: &[u8; 8] = b"KSTSTAT1";
+const DIRS_MAGIC: &[u8; 8] = b"KSTDIRS1";
 
 /// What `lstat` says about a file, as far as telling a change goes (git's `stat_data`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +84,26 @@ impl StatData {
         }
     }
 
+    /// The same from a `stat` buffer filled in by the C library (`fsat.rs`), field for field
+    /// as [`StatData::of`] reads them from a `Metadata`.
+    #[allow(clippy::unnecessary_cast)] // the field types differ between systems
+    pub fn of_stat(st: &libc::stat) -> StatData {
+        StatData {
+            size: st.st_size as u64,
+            mtime: (st.st_mtime as i64, st.st_mtime_nsec as i64),
+            ctime: (st.st_ctime as i64, st.st_ctime_nsec as i64),
+            ino: st.st_ino as u64,
+            dev: st.st_dev as u64,
+            mode: st.st_mode as u32,
+        }
+    }
+
+    /// Whether these are a regular file's.
+    #[allow(clippy::unnecessary_cast)] // `mode_t` is narrower than u32 on some systems
+    pub fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT as u32 == libc::S_IFREG as u32
+    }
+
     /// May a blob id hashed from this file after `stamp` (the file system's clock) be trusted
     /// later on the strength of these stat data alone? Only if the file's last change is
     /// strictly older than the stamp: any later write then moves mtime or ctime. Whole-second
@@ -86,8 +125,15 @@ struct Record {
     id: Oid,
 }
 
+/// The maps of a loaded cache are looked up once per file of a no-op: a fast hasher, seeded
+/// per process.
+type Hasher = foldhash::fast::RandomState;
+
 /// A skill's files: path inside the skill → record.
-type Section = HashMap<Box<str>, Record>;
+type Section = HashMap<Box<str>, Record, Hasher>;
+
+/// A skill's folders: path inside the skill (`""`: the skill's own) → its listing.
+type Dirs = HashMap<Box<str>, Listing, Hasher>;
 
 /// The stat cache of one skills folder, for one run.
 pub struct StatCache {
@@ -98,6 +144,12 @@ pub struct StatCache {
     old: OnceLock<HashMap<String, Section>>,
     /// Sections checked in this run (the next version of the file); None: as loaded.
     fresh: Mutex<HashMap<String, Option<Section>>>,
+    /// The folders' listings, kept in a file of their own beside `file` (`<file>.dirs`).
+    dirs_file: PathBuf,
+    /// As loaded: skill name → its folders' listings.
+    old_dirs: OnceLock<HashMap<String, Dirs>>,
+    /// Skills whose folders were walked in this run; None: as loaded.
+    fresh_dirs: Mutex<HashMap<String, Option<Dirs>>>,
     /// Set before the first file's contents are read in this run.
     stamp: OnceLock<Option<(i64, i64)>>,
     hits: AtomicUsize,
@@ -136,6 +188,9 @@ impl StatCache {
             .to_string();
         let dir = cache_root.join("stat");
         StatCache {
+            dirs_file: dir.join(format!("{}.dirs", &key[..16])),
+            old_dirs: OnceLock::new(),
+            fresh_dirs: Mutex::new(HashMap::new()),
             file: dir.join(&key[..16]),
             clock: dir.join("clock"),
             old: OnceLock::new(),
@@ -159,13 +214,27 @@ impl StatCache {
         )
     }
 
-    /// Blob ids for the files of the installed skill `name`. Call [`SkillIds::keep`] once the
-    /// whole skill was listed, so its records go into the next version of the cache.
+    fn old_dirs(&self) -> &HashMap<String, Dirs> {
+        self.old_dirs.get_or_init(|| {
+            match crate::fsx::read_input_bytes(&self.dirs_file, MAX_FILE, None) {
+                Ok(bytes) => decode_dirs(&bytes).unwrap_or_else(|| {
+                    tracing::debug!("ignoring malformed stat cache {}", self.dirs_file.display());
+                    HashMap::new()
+                }),
+                Err(_) => HashMap::new(),
+            }
+        })
+    }
+
+    /// Blob ids for the files of the installed skill `name`, and its folders' listings. Call
+    /// [`SkillIds::keep`] once the whole skill was listed, so its records go into the next
+    /// version of the cache.
     pub fn skill(&self, name: &str) -> SkillIds<'_> {
         SkillIds {
             cache: self,
             name: name.to_string(),
             old: self.old().get(name),
+            old_dirs: self.old_dirs().get(name),
             run: Mutex::new(SkillRun::default()),
         }
     }
@@ -245,6 +314,7 @@ impl StatCache {
                 self.file.display()
             );
         }
+        self.save_dirs();
         let fresh = std::mem::take(&mut *self.fresh.lock().expect("stat cache lock"));
         let old = self.old();
         let unchanged = fresh.len() == old.len()
@@ -263,6 +333,38 @@ impl StatCache {
             .collect();
         if let Err(e) = write_file(&self.file, &encode(&next)) {
             tracing::debug!("cannot write stat cache {}: {e:#}", self.file.display());
+        }
+    }
+}
+
+impl StatCache {
+    /// [`StatCache::save`] for the folders' listings: the skills walked in this run, written
+    /// if they differ from the loaded ones.
+    fn save_dirs(&self) {
+        let fresh = std::mem::take(&mut *self.fresh_dirs.lock().expect("stat cache lock"));
+        if fresh.is_empty() && self.old_dirs.get().is_none_or(HashMap::is_empty) {
+            return;
+        }
+        let old = self.old_dirs();
+        let unchanged = fresh.len() == old.len()
+            && fresh
+                .iter()
+                .all(|(k, v)| v.is_none() && old.contains_key(k));
+        if unchanged {
+            return;
+        }
+        let next: HashMap<String, Dirs> = fresh
+            .into_iter()
+            .filter_map(|(name, dirs)| match dirs {
+                Some(d) => Some((name, d)),
+                None => old.get(&name).map(|d| (name, d.clone())),
+            })
+            .collect();
+        if let Err(e) = write_file(&self.dirs_file, &encode_dirs(&next)) {
+            tracing::debug!(
+                "cannot write stat cache {}: {e:#}",
+                self.dirs_file.display()
+            );
         }
     }
 }
@@ -287,6 +389,7 @@ pub struct SkillIds<'a> {
     cache: &'a StatCache,
     name: String,
     old: Option<&'a Section>,
+    old_dirs: Option<&'a Dirs>,
     run: Mutex<SkillRun<'a>>,
 }
 
@@ -296,6 +399,12 @@ pub struct SkillIds<'a> {
 struct SkillRun<'a> {
     hits: Vec<(&'a str, &'a Record)>,
     hashed: Vec<(Box<str>, Record)>,
+    /// Folders whose recorded listing was confirmed, and folders listed anew (settled by the
+    /// racy rule; a folder listed again in the same walk keeps its last listing).
+    dir_hits: Vec<(&'a str, &'a Listing)>,
+    dirs: HashMap<Box<str>, Listing>,
+    /// A folder was listed that could not be recorded (racy): the section is not as loaded.
+    dirs_dropped: bool,
 }
 
 impl SkillIds<'_> {
@@ -310,6 +419,28 @@ impl SkillIds<'_> {
                 .chain(run.hashed)
                 .collect()
         });
+        // A walk that saw no folder (a listing through `read_disk`, single files) says nothing
+        // about the skill's folders: what another walk of this run found stays.
+        let saw_folders = !run.dirs.is_empty() || !run.dir_hits.is_empty() || run.dirs_dropped;
+        if saw_folders {
+            let same_dirs = run.dirs.is_empty()
+                && !run.dirs_dropped
+                && self.old_dirs.is_some_and(|d| d.len() == run.dir_hits.len());
+            let dirs = (!same_dirs).then(|| {
+                let mut dirs: Dirs = run
+                    .dir_hits
+                    .into_iter()
+                    .map(|(k, l)| (Box::from(k), l.clone()))
+                    .collect();
+                dirs.extend(run.dirs);
+                dirs
+            });
+            self.cache
+                .fresh_dirs
+                .lock()
+                .expect("stat cache lock")
+                .insert(self.name.clone(), dirs);
+        }
         self.cache
             .fresh
             .lock()
@@ -319,8 +450,49 @@ impl SkillIds<'_> {
 }
 
 impl BlobIds for SkillIds<'_> {
-    fn blob_id(&self, path: &Path, rel: &str, meta: &fs::Metadata) -> Result<Oid> {
-        let stat = StatData::of(meta);
+    fn listing(&self, rel: &str) -> Option<&Listing> {
+        self.old_dirs.and_then(|d| d.get(rel))
+    }
+
+    fn before_listing(&self) {
+        // The stamp must be taken before the names are read (the racy rule, for folders).
+        self.cache.stamp();
+    }
+
+    fn listed(&self, rel: &str, now: Option<Listing>) {
+        let mut run = self.run.lock().expect("stat cache lock");
+        match now {
+            None => {
+                if let Some((k, l)) = self.old_dirs.and_then(|d| d.get_key_value(rel)) {
+                    run.dir_hits.push((k, l));
+                }
+            }
+            // Only a folder whose last change is older than the stamp (taken before its names
+            // were read) may be trusted later on its stat data alone.
+            Some(l) if self.cache.stamp().is_some_and(|s| l.stat.settled(s)) => {
+                run.dirs.insert(rel.into(), l);
+            }
+            Some(_) => {
+                run.dirs.remove(rel);
+                run.dirs_dropped = true;
+            }
+        }
+    }
+
+    fn blob_id_at(&self, file: &FileAt, rel: &str, stat: &StatData) -> Result<Oid> {
+        self.blob_id_of(rel, *stat, || file.path().into_owned())
+    }
+}
+
+impl SkillIds<'_> {
+    /// [`BlobIds::blob_id`] from stat data had without a `Metadata` (`fsat.rs`); `path` gives
+    /// the file's path, only needed to hash it when the cache does not know it.
+    pub fn blob_id_of(
+        &self,
+        rel: &str,
+        stat: StatData,
+        path: impl FnOnce() -> PathBuf,
+    ) -> Result<Oid> {
         if let Some((k, r)) = self.old.and_then(|s| s.get_key_value(rel))
             && r.stat == stat
         {
@@ -331,8 +503,9 @@ impl BlobIds for SkillIds<'_> {
         // The stamp must be taken before the contents are read (see the module doc).
         let stamp = self.cache.stamp();
         self.cache.misses.fetch_add(1, Ordering::Relaxed);
+        let path = path();
         tracing::trace!("hashing {}", path.display());
-        let id = crate::tree::hash_file(path)?;
+        let id = crate::tree::hash_file(&path)?;
         if stamp.is_some_and(|s| stat.settled(s)) {
             self.run
                 .lock()
@@ -416,6 +589,95 @@ fn encode(sections: &HashMap<String, Section>) -> Vec<u8> {
     out
 }
 
+// The folders' file (little-endian): magic, section count, then per section: name length (u32),
+// name, folder count (u32), then per folder: path length (u32), path, its stat data as a
+// record's, tree id (20 bytes, zeros: none), entry count (u32), then per entry: name length
+// (u32), name, mode (u32), id (20 bytes, zeros: an empty folder).
+
+fn put_stat(out: &mut Vec<u8>, s: &StatData) {
+    for v in [s.size, s.mtime.0 as u64, s.mtime.1 as u64] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [s.ctime.0 as u64, s.ctime.1 as u64, s.ino, s.dev] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&s.mode.to_le_bytes());
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_id(out: &mut Vec<u8>, id: Option<Oid>) {
+    out.extend_from_slice(id.unwrap_or(Oid::ZERO_SHA1).as_bytes());
+}
+
+fn encode_dirs(sections: &HashMap<String, Dirs>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 * 1024);
+    out.extend_from_slice(DIRS_MAGIC);
+    out.extend_from_slice(&(sections.len() as u32).to_le_bytes());
+    for (name, dirs) in sections {
+        put_str(&mut out, name);
+        out.extend_from_slice(&(dirs.len() as u32).to_le_bytes());
+        for (rel, l) in dirs {
+            put_str(&mut out, rel);
+            put_stat(&mut out, &l.stat);
+            put_id(&mut out, l.tree);
+            out.extend_from_slice(&(l.len() as u32).to_le_bytes());
+            for (name, mode, id) in l.iter() {
+                put_str(&mut out, name);
+                out.extend_from_slice(&mode.to_le_bytes());
+                put_id(&mut out, id);
+            }
+        }
+    }
+    out
+}
+
+fn decode_dirs(bytes: &[u8]) -> Option<HashMap<String, Dirs>> {
+    let mut r = Reader(bytes);
+    if r.take(DIRS_MAGIC.len())? != DIRS_MAGIC {
+        return None;
+    }
+    let id = |r: &mut Reader| -> Option<Option<Oid>> {
+        let bytes = r.take(20)?;
+        if bytes.iter().all(|&b| b == 0) {
+            return Some(None);
+        }
+        Some(Some(crate::oid::from_bytes(bytes)?))
+    };
+    let n = r.u32()? as usize;
+    let mut sections = HashMap::with_capacity(n.min(1 << 16));
+    let mut scratch: Vec<(&str, u32, Option<Oid>)> = Vec::new();
+    for _ in 0..n {
+        let name = r.str()?.to_string();
+        let count = r.u32()? as usize;
+        let mut dirs = Dirs::with_capacity_and_hasher(count.min(1 << 16), Hasher::default());
+        for _ in 0..count {
+            let rel: Box<str> = r.str()?.into();
+            let stat = r.stat()?;
+            let tree = id(&mut r)?;
+            let k = r.u32()? as usize;
+            scratch.clear();
+            for _ in 0..k {
+                let name = r.str()?;
+                // A name is opened relative to its folder: one plain component, or the whole
+                // file is malformed (a cache restored from elsewhere is not trusted with paths).
+                if matches!(name, "" | "." | "..") || name.contains(['/', '\0']) {
+                    return None;
+                }
+                let mode = r.u32()?;
+                let id = id(&mut r)?;
+                scratch.push((name, mode, id));
+            }
+            dirs.insert(rel, Listing::new(stat, scratch.iter().copied(), tree));
+        }
+        sections.insert(name, dirs);
+    }
+    r.0.is_empty().then_some(sections)
+}
+
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
@@ -437,6 +699,20 @@ impl<'a> Reader<'a> {
         let n = self.u32()? as usize;
         std::str::from_utf8(self.take(n)?).ok()
     }
+    fn stat(&mut self) -> Option<StatData> {
+        let size = self.u64()?;
+        let mtime = (self.u64()? as i64, self.u64()? as i64);
+        let ctime = (self.u64()? as i64, self.u64()? as i64);
+        let (ino, dev, mode) = (self.u64()?, self.u64()?, self.u32()?);
+        Some(StatData {
+            size,
+            mtime,
+            ctime,
+            ino,
+            dev,
+            mode,
+        })
+    }
 }
 
 fn decode(bytes: &[u8]) -> Option<HashMap<String, Section>> {
@@ -449,7 +725,7 @@ fn decode(bytes: &[u8]) -> Option<HashMap<String, Section>> {
     for _ in 0..n {
         let name = r.str()?.to_string();
         let count = r.u32()? as usize;
-        let mut files = HashMap::with_capacity(count.min(1 << 16));
+        let mut files = Section::with_capacity_and_hasher(count.min(1 << 16), Hasher::default());
         for _ in 0..count {
             let rel: Box<str> = r.str()?.into();
             let size = r.u64()?;
@@ -806,7 +1082,7 @@ mod tests {
 
     #[test]
     fn encoding_round_trips() {
-        let mut files = Section::new();
+        let mut files = Section::default();
         files.insert(
             "a/b.md".into(),
             Record {
@@ -823,8 +1099,249 @@ mod tests {
         );
         let mut sections = HashMap::new();
         sections.insert("skill".to_string(), files);
-        sections.insert("empty".to_string(), Section::new());
+        sections.insert("empty".to_string(), Section::default());
         assert_eq!(decode(&encode(&sections)), Some(sections));
+    }
+
+    /// Counts the folders whose names were read from disk (not taken from their listing).
+    struct CountListings<'a, 'b> {
+        ids: &'a SkillIds<'b>,
+        read: std::sync::atomic::AtomicUsize,
+    }
+
+    impl BlobIds for CountListings<'_, '_> {
+        fn blob_id_at(&self, file: &FileAt, rel: &str, stat: &StatData) -> Result<Oid> {
+            self.ids.blob_id_at(file, rel, stat)
+        }
+        fn listing(&self, rel: &str) -> Option<&Listing> {
+            self.ids.listing(rel)
+        }
+        fn before_listing(&self) {
+            self.read.fetch_add(1, Ordering::Relaxed);
+            self.ids.before_listing()
+        }
+        fn listed(&self, rel: &str, now: Option<Listing>) {
+            self.ids.listed(rel, now)
+        }
+    }
+
+    /// One run as [`run`], with the file system's "now" pinned to `stamp` if given: (tree id,
+    /// folders read from disk, files read).
+    fn run_listing(s: &Setup, stamp: Option<(i64, i64)>) -> (Oid, usize, usize) {
+        let cache = StatCache::for_folder(&s.cache, &s.folder);
+        if let Some(t) = stamp {
+            cache.stamp.set(Some(t)).unwrap();
+        }
+        let ids = cache.skill("demo");
+        let counting = CountListings {
+            ids: &ids,
+            read: Default::default(),
+        };
+        let id = tree::disk_tree_id(
+            &s.folder.join("demo"),
+            &mut Budget::new(Caps::from_env()),
+            &counting,
+        )
+        .unwrap();
+        let read = counting.read.into_inner();
+        ids.keep();
+        cache.save();
+        (id, read, cache.counts().1)
+    }
+
+    /// The folders' listings come from the cache while each folder's stat data are unchanged
+    /// (two folders here: the skill's and `ref`); a file added, removed or renamed in either
+    /// moves that folder's mtime, and the folder is read from disk again: the tree id is
+    /// always the one a full listing gives.
+    #[test]
+    fn a_folder_listing_is_reused_only_while_the_folder_is_unchanged() {
+        let s = setup();
+        let (id1, read, _) = run_listing(&s, None);
+        assert_eq!(read, 2, "a cold run reads both folders");
+        assert_eq!(id1, plain_id(&s));
+        let (id2, read, files) = run_listing(&s, None);
+        assert_eq!(
+            (id2, read, files),
+            (id1, 0, 0),
+            "a no-op reads no folder, no file"
+        );
+        let demo = s.folder.join("demo");
+        let changes: [(&str, &dyn Fn()); 6] = [
+            ("added in ref", &|| {
+                fs::write(demo.join("ref/c.md"), "charlie\n").unwrap()
+            }),
+            ("removed in ref", &|| {
+                fs::remove_file(demo.join("ref/c.md")).unwrap()
+            }),
+            ("renamed in ref", &|| {
+                fs::rename(demo.join("ref/b.md"), demo.join("ref/B.md")).unwrap()
+            }),
+            ("added at the top", &|| {
+                fs::write(demo.join("new.md"), "n\n").unwrap()
+            }),
+            ("folder added", &|| {
+                fs::create_dir(demo.join("sub")).unwrap()
+            }),
+            ("file in the new folder", &|| {
+                fs::write(demo.join("sub/x.md"), "x\n").unwrap()
+            }),
+        ];
+        let mut last = id1;
+        for (what, change) in changes {
+            change();
+            settle(&s.folder);
+            let (id, read, _) = run_listing(&s, None);
+            assert_eq!(
+                id,
+                plain_id(&s),
+                "{what}: the tree id is the full listing's"
+            );
+            assert!(read >= 1, "{what}: the changed folder is read again");
+            if what != "folder added" {
+                assert_ne!(id, last, "{what}");
+            }
+            last = id;
+            let (again, read, _) = run_listing(&s, None);
+            assert_eq!(
+                (again, read),
+                (id, 0),
+                "{what}: settled, the next run reads none"
+            );
+        }
+    }
+
+    /// A folder whose mtime or ctime is in the stamp's tick (it may change again within the
+    /// tick without its stat data moving) is read from disk on the next run, not taken from
+    /// a listing; its neighbours' listings are still kept.
+    #[test]
+    fn a_racy_folder_listing_is_not_trusted() {
+        let s = setup();
+        let ref_dir = s.folder.join("demo/ref");
+        // `ref` changed last (after every file and the skill's folder).
+        fs::write(ref_dir.join("tmp"), "").unwrap();
+        fs::remove_file(ref_dir.join("tmp")).unwrap();
+        let ctime = StatData::of(&fs::symlink_metadata(&ref_dir).unwrap()).ctime;
+        // Stamp in the tick of `ref`'s last change: its listing is racy.
+        let (id, read, _) = run_listing(&s, Some(ctime));
+        assert_eq!((id, read), (plain_id(&s), 2));
+        let (_, read, _) = run_listing(&s, None);
+        assert_eq!(read, 1, "the racy folder is read again, the other is not");
+        let (_, read, _) = run_listing(&s, None);
+        assert_eq!(read, 0, "settled by now: recorded");
+        // With its mtime put in the future, it is racy on every run.
+        let later = SystemTime::now() + Duration::from_secs(3600);
+        fs::File::open(&ref_dir)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert_eq!(run_listing(&s, None).1, 1);
+        assert_eq!(run_listing(&s, None).1, 1);
+    }
+
+    /// The listing of a folder whose stat data do not move on a change: the recorded tree id
+    /// is only reused when every entry's id is again the recorded one (a file edited with its
+    /// folder untouched gives a new id from the recorded names).
+    #[test]
+    fn an_edited_file_changes_the_tree_of_a_recorded_listing() {
+        let s = setup();
+        run_listing(&s, None);
+        fs::write(s.folder.join("demo/ref/a.md"), "ALPHA!\n").unwrap();
+        let (id, read, files) = run_listing(&s, None);
+        assert_eq!((id, read, files), (plain_id(&s), 0, 1));
+    }
+
+    #[test]
+    fn folder_listings_round_trip_and_a_malformed_file_is_ignored() {
+        let s = setup();
+        run_listing(&s, None);
+        let cache = StatCache::for_folder(&s.cache, &s.folder);
+        let bytes = fs::read(&cache.dirs_file).unwrap();
+        let decoded = decode_dirs(&bytes).unwrap();
+        assert_eq!(decoded["demo"].len(), 2);
+        assert_eq!(encode_dirs(&decoded).len(), bytes.len());
+        assert_eq!(decode_dirs(&encode_dirs(&decoded)), Some(decoded));
+        for cut in [0, 5, 8, 20, bytes.len() - 1] {
+            fs::write(&cache.dirs_file, &bytes[..cut]).unwrap();
+            assert_eq!(run_listing(&s, None).1, 2, "truncated at {cut}");
+        }
+        // A listing naming anything but one plain name (a cache restored from elsewhere,
+        // forged to lead a walk out of its folder) makes the whole file malformed.
+        for bad in ["..", ".", "", "a/b", "a\0b"] {
+            let mut forged = decoded_again(&s);
+            let l = forged.get_mut("demo").unwrap().get_mut("").unwrap();
+            let mut entries: Vec<(String, u32, Option<Oid>)> =
+                l.iter().map(|(n, m, i)| (n.to_string(), m, i)).collect();
+            entries[0].0 = bad.to_string();
+            *l = Listing::new(
+                l.stat,
+                entries.iter().map(|(n, m, i)| (n.as_str(), *m, *i)),
+                l.tree,
+            );
+            assert!(decode_dirs(&encode_dirs(&forged)).is_none(), "{bad:?}");
+        }
+    }
+
+    /// The folders' file as a fresh run writes it.
+    fn decoded_again(s: &Setup) -> HashMap<String, Dirs> {
+        let cache = StatCache::for_folder(&s.cache, &s.folder);
+        let _ = fs::remove_file(&cache.dirs_file);
+        run_listing(s, None);
+        decode_dirs(&fs::read(&cache.dirs_file).unwrap()).unwrap()
+    }
+
+    /// The stat data read relative to an open folder are those `std::fs` reads: the two kinds
+    /// of walk (listing a local source before a write, checking it on a no-op) share records.
+    #[test]
+    fn stat_data_agree_between_walks() {
+        let s = setup();
+        let f = s.folder.join("demo/ref/a.md");
+        let cache = StatCache::for_folder(&s.cache, &s.folder);
+        run_listing(&s, None);
+        let ids = cache.skill("demo");
+        let (_, r) = ids.old.unwrap().get_key_value("ref/a.md").unwrap();
+        assert_eq!(r.stat, StatData::of(&fs::symlink_metadata(&f).unwrap()));
+    }
+
+    /// A listing without folder records (`read_disk`, as a local source is listed before a
+    /// write) neither drops the listings a walk of the same run recorded nor writes a folders'
+    /// file of its own.
+    #[test]
+    fn a_walk_without_listings_keeps_the_folders_recorded() {
+        let s = setup();
+        run_listing(&s, None);
+        let cache = StatCache::for_folder(&s.cache, &s.folder);
+        let walked = cache.skill("demo");
+        tree::disk_tree_id(
+            &s.folder.join("demo"),
+            &mut Budget::new(Caps::from_env()),
+            &walked,
+        )
+        .unwrap();
+        walked.keep();
+        let listed = cache.skill("demo");
+        tree::read_disk_with(
+            &s.folder.join("demo"),
+            &mut Budget::new(Caps::from_env()),
+            &listed,
+        )
+        .unwrap();
+        listed.keep();
+        cache.save();
+        assert_eq!(
+            run_listing(&s, None).1,
+            0,
+            "the listings are still recorded"
+        );
+        // A cache whose sections are never walked as folders has no folders' file.
+        let items = StatCache::for_items(&s.cache, "rendered", &s.folder);
+        let ids = items.skill("items");
+        let f = s.folder.join("demo/SKILL.md");
+        ids.blob_id(&f, "demo/SKILL.md", &fs::symlink_metadata(&f).unwrap())
+            .unwrap();
+        ids.keep();
+        items.save();
+        assert!(items.file.exists());
+        assert!(!items.dirs_file.exists());
     }
 
     #[test]

@@ -20,6 +20,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::envvars;
 use crate::pathsafe;
+use crate::statcache::StatData;
 
 pub const MODE_FILE: u32 = 0o100644;
 pub const MODE_EXEC: u32 = 0o100755;
@@ -90,6 +91,7 @@ impl Caps {
 }
 
 /// Running totals while listing one skill, to enforce [`Caps`].
+#[derive(Clone)]
 pub struct Budget {
     caps: Caps,
     bytes: u64,
@@ -368,20 +370,127 @@ fn check_symlink(rel: &str, name: &str, target: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where [`read_disk_with`] gets a regular file's blob id: by hashing its contents, or from a
-/// cache that can vouch for them (the stat cache, for installed skills).
+/// A regular file being identified: by its path, or by its folder's path and its name there
+/// (the path is only built when it is needed: to read the file, or to name it in an error).
+pub enum FileAt<'a> {
+    Path(&'a Path),
+    In(&'a Path, &'a str),
+}
+
+impl FileAt<'_> {
+    pub fn path(&self) -> std::borrow::Cow<'_, Path> {
+        match self {
+            FileAt::Path(p) => std::borrow::Cow::Borrowed(p),
+            FileAt::In(dir, name) => std::borrow::Cow::Owned(dir.join(name)),
+        }
+    }
+}
+
+/// A folder's listing as [`disk_tree_id`] last saw it (kept by the stat cache, git's
+/// "untracked cache" idea): the folder's own `lstat` data, every entry (name, mode, id; an
+/// empty sub-folder, which git does not store, has no id) in git's order, and the tree id they
+/// hash to (None: nothing git would store). While the folder's stat data stay what they were
+/// (adding, removing or renaming an entry moves its mtime), the names need not be read again;
+/// each entry is still `lstat`ed, and the recorded tree id is reused only when every entry's
+/// mode and id are again the recorded ones, so it is exactly the id hashing would give.
+/// The names are kept in one string (a cache of thousands of folders is loaded, and freed,
+/// on every no-op: two allocations per folder, not one per entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    pub stat: StatData,
+    /// Every entry's name, one after the other.
+    names: Box<str>,
+    entries: Vec<Listed>,
+    pub tree: Option<Oid>,
+}
+
+/// One entry of a [`Listing`]: where its name ends in `names`, its mode and id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Listed {
+    end: u32,
+    mode: u32,
+    id: Option<Oid>,
+}
+
+impl Listing {
+    /// A listing of `entries` (name, mode, id), in git's order.
+    pub fn new<'n, I>(stat: StatData, entries: I, tree: Option<Oid>) -> Listing
+    where
+        I: Iterator<Item = (&'n str, u32, Option<Oid>)> + Clone,
+    {
+        let mut names = String::with_capacity(entries.clone().map(|(n, ..)| n.len()).sum());
+        let entries = entries
+            .map(|(name, mode, id)| {
+                names.push_str(name);
+                Listed {
+                    end: names.len() as u32,
+                    mode,
+                    id,
+                }
+            })
+            .collect();
+        Listing {
+            stat,
+            names: names.into_boxed_str(),
+            entries,
+            tree,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Each entry: (name, mode, id), in git's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u32, Option<Oid>)> + Clone {
+        let mut start = 0usize;
+        self.entries.iter().map(move |e| {
+            let end = e.end as usize;
+            // Built by `new` (or decoded and checked by it): every end is a char boundary.
+            let name = &self.names[start..end];
+            start = end;
+            (name, e.mode, e.id)
+        })
+    }
+}
+
+/// Where [`read_disk_with`] and [`disk_tree_id`] get a regular file's blob id: by hashing its
+/// contents, or from a cache that can vouch for them (the stat cache), and where
+/// [`disk_tree_id`] may find a folder's listing without reading it again.
 pub trait BlobIds {
-    /// The blob id of the regular file at `path` (`rel` inside the listed folder), whose
-    /// `lstat` data are `meta`.
-    fn blob_id(&self, path: &Path, rel: &str, meta: &fs::Metadata) -> anyhow::Result<Oid>;
+    /// The blob id of the regular file `file` (`rel` inside the listed folder), whose `lstat`
+    /// data are `stat`.
+    fn blob_id_at(&self, file: &FileAt, rel: &str, stat: &StatData) -> anyhow::Result<Oid>;
+
+    /// [`BlobIds::blob_id_at`] for the file at `path` whose `lstat` data are `meta`.
+    fn blob_id(&self, path: &Path, rel: &str, meta: &fs::Metadata) -> anyhow::Result<Oid> {
+        self.blob_id_at(&FileAt::Path(path), rel, &StatData::of(meta))
+    }
+
+    /// The listing recorded for the folder `rel` (`""`: the root), if any.
+    fn listing(&self, _rel: &str) -> Option<&Listing> {
+        None
+    }
+
+    /// Called before a folder's names are read from disk, so that its listing may be recorded
+    /// (the racy rule needs a stamp taken before the read).
+    fn before_listing(&self) {}
+
+    /// The folder `rel` was walked completely: `Some` with what it holds now, or None when
+    /// that is exactly the listing [`BlobIds::listing`] gave.
+    fn listed(&self, _rel: &str, _now: Option<Listing>) {}
 }
 
 /// Read and hash every file: what `verify` and local sources do.
 pub struct HashContents;
 
 impl BlobIds for HashContents {
-    fn blob_id(&self, path: &Path, _rel: &str, _meta: &fs::Metadata) -> anyhow::Result<Oid> {
-        hash_file(path)
+    fn blob_id_at(&self, file: &FileAt, _rel: &str, _stat: &StatData) -> anyhow::Result<Oid> {
+        hash_file(&file.path())
     }
 }
 
@@ -395,72 +504,129 @@ pub fn hash_file(path: &Path) -> anyhow::Result<Oid> {
 /// listing: for comparing an installed folder with the tree it should hold, which is the hot
 /// path of a no-op sync. The name and symlink checks are not repeated: a folder whose id equals
 /// a checked tree's has exactly that tree's entries. Caps still apply, so a huge file is never
-/// read.
+/// read. `root` itself is opened as `read_dir` would (a symlink there is followed); below it,
+/// every folder is opened relative to its parent without following a symlink, and every entry
+/// is `lstat`ed relative to its open folder (no path walk per file). A folder whose stat data
+/// are those of its recorded [`Listing`] (`ids`) is not read again.
 pub fn disk_tree_id(root: &Path, budget: &mut Budget, ids: &dyn BlobIds) -> anyhow::Result<Oid> {
-    Ok(disk_tree_id_at(root, "", budget, ids)?.unwrap_or_else(|| hash_tree_bytes(&[])))
+    let dir = dirfd::Dir::open(root, true)
+        .with_context(|| format!("cannot read folder {}", root.display()))?;
+    Ok(disk_tree_id_at(&dir, root, "", budget, ids)?.unwrap_or_else(|| hash_tree_bytes(&[])))
+}
+
+/// [`disk_tree_id`] of a folder that must be one: a symlink at `root` is an error, not followed.
+pub fn disk_tree_id_nofollow(
+    root: &Path,
+    budget: &mut Budget,
+    ids: &dyn BlobIds,
+) -> anyhow::Result<Oid> {
+    let dir = dirfd::Dir::open(root, false)
+        .with_context(|| format!("cannot read folder {}", root.display()))?;
+    Ok(disk_tree_id_at(&dir, root, "", budget, ids)?.unwrap_or_else(|| hash_tree_bytes(&[])))
 }
 
 /// One entry of a folder being hashed: git's sort key (the name, `/`-terminated for folders),
-/// mode and id.
+/// mode and id (None: an empty folder, which git does not store).
 struct Hashed {
     key: Vec<u8>,
     mode: u32,
-    id: Oid,
+    id: Option<Oid>,
+}
+
+/// The tree object's bytes for entries in git's order (empty folders left out).
+fn tree_bytes<'e>(entries: impl Iterator<Item = (&'e str, u32, Option<Oid>)>) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(256);
+    for (name, mode, id) in entries {
+        let Some(id) = id else { continue };
+        buf.extend_from_slice(mode_octal(mode));
+        buf.push(b' ');
+        buf.extend_from_slice(name.as_bytes());
+        buf.push(0);
+        buf.extend_from_slice(id.as_bytes());
+    }
+    buf
 }
 
 /// None for a folder with nothing git would store (it vanishes from its parent).
 fn disk_tree_id_at(
-    dir: &Path,
+    dir: &dirfd::Dir,
+    path: &Path,
     rel: &str,
     budget: &mut Budget,
     ids: &dyn BlobIds,
 ) -> anyhow::Result<Option<Oid>> {
-    let mut entries: Vec<Hashed> = Vec::new();
-    let listing =
-        fs::read_dir(dir).with_context(|| format!("cannot read folder {}", dir.display()))?;
-    for item in listing {
-        let item = item.with_context(|| format!("cannot read folder {}", dir.display()))?;
-        let raw = item.file_name();
-        let Some(name) = raw.to_str() else {
+    let stat = dir
+        .stat()
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    if dirfd::kind(stat.mode) != dirfd::Kind::Dir {
+        bail!("{} is not a folder", path.display());
+    }
+    if let Some(recorded) = ids.listing(rel).filter(|l| l.stat == stat) {
+        let before = budget.clone();
+        if let Some(id) = walk_recorded(dir, path, rel, recorded, budget, ids)? {
+            return Ok(id);
+        }
+        // An entry is not what the listing says (only possible if the folder changed within
+        // its recorded timestamp tick, which the racy rule excludes): list it from disk.
+        *budget = before;
+    }
+    ids.before_listing();
+    let names = dir
+        .names()
+        .with_context(|| format!("cannot read folder {}", path.display()))?;
+    let mut entries: Vec<Hashed> = Vec::with_capacity(names.len());
+    for (raw, kind) in names {
+        let Ok(name) = std::str::from_utf8(&raw) else {
             bail!(
                 "{}: file name is not valid UTF-8",
-                join_rel(rel, &raw.to_string_lossy())
+                join_rel(rel, &String::from_utf8_lossy(&raw))
             );
         };
         if name == ".git" {
             continue;
         }
-        let path = item.path();
-        // The kind comes with the folder listing; only regular files are stat'ed.
-        let ft = item
-            .file_type()
-            .with_context(|| format!("cannot stat {}", path.display()))?;
         let child_rel = join_rel(rel, name);
-        let (mode, id) = if ft.is_symlink() {
-            let target = fs::read_link(&path)
-                .with_context(|| format!("cannot read link {}", path.display()))?;
-            let target = target.as_os_str().as_encoded_bytes();
-            budget.charge(&child_rel, target.len() as u64)?;
-            (MODE_LINK, crate::oid::hash(ObjectType::Blob, target)?)
-        } else if ft.is_dir() {
-            match disk_tree_id_at(&path, &child_rel, budget, ids)? {
-                Some(id) => (MODE_TREE, id),
-                None => continue,
+        let file = FileAt::In(path, name);
+        let kind = match kind {
+            Some(k) => k,
+            None => dirfd::kind(
+                dir.stat_at(name)
+                    .with_context(|| format!("cannot stat {}", file.path().display()))?
+                    .mode,
+            ),
+        };
+        let (mode, id) = match kind {
+            dirfd::Kind::Link => {
+                let target = dir
+                    .read_link(name)
+                    .with_context(|| format!("cannot read link {}", file.path().display()))?;
+                budget.charge(&child_rel, target.len() as u64)?;
+                (
+                    MODE_LINK,
+                    Some(crate::oid::hash(ObjectType::Blob, &target)?),
+                )
             }
-        } else if ft.is_file() {
-            let meta = item
-                .metadata()
-                .with_context(|| format!("cannot stat {}", path.display()))?;
-            // Replaced by something else since the listing: not what was installed.
-            if !meta.is_file() {
-                bail!("{child_rel} changed while it was being read");
+            dirfd::Kind::Dir => {
+                let sub_path = path.join(name);
+                let sub = dir
+                    .open_dir(name)
+                    .with_context(|| format!("cannot read folder {}", sub_path.display()))?;
+                let id = disk_tree_id_at(&sub, &sub_path, &child_rel, budget, ids)?;
+                (MODE_TREE, id)
             }
-            budget.charge(&child_rel, meta.len())?;
-            let id = ids.blob_id(&path, &child_rel, &meta)?;
-            let executable = meta.permissions().mode() & 0o100 != 0;
-            (if executable { MODE_EXEC } else { MODE_FILE }, id)
-        } else {
-            bail!("{child_rel} is not a regular file, folder or symlink");
+            dirfd::Kind::File => {
+                let st = dir
+                    .stat_at(name)
+                    .with_context(|| format!("cannot stat {}", file.path().display()))?;
+                // Replaced by something else since the listing: not what was installed.
+                if dirfd::kind(st.mode) != dirfd::Kind::File {
+                    bail!("{child_rel} changed while it was being read");
+                }
+                budget.charge(&child_rel, st.size)?;
+                let id = ids.blob_id_at(&file, &child_rel, &st)?;
+                (file_mode(st.mode), Some(id))
+            }
+            dirfd::Kind::Other => bail!("{child_rel} is not a regular file, folder or symlink"),
         };
         let mut key = Vec::with_capacity(name.len() + 1);
         key.extend_from_slice(name.as_bytes());
@@ -469,23 +635,103 @@ fn disk_tree_id_at(
         }
         entries.push(Hashed { key, mode, id });
     }
-    if entries.is_empty() {
-        return Ok(None);
-    }
     entries.sort_unstable_by(|a, b| a.key.cmp(&b.key));
-    let mut buf = Vec::with_capacity(entries.len() * 48);
-    for e in &entries {
-        let name = match e.mode {
+    let named = entries.iter().map(|e| {
+        let key = match e.mode {
             MODE_TREE => &e.key[..e.key.len() - 1],
             _ => &e.key[..],
         };
-        buf.extend_from_slice(mode_octal(e.mode));
-        buf.push(b' ');
-        buf.extend_from_slice(name);
-        buf.push(0);
-        buf.extend_from_slice(e.id.as_bytes());
+        let name = std::str::from_utf8(key).expect("checked UTF-8 above");
+        (name, e.mode, e.id)
+    });
+    let buf = tree_bytes(named.clone());
+    let tree = (!buf.is_empty()).then(|| hash_tree_bytes(&buf));
+    ids.listed(rel, Some(Listing::new(stat, named, tree)));
+    Ok(tree)
+}
+
+/// The mode git records for a regular file with permission bits `mode`.
+fn file_mode(mode: u32) -> u32 {
+    if mode & 0o100 != 0 {
+        MODE_EXEC
+    } else {
+        MODE_FILE
     }
-    Ok(Some(hash_tree_bytes(&buf)))
+}
+
+/// [`disk_tree_id_at`] from the recorded listing of a folder whose stat data are unchanged:
+/// every entry is still `lstat`ed (a file's stat data vouch for its id), sub-folders are
+/// walked. `Ok(None)`: an entry is no longer of its recorded kind (the caller lists the folder
+/// from disk); `Ok(Some(id))`: the folder's tree id (None inside: nothing git would store).
+fn walk_recorded(
+    dir: &dirfd::Dir,
+    path: &Path,
+    rel: &str,
+    recorded: &Listing,
+    budget: &mut Budget,
+    ids: &dyn BlobIds,
+) -> anyhow::Result<Option<Option<Oid>>> {
+    let mut now: Vec<(u32, Option<Oid>)> = Vec::with_capacity(recorded.len());
+    // Each entry's path inside the skill, built in one buffer (no allocation per entry).
+    let mut child_rel = String::with_capacity(rel.len() + 64);
+    for (name, recorded_mode, _) in recorded.iter() {
+        child_rel.clear();
+        if !rel.is_empty() {
+            child_rel.push_str(rel);
+            child_rel.push('/');
+        }
+        child_rel.push_str(name);
+        let (mode, id) = match recorded_mode {
+            MODE_TREE => {
+                let sub_path = path.join(name);
+                let Ok(sub) = dir.open_dir(name) else {
+                    return Ok(None);
+                };
+                let id = disk_tree_id_at(&sub, &sub_path, &child_rel, budget, ids)?;
+                (MODE_TREE, id)
+            }
+            MODE_LINK => {
+                match dir.stat_at(name) {
+                    Ok(st) if dirfd::kind(st.mode) == dirfd::Kind::Link => {}
+                    _ => return Ok(None),
+                }
+                let Ok(target) = dir.read_link(name) else {
+                    return Ok(None);
+                };
+                budget.charge(&child_rel, target.len() as u64)?;
+                (
+                    MODE_LINK,
+                    Some(crate::oid::hash(ObjectType::Blob, &target)?),
+                )
+            }
+            _ => {
+                let st = match dir.stat_at(name) {
+                    Ok(st) if dirfd::kind(st.mode) == dirfd::Kind::File => st,
+                    _ => return Ok(None),
+                };
+                budget.charge(&child_rel, st.size)?;
+                let id = ids.blob_id_at(&FileAt::In(path, name), &child_rel, &st)?;
+                (file_mode(st.mode), Some(id))
+            }
+        };
+        now.push((mode, id));
+    }
+    let same = recorded
+        .iter()
+        .zip(&now)
+        .all(|((_, mode, id), (m, i))| mode == *m && id == *i);
+    if same {
+        ids.listed(rel, None);
+        return Ok(Some(recorded.tree));
+    }
+    let listed = recorded
+        .iter()
+        .zip(now)
+        .map(|((name, ..), (mode, id))| (name, mode, id));
+    let buf = tree_bytes(listed.clone());
+    let tree = (!buf.is_empty()).then(|| hash_tree_bytes(&buf));
+    ids.listed(rel, Some(Listing::new(recorded.stat, listed, tree)));
+    Ok(Some(tree))
 }
 
 fn mode_octal(mode: u32) -> &'static [u8] {
@@ -592,6 +838,220 @@ fn read_disk_at(
     }
     check_entries(rel, &entries)?;
     Ok(Tree::from_entries(entries))
+}
+
+/// Folders opened as descriptors, and entries looked at relative to them: no path walk per
+/// entry, and no symlink followed below the folder a walk starts from (`O_NOFOLLOW`,
+/// `AT_SYMLINK_NOFOLLOW`).
+// `libc::stat`'s field types and the `S_IF*` constants' differ between Linux and macOS: the
+// casts are what keeps this portable.
+#[allow(clippy::unnecessary_cast)]
+mod dirfd {
+    use std::ffi::CStr;
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    use crate::statcache::StatData;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Kind {
+        File,
+        Dir,
+        Link,
+        Other,
+    }
+
+    /// The kind of a file from its `st_mode`.
+    pub fn kind(mode: u32) -> Kind {
+        match mode & libc::S_IFMT as u32 {
+            m if m == libc::S_IFREG as u32 => Kind::File,
+            m if m == libc::S_IFDIR as u32 => Kind::Dir,
+            m if m == libc::S_IFLNK as u32 => Kind::Link,
+            _ => Kind::Other,
+        }
+    }
+
+    pub struct Dir(OwnedFd);
+
+    /// `name` NUL-terminated, on the stack when it fits (every name a folder can hold does).
+    fn with_c<T>(name: &[u8], f: impl FnOnce(&CStr) -> io::Result<T>) -> io::Result<T> {
+        let mut buf = [0u8; 256];
+        if name.len() < buf.len() && !name.contains(&0) {
+            buf[..name.len()].copy_from_slice(name);
+            let c = CStr::from_bytes_until_nul(&buf).expect("NUL-terminated");
+            return f(c);
+        }
+        let c = std::ffi::CString::new(name)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in a file name"))?;
+        f(&c)
+    }
+
+    fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(rc)
+        }
+    }
+
+    /// A folder is opened only to be looked into (`fstat`, `fstatat`, `openat`): on Linux as
+    /// a path (`O_PATH`: no open file to set up); its names are read through a second, real
+    /// open of `.` ([`Dir::names`]), which only a folder whose listing is not recorded needs.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const DIR_FLAGS: libc::c_int = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    const DIR_FLAGS: libc::c_int = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
+
+    impl Dir {
+        /// Open the folder at `path`; a symlink there is followed only when `follow`.
+        pub fn open(path: &Path, follow: bool) -> io::Result<Dir> {
+            let flags = DIR_FLAGS | if follow { 0 } else { libc::O_NOFOLLOW };
+            with_c(path.as_os_str().as_bytes(), |c| {
+                // SAFETY: a valid NUL-terminated path; the descriptor returned is owned here.
+                let fd = check(unsafe { libc::open(c.as_ptr(), flags) })?;
+                // SAFETY: `fd` was just opened and is owned by nothing else.
+                Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
+            })
+        }
+
+        /// The sub-folder `name`, never through a symlink.
+        pub fn open_dir(&self, name: &str) -> io::Result<Dir> {
+            with_c(name.as_bytes(), |c| {
+                // SAFETY: a valid descriptor and NUL-terminated name.
+                let fd = check(unsafe {
+                    libc::openat(self.0.as_raw_fd(), c.as_ptr(), DIR_FLAGS | libc::O_NOFOLLOW)
+                })?;
+                // SAFETY: `fd` was just opened and is owned by nothing else.
+                Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
+            })
+        }
+
+        /// This folder's own stat data.
+        pub fn stat(&self) -> io::Result<StatData> {
+            let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+            // SAFETY: a valid descriptor and a buffer of the right type.
+            check(unsafe { libc::fstat(self.0.as_raw_fd(), st.as_mut_ptr()) })?;
+            // SAFETY: fstat succeeded, so it filled the buffer.
+            Ok(StatData::of_stat(&unsafe { st.assume_init() }))
+        }
+
+        /// `lstat` of the entry `name`.
+        pub fn stat_at(&self, name: &str) -> io::Result<StatData> {
+            with_c(name.as_bytes(), |c| {
+                let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+                // SAFETY: a valid descriptor, NUL-terminated name and buffer of the right type.
+                check(unsafe {
+                    libc::fstatat(
+                        self.0.as_raw_fd(),
+                        c.as_ptr(),
+                        st.as_mut_ptr(),
+                        libc::AT_SYMLINK_NOFOLLOW,
+                    )
+                })?;
+                // SAFETY: fstatat succeeded, so it filled the buffer.
+                Ok(StatData::of_stat(&unsafe { st.assume_init() }))
+            })
+        }
+
+        /// The target of the symlink `name`, as bytes.
+        pub fn read_link(&self, name: &str) -> io::Result<Vec<u8>> {
+            with_c(name.as_bytes(), |c| {
+                let mut buf = vec![0u8; 256];
+                loop {
+                    // SAFETY: a valid descriptor, NUL-terminated name and a buffer of its length.
+                    let n = unsafe {
+                        libc::readlinkat(
+                            self.0.as_raw_fd(),
+                            c.as_ptr(),
+                            buf.as_mut_ptr().cast(),
+                            buf.len(),
+                        )
+                    };
+                    if n < 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    let n = n as usize;
+                    if n < buf.len() {
+                        buf.truncate(n);
+                        return Ok(buf);
+                    }
+                    // Possibly cut short: try again with more room.
+                    buf.resize(buf.len() * 2, 0);
+                }
+            })
+        }
+
+        /// Every entry's name but `.` and `..`, with its kind when the listing gives it.
+        pub fn names(&self) -> io::Result<Vec<(Vec<u8>, Option<Kind>)>> {
+            // SAFETY: a valid descriptor and a NUL-terminated name; the new descriptor is
+            // handed to fdopendir, which owns it from then on (closedir closes it).
+            let fd = check(unsafe {
+                libc::openat(
+                    self.0.as_raw_fd(),
+                    c".".as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                )
+            })?;
+            // SAFETY: `fd` is a valid descriptor of a folder, owned by nothing else.
+            let stream = unsafe { libc::fdopendir(fd) };
+            if stream.is_null() {
+                let e = io::Error::last_os_error();
+                // SAFETY: fdopendir failed, so `fd` is still ours to close.
+                unsafe { libc::close(fd) };
+                return Err(e);
+            }
+            let mut out = Vec::new();
+            let result = loop {
+                // readdir signals an error only through errno.
+                errno_clear();
+                // SAFETY: a valid stream; the entry is read before the next call.
+                let ent = unsafe { libc::readdir(stream) };
+                if ent.is_null() {
+                    let e = io::Error::last_os_error();
+                    break match e.raw_os_error() {
+                        Some(0) | None => Ok(()),
+                        _ => Err(e),
+                    };
+                }
+                // SAFETY: readdir returned a valid entry with a NUL-terminated name.
+                let (name, d_type) = unsafe {
+                    (
+                        CStr::from_ptr((*ent).d_name.as_ptr()).to_bytes(),
+                        (*ent).d_type,
+                    )
+                };
+                if name == b"." || name == b".." {
+                    continue;
+                }
+                let kind = match d_type {
+                    libc::DT_REG => Some(Kind::File),
+                    libc::DT_DIR => Some(Kind::Dir),
+                    libc::DT_LNK => Some(Kind::Link),
+                    libc::DT_UNKNOWN => None,
+                    _ => Some(Kind::Other),
+                };
+                out.push((name.to_vec(), kind));
+            };
+            // SAFETY: a valid stream, closed once (this closes its descriptor).
+            unsafe { libc::closedir(stream) };
+            result.map(|()| out)
+        }
+    }
+
+    fn errno_clear() {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        // SAFETY: the calling thread's errno.
+        unsafe {
+            *libc::__errno_location() = 0
+        };
+        #[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd"))]
+        // SAFETY: the calling thread's errno.
+        unsafe {
+            *libc::__error() = 0
+        };
+    }
 }
 
 #[cfg(test)]
@@ -726,6 +1186,72 @@ mod tests {
         }
         // A target that reaches no link in any spelling is fine.
         chain("d", "d/e/m").check_link_chains().unwrap();
+    }
+
+    /// Records every listing a walk makes; then, as a stat cache whose records are trusted,
+    /// hands them back (with the stat data given) and notes which files it was asked for.
+    #[derive(Default)]
+    struct Recorder {
+        made: std::sync::Mutex<HashMap<String, Listing>>,
+        given: HashMap<String, Listing>,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl BlobIds for Recorder {
+        fn blob_id_at(&self, file: &FileAt, rel: &str, _stat: &StatData) -> anyhow::Result<Oid> {
+            self.asked.lock().unwrap().push(rel.to_string());
+            hash_file(&file.path())
+        }
+        fn listing(&self, rel: &str) -> Option<&Listing> {
+            self.given.get(rel)
+        }
+        fn listed(&self, rel: &str, now: Option<Listing>) {
+            if let Some(l) = now {
+                self.made.lock().unwrap().insert(rel.to_string(), l);
+            }
+        }
+    }
+
+    /// A sub-folder swapped for a symlink to a folder elsewhere, in a folder whose listing is
+    /// taken as recorded (as if the swap had kept the folder's stat data, which only a change
+    /// within the recorded timestamp tick could): the walk opens sub-folders without following
+    /// a symlink, so nothing behind the link is looked at; the link is seen, as a full
+    /// listing sees it.
+    #[test]
+    fn a_recorded_listing_never_leads_through_a_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let skill = tmp.path().join("skill");
+        fs::create_dir_all(skill.join("ref")).unwrap();
+        fs::write(skill.join("SKILL.md"), "---\nname: skill\n---\n").unwrap();
+        fs::write(skill.join("ref/a.md"), "alpha\n").unwrap();
+        let budget = || Budget::new(Caps::from_env());
+        let first = Recorder::default();
+        let before = disk_tree_id(&skill, &mut budget(), &first).unwrap();
+        let mut given = first.made.into_inner().unwrap();
+        assert_eq!(given.len(), 2);
+        let away = tmp.path().join("away");
+        fs::rename(skill.join("ref"), &away).unwrap();
+        symlink(&away, skill.join("ref")).unwrap();
+        // Both recorded listings "still match": the skill's and, behind the link, `ref`'s.
+        let stat_of = |p: &Path| StatData::of(&fs::symlink_metadata(p).unwrap());
+        given.get_mut("").unwrap().stat = stat_of(&skill);
+        given.get_mut("ref").unwrap().stat = stat_of(&away);
+        let trusting = Recorder {
+            given,
+            ..Default::default()
+        };
+        let after = disk_tree_id(&skill, &mut budget(), &trusting).unwrap();
+        let asked = trusting.asked.into_inner().unwrap();
+        assert!(
+            asked.iter().all(|f| f == "SKILL.md"),
+            "only the skill's own file was looked at: {asked:?}"
+        );
+        assert_ne!(after, before);
+        assert_eq!(
+            after,
+            disk_tree_id(&skill, &mut budget(), &HashContents).unwrap(),
+            "the link is seen as a full listing sees it"
+        );
     }
 
     #[test]

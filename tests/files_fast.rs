@@ -494,3 +494,105 @@ fn a_commands_folder_swapped_for_a_symlink_out_of_the_project_is_not_read() {
         assert_eq!(actions(&doc), want, "{moved}");
     }
 }
+
+#[test]
+fn a_written_folder_swapped_for_a_symlink_after_a_sync_takes_the_full_path() {
+    // After a warm sync, a folder kst writes into (or one of its sub-folders) is moved out of
+    // the project and a symlink to it put in its place: the same files with the same stat
+    // data, so the destination stat cache would know every one. The fast path looks files up
+    // in folders opened without following a symlink below the project root (`fsat.rs`): the
+    // items there go through the full path, which reports the link and reads nothing behind
+    // it; every other item is still unchanged without being read.
+    for moved in [".claude/commands", ".claude/commands/ns", ".cursor/rules"] {
+        let env = TestEnv::new();
+        installed(&env);
+        let away = env.path("outside").join(moved.replace('/', "-"));
+        fs::create_dir_all(away.parent().unwrap()).unwrap();
+        fs::rename(env.project_path(moved), &away).unwrap();
+        symlink(&away, env.project_path(moved));
+        let behind = OpenWatch::new(&away);
+        let inside = OpenWatch::new(&env.project());
+        let out = env.kst().args(["sync", "--json"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            behind.opened(),
+            BTreeSet::new(),
+            "{moved}: read through the link"
+        );
+        assert_eq!(out.status.code(), Some(1), "{moved}: {stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("{moved} is a symlink")),
+            "{moved}: {stdout}"
+        );
+        let doc: Json = serde_json::from_slice(&out.stdout).unwrap();
+        let mut want = all("unchanged");
+        for (name, action) in &mut want {
+            let hit = match moved {
+                ".claude/commands" => name.starts_with('c') || name == "ns:x",
+                ".claude/commands/ns" => name == "ns:x",
+                _ => name.starts_with('r'),
+            };
+            if hit {
+                *action = "broken".into();
+            }
+        }
+        // (An item behind the link is listed twice: for its destinations there, and for its
+        // recorded ones, which it cannot prune through the link either.)
+        let mut got = actions(&doc);
+        got.dedup();
+        assert_eq!(got, want, "{moved}");
+        // The items the link does not touch were not read (only the files of the items taken
+        // through the full path were: their sources, and a rule's blocks in CLAUDE.md and GEMINI.md).
+        for p in opened(&inside) {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if moved == ".cursor/rules" && (name == "CLAUDE.md" || name == "GEMINI.md") {
+                continue;
+            }
+            assert!(
+                want.iter()
+                    .any(|(n, a)| a == "broken" && name.contains(n.trim_start_matches("ns:"))),
+                "{moved}: {} was read",
+                p.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_noop_rewrites_no_stat_cache_and_no_lock() {
+    let env = TestEnv::new();
+    installed(&env);
+    // Every file of kst's stat caches and the lock, as (path, inode, mtime, ctime).
+    let snap = || {
+        use std::os::unix::fs::MetadataExt;
+        let mut files: Vec<_> = fs::read_dir(env.cache().join("stat"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.file_name().unwrap() != "clock")
+            .collect();
+        files.push(env.project_path("kasetto.lock"));
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| {
+                let m = fs::symlink_metadata(&p).unwrap();
+                let stamp = (
+                    m.ino(),
+                    m.mtime(),
+                    m.mtime_nsec(),
+                    m.ctime(),
+                    m.ctime_nsec(),
+                );
+                (p, stamp)
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = snap();
+    assert!(
+        before.len() >= 4,
+        "the stat caches were not made: {before:?}"
+    );
+    assert_eq!(actions(&sync(&env, "no-op")), all("unchanged"));
+    assert_eq!(snap(), before, "a no-op rewrote a stat cache or the lock");
+}

@@ -395,3 +395,180 @@ fn a_folder_swapped_for_a_symlink_out_of_the_project_after_a_sync_is_not_read() 
         }
     }
 }
+
+/// Wait until the file system's clock (the mtime of a file touched now) has moved past the
+/// last change of everything under `root`, so that a sync's stat caches may record it (the
+/// racy rule). A checked condition, not a guess at the timestamp tick.
+fn settle(env: &TestEnv, root: &Path) {
+    fn newest(dir: &Path, n: &mut std::time::SystemTime) {
+        use std::os::unix::fs::MetadataExt;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let c = std::time::UNIX_EPOCH
+                + std::time::Duration::new(m.ctime() as u64, m.ctime_nsec() as u32);
+            *n = (*n).max(c).max(m.modified().unwrap());
+            if m.is_dir() {
+                newest(&p, n);
+            }
+        }
+    }
+    let mut last = std::time::UNIX_EPOCH;
+    newest(root, &mut last);
+    let probe = env.path("settle-probe");
+    loop {
+        std::fs::write(&probe, "").unwrap();
+        if std::fs::metadata(&probe).unwrap().modified().unwrap() > last {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// Every file under `root` (path, contents, executable), sorted.
+fn files_under(root: &Path) -> Vec<(String, Vec<u8>, bool)> {
+    fn go(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>, bool)>) {
+        use std::os::unix::fs::PermissionsExt;
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            if m.is_dir() {
+                go(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+                out.push((
+                    rel,
+                    std::fs::read(&p).unwrap(),
+                    m.permissions().mode() & 0o100 != 0,
+                ));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// A named change to make.
+type Change<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
+/// The changes of the two tests below: a file added, removed, renamed in a sub-folder, and a
+/// file added at the top of the skill, each of which moves only its own folder's mtime.
+fn changes(skill: &Path) -> Vec<Change<'_>> {
+    vec![
+        (
+            "added",
+            Box::new(move || write_file(skill.join("reference/extra.md"), "more\n")),
+        ),
+        (
+            "removed",
+            Box::new(move || std::fs::remove_file(skill.join("reference/guide.md")).unwrap()),
+        ),
+        (
+            "renamed",
+            Box::new(move || {
+                std::fs::rename(skill.join("scripts/run.sh"), skill.join("scripts/go.sh")).unwrap()
+            }),
+        ),
+        (
+            "added at the top",
+            Box::new(move || write_file(skill.join("NOTES.md"), "notes\n")),
+        ),
+    ]
+}
+
+#[test]
+fn a_file_added_removed_or_renamed_in_a_source_skill_after_a_noop_is_installed() {
+    // A local no-op takes each unchanged folder's names from the stat cache instead of reading
+    // them (issue 15). Each change below moves its folder's mtime, after no-ops that recorded
+    // every folder (settled past the racy window), and is installed.
+    let env = TestEnv::new();
+    local_installed(&env, 3);
+    let pack = env.project_path("pack");
+    let source = pack.join("skills/skill-001");
+    let installed = env.project_path(Path::new(SKILLS).join("skill-001"));
+    for (what, change) in changes(&source) {
+        settle(&env, &pack);
+        sync_counted(&env, &[]);
+        change();
+        // A plain sync: the one that takes unchanged skills from the lock (`--json` reads
+        // every SKILL.md for its description).
+        let out = env.kst().arg("sync").output().unwrap();
+        assert!(out.status.success(), "{what}");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(said.contains("skill-001"), "{what}: not updated:\n{said}");
+        assert_eq!(files_under(&installed), files_under(&source), "{what}");
+    }
+}
+
+#[test]
+fn a_file_added_removed_or_renamed_in_an_installed_skill_after_a_noop_is_repaired() {
+    // The same on the destination side: an installed skill's folders are taken from the stat
+    // cache while unchanged, and a file added, removed or renamed there is seen (the skill is
+    // modified locally) and put back as the source has it.
+    let env = TestEnv::new();
+    local_installed(&env, 3);
+    let source = env.project_path("pack/skills/skill-001");
+    let skills = env.project_path(SKILLS);
+    let installed = skills.join("skill-001");
+    for (what, change) in changes(&installed) {
+        settle(&env, &skills);
+        sync_counted(&env, &[]);
+        change();
+        let actions = sync_json(&env);
+        assert_eq!(actions[1].0, "skill-001");
+        assert_ne!(actions[1].1, "unchanged", "{what}: {actions:?}");
+        assert_eq!(files_under(&installed), files_under(&source), "{what}");
+    }
+}
+
+#[test]
+fn an_unchanged_local_skill_is_copied_again_without_hashing_its_files() {
+    // The offline re-sync of a local folder (issue 15): a skill taken from the lock whose copy
+    // is gone is listed, with every check, before it is written; its files' ids are vouched
+    // for by the source folder's stat cache (their stat data are the recorded ones), so no
+    // file is read and hashed on top of the copy.
+    let env = TestEnv::new();
+    local_installed(&env, 3);
+    let skills = env.project_path(SKILLS);
+    let source = env.project_path("pack/skills/skill-001");
+    settle(&env, &env.project_path("pack"));
+    sync_counted(&env, &[]);
+    std::fs::remove_dir_all(skills.join("skill-001")).unwrap();
+    let (_, reads) = sync_counted(&env, &["--offline"]);
+    assert_eq!(
+        reads, 0,
+        "source files hashed to re-install an unchanged skill"
+    );
+    assert_eq!(files_under(&skills.join("skill-001")), files_under(&source));
+}
+
+#[test]
+fn a_source_file_touched_since_it_was_recorded_is_hashed_before_its_copy_is_written() {
+    // The premise broken: one file's stat data are no longer the recorded ones (touched, same
+    // contents), so the skill is still the locked tree but that file is hashed again — by the
+    // no-op's check, and by the listing before the copy is written (the cache as loaded no
+    // longer vouches for it).
+    let env = TestEnv::new();
+    local_installed(&env, 3);
+    let skills = env.project_path(SKILLS);
+    let source = env.project_path("pack/skills/skill-001");
+    settle(&env, &env.project_path("pack"));
+    sync_counted(&env, &[]);
+    set_mtime(
+        &source.join("reference/guide.md"),
+        std::time::SystemTime::now(),
+    );
+    std::fs::remove_dir_all(skills.join("skill-001")).unwrap();
+    let (_, reads) = sync_counted(&env, &["--offline"]);
+    assert_eq!(
+        reads, 2,
+        "the touched file: hashed by the check and by the listing"
+    );
+    assert_eq!(files_under(&skills.join("skill-001")), files_under(&source));
+}

@@ -45,8 +45,8 @@ pub fn run(common: &Common, args: LockArgs, printer: &Printer) -> Result<()> {
         crate::mcp::SecretPolicy::Ignore,
     )?;
     plan.lock.mcps = mcp_plan.lock.clone();
-    let file_plans = pipeline::plan_files(&ctx, &opts.update, common.offline, false)?;
-    crate::commands::sync::set_file_sections(&mut plan.lock, &file_plans);
+    let mut file_plans = pipeline::plan_files(&ctx, &opts.update, common.offline, false)?;
+    crate::commands::sync::set_file_sections(&mut plan.lock, &mut file_plans);
     report::print_file_sources(printer, &file_plans);
     for f in &failed {
         printer.error(&f.error);

@@ -108,7 +108,7 @@ pub(crate) fn sync_as(
     )?;
     plan.lock.mcps = mcp_plan.lock.clone();
     let mut file_plans = pipeline::plan_files(&ctx, &opts.update, common.offline, opts.force)?;
-    set_file_sections(&mut plan.lock, &file_plans);
+    set_file_sections(&mut plan.lock, &mut file_plans);
     if let Some(k) = &ctx.kasetto {
         k.explain_skills(&mut plan.items);
         k.explain_servers(&mut mcp_plan.items);
@@ -179,10 +179,13 @@ pub(crate) fn sync_as(
         pipeline::apply_skills(&mut plan, &resolved, &ctx.scope, &ctx.old_lock);
         crate::mcp::apply::apply(&mut mcp_plan);
         plan.lock.mcps = mcp_plan.lock.clone();
-        for fp in &mut file_plans {
-            crate::files::apply::apply(fp, &ctx.scope);
+        // A section no step of the plan touched is already in the lock as planned.
+        if crate::files::apply::apply(&mut file_plans[0], &ctx.scope) {
+            plan.lock.commands = std::mem::take(&mut file_plans[0].lock);
         }
-        set_file_sections(&mut plan.lock, &file_plans);
+        if crate::files::apply::apply(&mut file_plans[1], &ctx.scope) {
+            plan.lock.instructions = std::mem::take(&mut file_plans[1].lock);
+        }
     }
     // Equal values serialise equally: the (costly) text comparison is for an old lock that
     // parsed differently but reads the same, e.g. one not in normal order.
@@ -283,13 +286,14 @@ pub(crate) fn sync_as(
     }
 }
 
-/// The lock's `commands` and `instructions` from their plans (commands first).
+/// The lock's `commands` and `instructions` from their plans (commands first), moved: a plan's
+/// `lock` is empty after this, until `apply` makes it again.
 pub(crate) fn set_file_sections(
     lock: &mut crate::lock::Lock,
-    plans: &[crate::files::plan::FilePlan],
+    plans: &mut [crate::files::plan::FilePlan],
 ) {
-    lock.commands = plans[0].lock.clone();
-    lock.instructions = plans[1].lock.clone();
+    lock.commands = std::mem::take(&mut plans[0].lock);
+    lock.instructions = std::mem::take(&mut plans[1].lock);
 }
 
 fn locked_error(ctx: &Workspace, drift: &[String]) -> Error {

@@ -80,11 +80,16 @@ fn edit_shared(t: &Target, edits: &[&Write], confine: Option<&std::path::Path>) 
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-pub fn apply(plan: &mut FilePlan, scope: &ScopeCtx) {
+/// Returns whether the lock section was made again ([`FilePlan::lock`]): only when a step
+/// wrote or removed something, or failed (here or before: a step's error keeps the old
+/// record). Otherwise it is exactly what the plan made, and `plan.lock` is left as it is.
+pub fn apply(plan: &mut FilePlan, scope: &ScopeCtx) -> bool {
+    let mut touched = false;
     // Shared files: every block edit of one file together.
     let mut shared: BTreeMap<String, (Target, Vec<(usize, usize)>)> = BTreeMap::new();
     for (ii, item) in plan.items.iter_mut().enumerate() {
         for (di, d) in item.dests.iter_mut().enumerate() {
+            touched |= !matches!(d.extra.write, Write::Nothing) || d.error.is_some();
             let result = match &d.extra.write {
                 Write::Nothing => Ok(()),
                 Write::File(bytes) => write_file(scope, &d.target, bytes),
@@ -115,5 +120,8 @@ pub fn apply(plan: &mut FilePlan, scope: &ScopeCtx) {
             }
         }
     }
-    plan.lock = plan.lock_entries();
+    if touched {
+        plan.lock = plan.lock_entries();
+    }
+    touched
 }

@@ -24,7 +24,10 @@
 //! An item takes the fast path when its blob is the lock's, its fingerprint's section is in
 //! the cache, the lock records exactly that section's destinations with the same sha256s, and
 //! every destination's `lstat` data are the recorded ones (no symlinked folder on the way to a
-//! rendered file; a shared file still a regular file confined to the project). Then the full
+//! rendered file; a shared file still a regular file confined to the project). A rendered file
+//! under the scope root is looked up by its name in its folder, opened once (`fsat.rs`): in a
+//! project every folder below the root is opened with `O_NOFOLLOW`, so one swapped for a
+//! symlink fails to open and the item takes the full path, which reports it. Then the full
 //! path would have rendered the same bytes, found them on disk and the lock in agreement:
 //! *unchanged*. Anything else — a changed source, an edited, missing or racy destination, an
 //! agent added, another kst version — goes through the full path, which reads, renders and
@@ -39,6 +42,7 @@ use git2::Oid;
 use sha2::{Digest, Sha256};
 
 use crate::config::SkillSource;
+use crate::fsat::Folders;
 use crate::item::{Kind, Target};
 use crate::lock::LockedFile;
 use crate::statcache::{StatCache, StatData};
@@ -49,30 +53,31 @@ use super::Places;
 #[derive(Debug, Clone)]
 pub struct Unchanged {
     pub target: Target,
-    /// Its lock key (`FILE#ID` for a block).
+    /// Its lock key (`FILE#ID` for a block). (The sha256 there is the one the lock records
+    /// for it.)
     pub key: String,
-    /// The sha256 the lock records for it, which is what is there.
-    pub sha: String,
     /// A rendered file (not a block in a shared file).
     pub file: bool,
 }
 
 /// The fast path of one kind in one scope, for one run.
 pub struct Fast {
-    global: bool,
     root: PathBuf,
     confine: Option<PathBuf>,
     cache_root: PathBuf,
     /// The shared files of this kind and scope, as lock keys name them (`FILE` of `FILE#ID`).
-    shared_files: Vec<String>,
+    /// The shared files of this kind and scope, as lock keys name them (`FILE` of `FILE#ID`),
+    /// with where each is.
+    shared_files: Vec<(String, Target)>,
     /// What every fingerprint starts with (what rendering depends on besides the item),
     /// hashed once.
     context: Sha256,
     cache: StatCache,
     /// Shared files: their `lstat` data when they are regular files confined to the project.
     shared: Mutex<HashMap<PathBuf, Option<StatData>>>,
-    /// Folders of rendered files: whether a symlinked folder lies on the way (project scope).
-    folders: Mutex<HashMap<PathBuf, bool>>,
+    /// The folders of rendered files under the scope root, each opened once; in a project
+    /// none below the root may be a symlink (`fsat.rs`).
+    dests: Folders,
 }
 
 /// The id a destination record holds for the sha256 found there (`sha256:<hex>`): its first
@@ -102,11 +107,17 @@ impl Fast {
             context.update([0]);
         }
         Fast {
-            global: at.global,
             root: at.root.to_path_buf(),
             confine,
             cache_root: cache_root.to_path_buf(),
-            shared_files: super::known(kind, at.global, at.home, at.root).shared,
+            shared_files: super::known(kind, at.global, at.home, at.root)
+                .shared
+                .into_iter()
+                .map(|f| {
+                    let t = super::target_at(PathBuf::from(&f), at.root);
+                    (f, t)
+                })
+                .collect(),
             context,
             cache: StatCache::for_items(
                 cache_root,
@@ -114,7 +125,7 @@ impl Fast {
                 at.root,
             ),
             shared: Mutex::new(HashMap::new()),
-            folders: Mutex::new(HashMap::new()),
+            dests: Folders::new(at.root, !at.global),
         }
     }
 
@@ -143,12 +154,21 @@ impl Fast {
     /// file. The key is one the full path made (a section's), so it needs no checking as a
     /// lock's key does (`Known::place_of`); and the fast path writes nothing.
     fn target_of(&self, key: &str) -> (Target, bool) {
-        let block = self.shared_files.iter().find(|f| {
+        let block = self.shared_files.iter().find(|(f, _)| {
             key.strip_prefix(f.as_str())
                 .is_some_and(|rest| rest.starts_with('#'))
         });
         match block {
-            Some(f) => (super::target_at(PathBuf::from(f), &self.root), false),
+            Some((_, t)) => (t.clone(), false),
+            // A relative key is what `target_at` made of a path inside the root: its own
+            // `rel`, in normal form.
+            None if !key.starts_with('/') => (
+                Target {
+                    abs: self.root.join(key),
+                    rel: key.to_string(),
+                },
+                true,
+            ),
             None => (super::target_at(PathBuf::from(key), &self.root), true),
         }
     }
@@ -179,10 +199,13 @@ impl Fast {
                 return None;
             }
             let (target, file) = self.target_of(key);
-            let now = if file {
-                if self.symlinked_folder(&target.abs) {
-                    return None;
-                }
+            let now = if file && !key.starts_with('/') {
+                // Looked up in its folder, opened once, no folder on the way a symlink in a
+                // project (which `symlinked_folder` would report to the full path).
+                self.dests.lstat(key)?
+            } else if file {
+                // Outside the scope root (a global agent folder elsewhere): no folder of a
+                // project on the way.
                 StatData::of(&std::fs::symlink_metadata(&target.abs).ok()?)
             } else {
                 self.shared_stat(&target.abs)?
@@ -193,20 +216,11 @@ impl Fast {
             out.push(Unchanged {
                 target,
                 key: key.clone(),
-                sha: sha.clone(),
                 file,
             });
         }
         self.cache.keep_as_loaded(&section);
         Some(out)
-    }
-
-    fn symlinked_folder(&self, abs: &Path) -> bool {
-        let parent = abs.parent().unwrap_or(abs).to_path_buf();
-        let mut folders = self.folders.lock().expect("fast path lock");
-        *folders
-            .entry(parent)
-            .or_insert_with(|| super::symlinked_folder(self.global, &self.root, abs).is_some())
     }
 
     /// A shared file's stat data, when it is a regular file kst may edit (confined to the

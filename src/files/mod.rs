@@ -28,6 +28,7 @@ use crate::mdasset::{self, Picked};
 use crate::pin::Fetch;
 use crate::request::{Requested, Selection};
 use crate::source::Source;
+use crate::statcache::StatData;
 
 /// One command or instruction read from its pack.
 #[derive(Debug, Clone)]
@@ -93,8 +94,21 @@ fn folder(kind: Kind) -> &'static str {
 enum Ids<'a> {
     /// `<commit>:<path>`, from the commit's trees.
     Git(&'a crate::git::GitPack<'a>),
-    /// From the local source folder's stat cache (read and hashed when its stat data changed).
-    Local(&'a DiskPack, &'a dyn crate::tree::BlobIds),
+    /// From the local source folder's stat cache (read and hashed when its stat data changed),
+    /// each file's `lstat` data looked up in its opened folder (`fsat.rs`; following links as
+    /// a path does: where a folder of the pack may lead is `DiskPack::folder_allowed`'s call).
+    Local(&'a DiskPack, &'a dyn ByStat, crate::fsat::Folders),
+}
+
+/// A blob id by a file's stat data ([`crate::statcache::SkillIds::blob_id_of`]).
+trait ByStat {
+    fn by_stat(&self, rel: &str, stat: StatData, path: &dyn Fn() -> PathBuf) -> Option<Oid>;
+}
+
+impl ByStat for crate::statcache::SkillIds<'_> {
+    fn by_stat(&self, rel: &str, stat: StatData, path: &dyn Fn() -> PathBuf) -> Option<Oid> {
+        self.blob_id_of(rel, stat, path).ok()
+    }
 }
 
 /// What the fast path needs while a source's items are picked.
@@ -113,19 +127,30 @@ impl Quick<'_> {
     fn blob(&self, path: &str) -> Option<Oid> {
         match &self.ids {
             Ids::Git(pack) => pack.blob_at(path),
-            Ids::Local(disk, ids) => {
-                use std::os::unix::fs::MetadataExt;
-                let mut memo = self.folders.borrow_mut();
-                let (abs, meta) = disk.file_meta(path, &mut |folder, allowed| {
-                    *memo
-                        .entry(folder.to_string())
-                        .or_insert_with(|| allowed(folder))
-                })?;
-                // Bounded as reading it is: a bigger file is never hashed here.
-                if meta.size() > crate::git::MAX_SKILL_MD as u64 {
+            Ids::Local(disk, ids, folders) => {
+                // What `DiskPack::file_meta` gives, without walking the whole path per file.
+                let stat = folders.lstat(path)?;
+                if !stat.is_file() {
                     return None;
                 }
-                ids.blob_id(&abs, path, &meta).ok()
+                let folder = path.rsplit_once('/').map_or("", |(f, _)| f);
+                if disk.within.is_some() {
+                    let mut memo = self.folders.borrow_mut();
+                    let allowed = match memo.get(folder) {
+                        Some(a) => *a,
+                        None => *memo
+                            .entry(folder.to_string())
+                            .or_insert(disk.folder_allowed(folder)),
+                    };
+                    if !allowed {
+                        return None;
+                    }
+                }
+                // Bounded as reading it is: a bigger file is never hashed here.
+                if stat.size > crate::git::MAX_SKILL_MD as u64 {
+                    return None;
+                }
+                ids.by_stat(path, stat, &|| disk.root.join(path))
             }
         }
     }
@@ -149,7 +174,14 @@ fn quick<'a>(
         ids,
         fast: fast?,
         entry,
-        locked: locked?.items.iter().map(|i| (i.name.as_str(), i)).collect(),
+        // The first record of a name, as the plan takes it (`plan::build`): a lock listing a
+        // name twice gives the fast path and the plan the same record.
+        locked: locked?
+            .items
+            .iter()
+            .rev()
+            .map(|i| (i.name.as_str(), i))
+            .collect(),
         folders: Default::default(),
     })
 }
@@ -272,9 +304,10 @@ fn resolve_one(r: &Resolving, entry: &SkillSource) -> Result<Resolved, Failed> {
                 )
             });
             let ids = stat.as_ref().map(|s| s.skill("items"));
-            let q = ids
-                .as_ref()
-                .and_then(|ids| quick(Ids::Local(&view, ids), r.fast, entry, locked));
+            let q = ids.as_ref().and_then(|ids| {
+                let folders = crate::fsat::Folders::new(&view.root, false);
+                quick(Ids::Local(&view, ids, folders), r.fast, entry, locked)
+            });
             let read = read_items(r.kind, &view, &root, &entry.selection, q.as_ref());
             drop(q);
             if let (Some(stat), Some(ids)) = (&stat, ids) {

@@ -186,18 +186,28 @@ impl FilePlan {
     /// lock said.
     pub fn lock_entries(&self) -> Vec<LockedFileSource> {
         let mut out = self.sources.clone();
-        let mut add = |si: usize, f: LockedFile| {
+        // Each source's records by (name, path), found in one lookup (not a scan per item).
+        let mut at: HashMap<(usize, &str, &str), usize> = HashMap::new();
+        fn add<'s>(
+            out: &mut [LockedFileSource],
+            at: &mut HashMap<(usize, &'s str, &'s str), usize>,
+            si: usize,
+            f: LockedFile,
+            (name, path): (&'s str, &'s str),
+        ) {
             let items = &mut out[si].items;
-            match items
-                .iter_mut()
-                .find(|x| x.name == f.name && x.path == f.path)
-            {
-                Some(x) => x.installed.extend(f.installed),
-                None => items.push(f),
+            match at.entry((si, name, path)) {
+                std::collections::hash_map::Entry::Occupied(i) => {
+                    items[*i.get()].installed.extend(f.installed)
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(items.len());
+                    items.push(f);
+                }
             }
-        };
+        }
         for (si, f) in &self.kept {
-            add(*si, f.clone());
+            add(&mut out, &mut at, *si, f.clone(), (&f.name, &f.path));
         }
         for item in &self.items {
             let Some(si) = item.extra.source else {
@@ -219,6 +229,8 @@ impl FilePlan {
                 continue;
             }
             add(
+                &mut out,
+                &mut at,
                 si,
                 LockedFile {
                     name: item.name.clone(),
@@ -226,6 +238,7 @@ impl FilePlan {
                     blob: item.extra.blob.clone(),
                     installed,
                 },
+                (&item.name, &item.extra.path),
             );
         }
         // A prune whose removal succeeded leaves an old source with nothing to record.
@@ -307,7 +320,12 @@ pub fn build(inp: Inputs) -> FilePlan {
         let locked = crate::lock::find_entry(inp.old, &r.entry.id());
         let si = plan.source_index(source_of(&r));
         let commit = r.commit.map(|c| c.to_string());
-        let prev_of = |name: &str| locked.and_then(|l| l.items.iter().find(|i| i.name == name));
+        // The old records by name (the first of a name, as a scan would find it).
+        let mut by_name: HashMap<&str, &LockedFile> = HashMap::new();
+        for i in locked.into_iter().flat_map(|l| &l.items) {
+            by_name.entry(i.name.as_str()).or_insert(i);
+        }
+        let prev_of = |name: &str| by_name.get(name).copied();
         for b in &r.broken {
             if let Some(prev) = prev_of(&b.name) {
                 plan.keep(si, prev, &mut claims);
@@ -316,12 +334,16 @@ pub fn build(inp: Inputs) -> FilePlan {
             item.error = Some(b.error.clone());
             plan.items.push(item);
         }
-        for fi in &r.items {
+        // What the fast path found, moved into the plan: nothing reads it from the items after.
+        let mut r = r;
+        let hits: Vec<_> = r.items.iter_mut().map(|fi| fi.unchanged.take()).collect();
+        for (fi, hit) in r.items.iter().zip(hits) {
             let mut item = new_item(kind, &fi.name, &r.url, commit.clone());
             let prev = prev_of(&fi.name);
-            let wants: Vec<Want> = match &fi.unchanged {
+            let fast_hit = hit.is_some();
+            let wants: Vec<Want> = match hit {
                 // The fast path: every destination as kst last found it; nothing to render.
-                Some(kept) => kept.iter().cloned().map(Want::Unchanged).collect(),
+                Some(kept) => kept.into_iter().map(Want::Unchanged).collect(),
                 None => {
                     if let Some(f) = inp.fast {
                         f.begin_reading();
@@ -346,8 +368,9 @@ pub fn build(inp: Inputs) -> FilePlan {
                 pruned: false,
             };
             let recorded = |key: &str| prev.and_then(|p| p.installed.get(key)).cloned();
-            for want in wants {
-                let key = want.key();
+            let owner = format!("{} ({})", r.url, fi.name);
+            for mut want in wants {
+                let key = want.take_key();
                 if let Some(owner) = claims.owner(&key) {
                     item.error = Some(format!(
                         "{key} is already provided by {owner}; two sources cannot install the same {} name",
@@ -355,8 +378,10 @@ pub fn build(inp: Inputs) -> FilePlan {
                     ));
                     break;
                 }
-                if let Some(target) = want.file_target()
-                    && let Some((first, owner)) = folded.get(&crate::tree::fold(&target.rel))
+                // A rendered file's path, case-folded (folded once: checked, then claimed).
+                let fold = want.file_target().map(|t| crate::tree::fold(&t.rel));
+                if let Some(f) = &fold
+                    && let Some((first, owner)) = folded.get(f)
                     && *first != key
                 {
                     item.error = Some(format!(
@@ -366,21 +391,18 @@ pub fn build(inp: Inputs) -> FilePlan {
                     break;
                 }
                 let rec = recorded(&key);
-                let is_file = want.file_target().is_some();
                 let place = match want {
                     Want::Unchanged(u) => {
                         // What plan_file / plan_block find for a destination that is what the
                         // lock says and what kst renders: unchanged, recorded as it is.
                         item.dests
                             .push(step(u.target, Action::Unchanged, key.clone(), rec));
-                        let owner = format!("{} ({})", r.url, fi.name);
-                        if is_file {
-                            let d = item.dests.last().expect("just pushed");
+                        if let Some(f) = fold {
                             folded
-                                .entry(crate::tree::fold(&d.target.rel))
+                                .entry(f)
                                 .or_insert_with(|| (key.clone(), owner.clone()));
                         }
-                        claims.claim(key, owner);
+                        claims.claim(key, owner.clone());
                         continue;
                     }
                     Want::Place(place) => place,
@@ -413,13 +435,13 @@ pub fn build(inp: Inputs) -> FilePlan {
                     _ => {}
                 }
                 if d.error.is_none() && d.reason != Some(Reason::Conflict) {
-                    let owner = format!("{} ({})", r.url, fi.name);
-                    if is_file {
+                    // (`d.target` is the place's file target, whose path `fold` is.)
+                    if let Some(f) = fold {
                         folded
-                            .entry(crate::tree::fold(&d.target.rel))
+                            .entry(f)
                             .or_insert_with(|| (key.clone(), owner.clone()));
                     }
-                    claims.claim(key, owner);
+                    claims.claim(key, owner.clone());
                 }
                 item.dests.push(d);
             }
@@ -430,7 +452,7 @@ pub fn build(inp: Inputs) -> FilePlan {
                     plan.keep(si, prev, &mut claims);
                 }
             } else if let Some(f) = inp.fast
-                && fi.unchanged.is_none()
+                && !fast_hit
             {
                 record_unchanged(f, &r, fi, &item);
             }
@@ -504,10 +526,11 @@ enum Want {
 }
 
 impl Want {
-    fn key(&self) -> String {
+    /// Its lock key (moved out of a destination found unchanged: nothing reads it after).
+    fn take_key(&mut self) -> String {
         match self {
             Want::Place(p) => p.key(),
-            Want::Unchanged(u) => u.key.clone(),
+            Want::Unchanged(u) => std::mem::take(&mut u.key),
         }
     }
 
