@@ -24,7 +24,10 @@ pub fn temp_sibling(target: &Path, kind: &str) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let unique = format!("{TEMP_PREFIX}{kind}-{name}-{}-{n}", std::process::id());
+    // The process id, asked of the kernel once (a system call each time otherwise).
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let pid = *PID.get_or_init(std::process::id);
+    let unique = format!("{TEMP_PREFIX}{kind}-{name}-{pid}-{n}");
     target.with_file_name(unique)
 }
 

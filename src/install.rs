@@ -146,6 +146,34 @@ pub fn install_all(jobs: &[Job]) -> Vec<Result<Vec<String>>> {
         .map_or(1, |n| n.get())
         .clamp(4, 8)
         .min(jobs.len());
+    // Each skills folder and its work folder are made (or checked) once, not once per skill.
+    let mut parents: Vec<(&Path, &Path)> = jobs
+        .iter()
+        .filter_map(|j| Some((j.target.parent()?, j.root)))
+        .collect();
+    parents.sort();
+    parents.dedup();
+    let works: Vec<(&Path, &Path, Result<PathBuf, String>)> = parents
+        .iter()
+        .map(|&(parent, root)| {
+            let work = fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))
+                .and_then(|()| ensure_work_dir(parent, root))
+                .map_err(|e| format!("{e:#}"));
+            (parent, root, work)
+        })
+        .collect();
+    let work_of = |job: &Job| -> Result<&Path> {
+        let parent = job
+            .target
+            .parent()
+            .context("destination has no parent folder")?;
+        let (.., work) = works
+            .iter()
+            .find(|(p, r, _)| *p == parent && *r == job.root)
+            .expect("every job's parent was prepared");
+        work.as_deref().map_err(|e| anyhow::anyhow!("{e}"))
+    };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
@@ -153,16 +181,15 @@ pub fn install_all(jobs: &[Job]) -> Vec<Result<Vec<String>>> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let result = run_job(job, &mut repos);
+                    let result = work_of(job).and_then(|work| run_job(job, work, &mut repos));
                     *results[i].lock().expect("result lock") = Some(result);
                 }
             });
         }
     });
-    let mut parents: Vec<&Path> = jobs.iter().filter_map(|j| j.target.parent()).collect();
-    parents.sort();
-    parents.dedup();
-    for p in parents {
+    let mut synced: Vec<&Path> = parents.iter().map(|&(p, _)| p).collect();
+    synced.dedup();
+    for p in synced {
         fsx::sync_dir(p);
     }
     results
@@ -173,12 +200,13 @@ pub fn install_all(jobs: &[Job]) -> Vec<Result<Vec<String>>> {
 
 fn run_job<'a>(
     job: &Job<'a>,
+    work: &Path,
     repos: &mut Vec<(&'a Path, Option<git2::Repository>)>,
 ) -> Result<Vec<String>> {
     crate::failpoint::hit("apply-item");
     crate::failpoint::fail("install")?;
     let Some(db) = job.db else {
-        return swap_in(job.tree, job.target, job.root, None);
+        return swap_in(job.tree, job.target, work, None);
     };
     let at = match repos.iter().position(|(p, _)| *p == db) {
         Some(at) => at,
@@ -188,27 +216,20 @@ fn run_job<'a>(
         }
     };
     let odb = repos[at].1.as_ref().and_then(|r| r.odb().ok());
-    swap_in(job.tree, job.target, job.root, odb.as_ref())
+    swap_in(job.tree, job.target, work, odb.as_ref())
 }
 
-/// Materialise `tree` in a staging folder in the work folder and swap it into place at
-/// `target` (the old content lands in the work folder, out of sight, and is deleted there); the
-/// caller makes the swap durable.
-fn swap_in(tree: &Tree, target: &Path, root: &Path, objects: Objects) -> Result<Vec<String>> {
-    let parent = target
-        .parent()
-        .context("destination has no parent folder")?;
-    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let work = ensure_work_dir(parent, root)?;
-    let staging = fsx::temp_in(&work, target, "stage");
+/// Materialise `tree` in a staging folder in the work folder `work` (made by the caller, see
+/// [`ensure_work_dir`]) and swap it into place at `target` (the old content lands in the work
+/// folder, out of sight, and is deleted there); the caller makes the swap durable.
+fn swap_in(tree: &Tree, target: &Path, work: &Path, objects: Objects) -> Result<Vec<String>> {
+    let staging = fsx::temp_in(work, target, "stage");
     fsx::create_private_dir(&staging)?;
     let mut warnings = Vec::new();
-    let result = materialise(tree, &staging, objects, &mut warnings)
-        .and_then(|()| fsx::set_mode(&staging, 0o755))
-        .and_then(|()| {
-            crate::failpoint::hit("install-before-swap");
-            fsx::swap_into_place(&staging, target)
-        });
+    let result = materialise(tree, &staging, objects, &mut warnings).and_then(|()| {
+        crate::failpoint::hit("install-before-swap");
+        fsx::swap_into_place(&staging, target)
+    });
     match result {
         Ok(old) => {
             crate::failpoint::hit("install-after-swap");
@@ -224,7 +245,10 @@ fn swap_in(tree: &Tree, target: &Path, root: &Path, objects: Objects) -> Result<
     }
 }
 
-/// Write a tree's files into `dir` (which exists and is empty).
+/// Write a tree's files into `dir` (which exists, is empty and is private), then open it to
+/// everyone (0755) as the last step before the swap. Every file and folder is created relative
+/// to its opened parent folder (`openat`/`mkdirat`: no path walk per file), never following a
+/// symlink (`O_NOFOLLOW`, `O_EXCL`); symlinks come last, when nothing more is written.
 fn materialise(
     tree: &Tree,
     dir: &Path,
@@ -232,17 +256,19 @@ fn materialise(
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     let mut links = Vec::new();
-    write_tree(tree, dir, "", objects, warnings, &mut links)?;
+    let top = at::open_dir(None, dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    write_tree(tree, &top, dir, "", objects, warnings, &mut links)?;
     // Symlinks last: nothing else is written after them, so no write can pass through one.
     for (path, target) in links {
         std::os::unix::fs::symlink(&target, &path)
             .with_context(|| format!("cannot create symlink {}", path.display()))?;
     }
-    Ok(())
+    at::set_mode(&top, 0o755).with_context(|| format!("cannot chmod {}", dir.display()))
 }
 
 fn write_tree(
     tree: &Tree,
+    fd: &at::Dir,
     dir: &Path,
     rel: &str,
     objects: Objects,
@@ -250,61 +276,174 @@ fn write_tree(
     links: &mut Vec<(std::path::PathBuf, String)>,
 ) -> Result<()> {
     for e in &tree.entries {
-        // Names were checked when the tree was listed; joining a single safe component keeps
-        // the path inside `dir`.
-        let path = dir.join(&e.name);
-        let rel_path = if rel.is_empty() {
-            e.name.clone()
-        } else {
-            format!("{rel}/{}", e.name)
+        // Names were checked when the tree was listed: each is a single safe component, so
+        // creating it in `fd` stays inside the staging folder. Its path is built for errors
+        // and symlinks only.
+        let path = || dir.join(&e.name);
+        let rel_path = || {
+            if rel.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{rel}/{}", e.name)
+            }
         };
         match &e.kind {
             EntryKind::Dir(sub) => {
-                fs::create_dir(&path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
-                write_tree(sub, &path, &rel_path, objects, warnings, links)?;
+                let sub_fd = at::make_dir(fd, &e.name)
+                    .with_context(|| format!("cannot create {}", path().display()))?;
+                write_tree(sub, &sub_fd, &path(), &rel_path(), objects, warnings, links)?;
             }
             EntryKind::File {
                 executable, blob, ..
             } => {
                 let mode = if *executable { 0o755 } else { 0o644 };
-                let mut out = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(mode)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&path)
-                    .with_context(|| format!("cannot create {}", path.display()))?;
+                let mut out = at::create_file(fd, &e.name, mode)
+                    .with_context(|| format!("cannot create {}", path().display()))?;
                 match blob {
                     BlobRef::Disk(src) => {
-                        let mut input = OpenOptions::new()
+                        let input = OpenOptions::new()
                             .read(true)
                             .custom_flags(libc::O_NOFOLLOW)
                             .open(src)
                             .with_context(|| format!("cannot read {}", src.display()))?;
-                        std::io::copy(&mut input, &mut out)
+                        at::copy(&input, &out)
                             .with_context(|| format!("cannot copy {}", src.display()))?;
                     }
                     BlobRef::Git => {
                         let odb = objects.context("a git blob without an object database")?;
-                        let obj = odb
-                            .read(e.id)
-                            .with_context(|| format!("cannot read blob {} ({rel_path})", e.id))?;
+                        let obj = odb.read(e.id).with_context(|| {
+                            format!("cannot read blob {} ({})", e.id, rel_path())
+                        })?;
                         out.write_all(obj.data())
-                            .with_context(|| format!("cannot write {}", path.display()))?;
+                            .with_context(|| format!("cannot write {}", path().display()))?;
                     }
                 }
                 crate::failpoint::hit("install-mid-write");
             }
-            EntryKind::Symlink { target } => links.push((path, target.clone())),
+            EntryKind::Symlink { target } => links.push((path(), target.clone())),
             EntryKind::Gitlink => {
                 warnings.push(format!(
-                    "{rel_path} is a git submodule; submodules are not installed"
+                    "{} is a git submodule; submodules are not installed",
+                    rel_path()
                 ));
             }
         }
     }
     Ok(())
+}
+
+/// Creating a skill's files relative to opened folders, never following a symlink.
+mod at {
+    use std::ffi::CString;
+    use std::fs::File;
+    use std::io;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
+    /// An open folder (`O_DIRECTORY | O_NOFOLLOW`).
+    pub struct Dir(OwnedFd);
+
+    fn cstr(bytes: &[u8]) -> io::Result<CString> {
+        CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+    }
+
+    fn fd_or_error(fd: libc::c_int) -> io::Result<OwnedFd> {
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a descriptor the kernel just returned, owned by nobody else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Open the folder `name` in `parent` (or the path `name` itself with no parent); a
+    /// symlink there is refused (`ELOOP`/`ENOTDIR`), never followed.
+    pub fn open_dir(parent: Option<&Dir>, name: &Path) -> io::Result<Dir> {
+        let c = cstr(name.as_os_str().as_bytes())?;
+        let at = parent.map_or(libc::AT_FDCWD, |d| d.0.as_raw_fd());
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a valid NUL-terminated name and a descriptor we own (or AT_FDCWD).
+        fd_or_error(unsafe { libc::openat(at, c.as_ptr(), flags) }).map(Dir)
+    }
+
+    /// Create the folder `name` in `parent` (it must not exist) and open it.
+    pub fn make_dir(parent: &Dir, name: &str) -> io::Result<Dir> {
+        let c = cstr(name.as_bytes())?;
+        // SAFETY: as above; the mode is masked by the umask, as `fs::create_dir`'s is.
+        if unsafe { libc::mkdirat(parent.0.as_raw_fd(), c.as_ptr(), 0o777) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        open_dir(Some(parent), Path::new(name))
+    }
+
+    /// Create the file `name` in `parent` for writing: it must not exist (`O_EXCL`, which
+    /// also refuses a symlink there), and is never reached through one.
+    pub fn create_file(parent: &Dir, name: &str, mode: libc::mode_t) -> io::Result<File> {
+        let c = cstr(name.as_bytes())?;
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: as above.
+        let fd = fd_or_error(unsafe {
+            libc::openat(
+                parent.0.as_raw_fd(),
+                c.as_ptr(),
+                flags,
+                mode as libc::c_uint,
+            )
+        })?;
+        Ok(File::from(fd))
+    }
+
+    /// Set an open folder's permission bits.
+    pub fn set_mode(dir: &Dir, mode: libc::mode_t) -> io::Result<()> {
+        // SAFETY: a descriptor we own.
+        if unsafe { libc::fchmod(dir.0.as_raw_fd(), mode) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Copy the rest of `input` to `out`, to its end: in the kernel where it can
+    /// (`copy_file_range`, what `cp` does), without the two `fstat`s `std::io::copy` makes
+    /// first to learn what kinds of files it was given (both are regular files here: the
+    /// output was just created, the input listed as one and opened without following a link).
+    pub fn copy(input: &File, out: &File) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        loop {
+            // SAFETY: two open descriptors; null offsets use and move the files' own.
+            let n = unsafe {
+                libc::copy_file_range(
+                    input.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    out.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    1 << 30,
+                    0,
+                )
+            };
+            match n {
+                0 => return Ok(()),
+                n if n > 0 => continue,
+                _ => {
+                    let e = io::Error::last_os_error();
+                    match e.raw_os_error() {
+                        Some(libc::EINTR) => continue,
+                        // Not supported here (an old kernel, another file system for each,
+                        // a special file system): copy through memory from where it stopped.
+                        Some(
+                            libc::ENOSYS
+                            | libc::EXDEV
+                            | libc::EINVAL
+                            | libc::EOPNOTSUPP
+                            | libc::EPERM,
+                        ) => break,
+                        _ => return Err(e),
+                    }
+                }
+            }
+        }
+        io::copy(&mut &*input, &mut &*out).map(|_| ())
+    }
 }
 
 /// Remove an installed skill folder (or whatever now stands at its path) without following
@@ -323,4 +462,43 @@ pub fn remove(target: &Path, root: &Path) -> Result<()> {
         .with_context(|| format!("cannot move {} out of sight", target.display()))?;
     fsx::sync_dir(parent);
     fsx::remove_any(&trash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at;
+    use std::path::Path;
+
+    #[test]
+    fn folders_are_opened_and_files_created_without_following_a_symlink() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (stage, outside) = (tmp.path().join("stage"), tmp.path().join("outside"));
+        std::fs::create_dir_all(&stage).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("f"), "theirs").unwrap();
+        std::os::unix::fs::symlink(&outside, stage.join("dir")).unwrap();
+        std::os::unix::fs::symlink(outside.join("f"), stage.join("file")).unwrap();
+        let top = at::open_dir(None, &stage).unwrap();
+        assert!(at::open_dir(Some(&top), Path::new("dir")).is_err());
+        assert!(at::open_dir(None, &stage.join("dir")).is_err());
+        assert!(at::make_dir(&top, "dir").is_err());
+        assert!(at::create_file(&top, "file", 0o644).is_err());
+        assert_eq!(std::fs::read(outside.join("f")).unwrap(), b"theirs");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn copy_takes_a_file_to_its_end() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bytes: Vec<u8> = (0..3 << 20)
+            .map(|i: u32| (i * 7 + i / 4096) as u8)
+            .collect();
+        std::fs::write(tmp.path().join("in"), &bytes).unwrap();
+        let top = at::open_dir(None, tmp.path()).unwrap();
+        let out = at::create_file(&top, "out", 0o600).unwrap();
+        let input = std::fs::File::open(tmp.path().join("in")).unwrap();
+        at::copy(&input, &out).unwrap();
+        drop(out);
+        assert_eq!(std::fs::read(tmp.path().join("out")).unwrap(), bytes);
+    }
 }

@@ -45,6 +45,7 @@ pub fn resolve_and_plan(
     force: bool,
 ) -> Result<(Vec<ResolvedSource>, Vec<FailedSource>, Plan)> {
     let (mut resolved, mut failed) = resolve_skills(ws, opts, offline, printer)?;
+    crate::failpoint::hold("skills-resolved");
     let plan = plan_skills(ws, &resolved, &failed, force);
     if plan.reread.is_empty() {
         return Ok((resolved, failed, plan));
@@ -224,6 +225,23 @@ pub fn apply_skills(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeC
     for folder in &touched {
         install::clean_work_dirs(folder, &scope.root);
     }
+    // Whether a destination's folder is reached through a symlink depends on its parent only:
+    // judged once per skills folder for the installs, not once per skill (twice, below).
+    let mut linked: std::collections::HashMap<std::path::PathBuf, Option<std::path::PathBuf>> =
+        std::collections::HashMap::new();
+    for d in plan.items.iter().flat_map(|item| item.dests.iter()) {
+        if d.action.writes()
+            && let Some(parent) = d.target.abs.parent()
+            && !linked.contains_key(parent)
+        {
+            linked.insert(parent.to_path_buf(), scope.symlinked_parent(&d.target.abs));
+        }
+    }
+    let linked = linked;
+    let link_above = |target: &std::path::Path| match target.parent().and_then(|p| linked.get(p)) {
+        Some(known) => known.clone(),
+        None => scope.symlinked_parent(target),
+    };
     // Every install first, on all cores (install::install_all); their results are taken below.
     let writes: Vec<(usize, usize)> = plan
         .items
@@ -231,9 +249,9 @@ pub fn apply_skills(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeC
         .enumerate()
         .filter(|(_, item)| item.extra.is_some())
         .flat_map(|(ii, item)| {
+            let link_above = &link_above;
             item.dests.iter().enumerate().filter_map(move |(di, d)| {
-                (d.action.writes() && scope.symlinked_parent(&d.target.abs).is_none())
-                    .then_some((ii, di))
+                (d.action.writes() && link_above(&d.target.abs).is_none()).then_some((ii, di))
             })
         })
         .collect();
@@ -269,10 +287,16 @@ pub fn apply_skills(plan: &mut Plan, resolved: &[ResolvedSource], scope: &ScopeC
     let mut failed_removals: Vec<String> = Vec::new();
     for (ii, item) in plan.items.iter_mut().enumerate() {
         for (di, d) in item.dests.iter_mut().enumerate() {
+            // A removal is judged right before it happens (after the installs).
+            let above = match d.action {
+                a if a.writes() => link_above(&d.target.abs),
+                Action::Removed => scope.symlinked_parent(&d.target.abs),
+                _ => None,
+            };
             let result = match (d.action, item.extra) {
                 (a, _)
                     if (a.writes() || a == Action::Removed)
-                        && let Some(link) = scope.symlinked_parent(&d.target.abs) =>
+                        && let Some(link) = above =>
                 {
                     Err(anyhow!(
                         "{} is a symlink; inside a project kst never writes or deletes through a symlink \

@@ -31,6 +31,7 @@ mod local_fast;
 mod lock_memo;
 mod mcp_sync;
 mod md_assets;
+mod offline_resync;
 mod parsers;
 mod perf_smoke;
 mod remote_config;
