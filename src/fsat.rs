@@ -16,8 +16,10 @@
 //! path, which reports what is wrong.
 //!
 //! [`Dir`] is the opened folder underneath, also what the tree walks of `tree.rs` use (a
-//! folder's own stat data, its entries' `lstat`s and link targets, its names): one place where
-//! kst's descriptor-relative system calls are made.
+//! folder's own stat data, its entries' `lstat`s and link targets, its names) and what an
+//! install creates a skill's folders and files in (`install.rs`: `mkdirat`, `openat` with
+//! `O_CREAT|O_EXCL|O_NOFOLLOW`): one place where kst's descriptor-relative system calls are
+//! made.
 
 // `libc::stat`'s field types and the `S_IF*` constants' differ between Linux and macOS: the
 // casts are what keeps this portable.
@@ -25,6 +27,7 @@
 
 use std::collections::HashMap;
 use std::ffi::CStr;
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -66,6 +69,17 @@ fn with_c<T>(name: &[u8], f: impl FnOnce(&CStr) -> io::Result<T>) -> io::Result<
     f(&c)
 }
 
+/// A name of one entry of a folder: not empty, `.`, `..` or anything with a `/`.
+fn single_name(name: &str) -> io::Result<()> {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a single name",
+        ));
+    }
+    Ok(())
+}
+
 fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
     if rc < 0 {
         Err(io::Error::last_os_error())
@@ -97,18 +111,41 @@ impl Dir {
     /// The sub-folder `name` (one name: never `.` or `..`); a symlink there is followed only
     /// when `follow`.
     pub fn open_dir(&self, name: &str, follow: bool) -> io::Result<Dir> {
-        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a single name",
-            ));
-        }
+        single_name(name)?;
         let flags = DIR_FLAGS | if follow { 0 } else { libc::O_NOFOLLOW };
         with_c(name.as_bytes(), |c| {
             // SAFETY: a valid descriptor and NUL-terminated name.
             let fd = check(unsafe { libc::openat(self.0.as_raw_fd(), c.as_ptr(), flags) })?;
             // SAFETY: `fd` was just opened and is owned by nothing else.
             Ok(Dir(unsafe { OwnedFd::from_raw_fd(fd) }))
+        })
+    }
+
+    /// Create the folder `name` here (it must not exist) and open it, never through a
+    /// symlink.
+    pub fn create_dir(&self, name: &str) -> io::Result<Dir> {
+        single_name(name)?;
+        with_c(name.as_bytes(), |c| {
+            // SAFETY: a valid descriptor and NUL-terminated name; the mode is masked by the
+            // umask, as `fs::create_dir`'s is.
+            check(unsafe { libc::mkdirat(self.0.as_raw_fd(), c.as_ptr(), 0o777) })
+        })?;
+        self.open_dir(name, false)
+    }
+
+    /// Create the file `name` here for writing: it must not exist (`O_EXCL`, which also
+    /// refuses a symlink there), and is never reached through one.
+    pub fn create_file(&self, name: &str, mode: libc::mode_t) -> io::Result<File> {
+        single_name(name)?;
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        with_c(name.as_bytes(), |c| {
+            // SAFETY: a valid descriptor and NUL-terminated name.
+            let fd = check(unsafe {
+                libc::openat(self.0.as_raw_fd(), c.as_ptr(), flags, mode as libc::c_uint)
+            })?;
+            // SAFETY: `fd` was just opened and is owned by nothing else.
+            Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
         })
     }
 

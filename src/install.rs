@@ -8,14 +8,17 @@
 //! created, and symlinks are created last, so no path written during materialisation can
 //! traverse a link of the skill's own.
 
+use std::fs::File;
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use git2::Odb;
 
+use crate::fsat;
 use crate::fsx;
 use crate::tree::{BlobRef, EntryKind, Tree};
 
@@ -256,19 +259,20 @@ fn materialise(
     warnings: &mut Vec<String>,
 ) -> Result<()> {
     let mut links = Vec::new();
-    let top = at::open_dir(None, dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    let top =
+        fsat::Dir::open(dir, false).with_context(|| format!("cannot open {}", dir.display()))?;
     write_tree(tree, &top, dir, "", objects, warnings, &mut links)?;
     // Symlinks last: nothing else is written after them, so no write can pass through one.
     for (path, target) in links {
         std::os::unix::fs::symlink(&target, &path)
             .with_context(|| format!("cannot create symlink {}", path.display()))?;
     }
-    at::set_mode(&top, 0o755).with_context(|| format!("cannot chmod {}", dir.display()))
+    fsx::set_mode(dir, 0o755)
 }
 
 fn write_tree(
     tree: &Tree,
-    fd: &at::Dir,
+    fd: &fsat::Dir,
     dir: &Path,
     rel: &str,
     objects: Objects,
@@ -289,7 +293,8 @@ fn write_tree(
         };
         match &e.kind {
             EntryKind::Dir(sub) => {
-                let sub_fd = at::make_dir(fd, &e.name)
+                let sub_fd = fd
+                    .create_dir(&e.name)
                     .with_context(|| format!("cannot create {}", path().display()))?;
                 write_tree(sub, &sub_fd, &path(), &rel_path(), objects, warnings, links)?;
             }
@@ -297,7 +302,8 @@ fn write_tree(
                 executable, blob, ..
             } => {
                 let mode = if *executable { 0o755 } else { 0o644 };
-                let mut out = at::create_file(fd, &e.name, mode)
+                let mut out = fd
+                    .create_file(&e.name, mode)
                     .with_context(|| format!("cannot create {}", path().display()))?;
                 match blob {
                     BlobRef::Disk(src) => {
@@ -306,7 +312,7 @@ fn write_tree(
                             .custom_flags(libc::O_NOFOLLOW)
                             .open(src)
                             .with_context(|| format!("cannot read {}", src.display()))?;
-                        at::copy(&input, &out)
+                        copy(&input, &out)
                             .with_context(|| format!("cannot copy {}", src.display()))?;
                     }
                     BlobRef::Git => {
@@ -332,118 +338,42 @@ fn write_tree(
     Ok(())
 }
 
-/// Creating a skill's files relative to opened folders, never following a symlink.
-mod at {
-    use std::ffi::CString;
-    use std::fs::File;
-    use std::io;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::os::unix::ffi::OsStrExt;
-    use std::path::Path;
-
-    /// An open folder (`O_DIRECTORY | O_NOFOLLOW`).
-    pub struct Dir(OwnedFd);
-
-    fn cstr(bytes: &[u8]) -> io::Result<CString> {
-        CString::new(bytes).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-    }
-
-    fn fd_or_error(fd: libc::c_int) -> io::Result<OwnedFd> {
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a descriptor the kernel just returned, owned by nobody else.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
-
-    /// Open the folder `name` in `parent` (or the path `name` itself with no parent); a
-    /// symlink there is refused (`ELOOP`/`ENOTDIR`), never followed.
-    pub fn open_dir(parent: Option<&Dir>, name: &Path) -> io::Result<Dir> {
-        let c = cstr(name.as_os_str().as_bytes())?;
-        let at = parent.map_or(libc::AT_FDCWD, |d| d.0.as_raw_fd());
-        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        // SAFETY: a valid NUL-terminated name and a descriptor we own (or AT_FDCWD).
-        fd_or_error(unsafe { libc::openat(at, c.as_ptr(), flags) }).map(Dir)
-    }
-
-    /// Create the folder `name` in `parent` (it must not exist) and open it.
-    pub fn make_dir(parent: &Dir, name: &str) -> io::Result<Dir> {
-        let c = cstr(name.as_bytes())?;
-        // SAFETY: as above; the mode is masked by the umask, as `fs::create_dir`'s is.
-        if unsafe { libc::mkdirat(parent.0.as_raw_fd(), c.as_ptr(), 0o777) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        open_dir(Some(parent), Path::new(name))
-    }
-
-    /// Create the file `name` in `parent` for writing: it must not exist (`O_EXCL`, which
-    /// also refuses a symlink there), and is never reached through one.
-    pub fn create_file(parent: &Dir, name: &str, mode: libc::mode_t) -> io::Result<File> {
-        let c = cstr(name.as_bytes())?;
-        let flags =
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        // SAFETY: as above.
-        let fd = fd_or_error(unsafe {
-            libc::openat(
-                parent.0.as_raw_fd(),
-                c.as_ptr(),
-                flags,
-                mode as libc::c_uint,
+/// Copy the rest of `input` to `out`, to its end: in the kernel where it can
+/// (`copy_file_range`, what `cp` does), without the two `fstat`s `std::io::copy` makes
+/// first to learn what kinds of files it was given (both are regular files here: the
+/// output was just created, the input listed as one and opened without following a link).
+fn copy(input: &File, out: &File) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    loop {
+        // SAFETY: two open descriptors; null offsets use and move the files' own.
+        let n = unsafe {
+            libc::copy_file_range(
+                input.as_raw_fd(),
+                std::ptr::null_mut(),
+                out.as_raw_fd(),
+                std::ptr::null_mut(),
+                1 << 30,
+                0,
             )
-        })?;
-        Ok(File::from(fd))
-    }
-
-    /// Set an open folder's permission bits.
-    pub fn set_mode(dir: &Dir, mode: libc::mode_t) -> io::Result<()> {
-        // SAFETY: a descriptor we own.
-        if unsafe { libc::fchmod(dir.0.as_raw_fd(), mode) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// Copy the rest of `input` to `out`, to its end: in the kernel where it can
-    /// (`copy_file_range`, what `cp` does), without the two `fstat`s `std::io::copy` makes
-    /// first to learn what kinds of files it was given (both are regular files here: the
-    /// output was just created, the input listed as one and opened without following a link).
-    pub fn copy(input: &File, out: &File) -> io::Result<()> {
-        #[cfg(target_os = "linux")]
-        loop {
-            // SAFETY: two open descriptors; null offsets use and move the files' own.
-            let n = unsafe {
-                libc::copy_file_range(
-                    input.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    out.as_raw_fd(),
-                    std::ptr::null_mut(),
-                    1 << 30,
-                    0,
-                )
-            };
-            match n {
-                0 => return Ok(()),
-                n if n > 0 => continue,
-                _ => {
-                    let e = io::Error::last_os_error();
-                    match e.raw_os_error() {
-                        Some(libc::EINTR) => continue,
-                        // Not supported here (an old kernel, another file system for each,
-                        // a special file system): copy through memory from where it stopped.
-                        Some(
-                            libc::ENOSYS
-                            | libc::EXDEV
-                            | libc::EINVAL
-                            | libc::EOPNOTSUPP
-                            | libc::EPERM,
-                        ) => break,
-                        _ => return Err(e),
-                    }
+        };
+        match n {
+            0 => return Ok(()),
+            n if n > 0 => continue,
+            _ => {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    // Not supported here (an old kernel, another file system for each,
+                    // a special file system): copy through memory from where it stopped.
+                    Some(
+                        libc::ENOSYS | libc::EXDEV | libc::EINVAL | libc::EOPNOTSUPP | libc::EPERM,
+                    ) => break,
+                    _ => return Err(e),
                 }
             }
         }
-        io::copy(&mut &*input, &mut &*out).map(|_| ())
     }
+    io::copy(&mut &*input, &mut &*out).map(|_| ())
 }
 
 /// Remove an installed skill folder (or whatever now stands at its path) without following
@@ -466,8 +396,8 @@ pub fn remove(target: &Path, root: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::at;
-    use std::path::Path;
+    use super::copy;
+    use crate::fsat::Dir;
 
     #[test]
     fn folders_are_opened_and_files_created_without_following_a_symlink() {
@@ -478,11 +408,11 @@ mod tests {
         std::fs::write(outside.join("f"), "theirs").unwrap();
         std::os::unix::fs::symlink(&outside, stage.join("dir")).unwrap();
         std::os::unix::fs::symlink(outside.join("f"), stage.join("file")).unwrap();
-        let top = at::open_dir(None, &stage).unwrap();
-        assert!(at::open_dir(Some(&top), Path::new("dir")).is_err());
-        assert!(at::open_dir(None, &stage.join("dir")).is_err());
-        assert!(at::make_dir(&top, "dir").is_err());
-        assert!(at::create_file(&top, "file", 0o644).is_err());
+        let top = Dir::open(&stage, false).unwrap();
+        assert!(top.open_dir("dir", false).is_err());
+        assert!(Dir::open(&stage.join("dir"), false).is_err());
+        assert!(top.create_dir("dir").is_err());
+        assert!(top.create_file("file", 0o644).is_err());
         assert_eq!(std::fs::read(outside.join("f")).unwrap(), b"theirs");
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
     }
@@ -494,10 +424,10 @@ mod tests {
             .map(|i: u32| (i * 7 + i / 4096) as u8)
             .collect();
         std::fs::write(tmp.path().join("in"), &bytes).unwrap();
-        let top = at::open_dir(None, tmp.path()).unwrap();
-        let out = at::create_file(&top, "out", 0o600).unwrap();
+        let top = Dir::open(tmp.path(), false).unwrap();
+        let out = top.create_file("out", 0o600).unwrap();
         let input = std::fs::File::open(tmp.path().join("in")).unwrap();
-        at::copy(&input, &out).unwrap();
+        copy(&input, &out).unwrap();
         drop(out);
         assert_eq!(std::fs::read(tmp.path().join("out")).unwrap(), bytes);
     }
