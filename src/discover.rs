@@ -272,9 +272,21 @@ pub struct DiskPack {
     /// folder it may read from (the project, canonical): anything whose real path leaves it,
     /// through a symlink in the pack, is read as absent (SPEC 3 "Trust").
     pub within: Option<PathBuf>,
+    /// Folders (relative to `root`) already judged inside or outside `within`: every reader
+    /// of a confined pack asks per folder, not per file ([`DiskPack::folder_allowed`]).
+    judged: Mutex<HashMap<String, bool>>,
 }
 
 impl DiskPack {
+    /// The local folder `root` as a pack, confined to `within` when set (see the field).
+    pub fn new(root: PathBuf, within: Option<PathBuf>) -> DiskPack {
+        DiskPack {
+            root,
+            within,
+            judged: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// A local source folder as a pack, checked the same way for every kind: it is a folder,
     /// and its discovery root (`sub_dir`, if any) is a folder inside it. Returns the pack and
     /// the root (`""` for none); `within` as in [`DiskPack::within`].
@@ -293,10 +305,7 @@ impl DiskPack {
                 path.display()
             ));
         }
-        let pack = DiskPack {
-            root: path.to_path_buf(),
-            within: within.map(Path::to_path_buf),
-        };
+        let pack = DiskPack::new(path.to_path_buf(), within.map(Path::to_path_buf));
         Ok((pack, root))
     }
 
@@ -307,27 +316,17 @@ impl DiskPack {
             self.root.join(rel)
         }
     }
-
-    /// Whether `p` may be read: always, or, when confined, if its real path is inside.
-    fn allowed(&self, p: &Path) -> bool {
-        match &self.within {
-            None => true,
-            Some(w) => {
-                crate::failpoint::count(crate::failpoint::Counter::PathResolve);
-                std::fs::canonicalize(p).is_ok_and(|r| r.starts_with(w))
-            }
-        }
-    }
 }
 
 impl PackView for DiskPack {
+    /// Regular (so not a symlink): its real path is its folder's followed by its name.
     fn is_file(&self, rel: &str) -> bool {
-        let p = self.at(rel);
-        std::fs::symlink_metadata(&p).is_ok_and(|m| m.is_file()) && self.allowed(&p)
+        std::fs::symlink_metadata(self.at(rel)).is_ok_and(|m| m.is_file())
+            && (self.within.is_none() || self.judge(rel, true))
     }
 
     fn subdirs(&self, rel: &str) -> Vec<String> {
-        if !self.allowed(&self.at(rel)) {
+        if !self.folder_allowed(rel) {
             return Vec::new();
         }
         let mut out: Vec<String> = std::fs::read_dir(self.at(rel))
@@ -342,7 +341,7 @@ impl PackView for DiskPack {
     }
 
     fn files(&self, rel: &str) -> Vec<String> {
-        if !self.allowed(&self.at(rel)) {
+        if !self.folder_allowed(rel) {
             return Vec::new();
         }
         let mut out: Vec<String> = std::fs::read_dir(self.at(rel))
@@ -372,37 +371,86 @@ impl PackView for DiskPack {
     }
 }
 
-/// Asked by [`DiskPack::file_meta`] whether a folder may be read from, with the check to run
-/// (the caller may remember its answers).
-pub type FolderAllowed<'a> = dyn FnMut(&str, &dyn Fn(&str) -> bool) -> bool + 'a;
-
 impl DiskPack {
-    /// The path and `lstat` data of the regular file at `rel`, if [`PackView::is_file`] would
-    /// say it may be read: what a stat cache looks up before reading it. `folder_allowed`
-    /// answers for the file's folder (`""`: the root) whether it may be read from: a regular
-    /// file (not a symlink) leads where its folder leads, so a caller may remember the answer
-    /// per folder instead of resolving every file's real path.
-    pub fn file_meta(
-        &self,
-        rel: &str,
-        folder_allowed: &mut FolderAllowed,
-    ) -> Option<(PathBuf, std::fs::Metadata)> {
-        let p = self.at(rel);
-        let m = std::fs::symlink_metadata(&p).ok()?;
-        if !m.is_file() {
-            return None;
-        }
-        let folder = rel.rsplit_once('/').map_or("", |(f, _)| f);
-        let allowed =
-            self.within.is_none() || folder_allowed(folder, &|f: &str| self.allowed(&self.at(f)));
-        allowed.then_some((p, m))
+    /// Whether files and folders directly in `folder` (`""`: the root) may be read: always,
+    /// or, when confined, if its real path is inside `within` — judged once per folder
+    /// ([`DiskPack::judge`]). A regular file (not a symlink) leads where its folder leads, so
+    /// a caller that has a file's stat data asks for its folder.
+    pub fn folder_allowed(&self, folder: &str) -> bool {
+        self.within.is_none() || self.judge(folder, false)
     }
 
-    /// Whether files directly in `folder` (`""`: the root) may be read: what
-    /// [`DiskPack::file_meta`] asks `folder_allowed`, for a caller that had the file's stat data
-    /// another way (`fsat.rs`).
-    pub fn folder_allowed(&self, folder: &str) -> bool {
-        self.within.is_none() || self.allowed(&self.at(folder))
+    /// Judge the plain folders listed in each of `parents` at once (when confined): a folder
+    /// the listing says is a folder (its kind from the listing, which never follows a symlink)
+    /// is inside when its parent is — one listing of `skills/` instead of an `lstat` of each
+    /// of its thousand skills.
+    pub fn judge_children_of<'p>(&self, parents: impl Iterator<Item = &'p str>) {
+        if self.within.is_none() {
+            return;
+        }
+        let mut seen: Vec<&str> = parents.collect();
+        seen.sort_unstable();
+        seen.dedup();
+        for parent in seen {
+            if !self.folder_allowed(parent) {
+                continue;
+            }
+            let Ok(listing) = std::fs::read_dir(self.at(parent)) else {
+                continue;
+            };
+            let plain: Vec<String> = listing
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter_map(|e| e.file_name().to_str().map(|n| join(parent, n)))
+                .filter(|rel| !rel.ends_with("/.") && !rel.ends_with("/.."))
+                .collect();
+            let mut judged = self.judged.lock().expect("judged lock");
+            for rel in plain {
+                judged.entry(rel).or_insert(true);
+            }
+        }
+    }
+
+    /// Is the real path of the folder (or, when `leaf_is_plain`, the file that is not a
+    /// symlink) at `rel` inside `within`? Without resolving every path from `/` (`realpath`
+    /// reads each component's link: most of a confined no-op's system calls): the real path
+    /// of `a/b`, where `b` is not a symlink, is the real path of `a` followed by `b`, so each
+    /// folder is judged once, from its parent's judgement and one `lstat`. A symlink, `.`,
+    /// `..` or anything unusual on the way is resolved in full.
+    fn judge(&self, rel: &str, leaf_is_plain: bool) -> bool {
+        let Some(within) = &self.within else {
+            return true;
+        };
+        if !leaf_is_plain && let Some(&v) = self.judged.lock().expect("judged lock").get(rel) {
+            return v;
+        }
+        let resolve = || {
+            crate::failpoint::count(crate::failpoint::Counter::PathResolve);
+            std::fs::canonicalize(self.at(rel)).is_ok_and(|r| r.starts_with(within))
+        };
+        // Judged from its parent only when `rel` names plain folders below the pack's root:
+        // an absolute path (its "parent" would be the root), `.`, `..` or an empty component
+        // is resolved in full.
+        let verdict = if rel.is_empty() || !plain_rel(rel) {
+            resolve()
+        } else {
+            let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+            let plain_name = !matches!(name, "" | "." | "..");
+            let plain =
+                leaf_is_plain || std::fs::symlink_metadata(self.at(rel)).is_ok_and(|m| m.is_dir());
+            if plain_name && plain && self.judge(parent, false) {
+                true
+            } else {
+                resolve()
+            }
+        };
+        if !leaf_is_plain {
+            self.judged
+                .lock()
+                .expect("judged lock")
+                .insert(rel.to_string(), verdict);
+        }
+        verdict
     }
 
     /// [`PackView::list`], with each regular file's blob id from `ids`.
@@ -413,7 +461,7 @@ impl DiskPack {
         ids: &dyn tree::BlobIds,
     ) -> anyhow::Result<Tree> {
         let p = self.at(rel);
-        if !self.allowed(&p) {
+        if !self.folder_allowed(rel) {
             anyhow::bail!(
                 "{} leads outside the project (through a symlink); a config found in the working \
                  directory that you have not trusted may read only inside its project",
@@ -438,12 +486,8 @@ impl DiskPack {
 /// What this gives up is what the `SKILL.md` alone says: the description (pass no lock when
 /// it is needed, `--json`) and the warning about a frontmatter name that is not the folder's.
 pub struct CachedDiskPack {
-    /// Unconfined: this pack checks `within` itself ([`CachedDiskPack::inside`]).
+    /// The folder, confined as [`DiskPack::within`] says (its judgements per folder).
     disk: DiskPack,
-    /// As [`DiskPack::within`].
-    within: Option<PathBuf>,
-    /// Folders (relative) already judged inside or outside `within`.
-    judged: Mutex<HashMap<String, bool>>,
     stat: Option<crate::statcache::StatCache>,
     /// The discovery root (`""`, or the sub-dir).
     root: String,
@@ -500,14 +544,12 @@ impl CachedDiskPack {
         sub_dir: Option<&str>,
         within: Option<&Path>,
     ) -> Result<(CachedDiskPack, String), String> {
-        let (disk, root) = DiskPack::open(path, sub_dir, None)?;
+        let (disk, root) = DiskPack::open(path, sub_dir, within)?;
         let stat = crate::dirs::cache_root()
             .ok()
             .map(|cache| crate::statcache::StatCache::for_source(&cache, &disk.root));
         let pack = CachedDiskPack {
             disk,
-            within: within.map(Path::to_path_buf),
-            judged: Mutex::new(HashMap::new()),
             stat,
             root: root.clone(),
             locked: HashMap::new(),
@@ -557,7 +599,7 @@ impl CachedDiskPack {
     /// is no longer a folder is left to discovery.
     fn list_locked(&self) {
         let paths: Vec<&str> = self.locked.keys().map(String::as_str).collect();
-        self.judge_children_of(
+        self.disk.judge_children_of(
             paths
                 .iter()
                 .filter(|p| !p.is_empty())
@@ -633,82 +675,9 @@ impl CachedDiskPack {
         Ok(tree)
     }
 
-    /// Is the real path of the folder (or, when `leaf_is_plain`, the file that is not a
-    /// symlink) at `rel` inside `within`, if confined? As [`DiskPack::within`] judges it, but
-    /// without resolving every path from `/` (`realpath` reads each component's link: most
-    /// of a confined no-op's system calls): the real path of `a/b`, where `b` is not a
-    /// symlink, is the real path of `a` followed by `b`, so each folder is judged once, from
-    /// its parent's judgement and one `lstat`. A symlink, `.`, `..` or anything unusual on the
-    /// way is resolved in full, as before.
+    /// Whether the folder `rel` may be read ([`DiskPack::folder_allowed`]).
     fn inside(&self, rel: &str) -> bool {
-        self.within.is_none() || self.judge(rel, false)
-    }
-
-    /// Judge the plain folders listed in each of `parents` at once (when confined): a folder
-    /// the listing says is a folder (its kind from the listing, which never follows a symlink)
-    /// is inside when its parent is — one listing of `skills/` instead of an `lstat` of each
-    /// of its thousand skills.
-    fn judge_children_of<'p>(&self, parents: impl Iterator<Item = &'p str>) {
-        if self.within.is_none() {
-            return;
-        }
-        let mut seen: Vec<&str> = parents.collect();
-        seen.sort_unstable();
-        seen.dedup();
-        for parent in seen {
-            if !self.inside(parent) {
-                continue;
-            }
-            let Ok(listing) = std::fs::read_dir(self.disk.at(parent)) else {
-                continue;
-            };
-            let plain: Vec<String> = listing
-                .flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .filter_map(|e| e.file_name().to_str().map(|n| join(parent, n)))
-                .filter(|rel| !rel.ends_with("/.") && !rel.ends_with("/.."))
-                .collect();
-            let mut judged = self.judged.lock().expect("judged lock");
-            for rel in plain {
-                judged.entry(rel).or_insert(true);
-            }
-        }
-    }
-
-    fn judge(&self, rel: &str, leaf_is_plain: bool) -> bool {
-        let Some(within) = &self.within else {
-            return true;
-        };
-        if !leaf_is_plain && let Some(&v) = self.judged.lock().expect("judged lock").get(rel) {
-            return v;
-        }
-        let resolve = || {
-            crate::failpoint::count(crate::failpoint::Counter::PathResolve);
-            std::fs::canonicalize(self.disk.at(rel)).is_ok_and(|r| r.starts_with(within))
-        };
-        // Judged from its parent only when `rel` names plain folders below the pack's root:
-        // an absolute path (its "parent" would be the root), `.`, `..` or an empty component
-        // is resolved in full.
-        let verdict = if rel.is_empty() || !plain_rel(rel) {
-            resolve()
-        } else {
-            let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-            let plain_name = !matches!(name, "" | "." | "..");
-            let plain = leaf_is_plain
-                || std::fs::symlink_metadata(self.disk.at(rel)).is_ok_and(|m| m.is_dir());
-            if plain_name && plain && self.judge(parent, false) {
-                true
-            } else {
-                resolve()
-            }
-        };
-        if !leaf_is_plain {
-            self.judged
-                .lock()
-                .expect("judged lock")
-                .insert(rel.to_string(), verdict);
-        }
-        verdict
+        self.disk.folder_allowed(rel)
     }
 }
 
@@ -728,8 +697,7 @@ impl PackView for CachedDiskPack {
         {
             return c.skill_md;
         }
-        // Regular (so not a symlink): its real path is its folder's followed by its name.
-        self.disk.is_file(rel) && self.judge(rel, true)
+        self.disk.is_file(rel)
     }
 
     fn subdirs(&self, rel: &str) -> Vec<String> {
@@ -827,10 +795,7 @@ mod tests {
         .unwrap();
         fs::write(r.join("skills/a/SKILL.md"), "---\nname: a\n---\n").unwrap();
         fs::write(r.join("skills/b/SKILL.md"), "---\nname: bee\n---\n").unwrap();
-        let view = DiskPack {
-            root: r.to_path_buf(),
-            within: None,
-        };
+        let view = DiskPack::new(r.to_path_buf(), None);
         let (found, warnings) = discover(&view, "", "pack");
         let names: Vec<_> = found
             .iter()
@@ -889,17 +854,12 @@ mod tests {
         std::os::unix::fs::symlink("../other/c", pack.join("skills/in")).unwrap();
         std::os::unix::fs::symlink(&outside, pack.join("away")).unwrap();
         let within = fs::canonicalize(&project).unwrap();
-        let full = DiskPack {
-            root: pack.clone(),
-            within: Some(within.clone()),
-        };
+        // The reference: every path resolved in full, then read unconfined.
+        let open = DiskPack::new(pack.clone(), None);
+        let inside =
+            |rel: &str| fs::canonicalize(pack.join(rel)).is_ok_and(|r| r.starts_with(&within));
         let cached = CachedDiskPack {
-            disk: DiskPack {
-                root: pack.clone(),
-                within: None,
-            },
-            within: Some(within),
-            judged: Mutex::new(HashMap::new()),
+            disk: DiskPack::new(pack.clone(), Some(within.clone())),
             stat: None,
             root: String::new(),
             locked: HashMap::new(),
@@ -938,29 +898,38 @@ mod tests {
         // (what `list_locked` does).
         for round in 0..4 {
             if round == 2 {
-                cached.judged.lock().unwrap().clear();
-                cached.judge_children_of(["", "skills", "skills/a", "away"].into_iter());
+                cached.disk.judged.lock().unwrap().clear();
+                cached
+                    .disk
+                    .judge_children_of(["", "skills", "skills/a", "away"].into_iter());
             }
             for &rel in &rels {
+                let ok = inside(rel);
                 assert_eq!(
                     cached.is_file(rel),
-                    full.is_file(rel),
+                    open.is_file(rel) && ok,
                     "round {round}: is_file({rel:?})"
                 );
+                let (dirs, files) = if ok {
+                    (open.subdirs(rel), open.files(rel))
+                } else {
+                    (Vec::new(), Vec::new())
+                };
+                assert_eq!(cached.subdirs(rel), dirs, "round {round}: subdirs({rel:?})");
+                assert_eq!(cached.files(rel), files, "round {round}: files({rel:?})");
+                // The confined pack itself answers as the pack over it does.
                 assert_eq!(
-                    cached.subdirs(rel),
-                    full.subdirs(rel),
-                    "round {round}: subdirs({rel:?})"
-                );
-                assert_eq!(
-                    cached.files(rel),
-                    full.files(rel),
-                    "round {round}: files({rel:?})"
+                    cached.disk.subdirs(rel),
+                    dirs,
+                    "round {round}: disk {rel:?}"
                 );
                 let caps = tree::Caps::from_env();
+                let listed = ok
+                    .then(|| open.list(rel, &mut Budget::new(caps)).map(|t| t.id).ok())
+                    .flatten();
                 assert_eq!(
                     cached.list(rel, &mut Budget::new(caps)).map(|t| t.id).ok(),
-                    full.list(rel, &mut Budget::new(caps)).map(|t| t.id).ok(),
+                    listed,
                     "round {round}: list({rel:?})"
                 );
             }

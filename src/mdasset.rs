@@ -419,10 +419,7 @@ mod tests {
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(&p, "body\n").unwrap();
         }
-        let view = DiskPack {
-            root: tmp.path().to_path_buf(),
-            within: None,
-        };
+        let view = DiskPack::new(tmp.path().to_path_buf(), None);
         (tmp, view)
     }
 

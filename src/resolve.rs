@@ -316,10 +316,7 @@ pub fn local(
     let unlisted = skills.iter().any(|s| s.listing.get().is_none());
     if unlisted {
         let pack = std::sync::Arc::new(LocalPack {
-            disk: discover::DiskPack {
-                root: path.clone(),
-                within: within.map(Path::to_path_buf),
-            },
+            disk: discover::DiskPack::new(path.clone(), within.map(Path::to_path_buf)),
             stat,
         });
         for s in skills.iter_mut().filter(|s| s.listing.get().is_none()) {

@@ -224,10 +224,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("commands/git")).unwrap();
         std::fs::write(tmp.path().join("commands/git/commit.md"), SRC).unwrap();
-        let view = crate::discover::DiskPack {
-            root: tmp.path().to_path_buf(),
-            within: None,
-        };
+        let view = crate::discover::DiskPack::new(tmp.path().to_path_buf(), None);
         let picked = pick(&view, "", &Selection::All);
         assert_eq!(picked.found.len(), 1);
         let item = &picked.found[0];

@@ -349,11 +349,9 @@ pub(crate) fn from_pack(
     }
     let config_dir = ctx.config.path.parent().unwrap_or(Path::new("."));
     let bytes = match (&src.commit, &src.requested) {
-        (_, Requested::Local) => DiskPack {
-            root: config_dir.join(&src.url),
-            within: ctx.reads_within.clone(),
+        (_, Requested::Local) => {
+            DiskPack::new(config_dir.join(&src.url), ctx.reads_within.clone()).read_file(file)?
         }
-        .read_file(file)?,
         (Some(commit), _) => {
             let crate::source::Source::Git(url) =
                 crate::source::parse(&src.url, config_dir).ok()?

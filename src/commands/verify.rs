@@ -197,10 +197,7 @@ fn expected_listing(
     let caps = Caps::from_env();
     match (&src.commit, src.requested == Requested::Local) {
         (_, true) => {
-            let view = DiskPack {
-                root: config_dir.join(&src.url),
-                within: None,
-            };
+            let view = DiskPack::new(config_dir.join(&src.url), None);
             view.list(path, &mut Budget::new(caps))
                 .ok()
                 .filter(|t| t.id.to_string() == want)

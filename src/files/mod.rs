@@ -118,9 +118,6 @@ struct Quick<'a> {
     entry: &'a SkillSource,
     /// The source's lock records, by item name.
     locked: std::collections::HashMap<&'a str, &'a crate::lock::LockedFile>,
-    /// Local folders of the pack, by path: may they be read from (an untrusted config's
-    /// confinement), answered once per folder.
-    folders: std::cell::RefCell<std::collections::HashMap<String, bool>>,
 }
 
 impl Quick<'_> {
@@ -128,23 +125,15 @@ impl Quick<'_> {
         match &self.ids {
             Ids::Git(pack) => pack.blob_at(path),
             Ids::Local(disk, ids, folders) => {
-                // What `DiskPack::file_meta` gives, without walking the whole path per file.
+                // A regular file, looked up in its opened folder (no path walk per file), in a
+                // folder the pack may read from (judged once per folder by the pack).
                 let stat = folders.lstat(path)?;
                 if !stat.is_file() {
                     return None;
                 }
                 let folder = path.rsplit_once('/').map_or("", |(f, _)| f);
-                if disk.within.is_some() {
-                    let mut memo = self.folders.borrow_mut();
-                    let allowed = match memo.get(folder) {
-                        Some(a) => *a,
-                        None => *memo
-                            .entry(folder.to_string())
-                            .or_insert(disk.folder_allowed(folder)),
-                    };
-                    if !allowed {
-                        return None;
-                    }
+                if !disk.folder_allowed(folder) {
+                    return None;
                 }
                 // Bounded as reading it is: a bigger file is never hashed here.
                 if stat.size > crate::git::MAX_SKILL_MD as u64 {
@@ -182,7 +171,6 @@ fn quick<'a>(
             .rev()
             .map(|i| (i.name.as_str(), i))
             .collect(),
-        folders: Default::default(),
     })
 }
 

@@ -212,10 +212,7 @@ mod tests {
             r#"{"mcpServers": {"github": {"command": "gh"}}}"#,
         );
         write(r, "mcps/notes.txt", "x");
-        let view = DiskPack {
-            root: r.to_path_buf(),
-            within: None,
-        };
+        let view = DiskPack::new(r.to_path_buf(), None);
         assert_eq!(
             discover(&view, ""),
             [".mcp.json", "mcp.json", "mcps/gh.json", "mcps/zz.json"]
