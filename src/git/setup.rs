@@ -124,6 +124,20 @@ pub fn init() {
     });
 }
 
+/// [`init`], when any of `sources` is a git source, before the caller starts worker threads
+/// that may open its repositories: a run whose workspace named no git source (`kst add` of one
+/// probes it with no workspace, `Workspace::load` never saw it) must not reach the first
+/// [`init`] on a worker, where it would write the environment while other threads run (git2's
+/// own start-up does too; a debug build of the program panics there).
+pub fn before_workers<'s>(sources: impl IntoIterator<Item = &'s crate::source::Source>) {
+    if sources
+        .into_iter()
+        .any(|s| matches!(s, crate::source::Source::Git(_)))
+    {
+        init();
+    }
+}
+
 /// Does the process have one thread? (`/proc/self/status`; where there is none, the callers'
 /// order is trusted.)
 fn single_threaded() -> bool {
