@@ -8,7 +8,9 @@
 //! only place one is opened): the limits below are set before any repository is read on every
 //! path. Ids are parsed and hashed without libgit2 (`crate::oid`), since every git2 id function
 //! initialises it. `init` writes environment variables (as git2's own start-up does): a debug
-//! build of the program panics if it would run while other threads exist.
+//! build of the program panics if it would run while other threads exist. So a caller about to
+//! start threads that may open repositories calls [`before_workers`] with its entries' sources
+//! first (the resolvers of every kind: `kst add` probes a git source with no workspace).
 //!
 //! **The CA bundle is read when the first connection is set up**, not at start-up. libgit2
 //! initialises OpenSSL eagerly, and `SSL_CTX_set_default_verify_paths` parses the whole system
