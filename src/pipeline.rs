@@ -131,6 +131,7 @@ pub fn resolve_skills(
         None
     };
     let bars = printer.progress().then(indicatif::MultiProgress::new);
+    crate::git::setup::before_workers(ctx.config.skills.iter().map(|e| &e.source));
     let results: Vec<Result<ResolvedSource, FailedSource>> =
         crate::threads::each(&ctx.config.skills, "a resolver", |entry| {
             let locked = plan::find_locked(&ctx.old_lock, entry);

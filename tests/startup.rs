@@ -111,3 +111,44 @@ fn a_delta_bomb_is_refused_when_the_first_repository_is_opened_late() {
     );
     assert!(!env.project_path(".claude/skills/tiny").exists());
 }
+
+/// `kst add` of a git source of commands, instructions or MCP packs to a config of local
+/// folders: the workspace named no git source, and the probe resolves the new one on a
+/// resolver thread. libgit2 must be initialised before those threads start (on the main
+/// thread, where it may write the environment), not by the first repository opened on one
+/// (a debug build of the program panics there: "libgit2 initialised while other threads
+/// run"; a release build's start-up would write the environment while threads run).
+#[test]
+fn adding_a_git_source_of_files_initialises_libgit2_before_its_resolvers() {
+    let env = TestEnv::new();
+    local_project(&env, &[]);
+    let (code, n, err) = inits(&env, &["sync"]);
+    assert_eq!((code, n), (Some(0), 0), "{err}");
+    let mut repo = FixtureRepo::init(env.remotes().join("files.git"));
+    repo.commit(
+        "main",
+        &[
+            (
+                "commands/lint.md",
+                FileSpec::file("---\ndescription: lint\n---\nLint it.\n"),
+            ),
+            (
+                "instructions/style.md",
+                FileSpec::file("---\ndescription: style\n---\nBe brief.\n"),
+            ),
+            (
+                "mcps/tool.json",
+                FileSpec::file(crate::cmd_fixtures::TOOL_PACK),
+            ),
+        ],
+    );
+    for (flag, name) in [
+        ("--command", "lint"),
+        ("--instruction", "style"),
+        ("--mcp", "tool"),
+    ] {
+        let (code, n, err) = inits(&env, &["add", &repo.file_url(), flag, name, "--no-sync"]);
+        assert_eq!(code, Some(0), "kst add {flag}: {err}");
+        assert_eq!(n, 1, "kst add {flag}: {err}");
+    }
+}

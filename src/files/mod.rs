@@ -251,7 +251,11 @@ pub struct Resolving<'a> {
 }
 
 /// Resolve every entry of one kind, each on its own thread.
+///
+/// A git entry's resolver opens a cache repository on its thread: libgit2 is initialised here
+/// first, on the calling thread before the resolvers exist (`git::setup::before_workers`).
 pub fn resolve_all(r: &Resolving, entries: &[SkillSource]) -> Vec<Result<Resolved, Failed>> {
+    crate::git::setup::before_workers(entries.iter().map(|e| &e.source));
     crate::threads::each(entries, "a resolver", |entry| resolve_one(r, entry))
 }
 

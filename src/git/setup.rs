@@ -8,7 +8,9 @@
 //! only place one is opened): the limits below are set before any repository is read on every
 //! path. Ids are parsed and hashed without libgit2 (`crate::oid`), since every git2 id function
 //! initialises it. `init` writes environment variables (as git2's own start-up does): a debug
-//! build of the program panics if it would run while other threads exist.
+//! build of the program panics if it would run while other threads exist. So a caller about to
+//! start threads that may open repositories calls [`before_workers`] with its entries' sources
+//! first (the resolvers of every kind: `kst add` probes a git source with no workspace).
 //!
 //! **The CA bundle is read when the first connection is set up**, not at start-up. libgit2
 //! initialises OpenSSL eagerly, and `SSL_CTX_set_default_verify_paths` parses the whole system
@@ -122,6 +124,20 @@ pub fn init() {
         let _ = DEFERRED_BUNDLE.set(bundle);
         crate::failpoint::count(crate::failpoint::Counter::Libgit2Init);
     });
+}
+
+/// [`init`], when any of `sources` is a git source, before the caller starts worker threads
+/// that may open its repositories: a run whose workspace named no git source (`kst add` of one
+/// probes it with no workspace, `Workspace::load` never saw it) must not reach the first
+/// [`init`] on a worker, where it would write the environment while other threads run (git2's
+/// own start-up does too; a debug build of the program panics there).
+pub fn before_workers<'s>(sources: impl IntoIterator<Item = &'s crate::source::Source>) {
+    if sources
+        .into_iter()
+        .any(|s| matches!(s, crate::source::Source::Git(_)))
+    {
+        init();
+    }
 }
 
 /// Does the process have one thread? (`/proc/self/status`; where there is none, the callers'

@@ -94,6 +94,10 @@ pub fn resolve_all(
             }
         )
     });
+    // Git entries' resolvers open cache repositories on their threads: libgit2 first, here.
+    if needs_cache {
+        crate::git::setup::init();
+    }
     let cache = if needs_cache {
         match Cache::open() {
             Ok(c) => Some(c),
