@@ -316,25 +316,38 @@ impl StatCache {
         }
         self.save_dirs();
         let fresh = std::mem::take(&mut *self.fresh.lock().expect("stat cache lock"));
-        let old = self.old();
-        let unchanged = fresh.len() == old.len()
-            && fresh
-                .iter()
-                .all(|(k, v)| v.is_none() && old.contains_key(k));
-        if unchanged {
+        let Some(next) = next_version(fresh, self.old()) else {
             return;
-        }
-        let next: HashMap<String, Section> = fresh
-            .into_iter()
-            .filter_map(|(name, section)| match section {
-                Some(s) => Some((name, s)),
-                None => old.get(&name).map(|s| (name, s.clone())),
-            })
-            .collect();
+        };
         if let Err(e) = write_file(&self.file, &encode(&next)) {
             tracing::debug!("cannot write stat cache {}: {e:#}", self.file.display());
         }
     }
+}
+
+/// The next version of a cache file from what this run kept of it (`fresh`: a new value, or
+/// None for "as loaded") and what was loaded (`old`); None when they are the same, so that an
+/// unchanged file is not written again.
+fn next_version<T: Clone>(
+    fresh: HashMap<String, Option<T>>,
+    old: &HashMap<String, T>,
+) -> Option<HashMap<String, T>> {
+    let unchanged = fresh.len() == old.len()
+        && fresh
+            .iter()
+            .all(|(k, v)| v.is_none() && old.contains_key(k));
+    if unchanged {
+        return None;
+    }
+    Some(
+        fresh
+            .into_iter()
+            .filter_map(|(name, value)| match value {
+                Some(v) => Some((name, v)),
+                None => old.get(&name).map(|v| (name, v.clone())),
+            })
+            .collect(),
+    )
 }
 
 impl StatCache {
@@ -345,21 +358,9 @@ impl StatCache {
         if fresh.is_empty() && self.old_dirs.get().is_none_or(HashMap::is_empty) {
             return;
         }
-        let old = self.old_dirs();
-        let unchanged = fresh.len() == old.len()
-            && fresh
-                .iter()
-                .all(|(k, v)| v.is_none() && old.contains_key(k));
-        if unchanged {
+        let Some(next) = next_version(fresh, self.old_dirs()) else {
             return;
-        }
-        let next: HashMap<String, Dirs> = fresh
-            .into_iter()
-            .filter_map(|(name, dirs)| match dirs {
-                Some(d) => Some((name, d)),
-                None => old.get(&name).map(|d| (name, d.clone())),
-            })
-            .collect();
+        };
         if let Err(e) = write_file(&self.dirs_file, &encode_dirs(&next)) {
             tracing::debug!(
                 "cannot write stat cache {}: {e:#}",
