@@ -760,11 +760,15 @@ impl PackView for CachedDiskPack {
 }
 
 impl CachedDiskPack {
-    /// Save the stat cache (as dropping does) and hand it over, for reading what it recorded.
-    pub fn into_stat_cache(mut self) -> Option<crate::statcache::StatCache> {
-        let stat = self.stat.take()?;
-        stat.save();
-        Some(stat)
+    /// Save the stat cache (as dropping does) and hand it over, for reading what it recorded,
+    /// with the folder as a pack (its confinement judgements made so far kept).
+    pub fn into_parts(mut self) -> (DiskPack, Option<crate::statcache::StatCache>) {
+        let stat = self.stat.take();
+        if let Some(s) = &stat {
+            s.save();
+        }
+        let disk = std::mem::replace(&mut self.disk, DiskPack::new(PathBuf::new(), None));
+        (disk, stat)
     }
 }
 

@@ -311,14 +311,12 @@ pub fn local(
     let fallback = root_name(&root, spelled);
     let selection = frozen_selection(entry, locked, update);
     let (mut skills, broken, warnings) = select(&view, &root, &fallback, &selection);
-    // Saved now; kept (as loaded) for listing the skills taken from the lock.
-    let stat = view.into_stat_cache();
+    // Saved now; kept (as loaded) for listing the skills taken from the lock, with the pack's
+    // folders as already judged inside the project or not.
+    let (disk, stat) = view.into_parts();
     let unlisted = skills.iter().any(|s| s.listing.get().is_none());
     if unlisted {
-        let pack = std::sync::Arc::new(LocalPack {
-            disk: discover::DiskPack::new(path.clone(), within.map(Path::to_path_buf)),
-            stat,
-        });
+        let pack = std::sync::Arc::new(LocalPack { disk, stat });
         for s in skills.iter_mut().filter(|s| s.listing.get().is_none()) {
             s.local = Some(pack.clone());
         }
