@@ -52,6 +52,8 @@ pub struct Config {
     /// The local files read to build it: the config itself, then its local `extends` parents
     /// (absolute, as spelled). In the project scope each must lie inside the project.
     pub files: Vec<PathBuf>,
+    /// Some layer (the config or a parent) was read from a URL.
+    pub remote: bool,
     /// `secrets:` (SPEC 10c): where MCP secrets come from, what a missing one does.
     pub secrets: secrets::SecretsConfig,
     /// `audit:` (SPEC 16): the sync gate.
@@ -335,11 +337,13 @@ pub fn load_for(path: &Path, offline: bool, scope_override: Option<Scope>) -> Re
         confine: (scope_override == Some(Scope::Project)).then(|| root_dir.clone()),
         files: Vec::new(),
         reads: 0,
+        remote: false,
     };
     let layer = loader.layer(&spelled)?;
     let files = std::mem::take(&mut loader.files);
     let mut config = finish(anchor, spelled.into_owned(), layer)?;
     config.files = files;
+    config.remote = loader.remote;
     // A parent may have set `scope: project` after other parents were read: check them all.
     let project = scope_override.unwrap_or(config.scope) == Scope::Project;
     if project {
@@ -454,6 +458,8 @@ struct Loader<'a> {
     files: Vec<PathBuf>,
     /// Files read so far, remote ones and repeats included ([`MAX_EXTENDS_FILES`]).
     reads: usize,
+    /// A layer was read from a URL.
+    remote: bool,
 }
 
 impl Loader<'_> {
@@ -474,6 +480,7 @@ impl Loader<'_> {
             Quote::Nothing
         };
         let (label, base, text) = if is_url(spelled) {
+            self.remote = true;
             let (text, notes) =
                 crate::remote::fetch(spelled, self.offline).map_err(|e| match e {
                     Error::Failed(e) if chain.is_empty() => Error::Failed(e),
@@ -846,6 +853,7 @@ fn finish(path: PathBuf, label: String, layer: Layer) -> Result<Config> {
         instructions,
         mcps,
         files: Vec::new(),
+        remote: false,
         secrets: layer.secrets.unwrap_or_default(),
         audit: layer.audit.unwrap_or_default(),
         trust: layer.trust,

@@ -47,3 +47,64 @@ pub fn flag(name: &str) -> bool {
 pub fn non_empty(name: &str) -> Option<std::ffi::OsString> {
     std::env::var_os(name).filter(|v| !v.is_empty())
 }
+
+/// Every variable above that a sync the whole-run memo may record can read, and the test-only
+/// ones (`failpoint.rs`), by name: their values are part of the memo's key (`runmemo.rs`), so
+/// a change of any of them is a full run. Not here: `KST_*` secrets and the credentials and
+/// network variables, which only MCP servers and git sources read — and a config with either
+/// is never memoised. (A unit test keeps this list and the constants above in step.)
+pub const RUN_INPUTS: &[&str] = &[
+    KASETTO_CONFIG,
+    KASETTO_CACHE_DIR,
+    KASETTO_LOG,
+    KASETTO_OFFLINE,
+    KASETTO_ALLOW_HTTP,
+    KASETTO_ALLOW_UNKNOWN_KEYS,
+    NO_COLOR,
+    CLICOLOR_FORCE,
+    HOME,
+    XDG_CONFIG_HOME,
+    XDG_CACHE_HOME,
+    XDG_DATA_HOME,
+    PI_CODING_AGENT_DIR,
+    KASETTO_VSCODE_USER_DIR,
+    KASETTO_SECRETS_TIMEOUT,
+    KASETTO_SECRETS_MAX_BYTES,
+    KASETTO_MAX_FILE_BYTES,
+    KASETTO_MAX_SKILL_BYTES,
+    KASETTO_MAX_SKILL_FILES,
+    KASETTO_MAX_FETCH_BYTES,
+    KASETTO_MAX_FETCH_OBJECTS,
+    KASETTO_AUDIT_MAX_BYTES,
+    KASETTO_OSV_URL,
+    "APPDATA",
+    "KASETTO_FAILPOINT",
+    "KASETTO_FAILPOINT_ERROR",
+    "KASETTO_FAILPOINT_HOLD",
+    "KASETTO_DEBUG_COUNTERS",
+];
+
+#[cfg(test)]
+mod tests {
+    /// Every variable named above is one of the memo's inputs, but the secrets' prefix.
+    #[test]
+    fn run_inputs_name_every_variable() {
+        let text = include_str!("envvars.rs");
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("pub const ") else {
+                continue;
+            };
+            let Some((name, value)) = rest.split_once(": &str = ") else {
+                continue;
+            };
+            let value = value.trim_end_matches(';').trim_matches('"');
+            if name == "KST_SECRET_PREFIX" {
+                continue;
+            }
+            assert!(
+                super::RUN_INPUTS.contains(&value),
+                "{name} is not in RUN_INPUTS (runmemo.rs keys on every variable kst reads)"
+            );
+        }
+    }
+}

@@ -52,10 +52,13 @@ pub enum Counter {
     /// libgit2 (and with it OpenSSL) initialised (`git::setup::init`): once in a run that uses
     /// a repository, never in one that does not.
     Libgit2Init,
+    /// A sync answered by the whole-run memo (`runmemo`): nothing loaded, resolved or planned.
+    RunMemoHit,
 }
 
 #[cfg(debug_assertions)]
-static COUNTS: [std::sync::atomic::AtomicUsize; 6] = [
+static COUNTS: [std::sync::atomic::AtomicUsize; 7] = [
+    std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
     std::sync::atomic::AtomicUsize::new(0),
@@ -104,13 +107,14 @@ extern "C" fn print_counts() {
         .unwrap_or(0);
     let _ = writeln!(
         std::io::stderr(),
-        "kst-debug-counters: tree-reads={} file-reads={} blob-reads={} path-resolves={} lock-parses={} libgit2-inits={} peak-rss-kib={peak_rss_kib}",
+        "kst-debug-counters: tree-reads={} file-reads={} blob-reads={} path-resolves={} lock-parses={} libgit2-inits={} run-memo-hits={} peak-rss-kib={peak_rss_kib}",
         COUNTS[Counter::TreeRead as usize].load(Relaxed),
         COUNTS[Counter::FileRead as usize].load(Relaxed),
         COUNTS[Counter::BlobRead as usize].load(Relaxed),
         COUNTS[Counter::PathResolve as usize].load(Relaxed),
         COUNTS[Counter::LockParse as usize].load(Relaxed),
         COUNTS[Counter::Libgit2Init as usize].load(Relaxed),
+        COUNTS[Counter::RunMemoHit as usize].load(Relaxed),
     );
 }
 

@@ -160,16 +160,18 @@ impl Dir {
 
     /// `lstat` of the entry `name`.
     pub fn stat_at(&self, name: &str) -> io::Result<StatData> {
-        with_c(name.as_bytes(), |c| {
+        self.stat_name(name.as_bytes(), false)
+    }
+
+    /// The stat data of the entry `name` (any bytes but `/` and NUL); a symlink there is
+    /// followed only when `follow` (`stat`, else `lstat`).
+    pub fn stat_name(&self, name: &[u8], follow: bool) -> io::Result<StatData> {
+        let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+        with_c(name, |c| {
             let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
             // SAFETY: a valid descriptor, NUL-terminated name and buffer of the right type.
             check(unsafe {
-                libc::fstatat(
-                    self.0.as_raw_fd(),
-                    c.as_ptr(),
-                    st.as_mut_ptr(),
-                    libc::AT_SYMLINK_NOFOLLOW,
-                )
+                libc::fstatat(self.0.as_raw_fd(), c.as_ptr(), st.as_mut_ptr(), flags)
             })?;
             // SAFETY: fstatat succeeded, so it filled the buffer.
             Ok(StatData::of_stat(&unsafe { st.assume_init() }))

@@ -46,6 +46,7 @@ pub mod remote;
 pub mod report;
 pub mod request;
 pub mod resolve;
+pub mod runmemo;
 pub mod scope;
 pub mod shared_file;
 pub mod signed;

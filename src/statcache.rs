@@ -519,6 +519,14 @@ impl SkillIds<'_> {
 }
 
 /// Touch the probe and read back its mtime: the file system's clock, in its own granularity.
+/// The file system's "now" (see [`StatCache`]'s stamp), from the probe file in the cache at
+/// `cache_root`: for another user of the racy rule (the whole-run memo, `runmemo.rs`).
+pub fn fs_clock(cache_root: &Path) -> Option<(i64, i64)> {
+    probe_clock(&cache_root.join("stat").join("clock"))
+        .map_err(|e| tracing::debug!("file system clock unavailable ({e:#})"))
+        .ok()
+}
+
 fn probe_clock(path: &Path) -> Result<(i64, i64)> {
     fs::create_dir_all(path.parent().expect("probe has a parent"))?;
     let f = fs::OpenOptions::new()

@@ -54,7 +54,7 @@ pub fn run(common: &Common, args: CleanArgs, printer: &Printer) -> Result<()> {
     };
     // Nothing is installed, so there is nothing to audit.
     let no_audit = (None, true, false);
-    crate::commands::sync::sync_as("clean", common, &opts, no_audit, printer, |ctx| {
+    crate::commands::sync::sync_as("clean", common, &opts, no_audit, printer, None, |ctx| {
         without_entries(ctx, args.force)
     })
 }

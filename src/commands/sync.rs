@@ -44,8 +44,15 @@ pub struct SyncArgs {
 
 /// `kst sync`: make every destination match the config and the lock, then record the lock.
 pub fn run(mut common: Common, args: SyncArgs, printer: &Printer) -> Result<()> {
+    let started = Instant::now();
     if args.frozen {
         common.offline = true;
+    }
+    // The whole-run memo (runmemo.rs): nothing it witnesses changed since a sync found
+    // everything up to date, so this one would too.
+    let memo = memo_key(&common, &args, printer);
+    if let Some(hit) = memo.as_ref().and_then(crate::runmemo::check) {
+        return replay(hit, &common, printer, started);
     }
     let opts = SyncOptions {
         update: args.update,
@@ -55,16 +62,53 @@ pub fn run(mut common: Common, args: SyncArgs, printer: &Printer) -> Result<()> 
         accept: args.accept,
     };
     let audit = (args.audit, args.no_audit, args.fail_on_unverified);
-    sync(&common, &opts, audit, printer)
+    let recording = memo.and_then(crate::runmemo::Recording::begin);
+    sync_as(
+        "sync",
+        &common,
+        &opts,
+        audit,
+        printer,
+        recording,
+        |_| Ok(()),
+    )
 }
 
-fn sync(
+/// The memo's key for this invocation; None for one the memo never answers: `--update` moves
+/// pins, `--json` and `-v` print every item, `--audit` reads what is installed.
+fn memo_key(common: &Common, args: &SyncArgs, printer: &Printer) -> Option<crate::runmemo::Key> {
+    if args.update.is_some()
+        || args.audit.is_some()
+        || printer.json
+        || printer.verbosity > crate::printer::Verbosity::Normal
+    {
+        return None;
+    }
+    crate::runmemo::Key::of(&format!("{common:?} {args:?} {:?}", printer.verbosity))
+}
+
+/// Say what the recorded run said (its summary, with this run's time), and record the run for
+/// `kst doctor` as a full one does.
+fn replay(
+    hit: crate::runmemo::Hit,
     common: &Common,
-    opts: &SyncOptions,
-    audit: (Option<crate::audit::Threshold>, bool, bool),
     printer: &Printer,
+    started: Instant,
 ) -> Result<()> {
-    sync_as("sync", common, opts, audit, printer, |_| Ok(()))
+    let mut summary = hit.summary;
+    summary.duration_ms = started.elapsed().as_millis();
+    printer.line(&summary.human(common.dry_run));
+    if !common.dry_run {
+        crate::machine::record_last_sync(&crate::machine::LastSync {
+            command: "sync".to_string(),
+            scope: hit.scope,
+            lock: hit.lock,
+            finished: crate::machine::now(),
+            ok: true,
+            summary: serde_json::to_value(&summary).unwrap_or_default(),
+        });
+    }
+    Ok(())
 }
 
 /// The sync pipeline for `command`, on the workspace as `prepare` leaves it (run under the
@@ -76,6 +120,7 @@ pub(crate) fn sync_as(
     opts: &SyncOptions,
     audit: (Option<crate::audit::Threshold>, bool, bool),
     printer: &Printer,
+    recording: Option<crate::runmemo::Recording>,
     prepare: impl FnOnce(&mut Workspace) -> Result<()>,
 ) -> Result<()> {
     let started = Instant::now();
@@ -263,6 +308,35 @@ pub(crate) fn sync_as(
         printer.line(&summary.human(common.dry_run));
         if let Some(a) = &audited {
             a.print(printer);
+        }
+    }
+    if let Some(rec) = recording {
+        // Only a run that found everything up to date, printed its summary alone and wrote
+        // nothing is memoised (runmemo.rs), with every path its result depends on.
+        let quiet_noop = gate.is_none()
+            && !lock_changed
+            && !review.refused
+            && review.items.is_empty()
+            && failed.is_empty()
+            && resolved.is_empty()
+            && plan.items.is_empty()
+            && mcp_plan.failed.is_empty()
+            && mcp_plan.items.is_empty()
+            && mcp_plan.resolved.is_empty()
+            && file_plans.iter().all(|fp| {
+                fp.failed.is_empty()
+                    && fp.resolved.iter().all(|r| r.warnings.is_empty())
+                    && fp
+                        .items
+                        .iter()
+                        .all(|i| i.action() == Action::Unchanged && i.warnings.is_empty())
+            })
+            && summary.ok()
+            && summary.unchanged > 0;
+        if quiet_noop
+            && let Some(w) = crate::runmemo::witnesses(&ctx, common.config.is_some(), &file_plans)
+        {
+            rec.finish(w, &summary, ctx.scope.name(), &ctx.scope.lock_path);
         }
     }
     if !common.dry_run {

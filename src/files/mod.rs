@@ -65,6 +65,9 @@ pub struct Resolved {
     pub items: Vec<FileItem>,
     pub broken: Vec<BrokenItem>,
     pub warnings: Vec<String>,
+    /// A local source: every path its reading looked at, for the whole-run memo
+    /// (`runmemo.rs`); None for a git source.
+    pub observed: Option<crate::runmemo::Observed>,
 }
 
 /// A source that could not be resolved at all; what it installed before is kept.
@@ -282,6 +285,7 @@ fn resolve_one(r: &Resolving, entry: &SkillSource) -> Result<Resolved, Failed> {
         items,
         broken,
         warnings,
+        observed: None,
     };
     match &entry.source {
         Source::Local { path, .. } => {
@@ -300,13 +304,20 @@ fn resolve_one(r: &Resolving, entry: &SkillSource) -> Result<Resolved, Failed> {
                 let folders = crate::fsat::Folders::new(&view.root, false);
                 quick(Ids::Local(&view, ids, folders), r.fast, entry, locked)
             });
-            let read = read_items(r.kind, &view, &root, &entry.selection, q.as_ref());
+            // What discovery looks at is noted, for the whole-run memo's witnesses; the fast
+            // path looks at the items' files besides.
+            let noting = crate::runmemo::Noting::new(&view);
+            let read = read_items(r.kind, &noting, &root, &entry.selection, q.as_ref());
             drop(q);
             if let (Some(stat), Some(ids)) = (&stat, ids) {
                 ids.keep();
                 stat.save();
             }
-            Ok(done(Requested::Local, None, Fetch::Local, read))
+            let observed = noting.finish(&view.root, read.0.iter().map(|i| i.path.as_str()));
+            Ok(Resolved {
+                observed,
+                ..done(Requested::Local, None, Fetch::Local, read)
+            })
         }
         Source::Git(git_url) => {
             let cache = r

@@ -1,0 +1,704 @@
+//! The whole-run no-op memo of `kst sync` (SPEC 14, the commands and instructions no-op): when
+//! nothing a sync depends on has changed since a sync that found everything up to date, the
+//! next one says so after checking one list of stat data, without loading the config or the
+//! lock, resolving or planning — git's index check, for a whole run.
+//!
+//! **What it holds.** One file per *key* in the cache (`runs/<key>`). The key is a hash of
+//! everything about the invocation: kst's version and the identity of its executable (path,
+//! size, mtime, inode), the working folder, the flags, the printer's verbosity, and the value
+//! of every environment variable kst reads ([`crate::envvars::RUN_INPUTS`]). The file lists
+//! *witnesses*: paths with the `lstat` data they had (or that they were absent), and for a
+//! symlink also the `stat` data of what it leads to. They are:
+//!
+//! - the config's discovery (`kasetto.yaml` in the working folder, and when it is absent the
+//!   user's pointer and global config), every config file read (`extends` parents too), the
+//!   lock, and the trust record;
+//! - per local source: its folder, and every path its reading asked about (each folder listed,
+//!   each file tested or read, through [`Noting`], so what is witnessed is what discovery
+//!   looked at, by construction), with every folder between the source and each;
+//! - every destination of every item (a rendered file, or the shared file holding a block),
+//!   with every folder between the scope root and it.
+//!
+//! **When it is recorded.** Only by a full `kst sync` that found every item unchanged, printed
+//! nothing but its summary, wrote nothing, and whose inputs the memo can witness: local
+//! sources of commands and instructions only (a git source's pin, an MCP server's secrets, a
+//! skill's tree, a remote config, signed pins and the audit gate are not witnessed here, so a
+//! config with any of them is never memoised). Every witness must be *settled* by git's racy
+//! rule ([`StatData::settled`]) against a stamp of the file system's clock taken before the
+//! run read anything: then nothing witnessed changed after the run began, so the run saw what
+//! the memo records, and any later change moves an mtime or ctime past the recorded one.
+//!
+//! **When it is used.** When the key's file exists and every witness is as recorded, the
+//! summary the recorded run printed is printed again (with this run's time) and the run ends:
+//! a full run would have found the same inputs and so reported the same. Anything else — a
+//! missing, foreign or damaged memo, one witness changed — is a full run, which records again.
+//! The memo is never consulted for `--update`, `--json`, `-v`, `--audit` or any command but
+//! `sync`. Like the stat caches, it trusts the cache folder, which is the user's own
+//! (SECURITY.md): a memo planted in a shared cache cannot match a fresh checkout, whose config's
+//! and lock's inodes and ctimes nobody can predict.
+
+use std::collections::HashSet;
+use std::io::ErrorKind;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use crate::discover::{PackView, SkillMd};
+use crate::item::Kind;
+use crate::report::Summary;
+use crate::statcache::StatData;
+
+const MAGIC: &str = "KSTRUNMEMO1";
+
+/// The largest memo read (a witness line is under 200 bytes plus its path).
+const MAX_MEMO: u64 = 64 << 20;
+
+/// The kinds a summary may count, in the order a memo names them.
+const KINDS: [Kind; 5] = [
+    Kind::Skill,
+    Kind::Server,
+    Kind::McpPack,
+    Kind::Command,
+    Kind::Instruction,
+];
+
+/// What identifies one invocation of `kst sync`: see the module doc.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key(String);
+
+impl Key {
+    /// The key of this invocation, from what the caller says about its flags (`flags`: every
+    /// flag's value, spelled so that different flags differ). None when it cannot be had.
+    pub fn of(flags: &str) -> Option<Key> {
+        let mut h = Sha256::new();
+        let mut put = |b: &[u8]| {
+            h.update((b.len() as u64).to_le_bytes());
+            h.update(b);
+        };
+        put(MAGIC.as_bytes());
+        put(env!("CARGO_PKG_VERSION").as_bytes());
+        let exe = std::env::current_exe().ok()?;
+        put(exe.as_os_str().as_bytes());
+        put(stat_line(&StatData::of(&std::fs::metadata(&exe).ok()?)).as_bytes());
+        put(std::env::current_dir().ok()?.as_os_str().as_bytes());
+        put(flags.as_bytes());
+        for name in crate::envvars::RUN_INPUTS {
+            put(name.as_bytes());
+            match std::env::var_os(name) {
+                Some(v) => put(&[&[1u8][..], v.as_bytes()].concat()),
+                None => put(&[0]),
+            }
+        }
+        let hex: String = h.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Some(Key(hex))
+    }
+
+    fn file(&self) -> Option<PathBuf> {
+        Some(crate::dirs::cache_root().ok()?.join("runs").join(&self.0))
+    }
+}
+
+/// A memo found true: what the recorded run reported.
+#[derive(Debug)]
+pub struct Hit {
+    pub summary: Summary,
+    pub scope: String,
+    pub lock: String,
+}
+
+/// The memo of `key`, if every witness is as recorded.
+pub fn check(key: &Key) -> Option<Hit> {
+    let bytes = crate::fsx::read_input_bytes(&key.file()?, MAX_MEMO, None).ok()?;
+    let mut rest: &[u8] = &bytes;
+    let mut line = || {
+        let at = rest.iter().position(|&b| b == b'\n')?;
+        let (l, r) = rest.split_at(at);
+        rest = &r[1..];
+        std::str::from_utf8(l).ok()
+    };
+    if line()? != format!("{MAGIC} {}", key.0) {
+        return None;
+    }
+    let scope = line()?.strip_prefix("scope ")?.to_string();
+    let lock = unescape(line()?.strip_prefix("lock ")?)?;
+    let summary = parse_summary(line()?.strip_prefix("summary ")?)?;
+    let groups = parse_groups(rest)?;
+    // A memo without witnesses was not written by `record` (it always has the config).
+    if groups.is_empty() || !all_as_recorded(&groups) {
+        return None;
+    }
+    crate::failpoint::count(crate::failpoint::Counter::RunMemoHit);
+    Some(Hit {
+        summary,
+        scope,
+        lock: String::from_utf8_lossy(&lock).into_owned(),
+    })
+}
+
+/// An entry's name in its folder and what it was.
+type Entry<'a> = (&'a [u8], Seen);
+
+/// Part of a folder's entries, for one thread: the folder and those entries.
+type Piece<'a, 'b> = (&'a [u8], &'b [Entry<'a>]);
+
+/// The witnesses of one folder: each entry's name and what it was.
+struct Group<'a> {
+    dir: &'a [u8],
+    entries: Vec<Entry<'a>>,
+}
+
+/// Whether every witness is as recorded: each folder opened once and its entries looked up
+/// by name in it (as `lstat` of the whole path would, with one name to resolve instead of
+/// the path), spread over a few threads as git's index preload does — a no-op's time is these
+/// stat calls.
+fn all_as_recorded(groups: &[Group]) -> bool {
+    let total: usize = groups.iter().map(|g| g.entries.len()).sum();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
+        .min(total.div_ceil(500));
+    if threads <= 1 {
+        return groups
+            .iter()
+            .all(|g| group_as_recorded(g.dir, &g.entries, None));
+    }
+    // Cut the list into `threads` runs of about equal numbers of entries.
+    let per = total.div_ceil(threads);
+    let mut chunks: Vec<Vec<Piece>> = vec![Vec::new()];
+    let mut room = per;
+    for g in groups {
+        let mut entries: &[Entry] = &g.entries;
+        while !entries.is_empty() {
+            if room == 0 {
+                chunks.push(Vec::new());
+                room = per;
+            }
+            let take = entries.len().min(room);
+            let (now, later) = entries.split_at(take);
+            chunks.last_mut().expect("a chunk").push((g.dir, now));
+            entries = later;
+            room -= take;
+        }
+    }
+    let differs = AtomicBool::new(false);
+    let run = |chunk: &[Piece]| {
+        for (dir, entries) in chunk {
+            if differs.load(Ordering::Relaxed) || !group_as_recorded(dir, entries, Some(&differs)) {
+                differs.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        let (first, others) = chunks.split_first().expect("a chunk");
+        for c in others {
+            s.spawn(|| run(c));
+        }
+        run(first);
+    });
+    !differs.load(Ordering::Relaxed)
+}
+
+fn group_as_recorded(dir: &[u8], entries: &[Entry], stop: Option<&AtomicBool>) -> bool {
+    let dir = Path::new(std::ffi::OsStr::from_bytes(dir));
+    let opened = crate::fsat::Dir::open(dir, true);
+    for (i, (name, seen)) in entries.iter().enumerate() {
+        if i % 64 == 63 && stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return false;
+        }
+        let follow = seen.follows();
+        let now = match &opened {
+            Ok(d) => match d.stat_name(name, follow) {
+                Ok(s) if follow => Some(Seen::S(s)),
+                Ok(s) => Some(Seen::L(s)),
+                Err(e) if e.kind() == ErrorKind::NotFound && follow => Some(Seen::NoS),
+                Err(e) if e.kind() == ErrorKind::NotFound => Some(Seen::NoL),
+                Err(_) => None,
+            },
+            // The folder is gone or not one: each entry as a path (absent, then).
+            Err(_) => observe(&dir.join(std::ffi::OsStr::from_bytes(name)), follow),
+        };
+        if now != Some(*seen) {
+            return false;
+        }
+    }
+    true
+}
+
+/// The witnesses after the header: groups of `dir`, then its entries (see [`encode`]).
+fn parse_groups(mut b: &[u8]) -> Option<Vec<Group<'_>>> {
+    fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        (b.len() >= n).then(|| {
+            let (h, t) = b.split_at(n);
+            *b = t;
+            h
+        })
+    }
+    fn u32_(b: &mut &[u8]) -> Option<u32> {
+        Some(u32::from_le_bytes(take(b, 4)?.try_into().ok()?))
+    }
+    fn u64_(b: &mut &[u8]) -> Option<u64> {
+        Some(u64::from_le_bytes(take(b, 8)?.try_into().ok()?))
+    }
+    let mut groups = Vec::new();
+    while !b.is_empty() {
+        let n = u32_(&mut b)? as usize;
+        let dir = take(&mut b, n)?;
+        let count = u32_(&mut b)? as usize;
+        let mut entries = Vec::with_capacity(count.min(b.len() / 5));
+        for _ in 0..count {
+            let tag = take(&mut b, 1)?[0];
+            let n = u32_(&mut b)? as usize;
+            let name = take(&mut b, n)?;
+            let mut stat = || -> Option<StatData> {
+                let size = u64_(&mut b)?;
+                let mut num = || u64_(&mut b).map(|v| v as i64);
+                let (mtime, ctime) = ((num()?, num()?), (num()?, num()?));
+                Some(StatData {
+                    size,
+                    mtime,
+                    ctime,
+                    ino: u64_(&mut b)?,
+                    dev: u64_(&mut b)?,
+                    mode: u32_(&mut b)?,
+                })
+            };
+            let seen = match tag {
+                b'L' => Seen::L(stat()?),
+                b'S' => Seen::S(stat()?),
+                b'A' => Seen::NoL,
+                b'a' => Seen::NoS,
+                _ => return None,
+            };
+            entries.push((name, seen));
+        }
+        groups.push(Group { dir, entries });
+    }
+    Some(groups)
+}
+
+/// The witnesses, by folder, in the memo's binary form: per folder its path and number of
+/// entries (u32 little-endian lengths), per entry a tag (`L`, `S`, `A`bsent, `a`bsent through
+/// a symlink), its name and for the first two the stat data (size, mtime, ctime, inode,
+/// device: u64/i64; mode: u32).
+fn encode(witnessed: &[(PathBuf, Seen)], out: &mut Vec<u8>) {
+    let mut by_dir: std::collections::BTreeMap<&Path, Vec<(&[u8], Seen)>> = Default::default();
+    for (path, seen) in witnessed {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            continue;
+        };
+        by_dir
+            .entry(dir)
+            .or_default()
+            .push((name.as_bytes(), *seen));
+    }
+    let len = |out: &mut Vec<u8>, n: usize| out.extend((n as u32).to_le_bytes());
+    for (dir, entries) in by_dir {
+        let d = dir.as_os_str().as_bytes();
+        len(out, d.len());
+        out.extend(d);
+        len(out, entries.len());
+        for (name, seen) in entries {
+            out.push(match seen {
+                Seen::L(_) => b'L',
+                Seen::S(_) => b'S',
+                Seen::NoL => b'A',
+                Seen::NoS => b'a',
+            });
+            len(out, name.len());
+            out.extend(name);
+            if let Seen::L(s) | Seen::S(s) = seen {
+                out.extend(s.size.to_le_bytes());
+                for t in [s.mtime.0, s.mtime.1, s.ctime.0, s.ctime.1] {
+                    out.extend(t.to_le_bytes());
+                }
+                out.extend(s.ino.to_le_bytes());
+                out.extend(s.dev.to_le_bytes());
+                out.extend(s.mode.to_le_bytes());
+            }
+        }
+    }
+}
+
+/// What one path was found to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// `lstat` data.
+    L(StatData),
+    /// `stat` data (what a symlink leads to).
+    S(StatData),
+    /// Absent (`lstat`: nothing there).
+    NoL,
+    /// Absent through the symlink (`stat`: it leads nowhere).
+    NoS,
+}
+
+impl Seen {
+    fn follows(self) -> bool {
+        matches!(self, Seen::S(_) | Seen::NoS)
+    }
+}
+
+/// What `path` is now (None: it cannot be told, e.g. a permission error).
+fn observe(path: &Path, follow: bool) -> Option<Seen> {
+    let m = if follow {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
+    };
+    match (m, follow) {
+        (Ok(m), false) => Some(Seen::L(StatData::of(&m))),
+        (Ok(m), true) => Some(Seen::S(StatData::of(&m))),
+        (Err(e), false) if e.kind() == ErrorKind::NotFound => Some(Seen::NoL),
+        (Err(e), true) if e.kind() == ErrorKind::NotFound => Some(Seen::NoS),
+        (Err(_), _) => None,
+    }
+}
+
+fn stat_line(s: &StatData) -> String {
+    format!(
+        "{} {} {} {} {} {} {} {:o}",
+        s.size, s.mtime.0, s.mtime.1, s.ctime.0, s.ctime.1, s.ino, s.dev, s.mode
+    )
+}
+
+/// A path's bytes on one line: `\` and newline escaped, anything not UTF-8 as `\xNN`.
+fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+fn unescape(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        match b.get(i + 1)? {
+            b'\\' => out.push(b'\\'),
+            b'n' => out.push(b'\n'),
+            b'x' => {
+                let hex = std::str::from_utf8(b.get(i + 2..i + 4)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            _ => return None,
+        }
+        i += 2;
+    }
+    Some(out)
+}
+
+fn summary_line(s: &Summary) -> String {
+    let kinds: Vec<String> = KINDS
+        .iter()
+        .map(|k| s.kinds.get(k).copied().unwrap_or(0).to_string())
+        .collect();
+    format!("{} {}", s.unchanged, kinds.join(" "))
+}
+
+fn parse_summary(line: &str) -> Option<Summary> {
+    let mut f = line.split(' ').map(|n| n.parse::<usize>().ok());
+    let mut s = Summary::of(0, std::time::Duration::ZERO);
+    s.unchanged = f.next()??;
+    for k in KINDS {
+        let n = f.next()??;
+        if n > 0 {
+            s.kinds.insert(k, n);
+        }
+    }
+    f.next().is_none().then_some(s)
+}
+
+/// A full run of `kst sync` that may record the memo: its key and the stamp taken before it
+/// read anything.
+pub struct Recording {
+    key: Key,
+    stamp: (i64, i64),
+}
+
+impl Recording {
+    /// Call before the run reads anything (the stamp comes first: the racy rule). None when
+    /// the file system's clock cannot be had (then nothing is recorded).
+    pub fn begin(key: Key) -> Option<Recording> {
+        // A cache not made yet is made private and tagged by its first real user (`Cache`),
+        // not here: a first run records nothing.
+        let root = crate::dirs::cache_root().ok().filter(|r| r.is_dir())?;
+        let stamp = crate::statcache::fs_clock(&root)?;
+        Some(Recording { key, stamp })
+    }
+
+    /// Record the memo: the run found everything up to date and printed `summary` alone, and
+    /// `witnesses` are every path its result depends on. Best effort, and nothing is recorded
+    /// when a witness cannot be told or is not settled.
+    pub fn finish(self, witnesses: Witnesses, summary: &Summary, scope: &str, lock: &Path) {
+        let Some(bytes) = self.render(witnesses, summary, scope, lock) else {
+            return;
+        };
+        if let Some(file) = self.key.file()
+            && let Err(e) = crate::fsx::write_atomic(&file, &bytes, Some(0o600))
+        {
+            tracing::debug!("run memo not written: {e:#}");
+        }
+    }
+
+    fn render(
+        &self,
+        witnesses: Witnesses,
+        summary: &Summary,
+        scope: &str,
+        lock: &Path,
+    ) -> Option<Vec<u8>> {
+        let head = format!(
+            "{MAGIC} {}\nscope {scope}\nlock {}\nsummary {}\n",
+            self.key.0,
+            escape(lock.as_os_str().as_bytes()),
+            summary_line(summary)
+        );
+        // An absent path's folder is witnessed too: a path created and removed while the run
+        // read leaves the folder changed after the stamp.
+        let mut witnessed = Vec::new();
+        let mut todo: Vec<PathBuf> = witnesses.paths.into_iter().collect();
+        let mut done: HashSet<PathBuf> = todo.iter().cloned().collect();
+        todo.sort();
+        while let Some(path) = todo.pop() {
+            let seen = observe(&path, false)?;
+            let mut all = vec![seen];
+            match seen {
+                Seen::L(s) if s.mode & libc::S_IFMT == libc::S_IFLNK => {
+                    all.push(observe(&path, true)?)
+                }
+                Seen::NoL => {
+                    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+                        && done.insert(parent.to_path_buf())
+                    {
+                        todo.push(parent.to_path_buf());
+                    }
+                }
+                _ => {}
+            }
+            for seen in all {
+                if let Seen::L(s) | Seen::S(s) = seen
+                    && !s.settled(self.stamp)
+                {
+                    tracing::debug!("run memo not recorded: {} is racy", path.display());
+                    return None;
+                }
+                witnessed.push((path.clone(), seen));
+            }
+        }
+        let mut out = head.into_bytes();
+        encode(&witnessed, &mut out);
+        Some(out)
+    }
+}
+
+/// The paths a run's result depends on, gathered for [`Recording::finish`].
+#[derive(Debug, Default)]
+pub struct Witnesses {
+    paths: HashSet<PathBuf>,
+}
+
+impl Witnesses {
+    /// `path` itself.
+    pub fn path(&mut self, path: &Path) {
+        if !self.paths.contains(path) {
+            self.paths.insert(path.to_path_buf());
+        }
+    }
+
+    /// `path` and every folder between `anchor` (not included) and it; a path not under
+    /// `anchor` alone.
+    pub fn under(&mut self, anchor: &Path, path: &Path) {
+        self.path(path);
+        let Ok(rel) = path.strip_prefix(anchor) else {
+            return;
+        };
+        let mut at = anchor.to_path_buf();
+        let parts: Vec<_> = rel.components().collect();
+        for c in parts.iter().take(parts.len().saturating_sub(1)) {
+            at.push(c);
+            self.path(&at);
+        }
+    }
+
+    /// Where the config was looked for ([`crate::config::discover`]): with no `--config` and
+    /// no `KASETTO_CONFIG`, `kasetto.yaml` in `cwd`, and when that is absent the user's
+    /// pointer and global config.
+    pub fn discovery(&mut self, cwd: &Path) {
+        let here = cwd.join("kasetto.yaml");
+        let found = std::fs::metadata(&here).is_ok_and(|m| m.is_file());
+        self.path(&here);
+        if !found && let Ok(home) = crate::dirs::config_home() {
+            let kdir = home.join("kasetto");
+            self.path(&kdir.join("config.yaml"));
+            self.path(&kdir.join("kasetto.yaml"));
+        }
+    }
+}
+
+/// What a local source's reading looked at, relative to its folder.
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub root: PathBuf,
+    pub rels: Vec<String>,
+}
+
+impl Observed {
+    /// Into `w`: the source folder and every path asked about, with the folders on the way.
+    pub fn witness(&self, w: &mut Witnesses) {
+        w.path(&self.root);
+        for rel in &self.rels {
+            if !rel.is_empty() {
+                w.under(&self.root, &self.root.join(rel));
+            }
+        }
+    }
+}
+
+/// A pack view that notes every path it is asked about, for the memo's witnesses. A question
+/// it cannot turn into paths (a listing of a whole tree, a tree taken from the lock) makes
+/// what it saw unwitnessable.
+pub struct Noting<'a> {
+    inner: &'a dyn PackView,
+    seen: Mutex<Vec<String>>,
+    opaque: AtomicBool,
+}
+
+impl<'a> Noting<'a> {
+    pub fn new(inner: &'a dyn PackView) -> Noting<'a> {
+        Noting {
+            inner,
+            seen: Mutex::new(Vec::new()),
+            opaque: AtomicBool::new(false),
+        }
+    }
+
+    fn note(&self, rel: &str) {
+        self.seen.lock().expect("noting lock").push(rel.to_string());
+    }
+
+    /// What was asked about, plus `also` (paths read around the view, e.g. by the fast path),
+    /// under `root`; None when something was asked that paths cannot witness.
+    pub fn finish<'s>(
+        self,
+        root: &Path,
+        also: impl IntoIterator<Item = &'s str>,
+    ) -> Option<Observed> {
+        if self.opaque.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut rels = self.seen.into_inner().expect("noting lock");
+        rels.extend(also.into_iter().map(str::to_string));
+        Some(Observed {
+            root: root.to_path_buf(),
+            rels,
+        })
+    }
+}
+
+impl PackView for Noting<'_> {
+    fn is_file(&self, rel: &str) -> bool {
+        self.note(rel);
+        self.inner.is_file(rel)
+    }
+
+    fn subdirs(&self, rel: &str) -> Vec<String> {
+        self.note(rel);
+        self.inner.subdirs(rel)
+    }
+
+    fn files(&self, rel: &str) -> Vec<String> {
+        self.note(rel);
+        self.inner.files(rel)
+    }
+
+    fn read_file(&self, rel: &str) -> Option<Vec<u8>> {
+        self.note(rel);
+        self.inner.read_file(rel)
+    }
+
+    fn list(
+        &self,
+        rel: &str,
+        budget: &mut crate::tree::Budget,
+    ) -> anyhow::Result<crate::tree::Tree> {
+        self.opaque.store(true, Ordering::Relaxed);
+        self.inner.list(rel, budget)
+    }
+
+    fn skill_md(&self, skill: &str) -> SkillMd {
+        self.opaque.store(true, Ordering::Relaxed);
+        self.inner.skill_md(skill)
+    }
+
+    fn taken_from_lock(&self, rel: &str) -> Option<git2::Oid> {
+        self.opaque.store(true, Ordering::Relaxed);
+        self.inner.taken_from_lock(rel)
+    }
+}
+
+/// Every path the result of a sync of `ws` depends on, when the memo can witness them all: a
+/// config of local sources of commands and instructions, and nothing else (see the module
+/// doc); None otherwise. `explicit`: the config was named by `--config`.
+pub fn witnesses(
+    ws: &crate::workspace::Workspace,
+    explicit: bool,
+    plans: &[crate::files::plan::FilePlan],
+) -> Option<Witnesses> {
+    let c = &ws.config;
+    let local = |e: &crate::config::SkillSource| {
+        matches!(e.source, crate::source::Source::Local { .. }) && e.trust.is_none()
+    };
+    let memoisable = c.skills.is_empty()
+        && c.mcps.is_empty()
+        && !c.remote
+        && c.trust.is_none()
+        && ws.kasetto.is_none()
+        && c.commands.iter().chain(&c.instructions).all(local);
+    if !memoisable {
+        return None;
+    }
+    let mut w = Witnesses::default();
+    if !explicit && crate::envvars::non_empty(crate::envvars::KASETTO_CONFIG).is_none() {
+        w.discovery(&std::env::current_dir().ok()?);
+    }
+    for f in &c.files {
+        w.path(f);
+    }
+    w.path(&ws.scope.lock_path);
+    w.path(&crate::trust::record_path().ok()?);
+    for plan in plans {
+        for r in &plan.resolved {
+            r.observed.as_ref()?.witness(&mut w);
+        }
+        for item in &plan.items {
+            for d in &item.dests {
+                w.under(&ws.scope.root, &d.target.abs);
+            }
+        }
+    }
+    Some(w)
+}
