@@ -97,12 +97,14 @@ impl Printer {
     /// A line for humans (stderr), unless quiet or JSON.
     pub fn line(&self, s: &str) {
         if !self.json && self.verbosity >= Verbosity::Normal {
+            note_emitted();
             let _ = writeln!(std::io::stderr(), "{}", clean(s));
         }
     }
 
     pub fn warn(&self, s: &str) {
         if !self.json && self.verbosity >= Verbosity::Normal {
+            note_emitted();
             let _ = writeln!(
                 std::io::stderr(),
                 "{} {}",
@@ -115,6 +117,7 @@ impl Printer {
     /// An error line; shown even when quiet (but not in JSON mode, where it is in the document).
     pub fn error(&self, s: &str) {
         if !self.json {
+            note_emitted();
             let _ = writeln!(
                 std::io::stderr(),
                 "{} {}",
@@ -133,6 +136,20 @@ impl Printer {
         }
         let _ = writeln!(std::io::stdout().lock(), "{}", json_text(doc));
     }
+}
+
+/// Lines written for people so far in this process (the printer's, log events, prompts).
+static EMITTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Count a line written to stderr for people: everything that writes one calls this, so that
+/// the whole-run memo (`runmemo.rs`) records only a run that said nothing but its summary.
+pub fn note_emitted() {
+    EMITTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many lines [`note_emitted`] counted.
+pub fn emitted() -> usize {
+    EMITTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 thread_local! {

@@ -74,11 +74,13 @@ pub fn print_items<X, D>(p: &Printer, items: &[Item<X, D>]) {
             !p.json && p.verbosity >= Verbosity::Normal
         };
         if shown {
+            crate::printer::note_emitted();
             let _ = writeln!(std::io::stderr(), "{line}");
         }
         if let Some(e) = item.first_error()
             && !p.json
         {
+            crate::printer::note_emitted();
             let _ = writeln!(std::io::stderr(), "    {}", clean(e));
         }
         for w in &item.warnings {

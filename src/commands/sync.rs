@@ -266,6 +266,9 @@ pub(crate) fn sync_as(
         Some(g) if !common.dry_run => Some(crate::commands::audit::gate(&ctx, &plan.lock, g)?),
         _ => None,
     };
+    // Whether anything was said before the summary (the whole-run memo replays the summary
+    // alone).
+    let said_before_summary = crate::printer::emitted();
     if printer.json {
         let mut doc = serde_json::to_value(report::JsonSync {
             schema: 1,
@@ -313,7 +316,10 @@ pub(crate) fn sync_as(
     if let Some(rec) = recording {
         // Only a run that found everything up to date, printed its summary alone and wrote
         // nothing is memoised (runmemo.rs), with every path its result depends on.
+        let summary_lines = usize::from(printer.verbosity >= crate::printer::Verbosity::Normal);
         let quiet_noop = gate.is_none()
+            && said_before_summary == 0
+            && crate::printer::emitted() == summary_lines
             && !lock_changed
             && !review.refused
             && review.items.is_empty()
