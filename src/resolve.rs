@@ -193,6 +193,9 @@ pub struct ResolvedSource {
     /// cannot be read when it must be written sends the source back through [`git`] with
     /// `full`, which moves a damaged cache repository aside and fetches again.
     pub from_lock: bool,
+    /// A local source: every path and folder tree its reading looked at, for the whole-run
+    /// memo (`runmemo.rs`); None for a git source.
+    pub observed: Option<crate::runmemo::Observed>,
 }
 
 /// A source that could not be resolved at all; its installed skills are kept as they are.
@@ -310,7 +313,10 @@ pub fn local(
     }
     let fallback = root_name(&root, spelled);
     let selection = frozen_selection(entry, locked, update);
-    let (mut skills, broken, warnings) = select(&view, &root, &fallback, &selection);
+    // What discovery looks at is noted, for the whole-run memo's witnesses.
+    let noting = crate::runmemo::Noting::new(&view);
+    let (mut skills, broken, warnings) = select(&noting, &root, &fallback, &selection);
+    let observed = noting.finish(path, []);
     // Saved now; kept (as loaded) for listing the skills taken from the lock, with the pack's
     // folders as already judged inside the project or not.
     let (disk, stat) = view.into_parts();
@@ -333,6 +339,7 @@ pub fn local(
         broken,
         warnings,
         from_lock: false,
+        observed,
     })
 }
 
@@ -457,6 +464,7 @@ pub fn git(
         broken,
         warnings,
         from_lock,
+        observed: None,
     })
 }
 

@@ -15,15 +15,17 @@
 //!   lock, and the trust record;
 //! - per local source: its folder, and every path its reading asked about (each folder listed,
 //!   each file tested or read, through [`Noting`], so what is witnessed is what discovery
-//!   looked at, by construction), with every folder between the source and each;
-//! - every destination of every item (a rendered file, or the shared file holding a block),
-//!   with every folder between the scope root and it.
+//!   looked at, by construction), with every folder between the source and each; for a skill
+//!   (listed, or checked against its locked tree id), every entry of its folder's tree;
+//! - every destination of every item (a rendered file, the shared file holding a block, or an
+//!   installed skill folder with every entry of its tree), with every folder between the scope
+//!   root and it.
 //!
 //! **When it is recorded.** Only by a full `kst sync` that found every item unchanged, printed
 //! nothing but its summary, wrote nothing, and whose inputs the memo can witness: local
-//! sources of commands and instructions only (a git source's pin, an MCP server's secrets, a
-//! skill's tree, a remote config, signed pins and the audit gate are not witnessed here, so a
-//! config with any of them is never memoised). Every witness must be *settled* by git's racy
+//! sources of skills, commands and instructions only (a git source's pin and cache, an MCP
+//! server's secrets and settings files, a remote config, signed pins and the audit gate are not
+//! witnessed here, so a config with any of them is never memoised). Every witness must be *settled* by git's racy
 //! rule ([`StatData::settled`]) against a stamp of the file system's clock taken before the
 //! run read anything: then nothing witnessed changed after the run began, so the run saw what
 //! the memo records, and any later change moves an mtime or ctime past the recorded one.
@@ -233,7 +235,14 @@ fn cpus() -> usize {
 
 fn group_as_recorded(dir: &[u8], entries: &[Entry], stop: Option<&AtomicBool>) -> bool {
     let dir = Path::new(std::ffi::OsStr::from_bytes(dir));
-    let opened = crate::fsat::Dir::open(dir, true);
+    // A folder of a few entries costs less looked up by path than opened and closed (two
+    // more system calls); the answer is the same (`lstat` of the path resolves the folder as
+    // opening it does).
+    let opened = if entries.len() > 2 {
+        crate::fsat::Dir::open(dir, true)
+    } else {
+        Err(std::io::Error::from(ErrorKind::Unsupported))
+    };
     for (i, (name, seen)) in entries.iter().enumerate() {
         if i % 64 == 63 && stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
             return false;
@@ -247,7 +256,7 @@ fn group_as_recorded(dir: &[u8], entries: &[Entry], stop: Option<&AtomicBool>) -
                 Err(e) if e.kind() == ErrorKind::NotFound => Some(Seen::NoL),
                 Err(_) => None,
             },
-            // The folder is gone or not one: each entry as a path (absent, then).
+            // A small folder, or one that is gone or not a folder: each entry as a path.
             Err(_) => observe(&dir.join(std::ffi::OsStr::from_bytes(name)), follow),
         };
         if now != Some(*seen) {
@@ -572,6 +581,28 @@ impl Witnesses {
         }
     }
 
+    /// [`Witnesses::under`] for the folder `top`, and everything in it: every entry `lstat`ed
+    /// by the walk, never through a symlink (a tree id is made of the entries' own types, and
+    /// a folder's listing changes its stat data). None when a folder cannot be read.
+    pub fn tree(&mut self, anchor: &Path, top: &Path) -> Option<()> {
+        self.under(anchor, top);
+        if !std::fs::symlink_metadata(top).ok()?.is_dir() {
+            return Some(());
+        }
+        let mut todo = vec![top.to_path_buf()];
+        while let Some(dir) = todo.pop() {
+            for e in std::fs::read_dir(&dir).ok()? {
+                let e = e.ok()?;
+                let path = e.path();
+                if e.file_type().ok()?.is_dir() {
+                    todo.push(path.clone());
+                }
+                self.path(&path);
+            }
+        }
+        Some(())
+    }
+
     /// Where the config was looked for ([`crate::config::discover`]): with no `--config` and
     /// no `KASETTO_CONFIG`, `kasetto.yaml` in `cwd`, and when that is absent the user's
     /// pointer and global config.
@@ -587,22 +618,29 @@ impl Witnesses {
     }
 }
 
-/// What a local source's reading looked at, relative to its folder.
+/// What a local source's reading looked at, relative to its folder: single paths, and
+/// folders whose whole tree it read (a skill listed or checked against its locked tree id).
 #[derive(Debug, Clone)]
 pub struct Observed {
     pub root: PathBuf,
     pub rels: Vec<String>,
+    pub trees: Vec<String>,
 }
 
 impl Observed {
-    /// Into `w`: the source folder and every path asked about, with the folders on the way.
-    pub fn witness(&self, w: &mut Witnesses) {
+    /// Into `w`: the source folder and every path asked about, with the folders on the way,
+    /// and everything in each tree read. None when a tree cannot be walked.
+    pub fn witness(&self, w: &mut Witnesses) -> Option<()> {
         w.path(&self.root);
         for rel in &self.rels {
             if !rel.is_empty() {
                 w.under(&self.root, &self.root.join(rel));
             }
         }
+        for rel in &self.trees {
+            w.tree(&self.root, &self.root.join(rel))?;
+        }
+        Some(())
     }
 }
 
@@ -612,7 +650,7 @@ impl Observed {
 pub struct Noting<'a> {
     inner: &'a dyn PackView,
     seen: Mutex<Vec<String>>,
-    opaque: AtomicBool,
+    trees: Mutex<Vec<String>>,
 }
 
 impl<'a> Noting<'a> {
@@ -620,7 +658,7 @@ impl<'a> Noting<'a> {
         Noting {
             inner,
             seen: Mutex::new(Vec::new()),
-            opaque: AtomicBool::new(false),
+            trees: Mutex::new(Vec::new()),
         }
     }
 
@@ -628,21 +666,26 @@ impl<'a> Noting<'a> {
         self.seen.lock().expect("noting lock").push(rel.to_string());
     }
 
+    fn note_tree(&self, rel: &str) {
+        self.trees
+            .lock()
+            .expect("noting lock")
+            .push(rel.to_string());
+    }
+
     /// What was asked about, plus `also` (paths read around the view, e.g. by the fast path),
-    /// under `root`; None when something was asked that paths cannot witness.
+    /// under `root`.
     pub fn finish<'s>(
         self,
         root: &Path,
         also: impl IntoIterator<Item = &'s str>,
     ) -> Option<Observed> {
-        if self.opaque.load(Ordering::Relaxed) {
-            return None;
-        }
         let mut rels = self.seen.into_inner().expect("noting lock");
         rels.extend(also.into_iter().map(str::to_string));
         Some(Observed {
             root: root.to_path_buf(),
             rels,
+            trees: self.trees.into_inner().expect("noting lock"),
         })
     }
 }
@@ -673,39 +716,46 @@ impl PackView for Noting<'_> {
         rel: &str,
         budget: &mut crate::tree::Budget,
     ) -> anyhow::Result<crate::tree::Tree> {
-        self.opaque.store(true, Ordering::Relaxed);
+        self.note_tree(rel);
         self.inner.list(rel, budget)
     }
 
+    /// The whole skill folder: a view may read its `SKILL.md` alone, or decide from the
+    /// folder's tree id that it is the locked one ([`crate::discover::CachedDiskPack`]).
     fn skill_md(&self, skill: &str) -> SkillMd {
-        self.opaque.store(true, Ordering::Relaxed);
+        self.note_tree(skill);
         self.inner.skill_md(skill)
     }
 
     fn taken_from_lock(&self, rel: &str) -> Option<git2::Oid> {
-        self.opaque.store(true, Ordering::Relaxed);
+        self.note_tree(rel);
         self.inner.taken_from_lock(rel)
     }
 }
 
 /// Every path the result of a sync of `ws` depends on, when the memo can witness them all: a
-/// config of local sources of commands and instructions, and nothing else (see the module
+/// config of local sources of skills, commands and instructions, and nothing else (see the module
 /// doc); None otherwise. `explicit`: the config was named by `--config`.
-pub fn witnesses(
+pub fn witnesses<X, D>(
     ws: &crate::workspace::Workspace,
     explicit: bool,
+    skills: &[crate::resolve::ResolvedSource],
+    skill_items: &[crate::item::Item<X, D>],
     plans: &[crate::files::plan::FilePlan],
 ) -> Option<Witnesses> {
     let c = &ws.config;
     let local = |e: &crate::config::SkillSource| {
         matches!(e.source, crate::source::Source::Local { .. }) && e.trust.is_none()
     };
-    let memoisable = c.skills.is_empty()
-        && c.mcps.is_empty()
+    let memoisable = c.mcps.is_empty()
         && !c.remote
         && c.trust.is_none()
         && ws.kasetto.is_none()
-        && c.commands.iter().chain(&c.instructions).all(local);
+        && c.skills
+            .iter()
+            .chain(&c.commands)
+            .chain(&c.instructions)
+            .all(local);
     if !memoisable {
         return None;
     }
@@ -718,9 +768,18 @@ pub fn witnesses(
     }
     w.path(&ws.scope.lock_path);
     w.path(&crate::trust::record_path().ok()?);
+    for r in skills {
+        r.observed.as_ref()?.witness(&mut w)?;
+    }
+    // An installed skill is compared with its tree id: all of it.
+    for item in skill_items {
+        for d in &item.dests {
+            w.tree(&ws.scope.root, &d.target.abs)?;
+        }
+    }
     for plan in plans {
         for r in &plan.resolved {
-            r.observed.as_ref()?.witness(&mut w);
+            r.observed.as_ref()?.witness(&mut w)?;
         }
         for item in &plan.items {
             for d in &item.dests {

@@ -324,8 +324,11 @@ pub(crate) fn sync_as(
             && !review.refused
             && review.items.is_empty()
             && failed.is_empty()
-            && resolved.is_empty()
-            && plan.items.is_empty()
+            && resolved.iter().all(|r| r.warnings.is_empty())
+            && plan
+                .items
+                .iter()
+                .all(|i| i.action() == Action::Unchanged && i.warnings.is_empty())
             && mcp_plan.failed.is_empty()
             && mcp_plan.items.is_empty()
             && mcp_plan.resolved.is_empty()
@@ -340,7 +343,13 @@ pub(crate) fn sync_as(
             && summary.ok()
             && summary.unchanged > 0;
         if quiet_noop
-            && let Some(w) = crate::runmemo::witnesses(&ctx, common.config.is_some(), &file_plans)
+            && let Some(w) = crate::runmemo::witnesses(
+                &ctx,
+                common.config.is_some(),
+                &resolved,
+                &plan.items,
+                &file_plans,
+            )
         {
             rec.finish(w, &summary, ctx.scope.name(), &ctx.scope.lock_path);
         }

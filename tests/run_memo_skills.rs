@@ -1,0 +1,143 @@
+//! The whole-run no-op memo (`runmemo.rs`) for skills from local folders: a settled no-op is
+//! answered by the memo (kst's debug counter `run-memo-hits`), and every change to a source
+//! skill or an installed copy — including the ones a stat of the skill's folder alone would
+//! miss (a same-size edit with its mtime put back, a file added deep inside) — sends the next
+//! sync through the whole pipeline, which reports it. A git source is never memoised.
+
+use std::path::Path;
+
+use crate::linear_cost::{counter, local_installed};
+use crate::perf_smoke::{set_mtime, settle};
+use crate::support::*;
+
+/// `kst sync` (plain, as people run it): its stderr and whether the memo answered it.
+fn sync(env: &TestEnv) -> (String, usize) {
+    let out = env
+        .kst()
+        .arg("sync")
+        .env("KASETTO_DEBUG_COUNTERS", "1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "kst sync failed:\n{err}");
+    (err, counter(&out, "run-memo-hits"))
+}
+
+/// Settle what was written, let a full no-op record the memo, and check the next sync is
+/// answered by it with the same summary.
+fn memoised(env: &TestEnv, summary: &str) {
+    settle(env);
+    // A full run, unless the memo was recorded already (then answered the same).
+    let (full, _) = sync(env);
+    assert!(full.contains(summary), "{full}");
+    let (again, hits) = sync(env);
+    assert_eq!(
+        hits, 1,
+        "a settled no-op was not answered by the memo:\n{again}"
+    );
+    let line = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("Synced:"))
+            .map(|l| l.rsplit_once(" in ").map_or(l, |(a, _)| a).to_string())
+    };
+    assert_eq!(line(&again), line(&full), "the memo's summary differs");
+}
+
+/// Rewrite a file with same-size contents and put its mtime back: only its ctime moved.
+fn edit_in_place(path: &Path, from: &str, to: &str) {
+    assert_eq!(from.len(), to.len(), "a same-size edit");
+    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from:?} not in {}", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
+    set_mtime(path, mtime);
+}
+
+/// The next sync is a full run that reports `what`.
+fn full_run_says(env: &TestEnv, what: &str) {
+    let (err, hits) = sync(env);
+    assert_eq!(hits, 0, "the memo answered over a change ({what}):\n{err}");
+    assert!(err.contains(what), "expected {what:?}:\n{err}");
+}
+
+#[test]
+fn a_local_skills_noop_is_memoised_and_every_change_is_seen() {
+    let env = TestEnv::new();
+    local_installed(&env, 3);
+    let summary = "3 skills up to date";
+    memoised(&env, summary);
+
+    // An installed copy edited in place, same size, mtime put back.
+    let installed = env.project_path(".claude/skills/skill-001");
+    edit_in_place(&installed.join("reference/guide.md"), "line", "LINE");
+    full_run_says(&env, "repaired");
+    memoised(&env, summary);
+
+    // A file added deep inside an installed copy (its folder changes, not the skill's).
+    write_file(installed.join("reference/extra.md"), "extra\n");
+    full_run_says(&env, "repaired");
+    memoised(&env, summary);
+
+    // A source file edited in place, same size, mtime put back.
+    let source = env.project_path("pack/skills/skill-002");
+    edit_in_place(&source.join("reference/guide.md"), "line", "LONE");
+    full_run_says(&env, "1 updated");
+    memoised(&env, summary);
+
+    // A file added deep inside a source skill.
+    write_file(source.join("reference/deep/more.md"), "more\n");
+    full_run_says(&env, "1 updated");
+    memoised(&env, summary);
+
+    // A new skill in the pack.
+    write_file(
+        env.project_path("pack/skills/skill-new/SKILL.md"),
+        skill_md("skill-new", "a new skill"),
+    );
+    full_run_says(&env, "1 added");
+    memoised(&env, "4 skills up to date");
+
+    // A skill removed from the pack.
+    std::fs::remove_dir_all(env.project_path("pack/skills/skill-new")).unwrap();
+    full_run_says(&env, "1 removed");
+    memoised(&env, summary);
+
+    // An installed copy's folder swapped for a symlink to an identical copy.
+    let copy = env.path("elsewhere/skill-000");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    let skill0 = env.project_path(".claude/skills/skill-000");
+    std::fs::rename(&skill0, &copy).unwrap();
+    symlink(&copy, &skill0);
+    let (err, hits) = sync(&env);
+    assert_eq!(
+        hits, 0,
+        "the memo answered over a symlinked skill folder:\n{err}"
+    );
+}
+
+#[test]
+fn a_git_skill_source_is_not_memoised() {
+    let env = TestEnv::new();
+    let mut repo = FixtureRepo::init(env.remotes().join("pack.git"));
+    repo.commit("main", &skill_pack("skills", &[("pdf", "PDFs")]));
+    let d = GitDaemon::start(env.remotes());
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!(
+            "agent: claude-code\nscope: project\nskills:\n  - source: {}\n    skills: \"*\"\n",
+            d.url("pack.git")
+        ),
+    );
+    sync(&env);
+    for _ in 0..3 {
+        settle(&env);
+        let (err, hits) = sync(&env);
+        assert_eq!(hits, 0, "a git source was answered by the memo:\n{err}");
+        assert!(err.contains("1 skill up to date"), "{err}");
+    }
+    assert!(
+        !env.cache().join("runs").exists()
+            || std::fs::read_dir(env.cache().join("runs")).unwrap().count() == 0,
+        "a memo was recorded for a git source"
+    );
+}
