@@ -6,11 +6,27 @@
 //! to print about a plan is [`crate::report`]'s.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
 use crate::credentials::scrub;
 use crate::escape::escape_controls;
+
+/// How many lines and log events this process has said to a human (or would have, but for
+/// `-q`): the whole-run memo (`runmemo.rs`) records only a run that said its summary alone, so
+/// that replaying the summary is all the run printed.
+static SAID: AtomicUsize = AtomicUsize::new(0);
+
+/// [`SAID`] now.
+pub fn said() -> usize {
+    SAID.load(Ordering::Relaxed)
+}
+
+/// Count one line or log event said (see [`SAID`]).
+pub fn note_said() {
+    SAID.fetch_add(1, Ordering::Relaxed);
+}
 
 /// Outside text on its way to a human: secrets scrubbed, control characters escaped.
 pub fn clean(s: &str) -> String {
@@ -96,12 +112,14 @@ impl Printer {
 
     /// A line for humans (stderr), unless quiet or JSON.
     pub fn line(&self, s: &str) {
+        note_said();
         if !self.json && self.verbosity >= Verbosity::Normal {
             let _ = writeln!(std::io::stderr(), "{}", clean(s));
         }
     }
 
     pub fn warn(&self, s: &str) {
+        note_said();
         if !self.json && self.verbosity >= Verbosity::Normal {
             let _ = writeln!(
                 std::io::stderr(),
@@ -114,6 +132,7 @@ impl Printer {
 
     /// An error line; shown even when quiet (but not in JSON mode, where it is in the document).
     pub fn error(&self, s: &str) {
+        note_said();
         if !self.json {
             let _ = writeln!(
                 std::io::stderr(),

@@ -73,6 +73,7 @@ pub fn print_items<X, D>(p: &Printer, items: &[Item<X, D>]) {
         } else {
             !p.json && p.verbosity >= Verbosity::Normal
         };
+        crate::printer::note_said();
         if shown {
             let _ = writeln!(std::io::stderr(), "{line}");
         }

@@ -51,7 +51,7 @@ use crate::item::Kind;
 use crate::report::Summary;
 use crate::statcache::StatData;
 
-const MAGIC: &str = "KSTRUNMEMO1";
+const MAGIC: &str = "KSTRUNMEMO2";
 
 /// The largest memo read (a witness line is under 200 bytes plus its path).
 const MAX_MEMO: u64 = 64 << 20;
@@ -128,6 +128,12 @@ pub fn check(key: &Key) -> Option<Hit> {
     let scope = line()?.strip_prefix("scope ")?.to_string();
     let lock = unescape(line()?.strip_prefix("lock ")?)?;
     let summary = parse_summary(line()?.strip_prefix("summary ")?)?;
+    // The witnesses' length, as written: a memo cut short (at a group's end it would still
+    // parse, with witnesses missing) or grown is not this one.
+    let len: usize = line()?.strip_prefix("witnesses ")?.parse().ok()?;
+    if rest.len() != len {
+        return None;
+    }
     let groups = parse_groups(rest)?;
     // A memo without witnesses was not written by `record` (it always has the config).
     if groups.is_empty() || !all_as_recorded(&groups) {
@@ -509,8 +515,10 @@ impl Recording {
                 witnessed.push((path.clone(), seen));
             }
         }
-        let mut out = head.into_bytes();
-        encode(&witnessed, &mut out);
+        let mut body = Vec::new();
+        encode(&witnessed, &mut body);
+        let mut out = format!("{head}witnesses {}\n", body.len()).into_bytes();
+        out.extend(body);
         Some(out)
     }
 }
@@ -690,6 +698,16 @@ pub fn witnesses(
     }
     w.path(&ws.scope.lock_path);
     w.path(&crate::trust::record_path().ok()?);
+    // The folders between the config's and each source (`./packs/main`: `packs`): whether the
+    // source lies inside the project, for a stranger's config, is judged through them
+    // (`trust::check_stranger_sources`), and one swapped for a link out of the project leaves
+    // the source folder's own stat data as it was.
+    let home = c.path.parent().unwrap_or(Path::new("/"));
+    for e in c.commands.iter().chain(&c.instructions) {
+        if let crate::source::Source::Local { path, .. } = &e.source {
+            w.under(home, path);
+        }
+    }
     for plan in plans {
         for r in &plan.resolved {
             r.observed.as_ref()?.witness(&mut w);

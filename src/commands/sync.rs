@@ -124,6 +124,8 @@ pub(crate) fn sync_as(
     prepare: impl FnOnce(&mut Workspace) -> Result<()>,
 ) -> Result<()> {
     let started = Instant::now();
+    // What was said before this run loads anything: a run memoised said its summary alone.
+    let said = crate::printer::said();
     let mut ctx = Workspace::load(common, crate::trust::Access::Writes)?;
     let gate = crate::commands::audit::sync_gate(&ctx, audit.0, audit.1, audit.2);
     let _guard = ctx.exclusive(printer)?;
@@ -332,7 +334,10 @@ pub(crate) fn sync_as(
                         .all(|i| i.action() == Action::Unchanged && i.warnings.is_empty())
             })
             && summary.ok()
-            && summary.unchanged > 0;
+            && summary.unchanged > 0
+            // Nothing said but the summary: no warning of the config's loader, no log line
+            // (`KASETTO_LOG`), no line of any kind the replay would not say again.
+            && crate::printer::said() == said + 1;
         if quiet_noop
             && let Some(w) = crate::runmemo::witnesses(&ctx, common.config.is_some(), &file_plans)
         {
