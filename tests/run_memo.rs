@@ -688,3 +688,34 @@ fn a_damaged_truncated_or_foreign_memo_is_a_full_run() {
     fs::write(memo, &good).unwrap();
     hit(&env, &[], "put back again");
 }
+
+#[test]
+fn a_config_made_in_the_working_folder_is_a_full_run_that_takes_it() {
+    // No kasetto.yaml in the working folder: the user's global config is the one, and where
+    // it was looked for first is witnessed.
+    let env = TestEnv::new();
+    let pack = env.path("mypack");
+    write_file(pack.join("commands/g1.md"), command(1));
+    let global = env.xdg_config().join("kasetto/kasetto.yaml");
+    write_file(
+        &global,
+        format!(
+            "agent: [claude-code]\nscope: global\ncommands:\n  - source: {}\n    commands: \"*\"\n",
+            pack.display()
+        ),
+    );
+    ok(&full(&env, &[], "install"), "install");
+    assert!(env.home_path(".claude/commands/g1.md").is_file());
+    record(&env, &[]);
+    hit(&env, &[], "memoised");
+    // The project's own config, now found first.
+    write_file(env.project_path("pack/commands/p1.md"), command(2));
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: [claude-code]\nscope: project\ncommands:\n  - source: ./pack\n    commands: \"*\"\n",
+    );
+    let out = full(&env, &[], "a project config made");
+    ok(&out, "a project config made");
+    assert!(summary(&out).contains("1 added"), "{}", text(&out));
+    assert!(env.project_path(".claude/commands/p1.md").is_file());
+}
