@@ -719,3 +719,91 @@ fn a_config_made_in_the_working_folder_is_a_full_run_that_takes_it() {
     assert!(summary(&out).contains("1 added"), "{}", text(&out));
     assert!(env.project_path(".claude/commands/p1.md").is_file());
 }
+
+#[test]
+fn a_parent_config_edited_is_a_full_run() {
+    // The agents come from the config's `extends:` parent, which discovery does not look at.
+    let env = TestEnv::new();
+    project(&env, "");
+    write_file(env.project_path("base.yaml"), AGENTS);
+    write_file(
+        env.project_path("kasetto.yaml"),
+        format!("extends: ./base.yaml\n{FILES}"),
+    );
+    ok(&full(&env, &[], "install"), "install");
+    record(&env, &[]);
+    hit(&env, &[], "memoised");
+    write_file(
+        env.project_path("base.yaml"),
+        AGENTS.replace("gemini-cli]", "gemini-cli, codex]"),
+    );
+    let out = full(&env, &[], "the parent edited");
+    ok(&out, "the parent edited");
+    assert!(env.project_path("AGENTS.md").is_file(), "{}", text(&out));
+}
+
+/// The project with CLAUDE.md a link to `docs/CLAUDE.md` (inside it), installed and memoised.
+fn linked_claude_md(env: &TestEnv) {
+    project(env, "");
+    fs::remove_file(env.project_path("CLAUDE.md")).unwrap();
+    write_file(env.project_path("docs/CLAUDE.md"), "# My project\n\nMy notes.\n");
+    symlink("docs/CLAUDE.md", env.project_path("CLAUDE.md"));
+    ok(&full(env, &[], "install"), "install");
+    assert!(
+        fs::read_to_string(env.project_path("docs/CLAUDE.md"))
+            .unwrap()
+            .contains("Follow rule number 1."),
+        "written through the link"
+    );
+    record(env, &[]);
+    hit(env, &[], "memoised");
+}
+
+#[test]
+fn a_block_edited_in_the_file_a_claude_md_link_leads_to_is_seen() {
+    let env = TestEnv::new();
+    linked_claude_md(&env);
+    same_size_edit(
+        &env.project_path("docs/CLAUDE.md"),
+        "Follow rule number 1.",
+        "FOLLOW rule number 1.",
+    );
+    let out = full(&env, &[], "after the edit behind the link");
+    ok(&out, "after the edit behind the link");
+    assert!(text(&out).contains("modified locally"), "{}", text(&out));
+}
+
+#[test]
+fn a_folder_a_claude_md_link_leads_through_swapped_for_a_link_out_of_the_project_is_refused() {
+    // `docs/` moved out of the project (its file keeps its inode and ctime) and linked back:
+    // the link and what it leads to have the stat data they had, but it now leads out of the
+    // project, which the full run refuses to write through.
+    let env = TestEnv::new();
+    linked_claude_md(&env);
+    let away = env.path("outside-docs");
+    fs::rename(env.project_path("docs"), &away).unwrap();
+    symlink(&away, env.project_path("docs"));
+    let out = full(&env, &[], "docs/ swapped");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("leads out of the project"), "{}", text(&out));
+}
+
+#[test]
+fn a_folder_a_linked_pack_leads_through_swapped_for_a_link_out_of_the_project_is_refused() {
+    // `pack` is a link to `packs/main` (inside the project: a stranger's config may read it);
+    // `packs/` is moved out and linked back.
+    let env = TestEnv::new();
+    project(&env, "");
+    fs::create_dir_all(env.project_path("packs")).unwrap();
+    fs::rename(env.project_path("pack"), env.project_path("packs/main")).unwrap();
+    symlink("packs/main", env.project_path("pack"));
+    ok(&full(&env, &[], "install"), "install");
+    record(&env, &[]);
+    hit(&env, &[], "memoised");
+    let away = env.path("outside-packs");
+    fs::rename(env.project_path("packs"), &away).unwrap();
+    symlink(&away, env.project_path("packs"));
+    let out = full(&env, &[], "packs/ swapped");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("outside the project"), "{}", text(&out));
+}
