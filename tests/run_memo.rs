@@ -807,3 +807,38 @@ fn a_folder_a_linked_pack_leads_through_swapped_for_a_link_out_of_the_project_is
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("outside the project"), "{}", text(&out));
 }
+
+#[test]
+fn a_block_edited_in_the_file_a_global_claude_md_link_leads_to_is_seen() {
+    // In the global scope links are followed (a dotfiles setup) and not looked through: what
+    // the link leads to is witnessed by its own stat data.
+    let env = TestEnv::new();
+    let pack = env.path("mypack");
+    write_file(pack.join("instructions/r1.md"), instruction(1));
+    write_file(env.home_path("dotfiles/CLAUDE.md"), "# Mine\n");
+    symlink(
+        env.home_path("dotfiles/CLAUDE.md"),
+        env.home_path(".claude/CLAUDE.md"),
+    );
+    write_file(
+        env.xdg_config().join("kasetto/kasetto.yaml"),
+        format!(
+            "agent: [claude-code]\nscope: global\ninstructions:\n  - source: {}\n    instructions: \"*\"\n",
+            pack.display()
+        ),
+    );
+    ok(&full(&env, &[], "install"), "install");
+    let target = env.home_path("dotfiles/CLAUDE.md");
+    assert!(
+        fs::read_to_string(&target)
+            .unwrap()
+            .contains("Follow rule number 1."),
+        "written through the link"
+    );
+    record(&env, &[]);
+    hit(&env, &[], "memoised");
+    same_size_edit(&target, "Follow rule number 1.", "FOLLOW rule number 1.");
+    let out = full(&env, &[], "after the edit behind the link");
+    ok(&out, "after the edit behind the link");
+    assert!(text(&out).contains("modified locally"), "{}", text(&out));
+}
