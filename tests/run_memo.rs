@@ -68,7 +68,11 @@ fn text(out: &Output) -> String {
 }
 
 fn ok(out: &Output, what: &str) {
-    assert!(out.status.success(), "{what}: kst sync failed:\n{}", text(out));
+    assert!(
+        out.status.success(),
+        "{what}: kst sync failed:\n{}",
+        text(out)
+    );
 }
 
 fn hits(out: &Output) -> usize {
@@ -79,7 +83,12 @@ fn hits(out: &Output) -> usize {
 #[track_caller]
 fn full(env: &TestEnv, args: &[&str], what: &str) -> Output {
     let out = run(env, args);
-    assert_eq!(hits(&out), 0, "{what}: answered by the memo:\n{}", text(&out));
+    assert_eq!(
+        hits(&out),
+        0,
+        "{what}: answered by the memo:\n{}",
+        text(&out)
+    );
     out
 }
 
@@ -87,7 +96,12 @@ fn full(env: &TestEnv, args: &[&str], what: &str) -> Output {
 #[track_caller]
 fn hit(env: &TestEnv, args: &[&str], what: &str) -> Output {
     let out = run(env, args);
-    assert_eq!(hits(&out), 1, "{what}: not answered by the memo:\n{}", text(&out));
+    assert_eq!(
+        hits(&out),
+        1,
+        "{what}: not answered by the memo:\n{}",
+        text(&out)
+    );
     ok(&out, what);
     out
 }
@@ -153,7 +167,11 @@ fn memoised(env: &TestEnv) -> Output {
     let first = full(env, &[], "install");
     ok(&first, "install");
     assert!(summary(&first).contains("6 added"), "{}", text(&first));
-    assert_eq!(memos(env), Vec::<PathBuf>::new(), "a run that changed things was memoised");
+    assert_eq!(
+        memos(env),
+        Vec::<PathBuf>::new(),
+        "a run that changed things was memoised"
+    );
     record(env, &[])
 }
 
@@ -202,13 +220,19 @@ fn a_warm_noop_is_answered_by_the_memo_and_says_what_the_full_run_said() {
     let (bytes, stats) = stamped(&env.project());
     // The last sync's record for `kst doctor`, taken away: the memo's answer writes it again.
     let last = env.xdg_data().join("kasetto/last-sync");
-    let records: Vec<_> = fs::read_dir(&last).unwrap().map(|e| e.unwrap().path()).collect();
+    let records: Vec<_> = fs::read_dir(&last)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(records.len(), 1, "{records:?}");
     fs::remove_file(&records[0]).unwrap();
 
     let out = hit(&env, &[], "a warm no-op");
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(summary(&out), "Synced: 4 commands, 2 instructions up to date");
+    assert_eq!(
+        summary(&out),
+        "Synced: 4 commands, 2 instructions up to date"
+    );
     assert_eq!(said(&out), said(&recorded), "the memo said something else");
     assert!(out.stdout.is_empty());
     let (bytes_after, stats_after) = stamped(&env.project());
@@ -287,7 +311,11 @@ fn a_command_added_to_or_removed_from_the_pack_is_installed_or_removed() {
     fs::remove_file(env.project_path("pack/commands/ns/x.md")).unwrap();
     let out = full(&env, &[], "a command removed");
     ok(&out, "a command removed");
-    assert!(summary(&out).starts_with("Synced: 1 removed ("), "{}", text(&out));
+    assert!(
+        summary(&out).starts_with("Synced: 1 removed ("),
+        "{}",
+        text(&out)
+    );
     assert!(!env.project_path(".claude/commands/ns/x.md").exists());
 }
 
@@ -305,7 +333,11 @@ fn an_edit_inside_a_kst_block_of_claude_md_is_reported_as_the_full_run_reports_i
         err.contains("CLAUDE.md#") && err.contains("modified locally"),
         "{err}"
     );
-    assert_eq!(fs::read_to_string(&claude).unwrap(), edited, "the edit is kept");
+    assert_eq!(
+        fs::read_to_string(&claude).unwrap(),
+        edited,
+        "the edit is kept"
+    );
     // A run with a warning is not memoised: the next one says it again.
     settle(&env);
     full(&env, &[], "the run after");
@@ -322,7 +354,10 @@ fn the_users_own_claude_md_text_edited_is_still_up_to_date_and_kept() {
     let edited = fs::read_to_string(&claude).unwrap();
     let out = full(&env, &[], "after the user's edit");
     ok(&out, "after the user's edit");
-    assert_eq!(summary(&out), "Synced: 4 commands, 2 instructions up to date");
+    assert_eq!(
+        summary(&out),
+        "Synced: 4 commands, 2 instructions up to date"
+    );
     assert_eq!(fs::read_to_string(&claude).unwrap(), edited);
     // That run was a no-op: it (or, if the edit was too recent, the next one) is memoised.
     settle(&env);
@@ -353,7 +388,11 @@ fn the_lock_deleted_or_edited_is_a_full_run() {
     fs::remove_file(&lock).unwrap();
     let out = full(&env, &[], "the lock deleted");
     ok(&out, "the lock deleted");
-    assert_eq!(fs::read_to_string(&lock).unwrap(), want, "the lock written again");
+    assert_eq!(
+        fs::read_to_string(&lock).unwrap(),
+        want,
+        "the lock written again"
+    );
 
     record(&env, &[]);
     hit(&env, &[], "memoised again");
@@ -370,7 +409,11 @@ fn the_lock_deleted_or_edited_is_a_full_run() {
     fs::write(&lock, want.replacen(&sha, &other, 1)).unwrap();
     let out = full(&env, &[], "the lock edited");
     ok(&out, "the lock edited");
-    assert_eq!(fs::read_to_string(&lock).unwrap(), want, "the lock put right");
+    assert_eq!(
+        fs::read_to_string(&lock).unwrap(),
+        want,
+        "the lock put right"
+    );
 }
 
 #[test]
@@ -482,7 +525,9 @@ fn json_and_verbose_runs_are_never_answered_by_the_memo() {
     let out = full(&env, &["--json"], "json");
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(doc["items"].as_array().unwrap().len(), 6, "{doc}");
-    assert!(String::from_utf8_lossy(&full(&env, &["-v"], "verbose").stderr).contains("= command c1"));
+    assert!(
+        String::from_utf8_lossy(&full(&env, &["-v"], "verbose").stderr).contains("= command c1")
+    );
     assert_eq!(memos(&env), before, "a json or verbose run recorded a memo");
 }
 
@@ -493,16 +538,17 @@ fn never_memoised(env: &TestEnv, what: &str) {
         settle(env);
         full(env, &[], what);
     }
-    assert_eq!(memos(env), Vec::<PathBuf>::new(), "{what}: a memo was recorded");
+    assert_eq!(
+        memos(env),
+        Vec::<PathBuf>::new(),
+        "{what}: a memo was recorded"
+    );
 }
 
 #[test]
 fn a_config_with_skills_is_never_memoised() {
     let env = TestEnv::new();
-    project(
-        &env,
-        "skills:\n  - source: ./pack\n    skills: \"*\"\n",
-    );
+    project(&env, "skills:\n  - source: ./pack\n    skills: \"*\"\n");
     write_file(
         env.project_path("pack/skills/alpha/SKILL.md"),
         "---\nname: alpha\ndescription: a skill\n---\nBody.\n",
@@ -542,7 +588,11 @@ fn a_config_with_a_git_source_is_never_memoised() {
     );
     let out = full(&env, &[], "install");
     ok(&out, "install");
-    assert!(env.project_path(".claude/commands/g1.md").is_file(), "{}", text(&out));
+    assert!(
+        env.project_path(".claude/commands/g1.md").is_file(),
+        "{}",
+        text(&out)
+    );
     never_memoised(&env, "a git source");
 }
 
@@ -596,7 +646,11 @@ fn a_run_that_warned_is_not_memoised() {
         settle(&env);
         let out = run_with(&env, &[("KASETTO_LOG", "kasetto=debug")]);
         assert_eq!(hits(&out), 0, "{}", text(&out));
-        assert!(String::from_utf8_lossy(&out.stderr).contains("DEBUG"), "{}", text(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("DEBUG"),
+            "{}",
+            text(&out)
+        );
     }
     assert_eq!(memos(&env), Vec::<PathBuf>::new());
 }
@@ -665,7 +719,10 @@ fn a_damaged_truncated_or_foreign_memo_is_a_full_run() {
     hit(&env, &[], "put back");
     let before = memos(&env);
     record(&env, &["--dry-run"]);
-    let dry: Vec<_> = memos(&env).into_iter().filter(|m| !before.contains(m)).collect();
+    let dry: Vec<_> = memos(&env)
+        .into_iter()
+        .filter(|m| !before.contains(m))
+        .collect();
     let [dry] = &dry[..] else { panic!("{dry:?}") };
     fs::copy(dry, memo).unwrap();
     check(&fs::read(memo).unwrap(), "the dry run's memo");
@@ -746,7 +803,10 @@ fn a_parent_config_edited_is_a_full_run() {
 fn linked_claude_md(env: &TestEnv) {
     project(env, "");
     fs::remove_file(env.project_path("CLAUDE.md")).unwrap();
-    write_file(env.project_path("docs/CLAUDE.md"), "# My project\n\nMy notes.\n");
+    write_file(
+        env.project_path("docs/CLAUDE.md"),
+        "# My project\n\nMy notes.\n",
+    );
     symlink("docs/CLAUDE.md", env.project_path("CLAUDE.md"));
     ok(&full(env, &[], "install"), "install");
     assert!(
@@ -785,7 +845,11 @@ fn a_folder_a_claude_md_link_leads_through_swapped_for_a_link_out_of_the_project
     symlink(&away, env.project_path("docs"));
     let out = full(&env, &[], "docs/ swapped");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("leads out of the project"), "{}", text(&out));
+    assert!(
+        text(&out).contains("leads out of the project"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
