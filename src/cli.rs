@@ -150,11 +150,7 @@ pub fn init_logging(g: &GlobalArgs) {
     let ansi = g.printer().color;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        // Each event written is counted: a run that logged is not memoised (`runmemo.rs`).
-        .with_writer(|| {
-            crate::printer::note_said();
-            crate::credentials::scrubbing_stderr()
-        })
+        .with_writer(crate::credentials::scrubbing_stderr)
         .with_ansi(ansi)
         .with_target(false)
         .without_time()

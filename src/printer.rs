@@ -6,27 +6,11 @@
 //! to print about a plan is [`crate::report`]'s.
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
 use crate::credentials::scrub;
 use crate::escape::escape_controls;
-
-/// How many lines and log events this process has said to a human (or would have, but for
-/// `-q`): the whole-run memo (`runmemo.rs`) records only a run that said its summary alone, so
-/// that replaying the summary is all the run printed.
-static SAID: AtomicUsize = AtomicUsize::new(0);
-
-/// [`SAID`] now.
-pub fn said() -> usize {
-    SAID.load(Ordering::Relaxed)
-}
-
-/// Count one line or log event said (see [`SAID`]).
-pub fn note_said() {
-    SAID.fetch_add(1, Ordering::Relaxed);
-}
 
 /// Outside text on its way to a human: secrets scrubbed, control characters escaped.
 pub fn clean(s: &str) -> String {
@@ -112,15 +96,15 @@ impl Printer {
 
     /// A line for humans (stderr), unless quiet or JSON.
     pub fn line(&self, s: &str) {
-        note_said();
         if !self.json && self.verbosity >= Verbosity::Normal {
+            note_emitted();
             let _ = writeln!(std::io::stderr(), "{}", clean(s));
         }
     }
 
     pub fn warn(&self, s: &str) {
-        note_said();
         if !self.json && self.verbosity >= Verbosity::Normal {
+            note_emitted();
             let _ = writeln!(
                 std::io::stderr(),
                 "{} {}",
@@ -132,8 +116,8 @@ impl Printer {
 
     /// An error line; shown even when quiet (but not in JSON mode, where it is in the document).
     pub fn error(&self, s: &str) {
-        note_said();
         if !self.json {
+            note_emitted();
             let _ = writeln!(
                 std::io::stderr(),
                 "{} {}",
@@ -152,6 +136,20 @@ impl Printer {
         }
         let _ = writeln!(std::io::stdout().lock(), "{}", json_text(doc));
     }
+}
+
+/// Lines written for people so far in this process (the printer's, log events, prompts).
+static EMITTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Count a line written to stderr for people: everything that writes one calls this, so that
+/// the whole-run memo (`runmemo.rs`) records only a run that said nothing but its summary.
+pub fn note_emitted() {
+    EMITTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many lines [`note_emitted`] counted.
+pub fn emitted() -> usize {
+    EMITTED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 thread_local! {

@@ -73,13 +73,14 @@ pub fn print_items<X, D>(p: &Printer, items: &[Item<X, D>]) {
         } else {
             !p.json && p.verbosity >= Verbosity::Normal
         };
-        crate::printer::note_said();
         if shown {
+            crate::printer::note_emitted();
             let _ = writeln!(std::io::stderr(), "{line}");
         }
         if let Some(e) = item.first_error()
             && !p.json
         {
+            crate::printer::note_emitted();
             let _ = writeln!(std::io::stderr(), "    {}", clean(e));
         }
         for w in &item.warnings {

@@ -25,12 +25,8 @@
 //!   leads out of the project is part of the result, and a folder on the way swapped for a
 //!   link elsewhere leaves the link and its end as they were.
 //!
-//! The witnesses are written after a line giving their length: a memo cut short, even at a
-//! folder's end where what is left would parse, is not used.
-//!
 //! **When it is recorded.** Only by a full `kst sync` that found every item unchanged, printed
-//! nothing but its summary (no warning, no log line: [`crate::printer::said`] counts every
-//! line and log event), wrote nothing, and whose inputs the memo can witness: local
+//! nothing but its summary, wrote nothing, and whose inputs the memo can witness: local
 //! sources of commands and instructions only (a git source's pin, an MCP server's secrets, a
 //! skill's tree, a remote config, signed pins and the audit gate are not witnessed here, so a
 //! config with any of them is never memoised). Every witness must be *settled* by git's racy
@@ -61,7 +57,7 @@ use crate::item::Kind;
 use crate::report::Summary;
 use crate::statcache::StatData;
 
-const MAGIC: &str = "KSTRUNMEMO2";
+const MAGIC: &str = "KSTRUNMEMO1";
 
 /// The largest memo read (a witness line is under 200 bytes plus its path).
 const MAX_MEMO: u64 = 64 << 20;
@@ -125,7 +121,17 @@ pub struct Hit {
 /// The memo of `key`, if every witness is as recorded.
 pub fn check(key: &Key) -> Option<Hit> {
     let bytes = crate::fsx::read_input_bytes(&key.file()?, MAX_MEMO, None).ok()?;
-    let mut rest: &[u8] = &bytes;
+    let (hit, groups) = parse(&bytes, key)?;
+    if !all_as_recorded(&groups) {
+        return None;
+    }
+    crate::failpoint::count(crate::failpoint::Counter::RunMemoHit);
+    Some(hit)
+}
+
+/// A memo's header and witnesses, when it is whole and of `key`.
+fn parse<'a>(bytes: &'a [u8], key: &Key) -> Option<(Hit, Vec<Group<'a>>)> {
+    let mut rest: &[u8] = bytes;
     let mut line = || {
         let at = rest.iter().position(|&b| b == b'\n')?;
         let (l, r) = rest.split_at(at);
@@ -138,23 +144,22 @@ pub fn check(key: &Key) -> Option<Hit> {
     let scope = line()?.strip_prefix("scope ")?.to_string();
     let lock = unescape(line()?.strip_prefix("lock ")?)?;
     let summary = parse_summary(line()?.strip_prefix("summary ")?)?;
-    // The witnesses' length, as written: a memo cut short (at a group's end it would still
-    // parse, with witnesses missing) or grown is not this one.
-    let len: usize = line()?.strip_prefix("witnesses ")?.parse().ok()?;
+    // The body's length, so that a memo cut short (between two folders) is not a shorter list.
+    let len: usize = line()?.strip_prefix("body ")?.parse().ok()?;
     if rest.len() != len {
         return None;
     }
     let groups = parse_groups(rest)?;
-    // A memo without witnesses was not written by `record` (it always has the config).
-    if groups.is_empty() || !all_as_recorded(&groups) {
+    // A memo without witnesses was not written by `finish` (it always has the config).
+    if groups.is_empty() {
         return None;
     }
-    crate::failpoint::count(crate::failpoint::Counter::RunMemoHit);
-    Some(Hit {
+    let hit = Hit {
         summary,
         scope,
         lock: String::from_utf8_lossy(&lock).into_owned(),
-    })
+    };
+    Some((hit, groups))
 }
 
 /// An entry's name in its folder and what it was.
@@ -175,10 +180,7 @@ struct Group<'a> {
 /// stat calls.
 fn all_as_recorded(groups: &[Group]) -> bool {
     let total: usize = groups.iter().map(|g| g.entries.len()).sum();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, 4)
-        .min(total.div_ceil(500));
+    let threads = cpus().clamp(1, 4).min(total.div_ceil(500));
     if threads <= 1 {
         return groups
             .iter()
@@ -219,6 +221,20 @@ fn all_as_recorded(groups: &[Group]) -> bool {
         run(first);
     });
     !differs.load(Ordering::Relaxed)
+}
+
+/// The CPUs this process may run on: one system call (`available_parallelism` also reads the
+/// cgroup's files, a dozen more, which is a tenth of this whole check on a small project).
+fn cpus() -> usize {
+    // SAFETY: a zeroed set is valid; the call fills it for this process (pid 0).
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    let rc =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return 1;
+    }
+    // SAFETY: `set` was filled above.
+    (unsafe { libc::CPU_COUNT(&set) }) as usize
 }
 
 fn group_as_recorded(dir: &[u8], entries: &[Entry], stop: Option<&AtomicBool>) -> bool {
@@ -540,7 +556,7 @@ impl Recording {
         }
         let mut body = Vec::new();
         encode(&witnessed, &mut body);
-        let mut out = format!("{head}witnesses {}\n", body.len()).into_bytes();
+        let mut out = format!("{head}body {}\n", body.len()).into_bytes();
         out.extend(body);
         Some(out)
     }
@@ -794,4 +810,132 @@ pub fn witnesses(
         }
     }
     Some(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stat(n: u64) -> StatData {
+        StatData {
+            size: n,
+            mtime: (n as i64, 1),
+            ctime: (n as i64, 2),
+            ino: n + 7,
+            dev: 3,
+            mode: 0o100644,
+        }
+    }
+
+    /// What `encode` writes, `parse_groups` reads back, folder by folder; any cut of it is
+    /// refused (a truncated memo is a full run, never a shorter list of witnesses).
+    #[test]
+    fn witnesses_round_trip_and_a_cut_memo_is_refused() {
+        let witnessed = vec![
+            (PathBuf::from("/p/a b/x.md"), Seen::L(stat(1))),
+            (PathBuf::from("/p/a b/x.md"), Seen::S(stat(2))),
+            (PathBuf::from("/p/gone"), Seen::NoL),
+            (PathBuf::from("/p/a b/dangling"), Seen::NoS),
+            (
+                PathBuf::from(std::ffi::OsStr::from_bytes(b"/p/\xff\n")),
+                Seen::L(stat(3)),
+            ),
+        ];
+        let mut out = Vec::new();
+        encode(&witnessed, &mut out);
+        let groups = parse_groups(&out).expect("parses");
+        let mut back: Vec<(PathBuf, Seen)> = groups
+            .iter()
+            .flat_map(|g| {
+                g.entries.iter().map(|(name, seen)| {
+                    let dir = Path::new(std::ffi::OsStr::from_bytes(g.dir));
+                    (dir.join(std::ffi::OsStr::from_bytes(name)), *seen)
+                })
+            })
+            .collect();
+        let mut want = witnessed.clone();
+        back.sort_by(|a, b| a.0.cmp(&b.0));
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(back.len(), want.len());
+        for (b, w) in back.iter().zip(&want) {
+            assert_eq!(b.0, w.0);
+        }
+        // Cut inside an entry, it does not parse; cut between folders, it would: the header's
+        // body length (`check`) refuses that.
+        for cut in 1..out.len() {
+            let parsed = parse_groups(&out[..cut]);
+            assert!(
+                parsed.is_none() || parsed.as_ref().is_some_and(|g| g.len() < 3),
+                "a memo cut at {cut} bytes parsed as whole"
+            );
+        }
+        // A tag kst never writes is refused.
+        let mut bad = out.clone();
+        let at = 4 + "/p".len() + 4;
+        bad[at] = b'Z';
+        assert!(parse_groups(&bad).is_none());
+    }
+
+    /// A whole memo parses; one cut anywhere, of another key, or with a byte changed in its
+    /// header does not.
+    #[test]
+    fn only_a_whole_memo_of_the_key_parses() {
+        let key = Key("00112233445566778899aabbccddeeff".into());
+        let mut body = Vec::new();
+        encode(
+            &[
+                (PathBuf::from("/p/a"), Seen::L(stat(1))),
+                (PathBuf::from("/q/b"), Seen::L(stat(2))),
+            ],
+            &mut body,
+        );
+        let memo = [
+            format!(
+                "{MAGIC} {}\nscope project\nlock /p/kasetto.lock\nsummary 2 0 0 0 2 0\nbody {}\n",
+                key.0,
+                body.len()
+            )
+            .into_bytes(),
+            body,
+        ]
+        .concat();
+        let (hit, groups) = parse(&memo, &key).expect("a whole memo parses");
+        assert_eq!(
+            (hit.scope.as_str(), hit.lock.as_str()),
+            ("project", "/p/kasetto.lock")
+        );
+        assert_eq!(groups.len(), 2);
+        for cut in 0..memo.len() {
+            assert!(parse(&memo[..cut], &key).is_none(), "cut at {cut} parsed");
+        }
+        assert!(parse(&memo, &Key("ffeeddccbbaa99887766554433221100".into())).is_none());
+        let mut other = memo.clone();
+        other[0] = b'X';
+        assert!(parse(&other, &key).is_none());
+    }
+
+    #[test]
+    fn paths_escape_to_one_line_and_back() {
+        for p in [&b"/a/b"[..], b"/a\\b\nc", b"/\xff\xfe/x", b""] {
+            let e = escape(p);
+            assert!(!e.contains('\n'));
+            assert_eq!(unescape(&e).as_deref(), Some(p));
+        }
+        assert_eq!(unescape("\\q"), None);
+        assert_eq!(unescape("\\x4"), None);
+    }
+
+    #[test]
+    fn summaries_round_trip() {
+        let mut s = Summary::of(0, std::time::Duration::ZERO);
+        s.unchanged = 700;
+        s.kinds.insert(Kind::Command, 500);
+        s.kinds.insert(Kind::Instruction, 200);
+        let back = parse_summary(&summary_line(&s)).unwrap();
+        assert_eq!(back.unchanged, 700);
+        assert_eq!(back.kinds, s.kinds);
+        assert_eq!(back.human(false), s.human(false));
+        assert!(parse_summary("700 0 0 0 500").is_none());
+        assert!(parse_summary("700 0 0 0 500 200 1").is_none());
+    }
 }

@@ -472,6 +472,7 @@ pub fn check_stranger_sources(config: &Config) -> Result<PathBuf> {
 
 /// Ask on the terminal; true for yes.
 fn ask(why: &str, home: &Path) -> Result<bool> {
+    crate::printer::note_emitted();
     let mut err = std::io::stderr();
     let _ = write!(
         err,

@@ -234,3 +234,34 @@ fn prune_keeps_a_repository_only_a_commands_section_references() {
     assert_eq!(doc["removed"], serde_json::json!([]), "{doc}");
     assert_eq!(dbs(&env).len(), 2);
 }
+
+/// The whole-run memos (`<cache>/runs/`, runmemo.rs) are dropped by a prune, and the next no-op
+/// sync records its own again.
+#[test]
+fn prune_drops_the_run_memos() {
+    let env = TestEnv::new();
+    write_file(
+        env.project_path("pack/commands/review.md"),
+        "---\ndescription: review\n---\nReview it.\n",
+    );
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\ncommands:\n  - source: ./pack\n    commands: \"*\"\n",
+    );
+    let runs = env.cache().join("runs");
+    let memos = || std::fs::read_dir(&runs).map_or(0, |d| d.count());
+    env.kst().arg("sync").assert().success();
+    // A no-op records the memo once what it witnessed is settled (racy rule).
+    for _ in 0..200 {
+        crate::perf_smoke::settle(&env);
+        env.kst().arg("sync").assert().success();
+        if memos() > 0 {
+            break;
+        }
+    }
+    assert_eq!(memos(), 1, "a settled no-op sync recorded no run memo");
+    env.kst().args(["cache", "prune"]).assert().success();
+    assert!(!runs.exists(), "prune left the run memos");
+    env.kst().arg("sync").assert().success();
+    assert_eq!(memos(), 1, "the next no-op did not record its memo again");
+}

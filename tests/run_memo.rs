@@ -695,16 +695,19 @@ fn a_damaged_truncated_or_foreign_memo_is_a_full_run() {
         .unwrap()
         .0
         + 1;
-    check(&good[..head], "the header alone");
-    // Cut at the start of each group of witnesses (each begins with its folder's path, which
-    // names the test's folder), and one byte off the end.
+    check(&good[..head], "its first lines alone");
+    // Cut just before each folder's path (each names the test's folder), and a few bytes
+    // earlier (wherever what holds its length is): what is left may be a well-formed memo of
+    // fewer witnesses, and must not be used.
     let root = env.root().as_os_str().as_encoded_bytes();
-    let starts: Vec<usize> = (head..good.len())
-        .filter(|&i| good[i..].starts_with(root) && i >= head + 4)
-        .map(|i| i - 4)
+    let mut cuts: Vec<usize> = (head..good.len())
+        .filter(|&i| good[i..].starts_with(root))
+        .flat_map(|i| i.saturating_sub(8)..=i)
+        .filter(|&c| c > head && c < good.len())
         .collect();
-    assert!(starts.len() > 3, "groups: {starts:?}");
-    for &cut in &starts[1..] {
+    cuts.dedup();
+    assert!(cuts.len() > 20, "cuts: {cuts:?}");
+    for cut in cuts {
         check(&good[..cut], &format!("cut at {cut} of {}", good.len()));
     }
     check(&good[..good.len() - 1], "one byte short");
@@ -726,15 +729,14 @@ fn a_damaged_truncated_or_foreign_memo_is_a_full_run() {
     let [dry] = &dry[..] else { panic!("{dry:?}") };
     fs::copy(dry, memo).unwrap();
     check(&fs::read(memo).unwrap(), "the dry run's memo");
-    // Its key line put right: its summary is a dry run's, which this run must not say.
-    let mut swapped = fs::read(dry).unwrap();
-    let own = format!(
-        "KSTRUNMEMO2 {}",
-        memo.file_name().unwrap().to_string_lossy()
-    );
-    let nl = swapped.iter().position(|b| *b == b'\n').unwrap();
-    swapped.splice(..nl, own.bytes());
-    fs::write(memo, &swapped).unwrap();
+    // Its first line (which names its key) made this one's: the same witnesses, so it may be
+    // used, but never to say a dry run's summary.
+    let dry_text = fs::read(dry).unwrap();
+    let nl = dry_text.iter().position(|b| *b == b'\n').unwrap();
+    let (first, rest) = dry_text.split_at(nl);
+    let name = |p: &Path| p.file_name().unwrap().to_string_lossy().into_owned();
+    let first = String::from_utf8_lossy(first).replace(&name(dry), &name(memo));
+    fs::write(memo, [first.as_bytes(), rest].concat()).unwrap();
     let out = run(&env, &[]);
     ok(&out, "the dry run's memo under this key");
     assert!(

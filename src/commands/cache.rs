@@ -132,6 +132,14 @@ fn prune(common: &Common, printer: &Printer) -> Result<()> {
         if let Err(e) = crate::machine::forget_missing_locks() {
             tracing::warn!("cannot tidy kst's list of locks: {e:#}");
         }
+        // Run memos (`runmemo.rs`) of folders and flags long gone would pile up: each is
+        // recorded again by the next no-op sync of its own.
+        let runs = cache.root().join("runs");
+        if runs.is_dir()
+            && let Err(e) = crate::fsx::remove_any(&runs)
+        {
+            tracing::warn!("cannot remove the run memos in {}: {e:#}", runs.display());
+        }
     }
     let locks = crate::machine::known_locks();
     let keep = referenced(&cache, &locks)?;

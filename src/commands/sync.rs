@@ -124,8 +124,6 @@ pub(crate) fn sync_as(
     prepare: impl FnOnce(&mut Workspace) -> Result<()>,
 ) -> Result<()> {
     let started = Instant::now();
-    // What was said before this run loads anything: a run memoised said its summary alone.
-    let said = crate::printer::said();
     let mut ctx = Workspace::load(common, crate::trust::Access::Writes)?;
     let gate = crate::commands::audit::sync_gate(&ctx, audit.0, audit.1, audit.2);
     let _guard = ctx.exclusive(printer)?;
@@ -268,6 +266,9 @@ pub(crate) fn sync_as(
         Some(g) if !common.dry_run => Some(crate::commands::audit::gate(&ctx, &plan.lock, g)?),
         _ => None,
     };
+    // Whether anything was said before the summary (the whole-run memo replays the summary
+    // alone).
+    let said_before_summary = crate::printer::emitted();
     if printer.json {
         let mut doc = serde_json::to_value(report::JsonSync {
             schema: 1,
@@ -315,7 +316,10 @@ pub(crate) fn sync_as(
     if let Some(rec) = recording {
         // Only a run that found everything up to date, printed its summary alone and wrote
         // nothing is memoised (runmemo.rs), with every path its result depends on.
+        let summary_lines = usize::from(printer.verbosity >= crate::printer::Verbosity::Normal);
         let quiet_noop = gate.is_none()
+            && said_before_summary == 0
+            && crate::printer::emitted() == summary_lines
             && !lock_changed
             && !review.refused
             && review.items.is_empty()
@@ -334,10 +338,7 @@ pub(crate) fn sync_as(
                         .all(|i| i.action() == Action::Unchanged && i.warnings.is_empty())
             })
             && summary.ok()
-            && summary.unchanged > 0
-            // Nothing said but the summary: no warning of the config's loader, no log line
-            // (`KASETTO_LOG`), no line of any kind the replay would not say again.
-            && crate::printer::said() == said + 1;
+            && summary.unchanged > 0;
         if quiet_noop
             && let Some(w) = crate::runmemo::witnesses(&ctx, common.config.is_some(), &file_plans)
         {
