@@ -13,13 +13,19 @@
 //! - the config's discovery (`kasetto.yaml` in the working folder, and when it is absent the
 //!   user's pointer and global config), every config file read (`extends` parents too), the
 //!   lock, and the trust record;
-//! - per local source: its folder, and every path its reading asked about (each folder listed,
-//!   each file tested or read, through [`Noting`], so what is witnessed is what discovery
-//!   looked at, by construction), with every folder between the source and each; for a skill
-//!   (listed, or checked against its locked tree id), every entry of its folder's tree;
+//! - per local source: its folder and every folder between the config's and it (a stranger's
+//!   config reads only inside its project, judged through them), and every path its reading
+//!   asked about (each folder listed, each file tested or read, through [`Noting`], so what is
+//!   witnessed is what discovery looked at, by construction), with every folder between the
+//!   source and each; for a skill (listed, or checked against its locked tree id), every entry
+//!   of its folder's tree;
 //! - every destination of every item (a rendered file, the shared file holding a block, or an
 //!   installed skill folder with every entry of its tree), with every folder between the scope
-//!   root and it.
+//!   root and it;
+//! - for every witness that is a symlink, each step of the path it resolves through that lies
+//!   inside the project (in the project scope, or for a stranger's config): whether a link
+//!   leads out of the project is part of the result, and a folder on the way swapped for a
+//!   link elsewhere leaves the link and its end as they were.
 //!
 //! **When it is recorded.** Only by a full `kst sync` that found every item unchanged, printed
 //! nothing but its summary, wrote nothing, and whose inputs the memo can witness: local
@@ -523,7 +529,20 @@ impl Recording {
             let mut all = vec![seen];
             match seen {
                 Seen::L(s) if s.mode & libc::S_IFMT == libc::S_IFLNK => {
-                    all.push(observe(&path, true)?)
+                    all.push(observe(&path, true)?);
+                    // Where the link leads is judged by the path it resolves through (a link
+                    // leading out of the project is refused): each step of that path inside a
+                    // confining folder is witnessed too, so a folder on the way swapped for a
+                    // link elsewhere is seen though the link and its end are as they were.
+                    for step in resolution(&path) {
+                        let inside = witnesses
+                            .confines
+                            .iter()
+                            .any(|c| step != *c && step.starts_with(c));
+                        if inside && done.insert(step.clone()) {
+                            todo.push(step);
+                        }
+                    }
                 }
                 Seen::NoL => {
                     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
@@ -556,6 +575,51 @@ impl Recording {
 #[derive(Debug, Default)]
 pub struct Witnesses {
     paths: HashSet<PathBuf>,
+    /// The folders the run confines what it reads and writes to (the project, in the project
+    /// scope or for a stranger's config): a symlink witnessed is followed through them.
+    confines: Vec<PathBuf>,
+}
+
+/// Every path resolving the absolute `path` looks at, in order, as `realpath` walks it: each
+/// component from `/`, and through each symlink met the components of its target in turn (up
+/// to 40 links, as the kernel).
+fn resolution(path: &Path) -> Vec<PathBuf> {
+    fn push(todo: &mut Vec<std::ffi::OsString>, p: &Path) {
+        for c in p.components().rev() {
+            match c {
+                std::path::Component::Normal(n) => todo.push(n.to_owned()),
+                std::path::Component::ParentDir => todo.push("..".into()),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut at = PathBuf::from("/");
+    let mut todo = Vec::new();
+    push(&mut todo, path);
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        if name == ".." {
+            at.pop();
+            continue;
+        }
+        let next = at.join(&name);
+        out.push(next.clone());
+        match std::fs::read_link(&next) {
+            Ok(target) => {
+                links += 1;
+                if links > 40 {
+                    break;
+                }
+                if target.is_absolute() {
+                    at = PathBuf::from("/");
+                }
+                push(&mut todo, &target);
+            }
+            Err(_) => at = next,
+        }
+    }
+    out
 }
 
 impl Witnesses {
@@ -760,6 +824,13 @@ pub fn witnesses<X, D>(
         return None;
     }
     let mut w = Witnesses::default();
+    // The project, as spelled and as resolved: in the project scope nothing is read or written
+    // through a link leading out of it, and a stranger's config reads only inside it.
+    let project = (ws.scope.scope == crate::config::Scope::Project).then_some(&ws.scope.root);
+    for c in project.into_iter().chain(&ws.reads_within) {
+        w.confines.push(c.clone());
+        w.confines.extend(std::fs::canonicalize(c).ok());
+    }
     if !explicit && crate::envvars::non_empty(crate::envvars::KASETTO_CONFIG).is_none() {
         w.discovery(&std::env::current_dir().ok()?);
     }
@@ -768,6 +839,16 @@ pub fn witnesses<X, D>(
     }
     w.path(&ws.scope.lock_path);
     w.path(&crate::trust::record_path().ok()?);
+    // The folders between the config's and each source (`./packs/main`: `packs`): whether the
+    // source lies inside the project, for a stranger's config, is judged through them
+    // (`trust::check_stranger_sources`), and one swapped for a link out of the project leaves
+    // the source folder's own stat data as it was.
+    let home = c.path.parent().unwrap_or(Path::new("/"));
+    for e in c.skills.iter().chain(&c.commands).chain(&c.instructions) {
+        if let crate::source::Source::Local { path, .. } = &e.source {
+            w.under(home, path);
+        }
+    }
     for r in skills {
         r.observed.as_ref()?.witness(&mut w)?;
     }

@@ -35,6 +35,7 @@ mod offline_resync;
 mod parsers;
 mod perf_smoke;
 mod remote_config;
+mod run_memo;
 mod run_memo_skills;
 mod secrets;
 mod selftest;
