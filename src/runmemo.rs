@@ -646,11 +646,20 @@ impl Witnesses {
     }
 
     /// [`Witnesses::under`] for the folder `top`, and everything in it: every entry `lstat`ed
-    /// by the walk, never through a symlink (a tree id is made of the entries' own types, and
-    /// a folder's listing changes its stat data). None when a folder cannot be read.
-    pub fn tree(&mut self, anchor: &Path, top: &Path) -> Option<()> {
+    /// by the walk, never through a symlink below `top` (a tree id is made of the entries' own
+    /// types, and a folder's listing changes its stat data). `top` itself is opened as its
+    /// reader opens it (`follow_top`): a source skill's folder through a symlink (the tree id of
+    /// a linked skill is that of what the link leads to: `tree::disk_tree_id`, `read_disk`), an
+    /// installed copy's never (`tree::disk_tree_id_nofollow`). None when a folder cannot be
+    /// read.
+    pub fn tree(&mut self, anchor: &Path, top: &Path, follow_top: bool) -> Option<()> {
         self.under(anchor, top);
-        if !std::fs::symlink_metadata(top).ok()?.is_dir() {
+        let meta = if follow_top {
+            std::fs::metadata(top)
+        } else {
+            std::fs::symlink_metadata(top)
+        };
+        if !meta.ok()?.is_dir() {
             return Some(());
         }
         let mut todo = vec![top.to_path_buf()];
@@ -701,8 +710,16 @@ impl Observed {
                 w.under(&self.root, &self.root.join(rel));
             }
         }
+        // A skill folder is read through a symlink at its top (a pick's `path:` or a `sub-dir`
+        // may name one); the pack's root skill is the root itself (not `root/`, which `lstat`
+        // would follow).
         for rel in &self.trees {
-            w.tree(&self.root, &self.root.join(rel))?;
+            let top = if rel.is_empty() {
+                self.root.clone()
+            } else {
+                self.root.join(rel)
+            };
+            w.tree(&self.root, &top, true)?;
         }
         Some(())
     }
@@ -855,7 +872,7 @@ pub fn witnesses<X, D>(
     // An installed skill is compared with its tree id: all of it.
     for item in skill_items {
         for d in &item.dests {
-            w.tree(&ws.scope.root, &d.target.abs)?;
+            w.tree(&ws.scope.root, &d.target.abs, false)?;
         }
     }
     for plan in plans {

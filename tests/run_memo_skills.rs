@@ -141,3 +141,44 @@ fn a_git_skill_source_is_not_memoised() {
         "a memo was recorded for a git source"
     );
 }
+
+/// A skill whose folder is itself a symlink — a pick's `path:` leading to a link, a `sub-dir`
+/// that is one — is read through that link (its tree id is what the link leads to), so what
+/// the link leads to is watched entry by entry: an edit there, a file added, is an update.
+#[test]
+fn a_skill_folder_that_is_a_symlink_is_watched_through_it() {
+    let env = TestEnv::new();
+    let pack = env.project_path("pack");
+    write_file(
+        pack.join("real/picked/SKILL.md"),
+        skill_md("picked", "a skill picked through a link"),
+    );
+    write_file(pack.join("real/picked/reference/guide.md"), "# guide\nline\n");
+    symlink("../real/picked", pack.join("links/picked"));
+    write_file(
+        pack.join("real/rooted/SKILL.md"),
+        skill_md("rooted", "a root skill through a link"),
+    );
+    write_file(pack.join("real/rooted/notes.md"), "notes\nline\n");
+    symlink("real/rooted", pack.join("rootlink"));
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\nskills:\n  - source: ./pack\n    skills:\n      - { name: picked, path: links }\n  - source: ./pack\n    sub-dir: rootlink\n    skills: \"*\"\n",
+    );
+    let (first, _) = sync(&env);
+    assert!(first.contains("2 added"), "{first}");
+    let summary = "2 skills up to date";
+    memoised(&env, summary);
+
+    edit_in_place(&pack.join("real/picked/reference/guide.md"), "line", "LINE");
+    full_run_says(&env, "1 updated");
+    memoised(&env, summary);
+
+    write_file(pack.join("real/picked/reference/more.md"), "more\n");
+    full_run_says(&env, "1 updated");
+    memoised(&env, summary);
+
+    edit_in_place(&pack.join("real/rooted/notes.md"), "line", "LINE");
+    full_run_says(&env, "1 updated");
+    memoised(&env, summary);
+}
