@@ -495,7 +495,7 @@ impl Recording {
     /// `witnesses` are every path its result depends on. Best effort, and nothing is recorded
     /// when a witness cannot be told or is not settled.
     pub fn finish(self, witnesses: Witnesses, summary: &Summary, scope: &str, lock: &Path) {
-        let Some(bytes) = self.render(witnesses, summary, scope, lock) else {
+        let Some(bytes) = self.render(witnesses, summary, scope, lock, MAX_MEMO) else {
             return;
         };
         if let Some(file) = self.key.file()
@@ -511,6 +511,7 @@ impl Recording {
         summary: &Summary,
         scope: &str,
         lock: &Path,
+        cap: u64,
     ) -> Option<Vec<u8>> {
         let head = format!(
             "{MAGIC} {}\nscope {scope}\nlock {}\nsummary {}\n",
@@ -567,6 +568,12 @@ impl Recording {
         encode(&witnessed, &mut body);
         let mut out = format!("{head}body {}\n", body.len()).into_bytes();
         out.extend(body);
+        // `check` reads no memo over its cap: one over it would be written by every full run
+        // and read by none (each run stays a full one either way).
+        if out.len() as u64 > cap {
+            tracing::debug!("run memo not recorded: {} bytes, over {cap}", out.len());
+            return None;
+        }
         Some(out)
     }
 }
@@ -666,6 +673,11 @@ impl Witnesses {
         while let Some(dir) = todo.pop() {
             for e in std::fs::read_dir(&dir).ok()? {
                 let e = e.ok()?;
+                // Left out of every tree id, at any depth (`tree::read_disk`,
+                // `tree::disk_tree_id`): git's bookkeeping in it changes nothing a sync says.
+                if e.file_name() == ".git" {
+                    continue;
+                }
                 let path = e.path();
                 if e.file_type().ok()?.is_dir() {
                     todo.push(path.clone());
@@ -801,11 +813,18 @@ impl PackView for Noting<'_> {
         self.inner.list(rel, budget)
     }
 
-    /// The whole skill folder: a view may read its `SKILL.md` alone, or decide from the
-    /// folder's tree id that it is the locked one ([`crate::discover::CachedDiskPack`]).
+    /// What the view went by: the whole skill folder when it decided from the folder's tree id
+    /// that it is the locked one ([`crate::discover::CachedDiskPack`]), else the `SKILL.md` it
+    /// read. (A skill then picked is listed or taken from the lock, which notes its whole tree;
+    /// one not picked is known by its folder's name and this `SKILL.md` alone.)
     fn skill_md(&self, skill: &str) -> SkillMd {
-        self.note_tree(skill);
-        self.inner.skill_md(skill)
+        let md = self.inner.skill_md(skill);
+        if self.inner.taken_from_lock(skill).is_some() {
+            self.note_tree(skill);
+        } else {
+            self.note(&crate::tree::join_rel(skill, "SKILL.md"));
+        }
+        md
     }
 
     fn taken_from_lock(&self, rel: &str) -> Option<git2::Oid> {
@@ -988,6 +1007,39 @@ mod tests {
         let mut other = memo.clone();
         other[0] = b'X';
         assert!(parse(&other, &key).is_none());
+    }
+
+    /// A memo larger than `check` reads (`cap`, [`MAX_MEMO`]) is not rendered: every full run
+    /// would otherwise write one (tens of MiB for ten thousand skills of a few dozen files)
+    /// that no run ever reads. One byte under the cap it is.
+    #[test]
+    fn a_memo_over_the_readers_cap_is_not_rendered() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..50)
+            .map(|i| {
+                let p = tmp.path().join(format!("file-{i}"));
+                std::fs::write(&p, "x").unwrap();
+                p
+            })
+            .collect();
+        let witnesses = || {
+            let mut w = Witnesses::default();
+            for f in &files {
+                w.path(f);
+            }
+            w
+        };
+        let rec = Recording {
+            key: Key("00112233445566778899aabbccddeeff".into()),
+            stamp: (i64::MAX, 0),
+        };
+        let summary = Summary::of(0, std::time::Duration::ZERO);
+        let lock = Path::new("/p/kasetto.lock");
+        let render = |cap| rec.render(witnesses(), &summary, "project", lock, cap);
+        let whole = render(u64::MAX).expect("a settled memo is rendered");
+        let len = whole.len() as u64;
+        assert_eq!(render(len).as_deref(), Some(&whole[..]));
+        assert!(render(len - 1).is_none(), "a memo over the cap was rendered");
     }
 
     #[test]

@@ -182,3 +182,153 @@ fn a_skill_folder_that_is_a_symlink_is_watched_through_it() {
     full_run_says(&env, "1 updated");
     memoised(&env, summary);
 }
+
+/// A local source that is a git working copy of one skill (its `SKILL.md` at the root): `.git`
+/// is no part of the skill (every reader leaves it out of the tree id, at any depth), so git's
+/// own bookkeeping there — `git status` rewriting the index, a fetch adding objects — changes
+/// nothing the run says, and the memo still answers; the skill's own files are still watched.
+#[test]
+fn git_bookkeeping_inside_a_skill_is_no_change() {
+    let env = TestEnv::new();
+    let one = env.project_path("one");
+    write_file(
+        one.join("SKILL.md"),
+        skill_md("one", "a single-skill repository"),
+    );
+    write_file(one.join("guide.md"), "# guide\nline\n");
+    write_file(one.join(".git/index"), "index 1\n");
+    write_file(one.join(".git/objects/ab/cdef"), "object\n");
+    write_file(
+        env.project_path("kasetto.yaml"),
+        "agent: claude-code\nscope: project\nskills:\n  - source: ./one\n    skills: \"*\"\n",
+    );
+    let (first, _) = sync(&env);
+    assert!(first.contains("1 added"), "{first}");
+    let summary = "1 skill up to date";
+    memoised(&env, summary);
+
+    write_file(one.join(".git/index"), "index 2, rewritten\n");
+    write_file(one.join(".git/objects/12/3456"), "another object\n");
+    let (err, hits) = sync(&env);
+    assert_eq!(hits, 1, "git's bookkeeping cost the memo:\n{err}");
+    assert!(err.contains(summary), "{err}");
+
+    edit_in_place(&one.join("guide.md"), "line", "LINE");
+    full_run_says(&env, "1 updated");
+    memoised(&env, summary);
+}
+
+/// `kst sync` with the debug counters, whatever its exit code.
+fn sync_any(env: &TestEnv) -> std::process::Output {
+    env.kst()
+        .arg("sync")
+        .env("KASETTO_DEBUG_COUNTERS", "1")
+        .output()
+        .unwrap()
+}
+
+/// The memos recorded so far.
+fn memos(env: &TestEnv) -> usize {
+    std::fs::read_dir(env.cache().join("runs")).map_or(0, |d| d.count())
+}
+
+/// Forget every memo (a settled no-op of the set-up may have recorded one).
+fn forget_memos(env: &TestEnv) {
+    let _ = std::fs::remove_dir_all(env.cache().join("runs"));
+}
+
+/// A skills run that said anything but its summary is never memoised, however often it is run
+/// settled: a name found twice in the pack (a warning every run says), a folder kst did not
+/// install in a skill's way (a conflict, exit 1), a skill asked for that the pack lacks.
+#[test]
+fn a_skills_run_that_warned_or_failed_is_not_memoised() {
+    // A warning.
+    let env = TestEnv::new();
+    local_installed(&env, 2);
+    write_file(
+        env.project_path("pack/skill-000/SKILL.md"),
+        skill_md("skill-000", "the same name at the pack's root"),
+    );
+    sync(&env);
+    forget_memos(&env);
+    for _ in 0..2 {
+        settle(&env);
+        let (err, hits) = sync(&env);
+        assert_eq!(hits, 0, "{err}");
+        assert!(err.contains("found at skill-000 and skills/skill-000"), "{err}");
+    }
+    assert_eq!(memos(&env), 0, "a run that warned was memoised");
+
+    // A conflict: a new skill whose folder is already there, not kst's.
+    let env = TestEnv::new();
+    local_installed(&env, 2);
+    write_file(
+        env.project_path("pack/skills/skill-new/SKILL.md"),
+        skill_md("skill-new", "a new skill"),
+    );
+    write_file(env.project_path(".claude/skills/skill-new/mine.md"), "mine\n");
+    forget_memos(&env);
+    for _ in 0..3 {
+        settle(&env);
+        let out = sync_any(&env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(counter(&out, "run-memo-hits"), 0, "{err}");
+        assert!(err.contains("was not installed by kst"), "{err}");
+    }
+    assert_eq!(memos(&env), 0, "a run with a conflict was memoised");
+
+    // A skill the pack lacks.
+    let config = std::fs::read_to_string(env.project_path("kasetto.yaml")).unwrap();
+    std::fs::remove_dir_all(env.project_path("pack/skills/skill-new")).unwrap();
+    write_file(
+        env.project_path("kasetto.yaml"),
+        config.replace("skills: \"*\"", "skills: [skill-000, skill-gone]"),
+    );
+    for _ in 0..3 {
+        settle(&env);
+        let out = sync_any(&env);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert_eq!(counter(&out, "run-memo-hits"), 0, "{err}");
+        assert!(err.contains("skill-gone"), "{err}");
+    }
+    assert_eq!(memos(&env), 0, "a run with a missing skill was memoised");
+}
+
+/// The pack's skills that are not picked: discovery reads their `SKILL.md` alone (a picked one
+/// is compared whole), so an edit of their other files changes nothing the run says and the
+/// memo still answers; their `SKILL.md` edited is still a full run (which says the same).
+#[test]
+fn only_the_skill_md_of_a_skill_not_picked_is_watched() {
+    let env = TestEnv::new();
+    local_installed(&env, 3);
+    let config = std::fs::read_to_string(env.project_path("kasetto.yaml")).unwrap();
+    write_file(
+        env.project_path("kasetto.yaml"),
+        config.replace("skills: \"*\"", "skills: [skill-000]"),
+    );
+    let (first, _) = sync(&env);
+    assert!(first.contains("2 removed"), "{first}");
+    let summary = "1 skill up to date";
+    memoised(&env, summary);
+
+    let other = env.project_path("pack/skills/skill-001");
+    edit_in_place(&other.join("reference/guide.md"), "line", "LINE");
+    write_file(other.join("reference/extra.md"), "extra\n");
+    let (err, hits) = sync(&env);
+    assert_eq!(hits, 1, "a skill not picked cost the memo:\n{err}");
+    assert!(err.contains(summary), "{err}");
+
+    edit_in_place(&other.join("SKILL.md"), "a skill", "A SKILL");
+    let (err, hits) = sync(&env);
+    assert_eq!(hits, 0, "the SKILL.md of a skill not picked is not watched:\n{err}");
+    assert!(err.contains(summary), "{err}");
+    // The picked one is still watched whole.
+    edit_in_place(
+        &env.project_path("pack/skills/skill-000/reference/guide.md"),
+        "line",
+        "LINE",
+    );
+    full_run_says(&env, "1 updated");
+}
