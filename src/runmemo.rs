@@ -724,8 +724,12 @@ impl Observed {
         }
         // A skill folder is read through a symlink at its top (a pick's `path:` or a `sub-dir`
         // may name one); the pack's root skill is the root itself (not `root/`, which `lstat`
-        // would follow).
-        for rel in &self.trees {
+        // would follow). Each once: a skill taken from the lock is noted by discovery and by
+        // the selection.
+        let mut trees: Vec<&String> = self.trees.iter().collect();
+        trees.sort_unstable();
+        trees.dedup();
+        for rel in trees {
             let top = if rel.is_empty() {
                 self.root.clone()
             } else {
@@ -1039,7 +1043,10 @@ mod tests {
         let whole = render(u64::MAX).expect("a settled memo is rendered");
         let len = whole.len() as u64;
         assert_eq!(render(len).as_deref(), Some(&whole[..]));
-        assert!(render(len - 1).is_none(), "a memo over the cap was rendered");
+        assert!(
+            render(len - 1).is_none(),
+            "a memo over the cap was rendered"
+        );
     }
 
     #[test]
