@@ -153,7 +153,10 @@ fn a_skill_folder_that_is_a_symlink_is_watched_through_it() {
         pack.join("real/picked/SKILL.md"),
         skill_md("picked", "a skill picked through a link"),
     );
-    write_file(pack.join("real/picked/reference/guide.md"), "# guide\nline\n");
+    write_file(
+        pack.join("real/picked/reference/guide.md"),
+        "# guide\nline\n",
+    );
     symlink("../real/picked", pack.join("links/picked"));
     write_file(
         pack.join("real/rooted/SKILL.md"),
@@ -255,7 +258,10 @@ fn a_skills_run_that_warned_or_failed_is_not_memoised() {
         settle(&env);
         let (err, hits) = sync(&env);
         assert_eq!(hits, 0, "{err}");
-        assert!(err.contains("found at skill-000 and skills/skill-000"), "{err}");
+        assert!(
+            err.contains("found at skill-000 and skills/skill-000"),
+            "{err}"
+        );
     }
     assert_eq!(memos(&env), 0, "a run that warned was memoised");
 
@@ -266,7 +272,10 @@ fn a_skills_run_that_warned_or_failed_is_not_memoised() {
         env.project_path("pack/skills/skill-new/SKILL.md"),
         skill_md("skill-new", "a new skill"),
     );
-    write_file(env.project_path(".claude/skills/skill-new/mine.md"), "mine\n");
+    write_file(
+        env.project_path(".claude/skills/skill-new/mine.md"),
+        "mine\n",
+    );
     forget_memos(&env);
     for _ in 0..3 {
         settle(&env);
@@ -322,7 +331,10 @@ fn only_the_skill_md_of_a_skill_not_picked_is_watched() {
 
     edit_in_place(&other.join("SKILL.md"), "a skill", "A SKILL");
     let (err, hits) = sync(&env);
-    assert_eq!(hits, 0, "the SKILL.md of a skill not picked is not watched:\n{err}");
+    assert_eq!(
+        hits, 0,
+        "the SKILL.md of a skill not picked is not watched:\n{err}"
+    );
     assert!(err.contains(summary), "{err}");
     // The picked one is still watched whole.
     edit_in_place(
