@@ -324,49 +324,6 @@ fn parse_groups(mut b: &[u8]) -> Option<Vec<Group<'_>>> {
     Some(groups)
 }
 
-/// The witnesses, by folder, in the memo's binary form: per folder its path and number of
-/// entries (u32 little-endian lengths), per entry a tag (`L`, `S`, `A`bsent, `a`bsent through
-/// a symlink), its name and for the first two the stat data (size, mtime, ctime, inode,
-/// device: u64/i64; mode: u32).
-fn encode(witnessed: &[(PathBuf, Seen)], out: &mut Vec<u8>) {
-    let mut by_dir: std::collections::BTreeMap<&Path, Vec<(&[u8], Seen)>> = Default::default();
-    for (path, seen) in witnessed {
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-            continue;
-        };
-        by_dir
-            .entry(dir)
-            .or_default()
-            .push((name.as_bytes(), *seen));
-    }
-    let len = |out: &mut Vec<u8>, n: usize| out.extend((n as u32).to_le_bytes());
-    for (dir, entries) in by_dir {
-        let d = dir.as_os_str().as_bytes();
-        len(out, d.len());
-        out.extend(d);
-        len(out, entries.len());
-        for (name, seen) in entries {
-            out.push(match seen {
-                Seen::L(_) => b'L',
-                Seen::S(_) => b'S',
-                Seen::NoL => b'A',
-                Seen::NoS => b'a',
-            });
-            len(out, name.len());
-            out.extend(name);
-            if let Seen::L(s) | Seen::S(s) = seen {
-                out.extend(s.size.to_le_bytes());
-                for t in [s.mtime.0, s.mtime.1, s.ctime.0, s.ctime.1] {
-                    out.extend(t.to_le_bytes());
-                }
-                out.extend(s.ino.to_le_bytes());
-                out.extend(s.dev.to_le_bytes());
-                out.extend(s.mode.to_le_bytes());
-            }
-        }
-    }
-}
-
 /// What one path was found to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Seen {
@@ -495,87 +452,208 @@ impl Recording {
     /// `witnesses` are every path its result depends on. Best effort, and nothing is recorded
     /// when a witness cannot be told or is not settled.
     pub fn finish(self, witnesses: Witnesses, summary: &Summary, scope: &str, lock: &Path) {
-        let Some(bytes) = self.render(witnesses, summary, scope, lock, MAX_MEMO) else {
+        let Some(file) = self.key.file() else {
             return;
         };
-        if let Some(file) = self.key.file()
-            && let Err(e) = crate::fsx::write_atomic(&file, &bytes, Some(0o600))
-        {
+        let written = (|| -> anyhow::Result<bool> {
+            let dir = file.parent().expect("a memo file has a folder");
+            std::fs::create_dir_all(dir)?;
+            // Private (0600) and moved into place whole: a reader never sees half a memo.
+            let tmp = tempfile::NamedTempFile::new_in(dir)?;
+            let mut out = std::io::BufWriter::new(tmp.as_file());
+            if self
+                .render(witnesses, summary, scope, lock, &mut out, MAX_MEMO)?
+                .is_none()
+            {
+                return Ok(false);
+            }
+            out.into_inner().map_err(|e| e.into_error())?;
+            tmp.persist(&file)?;
+            Ok(true)
+        })();
+        if let Err(e) = written {
             tracing::debug!("run memo not written: {e:#}");
         }
     }
 
+    /// Write the memo to `out`; None (nothing worth keeping written) when a witness cannot be
+    /// told or is not settled. The witnesses are observed and written folder by folder, so
+    /// that what is kept in memory is the paths alone: at 10,000 skills there are hundreds of
+    /// thousands.
     fn render(
         &self,
         witnesses: Witnesses,
         summary: &Summary,
         scope: &str,
         lock: &Path,
+        out: &mut std::io::BufWriter<&std::fs::File>,
         cap: u64,
-    ) -> Option<Vec<u8>> {
+    ) -> anyhow::Result<Option<()>> {
+        use std::io::{Seek, SeekFrom, Write};
         let head = format!(
-            "{MAGIC} {}\nscope {scope}\nlock {}\nsummary {}\n",
+            "{MAGIC} {}\nscope {scope}\nlock {}\nsummary {}\nbody ",
             self.key.0,
             escape(lock.as_os_str().as_bytes()),
             summary_line(summary)
         );
-        // An absent path's folder is witnessed too: a path created and removed while the run
-        // read leaves the folder changed after the stamp.
-        let mut witnessed = Vec::new();
-        let mut todo: Vec<PathBuf> = witnesses.paths.into_iter().collect();
-        let mut done: HashSet<PathBuf> = todo.iter().cloned().collect();
-        todo.sort();
-        while let Some(path) = todo.pop() {
-            let seen = observe(&path, false)?;
-            let mut all = vec![seen];
-            match seen {
+        // The body's length, as 20 digits filled in once the body is written behind it.
+        out.write_all(head.as_bytes())?;
+        out.write_all(format!("{:020}\n", 0).as_bytes())?;
+        let body_at = head.len() as u64 + 21;
+        let confines = witnesses.confines;
+        let mut paths: Vec<PathBuf> = witnesses.paths.into_iter().collect();
+        paths.sort_unstable_by(|a, b| split(a).cmp(&split(b)));
+        let mut body: u64 = 0;
+        // `check` reads no memo over its cap: one over it would be written by every full run
+        // and read by none (each run stays a full one either way).
+        let over = |body: u64| {
+            let over = body_at + body > cap;
+            if over {
+                tracing::debug!("run memo not recorded: over {cap} bytes");
+            }
+            over
+        };
+        // What observing adds (an absent path's folder, the steps of a symlink's resolution),
+        // written after the rest, each once.
+        let mut added: HashSet<PathBuf> = HashSet::new();
+        let mut todo: Vec<PathBuf> = Vec::new();
+        let mut more: Vec<PathBuf> = Vec::new();
+        let known = |p: &Path| paths.binary_search_by(|q| split(q).cmp(&split(p))).is_ok();
+        let observe_into = |path: &Path,
+                            group: &mut Vec<(Seen, Option<Seen>)>,
+                            more: &mut Vec<PathBuf>|
+         -> Option<()> {
+            let first = observe(path, false)?;
+            let mut second = None;
+            match first {
                 Seen::L(s) if s.mode & libc::S_IFMT == libc::S_IFLNK => {
-                    all.push(observe(&path, true)?);
+                    second = Some(observe(path, true)?);
                     // Where the link leads is judged by the path it resolves through (a link
                     // leading out of the project is refused): each step of that path inside a
                     // confining folder is witnessed too, so a folder on the way swapped for a
                     // link elsewhere is seen though the link and its end are as they were.
-                    for step in resolution(&path) {
-                        let inside = witnesses
-                            .confines
-                            .iter()
-                            .any(|c| step != *c && step.starts_with(c));
-                        if inside && done.insert(step.clone()) {
-                            todo.push(step);
+                    for step in resolution(path) {
+                        if confines.iter().any(|c| step != *c && step.starts_with(c)) {
+                            more.push(step);
                         }
                     }
                 }
-                Seen::NoL => {
-                    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-                        && done.insert(parent.to_path_buf())
-                    {
-                        todo.push(parent.to_path_buf());
-                    }
-                }
+                // An absent path's folder is witnessed too: a path created and removed while
+                // the run read leaves the folder changed after the stamp.
+                Seen::NoL => more.extend(
+                    path.parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .map(Path::to_path_buf),
+                ),
                 _ => {}
             }
-            for seen in all {
-                if let Seen::L(s) | Seen::S(s) = seen
-                    && !s.settled(self.stamp)
+            for s in [Some(first), second].into_iter().flatten() {
+                if let Seen::L(st) | Seen::S(st) = s
+                    && !st.settled(self.stamp)
                 {
                     tracing::debug!("run memo not recorded: {} is racy", path.display());
                     return None;
                 }
-                witnessed.push((path.clone(), seen));
+            }
+            group.push((first, second));
+            Some(())
+        };
+        let mut seen: Vec<(Seen, Option<Seen>)> = Vec::new();
+        for chunk in paths.chunk_by(|a, b| split(a).0 == split(b).0) {
+            seen.clear();
+            for p in chunk {
+                if observe_into(p, &mut seen, &mut more).is_none() {
+                    return Ok(None);
+                }
+            }
+            let names = chunk.iter().map(|p| split(p).1);
+            body += write_group(out, split(&chunk[0]).0, names.zip(seen.iter().copied()))?;
+            if over(body) {
+                return Ok(None);
             }
         }
-        let mut body = Vec::new();
-        encode(&witnessed, &mut body);
-        let mut out = format!("{head}body {}\n", body.len()).into_bytes();
-        out.extend(body);
-        // `check` reads no memo over its cap: one over it would be written by every full run
-        // and read by none (each run stays a full one either way).
-        if out.len() as u64 > cap {
-            tracing::debug!("run memo not recorded: {} bytes, over {cap}", out.len());
-            return None;
+        loop {
+            for m in more.drain(..) {
+                if !known(&m) && added.insert(m.clone()) {
+                    todo.push(m);
+                }
+            }
+            let Some(p) = todo.pop() else {
+                break;
+            };
+            seen.clear();
+            if observe_into(&p, &mut seen, &mut more).is_none() {
+                return Ok(None);
+            }
+            let (dir, name) = split(&p);
+            body += write_group(out, dir, std::iter::once(name).zip(seen.iter().copied()))?;
+            if over(body) {
+                return Ok(None);
+            }
         }
-        Some(out)
+        out.flush()?;
+        let file = out.get_mut();
+        file.seek(SeekFrom::Start(body_at - 21))?;
+        file.write_all(format!("{body:020}").as_bytes())?;
+        Ok(Some(()))
     }
+}
+
+/// A path's folder and name as bytes (`/a/b` → `/a`, `b`; `/a` → `/`, `a`), trailing slashes
+/// aside: a `..` or `.` stays a name, looked up in its folder as the path would resolve it.
+fn split(p: &Path) -> (&[u8], &[u8]) {
+    let mut b = p.as_os_str().as_bytes();
+    while b.len() > 1 && b.ends_with(b"/") {
+        b = &b[..b.len() - 1];
+    }
+    match b.iter().rposition(|&c| c == b'/') {
+        Some(0) => (&b[..1], &b[1..]),
+        Some(i) => (&b[..i], &b[i + 1..]),
+        None => (b"".as_slice(), b),
+    }
+}
+
+/// One folder's witnesses in the memo's binary form: the folder's path and number of entries
+/// (u32 little-endian lengths), per entry a tag (`L`, `S`, `A`bsent, `a`bsent through a
+/// symlink), its name and for the first two the stat data (size, mtime, ctime, inode, device:
+/// u64/i64; mode: u32); a symlink's `stat` follows its `lstat`. Returns the bytes written.
+fn write_group<'n>(
+    out: &mut impl std::io::Write,
+    dir: &[u8],
+    entries: impl Iterator<Item = (&'n [u8], (Seen, Option<Seen>))> + Clone,
+) -> std::io::Result<u64> {
+    let mut buf = Vec::new();
+    let len = |buf: &mut Vec<u8>, n: usize| buf.extend((n as u32).to_le_bytes());
+    len(&mut buf, dir.len());
+    buf.extend(dir);
+    let count: usize = entries
+        .clone()
+        .map(|(_, (_, second))| 1 + usize::from(second.is_some()))
+        .sum();
+    len(&mut buf, count);
+    for (name, (first, second)) in entries {
+        for s in [Some(first), second].into_iter().flatten() {
+            buf.push(match s {
+                Seen::L(_) => b'L',
+                Seen::S(_) => b'S',
+                Seen::NoL => b'A',
+                Seen::NoS => b'a',
+            });
+            len(&mut buf, name.len());
+            buf.extend(name);
+            if let Seen::L(st) | Seen::S(st) = s {
+                buf.extend(st.size.to_le_bytes());
+                for t in [st.mtime.0, st.mtime.1, st.ctime.0, st.ctime.1] {
+                    buf.extend(t.to_le_bytes());
+                }
+                buf.extend(st.ino.to_le_bytes());
+                buf.extend(st.dev.to_le_bytes());
+                buf.extend(st.mode.to_le_bytes());
+            }
+        }
+    }
+    out.write_all(&buf)?;
+    Ok(buf.len() as u64)
 }
 
 /// The paths a run's result depends on, gathered for [`Recording::finish`].
@@ -926,7 +1004,23 @@ mod tests {
         }
     }
 
-    /// What `encode` writes, `parse_groups` reads back, folder by folder; any cut of it is
+    /// The memo's body for (path, what it was) pairs, a symlink's `stat` right after its
+    /// `lstat`, one group per path (`render` groups by folder; the reader takes either).
+    fn encode_pairs(witnessed: &[(PathBuf, Seen)], out: &mut Vec<u8>) {
+        let mut i = 0;
+        while i < witnessed.len() {
+            let (p, first) = &witnessed[i];
+            let second = witnessed
+                .get(i + 1)
+                .filter(|(q, _)| q == p)
+                .map(|(_, s)| *s);
+            i += 1 + usize::from(second.is_some());
+            let (dir, name) = split(p);
+            write_group(out, dir, std::iter::once((name, (*first, second)))).unwrap();
+        }
+    }
+
+    /// What `write_group` writes, `parse_groups` reads back, folder by folder; any cut of it is
     /// refused (a truncated memo is a full run, never a shorter list of witnesses).
     #[test]
     fn witnesses_round_trip_and_a_cut_memo_is_refused() {
@@ -941,7 +1035,7 @@ mod tests {
             ),
         ];
         let mut out = Vec::new();
-        encode(&witnessed, &mut out);
+        encode_pairs(&witnessed, &mut out);
         let groups = parse_groups(&out).expect("parses");
         let mut back: Vec<(PathBuf, Seen)> = groups
             .iter()
@@ -964,7 +1058,7 @@ mod tests {
         for cut in 1..out.len() {
             let parsed = parse_groups(&out[..cut]);
             assert!(
-                parsed.is_none() || parsed.as_ref().is_some_and(|g| g.len() < 3),
+                parsed.is_none() || parsed.as_ref().is_some_and(|g| g.len() < groups.len()),
                 "a memo cut at {cut} bytes parsed as whole"
             );
         }
@@ -981,7 +1075,7 @@ mod tests {
     fn only_a_whole_memo_of_the_key_parses() {
         let key = Key("00112233445566778899aabbccddeeff".into());
         let mut body = Vec::new();
-        encode(
+        encode_pairs(
             &[
                 (PathBuf::from("/p/a"), Seen::L(stat(1))),
                 (PathBuf::from("/q/b"), Seen::L(stat(2))),
@@ -1039,7 +1133,14 @@ mod tests {
         };
         let summary = Summary::of(0, std::time::Duration::ZERO);
         let lock = Path::new("/p/kasetto.lock");
-        let render = |cap| rec.render(witnesses(), &summary, "project", lock, cap);
+        let render = |cap| {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            let mut out = std::io::BufWriter::new(file.as_file());
+            rec.render(witnesses(), &summary, "project", lock, &mut out, cap)
+                .unwrap()?;
+            drop(out);
+            Some(std::fs::read(file.path()).unwrap())
+        };
         let whole = render(u64::MAX).expect("a settled memo is rendered");
         let len = whole.len() as u64;
         assert_eq!(render(len).as_deref(), Some(&whole[..]));

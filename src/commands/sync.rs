@@ -351,6 +351,9 @@ pub(crate) fn sync_as(
                 &file_plans,
             )
         {
+            // The plans are done with: freed before the memo is written, which at 10,000
+            // skills holds hundreds of thousands of paths (SPEC 14's memory target).
+            drop((plan, resolved, file_plans, mcp_plan));
             rec.finish(w, &summary, ctx.scope.name(), &ctx.scope.lock_path);
         }
     }
