@@ -150,7 +150,12 @@ pub fn init_logging(g: &GlobalArgs) {
     let ansi = g.printer().color;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(crate::credentials::scrubbing_stderr)
+        // Each event written is a line for people (`printer::note_emitted`: a run that logged
+        // anything is not memoised, runmemo.rs).
+        .with_writer(|| {
+            crate::printer::note_emitted();
+            crate::credentials::scrubbing_stderr()
+        })
         .with_ansi(ansi)
         .with_target(false)
         .without_time()

@@ -667,9 +667,6 @@ impl Drop for ScrubbingStderr {
         // controls (CR, ...) are escaped here, its own colours (ESC) kept (SPEC 13.8).
         let text = scrub(&String::from_utf8_lossy(&self.0));
         let text = crate::escape::escape_controls_but_esc(&text);
-        if !text.is_empty() {
-            crate::printer::note_emitted();
-        }
         let _ = std::io::stderr().write_all(text.as_bytes());
     }
 }

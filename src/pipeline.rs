@@ -567,3 +567,77 @@ fn fetch_one(job: &LockedGit, cache: &Cache, mode: FetchMode) -> FetchOutcome {
         .map_err(|e| format!("{at}: {url}: {e:#}"))?;
     Ok((r.fetched, commit.to_string()))
 }
+
+/// Every path the result of a sync of `ws` depends on, for the whole-run memo (`runmemo.rs`),
+/// when the memo can witness them all: a
+/// config of local sources of skills, commands and instructions, and nothing else (see the module
+/// doc); None otherwise. `explicit`: the config was named by `--config`.
+pub fn memo_witnesses<X, D>(
+    ws: &crate::workspace::Workspace,
+    explicit: bool,
+    skills: &[crate::resolve::ResolvedSource],
+    skill_items: &[crate::item::Item<X, D>],
+    plans: &[crate::files::plan::FilePlan],
+) -> Option<crate::runmemo::Witnesses> {
+    let c = &ws.config;
+    let local = |e: &crate::config::SkillSource| {
+        matches!(e.source, crate::source::Source::Local { .. }) && e.trust.is_none()
+    };
+    let memoisable = c.mcps.is_empty()
+        && !c.remote
+        && c.trust.is_none()
+        && ws.kasetto.is_none()
+        && c.skills
+            .iter()
+            .chain(&c.commands)
+            .chain(&c.instructions)
+            .all(local);
+    if !memoisable {
+        return None;
+    }
+    let mut w = crate::runmemo::Witnesses::default();
+    // The project, as spelled and as resolved: in the project scope nothing is read or written
+    // through a link leading out of it, and a stranger's config reads only inside it.
+    let project = (ws.scope.scope == crate::config::Scope::Project).then_some(&ws.scope.root);
+    for c in project.into_iter().chain(&ws.reads_within) {
+        w.confine(c);
+    }
+    if !explicit && crate::envvars::non_empty(crate::envvars::KASETTO_CONFIG).is_none() {
+        w.discovery(&std::env::current_dir().ok()?);
+    }
+    for f in &c.files {
+        w.path(f);
+    }
+    w.path(&ws.scope.lock_path);
+    w.path(&crate::trust::record_path().ok()?);
+    // The folders between the config's and each source (`./packs/main`: `packs`): whether the
+    // source lies inside the project, for a stranger's config, is judged through them
+    // (`trust::check_stranger_sources`), and one swapped for a link out of the project leaves
+    // the source folder's own stat data as it was.
+    let home = c.path.parent().unwrap_or(std::path::Path::new("/"));
+    for e in c.skills.iter().chain(&c.commands).chain(&c.instructions) {
+        if let crate::source::Source::Local { path, .. } = &e.source {
+            w.under(home, path);
+        }
+    }
+    for r in skills {
+        r.observed.as_ref()?.witness(&mut w)?;
+    }
+    // An installed skill is compared with its tree id: all of it.
+    for item in skill_items {
+        for d in &item.dests {
+            w.tree(&ws.scope.root, &d.target.abs, false)?;
+        }
+    }
+    for plan in plans {
+        for r in &plan.resolved {
+            r.observed.as_ref()?.witness(&mut w)?;
+        }
+        for item in &plan.items {
+            for d in &item.dests {
+                w.under(&ws.scope.root, &d.target.abs);
+            }
+        }
+    }
+    Some(w)
+}

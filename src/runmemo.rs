@@ -56,7 +56,6 @@ use sha2::{Digest, Sha256};
 
 use crate::discover::{PackView, SkillMd};
 use crate::item::Kind;
-use crate::report::Summary;
 use crate::statcache::StatData;
 
 const MAGIC: &str = "KSTRUNMEMO1";
@@ -112,10 +111,18 @@ impl Key {
     }
 }
 
+/// What a summary counted, as the memo keeps it: the items found up to date, and how many of
+/// each kind (the report's `Summary` is made from it again, with the run's own time).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub unchanged: usize,
+    pub kinds: std::collections::BTreeMap<Kind, usize>,
+}
+
 /// A memo found true: what the recorded run reported.
 #[derive(Debug)]
 pub struct Hit {
-    pub summary: Summary,
+    pub counts: Counts,
     pub scope: String,
     pub lock: String,
 }
@@ -157,7 +164,7 @@ fn parse<'a>(bytes: &'a [u8], key: &Key) -> Option<(Hit, Vec<Group<'a>>)> {
         return None;
     }
     let hit = Hit {
-        summary,
+        counts: summary,
         scope,
         lock: String::from_utf8_lossy(&lock).into_owned(),
     };
@@ -409,7 +416,7 @@ fn unescape(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn summary_line(s: &Summary) -> String {
+fn summary_line(s: &Counts) -> String {
     let kinds: Vec<String> = KINDS
         .iter()
         .map(|k| s.kinds.get(k).copied().unwrap_or(0).to_string())
@@ -417,10 +424,12 @@ fn summary_line(s: &Summary) -> String {
     format!("{} {}", s.unchanged, kinds.join(" "))
 }
 
-fn parse_summary(line: &str) -> Option<Summary> {
+fn parse_summary(line: &str) -> Option<Counts> {
     let mut f = line.split(' ').map(|n| n.parse::<usize>().ok());
-    let mut s = Summary::of(0, std::time::Duration::ZERO);
-    s.unchanged = f.next()??;
+    let mut s = Counts {
+        unchanged: f.next()??,
+        ..Counts::default()
+    };
     for k in KINDS {
         let n = f.next()??;
         if n > 0 {
@@ -451,7 +460,7 @@ impl Recording {
     /// Record the memo: the run found everything up to date and printed `summary` alone, and
     /// `witnesses` are every path its result depends on. Best effort, and nothing is recorded
     /// when a witness cannot be told or is not settled.
-    pub fn finish(self, witnesses: Witnesses, summary: &Summary, scope: &str, lock: &Path) {
+    pub fn finish(self, witnesses: Witnesses, summary: &Counts, scope: &str, lock: &Path) {
         let Some(file) = self.key.file() else {
             return;
         };
@@ -483,7 +492,7 @@ impl Recording {
     fn render(
         &self,
         witnesses: Witnesses,
-        summary: &Summary,
+        summary: &Counts,
         scope: &str,
         lock: &Path,
         out: &mut std::io::BufWriter<&std::fs::File>,
@@ -708,6 +717,13 @@ fn resolution(path: &Path) -> Vec<PathBuf> {
 }
 
 impl Witnesses {
+    /// A folder the run confines what it reads and writes to (as spelled and as resolved):
+    /// a symlink witnessed is followed through it ([`Recording::finish`]).
+    pub fn confine(&mut self, folder: &Path) {
+        self.confines.push(folder.to_path_buf());
+        self.confines.extend(std::fs::canonicalize(folder).ok());
+    }
+
     /// `path` itself.
     pub fn path(&mut self, path: &Path) {
         if !self.paths.contains(path) {
@@ -915,80 +931,6 @@ impl PackView for Noting<'_> {
     }
 }
 
-/// Every path the result of a sync of `ws` depends on, when the memo can witness them all: a
-/// config of local sources of skills, commands and instructions, and nothing else (see the module
-/// doc); None otherwise. `explicit`: the config was named by `--config`.
-pub fn witnesses<X, D>(
-    ws: &crate::workspace::Workspace,
-    explicit: bool,
-    skills: &[crate::resolve::ResolvedSource],
-    skill_items: &[crate::item::Item<X, D>],
-    plans: &[crate::files::plan::FilePlan],
-) -> Option<Witnesses> {
-    let c = &ws.config;
-    let local = |e: &crate::config::SkillSource| {
-        matches!(e.source, crate::source::Source::Local { .. }) && e.trust.is_none()
-    };
-    let memoisable = c.mcps.is_empty()
-        && !c.remote
-        && c.trust.is_none()
-        && ws.kasetto.is_none()
-        && c.skills
-            .iter()
-            .chain(&c.commands)
-            .chain(&c.instructions)
-            .all(local);
-    if !memoisable {
-        return None;
-    }
-    let mut w = Witnesses::default();
-    // The project, as spelled and as resolved: in the project scope nothing is read or written
-    // through a link leading out of it, and a stranger's config reads only inside it.
-    let project = (ws.scope.scope == crate::config::Scope::Project).then_some(&ws.scope.root);
-    for c in project.into_iter().chain(&ws.reads_within) {
-        w.confines.push(c.clone());
-        w.confines.extend(std::fs::canonicalize(c).ok());
-    }
-    if !explicit && crate::envvars::non_empty(crate::envvars::KASETTO_CONFIG).is_none() {
-        w.discovery(&std::env::current_dir().ok()?);
-    }
-    for f in &c.files {
-        w.path(f);
-    }
-    w.path(&ws.scope.lock_path);
-    w.path(&crate::trust::record_path().ok()?);
-    // The folders between the config's and each source (`./packs/main`: `packs`): whether the
-    // source lies inside the project, for a stranger's config, is judged through them
-    // (`trust::check_stranger_sources`), and one swapped for a link out of the project leaves
-    // the source folder's own stat data as it was.
-    let home = c.path.parent().unwrap_or(Path::new("/"));
-    for e in c.skills.iter().chain(&c.commands).chain(&c.instructions) {
-        if let crate::source::Source::Local { path, .. } = &e.source {
-            w.under(home, path);
-        }
-    }
-    for r in skills {
-        r.observed.as_ref()?.witness(&mut w)?;
-    }
-    // An installed skill is compared with its tree id: all of it.
-    for item in skill_items {
-        for d in &item.dests {
-            w.tree(&ws.scope.root, &d.target.abs, false)?;
-        }
-    }
-    for plan in plans {
-        for r in &plan.resolved {
-            r.observed.as_ref()?.witness(&mut w)?;
-        }
-        for item in &plan.items {
-            for d in &item.dests {
-                w.under(&ws.scope.root, &d.target.abs);
-            }
-        }
-    }
-    Some(w)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1131,7 +1073,7 @@ mod tests {
             key: Key("00112233445566778899aabbccddeeff".into()),
             stamp: (i64::MAX, 0),
         };
-        let summary = Summary::of(0, std::time::Duration::ZERO);
+        let summary = Counts::default();
         let lock = Path::new("/p/kasetto.lock");
         let render = |cap| {
             let file = tempfile::NamedTempFile::new().unwrap();
@@ -1163,14 +1105,13 @@ mod tests {
 
     #[test]
     fn summaries_round_trip() {
-        let mut s = Summary::of(0, std::time::Duration::ZERO);
-        s.unchanged = 700;
+        let mut s = Counts {
+            unchanged: 700,
+            ..Counts::default()
+        };
         s.kinds.insert(Kind::Command, 500);
         s.kinds.insert(Kind::Instruction, 200);
-        let back = parse_summary(&summary_line(&s)).unwrap();
-        assert_eq!(back.unchanged, 700);
-        assert_eq!(back.kinds, s.kinds);
-        assert_eq!(back.human(false), s.human(false));
+        assert_eq!(parse_summary(&summary_line(&s)), Some(s));
         assert!(parse_summary("700 0 0 0 500").is_none());
         assert!(parse_summary("700 0 0 0 500 200 1").is_none());
     }

@@ -95,8 +95,9 @@ fn replay(
     printer: &Printer,
     started: Instant,
 ) -> Result<()> {
-    let mut summary = hit.summary;
-    summary.duration_ms = started.elapsed().as_millis();
+    let mut summary = Summary::of(0, started.elapsed());
+    summary.unchanged = hit.counts.unchanged;
+    summary.kinds = hit.counts.kinds;
     printer.line(&summary.human(common.dry_run));
     if !common.dry_run {
         crate::machine::record_last_sync(&crate::machine::LastSync {
@@ -343,7 +344,7 @@ pub(crate) fn sync_as(
             && summary.ok()
             && summary.unchanged > 0;
         if quiet_noop
-            && let Some(w) = crate::runmemo::witnesses(
+            && let Some(w) = crate::pipeline::memo_witnesses(
                 &ctx,
                 common.config.is_some(),
                 &resolved,
@@ -354,7 +355,11 @@ pub(crate) fn sync_as(
             // The plans are done with: freed before the memo is written, which at 10,000
             // skills holds hundreds of thousands of paths (SPEC 14's memory target).
             drop((plan, resolved, file_plans, mcp_plan));
-            rec.finish(w, &summary, ctx.scope.name(), &ctx.scope.lock_path);
+            let counts = crate::runmemo::Counts {
+                unchanged: summary.unchanged,
+                kinds: summary.kinds.clone(),
+            };
+            rec.finish(w, &counts, ctx.scope.name(), &ctx.scope.lock_path);
         }
     }
     if !common.dry_run {
