@@ -33,7 +33,7 @@ fn item<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
 
 /// Rewrite a file with same-size contents and put its mtime back, as an edit within one
 /// timestamp tick would leave it: only its ctime moved.
-fn edit_in_place(path: &Path, from: &str, to: &str) {
+pub(crate) fn edit_in_place(path: &Path, from: &str, to: &str) {
     assert_eq!(from.len(), to.len(), "a same-size edit");
     let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
     let text = std::fs::read_to_string(path).unwrap();

@@ -4,10 +4,9 @@
 //! miss (a same-size edit with its mtime put back, a file added deep inside) — sends the next
 //! sync through the whole pipeline, which reports it. A git source is never memoised.
 
-use std::path::Path;
-
 use crate::linear_cost::{counter, local_installed};
-use crate::perf_smoke::{set_mtime, settle};
+use crate::local_fast::edit_in_place;
+use crate::perf_smoke::settle;
 use crate::support::*;
 
 /// `kst sync` (plain, as people run it): its stderr and whether the memo answered it.
@@ -41,16 +40,6 @@ fn memoised(env: &TestEnv, summary: &str) {
             .map(|l| l.rsplit_once(" in ").map_or(l, |(a, _)| a).to_string())
     };
     assert_eq!(line(&again), line(&full), "the memo's summary differs");
-}
-
-/// Rewrite a file with same-size contents and put its mtime back: only its ctime moved.
-fn edit_in_place(path: &Path, from: &str, to: &str) {
-    assert_eq!(from.len(), to.len(), "a same-size edit");
-    let mtime = std::fs::metadata(path).unwrap().modified().unwrap();
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.contains(from), "{from:?} not in {}", path.display());
-    std::fs::write(path, text.replace(from, to)).unwrap();
-    set_mtime(path, mtime);
 }
 
 /// The next sync is a full run that reports `what`.
