@@ -316,7 +316,7 @@ pub fn local(
     // What discovery looks at is noted, for the whole-run memo's witnesses.
     let noting = crate::runmemo::Noting::new(&view);
     let (mut skills, broken, warnings) = select(&noting, &root, &fallback, &selection);
-    let observed = noting.finish(path, []);
+    let observed = Some(noting.finish(path, []));
     // Saved now; kept (as loaded) for listing the skills taken from the lock, with the pack's
     // folders as already judged inside the project or not.
     let (disk, stat) = view.into_parts();

@@ -866,18 +866,14 @@ impl<'a> Noting<'a> {
 
     /// What was asked about, plus `also` (paths read around the view, e.g. by the fast path),
     /// under `root`.
-    pub fn finish<'s>(
-        self,
-        root: &Path,
-        also: impl IntoIterator<Item = &'s str>,
-    ) -> Option<Observed> {
+    pub fn finish<'s>(self, root: &Path, also: impl IntoIterator<Item = &'s str>) -> Observed {
         let mut rels = self.seen.into_inner().expect("noting lock");
         rels.extend(also.into_iter().map(str::to_string));
-        Some(Observed {
+        Observed {
             root: root.to_path_buf(),
             rels,
             trees: self.trees.into_inner().expect("noting lock"),
-        })
+        }
     }
 }
 

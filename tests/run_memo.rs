@@ -416,14 +416,20 @@ fn the_lock_deleted_or_edited_is_a_full_run() {
     );
 }
 
+/// `rel` in the project moved to `away` (same inodes and stat data) and linked back in its
+/// place.
+fn link_out(env: &TestEnv, rel: &str, away: &Path) {
+    fs::rename(env.project_path(rel), away).unwrap();
+    symlink(away, env.project_path(rel));
+}
+
 #[test]
 fn a_destination_folder_swapped_for_a_symlink_to_a_copy_is_refused_as_the_full_run_refuses() {
     let env = TestEnv::new();
     memoised(&env);
     // The same files (moved: same inodes and stat data) behind a link in the folder's place.
     let away = env.path("outside-commands");
-    fs::rename(env.project_path(".claude/commands"), &away).unwrap();
-    symlink(&away, env.project_path(".claude/commands"));
+    link_out(&env, ".claude/commands", &away);
     let out = full(&env, &[], "the folder swapped");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
@@ -440,8 +446,7 @@ fn the_pack_swapped_for_a_symlink_out_of_the_project_is_refused_as_the_full_run_
     let env = TestEnv::new();
     memoised(&env);
     let away = env.path("outside-pack");
-    fs::rename(env.project_path("pack"), &away).unwrap();
-    symlink(&away, env.project_path("pack"));
+    link_out(&env, "pack", &away);
     let out = full(&env, &[], "the pack swapped");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("outside the project"), "{}", text(&out));
@@ -464,8 +469,7 @@ fn a_folder_on_the_way_to_a_source_swapped_for_a_symlink_out_of_the_project_is_r
     record(&env, &[]);
     hit(&env, &[], "memoised");
     let away = env.path("outside-packs");
-    fs::rename(env.project_path("packs"), &away).unwrap();
-    symlink(&away, env.project_path("packs"));
+    link_out(&env, "packs", &away);
     let out = full(&env, &[], "packs/ swapped");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("outside the project"), "{}", text(&out));
@@ -853,8 +857,7 @@ fn a_folder_a_claude_md_link_leads_through_swapped_for_a_link_out_of_the_project
     let env = TestEnv::new();
     linked_claude_md(&env);
     let away = env.path("outside-docs");
-    fs::rename(env.project_path("docs"), &away).unwrap();
-    symlink(&away, env.project_path("docs"));
+    link_out(&env, "docs", &away);
     let out = full(&env, &[], "docs/ swapped");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
@@ -877,8 +880,7 @@ fn a_folder_a_linked_pack_leads_through_swapped_for_a_link_out_of_the_project_is
     record(&env, &[]);
     hit(&env, &[], "memoised");
     let away = env.path("outside-packs");
-    fs::rename(env.project_path("packs"), &away).unwrap();
-    symlink(&away, env.project_path("packs"));
+    link_out(&env, "packs", &away);
     let out = full(&env, &[], "packs/ swapped");
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("outside the project"), "{}", text(&out));

@@ -313,7 +313,7 @@ fn resolve_one(r: &Resolving, entry: &SkillSource) -> Result<Resolved, Failed> {
                 ids.keep();
                 stat.save();
             }
-            let observed = noting.finish(&view.root, read.0.iter().map(|i| i.path.as_str()));
+            let observed = Some(noting.finish(&view.root, read.0.iter().map(|i| i.path.as_str())));
             Ok(Resolved {
                 observed,
                 ..done(Requested::Local, None, Fetch::Local, read)
